@@ -1,0 +1,62 @@
+# Two commands for a fresh machine: `make demo` and `make test`. Everything they need is installed here.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_STORE := sqlite:///out/demo.db
+XUNCHA := $(BIN)/xuncha --store $(DEMO_STORE)
+NEO4J_DEV := tools/neo4j-dev
+NEO4J_CP := $(NEO4J_DEV)/target/classpath.txt
+
+.PHONY: install demo test neo4j-classpath neo4j-start neo4j-stop bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+demo: install
+	rm -rf out && mkdir -p out
+	$(XUNCHA) load divisions
+	$(XUNCHA) catalog load
+	$(XUNCHA) catalog units
+	$(XUNCHA) generate scenario --province 50 --seed 2025 --out out/scenario
+	$(XUNCHA) load units out/scenario/units.csv
+	$(XUNCHA) load duties out/scenario/duties.csv
+	$(XUNCHA) load issues out/scenario/issues.csv
+	$(XUNCHA) stats --district 500101
+	$(XUNCHA) rootcauses --top 15 --xlsx out/rootcauses.xlsx
+	$(XUNCHA) rootcauses --json > out/rootcauses.json
+	$(XUNCHA) packages --top 3
+	$(XUNCHA) packages --xlsx out/packages.xlsx --json > out/packages.json
+	@echo "reports: out/rootcauses.xlsx out/rootcauses.json out/packages.xlsx out/packages.json"
+
+# The Neo4j engine for tests and development: a small Java launcher over Neo4j 5.26 (LTS), no Docker.
+$(NEO4J_CP): $(NEO4J_DEV)/pom.xml $(NEO4J_DEV)/src/main/java/xuncha/Neo4jDev.java
+	@command -v mvn >/dev/null || { echo "Maven is needed to build the Neo4j launcher"; exit 1; }
+	cd $(NEO4J_DEV) && mvn -q -B compile dependency:build-classpath -Dmdep.outputFile=target/classpath.txt
+
+neo4j-classpath:
+	@if command -v java >/dev/null; then $(MAKE) --no-print-directory $(NEO4J_CP); \
+	else echo "no Java on this machine: the Neo4j tests will be skipped"; fi
+
+neo4j-start: install neo4j-classpath
+	$(BIN)/python -m tests.neo4j_engine start
+
+neo4j-stop:
+	$(BIN)/python -m tests.neo4j_engine stop
+
+test: install neo4j-classpath
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python bench/load_divisions.py
+	$(BIN)/python bench/load_scenario.py
+	$(BIN)/python bench/speed.py
+	$(BIN)/python bench/accuracy.py
+
+clean:
+	rm -rf out .neo4j-dev $(NEO4J_DEV)/target

@@ -1,0 +1,1 @@
+"""The ``xuncha`` command line: parse arguments, call ``graph``/``loaders``, format output."""

@@ -1,0 +1,306 @@
+"""``xuncha``: the command line. Each command parses input, calls ``graph``/``loaders`` and
+formats the result, as text for people or ``--json`` for programs. Errors go to stderr; exit code 2
+for bad input, 1 for other failures."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from graph import open_store
+from graph.errors import InputError, XunchaError
+from graph.analysis.root_causes import DEFAULT_MIN_CONFIDENCE
+from graph.model import LEVEL_ZH, VILLAGE_KIND_ZH
+
+
+def _print_json(value) -> None:
+    json.dump(value, sys.stdout, ensure_ascii=False, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def _summary_line(label: str, summary) -> str:
+    return f"{label}: {summary.inserted:,} new, {summary.updated:,} changed, {summary.unchanged:,} unchanged"
+
+
+# -- commands -------------------------------------------------------------------------------------
+def cmd_load(args) -> int:
+    from loaders import tables
+    from loaders.divisions import DEFAULT_DIVISIONS, load_divisions
+    store = open_store(args.store)
+    try:
+        if args.table == "divisions":
+            summary = load_divisions(store, args.path or DEFAULT_DIVISIONS, province=args.province,
+                                     district=args.district, show_progress=not args.json)
+        else:
+            if not args.path:
+                raise InputError(f"xuncha load {args.table} PATH: the file to load")
+            summary = tables.load_table(store, args.table, args.path, show_progress=not args.json)
+    finally:
+        store.close()
+    if args.json:
+        _print_json({"table": args.table, **summary.as_dict()})
+    else:
+        print(_summary_line(args.table, summary))
+    return 0
+
+
+def cmd_stats(args) -> int:
+    store = open_store(args.store)
+    try:
+        counts = store.counts(args.district)
+    finally:
+        store.close()
+    if args.json:
+        _print_json(counts)
+        return 0
+    levels = counts["by_level"]
+    print("区划 divisions: " + ", ".join(f"{LEVEL_ZH[k]} {v:,}" for k, v in levels.items()))
+    print("村级 village-level units: " + ", ".join(
+        f"{VILLAGE_KIND_ZH[k]} {v:,}" for k, v in counts["villages_by_kind"].items()))
+    print(f"单位 units {counts['units']:,}; 问题类别 categories {counts['categories']:,}; "
+          f"权责 duties {counts['duties']:,}; 问题 issues {counts['issues']:,}")
+    print(f"{'代码':<8}{'区县':<12}{'乡镇':>6}{'村':>7}{'社区':>7}{'合计':>7}")
+    for d in counts["districts"]:
+        print(f"{d['code']:<8}{d['name']:<12}{d['townships']:>6}{d['villages']:>7}{d['communities']:>7}"
+              f"{d['village_level_units']:>7}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    store = open_store(args.store)
+    try:
+        division = store.division(args.code)
+        if division is None:
+            raise InputError(f"a division code that is loaded; {args.code} is not")
+        ancestors = []
+        code = division.parent_code
+        while code:
+            parent = store.division(code)
+            if parent is None:
+                break
+            ancestors.append(parent)
+            code = parent.parent_code
+        children = store.children_counts(division.code)
+        units = store.units([division.code])
+    finally:
+        store.close()
+    result = {"code": division.code, "name": division.name, "level": division.level, "kind": division.kind,
+              "ancestors": [{"code": a.code, "name": a.name, "level": a.level} for a in reversed(ancestors)],
+              "children": children, "units": [u.__dict__ for u in units]}
+    if args.json:
+        _print_json(result)
+        return 0
+    path = " > ".join(a.name for a in reversed(ancestors))
+    print(f"{division.name} ({division.code}, {LEVEL_ZH[division.level]}{'·' + division.kind if division.kind else ''})")
+    if path:
+        print(f"上级 ancestors: {path}")
+    for level, n in children.items():
+        print(f"下辖 {LEVEL_ZH.get(level, level)}: {n:,}")
+    for u in units:
+        print(f"单位 {u.unit_id} {u.name} ({u.function})")
+    return 0
+
+
+def cmd_catalog(args) -> int:
+    from loaders import catalog
+    store = open_store(args.store)
+    try:
+        if args.action == "load":
+            result = {name: s.as_dict() for name, s in catalog.load_default_catalog(store).items()}
+        elif args.action == "units":
+            districts = args.district or [d.code for d in store.divisions("district")]
+            if not districts:
+                raise InputError("loaded divisions first: xuncha load divisions")
+            units = [u for d in districts for u in catalog.catalog_units(store, d)]
+            result = {"units": store.upsert_units(units).as_dict(), "districts": len(districts)}
+        else:
+            result = {"functions": [f.__dict__ for f in catalog.default_functions()],
+                      "categories": [c.model_dump(exclude={"extra"}) for c in store.categories()],
+                      "duties": [d.__dict__ for d in store.duties()]}
+    finally:
+        store.close()
+    if args.json or args.action == "show":
+        _print_json(result)
+    else:
+        for name, summary in result.items():
+            if isinstance(summary, dict):
+                print(f"{name}: {summary['inserted']:,} new, {summary['updated']:,} changed, "
+                      f"{summary['unchanged']:,} unchanged")
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from loaders.scenario import generate_scenario
+    store = open_store(args.store)
+    try:
+        scenario = generate_scenario(store, province=args.province, districts=args.district, seed=args.seed,
+                                     rounds=args.rounds, noise=args.noise, causes=args.causes)
+    finally:
+        store.close()
+    paths = scenario.write(args.out)
+    result = {**scenario.meta, "files": {k: str(v) for k, v in paths.items()}}
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"scenario: {result['issues']:,} problems in {result['villages']:,} village-level units, "
+              f"{result['causes']} planted root causes, written to {args.out}")
+    return 0
+
+
+def cmd_chain(args) -> int:
+    from graph import service
+    store = open_store(args.store)
+    try:
+        result = service.chain(store, args.issue_id)
+    finally:
+        store.close()
+    if args.json:
+        _print_json(result)
+        return 0
+    issue = result["issue"]
+    print(f"问题 {issue['issue_id']}：{issue.get('description', '')}（{issue['category']}，{issue['severity']}，{issue['status']}）")
+    for level in result["levels"]:
+        units = "；".join(f"{u['unit_name']}[{u['duty_zh']}]" for u in level["units"]) or "—"
+        print(f"  {LEVEL_ZH.get(level['level'], level['level'])} {level['name']} ({level['code']}): {units}")
+    if result["hint"]:
+        hint = result["hint"]
+        print(f"  巡察组提示根源单位: {hint['unit_name'] or hint['unit_id']}"
+              f"{'' if hint['bears_duty'] else '（不在该类别权责清单内）'}")
+    return 0
+
+
+def _analysis_options(args) -> dict:
+    return {"district": args.district, "level": args.level, "top": args.top, "min_confidence": args.min_confidence,
+            "include_all": args.all}
+
+
+def cmd_rootcauses(args) -> int:
+    from graph import service
+    from graph.reports import write_root_causes
+    store = open_store(args.store)
+    try:
+        causes = service.root_causes(store, **_analysis_options(args))
+    finally:
+        store.close()
+    if args.xlsx:
+        write_root_causes(causes, args.xlsx)
+    if args.json:
+        _print_json(causes)
+        return 0
+    if not causes:
+        print("没有高于置信度阈值的根源单位 (no root cause above the confidence threshold)")
+    for c in causes:
+        e = c["evidence"]
+        print(f"{c['rank']:>3}. {c['unit_name']} [{LEVEL_ZH[c['level']]}] {c['category']}: 得分 {c['score']:.1f}, "
+              f"置信度 {c['confidence']:.4f}, 问题 {e['observed']} (期望 {e['expected']:.1f}), "
+              f"涉及 {e['villages_affected']} 个村(社区), 复发 {e['recurrences']}")
+    if args.xlsx:
+        print(f"written {args.xlsx}")
+    return 0
+
+
+def cmd_packages(args) -> int:
+    from graph import service
+    from graph.reports import write_packages
+    store = open_store(args.store)
+    try:
+        packages = service.packages(store, **_analysis_options(args))
+    finally:
+        store.close()
+    if args.xlsx:
+        write_packages(packages, args.xlsx)
+    if args.json:
+        _print_json(packages)
+        return 0
+    for p in packages:
+        a, t = p["agency_end"], p["totals"]
+        print(f"{p['package_id']} {p['root_cause']['category']}")
+        print(f"  机关端: {a['unit_name']}（{a['duty_zh']}）{a['task']}，{a['due_on']} 前完成")
+        print(f"  基层端: {t['villages']} 个村(社区)、{t['issues']} 个问题（未完成 {t['open_issues']}）")
+    if args.xlsx:
+        print(f"written {args.xlsx}")
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xuncha", description="巡察 responsibility-chain graph for village inspection")
+    parser.add_argument("--store", help="sqlite:///PATH or neo4j://HOST:PORT (default: $XUNCHA_STORE or sqlite:///xuncha.db)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    load = sub.add_parser("load", help="load divisions, units, duties or issues")
+    load.add_argument("table", choices=["divisions", "units", "duties", "issues"])
+    load.add_argument("path", nargs="?", help="file (or, for divisions, directory; default: shipped Chongqing data)")
+    load.add_argument("--province", help="divisions: only this 2-digit province")
+    load.add_argument("--district", help="divisions: only this 6-digit district")
+    load.add_argument("--json", action="store_true")
+    load.set_defaults(func=cmd_load)
+
+    stats = sub.add_parser("stats", help="counts by kind, and per district villages and communities")
+    stats.add_argument("--district")
+    stats.add_argument("--json", action="store_true")
+    stats.set_defaults(func=cmd_stats)
+
+    show = sub.add_parser("show", help="a division, its ancestors and its children's counts")
+    show.add_argument("code")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=cmd_show)
+    catalog = sub.add_parser("catalog", help="the default responsibility catalog (权责清单)")
+    catalog.add_argument("action", choices=["load", "units", "show"],
+                         help="load: categories and duties; units: one unit per function per district and "
+                              "township; show: print the catalog")
+    catalog.add_argument("--district", action="append", help="units: this district (repeatable; default all loaded)")
+    catalog.add_argument("--json", action="store_true")
+    catalog.set_defaults(func=cmd_catalog)
+    generate = sub.add_parser("generate", help="generate a scenario (units, duties, issues, truth.json)")
+    generate.add_argument("what", choices=["scenario"])
+    scope = generate.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--province")
+    scope.add_argument("--district", action="append")
+    generate.add_argument("--seed", type=int, default=1)
+    generate.add_argument("--out", required=True)
+    generate.add_argument("--rounds", type=int, default=2)
+    generate.add_argument("--noise", type=float, default=0.5, help="spread of village risk (coefficient of variation)")
+    generate.add_argument("--causes", type=int, help="planted root causes (default: a third of the districts, ≥ 2)")
+    generate.add_argument("--json", action="store_true")
+    generate.set_defaults(func=cmd_generate)
+    chain = sub.add_parser("chain", help="responsibility chain of a problem")
+    chain.add_argument("issue_id")
+    chain.add_argument("--json", action="store_true")
+    chain.set_defaults(func=cmd_chain)
+
+    for name, func, text in (("rootcauses", cmd_rootcauses, "surface higher-level root causes"),
+                             ("packages", cmd_packages, "joint (机关+基层) rectification packages")):
+        command = sub.add_parser(name, help=text)
+        command.add_argument("--district")
+        command.add_argument("--level", choices=["township", "district"])
+        command.add_argument("--top", type=int)
+        command.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE)
+        command.add_argument("--all", action="store_true", help="every tested pair, not only the surfaced ones")
+        command.add_argument("--json", action="store_true")
+        command.add_argument("--xlsx", help="also write an Excel report here")
+        command.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except InputError as exc:
+        print(f"xuncha: bad input:\n{exc.summary()}", file=sys.stderr)
+        return exc.exit_code
+    except XunchaError as exc:
+        print(f"xuncha: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # e.g. piped into head
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,356 @@
+"""Root-cause surfacing: which higher-level unit's jurisdiction shows a category of problems far
+more often than a fair baseline, and at which level the excess belongs.
+
+Pure functions over :class:`graph.store.LedgerFacts`, the aggregates every store computes
+in the same way; see ``docs/root-causes.md`` for the method, its assumptions and its limits.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from ..model import DUTY_ORDER, DutyType
+from ..store import LedgerFacts
+from .stats import benjamini_hochberg, binom_sf
+
+DEFAULT_MIN_CONFIDENCE = 0.99
+PRIOR_WEIGHT = 200.0  # pseudo-problems of the wider baseline added to every peer baseline
+KINDS = ("village", "community", "other")
+
+
+@dataclass
+class Candidate:
+    """One tested pair (higher-level area, category) with the unit that answers for it."""
+
+    level: str
+    area_code: str
+    area_name: str
+    district_code: str
+    category: str
+    unit_id: str
+    unit_name: str
+    duty: str
+    responsible_units: list[dict]
+    observed: int
+    expected: float
+    p_excess: float
+    p_recurrence: float
+    p_value: float
+    q_value: float = 1.0
+    score: float = 0.0
+    surfaced: bool = False
+    explained_by: list[str] = field(default_factory=list)
+    evidence: dict = field(default_factory=dict)
+
+    @property
+    def confidence(self) -> float:
+        return 1.0 - self.q_value
+
+    def as_dict(self) -> dict:
+        return {
+            "unit_id": self.unit_id, "unit_name": self.unit_name, "level": self.level, "duty": self.duty,
+            "area_code": self.area_code, "area_name": self.area_name, "district_code": self.district_code,
+            "category": self.category, "score": round(self.score, 4), "p_value": _sig(self.p_value),
+            "q_value": _sig(self.q_value), "confidence": round(self.confidence, 6), "surfaced": self.surfaced,
+            "explained_by": self.explained_by, "responsible_units": self.responsible_units,
+            "evidence": self.evidence,
+        }
+
+
+def _sig(x: float) -> float:
+    """Round to 6 significant digits, so both stores print the same figures."""
+    return float(f"{x:.6g}")
+
+
+@dataclass
+class _Counts:
+    """Issues by village kind, for one category (or for all categories: the totals)."""
+
+    by_kind: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    def add(self, kind: str, n: float) -> None:
+        self.by_kind[kind] += n
+
+    def total(self) -> float:
+        return sum(self.by_kind.values())
+
+
+def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> list[Candidate]:
+    """Test every (township, category) and (district, category) pair, attribute each excess to
+    the right level, and return every tested pair, best first; ``surfaced`` marks the candidates.
+
+    Parameters
+    ----------
+    facts : LedgerFacts
+        The store's aggregates: problems per township, village kind and category, units, duties.
+    min_confidence : float
+        ``1 - q`` (Benjamini–Hochberg) a pair needs to be surfaced.
+
+    Returns
+    -------
+    list of Candidate
+        Sorted by ``surfaced`` then ``score`` (descending), then area code and category.
+
+    Examples
+    --------
+    Two districts of four townships; township 110101001 has far more 低保 problems than its
+    neighbours and its unit bears primary duty for them:
+
+    >>> from graph.store import LedgerCell, LedgerFacts, Unit, Duty
+    >>> cells = []
+    >>> for d in ("110101", "110102"):
+    ...     for i in range(1, 5):
+    ...         t = f"{d}00{i}"
+    ...         cells.append(LedgerCell(t, d, "village", "低保", 5, 40 if t == "110101001" else 4, 0, 0, 0, 0))
+    ...         cells.append(LedgerCell(t, d, "village", "作风", 5, 30, 30, 0, 0, 0))
+    >>> units = [Unit(f"{t}-ca", f"{t}民政办", "township", t, "civil_affairs")
+    ...          for t in [c.township_code for c in cells[::2]]]
+    >>> facts = LedgerFacts(cells, [], [], units, [Duty("低保", "township", "civil_affairs", "primary")], [])
+    >>> top = surface_root_causes(facts)[0]
+    >>> top.unit_id, top.level, top.surfaced, top.observed, round(top.expected, 1)
+    ('110101001-ca', 'township', True, 40, 13.0)
+    """
+    categories = sorted({c.category for c in facts.cells} | {d.category for d in facts.duties})
+    township_district: dict[str, str] = {}
+    counts: dict[tuple[str, str], _Counts] = defaultdict(_Counts)     # (township, category)
+    totals: dict[str, _Counts] = defaultdict(_Counts)                  # township -> all categories
+    closed: dict[tuple[str, str], int] = defaultdict(int)
+    recurrent: dict[tuple[str, str], int] = defaultdict(int)
+    weight: dict[tuple[str, str], float] = defaultdict(float)
+    amount: dict[tuple[str, str], float] = defaultdict(float)
+    villages_affected: dict[tuple[str, str], int] = defaultdict(int)
+    for c in facts.cells:
+        key = (c.township_code, c.category)
+        township_district[c.township_code] = c.district_code
+        counts[key].add(c.village_kind, c.issues)
+        totals[c.township_code].add(c.village_kind, c.issues)
+        closed[key] += c.closed_villages
+        recurrent[key] += c.recurrent_villages
+        weight[key] += c.severity_weight
+        amount[key] += c.amount_yuan
+        villages_affected[key] += c.villages_affected
+    inspected: dict[str, int] = defaultdict(int)
+    for e in facts.exposure:
+        inspected[e.township_code] += e.inspected
+        township_district.setdefault(e.township_code, e.district_code)
+    townships_of: dict[str, list[str]] = defaultdict(list)
+    for township, district in sorted(township_district.items()):
+        townships_of[district].append(township)
+
+    total_issues = sum(t.total() for t in totals.values())
+    total_weight = sum(weight.values())
+    mean_weight = total_weight / total_issues if total_issues else 1.0
+    bearers = _duty_bearers(facts)
+    hints = defaultdict(int)  # (area, category, unit) -> hinted issues
+    for h in facts.hints:
+        hints[(h.township_code, h.category, h.unit_id)] += h.issues
+        hints[(township_district.get(h.township_code, h.township_code[:6]), h.category, h.unit_id)] += h.issues
+    catalog_share = _catalog_shares(facts)
+
+    # Sums per district and over everything, so a "rest" is a subtraction, not a loop.
+    def summed(keys_counts):
+        out = _Counts()
+        for item in keys_counts:
+            for kind, n in item.by_kind.items():
+                out.add(kind, n)
+        return out
+
+    district_counts = {(d, cat): summed(counts[(t, cat)] for t in ts if (t, cat) in counts)
+                       for d, ts in townships_of.items() for cat in categories}
+    district_totals = {d: summed(totals[t] for t in ts if t in totals) for d, ts in townships_of.items()}
+    all_counts = {cat: summed(district_counts[(d, cat)] for d in townships_of) for cat in categories}
+    all_totals = summed(district_totals.values())
+    all_closed = {cat: sum(closed[(t, cat)] for t in township_district) for cat in categories}
+    all_recurrent = {cat: sum(recurrent[(t, cat)] for t in township_district) for cat in categories}
+
+    def excess_test(observed: _Counts, total: _Counts, rest_c: _Counts, rest_t: _Counts, category: str):
+        """Share of the category among the area's problems against the baseline's share, per kind."""
+        expected = 0.0
+        for kind, n in total.by_kind.items():
+            if n <= 0:
+                continue
+            # The baseline share is shrunk toward the share over everything loaded (or the
+            # catalog's), so a thin baseline (few peers of this kind) cannot claim a near-zero rate.
+            everywhere = all_totals.by_kind.get(kind, 0)
+            prior = (all_counts[category].by_kind.get(kind, 0) / everywhere if everywhere > 0
+                     else catalog_share.get((category, kind), 0.0))
+            base_c, base_t = rest_c.by_kind.get(kind, 0), rest_t.by_kind.get(kind, 0)
+            expected += n * (base_c + PRIOR_WEIGHT * prior) / (base_t + PRIOR_WEIGHT)
+        n_total = int(round(total.total()))
+        o = int(round(observed.total()))
+        if n_total == 0 or expected <= 0:
+            return o, expected, (1.0 if o == 0 else 0.0)
+        return o, expected, binom_sf(o, n_total, min(expected / n_total, 1.0))
+
+    def recurrence_test(k: int, n: int, base_k: int, base_n: int) -> float:
+        if n == 0 or k == 0:
+            return 1.0
+        rate = base_k / base_n if base_n > 0 else 0.0
+        # A rate of zero would make one recurrence infinitely surprising: floor it at half a case.
+        rate = max(rate, 0.5 / max(base_n, 1))
+        return binom_sf(k, n, min(rate, 1.0))
+
+    candidates: list[Candidate] = []
+    # -- townships against the other townships of their district ---------------------------------
+    for district, townships in townships_of.items():
+        for category in categories:
+            d_counts, d_total = district_counts[(district, category)], district_totals[district]
+            d_closed = sum(closed[(t, category)] for t in townships)
+            d_recurrent = sum(recurrent[(t, category)] for t in townships)
+            for township in townships:
+                units = bearers.get(("township", township, category))
+                if not units or township not in totals:
+                    continue
+                observed, total = counts.get((township, category), _Counts()), totals[township]
+                rest_c, rest_t = _minus(d_counts, observed), _minus(d_total, total)
+                o, e, p_excess = excess_test(observed, total, rest_c, rest_t, category)
+                k, n = recurrent[(township, category)], closed[(township, category)]
+                p_rec = recurrence_test(k, n, d_recurrent - k, d_closed - n)
+                candidates.append(_candidate("township", township, district, category, units, o, e, p_excess,
+                                             p_rec, facts, hints))
+    # -- districts against the other loaded districts (or the catalog's rates) --------------------
+    single = len(townships_of) == 1
+    for district, townships in townships_of.items():
+        for category in categories:
+            units = bearers.get(("district", district, category))
+            if not units:
+                continue
+            observed, total = district_counts[(district, category)], district_totals[district]
+            if single:
+                rest_c, rest_t = _catalog_counts(catalog_share, category), _catalog_counts(catalog_share, None)
+            else:
+                rest_c, rest_t = _minus(all_counts[category], observed), _minus(all_totals, total)
+            o, e, p_excess = excess_test(observed, total, rest_c, rest_t, category)
+            k = sum(recurrent[(t, category)] for t in townships)
+            n = sum(closed[(t, category)] for t in townships)
+            if single:  # the district's other categories are its own baseline for recurrence
+                base_k = sum(recurrent[(t, c)] for t in townships for c in categories) - k
+                base_n = sum(closed[(t, c)] for t in townships for c in categories) - n
+            else:
+                base_k, base_n = all_recurrent[category] - k, all_closed[category] - n
+            p_rec = recurrence_test(k, n, base_k, base_n)
+            candidate = _candidate("district", district, district, category, units, o, e, p_excess, p_rec,
+                                   facts, hints)
+            candidate.evidence["townships_affected"] = sum(1 for t in townships if counts.get((t, category))
+                                                           and counts[(t, category)].total() > 0)
+            candidate.evidence["townships"] = len(townships)
+            candidates.append(candidate)
+
+    # -- multiple testing, per level ---------------------------------------------------------------
+    for level in ("township", "district"):
+        tested = [c for c in candidates if c.level == level]
+        for c, q in zip(tested, benjamini_hochberg([c.p_value for c in tested])):
+            c.q_value = q
+            c.surfaced = c.confidence >= min_confidence
+    # -- attribution: an excess concentrated in a few townships is theirs ---------------------------
+    township_hits = defaultdict(list)
+    for c in candidates:
+        if c.level == "township" and c.surfaced:
+            township_hits[(c.district_code, c.category)].append(c.area_code)
+    passed = [c.p_value for c in candidates if c.level == "district" and c.surfaced]
+    cutoff = max(passed) if passed else 0.0
+    for c in candidates:
+        if c.level != "district" or not c.surfaced:
+            continue
+        hit = township_hits.get((c.area_code, c.category))
+        if not hit:
+            continue
+        keep = [t for t in townships_of[c.area_code] if t not in hit]
+        observed = summed(counts[(t, c.category)] for t in keep if (t, c.category) in counts)
+        total = summed(totals[t] for t in keep if t in totals)
+        if single:
+            rest_c, rest_t = _catalog_counts(catalog_share, c.category), _catalog_counts(catalog_share, None)
+        else:
+            rest_c = _minus(all_counts[c.category], district_counts[(c.area_code, c.category)])
+            rest_t = _minus(all_totals, district_totals[c.area_code])
+        _, _, p_rest = excess_test(observed, total, rest_c, rest_t, c.category)
+        c.evidence["p_without_township_candidates"] = _sig(p_rest)
+        if p_rest > cutoff:
+            c.surfaced = False
+            c.explained_by = sorted(hit)
+
+    # -- ... and a township's excess inside a district-wide one belongs to the district unit ---------
+    district_causes = {(c.area_code, c.category): c.unit_id for c in candidates if c.level == "district" and c.surfaced}
+    for c in candidates:
+        if c.level == "township" and c.surfaced and (c.district_code, c.category) in district_causes:
+            c.surfaced = False
+            c.explained_by = [district_causes[(c.district_code, c.category)]]
+
+    # -- evidence and score ------------------------------------------------------------------------
+    for c in candidates:
+        if c.level == "township":
+            keys = [(c.area_code, c.category)]
+            c.evidence["villages_inspected"] = inspected.get(c.area_code, 0)
+        else:
+            keys = [(t, c.category) for t in townships_of[c.area_code]]
+            c.evidence["villages_inspected"] = sum(inspected.get(t, 0) for t in townships_of[c.area_code])
+        w = sum(weight[k] for k in keys)
+        c.evidence["villages_affected"] = sum(villages_affected[k] for k in keys)
+        c.evidence["severity_weight"] = round(w, 2)
+        c.evidence["amount_yuan"] = round(sum(amount[k] for k in keys), 2)
+        c.evidence["closed_villages"] = sum(closed[k] for k in keys)
+        c.evidence["recurrences"] = sum(recurrent[k] for k in keys)
+        severity_ratio = (w / c.observed / mean_weight) if c.observed else 1.0
+        hint_share = c.evidence["hints"] / c.observed if c.observed else 0.0
+        c.score = -math.log10(max(c.p_value, 1e-300)) * math.sqrt(severity_ratio) * (1.0 + hint_share)
+    candidates.sort(key=lambda c: (not c.surfaced, -round(c.score, 9), c.p_value, c.level, c.area_code, c.category))
+    return candidates
+
+
+def _minus(a: _Counts, b: _Counts) -> _Counts:
+    out = _Counts()
+    for kind in set(a.by_kind) | set(b.by_kind):
+        out.add(kind, a.by_kind.get(kind, 0) - b.by_kind.get(kind, 0))
+    return out
+
+
+def _catalog_shares(facts: LedgerFacts) -> dict[tuple[str, str], float]:
+    """Each category's expected share of a village's problems, by kind, from the catalog's rates."""
+    shares = {}
+    for kind, attribute in (("village", "rate_village"), ("community", "rate_community"), ("other", "rate_community")):
+        total = sum(getattr(c, attribute) for c in facts.categories)
+        for c in facts.categories:
+            shares[(c.name, kind)] = getattr(c, attribute) / total if total else 0.0
+    return shares
+
+
+def _catalog_counts(shares: dict, category: str | None) -> _Counts:
+    out = _Counts()
+    for (name, kind), share in shares.items():
+        if category is None or name == category:
+            out.add(kind, share)
+    return out
+
+
+def _duty_bearers(facts: LedgerFacts) -> dict[tuple[str, str, str], list[tuple[int, str, str, str]]]:
+    """(level, area, category) -> [(duty order, unit_id, unit name, duty)] from units and duties."""
+    by_function: dict[tuple[str, str], list] = defaultdict(list)
+    for d in facts.duties:
+        by_function[(d.level, d.function)].append(d)
+    out: dict[tuple[str, str, str], list] = defaultdict(list)
+    for u in facts.units:
+        for d in by_function.get((u.level, u.function), []):
+            out[(u.level, u.area_code, d.category)].append((DUTY_ORDER[DutyType(d.duty)], u.unit_id, u.name, d.duty))
+    for key in out:
+        out[key].sort()
+    return out
+
+
+def _candidate(level, area, district, category, units, observed, expected, p_excess, p_rec, facts, hints):
+    # The answering unit: the one inspectors hinted at most, else the highest duty (primary first).
+    ranked = sorted(units, key=lambda u: (-hints.get((area, category, u[1]), 0), u[0], u[1]))
+    _, unit_id, unit_name, duty = ranked[0]
+    p_value = min(1.0, 2.0 * min(p_excess, p_rec))  # Bonferroni over the two tests
+    candidate = Candidate(
+        level=level, area_code=area, area_name=facts.names.get(area, area), district_code=district,
+        category=category, unit_id=unit_id, unit_name=unit_name, duty=duty,
+        responsible_units=[{"unit_id": u[1], "unit_name": u[2], "duty": u[3]} for u in units],
+        observed=observed, expected=expected, p_excess=p_excess, p_recurrence=p_rec, p_value=p_value)
+    candidate.evidence = {
+        "observed": observed, "expected": round(expected, 3),
+        "ratio": round(observed / expected, 3) if expected > 0 else None,
+        "p_excess": _sig(p_excess), "p_recurrence": _sig(p_rec),
+        "hints": sum(hints.get((area, category, u[1]), 0) for u in units),
+    }
+    return candidate

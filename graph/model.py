@@ -1,0 +1,334 @@
+"""The responsibility graph's vocabulary: node kinds, relationship types, enumerations, records.
+
+Administrative units are identified by their national statistical code, whose length gives the
+level (2 province, 4 city, 6 district, 9 township, 12 village). Units, issues and rounds carry the
+user's own ids. The pydantic records here are what loaders validate into and what the API takes as
+request bodies, so a row is checked the same way whichever door it comes through.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class NodeKind(StrEnum):
+    PROVINCE = "Province"
+    CITY = "City"
+    DISTRICT = "District"
+    TOWNSHIP = "Township"
+    VILLAGE = "Village"
+    UNIT = "Unit"
+    CATEGORY = "Category"
+    ISSUE = "Issue"
+    ROUND = "InspectionRound"
+    TASK = "RectificationTask"
+
+
+class Rel(StrEnum):
+    PART_OF = "PART_OF"          # village -> township -> district -> city -> province
+    BELONGS_TO = "BELONGS_TO"    # unit -> the district or township it serves
+    FOUND_IN = "FOUND_IN"        # issue -> village
+    OF_CATEGORY = "OF_CATEGORY"  # issue -> category
+    DUTY = "DUTY"                # unit -> category, property duty
+    ROOT_CAUSE_AT = "ROOT_CAUSE_AT"  # issue -> unit (inspectors' hint or surfaced cause)
+    ASSIGNED_TO = "ASSIGNED_TO"  # rectification task -> unit or village
+    IN_ROUND = "IN_ROUND"        # issue -> inspection round
+
+
+# Statistical code length -> division level. A code's prefixes are its ancestors' codes.
+LEVEL_BY_LENGTH = {2: "province", 4: "city", 6: "district", 9: "township", 12: "village"}
+KIND_BY_LEVEL = {"province": NodeKind.PROVINCE, "city": NodeKind.CITY, "district": NodeKind.DISTRICT,
+                 "township": NodeKind.TOWNSHIP, "village": NodeKind.VILLAGE}
+LEVEL_ZH = {"province": "省级", "city": "市级", "district": "区县", "township": "乡镇(街道)",
+            "village": "村(社区)"}
+CODE_RE = re.compile(r"^\d{2}(\d{2}(\d{2}(\d{3}(\d{3})?)?)?)?$")
+
+
+def division_level(code: str) -> str | None:
+    """Level of a statistical code, or None when it is not one.
+
+    >>> division_level("500101"), division_level("500101001001"), division_level("5001x")
+    ('district', 'village', None)
+    """
+    if not isinstance(code, str) or not CODE_RE.match(code):
+        return None
+    return LEVEL_BY_LENGTH.get(len(code))
+
+
+def township_kind(name: str) -> str:
+    """乡, 镇 or 街道, from a township-level unit's name (other names, e.g. 开发区, give 其他).
+
+    >>> township_kind("高笋塘街道"), township_kind("甘宁镇"), township_kind("白土镇"), township_kind("恒合土家族乡")
+    ('街道', '镇', '镇', '乡')
+    """
+    for suffix in ("街道", "镇", "乡"):
+        if name.endswith(suffix) or name.endswith(suffix + "办事处"):
+            return suffix
+    return "其他"
+
+
+def village_kind(name: str) -> str:
+    """``village`` (村民委员会) or ``community`` (居民委员会) from the statistical name; anything else,
+    such as a 社区工作站, is ``other``.
+
+    >>> village_kind("黄柏村委会"), village_kind("多福巷社区居委会"), village_kind("化龙桥社区工作站")
+    ('village', 'community', 'other')
+    """
+    if "村民委员会" in name or "村委会" in name:
+        return "village"
+    if "居民委员会" in name or "居委会" in name:
+        return "community"
+    return "other"
+
+
+VILLAGE_KIND_ZH = {"village": "村", "community": "社区", "other": "其他"}
+
+
+class BilingualEnum(StrEnum):
+    """An enumeration whose values may be written in English or Chinese."""
+
+    @classmethod
+    def zh_names(cls) -> dict[str, str]:  # pragma: no cover - overridden
+        return {}
+
+    @property
+    def zh(self) -> str:
+        return self.zh_names()[self.value]
+
+    @classmethod
+    def parse(cls, raw: Any):
+        if isinstance(raw, cls):
+            return raw
+        text = str(raw).strip()
+        for member in cls:
+            if text.lower() == member.value or text == member.zh:
+                return member
+        raise ValueError(f"one of {cls.choices()}")
+
+    @classmethod
+    def choices(cls) -> str:
+        return ", ".join(f"{m.value}/{m.zh}" for m in cls)
+
+
+class UnitLevel(BilingualEnum):
+    DISTRICT = "district"
+    TOWNSHIP = "township"
+
+    @classmethod
+    def zh_names(cls):
+        return {"district": "区县", "township": "乡镇"}
+
+    @classmethod
+    def parse(cls, raw: Any):
+        text = str(raw).strip()
+        if text in ("区县", "区", "县", "区级", "县级"):
+            return cls.DISTRICT
+        if text in ("乡镇", "乡镇(街道)", "乡镇街道", "街道", "乡", "镇"):
+            return cls.TOWNSHIP
+        return super().parse(raw)
+
+
+class DutyType(BilingualEnum):
+    PRIMARY = "primary"
+    SUPERVISORY = "supervisory"
+    GUIDANCE = "guidance"
+
+    @classmethod
+    def zh_names(cls):
+        return {"primary": "主体责任", "supervisory": "监管责任", "guidance": "指导责任"}
+
+
+DUTY_ORDER = {DutyType.PRIMARY: 0, DutyType.SUPERVISORY: 1, DutyType.GUIDANCE: 2}
+
+
+class Severity(BilingualEnum):
+    MINOR = "minor"
+    SERIOUS = "serious"
+    GRAVE = "grave"
+
+    @classmethod
+    def zh_names(cls):
+        return {"minor": "一般", "serious": "较重", "grave": "严重"}
+
+
+SEVERITY_WEIGHT = {"minor": 1.0, "serious": 2.0, "grave": 4.0}
+
+
+class Status(BilingualEnum):
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    RECTIFIED = "rectified"
+    CLOSED = "closed"
+
+    @classmethod
+    def zh_names(cls):
+        return {"open": "未整改", "in_progress": "整改中", "rectified": "已整改", "closed": "已销号"}
+
+
+DONE_STATUSES = ("rectified", "closed")
+
+
+def _enum_validator(enum_cls):
+    def check(value):
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return value
+        try:
+            return enum_cls.parse(value)
+        except ValueError:
+            raise ValueError(f"one of {enum_cls.choices()}") from None
+    return check
+
+
+_DATE_PATTERNS = (re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"), re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})$"),
+                  re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$"), re.compile(r"^(\d{4})\.(\d{1,2})\.(\d{1,2})$"))
+
+
+def parse_date(value: Any) -> dt.date | None:
+    """A date from ``YYYY-MM-DD``, ``YYYY/MM/DD``, ``YYYY年M月D日`` or an Excel date cell.
+
+    >>> parse_date("2024年3月5日"), parse_date("2024/03/05"), parse_date("")
+    (datetime.date(2024, 3, 5), datetime.date(2024, 3, 5), None)
+    """
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    text = str(value).strip()
+    if not text:
+        return None
+    if " " in text and re.match(r"^\d{4}-\d{2}-\d{2} 00:00:00$", text):
+        text = text.split(" ")[0]
+    for pattern in _DATE_PATTERNS:
+        match = pattern.match(text)
+        if match:
+            return dt.date(*(int(g) for g in match.groups()))
+    raise ValueError("a date as YYYY-MM-DD, YYYY/MM/DD or YYYY年M月D日")
+
+
+def parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("yes", "y", "true", "1", "是"):
+        return True
+    if text in ("no", "n", "false", "0", "否", ""):
+        return False
+    raise ValueError("yes/no or 是/否")
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid", frozen=True)
+    # Columns the format does not name are kept as properties.
+    extra: dict[str, str] = Field(default_factory=dict)
+
+
+class Division(NamedTuple):
+    """A statistical division. A plain tuple: the national set has 660,000 of them."""
+
+    code: str
+    name: str
+    level: str
+    parent_code: str | None
+    kind: str | None = None  # 乡/镇/街道 for townships; village/community/other for villages
+
+
+class UnitIn(Record):
+    """A row of the units table (机关/部门名录)."""
+
+    unit_id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    level: UnitLevel
+    area_code: str
+    function: str = Field(min_length=1)
+
+    _level = field_validator("level", mode="before")(_enum_validator(UnitLevel))
+
+    @model_validator(mode="after")
+    def _area_matches_level(self):
+        expected = 6 if self.level is UnitLevel.DISTRICT else 9
+        if not (self.area_code.isdigit() and len(self.area_code) == expected):
+            raise ValueError(f"area_code: a {expected}-digit {'district' if expected == 6 else 'township'} "
+                             f"code for a {self.level.value}-level unit")
+        return self
+
+
+class DutyIn(Record):
+    """A row of the duties table (权责清单)."""
+
+    category: str = Field(min_length=1)
+    level: UnitLevel
+    function: str = Field(min_length=1)
+    duty: DutyType
+
+    _level = field_validator("level", mode="before")(_enum_validator(UnitLevel))
+    _duty = field_validator("duty", mode="before")(_enum_validator(DutyType))
+
+
+class IssueIn(Record):
+    """A row of the problem ledger (问题台账), after the village has been resolved to its code."""
+
+    issue_id: str = Field(min_length=1)
+    village_code: str = Field(pattern=r"^\d{12}$")
+    round_id: str = Field(min_length=1)
+    found_on: dt.date
+    category: str = Field(min_length=1)
+    description: str = ""
+    severity: Severity
+    amount_yuan: float | None = Field(default=None, ge=0)
+    status: Status
+    immediate: bool = False
+    due_on: dt.date | None = None
+    closed_on: dt.date | None = None
+    root_unit_hint: str | None = None
+
+    _severity = field_validator("severity", mode="before")(_enum_validator(Severity))
+    _status = field_validator("status", mode="before")(_enum_validator(Status))
+
+    @field_validator("found_on", "due_on", "closed_on", mode="before")
+    @classmethod
+    def _date(cls, value):
+        return parse_date(value)
+
+    @field_validator("immediate", mode="before")
+    @classmethod
+    def _bool(cls, value):
+        return parse_bool(value)
+
+    @field_validator("amount_yuan", mode="before")
+    @classmethod
+    def _amount(cls, value):
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if isinstance(value, str):
+            value = value.replace(",", "").strip()
+        return value
+
+    @field_validator("root_unit_hint", mode="before")
+    @classmethod
+    def _hint(cls, value):
+        return None if value is None or not str(value).strip() else str(value).strip()
+
+    @model_validator(mode="after")
+    def _dates_in_order(self):
+        if self.closed_on is not None and self.closed_on < self.found_on:
+            raise ValueError("closed_on: a date on or after found_on")
+        return self
+
+
+class CategoryIn(Record):
+    """A problem category of the catalog. ``key`` is an optional English alias; rates are the
+    expected problems per village-level unit per term, used when no peer baseline exists."""
+
+    name: str = Field(min_length=1)
+    key: str | None = None
+    group: str = ""
+    rate_village: float = Field(default=0.3, ge=0)
+    rate_community: float = Field(default=0.3, ge=0)
+    money: bool = False
+    systemic_fix: str = ""

@@ -1,0 +1,54 @@
+"""Networkx projection of the responsibility graph: node ids and attributes every store shares, so
+the pure analysis functions see the same graph whichever store built it.
+
+Node ids: a division's statistical code; ``unit:ID``, ``category:NAME``, ``issue:ID``, ``round:ID``.
+"""
+from __future__ import annotations
+
+import networkx as nx
+
+from .model import Division, KIND_BY_LEVEL, NodeKind, Rel
+from .store import Issue, Unit
+
+
+def add_division(g: nx.MultiDiGraph, d: Division) -> None:
+    g.add_node(d.code, kind=KIND_BY_LEVEL[d.level], name=d.name, level=d.level, division_kind=d.kind)
+    if d.parent_code:
+        g.add_edge(d.code, d.parent_code, key=Rel.PART_OF, type=Rel.PART_OF)
+
+
+def add_unit(g: nx.MultiDiGraph, u: Unit) -> None:
+    node = f"unit:{u.unit_id}"
+    g.add_node(node, kind=NodeKind.UNIT, unit_id=u.unit_id, name=u.name, level=u.level,
+               area_code=u.area_code, function=u.function)
+    g.add_edge(node, u.area_code, key=Rel.BELONGS_TO, type=Rel.BELONGS_TO)
+
+
+def add_category_duties(g: nx.MultiDiGraph, categories, duties, unit_nodes) -> None:
+    for c in categories:
+        g.add_node(f"category:{c.name}", kind=NodeKind.CATEGORY, name=c.name)
+    by_function: dict[tuple[str, str], list[str]] = {}
+    for node in unit_nodes:
+        attrs = g.nodes[node]
+        by_function.setdefault((attrs["level"], attrs["function"]), []).append(node)
+    for d in duties:
+        for node in by_function.get((d.level, d.function), []):
+            g.add_edge(node, f"category:{d.category}", key=f"{Rel.DUTY}:{d.duty}", type=Rel.DUTY, duty=d.duty)
+
+
+def add_issue(g: nx.MultiDiGraph, i: Issue) -> None:
+    node = f"issue:{i.issue_id}"
+    g.add_node(node, kind=NodeKind.ISSUE, issue_id=i.issue_id, category=i.category, severity=i.severity,
+               status=i.status, found_on=i.found_on, round_id=i.round_id, description=i.description,
+               amount_yuan=i.amount_yuan, root_unit_hint=i.root_unit_hint)
+    g.add_node(f"round:{i.round_id}", kind=NodeKind.ROUND, name=i.round_id)
+    g.add_node(f"category:{i.category}", kind=NodeKind.CATEGORY, name=i.category)
+    g.add_edge(node, i.village_code, key=Rel.FOUND_IN, type=Rel.FOUND_IN)
+    g.add_edge(node, f"category:{i.category}", key=Rel.OF_CATEGORY, type=Rel.OF_CATEGORY)
+    g.add_edge(node, f"round:{i.round_id}", key=Rel.IN_ROUND, type=Rel.IN_ROUND)
+
+
+def link_hint(g: nx.MultiDiGraph, i: Issue) -> None:
+    if i.root_unit_hint and f"unit:{i.root_unit_hint}" in g:
+        g.add_edge(f"issue:{i.issue_id}", f"unit:{i.root_unit_hint}", key=Rel.ROOT_CAUSE_AT,
+                   type=Rel.ROOT_CAUSE_AT, source="hint")

@@ -1,0 +1,57 @@
+"""Use cases shared by the CLI and the API: they read from a store, call the pure analysis
+functions and return plain data. No I/O formatting here."""
+from __future__ import annotations
+
+from .analysis.chains import responsibility_chain
+from .analysis.packages import build_packages
+from .analysis.root_causes import DEFAULT_MIN_CONFIDENCE, surface_root_causes
+from .errors import NotFound
+from .store import GraphStore
+
+
+def root_causes(store: GraphStore, *, district: str | None = None, level: str | None = None,
+                top: int | None = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+                include_all: bool = False, with_issues: bool = True) -> list[dict]:
+    """Surfaced root causes (or, with ``include_all``, every tested pair), best first, as dicts with
+    their villages and issue ids. Baselines always use everything loaded; ``district`` filters."""
+    candidates = surface_root_causes(store.ledger_facts(), min_confidence=min_confidence)
+    selected = [c for c in candidates
+                if (include_all or c.surfaced)
+                and (district is None or c.district_code == district)
+                and (level is None or c.level == level)]
+    if top is not None:
+        selected = selected[:top]
+    out = []
+    for rank, candidate in enumerate(selected, start=1):
+        item = {"rank": rank, **candidate.as_dict()}
+        if with_issues:
+            issues = store.issues_in(candidate.area_code, candidate.category)
+            item["villages"] = sorted({i.village_code for i in issues})
+            item["issue_ids"] = [i.issue_id for i in issues]
+        out.append(item)
+    return out
+
+
+def chain(store: GraphStore, issue_id: str) -> dict:
+    graph = store.chain_graph(issue_id)
+    if f"issue:{issue_id}" not in graph:
+        raise NotFound(f"no issue {issue_id!r} in {store.url}")
+    return responsibility_chain(graph, issue_id)
+
+
+def packages(store: GraphStore, **options) -> list[dict]:
+    causes = root_causes(store, **options)
+    issues = {c["rank"]: store.issues_in(c["area_code"], c["category"]) for c in causes}
+    codes = {i.village_code for found in issues.values() for i in found}
+    townships = {code: store.division(code) for code in codes}
+    names = {}
+    for code, village in townships.items():
+        if village is not None:
+            names[code] = village.name
+            if village.parent_code and village.parent_code not in names:
+                parent = store.division(village.parent_code)
+                names[village.parent_code] = parent.name if parent else village.parent_code
+    township_units = store.units({v.parent_code for v in townships.values() if v is not None})
+    duties = store.duties()
+    categories = {c.name: c for c in store.categories()}
+    return build_packages(causes, issues, names, township_units, duties, categories)

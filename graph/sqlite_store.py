@@ -1,0 +1,430 @@
+"""The embedded default store: one SQLite file (WAL, one transaction per load), with networkx
+projections for analysis. Only this module imports :mod:`sqlite3`."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import networkx as nx
+
+from .errors import InputError, StoreError, StoreUnavailable
+from .model import CategoryIn, Division, DutyIn, IssueIn, NodeKind, UnitIn
+from .projection import add_category_duties, add_division, add_issue, add_unit, link_hint
+from .store import (Duty, Exposure, HintCount, Issue, LedgerCell, LedgerFacts, Progress,
+                    StatusChange, Unit, WriteSummary)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS division (
+    code TEXT PRIMARY KEY, name TEXT NOT NULL, level TEXT NOT NULL, parent_code TEXT, kind TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS division_parent ON division(parent_code);
+CREATE TABLE IF NOT EXISTS category (
+    name TEXT PRIMARY KEY, key TEXT, grp TEXT, rate_village REAL, rate_community REAL,
+    money INTEGER, systemic_fix TEXT, extra TEXT
+);
+CREATE TABLE IF NOT EXISTS unit (
+    unit_id TEXT PRIMARY KEY, name TEXT NOT NULL, level TEXT NOT NULL, area_code TEXT NOT NULL,
+    function TEXT NOT NULL, extra TEXT
+);
+CREATE INDEX IF NOT EXISTS unit_area ON unit(area_code, function);
+CREATE TABLE IF NOT EXISTS duty (
+    category TEXT NOT NULL, level TEXT NOT NULL, function TEXT NOT NULL, duty TEXT NOT NULL, extra TEXT,
+    PRIMARY KEY (category, level, function, duty)
+);
+CREATE TABLE IF NOT EXISTS issue (
+    issue_id TEXT PRIMARY KEY, village_code TEXT NOT NULL, township_code TEXT NOT NULL,
+    district_code TEXT NOT NULL, round_id TEXT NOT NULL, found_on TEXT NOT NULL, category TEXT NOT NULL,
+    description TEXT, severity TEXT NOT NULL, amount_yuan REAL, status TEXT NOT NULL,
+    immediate INTEGER NOT NULL, due_on TEXT, closed_on TEXT, root_unit_hint TEXT, extra TEXT
+);
+CREATE INDEX IF NOT EXISTS issue_village ON issue(village_code, category);
+CREATE INDEX IF NOT EXISTS issue_area ON issue(category, township_code);
+CREATE TABLE IF NOT EXISTS issue_status (
+    issue_id TEXT NOT NULL, seq INTEGER NOT NULL, status TEXT NOT NULL, closed_on TEXT,
+    recorded_at TEXT NOT NULL, PRIMARY KEY (issue_id, seq)
+);
+"""
+
+def _upsert_rows(db: sqlite3.Connection, table: str, key: Sequence[str], columns: Sequence[str],
+                 rows: Iterable[tuple], progress: Progress | None = None, batch: int = 50_000) -> WriteSummary:
+    """INSERT ... ON CONFLICT DO UPDATE only where a value differs, so a repeat load writes nothing.
+    Counts come from the row count before and after and from ``total_changes``."""
+    others = [c for c in columns if c not in key]
+    update = ", ".join(f"{c} = excluded.{c}" for c in others)
+    changed = " OR ".join(f"{table}.{c} IS NOT excluded.{c}" for c in others)
+    conflict = f"DO UPDATE SET {update} WHERE {changed}" if others else "DO NOTHING"
+    sql = (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+           f"ON CONFLICT ({', '.join(key)}) {conflict}")
+    count = lambda: db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: E731
+    before, changes_before, total = count(), db.total_changes, 0
+    chunk: list[tuple] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= batch:
+            db.executemany(sql, chunk)
+            total += len(chunk)
+            if progress:
+                progress(len(chunk))
+            chunk = []
+    if chunk:
+        db.executemany(sql, chunk)
+        total += len(chunk)
+        if progress:
+            progress(len(chunk))
+    changes = db.total_changes - changes_before
+    inserted = count() - before
+    return WriteSummary(inserted=inserted, updated=changes - inserted, unchanged=total - changes)
+
+
+ISSUE_COLUMNS = ("issue_id", "village_code", "township_code", "district_code", "round_id", "found_on",
+                 "category", "description", "severity", "amount_yuan", "status", "immediate", "due_on",
+                 "closed_on", "root_unit_hint", "extra")
+
+
+def _iso(value: dt.date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _date(value: str | None) -> dt.date | None:
+    return None if value is None else dt.date.fromisoformat(value)
+
+
+def _extra(extra: dict) -> str | None:
+    return json.dumps(extra, ensure_ascii=False, sort_keys=True) if extra else None
+
+
+def _code_range(prefix: str) -> tuple[str, str]:
+    """Bounds such that ``lo <= code < hi`` holds exactly for codes starting with ``prefix``."""
+    return prefix, prefix + "\uffff"
+
+
+class SQLiteStore:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.url = f"sqlite:///{self.path}"
+        try:
+            if self.path.parent and not self.path.parent.exists():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=OFF")
+            self.db.executescript(SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreUnavailable(f"cannot open SQLite store {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot write to {self.path}: {exc}") from exc
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                self.db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"commit failed on {self.path}: {exc}") from exc
+
+    def _count(self, table: str) -> int:
+        return self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+    def _upsert(self, table: str, key: Sequence[str], columns: Sequence[str], rows: Iterable[tuple],
+                progress: Progress | None = None) -> WriteSummary:
+        try:
+            with self._transaction() as db:
+                return _upsert_rows(db, table, key, columns, rows, progress)
+        except sqlite3.Error as exc:
+            raise StoreError(f"writing {table} to {self.path} failed: {exc}") from exc
+
+    # -- writes -----------------------------------------------------------------------------------
+    def upsert_divisions(self, divisions: Sequence[Division], progress: Progress | None = None) -> WriteSummary:
+        rows = ((d.code, d.name, d.level, d.parent_code, d.kind) for d in divisions)
+        return self._upsert("division", ("code",), ("code", "name", "level", "parent_code", "kind"), rows, progress)
+
+    def upsert_categories(self, categories: Sequence[CategoryIn]) -> WriteSummary:
+        rows = ((c.name, c.key, c.group, c.rate_village, c.rate_community, int(c.money), c.systemic_fix,
+                 _extra(c.extra)) for c in categories)
+        return self._upsert("category", ("name",), ("name", "key", "grp", "rate_village", "rate_community",
+                                                    "money", "systemic_fix", "extra"), rows)
+
+    def upsert_units(self, units: Sequence[UnitIn]) -> WriteSummary:
+        rows = ((u.unit_id, u.name, u.level.value, u.area_code, u.function, _extra(u.extra)) for u in units)
+        return self._upsert("unit", ("unit_id",), ("unit_id", "name", "level", "area_code", "function", "extra"), rows)
+
+    def upsert_duties(self, duties: Sequence[DutyIn]) -> WriteSummary:
+        """The categories a duties table names are the taxonomy: new ones are added with the
+        default expected rates, in the same transaction."""
+        rows = [(d.category, d.level.value, d.function, d.duty.value, _extra(d.extra)) for d in duties]
+        default = CategoryIn(name="-")
+        try:
+            with self._transaction() as db:
+                db.executemany("INSERT INTO category (name, grp, rate_village, rate_community, money, systemic_fix) "
+                               "VALUES (?, '', ?, ?, 0, '') ON CONFLICT (name) DO NOTHING",
+                               [(c, default.rate_village, default.rate_community) for c in sorted({r[0] for r in rows})])
+                return _upsert_rows(db, "duty", ("category", "level", "function", "duty"),
+                                    ("category", "level", "function", "duty", "extra"), rows)
+        except sqlite3.Error as exc:
+            raise StoreError(f"writing duties to {self.path} failed: {exc}") from exc
+
+    def upsert_issues(self, issues: Sequence[IssueIn], recorded_at: str,
+                      progress: Progress | None = None) -> WriteSummary:
+        parents = self._village_parents({i.village_code for i in issues})
+        rows = []
+        for i in issues:
+            township, district = parents[i.village_code]
+            rows.append((i.issue_id, i.village_code, township, district, i.round_id, _iso(i.found_on),
+                         i.category, i.description, i.severity.value, i.amount_yuan, i.status.value,
+                         int(i.immediate), _iso(i.due_on), _iso(i.closed_on), i.root_unit_hint, _extra(i.extra)))
+        ids = [r[0] for r in rows]
+        try:
+            with self._transaction() as db:
+                previous = {}
+                for start in range(0, len(ids), 900):
+                    part = ids[start:start + 900]
+                    q = f"SELECT issue_id, status, closed_on FROM issue WHERE issue_id IN ({','.join('?' * len(part))})"
+                    previous.update({r[0]: (r[1], r[2]) for r in db.execute(q, part)})
+                summary = _upsert_rows(db, "issue", ("issue_id",), ISSUE_COLUMNS, rows, progress)
+                # The history keeps every status an issue has had, in the order loads reported it.
+                history = [(r[0], r[0], r[10], r[13], recorded_at) for r in rows
+                           if previous.get(r[0]) != (r[10], r[13])]
+                db.executemany("INSERT INTO issue_status (issue_id, seq, status, closed_on, recorded_at) "
+                               "VALUES (?, (SELECT COUNT(*) FROM issue_status WHERE issue_id = ?), ?, ?, ?)",
+                               [(h[0], h[1], h[2], h[3], h[4]) for h in history])
+        except sqlite3.Error as exc:
+            raise StoreError(f"writing issues to {self.path} failed: {exc}") from exc
+        return summary
+
+    def _village_parents(self, villages: set[str]) -> dict[str, tuple[str, str]]:
+        found: dict[str, tuple[str, str]] = {}
+        codes = sorted(villages)
+        for start in range(0, len(codes), 900):
+            part = codes[start:start + 900]
+            q = (f"SELECT v.code, t.code, t.parent_code FROM division v JOIN division t ON t.code = v.parent_code "
+                 f"WHERE v.code IN ({','.join('?' * len(part))})")
+            for code, township, district in self.db.execute(q, part):
+                found[code] = (township, district)
+        missing = villages - found.keys()
+        if missing:
+            raise InputError(f"village codes not in the loaded divisions: {', '.join(sorted(missing)[:10])}")
+        return found
+
+    # -- reads ------------------------------------------------------------------------------------
+    def existing_codes(self, codes: Iterable[str]) -> set[str]:
+        wanted = sorted(set(codes))
+        found: set[str] = set()
+        for start in range(0, len(wanted), 900):
+            part = wanted[start:start + 900]
+            found.update(r[0] for r in self.db.execute(
+                f"SELECT code FROM division WHERE code IN ({','.join('?' * len(part))})", part))
+        return found
+
+    def division(self, code: str) -> Division | None:
+        row = self.db.execute("SELECT code, name, level, parent_code, kind FROM division WHERE code = ?",
+                              (code,)).fetchone()
+        return None if row is None else Division(code=row[0], name=row[1], level=row[2], parent_code=row[3], kind=row[4])
+
+    def children_counts(self, code: str) -> dict[str, int]:
+        lo, hi = _code_range(code)
+        rows = self.db.execute("SELECT level, COUNT(*) FROM division WHERE code > ? AND code < ? GROUP BY level",
+                               (lo, hi)).fetchall()
+        return dict(rows)
+
+    def divisions(self, level: str, within: str | None = None) -> list[Division]:
+        lo, hi = _code_range(within or "")
+        rows = self.db.execute("SELECT code, name, level, parent_code, kind FROM division "
+                               "WHERE level = ? AND code >= ? AND code < ? ORDER BY code", (level, lo, hi))
+        return [Division(code=r[0], name=r[1], level=r[2], parent_code=r[3], kind=r[4]) for r in rows]
+
+    def villages_named(self, village: str, township: str | None) -> list[Division]:
+        q = ("SELECT v.code, v.name, v.level, v.parent_code, v.kind FROM division v "
+             "JOIN division t ON t.code = v.parent_code WHERE v.level = 'village' AND "
+             "(v.name = ?1 OR v.name = ?1 || '村民委员会' OR v.name = ?1 || '居民委员会' OR v.name = ?1 || '村委会' "
+             "OR v.name = ?1 || '居委会')")
+        args: list = [village]
+        if township:
+            q += " AND (t.name = ?2 OR t.name = ?2 || '街道' OR t.name = ?2 || '镇' OR t.name = ?2 || '乡')"
+            args.append(township)
+        rows = self.db.execute(q + " ORDER BY v.code", args)
+        return [Division(code=r[0], name=r[1], level=r[2], parent_code=r[3], kind=r[4]) for r in rows]
+
+    def counts(self, district: str | None = None) -> dict:
+        lo, hi = _code_range(district or "")
+        by_level = dict(self.db.execute("SELECT level, COUNT(*) FROM division WHERE code >= ? AND code < ? "
+                                        "GROUP BY level", (lo, hi)).fetchall())
+        by_kind = dict(self.db.execute("SELECT kind, COUNT(*) FROM division WHERE level = 'village' "
+                                       "AND code >= ? AND code < ? GROUP BY kind", (lo, hi)).fetchall())
+        per_district = self.db.execute(
+            "SELECT d.code, d.name, "
+            " (SELECT COUNT(*) FROM division t WHERE t.parent_code = d.code), "
+            " SUM(v.kind = 'village'), SUM(v.kind = 'community'), SUM(v.kind = 'other'), COUNT(v.code) "
+            "FROM division d LEFT JOIN division t2 ON t2.parent_code = d.code "
+            "LEFT JOIN division v ON v.parent_code = t2.code "
+            "WHERE d.level = 'district' AND d.code >= ? AND d.code < ? GROUP BY d.code ORDER BY d.code",
+            (lo, hi)).fetchall()
+        if district:
+            units = self.db.execute("SELECT COUNT(*) FROM unit WHERE area_code >= ? AND area_code < ?", (lo, hi)).fetchone()[0]
+            issues = self.db.execute("SELECT COUNT(*) FROM issue WHERE district_code = ?", (district,)).fetchone()[0]
+        else:
+            units, issues = self._count("unit"), self._count("issue")
+        return {
+            "by_level": {k: by_level.get(k, 0) for k in ("province", "city", "district", "township", "village")},
+            "villages_by_kind": {k: by_kind.get(k, 0) for k in ("village", "community", "other")},
+            "units": units,
+            "categories": self._count("category"),
+            "duties": self._count("duty"),
+            "issues": issues,
+            "districts": [{"code": r[0], "name": r[1], "townships": r[2], "villages": r[3] or 0,
+                           "communities": r[4] or 0, "other": r[5] or 0, "village_level_units": r[6]}
+                          for r in per_district],
+        }
+
+    def units(self, area_codes: Iterable[str] | None = None) -> list[Unit]:
+        if area_codes is None:
+            rows = self.db.execute("SELECT unit_id, name, level, area_code, function FROM unit ORDER BY unit_id")
+        else:
+            codes = sorted(set(area_codes))
+            rows = []
+            for start in range(0, len(codes), 900):
+                part = codes[start:start + 900]
+                rows += self.db.execute("SELECT unit_id, name, level, area_code, function FROM unit WHERE area_code "
+                                        f"IN ({','.join('?' * len(part))})", part).fetchall()
+            rows.sort()
+        return [Unit(*r) for r in rows]
+
+    def duties(self) -> list[Duty]:
+        return [Duty(*r) for r in self.db.execute(
+            "SELECT category, level, function, duty FROM duty ORDER BY category, level, function, duty")]
+
+    def categories(self) -> list[CategoryIn]:
+        rows = self.db.execute("SELECT name, key, grp, rate_village, rate_community, money, systemic_fix, extra "
+                               "FROM category ORDER BY name")
+        return [CategoryIn(name=r[0], key=r[1], group=r[2] or "", rate_village=r[3], rate_community=r[4],
+                           money=bool(r[5]), systemic_fix=r[6] or "", extra=json.loads(r[7]) if r[7] else {})
+                for r in rows]
+
+    _ISSUE_SELECT = ("SELECT issue_id, village_code, round_id, found_on, category, description, severity, "
+                     "amount_yuan, status, immediate, due_on, closed_on, root_unit_hint FROM issue ")
+
+    @staticmethod
+    def _issue(r) -> Issue:
+        return Issue(r[0], r[1], r[2], _date(r[3]), r[4], r[5] or "", r[6], r[7], r[8], bool(r[9]),
+                     _date(r[10]), _date(r[11]), r[12])
+
+    def issue(self, issue_id: str) -> Issue | None:
+        row = self.db.execute(self._ISSUE_SELECT + "WHERE issue_id = ?", (issue_id,)).fetchone()
+        return None if row is None else self._issue(row)
+
+    def issue_history(self, issue_id: str) -> list[StatusChange]:
+        return [StatusChange(r[0], r[1], _date(r[2]), r[3]) for r in self.db.execute(
+            "SELECT issue_id, status, closed_on, recorded_at FROM issue_status WHERE issue_id = ? ORDER BY seq",
+            (issue_id,))]
+
+    def issues_in(self, area_code: str, category: str) -> list[Issue]:
+        column = "township_code" if len(area_code) == 9 else "district_code"
+        rows = self.db.execute(self._ISSUE_SELECT + f"WHERE category = ? AND {column} = ? "
+                               "ORDER BY village_code, found_on, issue_id", (category, area_code))
+        return [self._issue(r) for r in rows]
+
+    # -- analysis inputs --------------------------------------------------------------------------
+    def ledger_facts(self) -> LedgerFacts:
+        cells = [LedgerCell(r[0], r[1], r[2], r[3], r[4], r[5], float(r[6]), round(float(r[7]), 2), r[8], r[9])
+                 for r in self.db.execute(LEDGER_SQL)]
+        exposure = [Exposure(*r) for r in self.db.execute(EXPOSURE_SQL)]
+        hints = [HintCount(*r) for r in self.db.execute(
+            "SELECT township_code, category, root_unit_hint, COUNT(*) FROM issue WHERE root_unit_hint IS NOT NULL "
+            "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")]
+        names = dict(self.db.execute("SELECT code, name FROM division WHERE level IN ('district', 'township')"))
+        return LedgerFacts(cells=cells, exposure=exposure, hints=hints, units=self.units(),
+                           duties=self.duties(), categories=self.categories(), names=names)
+
+    def chain_graph(self, issue_id: str) -> nx.MultiDiGraph:
+        issue = self.issue(issue_id)
+        g = nx.MultiDiGraph()
+        if issue is None:
+            return g
+        add_issue(g, issue)
+        code = issue.village_code
+        areas = []
+        while code:
+            division = self.division(code)
+            if division is None:
+                break
+            add_division(g, division)
+            areas.append(division.code)
+            code = division.parent_code
+        for unit in self.units(areas):
+            add_unit(g, unit)
+        add_category_duties(g, [c for c in self.categories() if c.name == issue.category],
+                             [d for d in self.duties() if d.category == issue.category],
+                             [n for n, a in g.nodes(data=True) if a.get("kind") == NodeKind.UNIT])
+        link_hint(g, issue)
+        return g
+
+    def projection(self, district: str | None = None) -> nx.MultiDiGraph:
+        lo, hi = _code_range(district or "")
+        g = nx.MultiDiGraph()
+        if district:
+            division = self.division(district)
+            code = division.parent_code if division else None
+            while code:  # the district's ancestors, so the projection is a rooted tree
+                ancestor = self.division(code)
+                if ancestor is None:
+                    break
+                add_division(g, ancestor)
+                code = ancestor.parent_code
+        for r in self.db.execute("SELECT code, name, level, parent_code, kind FROM division "
+                                 "WHERE code >= ? AND code < ?", (lo, hi)):
+            add_division(g, Division(code=r[0], name=r[1], level=r[2], parent_code=r[3], kind=r[4]))
+        units = [Unit(*r) for r in self.db.execute("SELECT unit_id, name, level, area_code, function FROM unit "
+                                                   "WHERE area_code >= ? AND area_code < ?", (lo, hi))]
+        for unit in units:
+            add_unit(g, unit)
+        add_category_duties(g, self.categories(), self.duties(), [f"unit:{u.unit_id}" for u in units])
+        for r in self.db.execute(self._ISSUE_SELECT + "WHERE village_code >= ? AND village_code < ?", (lo, hi)):
+            issue = self._issue(r)
+            add_issue(g, issue)
+            link_hint(g, issue)
+        return g
+
+
+# Per village and category first, then per township, village kind and category. A village's
+# category "recurs" when it was found again, in another round, after a rectified/closed finding.
+LEDGER_SQL = """
+WITH vc AS (
+    SELECT village_code, township_code, district_code, category, COUNT(*) AS n,
+           SUM(CASE severity WHEN 'minor' THEN 1.0 WHEN 'serious' THEN 2.0 ELSE 4.0 END) AS w,
+           SUM(COALESCE(amount_yuan, 0)) AS amount,
+           MIN(CASE WHEN status IN ('rectified', 'closed') THEN found_on END) AS first_done,
+           MAX(found_on) AS last_found, COUNT(DISTINCT round_id) AS rounds
+    FROM issue GROUP BY village_code, category
+)
+SELECT vc.township_code, vc.district_code, v.kind, vc.category, COUNT(*), SUM(vc.n), SUM(vc.w),
+       SUM(vc.amount), SUM(vc.first_done IS NOT NULL),
+       SUM(vc.first_done IS NOT NULL AND vc.rounds > 1 AND vc.last_found > vc.first_done)
+FROM vc JOIN division v ON v.code = vc.village_code
+GROUP BY vc.township_code, vc.district_code, v.kind, vc.category
+ORDER BY vc.township_code, v.kind, vc.category
+"""
+
+EXPOSURE_SQL = """
+SELECT t.code, t.parent_code, v.kind, COUNT(*),
+       SUM(EXISTS (SELECT 1 FROM issue i WHERE i.village_code = v.code))
+FROM division v JOIN division t ON t.code = v.parent_code
+WHERE v.level = 'village'
+GROUP BY t.code, t.parent_code, v.kind
+ORDER BY t.code, v.kind
+"""
+
+

@@ -1,0 +1,157 @@
+"""The storage interface. Every backend implements :class:`GraphStore`; analysis code sees only
+this Protocol and the plain records below, never a driver.
+
+Writes are idempotent upserts, each call one transaction. The ledger facts that root-cause
+surfacing needs are aggregated *inside* the store (SQL ``GROUP BY`` or Cypher aggregation), so a
+large store never ships raw rows to Python for counting, and both backends hand the pure analysis
+functions the same numbers.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Protocol, Sequence, runtime_checkable
+
+import networkx as nx
+
+from .model import CategoryIn, Division, DutyIn, IssueIn, UnitIn
+
+Progress = Callable[[int], None]  # called with the number of rows just written
+
+
+@dataclass(frozen=True)
+class WriteSummary:
+    """What an upsert did: rows new, rows changed, rows already identical."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def __add__(self, other: "WriteSummary") -> "WriteSummary":
+        return WriteSummary(self.inserted + other.inserted, self.updated + other.updated,
+                            self.unchanged + other.unchanged)
+
+    def as_dict(self) -> dict:
+        return {"inserted": self.inserted, "updated": self.updated, "unchanged": self.unchanged}
+
+
+@dataclass(frozen=True)
+class Unit:
+    unit_id: str
+    name: str
+    level: str
+    area_code: str
+    function: str
+
+
+@dataclass(frozen=True)
+class Duty:
+    category: str
+    level: str
+    function: str
+    duty: str
+
+
+@dataclass(frozen=True)
+class Issue:
+    issue_id: str
+    village_code: str
+    round_id: str
+    found_on: dt.date
+    category: str
+    description: str
+    severity: str
+    amount_yuan: float | None
+    status: str
+    immediate: bool
+    due_on: dt.date | None
+    closed_on: dt.date | None
+    root_unit_hint: str | None
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    issue_id: str
+    status: str
+    closed_on: dt.date | None
+    recorded_at: str
+
+
+@dataclass(frozen=True)
+class LedgerCell:
+    """Problems of one category in the village-level units of one kind in one township."""
+
+    township_code: str
+    district_code: str
+    village_kind: str
+    category: str
+    villages_affected: int     # villages with at least one problem of the category
+    issues: int
+    severity_weight: float     # sum of SEVERITY_WEIGHT over the problems
+    amount_yuan: float
+    closed_villages: int       # villages with a rectified/closed problem of the category
+    recurrent_villages: int    # ... where the category was found again in a later round
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """Village-level units of one kind in one township: loaded, and inspected (any problem found)."""
+
+    township_code: str
+    district_code: str
+    village_kind: str
+    villages: int
+    inspected: int
+
+
+@dataclass(frozen=True)
+class HintCount:
+    township_code: str
+    category: str
+    unit_id: str
+    issues: int
+
+
+@dataclass(frozen=True)
+class LedgerFacts:
+    cells: list[LedgerCell]
+    exposure: list[Exposure]
+    hints: list[HintCount]
+    units: list[Unit]
+    duties: list[Duty]
+    categories: list[CategoryIn]
+    names: dict[str, str] = field(default_factory=dict)  # division code -> name, for the areas in facts
+
+
+@runtime_checkable
+class GraphStore(Protocol):
+    url: str
+
+    def close(self) -> None: ...
+
+    # -- writes: one transaction per call, idempotent --------------------------------------------
+    def upsert_divisions(self, divisions: Sequence[Division], progress: Progress | None = None) -> WriteSummary: ...
+    def upsert_categories(self, categories: Sequence[CategoryIn]) -> WriteSummary: ...
+    def upsert_units(self, units: Sequence[UnitIn]) -> WriteSummary: ...
+    def upsert_duties(self, duties: Sequence[DutyIn]) -> WriteSummary: ...
+    def upsert_issues(self, issues: Sequence[IssueIn], recorded_at: str,
+                      progress: Progress | None = None) -> WriteSummary: ...
+
+    # -- reads ------------------------------------------------------------------------------------
+    def existing_codes(self, codes: Iterable[str]) -> set[str]: ...
+    def division(self, code: str) -> Division | None: ...
+    def children_counts(self, code: str) -> dict[str, int]: ...
+    def divisions(self, level: str, within: str | None = None) -> list[Division]: ...
+    def villages_named(self, village: str, township: str | None) -> list[Division]: ...
+    def counts(self, district: str | None = None) -> dict: ...
+    def units(self, area_codes: Iterable[str] | None = None) -> list[Unit]: ...
+    def duties(self) -> list[Duty]: ...
+    def categories(self) -> list[CategoryIn]: ...
+    def issue(self, issue_id: str) -> Issue | None: ...
+    def issue_history(self, issue_id: str) -> list[StatusChange]: ...
+    def issues_in(self, area_code: str, category: str) -> list[Issue]: ...
+
+    # -- analysis inputs --------------------------------------------------------------------------
+    def ledger_facts(self) -> LedgerFacts: ...
+    def chain_graph(self, issue_id: str) -> nx.MultiDiGraph: ...
+    def projection(self, district: str | None = None) -> nx.MultiDiGraph: ...

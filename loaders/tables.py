@@ -1,0 +1,212 @@
+"""Validating loaders for the three tables inspection offices keep in Excel: units (机关/部门名录),
+duties (权责清单) and issues (问题台账). Every row is checked, against the format and against the
+store, before anything is written; all errors are reported at once; a valid file is written in one
+transaction. The API's upload calls :func:`validate_table` and :func:`write_table` too."""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Sequence
+
+from pydantic import ValidationError
+
+from graph.errors import InputError, RowError
+from graph.model import DutyIn, IssueIn, UnitIn
+from graph.store import GraphStore, WriteSummary
+
+from .progress import Progress
+from .rows import Columns, Table, read_table
+
+UNIT_COLUMNS = Columns({
+    "unit_id": ("单位编号",), "name": ("单位名称",), "level": ("层级",),
+    "area_code": ("所属区划代码",), "function": ("职能",),
+}, required=("unit_id", "name", "level", "area_code", "function"))
+
+DUTY_COLUMNS = Columns({
+    "category": ("问题类别",), "level": ("层级",), "function": ("职能",), "duty": ("责任类型",),
+}, required=("category", "level", "function", "duty"))
+
+ISSUE_COLUMNS = Columns({
+    "issue_id": ("问题编号",), "village_code": ("村(社区)代码", "村（社区）代码"),
+    "village": ("村(社区)", "村(社区)名称"), "township": ("乡镇(街道)", "乡镇(街道)名称"),
+    "round_id": ("巡察轮次",), "found_on": ("发现日期",), "category": ("问题类别",),
+    "description": ("问题描述",), "severity": ("严重程度",), "amount_yuan": ("涉及金额", "涉及金额(元)"),
+    "status": ("整改状态",), "immediate": ("立行立改",), "due_on": ("整改时限",), "closed_on": ("销号日期",),
+    "root_unit_hint": ("根源单位",),
+}, required=("issue_id", "round_id", "found_on", "category", "severity", "status"))
+
+COLUMNS = {"units": UNIT_COLUMNS, "duties": DUTY_COLUMNS, "issues": ISSUE_COLUMNS}
+MODELS = {"units": UnitIn, "duties": DutyIn, "issues": IssueIn}
+MAX_ERRORS = 1000
+
+
+def _expected(message: str) -> str:
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if message.startswith(prefix):
+            message = message[len(prefix):]
+    replacements = {"Input should be a valid number, unable to parse string as a number": "a number",
+                    "Input should be a valid number": "a number",
+                    "Field required": "a value",
+                    "String should have at least 1 character": "a value",
+                    "Input should be greater than or equal to 0": "a number ≥ 0"}
+    for key, text in replacements.items():
+        if message.startswith(key):
+            return text
+    if message.startswith("String should match pattern '^\\d{12}$'"):
+        return "a 12-digit village code"
+    return message
+
+
+def _row_errors(table: Table, number: int, fields: dict, exc: ValidationError) -> list[RowError]:
+    errors = []
+    for error in exc.errors():
+        column = error["loc"][0] if error["loc"] else None
+        message = error["msg"]
+        if column is None and ": " in message:
+            # model-level checks name their field first: "area_code: a 6-digit ..."
+            head, rest = _expected(message).split(": ", 1)
+            if head in fields:
+                column, message = head, rest
+        value = fields.get(column) if isinstance(column, str) else None
+        header = table.headers.get(column, column) if isinstance(column, str) else None
+        errors.append(RowError(table.file, number, header, value, _expected(message)))
+    return errors
+
+
+def validate_table(store: GraphStore, kind: str, path: str | Path) -> list:
+    """Read and check a whole table; return its records or raise :class:`InputError` with every error."""
+    table = read_table(path, COLUMNS[kind])
+    if kind == "issues" and "village_code" not in table.index and "village" not in table.index:
+        raise InputError(RowError(table.file, 1, "village_code", None,
+                                  "a column village_code/村(社区)代码, or village/村(社区) with township/乡镇(街道)"))
+    model = MODELS[kind]
+    canonical = [c for c in COLUMNS[kind].aliases if c in table.index and c not in ("village", "township")]
+    records: list[tuple[int, object]] = []
+    errors: list[RowError] = []
+    pending_names: list[tuple[int, dict, dict, str, str | None]] = []
+    for number, row in table.rows:
+        if len(errors) >= MAX_ERRORS:
+            break
+        fields = {c: table.value(row, c) for c in canonical}
+        fields = {k: v for k, v in fields.items() if v is not None}
+        if kind == "issues" and "village_code" not in fields:
+            village = table.value(row, "village")
+            if village is None:
+                errors.append(RowError(table.file, number, table.headers.get("village_code", "village_code"), None,
+                                       "a 12-digit village code, or the village's name with its township"))
+                continue
+            pending_names.append((number, fields, table.extras(row), str(village),
+                                  _text(table.value(row, "township"))))
+            continue
+        _validate_row(table, model, number, fields, table.extras(row), records, errors)
+    # Names are resolved against the store once the format checks are done.
+    for number, fields, extra, village, township in pending_names:
+        candidates = store.villages_named(village, township)
+        if len(candidates) == 1:
+            fields["village_code"] = candidates[0].code
+            _validate_row(table, model, number, fields, extra, records, errors)
+        else:
+            where = f"{township} " if township else ""
+            if not candidates:
+                expected = f"a village-level unit named {where}{village} in the loaded divisions"
+            else:
+                listed = "; ".join(f"{c.code} {c.name} (乡镇 {c.parent_code})" for c in candidates[:10])
+                expected = f"a unique village; {len(candidates)} candidates: {listed}; give village_code or township"
+            errors.append(RowError(table.file, number, table.headers.get("village", "village"), village, expected))
+    checks = {"units": _check_units, "duties": _check_duties, "issues": _check_issues}[kind]
+    errors += checks(store, table, records)
+    if errors:
+        raise InputError(sorted(errors, key=lambda e: (e.row or 0)))
+    return [record for _, record in records]
+
+
+def _text(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def _validate_row(table, model, number, fields, extra, records, errors):
+    try:
+        records.append((number, model.model_validate({**fields, "extra": extra})))
+    except ValidationError as exc:
+        errors.extend(_row_errors(table, number, fields, exc))
+
+
+def _duplicates(table: Table, records, key, column: str, what: str) -> list[RowError]:
+    seen: dict = {}
+    errors = []
+    for number, record in records:
+        k = key(record)
+        if k in seen:
+            errors.append(RowError(table.file, number, table.headers.get(column, column), k if isinstance(k, str) else None,
+                                   f"each {what} once in the file; also on row {seen[k]}"))
+        else:
+            seen[k] = number
+    return errors
+
+
+def _check_units(store: GraphStore, table: Table, records) -> list[RowError]:
+    errors = _duplicates(table, records, lambda u: u.unit_id, "unit_id", "unit_id")
+    known = store.existing_codes(u.area_code for _, u in records)
+    for number, unit in records:
+        if unit.area_code not in known:
+            errors.append(RowError(table.file, number, table.headers["area_code"], unit.area_code,
+                                   f"a {unit.level.value} code in the loaded divisions"))
+    return errors
+
+
+def _check_duties(store: GraphStore, table: Table, records) -> list[RowError]:
+    return _duplicates(table, records, lambda d: (d.category, d.level, d.function, d.duty), "category", "duty row")
+
+
+def _check_issues(store: GraphStore, table: Table, records) -> list[RowError]:
+    errors = _duplicates(table, records, lambda i: i.issue_id, "issue_id", "issue_id")
+    villages = {c for c in store.existing_codes(i.village_code for _, i in records) if len(c) == 12}
+    categories = {}
+    for category in store.categories():
+        categories[category.name] = category.name
+        if category.key:
+            categories[category.key] = category.name
+    units = store.units()
+    by_id = {u.unit_id: u.unit_id for u in units}
+    by_name: dict[str, list[str]] = {}
+    for u in units:
+        by_name.setdefault(u.name, []).append(u.unit_id)
+    for index, (number, issue) in enumerate(records):
+        updates = {}
+        if issue.village_code not in villages:
+            errors.append(RowError(table.file, number, table.headers.get("village_code", "village_code"),
+                                   issue.village_code, "a village code in the loaded divisions"))
+        if issue.category not in categories:
+            errors.append(RowError(table.file, number, table.headers["category"], issue.category,
+                                   "a category of the loaded catalog (xuncha catalog load, or load duties first)"))
+        elif categories[issue.category] != issue.category:
+            updates["category"] = categories[issue.category]
+        hint = issue.root_unit_hint
+        if hint is not None:
+            if hint in by_id:
+                pass
+            elif len(by_name.get(hint, [])) == 1:
+                updates["root_unit_hint"] = by_name[hint][0]
+            else:
+                many = by_name.get(hint, [])
+                expected = ("a unit_id or unit name of the loaded units" if not many else
+                            f"a unique unit; {len(many)} units have this name: {', '.join(many[:5])}")
+                errors.append(RowError(table.file, number, table.headers["root_unit_hint"], hint, expected))
+        if updates:
+            records[index] = (number, issue.model_copy(update=updates))
+    return errors
+
+
+def write_table(store: GraphStore, kind: str, records: Sequence, show_progress: bool = False) -> WriteSummary:
+    if kind == "units":
+        return store.upsert_units(records)
+    if kind == "duties":
+        return store.upsert_duties(records)
+    progress = Progress("issues", len(records)) if show_progress else None
+    recorded_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return store.upsert_issues(records, recorded_at, progress)
+
+
+def load_table(store: GraphStore, kind: str, path: str | Path, show_progress: bool = False) -> WriteSummary:
+    records = validate_table(store, kind, path)
+    return write_table(store, kind, records, show_progress)
