@@ -223,6 +223,17 @@ def cmd_packages(args) -> int:
     return 0
 
 
+def cmd_template(args) -> int:
+    from loaders.templates import write_templates
+    paths = write_templates(args.dir)
+    if args.json:
+        _print_json({k: str(v) for k, v in paths.items()})
+    else:
+        for kind, path in paths.items():
+            print(f"{kind}: {path}")
+    return 0
+
+
 # -- parser -----------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xuncha", description="巡察 responsibility-chain graph for village inspection")
@@ -281,6 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--json", action="store_true")
         command.add_argument("--xlsx", help="also write an Excel report here")
         command.set_defaults(func=func)
+    template = sub.add_parser("template", help="write empty Excel templates for units, duties and issues")
+    template.add_argument("dir")
+    template.add_argument("--json", action="store_true")
+    template.set_defaults(func=cmd_template)
     return parser
 
 

@@ -207,7 +207,10 @@ def parse_date(value: Any) -> dt.date | None:
     for pattern in _DATE_PATTERNS:
         match = pattern.match(text)
         if match:
-            return dt.date(*(int(g) for g in match.groups()))
+            try:
+                return dt.date(*(int(g) for g in match.groups()))
+            except ValueError:
+                raise ValueError("a date that exists in the calendar, as YYYY-MM-DD") from None
     raise ValueError("a date as YYYY-MM-DD, YYYY/MM/DD or YYYY年M月D日")
 
 

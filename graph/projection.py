@@ -8,7 +8,7 @@ from __future__ import annotations
 import networkx as nx
 
 from .model import Division, KIND_BY_LEVEL, NodeKind, Rel
-from .store import Issue, Unit
+from .store import GraphStore, Issue, Unit
 
 
 def add_division(g: nx.MultiDiGraph, d: Division) -> None:
@@ -52,3 +52,55 @@ def link_hint(g: nx.MultiDiGraph, i: Issue) -> None:
     if i.root_unit_hint and f"unit:{i.root_unit_hint}" in g:
         g.add_edge(f"issue:{i.issue_id}", f"unit:{i.root_unit_hint}", key=Rel.ROOT_CAUSE_AT,
                    type=Rel.ROOT_CAUSE_AT, source="hint")
+
+
+def chain_graph(store: GraphStore, issue_id: str) -> nx.MultiDiGraph:
+    """The issue, its village and ancestors, their units with DUTY edges for the issue's category,
+    and the hinted unit: everything :func:`graph.analysis.chains.responsibility_chain` walks."""
+    g = nx.MultiDiGraph()
+    issue = store.issue(issue_id)
+    if issue is None:
+        return g
+    add_issue(g, issue)
+    areas, code = [], issue.village_code
+    while code:
+        division = store.division(code)
+        if division is None:
+            break
+        add_division(g, division)
+        areas.append(division.code)
+        code = division.parent_code
+    units = store.units(areas)
+    if issue.root_unit_hint and all(u.unit_id != issue.root_unit_hint for u in units):
+        units += [u for u in store.units() if u.unit_id == issue.root_unit_hint]
+    for unit in units:
+        add_unit(g, unit)
+    add_category_duties(g, [c for c in store.categories() if c.name == issue.category],
+                        [d for d in store.duties() if d.category == issue.category],
+                        [f"unit:{u.unit_id}" for u in units])
+    link_hint(g, issue)
+    return g
+
+
+def projection(store: GraphStore, district: str | None = None) -> nx.MultiDiGraph:
+    """The whole graph, or one district's subtree (with its ancestors), as a networkx graph."""
+    g = nx.MultiDiGraph()
+    if district:
+        code = district
+        while code:
+            division = store.division(code)
+            if division is None:
+                break
+            add_division(g, division)
+            code = division.parent_code
+    for level in ("province", "city", "district", "township", "village"):
+        for division in store.divisions(level, within=district):
+            add_division(g, division)
+    units = [u for u in store.units() if district is None or u.area_code.startswith(district)]
+    for unit in units:
+        add_unit(g, unit)
+    add_category_duties(g, store.categories(), store.duties(), [f"unit:{u.unit_id}" for u in units])
+    for issue in store.issues(district):
+        add_issue(g, issue)
+        link_hint(g, issue)
+    return g

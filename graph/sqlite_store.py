@@ -12,8 +12,8 @@ from typing import Iterable, Iterator, Sequence
 import networkx as nx
 
 from .errors import InputError, StoreError, StoreUnavailable
-from .model import CategoryIn, Division, DutyIn, IssueIn, NodeKind, UnitIn
-from .projection import add_category_duties, add_division, add_issue, add_unit, link_hint
+from .model import CategoryIn, Division, DutyIn, IssueIn, UnitIn
+from . import projection
 from .store import (Duty, Exposure, HintCount, Issue, LedgerCell, LedgerFacts, Progress,
                     StatusChange, Unit, WriteSummary)
 
@@ -349,54 +349,17 @@ class SQLiteStore:
         return LedgerFacts(cells=cells, exposure=exposure, hints=hints, units=self.units(),
                            duties=self.duties(), categories=self.categories(), names=names)
 
+    def issues(self, district: str | None = None) -> list[Issue]:
+        lo, hi = _code_range(district or "")
+        rows = self.db.execute(self._ISSUE_SELECT + "WHERE village_code >= ? AND village_code < ? ORDER BY issue_id",
+                               (lo, hi))
+        return [self._issue(r) for r in rows]
+
     def chain_graph(self, issue_id: str) -> nx.MultiDiGraph:
-        issue = self.issue(issue_id)
-        g = nx.MultiDiGraph()
-        if issue is None:
-            return g
-        add_issue(g, issue)
-        code = issue.village_code
-        areas = []
-        while code:
-            division = self.division(code)
-            if division is None:
-                break
-            add_division(g, division)
-            areas.append(division.code)
-            code = division.parent_code
-        for unit in self.units(areas):
-            add_unit(g, unit)
-        add_category_duties(g, [c for c in self.categories() if c.name == issue.category],
-                             [d for d in self.duties() if d.category == issue.category],
-                             [n for n, a in g.nodes(data=True) if a.get("kind") == NodeKind.UNIT])
-        link_hint(g, issue)
-        return g
+        return projection.chain_graph(self, issue_id)
 
     def projection(self, district: str | None = None) -> nx.MultiDiGraph:
-        lo, hi = _code_range(district or "")
-        g = nx.MultiDiGraph()
-        if district:
-            division = self.division(district)
-            code = division.parent_code if division else None
-            while code:  # the district's ancestors, so the projection is a rooted tree
-                ancestor = self.division(code)
-                if ancestor is None:
-                    break
-                add_division(g, ancestor)
-                code = ancestor.parent_code
-        for r in self.db.execute("SELECT code, name, level, parent_code, kind FROM division "
-                                 "WHERE code >= ? AND code < ?", (lo, hi)):
-            add_division(g, Division(code=r[0], name=r[1], level=r[2], parent_code=r[3], kind=r[4]))
-        units = [Unit(*r) for r in self.db.execute("SELECT unit_id, name, level, area_code, function FROM unit "
-                                                   "WHERE area_code >= ? AND area_code < ?", (lo, hi))]
-        for unit in units:
-            add_unit(g, unit)
-        add_category_duties(g, self.categories(), self.duties(), [f"unit:{u.unit_id}" for u in units])
-        for r in self.db.execute(self._ISSUE_SELECT + "WHERE village_code >= ? AND village_code < ?", (lo, hi)):
-            issue = self._issue(r)
-            add_issue(g, issue)
-            link_hint(g, issue)
-        return g
+        return projection.projection(self, district)
 
 
 # Per village and category first, then per township, village kind and category. A village's

@@ -49,6 +49,11 @@ class Table:
         if isinstance(value, str):
             value = value.strip()
             return value if value != "" else None
+        # Excel gives numbers for codes typed as numbers (500101001001.0): the formats want text.
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
         return value
 
     def extras(self, row: list) -> dict[str, str]:

@@ -82,6 +82,7 @@ def validate_table(store: GraphStore, kind: str, path: str | Path) -> list:
     model = MODELS[kind]
     canonical = [c for c in COLUMNS[kind].aliases if c in table.index and c not in ("village", "township")]
     records: list[tuple[int, object]] = []
+    raw: list[tuple[int, dict]] = []
     errors: list[RowError] = []
     pending_names: list[tuple[int, dict, dict, str, str | None]] = []
     for number, row in table.rows:
@@ -89,6 +90,7 @@ def validate_table(store: GraphStore, kind: str, path: str | Path) -> list:
             break
         fields = {c: table.value(row, c) for c in canonical}
         fields = {k: v for k, v in fields.items() if v is not None}
+        raw.append((number, fields))
         if kind == "issues" and "village_code" not in fields:
             village = table.value(row, "village")
             if village is None:
@@ -113,11 +115,15 @@ def validate_table(store: GraphStore, kind: str, path: str | Path) -> list:
                 listed = "; ".join(f"{c.code} {c.name} (乡镇 {c.parent_code})" for c in candidates[:10])
                 expected = f"a unique village; {len(candidates)} candidates: {listed}; give village_code or township"
             errors.append(RowError(table.file, number, table.headers.get("village", "village"), village, expected))
+    # Checks across rows and against the store run on every row's raw values, so a row with a
+    # format error still has its duplicates and unknown references reported.
     checks = {"units": _check_units, "duties": _check_duties, "issues": _check_issues}[kind]
-    errors += checks(store, table, records)
+    found, updates = checks(store, table, raw)
+    errors += found
     if errors:
         raise InputError(sorted(errors, key=lambda e: (e.row or 0)))
-    return [record for _, record in records]
+    return [record.model_copy(update=updates[number]) if number in updates else record
+            for number, record in records]
 
 
 def _text(value) -> str | None:
@@ -131,70 +137,83 @@ def _validate_row(table, model, number, fields, extra, records, errors):
         errors.extend(_row_errors(table, number, fields, exc))
 
 
-def _duplicates(table: Table, records, key, column: str, what: str) -> list[RowError]:
+def _text_of(value) -> str | None:
+    return None if value is None else str(value).strip()
+
+
+def _duplicates(table: Table, raw, key, column: str, what: str) -> list[RowError]:
     seen: dict = {}
     errors = []
-    for number, record in records:
-        k = key(record)
+    for number, fields in raw:
+        k = key(fields)
+        if k is None or (isinstance(k, tuple) and None in k):
+            continue
         if k in seen:
-            errors.append(RowError(table.file, number, table.headers.get(column, column), k if isinstance(k, str) else None,
+            errors.append(RowError(table.file, number, table.headers.get(column, column),
+                                   k if isinstance(k, str) else fields.get(column),
                                    f"each {what} once in the file; also on row {seen[k]}"))
         else:
             seen[k] = number
     return errors
 
 
-def _check_units(store: GraphStore, table: Table, records) -> list[RowError]:
-    errors = _duplicates(table, records, lambda u: u.unit_id, "unit_id", "unit_id")
-    known = store.existing_codes(u.area_code for _, u in records)
-    for number, unit in records:
-        if unit.area_code not in known:
-            errors.append(RowError(table.file, number, table.headers["area_code"], unit.area_code,
-                                   f"a {unit.level.value} code in the loaded divisions"))
-    return errors
+def _check_units(store: GraphStore, table: Table, raw):
+    errors = _duplicates(table, raw, lambda f: _text_of(f.get("unit_id")), "unit_id", "unit_id")
+    codes = [str(f["area_code"]) for _, f in raw if f.get("area_code")]
+    known = store.existing_codes(codes)
+    for number, fields in raw:
+        code = _text_of(fields.get("area_code"))
+        if code and code.isdigit() and len(code) in (6, 9) and code not in known:
+            errors.append(RowError(table.file, number, table.headers["area_code"], code,
+                                   "a district or township code in the loaded divisions"))
+    return errors, {}
 
 
-def _check_duties(store: GraphStore, table: Table, records) -> list[RowError]:
-    return _duplicates(table, records, lambda d: (d.category, d.level, d.function, d.duty), "category", "duty row")
+def _check_duties(store: GraphStore, table: Table, raw):
+    key = lambda f: tuple(_text_of(f.get(c)) for c in ("category", "level", "function", "duty"))  # noqa: E731
+    return _duplicates(table, raw, key, "category", "duty row"), {}
 
 
-def _check_issues(store: GraphStore, table: Table, records) -> list[RowError]:
-    errors = _duplicates(table, records, lambda i: i.issue_id, "issue_id", "issue_id")
-    villages = {c for c in store.existing_codes(i.village_code for _, i in records) if len(c) == 12}
+def _check_issues(store: GraphStore, table: Table, raw):
+    errors = _duplicates(table, raw, lambda f: _text_of(f.get("issue_id")), "issue_id", "issue_id")
+    codes = [_text_of(f.get("village_code")) for _, f in raw if f.get("village_code")]
+    villages = {c for c in store.existing_codes(codes) if len(c) == 12}
     categories = {}
     for category in store.categories():
         categories[category.name] = category.name
         if category.key:
             categories[category.key] = category.name
     units = store.units()
-    by_id = {u.unit_id: u.unit_id for u in units}
+    by_id = {u.unit_id for u in units}
     by_name: dict[str, list[str]] = {}
     for u in units:
         by_name.setdefault(u.name, []).append(u.unit_id)
-    for index, (number, issue) in enumerate(records):
-        updates = {}
-        if issue.village_code not in villages:
-            errors.append(RowError(table.file, number, table.headers.get("village_code", "village_code"),
-                                   issue.village_code, "a village code in the loaded divisions"))
-        if issue.category not in categories:
-            errors.append(RowError(table.file, number, table.headers["category"], issue.category,
-                                   "a category of the loaded catalog (xuncha catalog load, or load duties first)"))
-        elif categories[issue.category] != issue.category:
-            updates["category"] = categories[issue.category]
-        hint = issue.root_unit_hint
-        if hint is not None:
-            if hint in by_id:
-                pass
-            elif len(by_name.get(hint, [])) == 1:
-                updates["root_unit_hint"] = by_name[hint][0]
+    updates: dict[int, dict] = {}
+    for number, fields in raw:
+        change = {}
+        code = _text_of(fields.get("village_code"))
+        if code and code.isdigit() and len(code) == 12 and code not in villages:
+            errors.append(RowError(table.file, number, table.headers.get("village_code", "village_code"), code,
+                                   "a village code in the loaded divisions"))
+        category = _text_of(fields.get("category"))
+        if category is not None:
+            if category not in categories:
+                errors.append(RowError(table.file, number, table.headers["category"], category,
+                                       "a category of the loaded catalog (xuncha catalog load, or load duties first)"))
+            elif categories[category] != category:
+                change["category"] = categories[category]
+        hint = _text_of(fields.get("root_unit_hint"))
+        if hint and hint not in by_id:
+            many = by_name.get(hint, [])
+            if len(many) == 1:
+                change["root_unit_hint"] = many[0]
             else:
-                many = by_name.get(hint, [])
                 expected = ("a unit_id or unit name of the loaded units" if not many else
                             f"a unique unit; {len(many)} units have this name: {', '.join(many[:5])}")
                 errors.append(RowError(table.file, number, table.headers["root_unit_hint"], hint, expected))
-        if updates:
-            records[index] = (number, issue.model_copy(update=updates))
-    return errors
+        if change:
+            updates[number] = change
+    return errors, updates
 
 
 def write_table(store: GraphStore, kind: str, records: Sequence, show_progress: bool = False) -> WriteSummary:

@@ -37,8 +37,10 @@ public final class Neo4jDev {
         try {
             dbms.database("system").executeTransactionally(
                     "ALTER USER neo4j SET PASSWORD $password CHANGE NOT REQUIRED", Map.of("password", password));
-        } catch (RuntimeException alreadySet) {
-            // A restart over existing data: the password was set before (Neo4j refuses the same one twice).
+        } catch (RuntimeException refused) {
+            // A restart over existing data sets the same password again, which Neo4j refuses; say so
+            // anyway, since a too-short password (under 8 characters) is refused the same way.
+            System.out.println("neo4j-dev: password not changed: " + refused.getMessage());
         }
         System.out.println("neo4j-dev ready on bolt://127.0.0.1:" + port + " data " + home);
         System.out.flush();

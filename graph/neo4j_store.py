@@ -1,0 +1,410 @@
+"""The Neo4j 5 store, with the official ``neo4j`` driver. Only this module imports it.
+
+Writes: ``UNWIND $rows`` batches in managed write transactions, which the driver retries on
+transient errors, so each batch is idempotent (MERGE, and only rows that differ are written).
+Reads: managed read transactions, routed to followers on a cluster or Aura. The counting behind
+root-cause surfacing runs as Cypher aggregation inside Neo4j.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Iterable, Sequence
+
+import networkx as nx
+import neo4j
+from neo4j import GraphDatabase
+from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionExpired
+
+from . import projection
+from .errors import InputError, StoreError, StoreUnavailable
+from .model import CategoryIn, Division, DutyIn, IssueIn, KIND_BY_LEVEL, UnitIn
+from .store import (Duty, Exposure, HintCount, Issue, LedgerCell, LedgerFacts, Progress, StatusChange, Unit,
+                    WriteSummary)
+
+BATCH = 5_000
+
+SCHEMA = [
+    "CREATE CONSTRAINT division_code IF NOT EXISTS FOR (d:Division) REQUIRE d.code IS UNIQUE",
+    "CREATE CONSTRAINT unit_id IF NOT EXISTS FOR (u:Unit) REQUIRE u.unit_id IS UNIQUE",
+    "CREATE CONSTRAINT category_name IF NOT EXISTS FOR (c:Category) REQUIRE c.name IS UNIQUE",
+    "CREATE CONSTRAINT issue_id IF NOT EXISTS FOR (i:Issue) REQUIRE i.issue_id IS UNIQUE",
+    "CREATE CONSTRAINT round_id IF NOT EXISTS FOR (r:InspectionRound) REQUIRE r.round_id IS UNIQUE",
+    "CREATE CONSTRAINT duty_rule IF NOT EXISTS FOR (r:DutyRule) REQUIRE (r.category, r.level, r.function, r.duty) IS UNIQUE",
+    "CREATE INDEX division_level IF NOT EXISTS FOR (d:Division) ON (d.level)",
+    "CREATE INDEX division_name IF NOT EXISTS FOR (d:Division) ON (d.name)",
+    "CREATE INDEX unit_area IF NOT EXISTS FOR (u:Unit) ON (u.area_code)",
+    "CREATE INDEX unit_function IF NOT EXISTS FOR (u:Unit) ON (u.level, u.function)",
+    "CREATE INDEX issue_category IF NOT EXISTS FOR (i:Issue) ON (i.category)",
+    "CREATE INDEX issue_township IF NOT EXISTS FOR (i:Issue) ON (i.township_code)",
+    "CREATE INDEX issue_district IF NOT EXISTS FOR (i:Issue) ON (i.district_code)",
+    "CREATE INDEX issue_village IF NOT EXISTS FOR (i:Issue) ON (i.village_code)",
+]
+
+
+def _native(value):
+    """neo4j.time.Date -> datetime.date; everything else as it is."""
+    return value.to_native() if hasattr(value, "to_native") else value
+
+
+def _extra(extra: dict) -> str | None:
+    return json.dumps(extra, ensure_ascii=False, sort_keys=True) if extra else None
+
+
+def _batches(rows: list, size: int = BATCH):
+    for start in range(0, len(rows), size):
+        yield rows[start:start + size]
+
+
+class Neo4jStore:
+    def __init__(self, uri: str, *, user: str = "neo4j", password: str = "", database: str = "neo4j"):
+        self.url = uri
+        self.database = database
+        try:
+            # Notifications (e.g. "property key does not exist" on a fresh database) are not for users.
+            self.driver = GraphDatabase.driver(uri, auth=(user, password), notifications_min_severity="OFF")
+            self.driver.verify_connectivity()
+            for statement in SCHEMA:
+                self.driver.execute_query(statement, database_=database)
+        except AuthError as exc:
+            raise StoreUnavailable(f"Neo4j at {uri} refused the credentials (NEO4J_USER/NEO4J_PASSWORD): {exc.message}") from exc
+        except (ServiceUnavailable, SessionExpired, OSError, ValueError) as exc:
+            raise StoreUnavailable(f"cannot reach Neo4j at {uri}: {exc}") from exc
+        except Neo4jError as exc:
+            raise StoreError(f"Neo4j at {uri}: {exc.message}") from exc
+
+    def close(self) -> None:
+        self.driver.close()
+
+    # -- transactions ------------------------------------------------------------------------------
+    def _read(self, query: str, **params) -> list[neo4j.Record]:
+        def work(tx):
+            return list(tx.run(query, **params))
+        return self._run(neo4j.READ_ACCESS, work)
+
+    def _write(self, work):
+        return self._run(neo4j.WRITE_ACCESS, work)
+
+    def _run(self, mode, work):
+        try:
+            with self.driver.session(database=self.database, default_access_mode=mode) as session:
+                if mode == neo4j.READ_ACCESS:
+                    return session.execute_read(work)
+                return session.execute_write(work)
+        except (ServiceUnavailable, SessionExpired) as exc:
+            raise StoreUnavailable(f"Neo4j at {self.url} is unavailable: {exc}") from exc
+        except Neo4jError as exc:
+            raise StoreError(f"Neo4j at {self.url}: {exc.message}") from exc
+
+    def _upsert(self, rows: list[dict], key: str, fetch: str, write: str,
+                progress: Progress | None = None) -> WriteSummary:
+        """Per batch, in one managed transaction: read what exists, then write only new or changed rows."""
+        inserted = updated = unchanged = 0
+        for batch in _batches(rows):
+            def work(tx, batch=batch):
+                keys = [r[key] for r in batch]
+                existing = {rec["key"]: rec["props"] for rec in tx.run(fetch, keys=keys)}
+                new, changed = [], []
+                for row in batch:
+                    old = existing.get(row[key])
+                    if old is None:
+                        new.append(row)
+                    elif any(_native(old.get(c)) != row.get(c) for c in row if c != key):
+                        changed.append(row)
+                if new or changed:
+                    tx.run(write, rows=new + changed, changed=[r[key] for r in changed]).consume()
+                return len(new), len(changed)
+            n_new, n_changed = self._write(work)
+            inserted, updated = inserted + n_new, updated + n_changed
+            unchanged += len(batch) - n_new - n_changed
+            if progress:
+                progress(len(batch))
+        return WriteSummary(inserted, updated, unchanged)
+
+    # -- writes -----------------------------------------------------------------------------------
+    def upsert_divisions(self, divisions: Sequence[Division], progress: Progress | None = None) -> WriteSummary:
+        total = WriteSummary()
+        # One label per level; parents first so PART_OF finds them.
+        for level in ("province", "city", "district", "township", "village"):
+            rows = [{"code": d.code, "name": d.name, "level": d.level, "parent_code": d.parent_code, "kind": d.kind}
+                    for d in divisions if d.level == level]
+            if not rows:
+                continue
+            label = KIND_BY_LEVEL[level].value
+            total += self._upsert(
+                rows, "code",
+                "MATCH (d:Division) WHERE d.code IN $keys "
+                "RETURN d.code AS key, d {.name, .level, .parent_code, .kind} AS props",
+                f"UNWIND $rows AS r MERGE (d:Division {{code: r.code}}) "
+                f"SET d:{label}, d.name = r.name, d.level = r.level, d.parent_code = r.parent_code, d.kind = r.kind "
+                "WITH d, r OPTIONAL MATCH (d)-[old:PART_OF]->() DELETE old "
+                "WITH DISTINCT d, r MATCH (p:Division {code: r.parent_code}) MERGE (d)-[:PART_OF]->(p)",
+                progress)
+        return total
+
+    def upsert_categories(self, categories: Sequence[CategoryIn]) -> WriteSummary:
+        rows = [{"name": c.name, "key": c.key, "grp": c.group, "rate_village": c.rate_village,
+                 "rate_community": c.rate_community, "money": c.money, "systemic_fix": c.systemic_fix,
+                 "extra": _extra(c.extra)} for c in categories]
+        return self._upsert(
+            rows, "name",
+            "MATCH (c:Category) WHERE c.name IN $keys RETURN c.name AS key, "
+            "c {.key, .grp, .rate_village, .rate_community, .money, .systemic_fix, .extra} AS props",
+            "UNWIND $rows AS r MERGE (c:Category {name: r.name}) SET c += r")
+
+    def upsert_units(self, units: Sequence[UnitIn]) -> WriteSummary:
+        rows = [{"unit_id": u.unit_id, "name": u.name, "level": u.level.value, "area_code": u.area_code,
+                 "function": u.function, "extra": _extra(u.extra)} for u in units]
+        return self._upsert(
+            rows, "unit_id",
+            "MATCH (u:Unit) WHERE u.unit_id IN $keys RETURN u.unit_id AS key, "
+            "u {.name, .level, .area_code, .function, .extra} AS props",
+            "UNWIND $rows AS r MERGE (u:Unit {unit_id: r.unit_id}) SET u += r "
+            "WITH u, r OPTIONAL MATCH (u)-[old:BELONGS_TO|DUTY]->() DELETE old "
+            "WITH DISTINCT u, r MATCH (a:Division {code: r.area_code}) MERGE (u)-[:BELONGS_TO]->(a) "
+            "WITH u OPTIONAL MATCH (rule:DutyRule {level: u.level, function: u.function}) "
+            "OPTIONAL MATCH (c:Category {name: rule.category}) "
+            "FOREACH (_ IN CASE WHEN c IS NULL THEN [] ELSE [1] END | MERGE (u)-[:DUTY {duty: rule.duty}]->(c))")
+
+    def upsert_duties(self, duties: Sequence[DutyIn]) -> WriteSummary:
+        rows = [{"rule": f"{d.category}\x1f{d.level.value}\x1f{d.function}\x1f{d.duty.value}", "category": d.category,
+                 "level": d.level.value, "function": d.function, "duty": d.duty.value, "extra": _extra(d.extra)}
+                for d in duties]
+        default = CategoryIn(name="-")
+        return self._upsert(
+            rows, "rule",
+            "MATCH (r:DutyRule) WHERE r.rule IN $keys RETURN r.rule AS key, "
+            "r {.category, .level, .function, .duty, .extra} AS props",
+            "UNWIND $rows AS r "
+            "MERGE (c:Category {name: r.category}) "
+            f"ON CREATE SET c.grp = '', c.rate_village = {default.rate_village}, "
+            f"c.rate_community = {default.rate_community}, c.money = false, c.systemic_fix = '' "
+            "MERGE (rule:DutyRule {category: r.category, level: r.level, function: r.function, duty: r.duty}) "
+            "SET rule.rule = r.rule, rule.extra = r.extra "
+            "WITH r, c MATCH (u:Unit {level: r.level, function: r.function}) "
+            "MERGE (u)-[:DUTY {duty: r.duty}]->(c)")
+
+    def upsert_issues(self, issues: Sequence[IssueIn], recorded_at: str,
+                      progress: Progress | None = None) -> WriteSummary:
+        parents = self._village_parents({i.village_code for i in issues})
+        rows = []
+        for i in issues:
+            township, district = parents[i.village_code]
+            rows.append({"issue_id": i.issue_id, "village_code": i.village_code, "township_code": township,
+                         "district_code": district, "round_id": i.round_id, "found_on": i.found_on,
+                         "category": i.category, "description": i.description, "severity": i.severity.value,
+                         "amount_yuan": i.amount_yuan, "status": i.status.value, "immediate": i.immediate,
+                         "due_on": i.due_on, "closed_on": i.closed_on, "root_unit_hint": i.root_unit_hint,
+                         "extra": _extra(i.extra)})
+        return self._upsert(
+            rows, "issue_id",
+            "MATCH (i:Issue) WHERE i.issue_id IN $keys RETURN i.issue_id AS key, "
+            "i {.village_code, .township_code, .district_code, .round_id, .found_on, .category, .description, "
+            ".severity, .amount_yuan, .status, .immediate, .due_on, .closed_on, .root_unit_hint, .extra} AS props",
+            # History: a new StatusChange whenever status or closing date differ from the last one.
+            "UNWIND $rows AS r "
+            "OPTIONAL MATCH (old:Issue {issue_id: r.issue_id}) "
+            "WITH r, old, old IS NULL OR old.status <> r.status "
+            "  OR coalesce(toString(old.closed_on), '') <> coalesce(toString(r.closed_on), '') AS status_changed "
+            "MERGE (i:Issue {issue_id: r.issue_id}) SET i += r "
+            "WITH i, r, status_changed "
+            "OPTIONAL MATCH (i)-[old:FOUND_IN|OF_CATEGORY|IN_ROUND|ROOT_CAUSE_AT]->() DELETE old "
+            "WITH DISTINCT i, r, status_changed "
+            "MATCH (v:Division {code: r.village_code}) MERGE (i)-[:FOUND_IN]->(v) "
+            "MERGE (c:Category {name: r.category}) MERGE (i)-[:OF_CATEGORY]->(c) "
+            "MERGE (round:InspectionRound {round_id: r.round_id}) MERGE (i)-[:IN_ROUND]->(round) "
+            "WITH i, r, status_changed "
+            "OPTIONAL MATCH (hint:Unit {unit_id: r.root_unit_hint}) "
+            "FOREACH (_ IN CASE WHEN hint IS NULL THEN [] ELSE [1] END | "
+            "  MERGE (i)-[:ROOT_CAUSE_AT {source: 'hint'}]->(hint)) "
+            "WITH i, r, status_changed WHERE status_changed "
+            "OPTIONAL MATCH (i)-[:HAS_STATUS]->(previous:StatusChange) "
+            "WITH i, r, count(previous) AS seq "
+            f"CREATE (i)-[:HAS_STATUS]->(:StatusChange {{issue_id: r.issue_id, seq: seq, status: r.status, "
+            f"closed_on: r.closed_on, recorded_at: '{recorded_at}'}})",
+            progress)
+
+    def _village_parents(self, villages: set[str]) -> dict[str, tuple[str, str]]:
+        found = {}
+        for batch in _batches(sorted(villages), 20_000):
+            for r in self._read("MATCH (v:Division) WHERE v.code IN $codes AND v.level = 'village' "
+                                "RETURN v.code AS code, v.parent_code AS township, "
+                                "substring(v.parent_code, 0, 6) AS district", codes=batch):
+                found[r["code"]] = (r["township"], r["district"])
+        # The district is the township's parent; read it rather than assume the code prefix.
+        townships = sorted({t for t, _ in found.values()})
+        district_of = {r["code"]: r["parent"] for r in self._read(
+            "MATCH (t:Division) WHERE t.code IN $codes RETURN t.code AS code, t.parent_code AS parent", codes=townships)}
+        missing = villages - found.keys()
+        if missing:
+            raise InputError(f"village codes not in the loaded divisions: {', '.join(sorted(missing)[:10])}")
+        return {v: (t, district_of.get(t, d)) for v, (t, d) in found.items()}
+
+    # -- reads ------------------------------------------------------------------------------------
+    def existing_codes(self, codes: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        for batch in _batches(sorted(set(codes)), 20_000):
+            found |= {r["code"] for r in self._read(
+                "MATCH (d:Division) WHERE d.code IN $codes RETURN d.code AS code", codes=batch)}
+        return found
+
+    @staticmethod
+    def _division(r) -> Division:
+        return Division(r["code"], r["name"], r["level"], r["parent_code"], r["kind"])
+
+    _DIVISION = "d.code AS code, d.name AS name, d.level AS level, d.parent_code AS parent_code, d.kind AS kind"
+
+    def division(self, code: str) -> Division | None:
+        rows = self._read(f"MATCH (d:Division {{code: $code}}) RETURN {self._DIVISION}", code=code)
+        return self._division(rows[0]) if rows else None
+
+    def children_counts(self, code: str) -> dict[str, int]:
+        rows = self._read("MATCH (d:Division) WHERE d.code STARTS WITH $code AND d.code <> $code "
+                          "RETURN d.level AS level, count(*) AS n", code=code)
+        return {r["level"]: r["n"] for r in rows}
+
+    def divisions(self, level: str, within: str | None = None) -> list[Division]:
+        rows = self._read(f"MATCH (d:Division {{level: $level}}) WHERE d.code STARTS WITH $within "
+                          f"RETURN {self._DIVISION} ORDER BY d.code", level=level, within=within or "")
+        return [self._division(r) for r in rows]
+
+    def villages_named(self, village: str, township: str | None) -> list[Division]:
+        rows = self._read(
+            "MATCH (d:Village)-[:PART_OF]->(t:Township) "
+            "WHERE d.name IN [$v, $v + '村民委员会', $v + '居民委员会', $v + '村委会', $v + '居委会'] "
+            "AND ($t IS NULL OR t.name IN [$t, $t + '街道', $t + '镇', $t + '乡']) "
+            f"RETURN {self._DIVISION} ORDER BY d.code", v=village, t=township)
+        return [self._division(r) for r in rows]
+
+    def counts(self, district: str | None = None) -> dict:
+        prefix = district or ""
+        by_level = {r["level"]: r["n"] for r in self._read(
+            "MATCH (d:Division) WHERE d.code STARTS WITH $p RETURN d.level AS level, count(*) AS n", p=prefix)}
+        by_kind = {r["kind"]: r["n"] for r in self._read(
+            "MATCH (d:Village) WHERE d.code STARTS WITH $p RETURN d.kind AS kind, count(*) AS n", p=prefix)}
+        per_district = self._read(
+            "MATCH (d:District) WHERE d.code STARTS WITH $p "
+            "CALL (d) { OPTIONAL MATCH (t:Township)-[:PART_OF]->(d) RETURN count(t) AS townships } "
+            "CALL (d) { OPTIONAL MATCH (v:Village)-[:PART_OF]->(:Township)-[:PART_OF]->(d) "
+            "  RETURN sum(CASE v.kind WHEN 'village' THEN 1 ELSE 0 END) AS villages, "
+            "         sum(CASE v.kind WHEN 'community' THEN 1 ELSE 0 END) AS communities, "
+            "         sum(CASE v.kind WHEN 'other' THEN 1 ELSE 0 END) AS other, count(v) AS total } "
+            "RETURN d.code AS code, d.name AS name, townships, villages, communities, other, total ORDER BY code",
+            p=prefix)
+        if district:
+            units = self._read("MATCH (u:Unit) WHERE u.area_code STARTS WITH $p RETURN count(u) AS n", p=prefix)[0]["n"]
+            issues = self._read("MATCH (i:Issue {district_code: $d}) RETURN count(i) AS n", d=district)[0]["n"]
+        else:
+            units = self._read("MATCH (u:Unit) RETURN count(u) AS n")[0]["n"]
+            issues = self._read("MATCH (i:Issue) RETURN count(i) AS n")[0]["n"]
+        categories = self._read("MATCH (c:Category) RETURN count(c) AS n")[0]["n"]
+        duties = self._read("MATCH (r:DutyRule) RETURN count(r) AS n")[0]["n"]
+        return {
+            "by_level": {k: by_level.get(k, 0) for k in ("province", "city", "district", "township", "village")},
+            "villages_by_kind": {k: by_kind.get(k, 0) for k in ("village", "community", "other")},
+            "units": units, "categories": categories, "duties": duties, "issues": issues,
+            "districts": [{"code": r["code"], "name": r["name"], "townships": r["townships"], "villages": r["villages"],
+                           "communities": r["communities"], "other": r["other"], "village_level_units": r["total"]}
+                          for r in per_district],
+        }
+
+    def units(self, area_codes: Iterable[str] | None = None) -> list[Unit]:
+        fields = "u.unit_id AS unit_id, u.name AS name, u.level AS level, u.area_code AS area_code, u.function AS function"
+        if area_codes is None:
+            rows = self._read(f"MATCH (u:Unit) RETURN {fields} ORDER BY unit_id")
+        else:
+            rows = self._read(f"MATCH (u:Unit) WHERE u.area_code IN $codes RETURN {fields} ORDER BY unit_id",
+                              codes=sorted(set(area_codes)))
+        return [Unit(r["unit_id"], r["name"], r["level"], r["area_code"], r["function"]) for r in rows]
+
+    def duties(self) -> list[Duty]:
+        rows = self._read("MATCH (r:DutyRule) RETURN r.category AS c, r.level AS l, r.function AS f, r.duty AS d "
+                          "ORDER BY c, l, f, d")
+        return [Duty(r["c"], r["l"], r["f"], r["d"]) for r in rows]
+
+    def categories(self) -> list[CategoryIn]:
+        rows = self._read("MATCH (c:Category) RETURN c {.*} AS c ORDER BY c.name")
+        return [CategoryIn(name=c["name"], key=c.get("key"), group=c.get("grp") or "",
+                           rate_village=c.get("rate_village", 0.3), rate_community=c.get("rate_community", 0.3),
+                           money=bool(c.get("money")), systemic_fix=c.get("systemic_fix") or "",
+                           extra=json.loads(c["extra"]) if c.get("extra") else {})
+                for c in (r["c"] for r in rows)]
+
+    _ISSUE = ("i {.issue_id, .village_code, .round_id, .found_on, .category, .description, .severity, .amount_yuan, "
+              ".status, .immediate, .due_on, .closed_on, .root_unit_hint} AS i")
+
+    @staticmethod
+    def _issue(i: dict) -> Issue:
+        return Issue(i["issue_id"], i["village_code"], i["round_id"], _native(i["found_on"]), i["category"],
+                     i.get("description") or "", i["severity"], i.get("amount_yuan"), i["status"],
+                     bool(i.get("immediate")), _native(i.get("due_on")), _native(i.get("closed_on")),
+                     i.get("root_unit_hint"))
+
+    def issue(self, issue_id: str) -> Issue | None:
+        rows = self._read(f"MATCH (i:Issue {{issue_id: $id}}) RETURN {self._ISSUE}", id=issue_id)
+        return self._issue(rows[0]["i"]) if rows else None
+
+    def issue_history(self, issue_id: str) -> list[StatusChange]:
+        rows = self._read("MATCH (:Issue {issue_id: $id})-[:HAS_STATUS]->(s:StatusChange) "
+                          "RETURN s.status AS status, s.closed_on AS closed_on, s.recorded_at AS at ORDER BY s.seq",
+                          id=issue_id)
+        return [StatusChange(issue_id, r["status"], _native(r["closed_on"]), r["at"]) for r in rows]
+
+    def issues_in(self, area_code: str, category: str) -> list[Issue]:
+        field = "township_code" if len(area_code) == 9 else "district_code"
+        rows = self._read(f"MATCH (i:Issue {{category: $category, {field}: $area}}) RETURN {self._ISSUE} "
+                          "ORDER BY i.village_code, i.found_on, i.issue_id", category=category, area=area_code)
+        return [self._issue(r["i"]) for r in rows]
+
+    def issues(self, district: str | None = None) -> list[Issue]:
+        rows = self._read(f"MATCH (i:Issue) WHERE i.village_code STARTS WITH $p RETURN {self._ISSUE} "
+                          "ORDER BY i.issue_id", p=district or "")
+        return [self._issue(r["i"]) for r in rows]
+
+    # -- analysis inputs --------------------------------------------------------------------------
+    def ledger_facts(self) -> LedgerFacts:
+        cells = [LedgerCell(r["township"], r["district"], r["kind"], r["category"], r["villages"], r["issues"],
+                            float(r["weight"]), round(float(r["amount"]), 2), r["closed"], r["recurrent"])
+                 for r in self._read(LEDGER_CYPHER)]
+        exposure = [Exposure(r["township"], r["district"], r["kind"], r["villages"], r["inspected"])
+                    for r in self._read(EXPOSURE_CYPHER)]
+        hints = [HintCount(r["township"], r["category"], r["unit"], r["n"]) for r in self._read(
+            "MATCH (i:Issue) WHERE i.root_unit_hint IS NOT NULL "
+            "RETURN i.township_code AS township, i.category AS category, i.root_unit_hint AS unit, count(*) AS n "
+            "ORDER BY township, category, unit")]
+        names = {r["code"]: r["name"] for r in self._read(
+            "MATCH (d:Division) WHERE d.level IN ['district', 'township'] RETURN d.code AS code, d.name AS name")}
+        return LedgerFacts(cells=cells, exposure=exposure, hints=hints, units=self.units(), duties=self.duties(),
+                           categories=self.categories(), names=names)
+
+    def chain_graph(self, issue_id: str) -> nx.MultiDiGraph:
+        return projection.chain_graph(self, issue_id)
+
+    def projection(self, district: str | None = None) -> nx.MultiDiGraph:
+        return projection.projection(self, district)
+
+
+# The same definitions as the SQLite store's LEDGER_SQL: per village and category first, then per
+# township, village kind and category.
+LEDGER_CYPHER = """
+MATCH (i:Issue)
+WITH i.village_code AS village, i.township_code AS township, i.district_code AS district, i.category AS category,
+     count(*) AS n,
+     sum(CASE i.severity WHEN 'minor' THEN 1.0 WHEN 'serious' THEN 2.0 ELSE 4.0 END) AS w,
+     sum(coalesce(i.amount_yuan, 0.0)) AS amount,
+     min(CASE WHEN i.status IN ['rectified', 'closed'] THEN i.found_on END) AS first_done,
+     max(i.found_on) AS last_found, count(DISTINCT i.round_id) AS rounds
+MATCH (v:Division {code: village})
+RETURN township, district, v.kind AS kind, category, count(*) AS villages, sum(n) AS issues, sum(w) AS weight,
+       sum(amount) AS amount,
+       sum(CASE WHEN first_done IS NOT NULL THEN 1 ELSE 0 END) AS closed,
+       sum(CASE WHEN first_done IS NOT NULL AND rounds > 1 AND last_found > first_done THEN 1 ELSE 0 END) AS recurrent
+ORDER BY township, kind, category
+"""
+
+EXPOSURE_CYPHER = """
+MATCH (v:Village)-[:PART_OF]->(t:Township)
+RETURN t.code AS township, t.parent_code AS district, v.kind AS kind, count(v) AS villages,
+       sum(CASE WHEN EXISTS { (:Issue)-[:FOUND_IN]->(v) } THEN 1 ELSE 0 END) AS inspected
+ORDER BY township, kind
+"""

@@ -1,0 +1,119 @@
+"""Fixtures: real SQLite files and a real Neo4j 5 engine, the shipped Chongqing divisions, and
+small factories for the tables inspection offices keep."""
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from graph.sqlite_store import SQLiteStore
+from loaders.catalog import load_default_catalog
+from loaders.divisions import DEFAULT_DIVISIONS, load_divisions
+
+from . import neo4j_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+WANZHOU = "500101"          # 万州区: 52 townships, 610 village-level units
+GAOSUNTANG = "500101001"    # 高笋塘街道, a township of 万州区
+DONGFANG = "500101001001"   # 东方广场社区居委会
+# A few districts of different shapes for contract and differential tests: a large rural county,
+# a mixed district, an urban core.
+SMALL_SCOPE = ("500101", "500102", "500103", "500110")
+NEO4J_PASSWORD = "xuncha-test-password"
+
+
+def write_csv(path: Path, header: list[str], rows: list[list], encoding: str = "utf-8") -> Path:
+    with open(path, "w", newline="", encoding=encoding) as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def write_xlsx(path: Path, header: list[str], rows: list[list]) -> Path:
+    from openpyxl import Workbook
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(header)
+    for row in rows:
+        sheet.append(row)
+    workbook.save(path)
+    return path
+
+
+def run_cli(*args: str, store: str | None = None) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "cli.main"] + (["--store", store] if store else []) + list(args)
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+
+
+@pytest.fixture(scope="session")
+def chongqing_template(tmp_path_factory) -> Path:
+    """A SQLite file with the shipped Chongqing divisions and the default catalog, made once."""
+    path = tmp_path_factory.mktemp("template") / "chongqing.db"
+    store = SQLiteStore(path)
+    load_divisions(store, DEFAULT_DIVISIONS, show_progress=False)
+    load_default_catalog(store)
+    store.close()
+    return path
+
+
+@pytest.fixture
+def chongqing(chongqing_template, tmp_path):
+    """A fresh copy of the Chongqing store for one test."""
+    path = tmp_path / "xuncha.db"
+    shutil.copy(chongqing_template, path)
+    store = SQLiteStore(path)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path):
+    store = SQLiteStore(tmp_path / "empty.db")
+    yield store
+    store.close()
+
+
+# -- Neo4j ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def neo4j_server(tmp_path_factory):
+    """A real Neo4j 5 engine for the session. Under CI it must start; it is skipped only on a
+    machine without Java, and the reason is printed."""
+    reason = neo4j_engine.java_available()
+    if reason:
+        print(f"\nSKIP Neo4j tests: {reason}", file=sys.stderr)
+        pytest.skip(reason)
+    engine = neo4j_engine.start(tmp_path_factory.mktemp("neo4j"), neo4j_engine.free_port(), NEO4J_PASSWORD)
+    yield engine
+    engine.stop()
+
+
+@pytest.fixture
+def neo4j_store(neo4j_server):
+    from graph.neo4j_store import Neo4jStore
+    store = Neo4jStore(neo4j_server.uri, user="neo4j", password=NEO4J_PASSWORD)
+    store.driver.execute_query("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS")
+    yield store
+    store.close()
+
+
+@pytest.fixture(params=["sqlite", "neo4j"])
+def any_store(request, tmp_path):
+    """Each contract test runs against both stores."""
+    if request.param == "sqlite":
+        store = SQLiteStore(tmp_path / "contract.db")
+        yield store
+        store.close()
+    else:
+        yield request.getfixturevalue("neo4j_store")
+
+
+def load_scope(store, districts=SMALL_SCOPE):
+    for district in districts:
+        load_divisions(store, DEFAULT_DIVISIONS, district=district, show_progress=False)
+    load_default_catalog(store)
