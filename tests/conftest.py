@@ -97,7 +97,8 @@ def neo4j_server(tmp_path_factory):
 def neo4j_store(neo4j_server):
     from graph.neo4j_store import Neo4jStore
     store = Neo4jStore(neo4j_server.uri, user="neo4j", password=NEO4J_PASSWORD)
-    store.driver.execute_query("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS")
+    with store.driver.session() as session:  # auto-commit: CALL ... IN TRANSACTIONS needs it
+        session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
     yield store
     store.close()
 
@@ -117,3 +118,21 @@ def load_scope(store, districts=SMALL_SCOPE):
     for district in districts:
         load_divisions(store, DEFAULT_DIVISIONS, district=district, show_progress=False)
     load_default_catalog(store)
+
+
+@pytest.fixture(scope="session")
+def chongqing_scenario(chongqing_template, tmp_path_factory):
+    """The whole of Chongqing with one term's generated ledger (about 70,000 problems), loaded once.
+    Returns (store path, scenario)."""
+    from loaders.scenario import generate_scenario
+    from loaders.tables import load_table
+    work = tmp_path_factory.mktemp("scenario")
+    path = work / "chongqing.db"
+    shutil.copy(chongqing_template, path)
+    store = SQLiteStore(path)
+    scenario = generate_scenario(store, province="50", seed=7)
+    files = scenario.write(work / "files")
+    for table in ("units", "duties", "issues"):
+        load_table(store, table, files[table])
+    store.close()
+    return path, scenario, files
