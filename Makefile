@@ -8,7 +8,7 @@ XUNCHA := $(BIN)/xuncha --store $(DEMO_STORE)
 NEO4J_DEV := tools/neo4j-dev
 NEO4J_CP := $(NEO4J_DEV)/target/classpath.txt
 
-.PHONY: install demo test neo4j-classpath neo4j-start neo4j-stop bench clean
+.PHONY: install demo test neo4j-classpath neo4j-start neo4j-stop bench clean compose-config
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,3 +60,11 @@ bench: install
 
 clean:
 	rm -rf out .neo4j-dev $(NEO4J_DEV)/target
+
+# `docker compose config` without a Docker engine: the compose CLI plugin, built from the Go module proxy if missing.
+compose-config:
+	@docker compose version >/dev/null 2>&1 || { \
+	  command -v go >/dev/null || { echo "Go is needed to build the compose plugin"; exit 1; }; \
+	  GOFLAGS=-mod=mod GOBIN=$$HOME/.docker/cli-plugins go install github.com/docker/compose/v2/cmd@v2.29.7 && \
+	  mv $$HOME/.docker/cli-plugins/cmd $$HOME/.docker/cli-plugins/docker-compose; }
+	NEO4J_PASSWORD=$${NEO4J_PASSWORD:-compose-check-password} docker compose config --quiet && echo "docker compose config: ok"

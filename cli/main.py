@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from graph import open_store
 from graph.errors import InputError, XunchaError
@@ -234,6 +233,19 @@ def cmd_template(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    import os
+
+    import uvicorn
+
+    from graph.settings import get_settings
+    settings = get_settings()
+    if args.store:  # the API reads its store from the settings, like every other process
+        os.environ["XUNCHA_STORE"] = args.store
+    uvicorn.run("api.main:app", host=args.host or settings.api_host, port=args.port or settings.api_port)
+    return 0
+
+
 # -- parser -----------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xuncha", description="巡察 responsibility-chain graph for village inspection")
@@ -296,6 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
     template.add_argument("dir")
     template.add_argument("--json", action="store_true")
     template.set_defaults(func=cmd_template)
+    serve = sub.add_parser("serve", help="run the HTTP API (binds 127.0.0.1 unless --host says otherwise)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -7,7 +7,6 @@ root-cause surfacing runs as Cypher aggregation inside Neo4j.
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Iterable, Sequence
 
@@ -387,18 +386,22 @@ class Neo4jStore:
 # The same definitions as the SQLite store's LEDGER_SQL: per village and category first, then per
 # township, village kind and category.
 LEDGER_CYPHER = """
+MATCH (last:Issue) WITH last ORDER BY last.found_on DESC, last.round_id DESC LIMIT 1
+WITH last.round_id AS latest
 MATCH (i:Issue)
-WITH i.village_code AS village, i.township_code AS township, i.district_code AS district, i.category AS category,
-     count(*) AS n,
+WITH latest, i.village_code AS village, i.township_code AS township, i.district_code AS district,
+     i.category AS category, count(*) AS n,
      sum(CASE i.severity WHEN 'minor' THEN 1.0 WHEN 'serious' THEN 2.0 ELSE 4.0 END) AS w,
      sum(coalesce(i.amount_yuan, 0.0)) AS amount,
-     min(CASE WHEN i.status IN ['rectified', 'closed'] THEN i.found_on END) AS first_done,
-     max(i.found_on) AS last_found, count(DISTINCT i.round_id) AS rounds
+     sum(CASE WHEN i.status IN ['rectified', 'closed'] AND i.round_id <> latest THEN 1 ELSE 0 END) AS exposed,
+     min(CASE WHEN i.status IN ['rectified', 'closed'] THEN toString(i.found_on) + '|' + i.round_id END) AS first_done,
+     collect([toString(i.found_on), i.round_id]) AS findings
+WITH village, township, district, category, n, w, amount, exposed,
+     CASE WHEN first_done IS NULL THEN 0 ELSE size([f IN findings WHERE f[0] > substring(first_done, 0, 10)
+          AND f[1] <> substring(first_done, 11)]) END AS recurred
 MATCH (v:Division {code: village})
 RETURN township, district, v.kind AS kind, category, count(*) AS villages, sum(n) AS issues, sum(w) AS weight,
-       sum(amount) AS amount,
-       sum(CASE WHEN first_done IS NOT NULL THEN 1 ELSE 0 END) AS closed,
-       sum(CASE WHEN first_done IS NOT NULL AND rounds > 1 AND last_found > first_done THEN 1 ELSE 0 END) AS recurrent
+       sum(amount) AS amount, sum(exposed) AS closed, sum(recurred) AS recurrent
 ORDER BY township, kind, category
 """
 

@@ -362,20 +362,30 @@ class SQLiteStore:
         return projection.projection(self, district)
 
 
-# Per village and category first, then per township, village kind and category. A village's
-# category "recurs" when it was found again, in another round, after a rectified/closed finding.
+# Per village and category first, then per township, village kind and category. Recurrence: after
+# the village's earliest rectified/closed finding of the category (by date, then round), every
+# later finding in another round. Exposure to recurrence: rectified/closed findings made before the
+# ledger's latest round, which a later round could have found again.
 LEDGER_SQL = """
-WITH vc AS (
+WITH latest AS (SELECT round_id FROM issue ORDER BY found_on DESC, round_id DESC LIMIT 1),
+marked AS (
+    SELECT village_code, township_code, district_code, category, severity, amount_yuan, found_on, round_id,
+           status IN ('rectified', 'closed') AS done,
+           MIN(CASE WHEN status IN ('rectified', 'closed') THEN found_on || '|' || round_id END)
+               OVER (PARTITION BY village_code, category) AS first_done
+    FROM issue
+),
+vc AS (
     SELECT village_code, township_code, district_code, category, COUNT(*) AS n,
            SUM(CASE severity WHEN 'minor' THEN 1.0 WHEN 'serious' THEN 2.0 ELSE 4.0 END) AS w,
            SUM(COALESCE(amount_yuan, 0)) AS amount,
-           MIN(CASE WHEN status IN ('rectified', 'closed') THEN found_on END) AS first_done,
-           MAX(found_on) AS last_found, COUNT(DISTINCT round_id) AS rounds
-    FROM issue GROUP BY village_code, category
+           SUM(done AND round_id <> (SELECT round_id FROM latest)) AS exposed,
+           SUM(first_done IS NOT NULL AND found_on > substr(first_done, 1, 10)
+               AND round_id <> substr(first_done, 12)) AS recurred
+    FROM marked GROUP BY village_code, category
 )
 SELECT vc.township_code, vc.district_code, v.kind, vc.category, COUNT(*), SUM(vc.n), SUM(vc.w),
-       SUM(vc.amount), SUM(vc.first_done IS NOT NULL),
-       SUM(vc.first_done IS NOT NULL AND vc.rounds > 1 AND vc.last_found > vc.first_done)
+       SUM(vc.amount), SUM(vc.exposed), SUM(vc.recurred)
 FROM vc JOIN division v ON v.code = vc.village_code
 GROUP BY vc.township_code, vc.district_code, v.kind, vc.category
 ORDER BY vc.township_code, v.kind, vc.category

@@ -89,8 +89,8 @@ class LedgerCell:
     issues: int
     severity_weight: float     # sum of SEVERITY_WEIGHT over the problems
     amount_yuan: float
-    closed_villages: int       # villages with a rectified/closed problem of the category
-    recurrent_villages: int    # ... where the category was found again in a later round
+    closed_issues: int         # rectified/closed problems found before the ledger's latest round
+    recurrent_issues: int      # problems found again, in a later round, after a rectified/closed one
 
 
 @dataclass(frozen=True)

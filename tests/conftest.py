@@ -3,7 +3,6 @@ small factories for the tables inspection offices keep."""
 from __future__ import annotations
 
 import csv
-import os
 import shutil
 import subprocess
 import sys

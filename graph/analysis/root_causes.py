@@ -10,9 +10,9 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from ..model import DUTY_ORDER, DutyType
+from ..model import DUTY_ORDER
 from ..store import LedgerFacts
-from .stats import benjamini_hochberg, binom_sf
+from .stats import benjamini_hochberg, binom_sf, fisher_combine
 
 DEFAULT_MIN_CONFIDENCE = 0.99
 PRIOR_WEIGHT = 200.0  # pseudo-problems of the wider baseline added to every peer baseline
@@ -63,17 +63,24 @@ def _sig(x: float) -> float:
     return float(f"{x:.6g}")
 
 
-@dataclass
-class _Counts:
-    """Issues by village kind, for one category (or for all categories: the totals)."""
+KIND_INDEX = {kind: i for i, kind in enumerate(KINDS)}
+ZERO = (0.0, 0.0, 0.0)
 
-    by_kind: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
-    def add(self, kind: str, n: float) -> None:
-        self.by_kind[kind] += n
+def _plus(a, b):
+    """Problems by village kind (village, community, other), added."""
+    return (a[0] + b[0], a[1] + b[1], a[2] + b[2])
 
-    def total(self) -> float:
-        return sum(self.by_kind.values())
+
+def _minus(a, b):
+    return (a[0] - b[0], a[1] - b[1], a[2] - b[2])
+
+
+def _sum(vectors):
+    out = ZERO
+    for v in vectors:
+        out = _plus(out, v)
+    return out
 
 
 def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> list[Candidate]:
@@ -113,8 +120,8 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
     """
     categories = sorted({c.category for c in facts.cells} | {d.category for d in facts.duties})
     township_district: dict[str, str] = {}
-    counts: dict[tuple[str, str], _Counts] = defaultdict(_Counts)     # (township, category)
-    totals: dict[str, _Counts] = defaultdict(_Counts)                  # township -> all categories
+    counts: dict[tuple[str, str], tuple] = {}       # (township, category) -> problems by kind
+    totals: dict[str, tuple] = {}                   # township -> problems of every category, by kind
     closed: dict[tuple[str, str], int] = defaultdict(int)
     recurrent: dict[tuple[str, str], int] = defaultdict(int)
     weight: dict[tuple[str, str], float] = defaultdict(float)
@@ -123,10 +130,13 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
     for c in facts.cells:
         key = (c.township_code, c.category)
         township_district[c.township_code] = c.district_code
-        counts[key].add(c.village_kind, c.issues)
-        totals[c.township_code].add(c.village_kind, c.issues)
-        closed[key] += c.closed_villages
-        recurrent[key] += c.recurrent_villages
+        vector = [0.0, 0.0, 0.0]
+        vector[KIND_INDEX[c.village_kind]] = c.issues
+        vector = tuple(vector)
+        counts[key] = _plus(counts.get(key, ZERO), vector)
+        totals[c.township_code] = _plus(totals.get(c.township_code, ZERO), vector)
+        closed[key] += c.closed_issues
+        recurrent[key] += c.recurrent_issues
         weight[key] += c.severity_weight
         amount[key] += c.amount_yuan
         villages_affected[key] += c.villages_affected
@@ -138,7 +148,7 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
     for township, district in sorted(township_district.items()):
         townships_of[district].append(township)
 
-    total_issues = sum(t.total() for t in totals.values())
+    total_issues = sum(sum(t) for t in totals.values())
     total_weight = sum(weight.values())
     mean_weight = total_weight / total_issues if total_issues else 1.0
     bearers = _duty_bearers(facts)
@@ -149,36 +159,26 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
     catalog_share = _catalog_shares(facts)
 
     # Sums per district and over everything, so a "rest" is a subtraction, not a loop.
-    def summed(keys_counts):
-        out = _Counts()
-        for item in keys_counts:
-            for kind, n in item.by_kind.items():
-                out.add(kind, n)
-        return out
-
-    district_counts = {(d, cat): summed(counts[(t, cat)] for t in ts if (t, cat) in counts)
+    district_counts = {(d, cat): _sum(counts.get((t, cat), ZERO) for t in ts)
                        for d, ts in townships_of.items() for cat in categories}
-    district_totals = {d: summed(totals[t] for t in ts if t in totals) for d, ts in townships_of.items()}
-    all_counts = {cat: summed(district_counts[(d, cat)] for d in townships_of) for cat in categories}
-    all_totals = summed(district_totals.values())
+    district_totals = {d: _sum(totals.get(t, ZERO) for t in ts) for d, ts in townships_of.items()}
+    all_counts = {cat: _sum(district_counts[(d, cat)] for d in townships_of) for cat in categories}
+    all_totals = _sum(district_totals.values())
     all_closed = {cat: sum(closed[(t, cat)] for t in township_district) for cat in categories}
     all_recurrent = {cat: sum(recurrent[(t, cat)] for t in township_district) for cat in categories}
+    # The baseline share is shrunk toward the share over everything loaded (or the catalog's), so
+    # a thin baseline (few peers of this kind) cannot claim a near-zero rate.
+    prior = {cat: tuple(all_counts[cat][k] / all_totals[k] if all_totals[k] > 0
+                        else catalog_share.get((cat, kind), 0.0) for k, kind in enumerate(KINDS))
+             for cat in categories}
 
-    def excess_test(observed: _Counts, total: _Counts, rest_c: _Counts, rest_t: _Counts, category: str):
+    def excess_test(observed, total, rest_c, rest_t, category: str):
         """Share of the category among the area's problems against the baseline's share, per kind."""
-        expected = 0.0
-        for kind, n in total.by_kind.items():
-            if n <= 0:
-                continue
-            # The baseline share is shrunk toward the share over everything loaded (or the
-            # catalog's), so a thin baseline (few peers of this kind) cannot claim a near-zero rate.
-            everywhere = all_totals.by_kind.get(kind, 0)
-            prior = (all_counts[category].by_kind.get(kind, 0) / everywhere if everywhere > 0
-                     else catalog_share.get((category, kind), 0.0))
-            base_c, base_t = rest_c.by_kind.get(kind, 0), rest_t.by_kind.get(kind, 0)
-            expected += n * (base_c + PRIOR_WEIGHT * prior) / (base_t + PRIOR_WEIGHT)
-        n_total = int(round(total.total()))
-        o = int(round(observed.total()))
+        p = prior[category]
+        expected = sum(total[k] * (rest_c[k] + PRIOR_WEIGHT * p[k]) / (rest_t[k] + PRIOR_WEIGHT)
+                       for k in range(3) if total[k] > 0)
+        n_total = int(round(sum(total)))
+        o = int(round(sum(observed)))
         if n_total == 0 or expected <= 0:
             return o, expected, (1.0 if o == 0 else 0.0)
         return o, expected, binom_sf(o, n_total, min(expected / n_total, 1.0))
@@ -186,6 +186,7 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
     def recurrence_test(k: int, n: int, base_k: int, base_n: int) -> float:
         if n == 0 or k == 0:
             return 1.0
+        k = min(k, n)
         rate = base_k / base_n if base_n > 0 else 0.0
         # A rate of zero would make one recurrence infinitely surprising: floor it at half a case.
         rate = max(rate, 0.5 / max(base_n, 1))
@@ -202,7 +203,7 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
                 units = bearers.get(("township", township, category))
                 if not units or township not in totals:
                     continue
-                observed, total = counts.get((township, category), _Counts()), totals[township]
+                observed, total = counts.get((township, category), ZERO), totals[township]
                 rest_c, rest_t = _minus(d_counts, observed), _minus(d_total, total)
                 o, e, p_excess = excess_test(observed, total, rest_c, rest_t, category)
                 k, n = recurrent[(township, category)], closed[(township, category)]
@@ -232,8 +233,8 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
             p_rec = recurrence_test(k, n, base_k, base_n)
             candidate = _candidate("district", district, district, category, units, o, e, p_excess, p_rec,
                                    facts, hints)
-            candidate.evidence["townships_affected"] = sum(1 for t in townships if counts.get((t, category))
-                                                           and counts[(t, category)].total() > 0)
+            candidate.evidence["townships_affected"] = sum(1 for t in townships
+                                                           if sum(counts.get((t, category), ZERO)) > 0)
             candidate.evidence["townships"] = len(townships)
             candidates.append(candidate)
 
@@ -257,8 +258,8 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
         if not hit:
             continue
         keep = [t for t in townships_of[c.area_code] if t not in hit]
-        observed = summed(counts[(t, c.category)] for t in keep if (t, c.category) in counts)
-        total = summed(totals[t] for t in keep if t in totals)
+        observed = _sum(counts.get((t, c.category), ZERO) for t in keep)
+        total = _sum(totals.get(t, ZERO) for t in keep)
         if single:
             rest_c, rest_t = _catalog_counts(catalog_share, c.category), _catalog_counts(catalog_share, None)
         else:
@@ -280,29 +281,27 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
     # -- evidence and score ------------------------------------------------------------------------
     for c in candidates:
         if c.level == "township":
-            keys = [(c.area_code, c.category)]
+            key = (c.area_code, c.category)
             c.evidence["villages_inspected"] = inspected.get(c.area_code, 0)
+            w = weight.get(key, 0.0)
+            c.evidence["villages_affected"] = villages_affected.get(key, 0)
+            c.evidence["amount_yuan"] = round(amount.get(key, 0.0), 2)
+            c.evidence["closed_before_latest_round"] = closed.get(key, 0)
+            c.evidence["recurrences"] = recurrent.get(key, 0)
         else:
             keys = [(t, c.category) for t in townships_of[c.area_code]]
             c.evidence["villages_inspected"] = sum(inspected.get(t, 0) for t in townships_of[c.area_code])
-        w = sum(weight[k] for k in keys)
-        c.evidence["villages_affected"] = sum(villages_affected[k] for k in keys)
+            w = sum(weight.get(k, 0.0) for k in keys)
+            c.evidence["villages_affected"] = sum(villages_affected.get(k, 0) for k in keys)
+            c.evidence["amount_yuan"] = round(sum(amount.get(k, 0.0) for k in keys), 2)
+            c.evidence["closed_before_latest_round"] = sum(closed.get(k, 0) for k in keys)
+            c.evidence["recurrences"] = sum(recurrent.get(k, 0) for k in keys)
         c.evidence["severity_weight"] = round(w, 2)
-        c.evidence["amount_yuan"] = round(sum(amount[k] for k in keys), 2)
-        c.evidence["closed_villages"] = sum(closed[k] for k in keys)
-        c.evidence["recurrences"] = sum(recurrent[k] for k in keys)
         severity_ratio = (w / c.observed / mean_weight) if c.observed else 1.0
         hint_share = c.evidence["hints"] / c.observed if c.observed else 0.0
         c.score = -math.log10(max(c.p_value, 1e-300)) * math.sqrt(severity_ratio) * (1.0 + hint_share)
     candidates.sort(key=lambda c: (not c.surfaced, -round(c.score, 9), c.p_value, c.level, c.area_code, c.category))
     return candidates
-
-
-def _minus(a: _Counts, b: _Counts) -> _Counts:
-    out = _Counts()
-    for kind in set(a.by_kind) | set(b.by_kind):
-        out.add(kind, a.by_kind.get(kind, 0) - b.by_kind.get(kind, 0))
-    return out
 
 
 def _catalog_shares(facts: LedgerFacts) -> dict[tuple[str, str], float]:
@@ -315,12 +314,12 @@ def _catalog_shares(facts: LedgerFacts) -> dict[tuple[str, str], float]:
     return shares
 
 
-def _catalog_counts(shares: dict, category: str | None) -> _Counts:
-    out = _Counts()
+def _catalog_counts(shares: dict, category: str | None):
+    out = [0.0, 0.0, 0.0]
     for (name, kind), share in shares.items():
         if category is None or name == category:
-            out.add(kind, share)
-    return out
+            out[KIND_INDEX[kind]] += share
+    return tuple(out)
 
 
 def _duty_bearers(facts: LedgerFacts) -> dict[tuple[str, str, str], list[tuple[int, str, str, str]]]:
@@ -329,9 +328,10 @@ def _duty_bearers(facts: LedgerFacts) -> dict[tuple[str, str, str], list[tuple[i
     for d in facts.duties:
         by_function[(d.level, d.function)].append(d)
     out: dict[tuple[str, str, str], list] = defaultdict(list)
+    order = {duty.value: rank for duty, rank in DUTY_ORDER.items()}
     for u in facts.units:
         for d in by_function.get((u.level, u.function), []):
-            out[(u.level, u.area_code, d.category)].append((DUTY_ORDER[DutyType(d.duty)], u.unit_id, u.name, d.duty))
+            out[(u.level, u.area_code, d.category)].append((order[d.duty], u.unit_id, u.name, d.duty))
     for key in out:
         out[key].sort()
     return out
@@ -341,7 +341,8 @@ def _candidate(level, area, district, category, units, observed, expected, p_exc
     # The answering unit: the one inspectors hinted at most, else the highest duty (primary first).
     ranked = sorted(units, key=lambda u: (-hints.get((area, category, u[1]), 0), u[0], u[1]))
     _, unit_id, unit_name, duty = ranked[0]
-    p_value = min(1.0, 2.0 * min(p_excess, p_rec))  # Bonferroni over the two tests
+    # Excess and recurrence are two views of one root: Fisher's method adds their evidence.
+    p_value = fisher_combine(p_excess, p_rec)
     candidate = Candidate(
         level=level, area_code=area, area_name=facts.names.get(area, area), district_code=district,
         category=category, unit_id=unit_id, unit_name=unit_name, duty=duty,

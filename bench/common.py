@@ -1,0 +1,26 @@
+"""Shared set-up for the benchmarks: a store with Chongqing's divisions, the catalog and a
+generated term of problems."""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from loaders.catalog import load_default_catalog  # noqa: E402
+from loaders.divisions import DEFAULT_DIVISIONS, load_divisions  # noqa: E402
+from loaders.scenario import generate_scenario  # noqa: E402
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def chongqing_scenario(store, out: Path, seed: int = 2025):
+    load_divisions(store, DEFAULT_DIVISIONS, show_progress=False)
+    load_default_catalog(store)
+    scenario = generate_scenario(store, province="50", seed=seed)
+    return scenario, scenario.write(out)
