@@ -31,7 +31,7 @@ class Candidate:
     unit_id: str
     unit_name: str
     duty: str
-    responsible_units: list[dict]
+    bearers: list[tuple]  # (duty order, unit_id, unit name, duty) of every duty bearer of the area
     observed: int
     expected: float
     p_excess: float
@@ -53,7 +53,8 @@ class Candidate:
             "area_code": self.area_code, "area_name": self.area_name, "district_code": self.district_code,
             "category": self.category, "score": round(self.score, 4), "p_value": _sig(self.p_value),
             "q_value": _sig(self.q_value), "confidence": round(self.confidence, 6), "surfaced": self.surfaced,
-            "explained_by": self.explained_by, "responsible_units": self.responsible_units,
+            "explained_by": self.explained_by,
+            "responsible_units": [{"unit_id": u[1], "unit_name": u[2], "duty": u[3]} for u in self.bearers],
             "evidence": self.evidence,
         }
 
@@ -338,20 +339,19 @@ def _duty_bearers(facts: LedgerFacts) -> dict[tuple[str, str, str], list[tuple[i
 
 
 def _candidate(level, area, district, category, units, observed, expected, p_excess, p_rec, facts, hints):
+    hinted = [hints.get((area, category, u[1]), 0) for u in units] if hints else [0] * len(units)
     # The answering unit: the one inspectors hinted at most, else the highest duty (primary first).
-    ranked = sorted(units, key=lambda u: (-hints.get((area, category, u[1]), 0), u[0], u[1]))
-    _, unit_id, unit_name, duty = ranked[0]
+    best = min(range(len(units)), key=lambda i: (-hinted[i], units[i][0], units[i][1]))
+    _, unit_id, unit_name, duty = units[best]
     # Excess and recurrence are two views of one root: Fisher's method adds their evidence.
     p_value = fisher_combine(p_excess, p_rec)
     candidate = Candidate(
         level=level, area_code=area, area_name=facts.names.get(area, area), district_code=district,
-        category=category, unit_id=unit_id, unit_name=unit_name, duty=duty,
-        responsible_units=[{"unit_id": u[1], "unit_name": u[2], "duty": u[3]} for u in units],
+        category=category, unit_id=unit_id, unit_name=unit_name, duty=duty, bearers=units,
         observed=observed, expected=expected, p_excess=p_excess, p_recurrence=p_rec, p_value=p_value)
     candidate.evidence = {
         "observed": observed, "expected": round(expected, 3),
         "ratio": round(observed / expected, 3) if expected > 0 else None,
-        "p_excess": _sig(p_excess), "p_recurrence": _sig(p_rec),
-        "hints": sum(hints.get((area, category, u[1]), 0) for u in units),
+        "p_excess": _sig(p_excess), "p_recurrence": _sig(p_rec), "hints": sum(hinted),
     }
     return candidate
