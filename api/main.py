@@ -15,8 +15,10 @@ from graph.errors import InputError, XunchaError
 
 from .deps import StoreDep
 
+# No /docs page: FastAPI's Swagger UI loads its scripts from a CDN, and users are often offline.
+# The schema is at /openapi.json.
 app = FastAPI(title="xuncha 巡察", description="Responsibility-chain graph for village inspection",
-              docs_url="/docs", redoc_url=None)
+              docs_url=None, redoc_url=None)
 
 
 @app.exception_handler(XunchaError)

@@ -1,0 +1,32 @@
+"""docker-compose.yml: Neo4j 5.26 community with a health check and a data volume, the API waiting
+for it, both published on loopback only. (`make compose-config` runs the real `docker compose config`.)"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_compose_file_shape():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    neo4j, api = compose["services"]["neo4j"], compose["services"]["api"]
+    assert neo4j["image"] == "neo4j:5.26-community"
+    assert "NEO4J_PASSWORD" in neo4j["environment"]["NEO4J_AUTH"]
+    assert "cypher-shell" in " ".join(neo4j["healthcheck"]["test"])
+    assert any(v.endswith(":/data") for v in neo4j["volumes"])
+    assert api["depends_on"]["neo4j"]["condition"] == "service_healthy"
+    assert api["environment"]["XUNCHA_STORE"].startswith("neo4j://neo4j:")
+    for service in (neo4j, api):
+        assert all(port.startswith("127.0.0.1:") for port in service["ports"])
+    assert (ROOT / "Dockerfile").read_text().count("xuncha") >= 1
+
+
+def test_api_serves_no_page_that_needs_the_internet():
+    from fastapi.testclient import TestClient
+
+    from api.main import app
+    client = TestClient(app)
+    assert client.get("/docs").status_code == 404
+    assert client.get("/openapi.json").json()["info"]["title"].startswith("xuncha")
