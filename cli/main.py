@@ -6,11 +6,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import closing
 
 from graph import open_store
 from graph.errors import InputError, XunchaError
 from graph.analysis.root_causes import DEFAULT_MIN_CONFIDENCE
 from graph.model import LEVEL_ZH, VILLAGE_KIND_ZH
+from graph.store import WriteSummary
 
 
 def _print_json(value) -> None:
@@ -26,17 +28,16 @@ def _summary_line(label: str, summary) -> str:
 def cmd_load(args) -> int:
     from loaders import tables
     from loaders.divisions import DEFAULT_DIVISIONS, load_divisions
-    store = open_store(args.store)
-    try:
+    with closing(open_store(args.store)) as store:
         if args.table == "divisions":
             summary = load_divisions(store, args.path or DEFAULT_DIVISIONS, province=args.province,
                                      district=args.district, show_progress=not args.json)
         else:
             if not args.path:
                 raise InputError(f"xuncha load {args.table} PATH: the file to load")
+            if args.province or args.district:
+                raise InputError("--province and --district limit divisions only")
             summary = tables.load_table(store, args.table, args.path, show_progress=not args.json)
-    finally:
-        store.close()
     if args.json:
         _print_json({"table": args.table, **summary.as_dict()})
     else:
@@ -45,11 +46,8 @@ def cmd_load(args) -> int:
 
 
 def cmd_stats(args) -> int:
-    store = open_store(args.store)
-    try:
+    with closing(open_store(args.store)) as store:
         counts = store.counts(args.district)
-    finally:
-        store.close()
     if args.json:
         _print_json(counts)
         return 0
@@ -67,8 +65,7 @@ def cmd_stats(args) -> int:
 
 
 def cmd_show(args) -> int:
-    store = open_store(args.store)
-    try:
+    with closing(open_store(args.store)) as store:
         division = store.division(args.code)
         if division is None:
             raise InputError(f"a division code that is loaded; {args.code} is not")
@@ -82,8 +79,6 @@ def cmd_show(args) -> int:
             code = parent.parent_code
         children = store.children_counts(division.code)
         units = store.units([division.code])
-    finally:
-        store.close()
     result = {"code": division.code, "name": division.name, "level": division.level, "kind": division.kind,
               "ancestors": [{"code": a.code, "name": a.name, "level": a.level} for a in reversed(ancestors)],
               "children": children, "units": [u.__dict__ for u in units]}
@@ -103,8 +98,7 @@ def cmd_show(args) -> int:
 
 def cmd_catalog(args) -> int:
     from loaders import catalog
-    store = open_store(args.store)
-    try:
+    with closing(open_store(args.store)) as store:
         if args.action == "load":
             result = {name: s.as_dict() for name, s in catalog.load_default_catalog(store).items()}
         elif args.action == "units":
@@ -117,26 +111,20 @@ def cmd_catalog(args) -> int:
             result = {"functions": [f.__dict__ for f in catalog.default_functions()],
                       "categories": [c.model_dump(exclude={"extra"}) for c in store.categories()],
                       "duties": [d.__dict__ for d in store.duties()]}
-    finally:
-        store.close()
     if args.json or args.action == "show":
         _print_json(result)
     else:
         for name, summary in result.items():
             if isinstance(summary, dict):
-                print(f"{name}: {summary['inserted']:,} new, {summary['updated']:,} changed, "
-                      f"{summary['unchanged']:,} unchanged")
+                print(_summary_line(name, WriteSummary(**summary)))
     return 0
 
 
 def cmd_generate(args) -> int:
     from loaders.scenario import generate_scenario
-    store = open_store(args.store)
-    try:
+    with closing(open_store(args.store)) as store:
         scenario = generate_scenario(store, province=args.province, districts=args.district, seed=args.seed,
                                      rounds=args.rounds, noise=args.noise, causes=args.causes)
-    finally:
-        store.close()
     paths = scenario.write(args.out)
     result = {**scenario.meta, "files": {k: str(v) for k, v in paths.items()}}
     if args.json:
@@ -149,11 +137,8 @@ def cmd_generate(args) -> int:
 
 def cmd_chain(args) -> int:
     from graph import service
-    store = open_store(args.store)
-    try:
+    with closing(open_store(args.store)) as store:
         result = service.chain(store, args.issue_id)
-    finally:
-        store.close()
     if args.json:
         _print_json(result)
         return 0
@@ -177,11 +162,8 @@ def _analysis_options(args) -> dict:
 def cmd_rootcauses(args) -> int:
     from graph import service
     from graph.reports import write_root_causes
-    store = open_store(args.store)
-    try:
+    with closing(open_store(args.store)) as store:
         causes = service.root_causes(store, **_analysis_options(args))
-    finally:
-        store.close()
     if args.xlsx:
         write_root_causes(causes, args.xlsx)
     if args.json:
@@ -202,11 +184,8 @@ def cmd_rootcauses(args) -> int:
 def cmd_packages(args) -> int:
     from graph import service
     from graph.reports import write_packages
-    store = open_store(args.store)
-    try:
+    with closing(open_store(args.store)) as store:
         packages = service.packages(store, **_analysis_options(args))
-    finally:
-        store.close()
     if args.xlsx:
         write_packages(packages, args.xlsx)
     if args.json:
@@ -252,31 +231,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--store", help="sqlite:///PATH or neo4j://HOST:PORT (default: $XUNCHA_STORE or sqlite:///xuncha.db)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    load = sub.add_parser("load", help="load divisions, units, duties or issues")
+    def command(name: str, func, text: str, json_output: bool = True) -> argparse.ArgumentParser:
+        command_parser = sub.add_parser(name, help=text)
+        # --store also after the command (xuncha stats --store ...); the global one is the default.
+        command_parser.add_argument("--store", default=argparse.SUPPRESS, help="as the global --store")
+        if json_output:
+            command_parser.add_argument("--json", action="store_true", help="machine-readable output")
+        command_parser.set_defaults(func=func)
+        return command_parser
+
+    load = command("load", cmd_load, "load divisions, units, duties or issues")
     load.add_argument("table", choices=["divisions", "units", "duties", "issues"])
     load.add_argument("path", nargs="?", help="file (or, for divisions, directory; default: shipped Chongqing data)")
     load.add_argument("--province", help="divisions: only this 2-digit province")
     load.add_argument("--district", help="divisions: only this 6-digit district")
-    load.add_argument("--json", action="store_true")
-    load.set_defaults(func=cmd_load)
 
-    stats = sub.add_parser("stats", help="counts by kind, and per district villages and communities")
-    stats.add_argument("--district")
-    stats.add_argument("--json", action="store_true")
-    stats.set_defaults(func=cmd_stats)
+    command("stats", cmd_stats, "counts by kind, and per district villages and communities").add_argument("--district")
+    command("show", cmd_show, "a division, its ancestors and its children's counts").add_argument("code")
 
-    show = sub.add_parser("show", help="a division, its ancestors and its children's counts")
-    show.add_argument("code")
-    show.add_argument("--json", action="store_true")
-    show.set_defaults(func=cmd_show)
-    catalog = sub.add_parser("catalog", help="the default responsibility catalog (权责清单)")
+    catalog = command("catalog", cmd_catalog, "the default responsibility catalog (权责清单)")
     catalog.add_argument("action", choices=["load", "units", "show"],
                          help="load: categories and duties; units: one unit per function per district and "
                               "township; show: print the catalog")
     catalog.add_argument("--district", action="append", help="units: this district (repeatable; default all loaded)")
-    catalog.add_argument("--json", action="store_true")
-    catalog.set_defaults(func=cmd_catalog)
-    generate = sub.add_parser("generate", help="generate a scenario (units, duties, issues, truth.json)")
+
+    generate = command("generate", cmd_generate, "generate a scenario (units, duties, issues, truth.json)")
     generate.add_argument("what", choices=["scenario"])
     scope = generate.add_mutually_exclusive_group(required=True)
     scope.add_argument("--province")
@@ -286,32 +265,25 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--rounds", type=int, default=2)
     generate.add_argument("--noise", type=float, default=0.5, help="spread of village risk (coefficient of variation)")
     generate.add_argument("--causes", type=int, help="planted root causes (default: a third of the districts, ≥ 2)")
-    generate.add_argument("--json", action="store_true")
-    generate.set_defaults(func=cmd_generate)
-    chain = sub.add_parser("chain", help="responsibility chain of a problem")
-    chain.add_argument("issue_id")
-    chain.add_argument("--json", action="store_true")
-    chain.set_defaults(func=cmd_chain)
+
+    command("chain", cmd_chain, "responsibility chain of a problem").add_argument("issue_id")
 
     for name, func, text in (("rootcauses", cmd_rootcauses, "surface higher-level root causes"),
                              ("packages", cmd_packages, "joint (机关+基层) rectification packages")):
-        command = sub.add_parser(name, help=text)
-        command.add_argument("--district")
-        command.add_argument("--level", choices=["township", "district"])
-        command.add_argument("--top", type=int)
-        command.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE)
-        command.add_argument("--all", action="store_true", help="every tested pair, not only the surfaced ones")
-        command.add_argument("--json", action="store_true")
-        command.add_argument("--xlsx", help="also write an Excel report here")
-        command.set_defaults(func=func)
-    template = sub.add_parser("template", help="write empty Excel templates for units, duties and issues")
-    template.add_argument("dir")
-    template.add_argument("--json", action="store_true")
-    template.set_defaults(func=cmd_template)
-    serve = sub.add_parser("serve", help="run the HTTP API (binds 127.0.0.1 unless --host says otherwise)")
+        analysis = command(name, func, text)
+        analysis.add_argument("--district")
+        analysis.add_argument("--level", choices=["township", "district"])
+        analysis.add_argument("--top", type=int)
+        analysis.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE)
+        analysis.add_argument("--all", action="store_true", help="every tested pair, not only the surfaced ones")
+        analysis.add_argument("--xlsx", help="also write an Excel report here")
+
+    command("template", cmd_template, "write empty Excel templates for units, duties and issues").add_argument("dir")
+
+    serve = command("serve", cmd_serve, "run the HTTP API (binds 127.0.0.1 unless --host says otherwise)",
+                    json_output=False)
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
-    serve.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -59,6 +59,7 @@ class Neo4jStore:
     def __init__(self, uri: str, *, user: str = "neo4j", password: str = "", database: str = "neo4j"):
         self.url = uri
         self.database = database
+        self._tx = None
         try:
             # Notifications (e.g. "property key does not exist" on a fresh database) are not for users.
             self.driver = GraphDatabase.driver(uri, auth=(user, password), notifications_min_severity="OFF")
@@ -77,8 +78,22 @@ class Neo4jStore:
 
     # -- transactions ------------------------------------------------------------------------------
     def _read(self, query: str, **params) -> list[neo4j.Record]:
+        if self._tx is not None:  # inside _in_one_read: share its transaction
+            return list(self._tx.run(query, **params))
+
         def work(tx):
             return list(tx.run(query, **params))
+        return self._run(neo4j.READ_ACCESS, work)
+
+    def _in_one_read(self, function, *args):
+        """Run ``function(*args)``, whose reads go through ``_read``, in one read transaction:
+        one round of routing and session set-up instead of one per query."""
+        def work(tx):
+            self._tx = tx
+            try:
+                return function(*args)
+            finally:
+                self._tx = None
         return self._run(neo4j.READ_ACCESS, work)
 
     def _write(self, work):
@@ -377,7 +392,7 @@ class Neo4jStore:
                            categories=self.categories(), names=names)
 
     def chain_graph(self, issue_id: str) -> nx.MultiDiGraph:
-        return projection.chain_graph(self, issue_id)
+        return self._in_one_read(projection.chain_graph, self, issue_id)
 
     def projection(self, district: str | None = None) -> nx.MultiDiGraph:
         return projection.projection(self, district)

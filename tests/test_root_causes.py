@@ -141,3 +141,18 @@ def test_unknown_issue_is_not_found(scenario_store):
     store, _ = scenario_store
     with pytest.raises(NotFound):
         service.chain(store, "no-such-issue")
+
+
+def test_cli_writes_excel_reports(chongqing_scenario, tmp_path):
+    from openpyxl import load_workbook
+    path, _, _ = chongqing_scenario
+    db = tmp_path / "copy.db"
+    shutil.copy(path, db)
+    store = f"sqlite:///{db}"
+    result = run_cli("rootcauses", "--top", "3", "--xlsx", str(tmp_path / "rc.xlsx"), store=store)
+    assert result.returncode == 0, result.stderr
+    sheet = load_workbook(tmp_path / "rc.xlsx")["根源问题"]
+    assert sheet.cell(row=1, column=3).value == "根源单位" and sheet.max_row == 4
+    result = run_cli("packages", "--top", "2", "--xlsx", str(tmp_path / "pk.xlsx"), store=store)
+    assert result.returncode == 0 and "机关端" in result.stdout and "基层端" in result.stdout
+    assert load_workbook(tmp_path / "pk.xlsx").sheetnames[0] == "汇总"

@@ -131,8 +131,10 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
     for c in facts.cells:
         key = (c.township_code, c.category)
         township_district[c.township_code] = c.district_code
+        # The excess test counts first findings only: a recurrence is the recurrence test's
+        # evidence, and counting it twice would make the two tests dependent.
         vector = [0.0, 0.0, 0.0]
-        vector[KIND_INDEX[c.village_kind]] = c.issues
+        vector[KIND_INDEX[c.village_kind]] = c.issues - c.recurrent_issues
         vector = tuple(vector)
         counts[key] = _plus(counts.get(key, ZERO), vector)
         totals[c.township_code] = _plus(totals.get(c.township_code, ZERO), vector)
