@@ -30,6 +30,9 @@ from loaders.scenario import generate_scenario  # noqa: E402
 from loaders.tables import load_table  # noqa: E402
 
 
+THRESHOLDS = (0.999, 0.99, 0.95, 0.9)
+
+
 def run_one(template: Path, work: Path, province: str, seed: int, noise: float, causes: int | None) -> dict:
     db = work / f"s{seed}-{noise}-{causes}.db"
     shutil.copy(template, db)
@@ -38,10 +41,19 @@ def run_one(template: Path, work: Path, province: str, seed: int, noise: float, 
     paths = scenario.write(work / db.stem)
     for table in ("units", "duties", "issues"):
         load_table(store, table, paths[table])
-    started = time.perf_counter()
-    candidates = surface_root_causes(store.ledger_facts(), min_confidence=DEFAULT_MIN_CONFIDENCE)
-    seconds = time.perf_counter() - started
+    facts = store.ledger_facts()
     store.close()
+    started = time.perf_counter()
+    candidates = surface_root_causes(facts, min_confidence=DEFAULT_MIN_CONFIDENCE)
+    seconds = time.perf_counter() - started
+    # The same tests at other thresholds: recall against false candidates.
+    trade_off = {}
+    for threshold in THRESHOLDS:
+        others = surface_root_causes(facts, min_confidence=threshold)
+        planted_keys = {(c.level, c.area_code, c.category, c.unit_id) for c in scenario.causes}
+        found = {(c.level, c.area_code, c.category, c.unit_id) for c in others if c.surfaced}
+        trade_off[threshold] = {"recalled": len(found & planted_keys), "false": len(
+            {k[:3] for k in found} - {k[:3] for k in planted_keys})}
     groups = defaultdict(list)  # (level, district, category) -> candidates in ranked order
     for c in candidates:
         groups[(c.level, c.district_code, c.category)].append(c)
@@ -58,7 +70,8 @@ def run_one(template: Path, work: Path, province: str, seed: int, noise: float, 
     false = [c for c in candidates if c.surfaced and (c.level, c.area_code, c.category) not in planted]
     return {"seed": seed, "noise": noise, "planted": len(scenario.causes), "issues": len(scenario.issues),
             "ranks": ranks, "recalled": recalled, "false_candidates": len(false),
-            "false": [f"{c.level}:{c.area_code}:{c.category}" for c in false], "surface_seconds": round(seconds, 3)}
+            "false": [f"{c.level}:{c.area_code}:{c.category}" for c in false], "surface_seconds": round(seconds, 3),
+            "trade_off": trade_off}
 
 
 def main() -> None:
@@ -99,8 +112,19 @@ def main() -> None:
             "false_per_null_scenario": round(sum(r["false_candidates"] for r in null) / max(len(null), 1), 3),
             "surface_seconds_max": max(r["surface_seconds"] for r in planted + null),
         })
+    trade = []
+    for threshold in THRESHOLDS:
+        planted = [r for r in runs if not r["null"]]
+        null = [r for r in runs if r["null"]]
+        n = sum(r["planted"] for r in planted) or 1
+        trade.append({"min_confidence": threshold,
+                      "recall": round(sum(r["trade_off"][threshold]["recalled"] for r in planted) / n, 3),
+                      "false_per_planted_scenario": round(sum(r["trade_off"][threshold]["false"] for r in planted)
+                                                          / max(len(planted), 1), 3),
+                      "false_per_null_scenario": round(sum(r["trade_off"][threshold]["false"] for r in null)
+                                                       / max(len(null), 1), 3)})
     if args.json:
-        print(json.dumps(table, indent=1))
+        print(json.dumps({"by_noise": table, "by_threshold": trade}, indent=1))
     else:
         print("| noise | scenarios | planted causes | AC@1 | AC@3 | recall at threshold | false / planted scenario "
               "| null scenarios | false / null scenario |")
@@ -108,6 +132,12 @@ def main() -> None:
         for t in table:
             print(f"| {t['noise']} | {t['scenarios']} | {t['planted']} | {t['ac1']} | {t['ac3']} | "
                   f"{t['recall_at_threshold']} | {t['false_per_planted_scenario']} | {t['null_scenarios']} | "
+                  f"{t['false_per_null_scenario']} |")
+        print()
+        print("| min confidence | recall | false / planted scenario | false / null scenario |")
+        print("|---|---|---|---|")
+        for t in trade:
+            print(f"| {t['min_confidence']} | {t['recall']} | {t['false_per_planted_scenario']} | "
                   f"{t['false_per_null_scenario']} |")
 
 

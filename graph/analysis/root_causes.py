@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from ..model import DUTY_ORDER
 from ..store import LedgerFacts
-from .stats import benjamini_hochberg, binom_sf, fisher_combine
+from .stats import benjamini_hochberg, binom_sf, fisher_combine, hypergeom_sf, stratified_excess_sf
 
 DEFAULT_MIN_CONFIDENCE = 0.99
 PRIOR_WEIGHT = 200.0  # pseudo-problems of the wider baseline added to every peer baseline
@@ -150,6 +150,7 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
     townships_of: dict[str, list[str]] = defaultdict(list)
     for township, district in sorted(township_district.items()):
         townships_of[district].append(township)
+    single = len(townships_of) == 1  # then districts are compared with the catalog's rates
 
     total_issues = sum(sum(t) for t in totals.values())
     total_weight = sum(weight.values())
@@ -175,25 +176,39 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
                         else catalog_share.get((cat, kind), 0.0) for k, kind in enumerate(KINDS))
              for cat in categories}
 
-    def excess_test(observed, total, rest_c, rest_t, category: str):
-        """Share of the category among the area's problems against the baseline's share, per kind."""
+    def township_excess(observed, total, rest_c, rest_t, category: str):
+        """Share of the category among a township's problems against the rest of its district, per
+        kind. The district is far larger than one township, so its share is taken as known
+        (binomial), after shrinking it toward the share over everything loaded so a thin baseline
+        (few peers of a kind) cannot claim a near-zero rate."""
         p = prior[category]
         expected = sum(total[k] * (rest_c[k] + PRIOR_WEIGHT * p[k]) / (rest_t[k] + PRIOR_WEIGHT)
                        for k in range(3) if total[k] > 0)
-        n_total = int(round(sum(total)))
+        return _binomial_excess(observed, total, expected)
+
+    def district_excess(observed, total, category: str, set_aside_c=ZERO, set_aside_t=ZERO):
+        """A district against the other loaded districts: they are not much larger than it, so the
+        test conditions on both (stratified hypergeometric: Fisher's exact test per kind, combined).
+        With one district loaded, against the catalog's expected shares (binomial). ``set_aside``
+        counts (townships withdrawn from the district) belong to neither side."""
+        if single:
+            shares = [catalog_share.get((category, kind), 0.0) for kind in KINDS]
+            expected = sum(total[k] * shares[k] for k in range(3))
+            return _binomial_excess(observed, total, expected)
+        rest_c = _minus(_minus(all_counts[category], observed), set_aside_c)
+        rest_t = _minus(_minus(all_totals, total), set_aside_t)
+        strata = [(total[k] + rest_t[k], observed[k] + rest_c[k], total[k]) for k in range(3) if total[k] > 0]
+        expected = sum(drawn * marked / pool for pool, marked, drawn in strata if pool > 0)
         o = int(round(sum(observed)))
-        if n_total == 0 or expected <= 0:
-            return o, expected, (1.0 if o == 0 else 0.0)
-        return o, expected, binom_sf(o, n_total, min(expected / n_total, 1.0))
+        return o, expected, stratified_excess_sf(o, strata)
 
     def recurrence_test(k: int, n: int, base_k: int, base_n: int) -> float:
-        if n == 0 or k == 0:
+        """Recurrences among rectified findings against the baseline's, conditioning on both
+        (Fisher's exact test): the baseline's recurrences are few, so their rate is not known."""
+        if n == 0 or k == 0 or base_n <= 0:
             return 1.0
         k = min(k, n)
-        rate = base_k / base_n if base_n > 0 else 0.0
-        # A rate of zero would make one recurrence infinitely surprising: floor it at half a case.
-        rate = max(rate, 0.5 / max(base_n, 1))
-        return binom_sf(k, n, min(rate, 1.0))
+        return hypergeom_sf(k, n + base_n, k + min(base_k, base_n), n)
 
     candidates: list[Candidate] = []
     # -- townships against the other townships of their district ---------------------------------
@@ -208,24 +223,19 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
                     continue
                 observed, total = counts.get((township, category), ZERO), totals[township]
                 rest_c, rest_t = _minus(d_counts, observed), _minus(d_total, total)
-                o, e, p_excess = excess_test(observed, total, rest_c, rest_t, category)
+                o, e, p_excess = township_excess(observed, total, rest_c, rest_t, category)
                 k, n = recurrent[(township, category)], closed[(township, category)]
                 p_rec = recurrence_test(k, n, d_recurrent - k, d_closed - n)
                 candidates.append(_candidate("township", township, district, category, units, o, e, p_excess,
                                              p_rec, facts, hints))
     # -- districts against the other loaded districts (or the catalog's rates) --------------------
-    single = len(townships_of) == 1
     for district, townships in townships_of.items():
         for category in categories:
             units = bearers.get(("district", district, category))
             if not units:
                 continue
             observed, total = district_counts[(district, category)], district_totals[district]
-            if single:
-                rest_c, rest_t = _catalog_counts(catalog_share, category), _catalog_counts(catalog_share, None)
-            else:
-                rest_c, rest_t = _minus(all_counts[category], observed), _minus(all_totals, total)
-            o, e, p_excess = excess_test(observed, total, rest_c, rest_t, category)
+            o, e, p_excess = district_excess(observed, total, category)
             k = sum(recurrent[(t, category)] for t in townships)
             n = sum(closed[(t, category)] for t in townships)
             if single:  # the district's other categories are its own baseline for recurrence
@@ -263,12 +273,10 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
         keep = [t for t in townships_of[c.area_code] if t not in hit]
         observed = _sum(counts.get((t, c.category), ZERO) for t in keep)
         total = _sum(totals.get(t, ZERO) for t in keep)
-        if single:
-            rest_c, rest_t = _catalog_counts(catalog_share, c.category), _catalog_counts(catalog_share, None)
-        else:
-            rest_c = _minus(all_counts[c.category], district_counts[(c.area_code, c.category)])
-            rest_t = _minus(all_totals, district_totals[c.area_code])
-        _, _, p_rest = excess_test(observed, total, rest_c, rest_t, c.category)
+        # The other districts stay the baseline; the withdrawn townships leave the pool entirely.
+        dropped_c = _minus(district_counts[(c.area_code, c.category)], observed)
+        dropped_t = _minus(district_totals[c.area_code], total)
+        _, _, p_rest = district_excess(observed, total, c.category, dropped_c, dropped_t)
         c.evidence["p_without_township_candidates"] = _sig(p_rest)
         if p_rest > cutoff:
             c.surfaced = False
@@ -307,6 +315,14 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
     return candidates
 
 
+def _binomial_excess(observed, total, expected: float):
+    n_total = int(round(sum(total)))
+    o = int(round(sum(observed)))
+    if n_total == 0 or expected <= 0:
+        return o, expected, (1.0 if o == 0 else 0.0)
+    return o, expected, binom_sf(o, n_total, min(expected / n_total, 1.0))
+
+
 def _catalog_shares(facts: LedgerFacts) -> dict[tuple[str, str], float]:
     """Each category's expected share of a village's problems, by kind, from the catalog's rates."""
     shares = {}
@@ -315,14 +331,6 @@ def _catalog_shares(facts: LedgerFacts) -> dict[tuple[str, str], float]:
         for c in facts.categories:
             shares[(c.name, kind)] = getattr(c, attribute) / total if total else 0.0
     return shares
-
-
-def _catalog_counts(shares: dict, category: str | None):
-    out = [0.0, 0.0, 0.0]
-    for (name, kind), share in shares.items():
-        if category is None or name == category:
-            out[KIND_INDEX[kind]] += share
-    return tuple(out)
 
 
 def _duty_bearers(facts: LedgerFacts) -> dict[tuple[str, str, str], list[tuple[int, str, str, str]]]:
