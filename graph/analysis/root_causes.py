@@ -35,7 +35,7 @@ class Candidate:
     observed: int
     expected: float
     p_excess: float
-    p_recurrence: float
+    p_recurrence: float | None
     p_value: float
     q_value: float = 1.0
     score: float = 0.0
@@ -202,10 +202,14 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
         o = int(round(sum(observed)))
         return o, expected, stratified_excess_sf(o, strata)
 
-    def recurrence_test(k: int, n: int, base_k: int, base_n: int) -> float:
+    def recurrence_test(k: int, n: int, base_k: int, base_n: int) -> float | None:
         """Recurrences among rectified findings against the baseline's, conditioning on both
-        (Fisher's exact test): the baseline's recurrences are few, so their rate is not known."""
-        if n == 0 or k == 0 or base_n <= 0:
+        (Fisher's exact test): the baseline's recurrences are few, so their rate is not known.
+        None when there is nothing to test: no rectified finding a later round could have seen
+        again (a township inspected only in the latest round), or no baseline."""
+        if n == 0 or base_n <= 0:
+            return None
+        if k == 0:
             return 1.0
         k = min(k, n)
         return hypergeom_sf(k, n + base_n, k + min(base_k, base_n), n)
@@ -353,8 +357,9 @@ def _candidate(level, area, district, category, units, observed, expected, p_exc
     # The answering unit: the one inspectors hinted at most, else the highest duty (primary first).
     best = min(range(len(units)), key=lambda i: (-hinted[i], units[i][0], units[i][1]))
     _, unit_id, unit_name, duty = units[best]
-    # Excess and recurrence are two views of one root: Fisher's method adds their evidence.
-    p_value = fisher_combine(p_excess, p_rec)
+    # Excess and recurrence are two views of one root: Fisher's method adds their evidence. A
+    # recurrence test that could not be made is no evidence either way, and is left out.
+    p_value = p_excess if p_rec is None else fisher_combine(p_excess, p_rec)
     candidate = Candidate(
         level=level, area_code=area, area_name=facts.names.get(area, area), district_code=district,
         category=category, unit_id=unit_id, unit_name=unit_name, duty=duty, bearers=units,
@@ -362,6 +367,6 @@ def _candidate(level, area, district, category, units, observed, expected, p_exc
     candidate.evidence = {
         "observed": observed, "expected": round(expected, 3),
         "ratio": round(observed / expected, 3) if expected > 0 else None,
-        "p_excess": _sig(p_excess), "p_recurrence": _sig(p_rec), "hints": sum(hinted),
+        "p_excess": _sig(p_excess), "p_recurrence": None if p_rec is None else _sig(p_rec), "hints": sum(hinted),
     }
     return candidate
