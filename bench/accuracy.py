@@ -58,20 +58,22 @@ def run_one(template: Path, work: Path, province: str, seed: int, noise: float, 
     for c in candidates:
         groups[(c.level, c.district_code, c.category)].append(c)
     ranks, recalled = [], 0
+    by_kind: dict[str, list[int]] = {}
     for cause in scenario.causes:
         district = cause.area_code[:6]
         ranking = groups[(cause.level, district, cause.category)]
         rank = next((i for i, c in enumerate(ranking, 1)
                      if c.area_code == cause.area_code and c.unit_id == cause.unit_id), None)
         ranks.append(rank)
-        recalled += any(c.surfaced and c.area_code == cause.area_code and c.unit_id == cause.unit_id
-                        for c in ranking)
+        hit = any(c.surfaced and c.area_code == cause.area_code and c.unit_id == cause.unit_id for c in ranking)
+        recalled += hit
+        by_kind.setdefault(cause.kind, []).append(int(hit))
     planted = {(c.level, c.area_code, c.category) for c in scenario.causes}
     false = [c for c in candidates if c.surfaced and (c.level, c.area_code, c.category) not in planted]
     return {"seed": seed, "noise": noise, "planted": len(scenario.causes), "issues": len(scenario.issues),
             "ranks": ranks, "recalled": recalled, "false_candidates": len(false),
             "false": [f"{c.level}:{c.area_code}:{c.category}" for c in false], "surface_seconds": round(seconds, 3),
-            "trade_off": trade_off}
+            "trade_off": trade_off, "recalled_by_kind": by_kind}
 
 
 def main() -> None:
@@ -112,6 +114,11 @@ def main() -> None:
             "false_per_null_scenario": round(sum(r["false_candidates"] for r in null) / max(len(null), 1), 3),
             "surface_seconds_max": max(r["surface_seconds"] for r in planted + null),
         })
+    kinds: dict[str, list[int]] = {}
+    for r in runs:
+        for kind, hits in r["recalled_by_kind"].items():
+            kinds.setdefault(kind, []).extend(hits)
+    recall_by_kind = {kind: round(sum(h) / len(h), 3) for kind, h in sorted(kinds.items())}
     trade = []
     for threshold in THRESHOLDS:
         planted = [r for r in runs if not r["null"]]
@@ -124,7 +131,7 @@ def main() -> None:
                       "false_per_null_scenario": round(sum(r["trade_off"][threshold]["false"] for r in null)
                                                        / max(len(null), 1), 3)})
     if args.json:
-        print(json.dumps({"by_noise": table, "by_threshold": trade}, indent=1))
+        print(json.dumps({"by_noise": table, "by_threshold": trade, "recall_by_kind": recall_by_kind}, indent=1))
     else:
         print("| noise | scenarios | planted causes | AC@1 | AC@3 | recall at threshold | false / planted scenario "
               "| null scenarios | false / null scenario |")
@@ -139,6 +146,11 @@ def main() -> None:
         for t in trade:
             print(f"| {t['min_confidence']} | {t['recall']} | {t['false_per_planted_scenario']} | "
                   f"{t['false_per_null_scenario']} |")
+        print()
+        print("| planted kind | recall at the default threshold |")
+        print("|---|---|")
+        for kind, recall in recall_by_kind.items():
+            print(f"| {kind} | {recall} |")
 
 
 if __name__ == "__main__":
