@@ -23,7 +23,7 @@ demo: install
 	$(XUNCHA) load divisions
 	$(XUNCHA) catalog load
 	$(XUNCHA) catalog units
-	$(XUNCHA) generate scenario --province 50 --seed 2025 --out out/scenario
+	$(XUNCHA) generate scenario --province 50 --seed 1 --out out/scenario
 	$(XUNCHA) load units out/scenario/units.csv
 	$(XUNCHA) load duties out/scenario/duties.csv
 	$(XUNCHA) load issues out/scenario/issues.csv
