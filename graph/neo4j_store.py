@@ -272,6 +272,13 @@ class Neo4jStore:
         rows = self._read(f"MATCH (d:Division {{code: $code}}) RETURN {self._DIVISION}", code=code)
         return self._division(rows[0]) if rows else None
 
+    def division_names(self, codes: Iterable[str]) -> dict[str, str]:
+        names: dict[str, str] = {}
+        for batch in _batches(sorted(set(codes)), 20_000):
+            names.update({r["code"]: r["name"] for r in self._read(
+                "MATCH (d:Division) WHERE d.code IN $codes RETURN d.code AS code, d.name AS name", codes=batch)})
+        return names
+
     def children_counts(self, code: str) -> dict[str, int]:
         rows = self._read("MATCH (d:Division) WHERE d.code STARTS WITH $code AND d.code <> $code "
                           "RETURN d.level AS level, count(*) AS n", code=code)

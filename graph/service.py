@@ -40,18 +40,11 @@ def chain(store: GraphStore, issue_id: str) -> dict:
 
 
 def packages(store: GraphStore, **options) -> list[dict]:
-    causes = root_causes(store, **options)
+    causes = root_causes(store, with_issues=False, **options)
     issues = {c["rank"]: store.issues_in(c["area_code"], c["category"]) for c in causes}
-    codes = {i.village_code for found in issues.values() for i in found}
-    townships = {code: store.division(code) for code in codes}
-    names = {}
-    for code, village in townships.items():
-        if village is not None:
-            names[code] = village.name
-            if village.parent_code and village.parent_code not in names:
-                parent = store.division(village.parent_code)
-                names[village.parent_code] = parent.name if parent else village.parent_code
-    township_units = store.units({v.parent_code for v in townships.values() if v is not None})
+    villages = {i.village_code for found in issues.values() for i in found}
+    townships = {code[:9] for code in villages}
+    names = store.division_names(villages | townships)
     duties = store.duties()
     categories = {c.name: c for c in store.categories()}
-    return build_packages(causes, issues, names, township_units, duties, categories)
+    return build_packages(causes, issues, names, store.units(townships), duties, categories)

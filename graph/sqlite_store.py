@@ -235,6 +235,15 @@ class SQLiteStore:
                               (code,)).fetchone()
         return None if row is None else Division(code=row[0], name=row[1], level=row[2], parent_code=row[3], kind=row[4])
 
+    def division_names(self, codes: Iterable[str]) -> dict[str, str]:
+        wanted = sorted(set(codes))
+        names: dict[str, str] = {}
+        for start in range(0, len(wanted), 900):
+            part = wanted[start:start + 900]
+            names.update(self.db.execute(
+                f"SELECT code, name FROM division WHERE code IN ({','.join('?' * len(part))})", part))
+        return names
+
     def children_counts(self, code: str) -> dict[str, int]:
         lo, hi = _code_range(code)
         rows = self.db.execute("SELECT level, COUNT(*) FROM division WHERE code > ? AND code < ? GROUP BY level",

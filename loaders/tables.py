@@ -98,7 +98,7 @@ def validate_table(store: GraphStore, kind: str, path: str | Path) -> list:
                                        "a 12-digit village code, or the village's name with its township"))
                 continue
             pending_names.append((number, fields, table.extras(row), str(village),
-                                  _text(table.value(row, "township"))))
+                                  _text_of(table.value(row, "township"))))
             continue
         _validate_row(table, model, number, fields, table.extras(row), records, errors)
     # Names are resolved against the store once the format checks are done.
@@ -124,10 +124,6 @@ def validate_table(store: GraphStore, kind: str, path: str | Path) -> list:
         raise InputError(sorted(errors, key=lambda e: (e.row or 0)))
     return [record.model_copy(update=updates[number]) if number in updates else record
             for number, record in records]
-
-
-def _text(value) -> str | None:
-    return None if value is None else str(value)
 
 
 def _validate_row(table, model, number, fields, extra, records, errors):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from ..model import DUTY_ORDER
 from ..store import LedgerFacts
-from .stats import benjamini_hochberg, binom_sf, fisher_combine, hypergeom_sf, stratified_excess_sf
+from .stats import benjamini_hochberg, binom_sf, hypergeom_sf, stratified_excess_sf
 
 DEFAULT_MIN_CONFIDENCE = 0.99
 PRIOR_WEIGHT = 200.0  # pseudo-problems of the wider baseline added to every peer baseline
@@ -357,9 +357,10 @@ def _candidate(level, area, district, category, units, observed, expected, p_exc
     # The answering unit: the one inspectors hinted at most, else the highest duty (primary first).
     best = min(range(len(units)), key=lambda i: (-hinted[i], units[i][0], units[i][1]))
     _, unit_id, unit_name, duty = units[best]
-    # Excess and recurrence are two views of one root: Fisher's method adds their evidence. A
-    # recurrence test that could not be made is no evidence either way, and is left out.
-    p_value = p_excess if p_rec is None else fisher_combine(p_excess, p_rec)
+    # Excess and recurrence are two views of one root; either may show it alone. The smaller
+    # p-value, doubled (Bonferroni), is valid whatever the dependence between the two. A recurrence
+    # test that could not be made is no evidence either way, and is left out.
+    p_value = p_excess if p_rec is None else min(1.0, 2.0 * min(p_excess, p_rec))
     candidate = Candidate(
         level=level, area_code=area, area_name=facts.names.get(area, area), district_code=district,
         category=category, unit_id=unit_id, unit_name=unit_name, duty=duty, bearers=units,

@@ -88,16 +88,6 @@ def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
     return adjusted
 
 
-def fisher_combine(p1: float, p2: float) -> float:
-    """Fisher's combination of two independent p-values: P(χ²₄ ≥ −2 ln(p1·p2)) = p1·p2·(1 − ln(p1·p2)).
-
-    >>> round(fisher_combine(0.05, 0.05), 5), fisher_combine(1.0, 1.0)
-    (0.01748, 1.0)
-    """
-    product = max(p1 * p2, 1e-300)
-    return min(1.0, product * (1.0 - math.log(product)))
-
-
 def hypergeom_sf(k: int, total: int, marked: int, drawn: int) -> float:
     """P(X >= k) for X ~ Hypergeometric: ``drawn`` items from ``total`` of which ``marked`` are marked.
     The exact conditional test of two proportions (one-sided Fisher's exact test).
