@@ -47,6 +47,12 @@ CREATE TABLE IF NOT EXISTS issue_status (
     issue_id TEXT NOT NULL, seq INTEGER NOT NULL, status TEXT NOT NULL, closed_on TEXT,
     recorded_at TEXT NOT NULL, PRIMARY KEY (issue_id, seq)
 );
+-- Derived from issue and division (LEDGER_SQL), rebuilt in the transaction of every load that
+-- changes them, so surfacing reads a small table instead of re-counting the ledger.
+CREATE TABLE IF NOT EXISTS ledger_cell (
+    township_code TEXT NOT NULL, district_code TEXT NOT NULL, village_kind TEXT, category TEXT NOT NULL,
+    villages INTEGER, issues INTEGER, weight REAL, amount REAL, closed INTEGER, recurrent INTEGER
+);
 """
 
 def _upsert_rows(db: sqlite3.Connection, table: str, key: Sequence[str], columns: Sequence[str],
@@ -85,6 +91,11 @@ ISSUE_COLUMNS = ("issue_id", "village_code", "township_code", "district_code", "
                  "closed_on", "root_unit_hint", "extra")
 
 
+def _refresh_ledger(db: sqlite3.Connection) -> None:
+    db.execute("DELETE FROM ledger_cell")
+    db.execute("INSERT INTO ledger_cell " + LEDGER_SQL)
+
+
 def _iso(value: dt.date | None) -> str | None:
     return None if value is None else value.isoformat()
 
@@ -114,6 +125,10 @@ class SQLiteStore:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=OFF")
             self.db.executescript(SCHEMA)
+            if (self.db.execute("SELECT EXISTS (SELECT 1 FROM issue)").fetchone()[0]
+                    and not self.db.execute("SELECT EXISTS (SELECT 1 FROM ledger_cell)").fetchone()[0]):
+                with self._transaction() as db:  # a file written before ledger_cell existed
+                    _refresh_ledger(db)
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot open SQLite store {self.path}: {exc}") from exc
 
@@ -151,7 +166,15 @@ class SQLiteStore:
     # -- writes -----------------------------------------------------------------------------------
     def upsert_divisions(self, divisions: Sequence[Division], progress: Progress | None = None) -> WriteSummary:
         rows = ((d.code, d.name, d.level, d.parent_code, d.kind) for d in divisions)
-        return self._upsert("division", ("code",), ("code", "name", "level", "parent_code", "kind"), rows, progress)
+        try:
+            with self._transaction() as db:
+                summary = _upsert_rows(db, "division", ("code",), ("code", "name", "level", "parent_code", "kind"),
+                                       rows, progress)
+                if summary.updated and db.execute("SELECT EXISTS (SELECT 1 FROM issue)").fetchone()[0]:
+                    _refresh_ledger(db)  # a village's kind may have changed
+                return summary
+        except sqlite3.Error as exc:
+            raise StoreError(f"writing divisions to {self.path} failed: {exc}") from exc
 
     def upsert_categories(self, categories: Sequence[CategoryIn]) -> WriteSummary:
         rows = ((c.name, c.key, c.group, c.rate_village, c.rate_community, int(c.money), c.systemic_fix,
@@ -196,6 +219,8 @@ class SQLiteStore:
                     q = f"SELECT issue_id, status, closed_on FROM issue WHERE issue_id IN ({','.join('?' * len(part))})"
                     previous.update({r[0]: (r[1], r[2]) for r in db.execute(q, part)})
                 summary = _upsert_rows(db, "issue", ("issue_id",), ISSUE_COLUMNS, rows, progress)
+                if summary.inserted or summary.updated:
+                    _refresh_ledger(db)
                 # The history keeps every status an issue has had, in the order loads reported it.
                 history = [(r[0], r[0], r[10], r[13], recorded_at) for r in rows
                            if previous.get(r[0]) != (r[10], r[13])]
@@ -349,7 +374,7 @@ class SQLiteStore:
     # -- analysis inputs --------------------------------------------------------------------------
     def ledger_facts(self) -> LedgerFacts:
         cells = [LedgerCell(r[0], r[1], r[2], r[3], r[4], r[5], float(r[6]), round(float(r[7]), 2), r[8], r[9])
-                 for r in self.db.execute(LEDGER_SQL)]
+                 for r in self.db.execute("SELECT * FROM ledger_cell ORDER BY rowid")]  # inserted in order
         exposure = [Exposure(*r) for r in self.db.execute(EXPOSURE_SQL)]
         hints = [HintCount(*r) for r in self.db.execute(
             "SELECT township_code, category, root_unit_hint, COUNT(*) FROM issue WHERE root_unit_hint IS NOT NULL "

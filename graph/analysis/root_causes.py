@@ -48,6 +48,13 @@ class Candidate:
         return 1.0 - self.q_value
 
     def as_dict(self) -> dict:
+        evidence = {
+            "observed": self.observed, "expected": round(self.expected, 3),
+            "ratio": round(self.observed / self.expected, 3) if self.expected > 0 else None,
+            "p_excess": _sig(self.p_excess),
+            "p_recurrence": None if self.p_recurrence is None else _sig(self.p_recurrence),
+            **self.evidence,
+        }
         return {
             "unit_id": self.unit_id, "unit_name": self.unit_name, "level": self.level, "duty": self.duty,
             "area_code": self.area_code, "area_name": self.area_name, "district_code": self.district_code,
@@ -55,7 +62,7 @@ class Candidate:
             "q_value": _sig(self.q_value), "confidence": round(self.confidence, 6), "surfaced": self.surfaced,
             "explained_by": self.explained_by,
             "responsible_units": [{"unit_id": u[1], "unit_name": u[2], "duty": u[3]} for u in self.bearers],
-            "evidence": self.evidence,
+            "evidence": evidence,
         }
 
 
@@ -262,29 +269,44 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
             c.q_value = q
             c.surfaced = c.confidence >= min_confidence
     # -- attribution: an excess concentrated in a few townships is theirs ---------------------------
-    township_hits = defaultdict(list)
+    # A surfaced district pair is tested again without its surfaced townships, or, when none is,
+    # without the one township that carries at least half of the district's excess (observed minus
+    # expected). If what remains is no longer significant,
+    # the excess was local: the district pair is withdrawn and those townships are surfaced as
+    # localised from it (the district test, corrected over all district pairs, is their evidence).
+    by_pair = defaultdict(list)
     for c in candidates:
-        if c.level == "township" and c.surfaced:
-            township_hits[(c.district_code, c.category)].append(c.area_code)
+        if c.level == "township":
+            by_pair[(c.district_code, c.category)].append(c)
     passed = [c.p_value for c in candidates if c.level == "district" and c.surfaced]
     cutoff = max(passed) if passed else 0.0
     for c in candidates:
         if c.level != "district" or not c.surfaced:
             continue
-        hit = township_hits.get((c.area_code, c.category))
-        if not hit:
+        inside = by_pair.get((c.area_code, c.category), [])
+        local = [t for t in inside if t.surfaced]
+        if not local and inside:
+            # Only a township that carries most of the district's excess can explain it.
+            largest = max(inside, key=lambda t: (t.observed - t.expected, -t.p_value))
+            local = [largest] if largest.observed - largest.expected >= 0.5 * (c.observed - c.expected) else []
+        if not local:
             continue
-        keep = [t for t in townships_of[c.area_code] if t not in hit]
+        withdrawn = {t.area_code for t in local}
+        keep = [t for t in townships_of[c.area_code] if t not in withdrawn]
         observed = _sum(counts.get((t, c.category), ZERO) for t in keep)
         total = _sum(totals.get(t, ZERO) for t in keep)
         # The other districts stay the baseline; the withdrawn townships leave the pool entirely.
         dropped_c = _minus(district_counts[(c.area_code, c.category)], observed)
         dropped_t = _minus(district_totals[c.area_code], total)
         _, _, p_rest = district_excess(observed, total, c.category, dropped_c, dropped_t)
-        c.evidence["p_without_township_candidates"] = _sig(p_rest)
+        c.evidence["p_without_local_townships"] = _sig(p_rest)
         if p_rest > cutoff:
             c.surfaced = False
-            c.explained_by = sorted(hit)
+            c.explained_by = sorted(withdrawn)
+            for township in local:
+                if not township.surfaced:
+                    township.surfaced = True
+                    township.evidence["localised_from_district_p"] = _sig(c.p_value)
 
     # -- ... and a township's excess inside a district-wide one belongs to the district unit ---------
     district_causes = {(c.area_code, c.category): c.unit_id for c in candidates if c.level == "district" and c.surfaced}
@@ -365,9 +387,5 @@ def _candidate(level, area, district, category, units, observed, expected, p_exc
         level=level, area_code=area, area_name=facts.names.get(area, area), district_code=district,
         category=category, unit_id=unit_id, unit_name=unit_name, duty=duty, bearers=units,
         observed=observed, expected=expected, p_excess=p_excess, p_recurrence=p_rec, p_value=p_value)
-    candidate.evidence = {
-        "observed": observed, "expected": round(expected, 3),
-        "ratio": round(observed / expected, 3) if expected > 0 else None,
-        "p_excess": _sig(p_excess), "p_recurrence": None if p_rec is None else _sig(p_rec), "hints": sum(hinted),
-    }
+    candidate.evidence = {"observed": observed, "hints": sum(hinted)}
     return candidate
