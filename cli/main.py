@@ -174,7 +174,7 @@ def cmd_rootcauses(args) -> int:
     for c in causes:
         e = c["evidence"]
         print(f"{c['rank']:>3}. {c['unit_name']} [{LEVEL_ZH[c['level']]}] {c['category']}: 得分 {c['score']:.1f}, "
-              f"置信度 {c['confidence']:.4f}, 问题 {e['observed']} (期望 {e['expected']:.1f}), "
+              f"置信度 {c['confidence']:.4f}, 首次发现 {e['observed']} 个 (期望 {e['expected']:.1f}), "
               f"涉及 {e['villages_affected']} 个村(社区), 复发 {e['recurrences']}")
     if args.xlsx:
         print(f"written {args.xlsx}")
