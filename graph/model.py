@@ -39,24 +39,10 @@ class Rel(StrEnum):
     IN_ROUND = "IN_ROUND"        # issue -> inspection round
 
 
-# Statistical code length -> division level. A code's prefixes are its ancestors' codes.
-LEVEL_BY_LENGTH = {2: "province", 4: "city", 6: "district", 9: "township", 12: "village"}
 KIND_BY_LEVEL = {"province": NodeKind.PROVINCE, "city": NodeKind.CITY, "district": NodeKind.DISTRICT,
                  "township": NodeKind.TOWNSHIP, "village": NodeKind.VILLAGE}
 LEVEL_ZH = {"province": "省级", "city": "市级", "district": "区县", "township": "乡镇(街道)",
             "village": "村(社区)"}
-CODE_RE = re.compile(r"^\d{2}(\d{2}(\d{2}(\d{3}(\d{3})?)?)?)?$")
-
-
-def division_level(code: str) -> str | None:
-    """Level of a statistical code, or None when it is not one.
-
-    >>> division_level("500101"), division_level("500101001001"), division_level("5001x")
-    ('district', 'village', None)
-    """
-    if not isinstance(code, str) or not CODE_RE.match(code):
-        return None
-    return LEVEL_BY_LENGTH.get(len(code))
 
 
 def township_kind(name: str) -> str:
@@ -155,9 +141,6 @@ class Severity(BilingualEnum):
         return {"minor": "一般", "serious": "较重", "grave": "严重"}
 
 
-SEVERITY_WEIGHT = {"minor": 1.0, "serious": 2.0, "grave": 4.0}
-
-
 class Status(BilingualEnum):
     OPEN = "open"
     IN_PROGRESS = "in_progress"
@@ -167,9 +150,6 @@ class Status(BilingualEnum):
     @classmethod
     def zh_names(cls):
         return {"open": "未整改", "in_progress": "整改中", "rectified": "已整改", "closed": "已销号"}
-
-
-DONE_STATUSES = ("rectified", "closed")
 
 
 def _enum_validator(enum_cls):

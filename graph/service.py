@@ -8,6 +8,8 @@ from .analysis.root_causes import DEFAULT_MIN_CONFIDENCE, surface_root_causes
 from .errors import NotFound
 from .store import GraphStore
 
+BULK_FROM = 100  # candidates from which their problems are read in one pass
+
 
 def root_causes(store: GraphStore, *, district: str | None = None, level: str | None = None,
                 top: int | None = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
@@ -21,11 +23,20 @@ def root_causes(store: GraphStore, *, district: str | None = None, level: str | 
                 and (level is None or c.level == level)]
     if top is not None:
         selected = selected[:top]
+    if with_issues and len(selected) > BULK_FROM:
+        # Many candidates (--all): one pass over the ledger beats a query per candidate.
+        under: dict[tuple[str, str], list] = {}
+        for issue in sorted(store.issues(district), key=lambda i: (i.village_code, i.found_on, i.issue_id)):
+            for area in (issue.village_code[:9], issue.village_code[:6]):
+                under.setdefault((area, issue.category), []).append(issue)
+        issues_of = lambda c: under.get((c.area_code, c.category), [])  # noqa: E731
+    else:
+        issues_of = lambda c: store.issues_in(c.area_code, c.category)  # noqa: E731
     out = []
     for rank, candidate in enumerate(selected, start=1):
         item = {"rank": rank, **candidate.as_dict()}
         if with_issues:
-            issues = store.issues_in(candidate.area_code, candidate.category)
+            issues = issues_of(candidate)
             item["villages"] = sorted({i.village_code for i in issues})
             item["issue_ids"] = [i.issue_id for i in issues]
         out.append(item)

@@ -87,7 +87,7 @@ class LedgerCell:
     category: str
     villages_affected: int     # villages with at least one problem of the category
     issues: int
-    severity_weight: float     # sum of SEVERITY_WEIGHT over the problems
+    severity_weight: float     # 一般 1, 较重 2, 严重 4, summed over the problems
     amount_yuan: float
     closed_issues: int         # rectified/closed problems found before the ledger's latest round
     recurrent_issues: int      # problems found again, in a later round, after a rectified/closed one
