@@ -158,3 +158,18 @@ def test_cli_writes_excel_reports(chongqing_scenario, tmp_path):
     result = run_cli("packages", "--top", "2", "--xlsx", str(tmp_path / "pk.xlsx"), store=store)
     assert result.returncode == 0 and "机关端" in result.stdout and "基层端" in result.stdout
     assert load_workbook(tmp_path / "pk.xlsx").sheetnames[0] == "汇总"
+
+
+@pytest.mark.parametrize("causes", [None, 0])
+def test_one_district_alone_is_compared_with_the_catalog_rates(sqlite_store, tmp_path, causes):
+    from .conftest import WANZHOU, load_scope
+    load_scope(sqlite_store, (WANZHOU,))
+    scenario = generate_scenario(sqlite_store, districts=[WANZHOU], seed=1, causes=causes)
+    files = scenario.write(tmp_path)
+    for table in ("units", "duties", "issues"):
+        load_table(sqlite_store, table, files[table])
+    surfaced = {(c.level, c.area_code, c.category) for c in surface_root_causes(sqlite_store.ledger_facts())
+                if c.surfaced}
+    planted = {(c.level, c.area_code, c.category) for c in scenario.causes if c.level == "district"}
+    assert planted <= surfaced
+    assert (causes == 0) == (surfaced == set())
