@@ -19,7 +19,7 @@ from . import projection
 from .errors import InputError, StoreError, StoreUnavailable
 from .model import CategoryIn, Division, DutyIn, IssueIn, KIND_BY_LEVEL, UnitIn
 from .store import (Duty, Exposure, HintCount, Issue, LedgerCell, LedgerFacts, Progress, StatusChange, Unit,
-                    WriteSummary)
+                    WriteSummary, extra_json, issue_row)
 
 BATCH = 5_000
 
@@ -44,10 +44,6 @@ SCHEMA = [
 def _native(value):
     """neo4j.time.Date -> datetime.date; everything else as it is."""
     return value.to_native() if hasattr(value, "to_native") else value
-
-
-def _extra(extra: dict) -> str | None:
-    return json.dumps(extra, ensure_ascii=False, sort_keys=True) if extra else None
 
 
 def _batches(rows: list, size: int = BATCH):
@@ -159,7 +155,7 @@ class Neo4jStore:
     def upsert_categories(self, categories: Sequence[CategoryIn]) -> WriteSummary:
         rows = [{"name": c.name, "key": c.key, "grp": c.group, "rate_village": c.rate_village,
                  "rate_community": c.rate_community, "money": c.money, "systemic_fix": c.systemic_fix,
-                 "extra": _extra(c.extra)} for c in categories]
+                 "extra": extra_json(c.extra)} for c in categories]
         return self._upsert(
             rows, "name",
             "MATCH (c:Category) WHERE c.name IN $keys RETURN c.name AS key, "
@@ -168,7 +164,7 @@ class Neo4jStore:
 
     def upsert_units(self, units: Sequence[UnitIn]) -> WriteSummary:
         rows = [{"unit_id": u.unit_id, "name": u.name, "level": u.level.value, "area_code": u.area_code,
-                 "function": u.function, "extra": _extra(u.extra)} for u in units]
+                 "function": u.function, "extra": extra_json(u.extra)} for u in units]
         return self._upsert(
             rows, "unit_id",
             "MATCH (u:Unit) WHERE u.unit_id IN $keys RETURN u.unit_id AS key, "
@@ -182,7 +178,7 @@ class Neo4jStore:
 
     def upsert_duties(self, duties: Sequence[DutyIn]) -> WriteSummary:
         rows = [{"rule": f"{d.category}\x1f{d.level.value}\x1f{d.function}\x1f{d.duty.value}", "category": d.category,
-                 "level": d.level.value, "function": d.function, "duty": d.duty.value, "extra": _extra(d.extra)}
+                 "level": d.level.value, "function": d.function, "duty": d.duty.value, "extra": extra_json(d.extra)}
                 for d in duties]
         default = CategoryIn(name="-")
         return self._upsert(
@@ -201,15 +197,7 @@ class Neo4jStore:
     def upsert_issues(self, issues: Sequence[IssueIn], recorded_at: str,
                       progress: Progress | None = None) -> WriteSummary:
         parents = self._village_parents({i.village_code for i in issues})
-        rows = []
-        for i in issues:
-            township, district = parents[i.village_code]
-            rows.append({"issue_id": i.issue_id, "village_code": i.village_code, "township_code": township,
-                         "district_code": district, "round_id": i.round_id, "found_on": i.found_on,
-                         "category": i.category, "description": i.description, "severity": i.severity.value,
-                         "amount_yuan": i.amount_yuan, "status": i.status.value, "immediate": i.immediate,
-                         "due_on": i.due_on, "closed_on": i.closed_on, "root_unit_hint": i.root_unit_hint,
-                         "extra": _extra(i.extra)})
+        rows = [issue_row(i, *parents[i.village_code]) for i in issues]
         return self._upsert(
             rows, "issue_id",
             "MATCH (i:Issue) WHERE i.issue_id IN $keys RETURN i.issue_id AS key, "

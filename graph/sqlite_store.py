@@ -15,7 +15,7 @@ from .errors import InputError, StoreError, StoreUnavailable
 from .model import CategoryIn, Division, DutyIn, IssueIn, UnitIn
 from . import projection
 from .store import (Duty, Exposure, HintCount, Issue, LedgerCell, LedgerFacts, Progress,
-                    StatusChange, Unit, WriteSummary)
+                    StatusChange, Unit, WriteSummary, extra_json, issue_row)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS division (
@@ -104,8 +104,11 @@ def _date(value: str | None) -> dt.date | None:
     return None if value is None else dt.date.fromisoformat(value)
 
 
-def _extra(extra: dict) -> str | None:
-    return json.dumps(extra, ensure_ascii=False, sort_keys=True) if extra else None
+def _issue_tuple(row: dict) -> tuple:
+    """An issue row in ISSUE_COLUMNS order, dates as ISO text and the flag as 0/1."""
+    row["found_on"], row["due_on"], row["closed_on"] = _iso(row["found_on"]), _iso(row["due_on"]), _iso(row["closed_on"])
+    row["immediate"] = int(row["immediate"])
+    return tuple(row[c] for c in ISSUE_COLUMNS)
 
 
 def _code_range(prefix: str) -> tuple[str, str]:
@@ -178,18 +181,18 @@ class SQLiteStore:
 
     def upsert_categories(self, categories: Sequence[CategoryIn]) -> WriteSummary:
         rows = ((c.name, c.key, c.group, c.rate_village, c.rate_community, int(c.money), c.systemic_fix,
-                 _extra(c.extra)) for c in categories)
+                 extra_json(c.extra)) for c in categories)
         return self._upsert("category", ("name",), ("name", "key", "grp", "rate_village", "rate_community",
                                                     "money", "systemic_fix", "extra"), rows)
 
     def upsert_units(self, units: Sequence[UnitIn]) -> WriteSummary:
-        rows = ((u.unit_id, u.name, u.level.value, u.area_code, u.function, _extra(u.extra)) for u in units)
+        rows = ((u.unit_id, u.name, u.level.value, u.area_code, u.function, extra_json(u.extra)) for u in units)
         return self._upsert("unit", ("unit_id",), ("unit_id", "name", "level", "area_code", "function", "extra"), rows)
 
     def upsert_duties(self, duties: Sequence[DutyIn]) -> WriteSummary:
         """The categories a duties table names are the taxonomy: new ones are added with the
         default expected rates, in the same transaction."""
-        rows = [(d.category, d.level.value, d.function, d.duty.value, _extra(d.extra)) for d in duties]
+        rows = [(d.category, d.level.value, d.function, d.duty.value, extra_json(d.extra)) for d in duties]
         default = CategoryIn(name="-")
         try:
             with self._transaction() as db:
@@ -204,12 +207,7 @@ class SQLiteStore:
     def upsert_issues(self, issues: Sequence[IssueIn], recorded_at: str,
                       progress: Progress | None = None) -> WriteSummary:
         parents = self._village_parents({i.village_code for i in issues})
-        rows = []
-        for i in issues:
-            township, district = parents[i.village_code]
-            rows.append((i.issue_id, i.village_code, township, district, i.round_id, _iso(i.found_on),
-                         i.category, i.description, i.severity.value, i.amount_yuan, i.status.value,
-                         int(i.immediate), _iso(i.due_on), _iso(i.closed_on), i.root_unit_hint, _extra(i.extra)))
+        rows = [_issue_tuple(issue_row(i, *parents[i.village_code])) for i in issues]
         ids = [r[0] for r in rows]
         try:
             with self._transaction() as db:

@@ -9,6 +9,7 @@ functions the same numbers.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Protocol, Sequence, runtime_checkable
 
@@ -121,6 +122,21 @@ class LedgerFacts:
     duties: list[Duty]
     categories: list[CategoryIn]
     names: dict[str, str] = field(default_factory=dict)  # division code -> name, for the areas in facts
+
+
+def extra_json(extra: dict) -> str | None:
+    """Columns a format does not name, kept as one JSON property (same text in every store)."""
+    return json.dumps(extra, ensure_ascii=False, sort_keys=True) if extra else None
+
+
+def issue_row(issue: IssueIn, township: str, district: str) -> dict:
+    """An issue as every store writes it: the record's fields plus its township and district."""
+    return {"issue_id": issue.issue_id, "village_code": issue.village_code, "township_code": township,
+            "district_code": district, "round_id": issue.round_id, "found_on": issue.found_on,
+            "category": issue.category, "description": issue.description, "severity": issue.severity.value,
+            "amount_yuan": issue.amount_yuan, "status": issue.status.value, "immediate": issue.immediate,
+            "due_on": issue.due_on, "closed_on": issue.closed_on, "root_unit_hint": issue.root_unit_hint,
+            "extra": extra_json(issue.extra)}
 
 
 @runtime_checkable

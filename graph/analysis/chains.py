@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from ..model import DUTY_ORDER, DutyType, NodeKind, Rel
+from ..model import DUTY_ORDER, DutyType, Rel
 
 
 def responsibility_chain(graph: nx.MultiDiGraph, issue_id: str) -> dict:
@@ -81,5 +81,3 @@ def responsibility_chain(graph: nx.MultiDiGraph, issue_id: str) -> dict:
     issue["village_code"] = village
     return {"issue": issue, "levels": levels, "hint": hint}
 
-
-__all__ = ["responsibility_chain", "NodeKind"]
