@@ -1,156 +1,331 @@
 #!/usr/bin/env python3
-"""Accuracy of root-cause surfacing on generated scenarios with planted causes (and null
-scenarios with none), on the embedded store.
+"""The accuracy matrix of root-cause surfacing: ledger families × office usages, planted and null
+scenarios, our method against an oracle.
 
-AC@k: the share of planted causes whose unit is ranked within the first k among the candidates of
-the same level for their district and category (the full ranking, ``--all``). Recall: the share
-surfaced at the default threshold at the right level with the right unit. False candidates: the
-candidates surfaced in a null scenario (nothing planted).
+Families (generator options, ``loaders/scenario.py``), none of them tuned for:
+  (i)   standard     — today's generator: each township inspected once in 2 rounds, 回头看 at the end
+  (ii)  multi_round  — every village in each of 2–4 rounds, a village's mix of problems persists
+                       (Dirichlet, kappa 30), causes persist across rounds
+  (iii) fixes_fail   — every village in 2 rounds plus a 回头看 round; fixes that do not hold
+  (iv)  partial      — 40–70 % of villages inspected, 2 rounds, persisting mix
+  (v)   office       — another province (宁夏, 64), an office's own catalog of 6–10 categories,
+                       no rates, 3 rounds
+Usages: (a) one district office (its ledger in the whole province's divisions); (b) a province
+office, 60 % of districts inspected; (c) mid-term, half of the townships inspected; (d) everything.
 
-    python bench/accuracy.py [--province 50] [--seeds 5] [--json]
+The oracle is a likelihood-ratio test that knows the generating model (true category shares,
+Dirichlet concentration, a cause's multiplier 4 and share 0.8, the midpoints of the planted
+ranges) for every township pair, with its exact null distribution, at the same false-discovery
+rate (Benjamini–Hochberg at 1 − min_confidence). It is the ceiling for township causes; our recall
+is reported as a ratio to it.
+
+Ledger facts are computed by the reference implementation of the ledger rules
+(``graph/analysis/ledger.py``), which the stores are tested against, to skip a store's load.
+
+    python bench/accuracy.py [--seeds 2] [--families standard,...] [--usages a,b,c,d] [--json out.json]
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import json
-import shutil
+import math
 import sys
 import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
+from scipy import stats
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from graph.analysis.root_causes import DEFAULT_MIN_CONFIDENCE, surface_root_causes  # noqa: E402
+from graph.analysis.ledger import finding, ledger_facts_from_findings  # noqa: E402
+from graph.analysis.root_causes import DEFAULT_MIN_CONFIDENCE, KINDS, surface_root_causes  # noqa: E402
+from graph.analysis.stats import benjamini_hochberg  # noqa: E402
+from graph.model import CategoryIn  # noqa: E402
 from graph.sqlite_store import SQLiteStore  # noqa: E402
+from graph.store import Duty, LedgerFacts, Unit  # noqa: E402
 from loaders.catalog import load_default_catalog  # noqa: E402
 from loaders.divisions import DEFAULT_DIVISIONS, load_divisions  # noqa: E402
 from loaders.scenario import generate_scenario  # noqa: E402
-from loaders.tables import load_table  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+NATIONAL = ROOT.parent / "shared" / "data" / "divisions"
+
+FAMILIES = {
+    "standard": lambda seed: dict(rounds=2),
+    "multi_round": lambda seed: dict(rounds=2 + seed % 3, every_round=True, kappa=30.0),
+    "fixes_fail": lambda seed: dict(rounds=2, every_round=True, revisit=True),
+    "partial": lambda seed: dict(rounds=2, every_round=True, kappa=30.0, coverage=0.4 + 0.3 * ((seed * 7) % 10) / 10),
+    "office": lambda seed: dict(rounds=3, every_round=True, kappa=30.0, office_categories=6 + seed % 5),
+}
+PROVINCE = {"office": "64"}  # the others: Chongqing (50)
+USAGES = ("a", "b", "c", "d")
+ORACLE_M, ORACLE_F = 4.0, 0.8
 
 
-THRESHOLDS = (0.999, 0.99, 0.95, 0.9)
+# -- the oracle ------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def _village_log_lr(n: int, share: float, kappa: float | None):
+    """Per village with N = n problems: values of log LR(x) and null probabilities, x = 0..n."""
+    x = np.arange(n + 1)
+    if kappa is None:
+        boosted = ORACLE_M * share / (1 + (ORACLE_M - 1) * share)
+        p0 = stats.binom.pmf(x, n, share)
+        log_ratio = stats.binom.logpmf(x, n, boosted) - stats.binom.logpmf(x, n, share)
+    else:
+        a, b = kappa * share, kappa * (1 - share)
+        p0 = stats.betabinom.pmf(x, n, a, b)
+        log_ratio = stats.betabinom.logpmf(x, n, ORACLE_M * a, b) - stats.betabinom.logpmf(x, n, a, b)
+    log_lr = np.logaddexp(math.log(1 - ORACLE_F), math.log(ORACLE_F) + log_ratio)
+    return log_lr, p0
 
 
-def run_one(template: Path, work: Path, province: str, seed: int, noise: float, causes: int | None) -> dict:
-    db = work / f"s{seed}-{noise}-{causes}.db"
-    shutil.copy(template, db)
-    store = SQLiteStore(db)
-    scenario = generate_scenario(store, province=province, seed=seed, noise=noise, causes=causes)
-    paths = scenario.write(work / db.stem)
-    for table in ("units", "duties", "issues"):
-        load_table(store, table, paths[table])
-    facts = store.ledger_facts()
-    store.close()
+@functools.lru_cache(maxsize=None)
+def _village_grid(n: int, share: float, kappa: float | None, step: float):
+    log_lr, p0 = _village_log_lr(n, share, kappa)
+    m = float((log_lr * p0).sum())
+    v = float((log_lr ** 2 * p0).sum()) - m ** 2
+    keep = p0 > 1e-15
+    return np.rint(log_lr[keep] / step).astype(int), p0[keep], m, v, log_lr
+
+
+def oracle_p_value(villages: list[tuple[int, int, float]], kappa: float | None, step: float = 0.02) -> float:
+    """Exact null tail of the oracle's statistic Σ log LR_v for villages ``(N_v, X_v, share_v)``,
+    on a grid of ``step`` nats (the observed value is put on the same grid)."""
+    parts, observed, mean, var = [], 0, 0.0, 0.0
+    for n, x, share in villages:
+        if n == 0:
+            continue
+        grid, p0, m, v, log_lr = _village_grid(n, share, kappa, step)
+        mean += m
+        var += v
+        observed += int(np.rint(log_lr[x] / step))
+        parts.append((grid, p0))
+    if not parts:
+        return 1.0
+    z = (observed * step - mean) / math.sqrt(max(var, 1e-12))
+    if z < 1.0:  # far from any discovery: the normal approximation is plenty
+        return float(stats.norm.sf(z))
+    dist, offset = np.ones(1), 0
+    for g, p in parts:
+        g_min = int(g.min())
+        new = np.zeros(len(dist) + int(g.max()) - g_min)
+        for shift, prob in zip(g - g_min, p):
+            new[shift:shift + len(dist)] += prob * dist
+        dist, offset = new, offset + g_min
+    index = observed - offset
+    if index <= 0:
+        return 1.0
+    if index >= len(dist):
+        return 0.0
+    return float(min(1.0, dist[index:].sum()))
+
+
+def oracle_discoveries(scenario, pairs: list[tuple[str, str]], truth_shares: dict, kind_of: dict,
+                       kappa: float | None, alpha: float) -> set[tuple[str, str]]:
+    """BH at ``alpha`` over the oracle's p-values for the township pairs ``(township, category)``."""
+    totals: dict[str, int] = defaultdict(int)
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for issue in scenario.issues:
+        totals[issue["village_code"]] += 1
+        counts[(issue["village_code"], issue["category"])] += 1
+    villages_of: dict[str, list[str]] = defaultdict(list)
+    for village in totals:
+        villages_of[village[:9]].append(village)
+    p_values = []
+    for township, category in pairs:
+        villages = [(totals[v], counts.get((v, category), 0), truth_shares[(kind_of[v], category)])
+                    for v in villages_of[township]]
+        p_values.append(oracle_p_value(villages, kappa))
+    q = benjamini_hochberg(p_values)
+    return {pair for pair, qv in zip(pairs, q) if qv <= alpha}
+
+
+# -- one run ---------------------------------------------------------------------------------------
+def scope_for(usage: str, districts: list[str], villages_in: dict[str, int], rng: np.random.Generator) -> dict:
+    if usage == "a":
+        big = [d for d in districts if villages_in[d] >= 300] or districts
+        return {"districts": [big[int(rng.integers(len(big)))]], "causes": 3}
+    if usage == "b":
+        chosen = sorted(rng.choice(districts, size=max(2, round(0.6 * len(districts))), replace=False).tolist())
+        return {"districts": chosen}
+    if usage == "c":
+        return {"districts": districts, "township_share": 0.5}
+    return {"districts": districts}
+
+
+def run_one(store: SQLiteStore, province: str, family: str, usage: str, seed: int, null: bool) -> dict:
+    districts = [d.code for d in store.divisions("district", within=province)]
+    villages = store.divisions("village", within=province)
+    villages_in: dict[str, int] = defaultdict(int)
+    for v in villages:
+        villages_in[v.code[:6]] += 1
+    options = FAMILIES[family](seed)
+    scope = scope_for(usage, districts, villages_in, np.random.default_rng(1000 + seed))
+    if null:
+        scope["causes"] = 0
+    started = time.perf_counter()
+    scenario = generate_scenario(store, seed=seed, **options, **scope)
+    generated = time.perf_counter() - started
+    kind_of = {v.code: v.kind for v in villages}
+    village_map = {v.code: (v.parent_code, v.code[:6], v.kind) for v in villages}
+    cells, exposure, hints = ledger_facts_from_findings((finding(i) for i in scenario.issues), village_map)
+    names = {c.name for c in scenario.categories}
+    duties = [Duty(d.category, d.level, d.function, d.duty) for d in store.duties() if d.category in names]
+    units = [Unit(u.unit_id, u.name, u.level.value, u.area_code, u.function) for u in scenario.units]
+    categories = ([CategoryIn(name=c.name, group=c.group) for c in scenario.categories] if scenario.office
+                  else scenario.categories)
+    facts = LedgerFacts(cells, exposure, hints, units, duties, categories)
     started = time.perf_counter()
     candidates = surface_root_causes(facts, min_confidence=DEFAULT_MIN_CONFIDENCE)
     seconds = time.perf_counter() - started
-    # The same tests at other thresholds: recall against false candidates.
-    trade_off = {}
-    for threshold in THRESHOLDS:
-        others = surface_root_causes(facts, min_confidence=threshold)
-        planted_keys = {(c.level, c.area_code, c.category, c.unit_id) for c in scenario.causes}
-        found = {(c.level, c.area_code, c.category, c.unit_id) for c in others if c.surfaced}
-        trade_off[threshold] = {"recalled": len(found & planted_keys), "false": len(
-            {k[:3] for k in found} - {k[:3] for k in planted_keys})}
-    groups = defaultdict(list)  # (level, district, category) -> candidates in ranked order
+
+    planted = {(c.level, c.area_code, c.category): c for c in scenario.causes}
+    surfaced = [c for c in candidates if c.surfaced]
+    groups = defaultdict(list)
     for c in candidates:
-        groups[(c.level, c.district_code, c.category)].append(c)
-    ranks, recalled = [], 0
-    by_kind: dict[str, list[int]] = {}
+        if c.tested:
+            groups[(c.level, c.district_code, c.category)].append(c)
+    result = {"family": family, "usage": usage, "seed": seed, "null": null, "issues": len(scenario.issues),
+              "generate_seconds": round(generated, 2), "surface_seconds": round(seconds, 3),
+              "false": [f"{c.level}:{c.area_code}:{c.category}" for c in surfaced
+                        if (c.level, c.area_code, c.category) not in planted],
+              "min_surfaced_confidence": min((c.confidence for c in surfaced), default=None),
+              "causes": [], "district_tests": sum(c.tested for c in candidates if c.level == "district"),
+              "notes": sorted({c.reason for c in candidates if c.reason})}
+    by_key = {(c.level, c.area_code, c.category): c for c in candidates}
+    # Oracle over every tested township pair.
+    township_pairs = [(c.area_code, c.category) for c in candidates if c.level == "township" and c.tested]
+    oracle: set = set()
+    targets = [c for c in scenario.causes if c.kind == "township_supervision"]
+    if township_pairs and (targets or null):
+        shares = {}
+        for kind, attribute in (("village", "rate_village"), ("community", "rate_community"),
+                                ("other", "rate_community")):
+            total = sum(getattr(c, attribute) for c in scenario.categories)
+            for c in scenario.categories:
+                shares[(kind, c.name)] = getattr(c, attribute) / total
+        started = time.perf_counter()
+        oracle = oracle_discoveries(scenario, township_pairs, shares, kind_of, options.get("kappa"),
+                                    1 - DEFAULT_MIN_CONFIDENCE)
+        result["oracle_seconds"] = round(time.perf_counter() - started, 2)
+        result["oracle_false"] = len([p for p in oracle if ("township",) + p not in planted])
     for cause in scenario.causes:
-        district = cause.area_code[:6]
-        ranking = groups[(cause.level, district, cause.category)]
-        rank = next((i for i, c in enumerate(ranking, 1)
-                     if c.area_code == cause.area_code and c.unit_id == cause.unit_id), None)
-        ranks.append(rank)
-        hit = any(c.surfaced and c.area_code == cause.area_code and c.unit_id == cause.unit_id for c in ranking)
-        recalled += hit
-        by_kind.setdefault(cause.kind, []).append(int(hit))
-    planted = {(c.level, c.area_code, c.category) for c in scenario.causes}
-    false = [c for c in candidates if c.surfaced and (c.level, c.area_code, c.category) not in planted]
-    return {"seed": seed, "noise": noise, "planted": len(scenario.causes), "issues": len(scenario.issues),
-            "ranks": ranks, "recalled": recalled, "false_candidates": len(false),
-            "false": [f"{c.level}:{c.area_code}:{c.category}" for c in false], "surface_seconds": round(seconds, 3),
-            "trade_off": trade_off, "recalled_by_kind": by_kind}
+        c = by_key.get((cause.level, cause.area_code, cause.category))
+        ranking = groups[(cause.level, cause.area_code[:6], cause.category)]
+        rank = next((i for i, r in enumerate(ranking, 1) if r.area_code == cause.area_code), None)
+        inspected = sum(1 for v in cause.affected) / max(cause.share, 1e-9)
+        result["causes"].append({
+            "kind": cause.kind, "level": cause.level, "area": cause.area_code, "category": cause.category,
+            "multiplier": round(cause.multiplier, 2), "villages": round(inspected),
+            "tested": bool(c and c.tested), "surfaced": bool(c and c.surfaced and c.unit_id == cause.unit_id),
+            "rank": rank, "oracle": (cause.area_code, cause.category) in oracle if cause.level == "township" else None,
+            "p": c.p_value if c else None})
+    if null:  # null p-values for calibration, where the expected count is not tiny (discreteness)
+        result["null_p"] = {level: [c.p_excess for c in candidates if c.level == level and c.tested
+                                    and c.expected >= 10] for level in ("township", "district")}
+    return result
+
+
+# -- the matrix --------------------------------------------------------------------------------------
+def summarise(runs: list[dict]) -> list[dict]:
+    rows = []
+    for family in FAMILIES:
+        for usage in USAGES:
+            group = [r for r in runs if r["family"] == family and r["usage"] == usage]
+            if not group:
+                continue
+            planted_runs = [r for r in group if not r["null"]]
+            null_runs = [r for r in group if r["null"]]
+            causes = [c for r in planted_runs for c in r["causes"]]
+            district = [c for c in causes if c["level"] == "district" and c["tested"]]
+            township = [c for c in causes if c["kind"] == "township_supervision"]
+            recurrence = [c for c in causes if c["kind"] == "recurrence"]
+            ranked = [c for c in causes if c["rank"] is not None]
+            ours, oracle = sum(c["surfaced"] for c in township), sum(bool(c["oracle"]) for c in township)
+            null_p = [p for r in null_runs for p in r.get("null_p", {}).get("township", [])]
+            null_pd = [p for r in null_runs for p in r.get("null_p", {}).get("district", [])]
+            rows.append({
+                "family": family, "usage": usage, "planted_scenarios": len(planted_runs),
+                "null_scenarios": len(null_runs),
+                "district_causes": len([c for c in causes if c["level"] == "district"]),
+                "district_tested": len(district),
+                "district_recall": _ratio(sum(c["surfaced"] for c in district), len(district)),
+                "township_causes": len(township),
+                "township_recall": _ratio(ours, len(township)),
+                "oracle_recall": _ratio(oracle, len(township)),
+                "ratio_to_oracle": _ratio(ours, oracle),
+                "recurrence_causes": len(recurrence),
+                "recurrence_recall": _ratio(sum(c["surfaced"] for c in recurrence), len(recurrence)),
+                "ranked_first": _ratio(sum(c["rank"] == 1 for c in ranked), len(ranked)),
+                "false_per_planted": _ratio(sum(len(r["false"]) for r in planted_runs), len(planted_runs)),
+                "false_per_null": _ratio(sum(len(r["false"]) for r in null_runs), len(null_runs)),
+                "oracle_false_per_null": _ratio(sum(r.get("oracle_false", 0) for r in null_runs), len(null_runs)),
+                "min_confidence": min((r["min_surfaced_confidence"] for r in group
+                                       if r["min_surfaced_confidence"] is not None), default=None),
+                "null_township_tests": len(null_p),
+                "ks_township": _ks(null_p), "p_le_0.01": _tail(null_p, 0.01), "p_le_0.05": _tail(null_p, 0.05),
+                "ks_district": _ks(null_pd), "null_district_tests": len(null_pd),
+                "surface_seconds_max": max(r["surface_seconds"] for r in group),
+                "notes": sorted({n for r in group for n in r["notes"]}),
+            })
+    return rows
+
+
+def _ratio(a, b):
+    return None if not b else round(a / b, 3)
+
+
+def _ks(p):
+    return None if len(p) < 20 else round(float(stats.kstest(p, "uniform").statistic), 4)
+
+
+def _tail(p, alpha):
+    """Share of null p-values at or below alpha, over alpha (1 for a calibrated test)."""
+    return None if len(p) < 100 else round(sum(x <= alpha for x in p) / len(p) / alpha, 3)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--province", default="50")
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--noises", default="0.3,0.5,0.8")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--families", default=",".join(FAMILIES))
+    parser.add_argument("--usages", default=",".join(USAGES))
+    parser.add_argument("--json", help="write every run and the summary to this file")
     args = parser.parse_args()
-    noises = [float(x) for x in args.noises.split(",")]
+    runs = []
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        template = work / "divisions.db"
-        store = SQLiteStore(template)
-        load_divisions(store, DEFAULT_DIVISIONS, province=args.province, show_progress=False)
-        load_default_catalog(store)
-        store.close()
-        runs = []
-        for noise in noises:
-            for seed in range(1, args.seeds + 1):
-                for causes in (None, 0):
-                    run = run_one(template, work, args.province, seed, noise, causes)
-                    run["null"] = causes == 0
-                    runs.append(run)
-                    print(json.dumps(run, ensure_ascii=False), file=sys.stderr)
-    table = []
-    for noise in noises:
-        planted = [r for r in runs if r["noise"] == noise and not r["null"]]
-        null = [r for r in runs if r["noise"] == noise and r["null"]]
-        ranks = [k for r in planted for k in r["ranks"]]
-        n = len(ranks) or 1
-        table.append({
-            "noise": noise, "scenarios": len(planted), "null_scenarios": len(null), "planted": len(ranks),
-            "ac1": round(sum(1 for k in ranks if k == 1) / n, 3),
-            "ac3": round(sum(1 for k in ranks if k is not None and k <= 3) / n, 3),
-            "recall_at_threshold": round(sum(r["recalled"] for r in planted) / n, 3),
-            "false_per_planted_scenario": round(sum(r["false_candidates"] for r in planted) / max(len(planted), 1), 3),
-            "false_per_null_scenario": round(sum(r["false_candidates"] for r in null) / max(len(null), 1), 3),
-            "surface_seconds_max": max(r["surface_seconds"] for r in planted + null),
-        })
-    kinds: dict[str, list[int]] = {}
-    for r in runs:
-        for kind, hits in r["recalled_by_kind"].items():
-            kinds.setdefault(kind, []).extend(hits)
-    recall_by_kind = {kind: round(sum(h) / len(h), 3) for kind, h in sorted(kinds.items())}
-    trade = []
-    for threshold in THRESHOLDS:
-        planted = [r for r in runs if not r["null"]]
-        null = [r for r in runs if r["null"]]
-        n = sum(r["planted"] for r in planted) or 1
-        trade.append({"min_confidence": threshold,
-                      "recall": round(sum(r["trade_off"][threshold]["recalled"] for r in planted) / n, 3),
-                      "false_per_planted_scenario": round(sum(r["trade_off"][threshold]["false"] for r in planted)
-                                                          / max(len(planted), 1), 3),
-                      "false_per_null_scenario": round(sum(r["trade_off"][threshold]["false"] for r in null)
-                                                       / max(len(null), 1), 3)})
+        stores = {}
+        for family in args.families.split(","):
+            province = PROVINCE.get(family, "50")
+            if province not in stores:
+                store = SQLiteStore(Path(tmp) / f"{province}.db")
+                source = DEFAULT_DIVISIONS if province == "50" else NATIONAL
+                load_divisions(store, source, province=province, show_progress=False)
+                load_default_catalog(store)
+                stores[province] = store
+            for usage in args.usages.split(","):
+                for seed in range(1, args.seeds + 1):
+                    for null in (False, True):
+                        run = run_one(stores[province], province, family, usage, seed, null)
+                        runs.append(run)
+                        brief = {k: v for k, v in run.items() if k != "null_p"}
+                        print(json.dumps(brief, ensure_ascii=False), file=sys.stderr, flush=True)
+    summary = summarise(runs)
     if args.json:
-        print(json.dumps({"by_noise": table, "by_threshold": trade, "recall_by_kind": recall_by_kind}, indent=1))
-    else:
-        print("| noise | scenarios | planted causes | AC@1 | AC@3 | recall at threshold | false / planted scenario "
-              "| null scenarios | false / null scenario |")
-        print("|---|---|---|---|---|---|---|---|---|")
-        for t in table:
-            print(f"| {t['noise']} | {t['scenarios']} | {t['planted']} | {t['ac1']} | {t['ac3']} | "
-                  f"{t['recall_at_threshold']} | {t['false_per_planted_scenario']} | {t['null_scenarios']} | "
-                  f"{t['false_per_null_scenario']} |")
-        print()
-        print("| min confidence | recall | false / planted scenario | false / null scenario |")
-        print("|---|---|---|---|")
-        for t in trade:
-            print(f"| {t['min_confidence']} | {t['recall']} | {t['false_per_planted_scenario']} | "
-                  f"{t['false_per_null_scenario']} |")
-        print()
-        print("| planted kind | recall at the default threshold |")
-        print("|---|---|")
-        for kind, recall in recall_by_kind.items():
-            print(f"| {kind} | {recall} |")
+        Path(args.json).write_text(json.dumps({"summary": summary, "runs": runs}, ensure_ascii=False, indent=1),
+                                   encoding="utf-8")
+    print("| family | usage | district recall | township recall | oracle | ratio | recurrence recall | "
+          "ranked first | false/planted | false/null | KS township (n) | P(p≤.01)/.01 | KS district |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in summary:
+        print(f"| {r['family']} | {r['usage']} | {r['district_recall']} ({r['district_tested']}/{r['district_causes']}) "
+              f"| {r['township_recall']} ({r['township_causes']}) | {r['oracle_recall']} | {r['ratio_to_oracle']} "
+              f"| {r['recurrence_recall']} ({r['recurrence_causes']}) | {r['ranked_first']} | {r['false_per_planted']} "
+              f"| {r['false_per_null']} | {r['ks_township']} ({r['null_township_tests']}) | {r['p_le_0.01']} "
+              f"| {r['ks_district']} |")
 
 
 if __name__ == "__main__":

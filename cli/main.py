@@ -124,7 +124,10 @@ def cmd_generate(args) -> int:
     from loaders.scenario import generate_scenario
     with closing(open_store(args.store)) as store:
         scenario = generate_scenario(store, province=args.province, districts=args.district, seed=args.seed,
-                                     rounds=args.rounds, noise=args.noise, causes=args.causes)
+                                     rounds=args.rounds, noise=args.noise, causes=args.causes,
+                                     every_round=args.every_round, revisit=args.revisit, kappa=args.kappa,
+                                     coverage=args.coverage, township_share=args.township_share,
+                                     office_categories=args.office_categories)
     paths = scenario.write(args.out)
     result = {**scenario.meta, "files": {k: str(v) for k, v in paths.items()}}
     if args.json:
@@ -240,8 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
         command_parser.set_defaults(func=func)
         return command_parser
 
-    load = command("load", cmd_load, "load divisions, units, duties or issues")
-    load.add_argument("table", choices=["divisions", "units", "duties", "issues"])
+    load = command("load", cmd_load, "load divisions, categories, units, duties or issues")
+    load.add_argument("table", choices=["divisions", "categories", "units", "duties", "issues"])
     load.add_argument("path", nargs="?", help="file (or, for divisions, directory; default: shipped Chongqing data)")
     load.add_argument("--province", help="divisions: only this 2-digit province")
     load.add_argument("--district", help="divisions: only this 6-digit district")
@@ -265,6 +268,16 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--rounds", type=int, default=2)
     generate.add_argument("--noise", type=float, default=0.5, help="spread of village risk (coefficient of variation)")
     generate.add_argument("--causes", type=int, help="planted root causes (default: a third of the districts, ≥ 2)")
+    generate.add_argument("--every-round", action="store_true",
+                          help="每轮巡察全部村(社区) (every village in each round; default: each township once)")
+    generate.add_argument("--revisit", action="store_true", help="最后加一轮回头看 (an extra follow-up round)")
+    generate.add_argument("--kappa", type=float,
+                          help="村问题结构跨轮次持续 (a village's mix of problems persists; smaller: more clustered)")
+    generate.add_argument("--coverage", type=float, default=1.0, help="已巡察村(社区)比例 (share of villages inspected)")
+    generate.add_argument("--township-share", type=float, default=1.0,
+                          help="已巡察乡镇(街道)比例 (share of townships inspected: mid-term)")
+    generate.add_argument("--office-categories", type=int,
+                          help="巡察办自有问题类别数, 中文表头, 无参考比例 (an office's own catalog of N categories)")
 
     command("chain", cmd_chain, "responsibility chain of a problem").add_argument("issue_id")
 

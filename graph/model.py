@@ -306,12 +306,19 @@ class IssueIn(Record):
 
 class CategoryIn(Record):
     """A problem category of the catalog. ``key`` is an optional English alias; rates are the
-    expected problems per village-level unit per term, used when no peer baseline exists."""
+    expected problems per village-level unit per term, the reference a district is compared with
+    when no other district has a ledger. A category without rates (one a duties table named) has
+    no reference: no share is ever invented for it."""
 
     name: str = Field(min_length=1)
     key: str | None = None
     group: str = ""
-    rate_village: float = Field(default=0.3, ge=0)
-    rate_community: float = Field(default=0.3, ge=0)
+    rate_village: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    rate_community: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     money: bool = False
     systemic_fix: str = ""
+
+    @field_validator("money", mode="before")
+    @classmethod
+    def _money(cls, value):
+        return False if value is None else parse_bool(value)

@@ -180,15 +180,13 @@ class Neo4jStore:
         rows = [{"rule": f"{d.category}\x1f{d.level.value}\x1f{d.function}\x1f{d.duty.value}", "category": d.category,
                  "level": d.level.value, "function": d.function, "duty": d.duty.value, "extra": extra_json(d.extra)}
                 for d in duties]
-        default = CategoryIn(name="-")
         return self._upsert(
             rows, "rule",
             "MATCH (r:DutyRule) WHERE r.rule IN $keys RETURN r.rule AS key, "
             "r {.category, .level, .function, .duty, .extra} AS props",
             "UNWIND $rows AS r "
             "MERGE (c:Category {name: r.category}) "
-            f"ON CREATE SET c.grp = '', c.rate_village = {default.rate_village}, "
-            f"c.rate_community = {default.rate_community}, c.money = false, c.systemic_fix = '' "
+            "ON CREATE SET c.grp = '', c.money = false, c.systemic_fix = '' "
             "MERGE (rule:DutyRule {category: r.category, level: r.level, function: r.function, duty: r.duty}) "
             "SET rule.rule = r.rule, rule.extra = r.extra "
             "WITH r, c MATCH (u:Unit {level: r.level, function: r.function}) "
@@ -334,7 +332,7 @@ class Neo4jStore:
     def categories(self) -> list[CategoryIn]:
         rows = self._read("MATCH (c:Category) RETURN c {.*} AS c ORDER BY c.name")
         return [CategoryIn(name=c["name"], key=c.get("key"), group=c.get("grp") or "",
-                           rate_village=c.get("rate_village", 0.3), rate_community=c.get("rate_community", 0.3),
+                           rate_village=c.get("rate_village"), rate_community=c.get("rate_community"),
                            money=bool(c.get("money")), systemic_fix=c.get("systemic_fix") or "",
                            extra=json.loads(c["extra"]) if c.get("extra") else {})
                 for c in (r["c"] for r in rows)]
@@ -373,10 +371,11 @@ class Neo4jStore:
     # -- analysis inputs --------------------------------------------------------------------------
     def ledger_facts(self) -> LedgerFacts:
         cells = [LedgerCell(r["township"], r["district"], r["kind"], r["category"], r["villages"], r["issues"],
-                            float(r["weight"]), round(float(r["amount"]), 2), r["closed"], r["recurrent"])
+                            r["issues_sq"], r["issues_cross"], float(r["weight"]), round(float(r["amount"]), 2),
+                            r["rectified"], r["recurred"])
                  for r in self._read(LEDGER_CYPHER)]
-        exposure = [Exposure(r["township"], r["district"], r["kind"], r["villages"], r["inspected"])
-                    for r in self._read(EXPOSURE_CYPHER)]
+        exposure = [Exposure(r["township"], r["district"], r["kind"], r["villages"], r["inspected"], r["issues"],
+                             r["issues_sq"]) for r in self._read(EXPOSURE_CYPHER)]
         hints = [HintCount(r["township"], r["category"], r["unit"], r["n"]) for r in self._read(
             "MATCH (i:Issue) WHERE i.root_unit_hint IS NOT NULL "
             "RETURN i.township_code AS township, i.category AS category, i.root_unit_hint AS unit, count(*) AS n "
@@ -393,8 +392,8 @@ class Neo4jStore:
         return projection.projection(self, district)
 
 
-# The same definitions as the SQLite store's LEDGER_SQL: per village and category first, then per
-# township, village kind and category.
+# The ledger rules of graph/analysis/ledger.py, as the SQLite store's LEDGER_SQL computes them:
+# per village and category first, then per township, village kind and category.
 LEDGER_CYPHER = """
 MATCH (last:Issue) WITH last ORDER BY last.found_on DESC, last.round_id DESC LIMIT 1
 WITH last.round_id AS latest
@@ -403,21 +402,27 @@ WITH latest, i.village_code AS village, i.township_code AS township, i.district_
      i.category AS category, count(*) AS n,
      sum(CASE i.severity WHEN 'minor' THEN 1.0 WHEN 'serious' THEN 2.0 ELSE 4.0 END) AS w,
      sum(coalesce(i.amount_yuan, 0.0)) AS amount,
-     sum(CASE WHEN i.status IN ['rectified', 'closed'] AND i.round_id <> latest THEN 1 ELSE 0 END) AS exposed,
+     max(CASE WHEN i.status IN ['rectified', 'closed'] AND i.round_id <> latest THEN 1 ELSE 0 END) AS rectified,
      min(CASE WHEN i.status IN ['rectified', 'closed'] THEN toString(i.found_on) + '|' + i.round_id END) AS first_done,
      collect([toString(i.found_on), i.round_id]) AS findings
-WITH village, township, district, category, n, w, amount, exposed,
-     CASE WHEN first_done IS NULL THEN 0 ELSE size([f IN findings WHERE f[0] > substring(first_done, 0, 10)
-          AND f[1] <> substring(first_done, 11)]) END AS recurred
+WITH village, township, district, category, n, w, amount, rectified,
+     CASE WHEN first_done IS NULL THEN 0 WHEN any(f IN findings WHERE f[0] > substring(first_done, 0, 10)
+          AND f[1] <> substring(first_done, 11)) THEN 1 ELSE 0 END AS recurred
+WITH village, collect({township: township, district: district, category: category, n: n, w: w, amount: amount,
+                       rectified: rectified, recurred: recurred}) AS cells, sum(n) AS total
 MATCH (v:Division {code: village})
-RETURN township, district, v.kind AS kind, category, count(*) AS villages, sum(n) AS issues, sum(w) AS weight,
-       sum(amount) AS amount, sum(exposed) AS closed, sum(recurred) AS recurrent
+UNWIND cells AS c
+RETURN c.township AS township, c.district AS district, v.kind AS kind, c.category AS category,
+       count(*) AS villages, sum(c.n) AS issues, sum(c.n * c.n) AS issues_sq, sum(c.n * total) AS issues_cross,
+       sum(c.w) AS weight, sum(c.amount) AS amount, sum(c.rectified) AS rectified,
+       sum(c.rectified * c.recurred) AS recurred
 ORDER BY township, kind, category
 """
 
 EXPOSURE_CYPHER = """
 MATCH (v:Village)-[:PART_OF]->(t:Township)
+WITH t, v, COUNT { (:Issue)-[:FOUND_IN]->(v) } AS total
 RETURN t.code AS township, t.parent_code AS district, v.kind AS kind, count(v) AS villages,
-       sum(CASE WHEN EXISTS { (:Issue)-[:FOUND_IN]->(v) } THEN 1 ELSE 0 END) AS inspected
+       sum(CASE WHEN total > 0 THEN 1 ELSE 0 END) AS inspected, sum(total) AS issues, sum(total * total) AS issues_sq
 ORDER BY township, kind
 """

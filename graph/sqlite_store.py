@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS issue_status (
 -- changes them, so surfacing reads a small table instead of re-counting the ledger.
 CREATE TABLE IF NOT EXISTS ledger_cell (
     township_code TEXT NOT NULL, district_code TEXT NOT NULL, village_kind TEXT, category TEXT NOT NULL,
-    villages INTEGER, issues INTEGER, weight REAL, amount REAL, closed INTEGER, recurrent INTEGER
+    villages INTEGER, issues INTEGER, issues_sq INTEGER, issues_cross INTEGER, weight REAL, amount REAL,
+    rectified INTEGER, recurred INTEGER
 );
 """
 
@@ -127,6 +128,9 @@ class SQLiteStore:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=OFF")
+            columns = {r[1] for r in self.db.execute("PRAGMA table_info(ledger_cell)")}
+            if columns and "issues_sq" not in columns:  # derived table of an older version: rebuilt below
+                self.db.execute("DROP TABLE ledger_cell")
             self.db.executescript(SCHEMA)
             if (self.db.execute("SELECT EXISTS (SELECT 1 FROM issue)").fetchone()[0]
                     and not self.db.execute("SELECT EXISTS (SELECT 1 FROM ledger_cell)").fetchone()[0]):
@@ -190,15 +194,14 @@ class SQLiteStore:
         return self._upsert("unit", ("unit_id",), ("unit_id", "name", "level", "area_code", "function", "extra"), rows)
 
     def upsert_duties(self, duties: Sequence[DutyIn]) -> WriteSummary:
-        """The categories a duties table names are the taxonomy: new ones are added with the
-        default expected rates, in the same transaction."""
+        """The categories a duties table names are the taxonomy: new ones are added, without
+        reference rates, in the same transaction."""
         rows = [(d.category, d.level.value, d.function, d.duty.value, extra_json(d.extra)) for d in duties]
-        default = CategoryIn(name="-")
         try:
             with self._transaction() as db:
                 db.executemany("INSERT INTO category (name, grp, rate_village, rate_community, money, systemic_fix) "
-                               "VALUES (?, '', ?, ?, 0, '') ON CONFLICT (name) DO NOTHING",
-                               [(c, default.rate_village, default.rate_community) for c in sorted({r[0] for r in rows})])
+                               "VALUES (?, '', NULL, NULL, 0, '') ON CONFLICT (name) DO NOTHING",
+                               [(c,) for c in sorted({r[0] for r in rows})])
                 return _upsert_rows(db, "duty", ("category", "level", "function", "duty"),
                                     ("category", "level", "function", "duty", "extra"), rows)
         except sqlite3.Error as exc:
@@ -371,7 +374,7 @@ class SQLiteStore:
 
     # -- analysis inputs --------------------------------------------------------------------------
     def ledger_facts(self) -> LedgerFacts:
-        cells = [LedgerCell(r[0], r[1], r[2], r[3], r[4], r[5], float(r[6]), round(float(r[7]), 2), r[8], r[9])
+        cells = [LedgerCell(*r[:8], float(r[8]), round(float(r[9]), 2), r[10], r[11])
                  for r in self.db.execute("SELECT * FROM ledger_cell ORDER BY rowid")]  # inserted in order
         exposure = [Exposure(*r) for r in self.db.execute(EXPOSURE_SQL)]
         hints = [HintCount(*r) for r in self.db.execute(
@@ -394,10 +397,9 @@ class SQLiteStore:
         return projection.projection(self, district)
 
 
-# Per village and category first, then per township, village kind and category. Recurrence: after
-# the village's earliest rectified/closed finding of the category (by date, then round), every
-# later finding in another round. Exposure to recurrence: rectified/closed findings made before the
-# ledger's latest round, which a later round could have found again.
+# The ledger rules of graph/analysis/ledger.py (the reference this is tested against): per village
+# and category first, then per township, village kind and category, with the moments of the
+# village counts. Recurrence and rectification are per village.
 LEDGER_SQL = """
 WITH latest AS (SELECT round_id FROM issue ORDER BY found_on DESC, round_id DESC LIMIT 1),
 marked AS (
@@ -411,25 +413,25 @@ vc AS (
     SELECT village_code, township_code, district_code, category, COUNT(*) AS n,
            SUM(CASE severity WHEN 'minor' THEN 1.0 WHEN 'serious' THEN 2.0 ELSE 4.0 END) AS w,
            SUM(COALESCE(amount_yuan, 0)) AS amount,
-           SUM(done AND round_id <> (SELECT round_id FROM latest)) AS exposed,
-           SUM(first_done IS NOT NULL AND found_on > substr(first_done, 1, 10)
+           MAX(done AND round_id <> (SELECT round_id FROM latest)) AS rectified,
+           MAX(first_done IS NOT NULL AND found_on > substr(first_done, 1, 10)
                AND round_id <> substr(first_done, 12)) AS recurred
     FROM marked GROUP BY village_code, category
-)
-SELECT vc.township_code, vc.district_code, v.kind, vc.category, COUNT(*), SUM(vc.n), SUM(vc.w),
-       SUM(vc.amount), SUM(vc.exposed), SUM(vc.recurred)
-FROM vc JOIN division v ON v.code = vc.village_code
+),
+vt AS (SELECT village_code, SUM(n) AS total FROM vc GROUP BY village_code)
+SELECT vc.township_code, vc.district_code, v.kind, vc.category, COUNT(*), SUM(vc.n), SUM(vc.n * vc.n),
+       SUM(vc.n * vt.total), SUM(vc.w), SUM(vc.amount), SUM(vc.rectified), SUM(vc.rectified AND vc.recurred)
+FROM vc JOIN vt ON vt.village_code = vc.village_code JOIN division v ON v.code = vc.village_code
 GROUP BY vc.township_code, vc.district_code, v.kind, vc.category
 ORDER BY vc.township_code, v.kind, vc.category
 """
 
 EXPOSURE_SQL = """
-SELECT t.code, t.parent_code, v.kind, COUNT(*),
-       SUM(EXISTS (SELECT 1 FROM issue i WHERE i.village_code = v.code))
+SELECT t.code, t.parent_code, v.kind, COUNT(*), COUNT(n.village_code),
+       COALESCE(SUM(n.total), 0), COALESCE(SUM(n.total * n.total), 0)
 FROM division v JOIN division t ON t.code = v.parent_code
+LEFT JOIN (SELECT village_code, COUNT(*) AS total FROM issue GROUP BY village_code) n ON n.village_code = v.code
 WHERE v.level = 'village'
 GROUP BY t.code, t.parent_code, v.kind
 ORDER BY t.code, v.kind
 """
-
-

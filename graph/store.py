@@ -80,29 +80,40 @@ class StatusChange:
 
 @dataclass(frozen=True)
 class LedgerCell:
-    """Problems of one category in the village-level units of one kind in one township."""
+    """Problems of one category in the village-level units of one kind in one township.
+
+    Every finding counts, in every round. The moments (``issues_sq``, ``issues_cross``) let the
+    analysis measure how much a category clusters in villages (overdispersion) without shipping
+    per-village rows: with ``X_v`` the village's problems of the category and ``N_v`` its problems
+    of every category, ``issues = Σ X_v``, ``issues_sq = Σ X_v²``, ``issues_cross = Σ X_v N_v``.
+    """
 
     township_code: str
     district_code: str
     village_kind: str
     category: str
     villages_affected: int     # villages with at least one problem of the category
-    issues: int
+    issues: int                # Σ X_v
+    issues_sq: int             # Σ X_v²
+    issues_cross: int          # Σ X_v · N_v
     severity_weight: float     # 一般 1, 较重 2, 严重 4, summed over the problems
     amount_yuan: float
-    closed_issues: int         # rectified/closed problems found before the ledger's latest round
-    recurrent_issues: int      # problems found again, in a later round, after a rectified/closed one
+    villages_rectified: int    # villages with a rectified/closed problem of the category before the latest round
+    villages_recurred: int     # of those, villages where the category was found again in a later round
 
 
 @dataclass(frozen=True)
 class Exposure:
-    """Village-level units of one kind in one township: loaded, and inspected (any problem found)."""
+    """Village-level units of one kind in one township: loaded, inspected (a problem was found),
+    and the moments of their problem totals ``N_v``: ``issues = Σ N_v``, ``issues_sq = Σ N_v²``."""
 
     township_code: str
     district_code: str
     village_kind: str
     villages: int
     inspected: int
+    issues: int
+    issues_sq: int
 
 
 @dataclass(frozen=True)

@@ -2,34 +2,48 @@
 real divisions, with higher-level root causes planted over realistic background problems.
 
 There is no public ledger of inspection findings, so the system is measured on generated ledgers
-whose truth is known. The generator is deterministic per seed.
+whose truth is known. The generator is deterministic per seed, and has several *families* of
+ledger, so the method is judged on shapes it was not built on (``bench/accuracy.py``).
 
 Model
 -----
 * Each village-level unit has an underlying risk ``r ~ Gamma(1/noise², noise²)`` (mean 1,
   coefficient of variation ``noise``), so counts are overdispersed like real ledgers, not Poisson.
-* Problems of category ``c`` in village ``v``: ``Poisson(rate_kind(c) × r_v × m)`` where the
-  rate depends on whether ``v`` is a village or a community and ``m`` is a planted multiplier (1
-  elsewhere).
-* Townships are inspected in one of ``rounds`` rounds (乡村一体巡); in the last round a follow-up
-  (回头看) of earlier rounds finds rectified/closed problems again with a small base probability.
+* Problems of category ``c`` found in village ``v`` in one inspection:
+  ``Poisson(rate_kind(c) × r_v × m)`` where the rate depends on whether ``v`` is a village or a
+  community and ``m`` is a planted multiplier (1 elsewhere). With ``kappa`` the village's *mix*
+  of problems persists across rounds: its composition is ``Dirichlet(kappa · share(c) · m)``,
+  drawn once for the term, and each inspection's problems are spread by it (so a village's counts
+  of a category given its total are beta-binomial, ρ = 1/(kappa + 1)).
+* Inspection: each township in one of ``rounds`` rounds (乡村一体巡), or with ``every_round``
+  every village in each round; ``coverage`` inspects only that share of villages,
+  ``township_share`` only that share of townships (mid-term). A rectified/closed problem is found
+  again later (after rectification) with a small base probability: in the last round (回头看) when
+  townships are inspected once, in the next round otherwise, and in an extra 回头看 round with
+  ``revisit``.
 * Planted causes: a district unit's policy gap (the category's rate ×2–3 in 60–90 % of the
   district's townships); a township unit's missing supervision (×3–5 in 70–90 % of its
-  villages, townships of 12 or more); a township unit whose fixes do not hold (×2, and the
-  category recurs after closure in 80 % of cases instead of 5 %). The planted unit is the one bearing primary duty for the category at that level.
+  villages, townships of 8 or more inspected villages); a township unit whose fixes do not hold
+  (×2, and the category recurs after closure in 80 % of cases instead of 5 %). Causes are planted
+  where a ledger can show them: about ten problems of the category are expected there anyway. The
+  planted unit is the one bearing primary duty for the category at that level.
+* ``office_categories``: an office's own catalog of that many categories (drawn from the default
+  one); its files carry Chinese headers and no rates, so nothing tells the analysis the
+  categories' expected shares.
 """
 from __future__ import annotations
 
 import csv
 import datetime as dt
 import json
-import math
 import random
+
+import numpy as np
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from graph.errors import InputError
-from graph.model import DUTY_ORDER, DutyType, Division
+from graph.model import DUTY_ORDER, CategoryIn, DutyType, Division, Severity, Status
 from graph.store import GraphStore
 
 from .catalog import CATALOG_DIR, catalog_units, default_categories
@@ -52,11 +66,13 @@ class PlantedCause:
     multiplier: float
     townships: list[str] = field(default_factory=list)
     villages: set[str] = field(default_factory=set)  # villages where the cause produced evidence
+    affected: list[str] = field(default_factory=list)  # villages whose rate the cause multiplied
+    share: float = 1.0                                 # share of the township's villages affected
 
     def truth(self) -> dict:
         return {"unit_id": self.unit_id, "level": self.level, "category": self.category,
                 "area_code": self.area_code, "kind": self.kind, "multiplier": round(self.multiplier, 2),
-                "villages": sorted(self.villages)}
+                "share": round(self.share, 3), "affected": sorted(self.affected), "villages": sorted(self.villages)}
 
 
 @dataclass
@@ -67,28 +83,64 @@ class Scenario:
     causes: list[PlantedCause]
     meta: dict
 
+    categories: list[CategoryIn] = field(default_factory=list)
+    office: bool = False  # an office's own catalog: Chinese headers, no rates in the files
+
     def write(self, out: str | Path) -> dict[str, Path]:
+        """units.csv, duties.csv, issues.csv, truth.json; with an office catalog also
+        categories.csv, every table with the Chinese headers an office uses."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         paths = {name: out / f"{name}.csv" for name in ("units", "duties", "issues")}
-        with open(paths["units"], "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f, lineterminator="\n")
-            w.writerow(["unit_id", "name", "level", "area_code", "function"])
-            for u in self.units:
-                w.writerow([u.unit_id, u.name, u.level.value, u.area_code, u.function])
-        paths["duties"].write_text(self.duties_path.read_text(encoding="utf-8"), encoding="utf-8")
-        with open(paths["issues"], "w", newline="", encoding="utf-8") as f:
-            w = csv.DictWriter(f, fieldnames=ISSUE_FIELDS, lineterminator="\n")
-            w.writeheader()
-            w.writerows(self.issues)
+        zh = self.office
+        unit_header = (["单位编号", "单位名称", "层级", "所属区划代码", "职能"] if zh
+                       else ["unit_id", "name", "level", "area_code", "function"])
+        _write_rows(paths["units"], unit_header,
+                    [[u.unit_id, u.name, u.level.zh if zh else u.level.value, u.area_code, u.function]
+                     for u in self.units])
+        names = {c.name for c in self.categories}
+        with open(self.duties_path, encoding="utf-8") as f:
+            duties = [d for d in csv.DictReader(f) if d["category"] in names]
+        _write_rows(paths["duties"], ["问题类别", "层级", "职能", "责任类型"] if zh else list(duties[0]),
+                    [[d["category"], {"district": "区县", "township": "乡镇"}[d["level"]] if zh else d["level"],
+                      d["function"], DutyType(d["duty"]).zh if zh else d["duty"]] for d in duties])
+        fields = [ISSUE_FIELDS_ZH[f] for f in ISSUE_FIELDS] if zh else ISSUE_FIELDS
+        _write_rows(paths["issues"], fields, [[_zh_value(f, i[f]) if zh else i[f] for f in ISSUE_FIELDS]
+                                              for i in self.issues])
+        if zh:
+            paths["categories"] = out / "categories.csv"
+            _write_rows(paths["categories"], ["问题类别", "类别分组", "涉及资金", "机关端整改措施"],
+                        [[c.name, c.group, "是" if c.money else "否", c.systemic_fix] for c in self.categories])
         paths["truth"] = out / "truth.json"
         paths["truth"].write_text(json.dumps({**self.meta, "root_causes": [c.truth() for c in self.causes]},
                                              ensure_ascii=False, indent=1), encoding="utf-8")
         return paths
 
 
+def _zh_value(field_name: str, value: str) -> str:
+    """A ledger cell as a Chinese office writes it: 严重 for grave, 已销号 for closed, 是/否."""
+    if field_name == "severity":
+        return Severity(value).zh
+    if field_name == "status":
+        return Status(value).zh
+    if field_name == "immediate":
+        return "是" if value == "yes" else "否"
+    return value
+
+
+def _write_rows(path: Path, header: list[str], rows: list[list]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(header)
+        w.writerows(rows)
+
+
 ISSUE_FIELDS = ["issue_id", "village_code", "round_id", "found_on", "category", "description", "severity",
                 "amount_yuan", "status", "immediate", "due_on", "closed_on", "root_unit_hint"]
+ISSUE_FIELDS_ZH = {"issue_id": "问题编号", "village_code": "村(社区)代码", "round_id": "巡察轮次",
+                   "found_on": "发现日期", "category": "问题类别", "description": "问题描述", "severity": "严重程度",
+                   "amount_yuan": "涉及金额(元)", "status": "整改状态", "immediate": "立行立改", "due_on": "整改时限",
+                   "closed_on": "销号日期", "root_unit_hint": "根源单位"}
 
 
 def short_name(name: str) -> str:
@@ -105,42 +157,45 @@ def short_name(name: str) -> str:
     return name
 
 
-def _poisson(rng: random.Random, lam: float) -> int:
-    if lam <= 0:
-        return 0
-    if lam > 30:  # normal approximation; never reached with catalog rates
-        return max(0, round(rng.gauss(lam, math.sqrt(lam))))
-    limit, k, p = math.exp(-lam), 0, rng.random()
-    while p > limit:
-        k += 1
-        p *= rng.random()
-    return k
-
-
 def _primary_function(duties: list[dict], category: str, level: str) -> str | None:
     bearers = sorted((DUTY_ORDER[DutyType(d["duty"])], d["function"]) for d in duties
                      if d["category"] == category and d["level"] == level)
     return bearers[0][1] if bearers else None
 
 
+
+
 def generate_scenario(store: GraphStore, *, province: str | None = None, districts: list[str] | None = None,
-                      seed: int = 1, rounds: int = 2, noise: float = 0.5, causes: int | None = None) -> Scenario:
+                      seed: int = 1, rounds: int = 2, noise: float = 0.5, causes: int | None = None,
+                      every_round: bool = False, revisit: bool = False, kappa: float | None = None,
+                      coverage: float = 1.0, township_share: float = 1.0,
+                      office_categories: int | None = None) -> Scenario:
+    """A generated term of inspection over the loaded divisions of ``province`` or ``districts``;
+    see the module's docstring for the model and its options."""
     if not province and not districts:
-        raise InputError("--province CODE or --district CODE")
-    if rounds < 1 or not (0 <= noise <= 2):
-        raise InputError("--rounds ≥ 1 and --noise between 0 and 2")
+        raise InputError("需要 --province CODE 或 --district CODE (a province or districts)")
+    if rounds < 1 or not (0 <= noise <= 2) or not (0 < coverage <= 1) or not (0 < township_share <= 1):
+        raise InputError("--rounds ≥ 1, --noise 在 0 到 2 之间, --coverage 和 --township-share 在 (0, 1] 之间")
+    if kappa is not None and kappa <= 0:
+        raise InputError("--kappa 须大于 0")
     scope = [province] if province else list(districts)
     district_list: list[Division] = []
     for code in scope:
         found = [d for d in store.divisions("district", within=code)]
         if not found:
-            raise InputError(f"loaded divisions for {code}: load them first with xuncha load divisions")
+            raise InputError(f"没有已载入的区划 {code}：请先 xuncha load divisions (load divisions first)")
         district_list += found
     district_list = sorted(set(district_list))
     rng = random.Random(seed)
+    counts_rng = np.random.default_rng(seed)
     categories = default_categories()
+    if office_categories:
+        if not 2 <= office_categories <= len(categories):
+            raise InputError(f"--office-categories 在 2 到 {len(categories)} 之间")
+        categories = sorted(rng.sample(categories, office_categories), key=lambda c: c.name)
+    names = {c.name for c in categories}
     with open(CATALOG_DIR / "duties.csv", encoding="utf-8") as f:
-        duties = list(csv.DictReader(f))
+        duties = [d for d in csv.DictReader(f) if d["category"] in names]
     units = [u for d in district_list for u in catalog_units(store, d.code)]
     unit_ids = {u.unit_id for u in units}
     townships: dict[str, Division] = {}
@@ -151,66 +206,83 @@ def generate_scenario(store: GraphStore, *, province: str | None = None, distric
             villages_of[t.code] = []
         for v in store.divisions("village", within=d.code):
             villages_of.setdefault(v.parent_code, []).append(v)
-    townships_of = {d.code: [t for t in sorted(townships) if townships[t].parent_code == d.code] for d in district_list}
-
-    # -- rounds ---------------------------------------------------------------------------------
+    # -- who is inspected, when -----------------------------------------------------------------
     order = sorted(townships)
     rng.shuffle(order)
     round_of = {t: (i % rounds) + 1 for i, t in enumerate(order)}
+    visited_townships = {t for t in sorted(townships) if township_share >= 1 or rng.random() < township_share}
+    inspected = {t: [v for v in villages_of[t] if coverage >= 1 or rng.random() < coverage]
+                 for t in sorted(visited_townships)}
+    townships_of = {d.code: [t for t in sorted(inspected) if townships[t].parent_code == d.code and inspected[t]]
+                    for d in district_list}
     round_ids = {r: f"{TERM_START.year + (r - 1) // 2}年第{(r - 1) % 2 + 1}轮" for r in range(1, rounds + 1)}
-    round_start = {r: TERM_START + dt.timedelta(days=180 * (r - 1)) for r in range(1, rounds + 1)}
+    round_start = {r: TERM_START + dt.timedelta(days=180 * (r - 1)) for r in range(1, rounds + 2)}
+    if revisit:
+        round_ids[rounds + 1] = f"{TERM_START.year + rounds // 2}年回头看"
+    last_round = rounds + 1 if revisit else rounds
+    visits = {t: (list(range(1, rounds + 1)) if every_round else [round_of[t]]) for t in inspected}
+    kind_rate = {"village": "rate_village", "community": "rate_community", "other": "rate_community"}
+
+    def expected_background(township: str, category) -> float:
+        return sum(getattr(category, kind_rate[v.kind]) for v in inspected[township]) * len(visits[township])
 
     # -- planted causes -------------------------------------------------------------------------
     n_causes = causes if causes is not None else max(2, round(len(district_list) / 3))
     planted: list[PlantedCause] = []
     used: set[tuple[str, str]] = set()
-    # Causes are planted where a ledger can show them: townships with enough villages, and for
-    # recurrence a township inspected before the last round, so a follow-up can find it again.
-    big_townships = [t for t in sorted(townships) if len(villages_of[t]) >= 12]
-    early_townships = [t for t in big_townships if round_of[t] < rounds]
-    kinds = ["district_policy", "township_supervision", "recurrence" if rounds >= 2 else "township_supervision"]
+    big_townships = [t for t in sorted(inspected) if len(inspected[t]) >= 8]
+    early_townships = [t for t in big_townships if every_round and rounds >= 2 or revisit or round_of[t] < rounds]
+    can_recur = rounds >= 2 or revisit
+    kinds = ["district_policy", "township_supervision", "recurrence" if can_recur else "township_supervision"]
     attempts = 0
-    while len(planted) < n_causes and attempts < 1000:
+    while len(planted) < n_causes and attempts < 2000:
         attempts += 1
         kind = kinds[len(planted) % 3]
-        category = rng.choice(categories).name
+        category = rng.choice(categories)
         if kind == "district_policy":
             district = rng.choice(district_list).code
             pool = townships_of[district]
-            if len(pool) < 3 or (district, category) in used:
+            if len(pool) < 3 or (district, category.name) in used:
                 continue
             share = rng.uniform(0.6, 0.9)
             affected = sorted(rng.sample(pool, max(2, round(share * len(pool)))))
-            function = _primary_function(duties, category, "district")
-            cause = PlantedCause(kind, "district", district, f"{district}-{function}", category,
-                                 rng.uniform(2.0, 3.0), affected)
-            clash = {(t, category) for t in pool}
+            function = _primary_function(duties, category.name, "district")
+            cause = PlantedCause(kind, "district", district, f"{district}-{function}", category.name,
+                                 rng.uniform(2.0, 3.0), affected, share=1.0)
+            clash = {(t, category.name) for t in pool}
+            if sum(expected_background(t, category) for t in affected) < 10:
+                continue
         else:
             pool = early_townships if kind == "recurrence" else big_townships
             if not pool:
                 break
             township = rng.choice(pool)
             district = townships[township].parent_code
-            if (township, category) in used or (district, category) in used:
+            if (township, category.name) in used or (district, category.name) in used:
                 continue
-            function = _primary_function(duties, category, "township")
-            cause = PlantedCause(kind, "township", township, f"{township}-{function}", category,
-                                 rng.uniform(3.0, 5.0) if kind == "township_supervision" else 2.0, [township])
-            clash = {(district, category)}
+            # A cause is planted where the ledger would hold some ten problems of the category
+            # without it: a category an office sees a few times a term cannot show a cause.
+            if expected_background(township, category) < 10:
+                continue
+            function = _primary_function(duties, category.name, "township")
+            cause = PlantedCause(kind, "township", township, f"{township}-{function}", category.name,
+                                 rng.uniform(3.0, 5.0) if kind == "township_supervision" else 2.0, [township],
+                                 share=rng.uniform(0.7, 0.9))
+            clash = {(district, category.name)}
         if function is None or cause.unit_id not in unit_ids or clash & used:
             continue
-        used |= clash | {(cause.area_code, category)}
+        used |= clash | {(cause.area_code, category.name)}
         planted.append(cause)
 
     multiplier: dict[tuple[str, str], tuple[float, PlantedCause]] = {}  # (village, category) -> m, cause
     recurring: dict[tuple[str, str], PlantedCause] = {}                # (township, category) -> cause
     for cause in planted:
         for township in cause.townships:
-            share = 1.0 if cause.kind == "district_policy" else rng.uniform(0.7, 0.9)
-            pool = villages_of[township]
-            chosen = pool if share >= 1 else rng.sample(pool, max(1, round(share * len(pool))))
+            pool = inspected[township]
+            chosen = pool if cause.share >= 1 else rng.sample(pool, max(1, round(cause.share * len(pool))))
             for v in chosen:
                 multiplier[(v.code, cause.category)] = (cause.multiplier, cause)
+                cause.affected.append(v.code)
             if cause.kind == "recurrence":
                 recurring[(township, cause.category)] = cause
 
@@ -223,9 +295,8 @@ def generate_scenario(store: GraphStore, *, province: str | None = None, distric
         counter[district] = counter.get(district, 0) + 1
         found = round_start[r] + dt.timedelta(days=rng.randrange(45))
         severity = rng.choices(SEVERITIES, PLANTED_SEVERITY if planted_by else BACKGROUND_SEVERITY)[0]
-        last = r == rounds
         status = rng.choices(("open", "in_progress", "rectified", "closed"),
-                             (0.3, 0.4, 0.2, 0.1) if last else (0.02, 0.05, 0.18, 0.75))[0]
+                             (0.3, 0.4, 0.2, 0.1) if r == last_round else (0.02, 0.05, 0.18, 0.75))[0]
         closed = found + dt.timedelta(days=rng.randrange(20, 120)) if status in ("rectified", "closed") else None
         amount = ""
         if category.money and rng.random() < 0.7:
@@ -254,20 +325,8 @@ def generate_scenario(store: GraphStore, *, province: str | None = None, distric
             planted_by.villages.add(v.code)
         return issue
 
-    earlier: list[tuple[Division, object, dict]] = []
-    for township in sorted(townships):
-        r = round_of[township]
-        for v in villages_of[township]:
-            risk = rng.gammavariate(shape, 1 / shape) if shape else 1.0
-            rate_key = "rate_village" if v.kind == "village" else "rate_community"
-            for category in categories:
-                m, cause = multiplier.get((v.code, category.name), (1.0, None))
-                for _ in range(_poisson(rng, getattr(category, rate_key) * risk * m)):
-                    issue = add(v, category, r, cause)
-                    if r < rounds and issue["status"] in ("rectified", "closed"):
-                        earlier.append((v, category, issue))
-    # Follow-up in the last round (回头看): closed problems found again.
-    for v, category, issue in earlier:
+    def recur(v: Division, category, issue: dict, r: int) -> None:
+        """A rectified/closed problem found again in round ``r``: the fix did not hold."""
         cause = recurring.get((v.parent_code, category.name))
         if cause is None:
             m, other = multiplier.get((v.code, category.name), (1.0, None))
@@ -275,8 +334,48 @@ def generate_scenario(store: GraphStore, *, province: str | None = None, distric
         else:
             chance = 0.8
         if rng.random() < chance:
-            add(v, category, rounds, cause, description=f"{issue['description']}（整改后反弹）")
+            add(v, category, r, cause, description=f"{issue['description']}（整改后反弹）")
+
+    base_share = {kind: np.array([getattr(c, attr) for c in categories]) for kind, attr in kind_rate.items()}
+    earlier: list[tuple[Division, object, dict]] = []
+    for township in sorted(inspected):
+        for v in inspected[township]:
+            risk = rng.gammavariate(shape, 1 / shape) if shape else 1.0
+            rates = base_share[v.kind].copy()
+            causes_here = [multiplier.get((v.code, c.name), (1.0, None)) for c in categories]
+            boosted = rates * np.array([m for m, _ in causes_here])
+            if kappa is not None:  # the village's mix of problems, fixed for the term
+                weights = counts_rng.gamma(np.maximum(kappa * boosted / rates.sum(), 1e-9))
+                mix = weights / weights.sum() if weights.sum() > 0 else boosted / boosted.sum()
+            pending: list[tuple[object, dict]] = []
+            for r in visits[township]:
+                for category, issue in pending:  # found again after rectification, next round
+                    recur(v, category, issue, r)
+                pending = []
+                if kappa is None:
+                    counts = counts_rng.poisson(boosted * risk)
+                else:
+                    counts = counts_rng.multinomial(counts_rng.poisson(boosted.sum() * risk), mix)
+                for j, count in enumerate(counts):
+                    category = categories[j]
+                    for _ in range(int(count)):
+                        issue = add(v, category, r, causes_here[j][1])
+                        if issue["status"] in ("rectified", "closed"):
+                            if every_round:
+                                pending.append((category, issue))
+                            elif r < rounds:
+                                earlier.append((v, category, issue))
+            if every_round and revisit:
+                for category, issue in pending:
+                    recur(v, category, issue, last_round)
+    # Follow-up in the last round (回头看) when townships are inspected once: closed problems found again.
+    for v, category, issue in earlier:
+        recur(v, category, issue, last_round)
 
     meta = {"seed": seed, "scope": scope, "rounds": rounds, "noise": noise, "causes": len(planted),
-            "villages": sum(len(v) for v in villages_of.values()), "issues": len(issues)}
-    return Scenario(units=units, duties_path=CATALOG_DIR / "duties.csv", issues=issues, causes=planted, meta=meta)
+            "every_round": every_round, "revisit": revisit, "kappa": kappa, "coverage": coverage,
+            "township_share": township_share, "office_categories": office_categories,
+            "villages": sum(len(v) for v in villages_of.values()),
+            "villages_inspected": sum(len(v) for v in inspected.values()), "issues": len(issues)}
+    return Scenario(units=units, duties_path=CATALOG_DIR / "duties.csv", issues=issues, causes=planted, meta=meta,
+                    categories=categories, office=bool(office_categories))

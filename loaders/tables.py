@@ -11,7 +11,7 @@ from typing import Sequence
 from pydantic import ValidationError
 
 from graph.errors import InputError, RowError
-from graph.model import DutyIn, IssueIn, UnitIn
+from graph.model import CategoryIn, DutyIn, IssueIn, UnitIn
 from graph.store import GraphStore, WriteSummary
 
 from .progress import Progress
@@ -35,8 +35,17 @@ ISSUE_COLUMNS = Columns({
     "root_unit_hint": ("根源单位",),
 }, required=("issue_id", "round_id", "found_on", "category", "severity", "status"))
 
-COLUMNS = {"units": UNIT_COLUMNS, "duties": DUTY_COLUMNS, "issues": ISSUE_COLUMNS}
-MODELS = {"units": UnitIn, "duties": DutyIn, "issues": IssueIn}
+# The problem taxonomy (问题类别表): an office's own categories, with the reference rates a district
+# is compared with when it is the only one with a ledger (expected problems per 村 / 社区 per
+# inspection). Rates may be left empty: then no district test is made against a reference.
+CATEGORY_COLUMNS = Columns({
+    "name": ("问题类别", "类别名称"), "key": ("英文代码", "类别代码"), "group": ("类别分组", "分组"),
+    "rate_village": ("村参考问题数", "村参考比例"), "rate_community": ("社区参考问题数", "社区参考比例"),
+    "money": ("涉及资金",), "systemic_fix": ("机关端整改措施", "整改措施"),
+}, required=("name",))
+
+COLUMNS = {"units": UNIT_COLUMNS, "duties": DUTY_COLUMNS, "issues": ISSUE_COLUMNS, "categories": CATEGORY_COLUMNS}
+MODELS = {"units": UnitIn, "duties": DutyIn, "issues": IssueIn, "categories": CategoryIn}
 MAX_ERRORS = 1000
 
 
@@ -117,7 +126,8 @@ def validate_table(store: GraphStore, kind: str, path: str | Path) -> list:
             errors.append(RowError(table.file, number, table.headers.get("village", "village"), village, expected))
     # Checks across rows and against the store run on every row's raw values, so a row with a
     # format error still has its duplicates and unknown references reported.
-    checks = {"units": _check_units, "duties": _check_duties, "issues": _check_issues}[kind]
+    checks = {"units": _check_units, "duties": _check_duties, "issues": _check_issues,
+              "categories": _check_categories}[kind]
     found, updates = checks(store, table, raw)
     errors += found
     if errors:
@@ -170,6 +180,17 @@ def _check_duties(store: GraphStore, table: Table, raw):
     return _duplicates(table, raw, key, "category", "duty row"), {}
 
 
+def _check_categories(store: GraphStore, table: Table, raw):
+    errors = _duplicates(table, raw, lambda f: _text_of(f.get("name")), "name", "category")
+    for number, fields in raw:
+        rates = [fields.get(c) for c in ("rate_village", "rate_community")]
+        if (rates[0] is None) != (rates[1] is None):
+            column = "rate_community" if rates[1] is None else "rate_village"
+            errors.append(RowError(table.file, number, table.headers.get(column, column), None,
+                                   "村和社区的参考问题数同时给出或同时留空 (both rates, or neither)"))
+    return errors, {}
+
+
 def _check_issues(store: GraphStore, table: Table, raw):
     errors = _duplicates(table, raw, lambda f: _text_of(f.get("issue_id")), "issue_id", "issue_id")
     codes = [_text_of(f.get("village_code")) for _, f in raw if f.get("village_code")]
@@ -217,6 +238,8 @@ def write_table(store: GraphStore, kind: str, records: Sequence, show_progress: 
         return store.upsert_units(records)
     if kind == "duties":
         return store.upsert_duties(records)
+    if kind == "categories":
+        return store.upsert_categories(records)
     progress = Progress("issues", len(records)) if show_progress else None
     recorded_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     return store.upsert_issues(records, recorded_at, progress)

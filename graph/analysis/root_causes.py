@@ -1,8 +1,22 @@
 """Root-cause surfacing: which higher-level unit's jurisdiction shows a category of problems far
 more often than a fair baseline, and at which level the excess belongs.
 
-Pure functions over :class:`graph.store.LedgerFacts`, the aggregates every store computes
-in the same way; see ``docs/root-causes.md`` for the method, its assumptions and its limits.
+Pure functions over :class:`graph.store.LedgerFacts`, the aggregates every store computes in the
+same way. The steps, each a function one can read and test alone:
+
+1. :func:`tally_ledger` — the ledger as arrays (township × village kind × category), inspected
+   areas only: peers are areas with a ledger, not merely loaded divisions.
+2. :func:`estimate_dispersion` — how much each category clusters in villages beyond chance
+   (beta-binomial ρ, from the villages themselves), so repeated rounds, persisting problems and
+   villages of very different risk widen the null instead of being thrown away.
+3. :func:`township_baselines`, :func:`district_baselines` — the share each area is compared with,
+   with its own uncertainty, and the reason where no valid baseline exists.
+4. :func:`excess_p_values`, :func:`recurrence_p_values` — the two lines of evidence.
+5. :func:`attribute_levels` — district or township: an excess spread across a district is the
+   district unit's; one concentrated in townships that surface on their own is theirs.
+6. :func:`score_candidates` — ranking.
+
+``docs/root-causes.md`` gives the model, its assumptions, and the benchmark matrix it is judged on.
 """
 from __future__ import annotations
 
@@ -10,13 +24,26 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+import numpy as np
+from scipy import stats
+
 from ..model import DUTY_ORDER
 from ..store import LedgerFacts
-from .stats import benjamini_hochberg, binom_sf, hypergeom_sf, stratified_excess_sf
+from .stats import benjamini_hochberg, excess_sf
 
 DEFAULT_MIN_CONFIDENCE = 0.99
-PRIOR_WEIGHT = 200.0  # pseudo-problems of the wider baseline added to every peer baseline
 KINDS = ("village", "community", "other")
+KIND_INDEX = {kind: i for i, kind in enumerate(KINDS)}
+# A district's share of a category is taken to stay within about ±10 % (one standard deviation) of
+# a reference rate (catalog, office table) for reasons that have nothing to do with a root cause.
+REFERENCE_CV = 0.10
+
+BASELINE_ZH = {
+    "district_peers": "本区县其他已巡察乡镇(街道)",
+    "wider_peers": "其他已巡察区县的乡镇(街道)",
+    "other_districts": "其他已巡察区县",
+    "reference": "问题类别参考比例",
+}
 
 
 @dataclass
@@ -37,6 +64,9 @@ class Candidate:
     p_excess: float
     p_recurrence: float | None
     p_value: float
+    baseline: str | None = None
+    tested: bool = True
+    reason: str | None = None   # why a pair was not tested
     q_value: float = 1.0
     score: float = 0.0
     surfaced: bool = False
@@ -53,6 +83,7 @@ class Candidate:
             "ratio": round(self.observed / self.expected, 3) if self.expected > 0 else None,
             "p_excess": _sig(self.p_excess),
             "p_recurrence": None if self.p_recurrence is None else _sig(self.p_recurrence),
+            "baseline": self.baseline, "baseline_zh": BASELINE_ZH.get(self.baseline or "", None),
             **self.evidence,
         }
         return {
@@ -60,7 +91,7 @@ class Candidate:
             "area_code": self.area_code, "area_name": self.area_name, "district_code": self.district_code,
             "category": self.category, "score": round(self.score, 4), "p_value": _sig(self.p_value),
             "q_value": _sig(self.q_value), "confidence": round(self.confidence, 6), "surfaced": self.surfaced,
-            "explained_by": self.explained_by,
+            "tested": self.tested, "reason": self.reason, "explained_by": self.explained_by,
             "responsible_units": [{"unit_id": u[1], "unit_name": u[2], "duty": u[3]} for u in self.bearers],
             "evidence": evidence,
         }
@@ -71,41 +102,309 @@ def _sig(x: float) -> float:
     return float(f"{x:.6g}")
 
 
-KIND_INDEX = {kind: i for i, kind in enumerate(KINDS)}
-ZERO = (0.0, 0.0, 0.0)
+# -- 1. the ledger as arrays -----------------------------------------------------------------------
+@dataclass
+class Tally:
+    """Sums over inspected villages, by township ``t``, village kind ``k`` and category ``c``.
+
+    ``x``, ``xx``, ``xn``: Σ X_v, Σ X_v², Σ X_v N_v (shape t × k × c); ``n``, ``nn``: Σ N_v, Σ N_v²
+    (t × k); ``rectified``, ``recurred``: villages (t × c); ``district``: each township's district
+    index; per (t, c) severity weight, money and villages affected for the evidence.
+    """
+
+    townships: list[str]
+    districts: list[str]
+    categories: list[str]
+    district: np.ndarray
+    x: np.ndarray
+    xx: np.ndarray
+    xn: np.ndarray
+    n: np.ndarray
+    nn: np.ndarray
+    rectified: np.ndarray
+    recurred: np.ndarray
+    weight: np.ndarray
+    amount: np.ndarray
+    affected: np.ndarray
+    inspected: np.ndarray  # villages inspected per township
+    loaded_townships: dict[str, int]  # district -> townships loaded (inspected or not)
+
+    def by_district(self, array: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(self.districts),) + array.shape[1:])
+        np.add.at(out, self.district, array)
+        return out
 
 
-def _plus(a, b):
-    """Problems by village kind (village, community, other), added."""
-    return (a[0] + b[0], a[1] + b[1], a[2] + b[2])
+def tally_ledger(facts: LedgerFacts) -> Tally:
+    """Arrays over the townships with a ledger (at least one problem found).
+
+    >>> from graph.store import LedgerCell, Exposure, LedgerFacts
+    >>> cells = [LedgerCell("500101001", "500101", "village", "低保", 2, 3, 5, 12, 3.0, 0.0, 1, 0)]
+    >>> exposure = [Exposure("500101001", "500101", "village", 4, 2, 9, 45),
+    ...             Exposure("500101002", "500101", "village", 5, 0, 0, 0)]
+    >>> t = tally_ledger(LedgerFacts(cells, exposure, [], [], [], []))
+    >>> t.townships, float(t.x[0, 0, 0]), float(t.n[0, 0]), t.loaded_townships
+    (['500101001'], 3.0, 9.0, {'500101': 2})
+    """
+    township_district = {e.township_code: e.district_code for e in facts.exposure if e.issues > 0}
+    loaded: dict[str, int] = defaultdict(int)
+    for _, district in {(e.township_code, e.district_code) for e in facts.exposure}:
+        loaded[district] += 1
+    for c in facts.cells:  # a ledger whose villages are loaded without exposure rows
+        township_district.setdefault(c.township_code, c.district_code)
+    townships = sorted(township_district)
+    districts = sorted(set(township_district.values()))
+    categories = sorted({c.category for c in facts.cells} | {d.category for d in facts.duties})
+    ti = {t: i for i, t in enumerate(townships)}
+    di = {d: i for i, d in enumerate(districts)}
+    ci = {c: i for i, c in enumerate(categories)}
+    T, C = len(townships), len(categories)
+    shape = (T, len(KINDS), C)
+    tally = Tally(townships, districts, categories,
+                  np.array([di[township_district[t]] for t in townships], dtype=int),
+                  np.zeros(shape), np.zeros(shape), np.zeros(shape), np.zeros((T, len(KINDS))),
+                  np.zeros((T, len(KINDS))), np.zeros((T, C)), np.zeros((T, C)), np.zeros((T, C)),
+                  np.zeros((T, C)), np.zeros((T, C)), np.zeros(T), dict(sorted(loaded.items())))
+    for c in facts.cells:
+        t, k, j = ti[c.township_code], KIND_INDEX[c.village_kind], ci[c.category]
+        tally.x[t, k, j] += c.issues
+        tally.xx[t, k, j] += c.issues_sq
+        tally.xn[t, k, j] += c.issues_cross
+        tally.rectified[t, j] += c.villages_rectified
+        tally.recurred[t, j] += c.villages_recurred
+        tally.weight[t, j] += c.severity_weight
+        tally.amount[t, j] += c.amount_yuan
+        tally.affected[t, j] += c.villages_affected
+    for e in facts.exposure:
+        t = ti.get(e.township_code)
+        if t is not None:
+            k = KIND_INDEX[e.village_kind]
+            tally.n[t, k] += e.issues
+            tally.nn[t, k] += e.issues_sq
+            tally.inspected[t] += e.inspected
+    if not facts.exposure:  # totals from the cells alone (hand-made facts): N_v unknown, ρ taken as 0
+        tally.n = tally.x.sum(axis=2)
+        tally.nn = tally.n.copy()
+        tally.xn = tally.xx.copy()
+    return tally
 
 
-def _minus(a, b):
-    return (a[0] - b[0], a[1] - b[1], a[2] - b[2])
+# -- 2. overdispersion -------------------------------------------------------------------------------
+def estimate_dispersion(tally: Tally) -> np.ndarray:
+    """Per category, the intra-village correlation ρ of its counts (beta-binomial), by moments
+    around each district's own share, over every inspected village; 0 where nothing clusters.
+
+    Under the generator's Poisson model with one risk per village the counts given the village
+    totals are binomial and ρ ≈ 0; when a village's mix of problems persists over rounds, or a
+    problem is found again, counts cluster and ρ > 0, and every test below widens by it.
+    """
+    xd, nd = tally.by_district(tally.x), tally.by_district(tally.n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(nd[:, :, None] > 0, xd / nd[:, :, None], 0.0)[tally.district]  # t × k × c
+    n, nn = tally.n[:, :, None], tally.nn[:, :, None]
+    resid = tally.xx - 2 * share * tally.xn + share ** 2 * nn
+    var = share * (1 - share)
+    numerator = (resid - n * var).sum(axis=(0, 1))
+    denominator = (var * (nn - n)).sum(axis=(0, 1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = np.where(denominator > 0, numerator / denominator, 0.0)
+    return np.clip(rho, 0.0, 0.5)
 
 
-def _sum(vectors):
-    out = ZERO
-    for v in vectors:
-        out = _plus(out, v)
+# -- 3. baselines ------------------------------------------------------------------------------------
+@dataclass
+class Baseline:
+    """Expected shares and their uncertainty for a set of areas (a × k × c), and per area the
+    name of the baseline, or the reason no test can be made."""
+
+    share: np.ndarray
+    share_var: np.ndarray
+    usable: np.ndarray        # a × k: kinds with a baseline
+    label: list[str | None]   # per area
+    reason: list[str | None]  # per area, where nothing is usable
+
+
+def _posterior(x_rest: np.ndarray, n_rest: np.ndarray, nn_rest: np.ndarray, rho: np.ndarray):
+    """The baseline's share with a Jeffreys prior (never exactly 0 or 1), and its variance with the
+    baseline's own village clustering (its effective size shrinks by the design effect)."""
+    share = (x_rest + 0.5) / (n_rest[:, :, None] + 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        design = 1.0 + rho[None, None, :] * np.where(
+            n_rest[:, :, None] > 0, (nn_rest - n_rest)[:, :, None] / n_rest[:, :, None], 0.0)
+    return share, share * (1 - share) / (n_rest[:, :, None] + 2.0) * design
+
+
+def township_baselines(tally: Tally, rho: np.ndarray) -> Baseline:
+    """Each township against the other inspected townships of its district; where those are fewer
+    problems than the township's own, against every other inspected township loaded."""
+    xd, nd, nnd = tally.by_district(tally.x), tally.by_district(tally.n), tally.by_district(tally.nn)
+    x_rest = xd[tally.district] - tally.x
+    n_rest = nd[tally.district] - tally.n
+    nn_rest = nnd[tally.district] - tally.nn
+    x_all = tally.x.sum(axis=0) - tally.x
+    n_all = tally.n.sum(axis=0) - tally.n
+    nn_all = tally.nn.sum(axis=0) - tally.nn
+    own = n_rest >= np.maximum(tally.n, 1)                       # t × k
+    wide = ~own & (n_all >= np.maximum(tally.n, 1))
+    share_d, var_d = _posterior(x_rest, n_rest, nn_rest, rho)
+    share_w, var_w = _posterior(x_all, n_all, nn_all, rho)
+    share = np.where(own[:, :, None], share_d, share_w)
+    share_var = np.where(own[:, :, None], var_d, var_w)
+    usable = (own | wide) & (tally.n > 0)
+    labels, reasons = [], []
+    for t in range(len(tally.townships)):
+        kinds = tally.n[t] > 0
+        if usable[t][kinds].all():
+            labels.append("district_peers" if own[t][kinds].all() else "wider_peers")
+            reasons.append(None)
+        elif usable[t].any():
+            labels.append("district_peers" if own[t][usable[t]].all() else "wider_peers")
+            reasons.append(None)
+        else:
+            labels.append(None)
+            reasons.append("没有可比的已巡察乡镇(街道)：本区县和其他区县都没有足够的台账")
+    return Baseline(share, share_var, usable, labels, reasons)
+
+
+def reference_shares(facts: LedgerFacts, categories: list[str]) -> tuple[np.ndarray | None, str | None]:
+    """Each category's expected share of a village's problems, by kind, from the categories table's
+    rates (the catalog's or the office's own: ``xuncha load categories``); None, with the reason,
+    when a category of the ledger has no rate: a uniform share would be an invention.
+
+    >>> from graph.model import CategoryIn
+    >>> from graph.store import LedgerFacts
+    >>> rated = [CategoryIn(name="低保", rate_village=0.1, rate_community=0.2),
+    ...          CategoryIn(name="作风", rate_village=0.3, rate_community=0.2)]
+    >>> shares, why = reference_shares(LedgerFacts([], [], [], [], [], rated), ["作风", "低保"])
+    >>> shares[0].round(6).tolist(), why
+    ([0.75, 0.25], None)
+    >>> reference_shares(LedgerFacts([], [], [], [], [], [CategoryIn(name="低保")]), ["低保"])[1][:10]
+    '问题类别“低保”没有'
+    """
+    rates = {c.name: c for c in facts.categories}
+    shares = np.zeros((len(KINDS), len(categories)))
+    for j, name in enumerate(categories):
+        category = rates.get(name)
+        if category is None or category.rate_village is None or category.rate_community is None:
+            return None, (f"问题类别“{name}”没有参考比例(rate_village/rate_community)，区县层级无法与参考比较；"
+                          "可用 xuncha load categories 载入带比例的问题类别表")
+        shares[0, j], shares[1, j], shares[2, j] = category.rate_village, category.rate_community, category.rate_community
+    totals = shares.sum(axis=1, keepdims=True)
+    if (totals <= 0).any():
+        return None, "问题类别参考比例全为 0，区县层级无法与参考比较"
+    return shares / totals, None
+
+
+def district_baselines(tally: Tally, rho: np.ndarray, reference: np.ndarray | None,
+                       reference_reason: str | None) -> Baseline:
+    """Each district against the other districts with a ledger; with one district inspected,
+    against the reference shares (uncertain by ``REFERENCE_CV``); else no test, and why."""
+    xd, nd, nnd = tally.by_district(tally.x), tally.by_district(tally.n), tally.by_district(tally.nn)
+    D = len(tally.districts)
+    if D >= 2:
+        share, share_var = _posterior(xd.sum(axis=0) - xd, nd.sum(axis=0) - nd, nnd.sum(axis=0) - nnd, rho)
+        usable = (nd.sum(axis=0) - nd > 0) & (nd > 0)
+        return Baseline(share, share_var, usable, ["other_districts"] * D, [None] * D)
+    if reference is not None:
+        share = np.broadcast_to(reference, (D,) + reference.shape).copy()
+        return Baseline(share, (REFERENCE_CV * share) ** 2, nd > 0, ["reference"] * D, [None] * D)
+    why = ("只有一个区县有台账，" + (reference_reason or "问题类别没有参考比例")
+           + "。区县层级未检验；乡镇(街道)层级照常检验")
+    empty = np.zeros((D, len(KINDS), len(tally.categories)))
+    return Baseline(empty, empty, np.zeros((D, len(KINDS)), dtype=bool), [None] * D, [why] * D)
+
+
+# -- 4. the two lines of evidence ----------------------------------------------------------------------
+def excess_p_values(x, n, nn, baseline: Baseline, rho: np.ndarray):
+    """Observed count, null mean and upper-tail p-value of every (area, category), over the kinds
+    that have a baseline. The null: each village's count of the category given its total is
+    beta-binomial with the baseline's share and the category's ρ; the share itself is uncertain
+    (its posterior variance). Returns arrays a × c.
+    """
+    use = baseline.usable[:, :, None]
+    xs, ns = np.where(use, x, 0.0), np.where(use[:, :, 0], n, 0.0)
+    pairs = np.where(use[:, :, 0], nn - n, 0.0)
+    observed = xs.sum(axis=1)
+    trials = ns.sum(axis=1)[:, None] * np.ones_like(observed)
+    mean = (ns[:, :, None] * baseline.share).sum(axis=1)
+    s = baseline.share
+    variance = (s * (1 - s) * (ns[:, :, None] + rho[None, None, :] * pairs[:, :, None])
+                + ns[:, :, None] ** 2 * baseline.share_var).sum(axis=1)
+    p = _excess_sf_array(observed, trials, mean, variance)
+    return observed, mean, p
+
+
+def _excess_sf_array(observed, trials, mean, variance) -> np.ndarray:
+    """:func:`graph.analysis.stats.excess_sf` over arrays, in one SciPy call per distribution."""
+    observed, trials = np.rint(observed), np.rint(trials)
+    p = np.ones_like(mean, dtype=float)
+    positive = (observed > 0) & (trials > 0) & (mean > 0)
+    share = np.where(positive, np.minimum(mean / np.maximum(trials, 1), 1 - 1e-12), 0.5)
+    binomial_var = trials * share * (1 - share)
+    over = positive & (trials > 1) & (variance > binomial_var * (1 + 1e-12))
+    plain = positive & ~over
+    if plain.any():
+        p[plain] = stats.binom.sf(observed[plain] - 1, trials[plain], share[plain])
+    if over.any():
+        rho = np.minimum((variance[over] / binomial_var[over] - 1) / (trials[over] - 1), 1 - 1e-9)
+        concentration = 1 / rho - 1
+        sh = share[over]
+        p[over] = stats.betabinom.sf(observed[over] - 1, trials[over], sh * concentration, (1 - sh) * concentration)
+    p[(observed > 0) & (mean <= 0) & (trials > 0)] = 0.0  # unreachable: shares are never 0 (Jeffreys)
+    return np.clip(p, 0.0, 1.0)
+
+
+def recurrence_p_values(rectified, recurred, rectified_rest, recurred_rest):
+    """Villages where a rectified category came back, against the baseline's villages (one-sided
+    Fisher's exact test; the baseline's rate is itself uncertain). NaN where no test can be made:
+    nothing rectified that a later round could have seen again, or no baseline.
+
+    >>> recurrence_p_values(np.array([4.0]), np.array([4.0]), np.array([40.0]), np.array([2.0])).round(6).tolist()  # 15 / C(44, 4)
+    [0.00011]
+    """
+    k, n = np.rint(recurred), np.rint(rectified)
+    k_rest, n_rest = np.rint(recurred_rest), np.rint(rectified_rest)
+    p = np.full(np.shape(k), np.nan)
+    valid = (n > 0) & (n_rest > 0)
+    p[valid & (k == 0)] = 1.0
+    test = valid & (k > 0)
+    if test.any():
+        p[test] = np.minimum(1.0, stats.hypergeom.sf(k[test] - 1, (n + n_rest)[test], (k + k_rest)[test], n[test]))
+    return p
+
+
+def combine(p_excess: np.ndarray, p_recurrence: np.ndarray) -> np.ndarray:
+    """Excess and recurrence are two views of one root; either may show it alone. The smaller
+    p-value, doubled (Bonferroni), is valid whatever their dependence; a recurrence test that
+    could not be made is no evidence either way.
+
+    >>> combine(np.array([0.01, 0.01, 0.3]), np.array([np.nan, 0.2, 0.001])).tolist()
+    [0.01, 0.02, 0.002]
+    """
+    both = ~np.isnan(p_recurrence)
+    out = p_excess.copy()
+    out[both] = np.minimum(1.0, 2 * np.minimum(p_excess[both], p_recurrence[both]))
     return out
 
 
+# -- the whole run --------------------------------------------------------------------------------------
 def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> list[Candidate]:
-    """Test every (township, category) and (district, category) pair, attribute each excess to
-    the right level, and return every tested pair, best first; ``surfaced`` marks the candidates.
+    """Test every (township, category) and (district, category) pair with a ledger and a duty
+    bearer, attribute each excess to the right level, and return every pair, best first;
+    ``surfaced`` marks the candidates (never one whose confidence is below ``min_confidence``).
 
     Parameters
     ----------
     facts : LedgerFacts
         The store's aggregates: problems per township, village kind and category, units, duties.
     min_confidence : float
-        ``1 - q`` (Benjamini–Hochberg) a pair needs to be surfaced.
+        ``1 - q`` (Benjamini–Hochberg, per level) a pair needs to be surfaced.
 
     Returns
     -------
     list of Candidate
-        Sorted by ``surfaced`` then ``score`` (descending), then area code and category.
+        Sorted by ``surfaced``, ``tested``, then ``score`` (descending), area code and category.
+        Pairs that could not be tested carry ``tested=False`` and the ``reason``.
 
     Examples
     --------
@@ -117,246 +416,198 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
     >>> for d in ("110101", "110102"):
     ...     for i in range(1, 5):
     ...         t = f"{d}00{i}"
-    ...         cells.append(LedgerCell(t, d, "village", "低保", 5, 40 if t == "110101001" else 4, 0, 0, 0, 0))
-    ...         cells.append(LedgerCell(t, d, "village", "作风", 5, 30, 30, 0, 0, 0))
+    ...         low = 40 if t == "110101001" else 4
+    ...         cells.append(LedgerCell(t, d, "village", "低保", 5, low, low, low, low, 0, 0, 0))
+    ...         cells.append(LedgerCell(t, d, "village", "作风", 5, 30, 30, 30, 30, 0, 0, 0))
     >>> units = [Unit(f"{t}-ca", f"{t}民政办", "township", t, "civil_affairs")
     ...          for t in [c.township_code for c in cells[::2]]]
     >>> facts = LedgerFacts(cells, [], [], units, [Duty("低保", "township", "civil_affairs", "primary")], [])
     >>> top = surface_root_causes(facts)[0]
-    >>> top.unit_id, top.level, top.surfaced, top.observed, round(top.expected, 1)
-    ('110101001-ca', 'township', True, 40, 13.0)
+    >>> top.unit_id, top.level, top.surfaced, top.observed, round(top.expected, 1), top.baseline
+    ('110101001-ca', 'township', True, 40, 8.5, 'district_peers')
     """
-    categories = sorted({c.category for c in facts.cells} | {d.category for d in facts.duties})
-    township_district: dict[str, str] = {}
-    counts: dict[tuple[str, str], tuple] = {}       # (township, category) -> problems by kind
-    totals: dict[str, tuple] = {}                   # township -> problems of every category, by kind
-    closed: dict[tuple[str, str], int] = defaultdict(int)
-    recurrent: dict[tuple[str, str], int] = defaultdict(int)
-    weight: dict[tuple[str, str], float] = defaultdict(float)
-    amount: dict[tuple[str, str], float] = defaultdict(float)
-    villages_affected: dict[tuple[str, str], int] = defaultdict(int)
-    for c in facts.cells:
-        key = (c.township_code, c.category)
-        township_district[c.township_code] = c.district_code
-        # The excess test counts first findings only: a recurrence is the recurrence test's
-        # evidence, and counting it twice would make the two tests dependent.
-        vector = [0.0, 0.0, 0.0]
-        vector[KIND_INDEX[c.village_kind]] = c.issues - c.recurrent_issues
-        vector = tuple(vector)
-        counts[key] = _plus(counts.get(key, ZERO), vector)
-        totals[c.township_code] = _plus(totals.get(c.township_code, ZERO), vector)
-        closed[key] += c.closed_issues
-        recurrent[key] += c.recurrent_issues
-        weight[key] += c.severity_weight
-        amount[key] += c.amount_yuan
-        villages_affected[key] += c.villages_affected
-    inspected: dict[str, int] = defaultdict(int)
-    for e in facts.exposure:
-        inspected[e.township_code] += e.inspected
-        township_district.setdefault(e.township_code, e.district_code)
-    townships_of: dict[str, list[str]] = defaultdict(list)
-    for township, district in sorted(township_district.items()):
-        townships_of[district].append(township)
-    single = len(townships_of) == 1  # then districts are compared with the catalog's rates
-
-    total_issues = sum(sum(t) for t in totals.values())
-    total_weight = sum(weight.values())
-    mean_weight = total_weight / total_issues if total_issues else 1.0
+    tally = tally_ledger(facts)
+    if not tally.townships:
+        return []
+    rho = estimate_dispersion(tally)
     bearers = _duty_bearers(facts)
-    hints = defaultdict(int)  # (area, category, unit) -> hinted issues
-    for h in facts.hints:
-        hints[(h.township_code, h.category, h.unit_id)] += h.issues
-        hints[(township_district.get(h.township_code, h.township_code[:6]), h.category, h.unit_id)] += h.issues
-    catalog_share = _catalog_shares(facts)
+    hints = _hint_counts(facts, tally)
+    reference, reference_reason = reference_shares(facts, tally.categories)
 
-    # Sums per district and over everything, so a "rest" is a subtraction, not a loop.
-    district_counts = {(d, cat): _sum(counts.get((t, cat), ZERO) for t in ts)
-                       for d, ts in townships_of.items() for cat in categories}
-    district_totals = {d: _sum(totals.get(t, ZERO) for t in ts) for d, ts in townships_of.items()}
-    all_counts = {cat: _sum(district_counts[(d, cat)] for d in townships_of) for cat in categories}
-    all_totals = _sum(district_totals.values())
-    all_closed = {cat: sum(closed[(t, cat)] for t in township_district) for cat in categories}
-    all_recurrent = {cat: sum(recurrent[(t, cat)] for t in township_district) for cat in categories}
-    # The baseline share is shrunk toward the share over everything loaded (or the catalog's), so
-    # a thin baseline (few peers of this kind) cannot claim a near-zero rate.
-    prior = {cat: tuple(all_counts[cat][k] / all_totals[k] if all_totals[k] > 0
-                        else catalog_share.get((cat, kind), 0.0) for k, kind in enumerate(KINDS))
-             for cat in categories}
+    township_base = township_baselines(tally, rho)
+    observed_t, expected_t, p_ex_t = excess_p_values(tally.x, tally.n, tally.nn, township_base, rho)
+    rect_d, recur_d = tally.by_district(tally.rectified), tally.by_district(tally.recurred)
+    p_rec_t = recurrence_p_values(tally.rectified, tally.recurred, rect_d[tally.district] - tally.rectified,
+                                  recur_d[tally.district] - tally.recurred)
 
-    def township_excess(observed, total, rest_c, rest_t, category: str):
-        """Share of the category among a township's problems against the rest of its district, per
-        kind. The district is far larger than one township, so its share is taken as known
-        (binomial), after shrinking it toward the share over everything loaded so a thin baseline
-        (few peers of a kind) cannot claim a near-zero rate."""
-        p = prior[category]
-        expected = sum(total[k] * (rest_c[k] + PRIOR_WEIGHT * p[k]) / (rest_t[k] + PRIOR_WEIGHT)
-                       for k in range(3) if total[k] > 0)
-        return _binomial_excess(observed, total, expected)
-
-    def district_excess(observed, total, category: str, set_aside_c=ZERO, set_aside_t=ZERO):
-        """A district against the other loaded districts: they are not much larger than it, so the
-        test conditions on both (stratified hypergeometric: Fisher's exact test per kind, combined).
-        With one district loaded, against the catalog's expected shares (binomial). ``set_aside``
-        counts (townships withdrawn from the district) belong to neither side."""
-        if single:
-            shares = [catalog_share.get((category, kind), 0.0) for kind in KINDS]
-            expected = sum(total[k] * shares[k] for k in range(3))
-            return _binomial_excess(observed, total, expected)
-        rest_c = _minus(_minus(all_counts[category], observed), set_aside_c)
-        rest_t = _minus(_minus(all_totals, total), set_aside_t)
-        strata = [(total[k] + rest_t[k], observed[k] + rest_c[k], total[k]) for k in range(3) if total[k] > 0]
-        expected = sum(drawn * marked / pool for pool, marked, drawn in strata if pool > 0)
-        o = int(round(sum(observed)))
-        return o, expected, stratified_excess_sf(o, strata)
-
-    def recurrence_test(k: int, n: int, base_k: int, base_n: int) -> float | None:
-        """Recurrences among rectified findings against the baseline's, conditioning on both
-        (Fisher's exact test): the baseline's recurrences are few, so their rate is not known.
-        None when there is nothing to test: no rectified finding a later round could have seen
-        again (a township inspected only in the latest round), or no baseline."""
-        if n == 0 or base_n <= 0:
-            return None
-        if k == 0:
-            return 1.0
-        k = min(k, n)
-        return hypergeom_sf(k, n + base_n, k + min(base_k, base_n), n)
+    district_base = district_baselines(tally, rho, reference, reference_reason)
+    xd, nd, nnd = tally.by_district(tally.x), tally.by_district(tally.n), tally.by_district(tally.nn)
+    observed_d, expected_d, p_ex_d = excess_p_values(xd, nd, nnd, district_base, rho)
+    if len(tally.districts) >= 2:
+        p_rec_d = recurrence_p_values(rect_d, recur_d, rect_d.sum(axis=0) - rect_d, recur_d.sum(axis=0) - recur_d)
+    else:  # one district: its other categories are the baseline for recurrence
+        p_rec_d = recurrence_p_values(rect_d, recur_d, rect_d.sum(axis=1, keepdims=True) - rect_d,
+                                      recur_d.sum(axis=1, keepdims=True) - recur_d)
 
     candidates: list[Candidate] = []
-    # -- townships against the other townships of their district ---------------------------------
-    for district, townships in townships_of.items():
-        for category in categories:
-            d_counts, d_total = district_counts[(district, category)], district_totals[district]
-            d_closed = sum(closed[(t, category)] for t in townships)
-            d_recurrent = sum(recurrent[(t, category)] for t in townships)
-            for township in townships:
-                units = bearers.get(("township", township, category))
-                if not units or township not in totals:
+    levels = (("township", tally.townships, [tally.districts[d] for d in tally.district], township_base,
+               observed_t, expected_t, p_ex_t, p_rec_t),
+              ("district", tally.districts, tally.districts, district_base, observed_d, expected_d, p_ex_d, p_rec_d))
+    for level, areas, area_districts, base, observed, expected, p_ex, p_rec in levels:
+        p_all = combine(p_ex, p_rec)
+        for a, area in enumerate(areas):
+            for j, category in enumerate(tally.categories):
+                units = bearers.get((level, area, category))
+                if not units:
                     continue
-                observed, total = counts.get((township, category), ZERO), totals[township]
-                rest_c, rest_t = _minus(d_counts, observed), _minus(d_total, total)
-                o, e, p_excess = township_excess(observed, total, rest_c, rest_t, category)
-                k, n = recurrent[(township, category)], closed[(township, category)]
-                p_rec = recurrence_test(k, n, d_recurrent - k, d_closed - n)
-                candidates.append(_candidate("township", township, district, category, units, o, e, p_excess,
-                                             p_rec, facts, hints))
-    # -- districts against the other loaded districts (or the catalog's rates) --------------------
-    for district, townships in townships_of.items():
-        for category in categories:
-            units = bearers.get(("district", district, category))
-            if not units:
-                continue
-            observed, total = district_counts[(district, category)], district_totals[district]
-            o, e, p_excess = district_excess(observed, total, category)
-            k = sum(recurrent[(t, category)] for t in townships)
-            n = sum(closed[(t, category)] for t in townships)
-            if single:  # the district's other categories are its own baseline for recurrence
-                base_k = sum(recurrent[(t, c)] for t in townships for c in categories) - k
-                base_n = sum(closed[(t, c)] for t in townships for c in categories) - n
-            else:
-                base_k, base_n = all_recurrent[category] - k, all_closed[category] - n
-            p_rec = recurrence_test(k, n, base_k, base_n)
-            candidate = _candidate("district", district, district, category, units, o, e, p_excess, p_rec,
-                                   facts, hints)
-            candidate.evidence["townships_affected"] = sum(1 for t in townships
-                                                           if sum(counts.get((t, category), ZERO)) > 0)
-            candidate.evidence["townships"] = len(townships)
-            candidates.append(candidate)
+                tested = base.reason[a] is None
+                rec = None if not tested or np.isnan(p_rec[a, j]) else float(p_rec[a, j])
+                candidates.append(_candidate(
+                    level, area, area_districts[a], category, units, int(round(observed[a, j])),
+                    float(expected[a, j]), float(p_ex[a, j]) if tested else 1.0, rec,
+                    float(p_all[a, j]) if tested else 1.0, base.label[a], base.reason[a], facts, hints))
 
-    # -- multiple testing, per level ---------------------------------------------------------------
     for level in ("township", "district"):
-        tested = [c for c in candidates if c.level == level]
+        tested = [c for c in candidates if c.level == level and c.tested]
         for c, q in zip(tested, benjamini_hochberg([c.p_value for c in tested])):
             c.q_value = q
             c.surfaced = c.confidence >= min_confidence
-    # -- attribution: an excess concentrated in a few townships is theirs ---------------------------
-    # A surfaced district pair is tested again without its surfaced townships, or, when none is,
-    # without the one township that carries at least half of the district's excess (observed minus
-    # expected). If what remains is no longer significant,
-    # the excess was local: the district pair is withdrawn and those townships are surfaced as
-    # localised from it (the district test, corrected over all district pairs, is their evidence).
-    by_pair = defaultdict(list)
+    attribute_levels(candidates, tally, district_base, rho, min_confidence)
+    add_evidence(candidates, tally, rho)
+    score_candidates(candidates, tally)
+    candidates.sort(key=lambda c: (not c.surfaced, not c.tested, -round(c.score, 9), c.p_value, c.level,
+                                   c.area_code, c.category))
+    return candidates
+
+
+# -- 5. attribution ------------------------------------------------------------------------------------
+def attribute_levels(candidates: list[Candidate], tally: Tally, district_base: Baseline, rho: np.ndarray,
+                     min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> None:
+    """Settle each excess at one level, in place.
+
+    * A surfaced district pair is tested again without its townships that pass for the category,
+      on their own or in the family of the district's townships (hierarchical testing: a
+      township is only tested there once its district pair stands); if what remains shows no
+      excess (p above both the district level's cut-off and ``1 - min_confidence``), it was theirs:
+      the district pair is withdrawn and marked ``explained_by`` them, and they are surfaced with
+      the confidence of the family they passed in.
+    * A surfaced township inside a district pair that stands is the district unit's: withdrawn and
+      marked ``explained_by`` the district unit (its villages are in the district package).
+
+    No pair is ever surfaced here that did not pass the threshold on its own test.
+    """
+    inside = defaultdict(list)
     for c in candidates:
-        if c.level == "township":
-            by_pair[(c.district_code, c.category)].append(c)
+        if c.level == "township" and c.tested:
+            inside[(c.district_code, c.category)].append(c)
     passed = [c.p_value for c in candidates if c.level == "district" and c.surfaced]
     cutoff = max(passed) if passed else 0.0
+    alpha = 1 - min_confidence
+    by_pair = defaultdict(list)
+    promoted: dict[str, float] = {}  # townships that pass only in their district's family, with that q
     for c in candidates:
-        if c.level != "district" or not c.surfaced:
+        if c.level == "district" and c.surfaced:
+            # Hierarchical testing: once a district pair stands, its townships are tested again
+            # in the family of that district's townships (Benjamini–Hochberg within it).
+            family = inside.get((c.area_code, c.category), [])
+            for t, q in zip(family, benjamini_hochberg([t.p_value for t in family])):
+                if t.surfaced or (alpha > 0 and q <= alpha):
+                    by_pair[(c.area_code, c.category)].append(t)
+                    if not t.surfaced:
+                        promoted[t.area_code + "|" + t.category] = q
+    ti = {t: i for i, t in enumerate(tally.townships)}
+    di = {d: i for i, d in enumerate(tally.districts)}
+    ci = {c: i for i, c in enumerate(tally.categories)}
+    for c in candidates:
+        local = by_pair.get((c.area_code, c.category), []) if c.level == "district" else []
+        if not (c.surfaced and local):
             continue
-        inside = by_pair.get((c.area_code, c.category), [])
-        local = [t for t in inside if t.surfaced]
-        if not local and inside:
-            # Only a township that carries most of the district's excess can explain it.
-            largest = max(inside, key=lambda t: (t.observed - t.expected, -t.p_value))
-            local = [largest] if largest.observed - largest.expected >= 0.5 * (c.observed - c.expected) else []
-        if not local:
-            continue
-        withdrawn = {t.area_code for t in local}
-        keep = [t for t in townships_of[c.area_code] if t not in withdrawn]
-        observed = _sum(counts.get((t, c.category), ZERO) for t in keep)
-        total = _sum(totals.get(t, ZERO) for t in keep)
-        # The other districts stay the baseline; the withdrawn townships leave the pool entirely.
-        dropped_c = _minus(district_counts[(c.area_code, c.category)], observed)
-        dropped_t = _minus(district_totals[c.area_code], total)
-        _, _, p_rest = district_excess(observed, total, c.category, dropped_c, dropped_t)
-        c.evidence["p_without_local_townships"] = _sig(p_rest)
-        if p_rest > cutoff:
+        rows = [ti[t.area_code] for t in local]
+        d, j = di[c.area_code], ci[c.category]
+        x = tally.by_district(tally.x)[d:d + 1] - tally.x[rows].sum(axis=0, keepdims=True)
+        n = tally.by_district(tally.n)[d:d + 1] - tally.n[rows].sum(axis=0, keepdims=True)
+        nn = tally.by_district(tally.nn)[d:d + 1] - tally.nn[rows].sum(axis=0, keepdims=True)
+        base = Baseline(district_base.share[d:d + 1], district_base.share_var[d:d + 1],
+                        district_base.usable[d:d + 1] & (n > 0), district_base.label[d:d + 1],
+                        district_base.reason[d:d + 1])
+        _, _, p_rest = excess_p_values(x, n, nn, base, rho)
+        rest = float(p_rest[0, j])
+        # Recurrence without them too: the district's other townships against the other districts.
+        rectified = tally.rectified[tally.district == d, j].sum() - tally.rectified[rows, j].sum()
+        recurred = tally.recurred[tally.district == d, j].sum() - tally.recurred[rows, j].sum()
+        if len(tally.districts) >= 2:
+            rest_n = tally.rectified[tally.district != d, j].sum()
+            rest_k = tally.recurred[tally.district != d, j].sum()
+        else:
+            rest_n = tally.rectified[tally.district == d].sum() - tally.rectified[tally.district == d, j].sum()
+            rest_k = tally.recurred[tally.district == d].sum() - tally.recurred[tally.district == d, j].sum()
+        p_rec = recurrence_p_values(np.array([rectified]), np.array([recurred]), np.array([rest_n]),
+                                    np.array([rest_k]))
+        rest = float(combine(np.array([rest]), p_rec)[0])
+        c.evidence["p_without_local_townships"] = _sig(rest)
+        # The rest must show no excess at all (not merely less than the cut-off): a district-wide
+        # cause keeps a clear excess without a township or two, a township's cause leaves none.
+        if rest > max(cutoff, alpha):
             c.surfaced = False
-            c.explained_by = sorted(withdrawn)
-            for township in local:
-                if not township.surfaced:
-                    township.surfaced = True
-                    township.evidence["localised_from_district_p"] = _sig(c.p_value)
-
-    # -- ... and a township's excess inside a district-wide one belongs to the district unit ---------
+            c.explained_by = sorted(t.area_code for t in local)
+            for t in local:
+                if not t.surfaced:
+                    t.q_value = promoted[t.area_code + "|" + t.category]
+                    t.surfaced = True
+                    t.evidence["tested_within_district"] = c.area_code
     district_causes = {(c.area_code, c.category): c.unit_id for c in candidates if c.level == "district" and c.surfaced}
     for c in candidates:
         if c.level == "township" and c.surfaced and (c.district_code, c.category) in district_causes:
             c.surfaced = False
             c.explained_by = [district_causes[(c.district_code, c.category)]]
 
-    # -- evidence and score ------------------------------------------------------------------------
+
+# -- 6. evidence and score ------------------------------------------------------------------------------
+def add_evidence(candidates: list[Candidate], tally: Tally, rho: np.ndarray) -> None:
+    """Villages inspected and affected, money, severity, rectified and recurred villages."""
+    ti = {t: i for i, t in enumerate(tally.townships)}
+    ci = {c: i for i, c in enumerate(tally.categories)}
+    members = defaultdict(list)
+    for t, d in zip(tally.townships, tally.district):
+        members[tally.districts[d]].append(ti[t])
     for c in candidates:
-        if c.level == "township":
-            key = (c.area_code, c.category)
-            c.evidence["villages_inspected"] = inspected.get(c.area_code, 0)
-            w = weight.get(key, 0.0)
-            c.evidence["villages_affected"] = villages_affected.get(key, 0)
-            c.evidence["amount_yuan"] = round(amount.get(key, 0.0), 2)
-            c.evidence["closed_before_latest_round"] = closed.get(key, 0)
-            c.evidence["recurrences"] = recurrent.get(key, 0)
-        else:
-            keys = [(t, c.category) for t in townships_of[c.area_code]]
-            c.evidence["villages_inspected"] = sum(inspected.get(t, 0) for t in townships_of[c.area_code])
-            w = sum(weight.get(k, 0.0) for k in keys)
-            c.evidence["villages_affected"] = sum(villages_affected.get(k, 0) for k in keys)
-            c.evidence["amount_yuan"] = round(sum(amount.get(k, 0.0) for k in keys), 2)
-            c.evidence["closed_before_latest_round"] = sum(closed.get(k, 0) for k in keys)
-            c.evidence["recurrences"] = sum(recurrent.get(k, 0) for k in keys)
-        c.evidence["severity_weight"] = round(w, 2)
-        severity_ratio = (w / c.observed / mean_weight) if c.observed else 1.0
+        rows = [ti[c.area_code]] if c.level == "township" else members[c.area_code]
+        j = ci[c.category]
+        c.evidence["villages_inspected"] = int(tally.inspected[rows].sum())
+        c.evidence["villages_affected"] = int(tally.affected[rows, j].sum())
+        c.evidence["amount_yuan"] = round(float(tally.amount[rows, j].sum()), 2)
+        c.evidence["severity_weight"] = round(float(tally.weight[rows, j].sum()), 2)
+        c.evidence["villages_rectified"] = int(tally.rectified[rows, j].sum())
+        c.evidence["recurrences"] = int(tally.recurred[rows, j].sum())
+        c.evidence["dispersion_rho"] = round(float(rho[j]), 4)
+        if c.level == "district":
+            c.evidence["townships_affected"] = int((tally.x[rows][:, :, j].sum(axis=1) > 0).sum())
+            c.evidence["townships_inspected"] = len(rows)
+            c.evidence["townships"] = tally.loaded_townships.get(c.area_code, len(rows))
+
+
+def score_candidates(candidates: list[Candidate], tally: Tally) -> None:
+    """``score = −log10(p) · √(severity ratio) · (1 + hint share)``: the severity ratio is the
+    pair's mean severity weight over the ledger's; the hint share, the share of its problems whose
+    inspectors pointed at one of its duty bearers."""
+    total_issues = tally.x.sum()
+    mean_weight = tally.weight.sum() / total_issues if total_issues else 1.0
+    for c in candidates:
+        w = c.evidence.get("severity_weight", 0.0)
+        severity_ratio = (w / c.observed / mean_weight) if c.observed and mean_weight else 1.0
         hint_share = c.evidence["hints"] / c.observed if c.observed else 0.0
-        c.score = -math.log10(max(c.p_value, 1e-300)) * math.sqrt(severity_ratio) * (1.0 + hint_share)
-    candidates.sort(key=lambda c: (not c.surfaced, -round(c.score, 9), c.p_value, c.level, c.area_code, c.category))
-    return candidates
+        c.score = (-math.log10(max(c.p_value, 1e-300)) * math.sqrt(severity_ratio) * (1.0 + hint_share)
+                   if c.tested else 0.0)
 
 
-def _binomial_excess(observed, total, expected: float):
-    n_total = int(round(sum(total)))
-    o = int(round(sum(observed)))
-    if n_total == 0 or expected <= 0:
-        return o, expected, (1.0 if o == 0 else 0.0)
-    return o, expected, binom_sf(o, n_total, min(expected / n_total, 1.0))
-
-
-def _catalog_shares(facts: LedgerFacts) -> dict[tuple[str, str], float]:
-    """Each category's expected share of a village's problems, by kind, from the catalog's rates."""
-    shares = {}
-    for kind, attribute in (("village", "rate_village"), ("community", "rate_community"), ("other", "rate_community")):
-        total = sum(getattr(c, attribute) for c in facts.categories)
-        for c in facts.categories:
-            shares[(c.name, kind)] = getattr(c, attribute) / total if total else 0.0
-    return shares
+def _hint_counts(facts: LedgerFacts, tally: Tally) -> dict[tuple[str, str, str], int]:
+    """(area, category, unit) -> problems whose inspectors named the unit, for townships and districts."""
+    district_of = {t: tally.districts[d] for t, d in zip(tally.townships, tally.district)}
+    hints: dict[tuple[str, str, str], int] = defaultdict(int)
+    for h in facts.hints:
+        hints[(h.township_code, h.category, h.unit_id)] += h.issues
+        hints[(district_of.get(h.township_code, h.township_code[:6]), h.category, h.unit_id)] += h.issues
+    return hints
 
 
 def _duty_bearers(facts: LedgerFacts) -> dict[tuple[str, str, str], list[tuple[int, str, str, str]]]:
@@ -374,18 +625,16 @@ def _duty_bearers(facts: LedgerFacts) -> dict[tuple[str, str, str], list[tuple[i
     return out
 
 
-def _candidate(level, area, district, category, units, observed, expected, p_excess, p_rec, facts, hints):
+def _candidate(level, area, district, category, units, observed, expected, p_excess, p_rec, p_value,
+               baseline, reason, facts, hints) -> Candidate:
     hinted = [hints.get((area, category, u[1]), 0) for u in units] if hints else [0] * len(units)
     # The answering unit: the one inspectors hinted at most, else the highest duty (primary first).
     best = min(range(len(units)), key=lambda i: (-hinted[i], units[i][0], units[i][1]))
     _, unit_id, unit_name, duty = units[best]
-    # Excess and recurrence are two views of one root; either may show it alone. The smaller
-    # p-value, doubled (Bonferroni), is valid whatever the dependence between the two. A recurrence
-    # test that could not be made is no evidence either way, and is left out.
-    p_value = p_excess if p_rec is None else min(1.0, 2.0 * min(p_excess, p_rec))
     candidate = Candidate(
         level=level, area_code=area, area_name=facts.names.get(area, area), district_code=district,
         category=category, unit_id=unit_id, unit_name=unit_name, duty=duty, bearers=units,
-        observed=observed, expected=expected, p_excess=p_excess, p_recurrence=p_rec, p_value=p_value)
-    candidate.evidence = {"observed": observed, "hints": sum(hinted)}
+        observed=observed, expected=expected, p_excess=p_excess, p_recurrence=p_rec, p_value=p_value,
+        baseline=baseline, tested=reason is None, reason=reason)
+    candidate.evidence = {"hints": sum(hinted)}
     return candidate
