@@ -29,7 +29,7 @@ from scipy import stats
 
 from ..model import DUTY_ORDER
 from ..store import LedgerFacts
-from .stats import benjamini_hochberg, excess_sf
+from .stats import benjamini_hochberg, betabinom_sf_array
 
 DEFAULT_MIN_CONFIDENCE = 0.99
 KINDS = ("village", "community", "other")
@@ -224,14 +224,44 @@ class Baseline:
     reason: list[str | None]  # per area, where nothing is usable
 
 
-def _posterior(x_rest: np.ndarray, n_rest: np.ndarray, nn_rest: np.ndarray, rho: np.ndarray):
-    """The baseline's share with a Jeffreys prior (never exactly 0 or 1), and its variance with the
-    baseline's own village clustering (its effective size shrinks by the design effect)."""
-    share = (x_rest + 0.5) / (n_rest[:, :, None] + 1.0)
+def _posterior(x_rest: np.ndarray, n_rest: np.ndarray, nn_rest: np.ndarray, rho: np.ndarray,
+               prior_share: np.ndarray | None = None, prior_weight: np.ndarray | None = None):
+    """The baseline's share and its variance. The prior is the share over every inspected area
+    with the weight that the spread between districts allows (empirical Bayes, see
+    :func:`between_district_weight`), or Jeffreys' (never exactly 0 or 1) where nothing can be
+    pooled. The baseline's own village clustering shrinks its effective size by the design effect."""
+    if prior_share is None:
+        prior_share, prior_weight = np.full(x_rest.shape[1:], 0.5), np.ones(x_rest.shape[1:])
     with np.errstate(invalid="ignore", divide="ignore"):
         design = 1.0 + rho[None, None, :] * np.where(
             n_rest[:, :, None] > 0, (nn_rest - n_rest)[:, :, None] / n_rest[:, :, None], 0.0)
-    return share, share * (1 - share) / (n_rest[:, :, None] + 2.0) * design
+    effective = n_rest[:, :, None] / design
+    share = (x_rest / design + prior_weight * prior_share) / (effective + prior_weight)
+    return share, share * (1 - share) / (effective + prior_weight + 1.0)
+
+
+def between_district_weight(tally: Tally, rho: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per kind and category, the share over every inspected area and the weight (in problems) a
+    district's own share should give it: ``π(1-π)/τ² - 1`` where τ² is the variance of the
+    districts' true shares beyond sampling (method of moments, DerSimonian–Laird). Districts
+    that do not differ pool almost fully; with fewer than three districts nothing is pooled."""
+    xd, nd, nnd = tally.by_district(tally.x), tally.by_district(tally.n), tally.by_district(tally.nn)
+    share = (xd.sum(axis=0) + 0.5) / (nd.sum(axis=0)[:, None] + 1.0)          # k × c
+    weight = np.zeros_like(share)
+    if len(tally.districts) < 3:
+        return np.full_like(share, 0.5), np.ones_like(share)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        design = 1.0 + rho[None, None, :] * np.where(nd[:, :, None] > 0, (nnd - nd)[:, :, None] / nd[:, :, None], 0)
+        own = np.where(nd[:, :, None] > 0, xd / nd[:, :, None], np.nan)
+        sampling = share * (1 - share) * design / nd[:, :, None]                  # d × k × c
+        w = np.where(nd[:, :, None] > 0, 1 / sampling, 0.0)
+        q = np.nansum(w * (own - share) ** 2, axis=0)
+        m = (nd > 0).sum(axis=0)[:, None]
+        c = w.sum(axis=0) - (w ** 2).sum(axis=0) / w.sum(axis=0)
+        tau2 = np.maximum(0.0, (q - (m - 1)) / c)
+        weight = np.where(tau2 > 0, share * (1 - share) / tau2 - 1, 1e6)
+    weight = np.where((m >= 3) & np.isfinite(weight), np.clip(weight, 1.0, 1e6), 1.0)
+    return share, weight
 
 
 def township_baselines(tally: Tally, rho: np.ndarray) -> Baseline:
@@ -246,7 +276,7 @@ def township_baselines(tally: Tally, rho: np.ndarray) -> Baseline:
     nn_all = tally.nn.sum(axis=0) - tally.nn
     own = n_rest >= np.maximum(tally.n, 1)                       # t × k
     wide = ~own & (n_all >= np.maximum(tally.n, 1))
-    share_d, var_d = _posterior(x_rest, n_rest, nn_rest, rho)
+    share_d, var_d = _posterior(x_rest, n_rest, nn_rest, rho, *between_district_weight(tally, rho))
     share_w, var_w = _posterior(x_all, n_all, nn_all, rho)
     share = np.where(own[:, :, None], share_d, share_w)
     share_var = np.where(own[:, :, None], var_d, var_w)
@@ -349,7 +379,8 @@ def _excess_sf_array(observed, trials, mean, variance) -> np.ndarray:
         rho = np.minimum((variance[over] / binomial_var[over] - 1) / (trials[over] - 1), 1 - 1e-9)
         concentration = 1 / rho - 1
         sh = share[over]
-        p[over] = stats.betabinom.sf(observed[over] - 1, trials[over], sh * concentration, (1 - sh) * concentration)
+        tail = betabinom_sf_array(observed[over], trials[over], sh * concentration, (1 - sh) * concentration)
+        p[over] = tail
     p[(observed > 0) & (mean <= 0) & (trials > 0)] = 0.0  # unreachable: shares are never 0 (Jeffreys)
     return np.clip(p, 0.0, 1.0)
 
@@ -566,24 +597,31 @@ def attribute_levels(candidates: list[Candidate], tally: Tally, district_base: B
 def add_evidence(candidates: list[Candidate], tally: Tally, rho: np.ndarray) -> None:
     """Villages inspected and affected, money, severity, rectified and recurred villages."""
     ti = {t: i for i, t in enumerate(tally.townships)}
+    di = {d: i for i, d in enumerate(tally.districts)}
     ci = {c: i for i, c in enumerate(tally.categories)}
-    members = defaultdict(list)
-    for t, d in zip(tally.townships, tally.district):
-        members[tally.districts[d]].append(ti[t])
+    present = (tally.x.sum(axis=1) > 0).astype(float)
+    tables = {}
+    for level, reduce in (("township", lambda a: a), ("district", tally.by_district)):
+        tables[level] = [reduce(a).tolist() for a in (tally.affected, tally.amount, tally.weight, tally.rectified,
+                                                        tally.recurred, present)]
+        tables[level].append(reduce(tally.inspected[:, None])[:, 0].tolist())
+    townships_inspected = np.bincount(tally.district, minlength=len(tally.districts)).tolist()
+    rhos = [round(float(r), 4) for r in rho]
     for c in candidates:
-        rows = [ti[c.area_code]] if c.level == "township" else members[c.area_code]
-        j = ci[c.category]
-        c.evidence["villages_inspected"] = int(tally.inspected[rows].sum())
-        c.evidence["villages_affected"] = int(tally.affected[rows, j].sum())
-        c.evidence["amount_yuan"] = round(float(tally.amount[rows, j].sum()), 2)
-        c.evidence["severity_weight"] = round(float(tally.weight[rows, j].sum()), 2)
-        c.evidence["villages_rectified"] = int(tally.rectified[rows, j].sum())
-        c.evidence["recurrences"] = int(tally.recurred[rows, j].sum())
-        c.evidence["dispersion_rho"] = round(float(rho[j]), 4)
+        level_index = ti if c.level == "township" else di
+        a, j = level_index[c.area_code], ci[c.category]
+        affected, amount, weight, rectified, recurred, present_in, inspected = tables[c.level]
+        c.evidence["villages_inspected"] = int(inspected[a])
+        c.evidence["villages_affected"] = int(affected[a][j])
+        c.evidence["amount_yuan"] = round(amount[a][j], 2)
+        c.evidence["severity_weight"] = round(weight[a][j], 2)
+        c.evidence["villages_rectified"] = int(rectified[a][j])
+        c.evidence["recurrences"] = int(recurred[a][j])
+        c.evidence["dispersion_rho"] = rhos[j]
         if c.level == "district":
-            c.evidence["townships_affected"] = int((tally.x[rows][:, :, j].sum(axis=1) > 0).sum())
-            c.evidence["townships_inspected"] = len(rows)
-            c.evidence["townships"] = tally.loaded_townships.get(c.area_code, len(rows))
+            c.evidence["townships_affected"] = int(present_in[a][j])
+            c.evidence["townships_inspected"] = townships_inspected[a]
+            c.evidence["townships"] = tally.loaded_townships.get(c.area_code, townships_inspected[a])
 
 
 def score_candidates(candidates: list[Candidate], tally: Tally) -> None:

@@ -11,7 +11,7 @@ import math
 from typing import Sequence
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 
 def binom_sf(k: int, n: int, p: float) -> float:
@@ -118,3 +118,45 @@ def estimate_rho(sum_sq_resid: float, binomial_part: float, pairs_part: float) -
     if pairs_part <= 0 or not math.isfinite(sum_sq_resid):
         return 0.0
     return float(min(0.5, max(0.0, (sum_sq_resid - binomial_part) / pairs_part)))
+
+
+def betabinom_sf_array(k, n, a, b, width: float = 40.0) -> np.ndarray:
+    """P(X >= k) for X ~ BetaBinomial(n, a, b), element-wise over arrays, in one pass.
+
+    SciPy's ``betabinom.sf`` sums the pmf in a Python-level loop per element (about 30 µs each, so
+    0.6 s for the 20,000 pairs of a province). This sums the same pmf (from SciPy's special
+    functions), vectorised: the upper tail term by term from ``k`` when ``k`` is above the mean
+    (so tiny p-values keep their precision), else one minus the lower tail; terms beyond ``width``
+    standard deviations are below 1e-300 of the sum and left out. ``tests/test_stats.py`` checks
+    it against ``scipy.stats.betabinom.sf`` over thousands of random inputs.
+
+    >>> float(betabinom_sf_array(np.array([3]), np.array([10]), np.array([2.0]), np.array([5.0]))[0]) == \
+    ...     float(stats.betabinom.sf(2, 10, 2.0, 5.0))
+    True
+    """
+    k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    out = np.ones(k.shape)
+    if k.size == 0:
+        return out
+    mean = n * a / (a + b)
+    sd = np.sqrt(n * a * b * (a + b + n) / ((a + b) ** 2 * (a + b + 1)))
+    span = np.ceil(width * sd + 50)
+    upper = k > mean
+    start = np.where(upper, k, np.maximum(0, np.floor(mean - span)))
+    stop = np.where(upper, np.minimum(n, k + span), k - 1)  # inclusive
+    valid = (k > 0) & (k <= n)
+    out[k > n] = 0.0
+    counts = np.where(valid, np.maximum(stop - start + 1, 0), 0).astype(np.int64)
+    rows = np.repeat(np.arange(k.size), counts)
+    if rows.size:
+        offsets = np.arange(rows.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        x = start[rows] + offsets
+        nn, aa, bb = n[rows], a[rows], b[rows]
+        log_pmf = (special.gammaln(nn + 1) - special.gammaln(x + 1) - special.gammaln(nn - x + 1)
+                   + special.betaln(x + aa, nn - x + bb) - special.betaln(aa, bb))
+        sums = np.zeros(k.size)
+        np.add.at(sums, rows, np.exp(log_pmf))
+        tail = np.where(upper, sums, 1.0 - sums)
+        out[valid] = tail[valid]
+    return np.clip(out, 0.0, 1.0)
