@@ -476,9 +476,9 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
     observed_d, expected_d, p_ex_d = excess_p_values(xd, nd, nnd, district_base, rho)
     if len(tally.districts) >= 2:
         p_rec_d = recurrence_p_values(rect_d, recur_d, rect_d.sum(axis=0) - rect_d, recur_d.sum(axis=0) - recur_d)
-    else:  # one district: its other categories are the baseline for recurrence
-        p_rec_d = recurrence_p_values(rect_d, recur_d, rect_d.sum(axis=1, keepdims=True) - rect_d,
-                                      recur_d.sum(axis=1, keepdims=True) - recur_d)
+    else:  # one district: no baseline for its recurrence. Other categories are none: a frequent
+        # category is found again more often wherever it is, root or not.
+        p_rec_d = np.full(rect_d.shape, np.nan)
 
     candidates: list[Candidate] = []
     levels = (("township", tally.townships, [tally.districts[d] for d in tally.district], township_base,
@@ -566,12 +566,8 @@ def attribute_levels(candidates: list[Candidate], tally: Tally, district_base: B
         # Recurrence without them too: the district's other townships against the other districts.
         rectified = tally.rectified[tally.district == d, j].sum() - tally.rectified[rows, j].sum()
         recurred = tally.recurred[tally.district == d, j].sum() - tally.recurred[rows, j].sum()
-        if len(tally.districts) >= 2:
-            rest_n = tally.rectified[tally.district != d, j].sum()
-            rest_k = tally.recurred[tally.district != d, j].sum()
-        else:
-            rest_n = tally.rectified[tally.district == d].sum() - tally.rectified[tally.district == d, j].sum()
-            rest_k = tally.recurred[tally.district == d].sum() - tally.recurred[tally.district == d, j].sum()
+        rest_n = tally.rectified[tally.district != d, j].sum()  # 0 with one district: no test
+        rest_k = tally.recurred[tally.district != d, j].sum()
         p_rec = recurrence_p_values(np.array([rectified]), np.array([recurred]), np.array([rest_n]),
                                     np.array([rest_k]))
         rest = float(combine(np.array([rest]), p_rec)[0])

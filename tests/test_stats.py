@@ -1,0 +1,74 @@
+"""The tails every root-cause test rests on, checked against SciPy over thousands of random inputs,
+lower tails and extreme totals included."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from graph.analysis.root_causes import _excess_sf_array
+from graph.analysis.stats import betabinom_sf_array, binom_sf, excess_sf, hypergeom_sf
+
+
+def test_lower_tails_are_almost_one_not_zero():
+    # The cases that the hand-written sums got wrong (a pmf that underflows at the start).
+    assert binom_sf(10, 9000, 0.087) == pytest.approx(1.0)
+    assert binom_sf(5, 3500, 0.2) == pytest.approx(1.0)
+    assert hypergeom_sf(2, 2000, 900, 1000) == pytest.approx(1.0)
+    assert excess_sf(1, 12000, 1200.0, 1400.0) == pytest.approx(1.0)
+
+
+def test_binomial_and_hypergeometric_tails_equal_scipy_over_random_inputs():
+    rng = np.random.default_rng(20261128)
+    for _ in range(5000):
+        n = int(rng.integers(1, 20000))
+        k = int(rng.integers(0, n + 2))
+        p = float(rng.uniform(1e-4, 0.9))
+        assert binom_sf(k, n, p) == pytest.approx(float(stats.binom.sf(k - 1, n, p)), rel=1e-9, abs=1e-300)
+        total = int(rng.integers(2, 5000))
+        marked, drawn = int(rng.integers(0, total + 1)), int(rng.integers(0, total + 1))
+        k = int(rng.integers(0, min(marked, drawn) + 2))
+        assert hypergeom_sf(k, total, marked, drawn) == pytest.approx(
+            min(1.0, float(stats.hypergeom.sf(k - 1, total, marked, drawn))), rel=1e-9, abs=1e-300)
+
+
+def test_vectorised_beta_binomial_tail_equals_scipy_over_random_inputs():
+    rng = np.random.default_rng(7)
+    size = 5000
+    n = rng.integers(1, 3000, size)
+    k = rng.integers(0, n + 2)
+    a, b = rng.uniform(0.05, 500, size), rng.uniform(0.05, 5000, size)
+    mine = betabinom_sf_array(k, n, a, b)
+    reference = stats.betabinom.sf(k - 1, n, a, b)
+    # SciPy's sf is one minus its cdf, so below ~1e-10 it has lost its digits: there the
+    # reference is the direct sum of SciPy's own pmf.
+    tiny = reference < 1e-10
+    assert np.allclose(mine[~tiny], reference[~tiny], rtol=1e-6, atol=1e-10)
+    for i in np.flatnonzero(tiny)[:300]:
+        direct = np.exp(stats.betabinom.logpmf(np.arange(k[i], n[i] + 1), n[i], a[i], b[i])).sum()
+        assert mine[i] == pytest.approx(direct, rel=1e-6, abs=1e-300)
+
+
+def test_excess_tail_is_the_binomial_without_overdispersion_and_heavier_with_it():
+    observed, trials, mean = np.array([30.0]), np.array([150.0]), np.array([10.0])
+    binomial_var = 150 * (10 / 150) * (1 - 10 / 150)
+    plain = _excess_sf_array(observed, trials, mean, np.array([binomial_var]))[0]
+    assert plain == pytest.approx(stats.binom.sf(29, 150, 10 / 150))
+    wider = _excess_sf_array(observed, trials, mean, np.array([2 * binomial_var]))[0]
+    assert wider > 10 * plain
+
+
+def test_overdispersed_null_is_calibrated_by_simulation():
+    """Sums of village beta-binomial counts: the matched-moment tail does not under-state p."""
+    rng = np.random.default_rng(3)
+    villages = rng.integers(3, 30, 20)
+    share, rho = 0.06, 0.05
+    c = 1 / rho - 1
+    sims = np.array([rng.binomial(villages, rng.beta(share * c, (1 - share) * c, len(villages))).sum()
+                     for _ in range(40000)])
+    n, pairs = villages.sum(), (villages * (villages - 1)).sum()
+    mean, variance = n * share, share * (1 - share) * (n + rho * pairs)
+    for quantile in (0.95, 0.99, 0.999):
+        x = int(np.quantile(sims, quantile)) + 1
+        empirical = (sims >= x).mean()
+        assert excess_sf(x, int(n), mean, variance) >= 0.8 * empirical
