@@ -333,6 +333,11 @@ def district_baselines(tally: Tally, rho: np.ndarray, reference: np.ndarray | No
     D = len(tally.districts)
     if D >= 2:
         share, share_var = _posterior(xd.sum(axis=0) - xd, nd.sum(axis=0) - nd, nnd.sum(axis=0) - nnd, rho)
+        # Districts differ beyond their villages' variation (τ², DerSimonian–Laird over the inspected
+        # districts): a district is a root cause only beyond that spread.
+        pooled, weight = between_district_weight(tally, rho)
+        tau2 = np.where(weight < 1e6, pooled * (1 - pooled) / (weight + 1), 0.0)
+        share_var = share_var + (tau2[None, :, :] if D >= 3 else 0.0)
         usable = (nd.sum(axis=0) - nd > 0) & (nd > 0)
         return Baseline(share, share_var, usable, ["other_districts"] * D, [None] * D)
     if reference is not None:
