@@ -217,10 +217,9 @@ def run_one(store: SQLiteStore, province: str, family: str, usage: str, seed: in
         c = by_key.get((cause.level, cause.area_code, cause.category))
         ranking = groups[(cause.level, cause.area_code[:6], cause.category)]
         rank = next((i for i, r in enumerate(ranking, 1) if r.area_code == cause.area_code), None)
-        inspected = sum(1 for v in cause.affected) / max(cause.share, 1e-9)
         result["causes"].append({
             "kind": cause.kind, "level": cause.level, "area": cause.area_code, "category": cause.category,
-            "multiplier": round(cause.multiplier, 2), "villages": round(inspected),
+            "multiplier": round(cause.multiplier, 2), "villages_affected": len(cause.affected),
             "tested": bool(c and c.tested), "surfaced": bool(c and c.surfaced and c.unit_id == cause.unit_id),
             "rank": rank, "oracle": (cause.area_code, cause.category) in oracle if cause.level == "township" else None,
             "p": c.p_value if c else None})

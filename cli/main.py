@@ -177,8 +177,8 @@ def cmd_rootcauses(args) -> int:
     for c in causes:
         e = c["evidence"]
         print(f"{c['rank']:>3}. {c['unit_name']} [{LEVEL_ZH[c['level']]}] {c['category']}: 得分 {c['score']:.1f}, "
-              f"置信度 {c['confidence']:.4f}, 首次发现 {e['observed']} 个 (期望 {e['expected']:.1f}), "
-              f"涉及 {e['villages_affected']} 个村(社区), 复发 {e['recurrences']}")
+              f"置信度 {c['confidence']:.4f}, 发现 {e['observed']} 个 (期望 {e['expected']:.1f}), "
+              f"涉及 {e['villages_affected']} 个村(社区), 整改后复发 {e['recurrences']} 个村(社区)")
     if args.xlsx:
         print(f"written {args.xlsx}")
     return 0

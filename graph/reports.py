@@ -26,7 +26,7 @@ def _widths(sheet, widths: list[int]) -> None:
 
 
 ROOT_CAUSE_HEADERS = ["排名", "根源单位编号", "根源单位", "层级", "所属区划代码", "所属区划", "问题类别", "责任类型",
-                      "得分", "置信度", "p值", "首次发现问题数", "期望问题数", "涉及村(社区)数", "复发问题数",
+                      "得分", "置信度", "p值", "问题数", "期望问题数", "涉及村(社区)数", "整改后复发村(社区)数",
                       "涉及金额(元)", "巡察组提示数", "问题编号"]
 
 
@@ -82,8 +82,8 @@ def write_packages(packages: list[dict], path: str | Path) -> Path:
                 ("机关端完成时限", agency["due_on"]),
                 ("协同责任单位", "；".join(f"{u['unit_name']}（{DutyType(u['duty']).zh}）" for u in agency["co_responsible"])
                  or "无"),
-                ("证据", f"首次发现 {cause['evidence'].get('observed')} 个问题，期望 {cause['evidence'].get('expected')}，"
-                         f"涉及 {totals['villages']} 个村(社区)，复发 {cause['evidence'].get('recurrences', 0)} 个")]
+                ("证据", f"发现 {cause['evidence'].get('observed')} 个问题，期望 {cause['evidence'].get('expected')}，"
+                         f"涉及 {totals['villages']} 个村(社区)，整改后复发 {cause['evidence'].get('recurrences', 0)} 个村(社区)")]
         for offset, (label, text) in enumerate(rows, start=3):
             sheet.cell(row=offset, column=1, value=label).font = Font(bold=True)
             sheet.cell(row=offset, column=2, value=text)

@@ -78,7 +78,7 @@ class PlantedCause:
 @dataclass
 class Scenario:
     units: list
-    duties_path: Path
+    duties: list[dict]  # the catalog's duty rows for the scenario's categories
     issues: list[dict]
     causes: list[PlantedCause]
     meta: dict
@@ -98,9 +98,7 @@ class Scenario:
         _write_rows(paths["units"], unit_header,
                     [[u.unit_id, u.name, u.level.zh if zh else u.level.value, u.area_code, u.function]
                      for u in self.units])
-        names = {c.name for c in self.categories}
-        with open(self.duties_path, encoding="utf-8") as f:
-            duties = [d for d in csv.DictReader(f) if d["category"] in names]
+        duties = self.duties
         _write_rows(paths["duties"], ["问题类别", "层级", "职能", "责任类型"] if zh else list(duties[0]),
                     [[d["category"], {"district": "区县", "township": "乡镇"}[d["level"]] if zh else d["level"],
                       d["function"], DutyType(d["duty"]).zh if zh else d["duty"]] for d in duties])
@@ -231,7 +229,8 @@ def generate_scenario(store: GraphStore, *, province: str | None = None, distric
     planted: list[PlantedCause] = []
     used: set[tuple[str, str]] = set()
     big_townships = [t for t in sorted(inspected) if len(inspected[t]) >= 8]
-    early_townships = [t for t in big_townships if every_round and rounds >= 2 or revisit or round_of[t] < rounds]
+    # A recurrence cause needs a township whose rectified problems a later round can see again.
+    early_townships = [t for t in big_townships if (every_round and rounds >= 2) or revisit or round_of[t] < rounds]
     can_recur = rounds >= 2 or revisit
     kinds = ["district_policy", "township_supervision", "recurrence" if can_recur else "township_supervision"]
     attempts = 0
@@ -336,12 +335,12 @@ def generate_scenario(store: GraphStore, *, province: str | None = None, distric
         if rng.random() < chance:
             add(v, category, r, cause, description=f"{issue['description']}（整改后反弹）")
 
-    base_share = {kind: np.array([getattr(c, attr) for c in categories]) for kind, attr in kind_rate.items()}
+    kind_rates = {kind: np.array([getattr(c, attr) for c in categories]) for kind, attr in kind_rate.items()}
     earlier: list[tuple[Division, object, dict]] = []
     for township in sorted(inspected):
         for v in inspected[township]:
             risk = rng.gammavariate(shape, 1 / shape) if shape else 1.0
-            rates = base_share[v.kind].copy()
+            rates = kind_rates[v.kind].copy()
             causes_here = [multiplier.get((v.code, c.name), (1.0, None)) for c in categories]
             boosted = rates * np.array([m for m, _ in causes_here])
             if kappa is not None:  # the village's mix of problems, fixed for the term
@@ -377,5 +376,5 @@ def generate_scenario(store: GraphStore, *, province: str | None = None, distric
             "township_share": township_share, "office_categories": office_categories,
             "villages": sum(len(v) for v in villages_of.values()),
             "villages_inspected": sum(len(v) for v in inspected.values()), "issues": len(issues)}
-    return Scenario(units=units, duties_path=CATALOG_DIR / "duties.csv", issues=issues, causes=planted, meta=meta,
+    return Scenario(units=units, duties=duties, issues=issues, causes=planted, meta=meta,
                     categories=categories, office=bool(office_categories))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from graph.analysis.root_causes import _excess_sf_array
+from graph.analysis.stats import excess_sf_array as _excess_sf_array
 from graph.analysis.stats import betabinom_sf_array, binom_sf, excess_sf, hypergeom_sf
 
 

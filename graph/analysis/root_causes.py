@@ -20,6 +20,7 @@ same way. The steps, each a function one can read and test alone:
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from scipy import stats
 
 from ..model import DUTY_ORDER
 from ..store import LedgerFacts
-from .stats import benjamini_hochberg, betabinom_sf_array
+from .stats import benjamini_hochberg, excess_sf_array
 
 DEFAULT_MIN_CONFIDENCE = 0.99
 KINDS = ("village", "community", "other")
@@ -134,6 +135,19 @@ class Tally:
         np.add.at(out, self.district, array)
         return out
 
+    # District sums, computed once: every step below reads them.
+    @functools.cached_property
+    def district_x(self) -> np.ndarray:
+        return self.by_district(self.x)
+
+    @functools.cached_property
+    def district_n(self) -> np.ndarray:
+        return self.by_district(self.n)
+
+    @functools.cached_property
+    def district_nn(self) -> np.ndarray:
+        return self.by_district(self.nn)
+
 
 def tally_ledger(facts: LedgerFacts) -> Tally:
     """Arrays over the townships with a ledger (at least one problem found).
@@ -198,7 +212,7 @@ def estimate_dispersion(tally: Tally) -> np.ndarray:
     totals are binomial and ρ ≈ 0; when a village's mix of problems persists over rounds, or a
     problem is found again, counts cluster and ρ > 0, and every test below widens by it.
     """
-    xd, nd = tally.by_district(tally.x), tally.by_district(tally.n)
+    xd, nd = tally.district_x, tally.district_n
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(nd[:, :, None] > 0, xd / nd[:, :, None], 0.0)[tally.district]  # t × k × c
     n, nn = tally.n[:, :, None], tally.nn[:, :, None]
@@ -245,9 +259,8 @@ def between_district_weight(tally: Tally, rho: np.ndarray) -> tuple[np.ndarray, 
     district's own share should give it: ``π(1-π)/τ² - 1`` where τ² is the variance of the
     districts' true shares beyond sampling (method of moments, DerSimonian–Laird). Districts
     that do not differ pool almost fully; with fewer than three districts nothing is pooled."""
-    xd, nd, nnd = tally.by_district(tally.x), tally.by_district(tally.n), tally.by_district(tally.nn)
+    xd, nd, nnd = tally.district_x, tally.district_n, tally.district_nn
     share = (xd.sum(axis=0) + 0.5) / (nd.sum(axis=0)[:, None] + 1.0)          # k × c
-    weight = np.zeros_like(share)
     if len(tally.districts) < 3:
         return np.full_like(share, 0.5), np.ones_like(share)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -264,10 +277,11 @@ def between_district_weight(tally: Tally, rho: np.ndarray) -> tuple[np.ndarray, 
     return share, weight
 
 
-def township_baselines(tally: Tally, rho: np.ndarray) -> Baseline:
+def township_baselines(tally: Tally, rho: np.ndarray, pooling: tuple[np.ndarray, np.ndarray]) -> Baseline:
     """Each township against the other inspected townships of its district; where those are fewer
-    problems than the township's own, against every other inspected township loaded."""
-    xd, nd, nnd = tally.by_district(tally.x), tally.by_district(tally.n), tally.by_district(tally.nn)
+    problems than the township's own, against every other inspected township loaded. ``pooling``
+    is :func:`between_district_weight`'s answer."""
+    xd, nd, nnd = tally.district_x, tally.district_n, tally.district_nn
     x_rest = xd[tally.district] - tally.x
     n_rest = nd[tally.district] - tally.n
     nn_rest = nnd[tally.district] - tally.nn
@@ -276,7 +290,7 @@ def township_baselines(tally: Tally, rho: np.ndarray) -> Baseline:
     nn_all = tally.nn.sum(axis=0) - tally.nn
     own = n_rest >= np.maximum(tally.n, 1)                       # t × k
     wide = ~own & (n_all >= np.maximum(tally.n, 1))
-    share_d, var_d = _posterior(x_rest, n_rest, nn_rest, rho, *between_district_weight(tally, rho))
+    share_d, var_d = _posterior(x_rest, n_rest, nn_rest, rho, *pooling)
     share_w, var_w = _posterior(x_all, n_all, nn_all, rho)
     share = np.where(own[:, :, None], share_d, share_w)
     share_var = np.where(own[:, :, None], var_d, var_w)
@@ -325,17 +339,17 @@ def reference_shares(facts: LedgerFacts, categories: list[str]) -> tuple[np.ndar
     return shares / totals, None
 
 
-def district_baselines(tally: Tally, rho: np.ndarray, reference: np.ndarray | None,
-                       reference_reason: str | None) -> Baseline:
+def district_baselines(tally: Tally, rho: np.ndarray, pooling: tuple[np.ndarray, np.ndarray],
+                       reference: np.ndarray | None, reference_reason: str | None) -> Baseline:
     """Each district against the other districts with a ledger; with one district inspected,
     against the reference shares (uncertain by ``REFERENCE_CV``); else no test, and why."""
-    xd, nd, nnd = tally.by_district(tally.x), tally.by_district(tally.n), tally.by_district(tally.nn)
+    xd, nd, nnd = tally.district_x, tally.district_n, tally.district_nn
     D = len(tally.districts)
     if D >= 2:
         share, share_var = _posterior(xd.sum(axis=0) - xd, nd.sum(axis=0) - nd, nnd.sum(axis=0) - nnd, rho)
         # Districts differ beyond their villages' variation (τ², DerSimonian–Laird over the inspected
         # districts): a district is a root cause only beyond that spread.
-        pooled, weight = between_district_weight(tally, rho)
+        pooled, weight = pooling
         tau2 = np.where(weight < 1e6, pooled * (1 - pooled) / (weight + 1), 0.0)
         share_var = share_var + (tau2[None, :, :] if D >= 3 else 0.0)
         usable = (nd.sum(axis=0) - nd > 0) & (nd > 0)
@@ -365,29 +379,8 @@ def excess_p_values(x, n, nn, baseline: Baseline, rho: np.ndarray):
     s = baseline.share
     variance = (s * (1 - s) * (ns[:, :, None] + rho[None, None, :] * pairs[:, :, None])
                 + ns[:, :, None] ** 2 * baseline.share_var).sum(axis=1)
-    p = _excess_sf_array(observed, trials, mean, variance)
+    p = excess_sf_array(observed, trials, mean, variance)
     return observed, mean, p
-
-
-def _excess_sf_array(observed, trials, mean, variance) -> np.ndarray:
-    """:func:`graph.analysis.stats.excess_sf` over arrays, in one SciPy call per distribution."""
-    observed, trials = np.rint(observed), np.rint(trials)
-    p = np.ones_like(mean, dtype=float)
-    positive = (observed > 0) & (trials > 0) & (mean > 0)
-    share = np.where(positive, np.minimum(mean / np.maximum(trials, 1), 1 - 1e-12), 0.5)
-    binomial_var = trials * share * (1 - share)
-    over = positive & (trials > 1) & (variance > binomial_var * (1 + 1e-12))
-    plain = positive & ~over
-    if plain.any():
-        p[plain] = stats.binom.sf(observed[plain] - 1, trials[plain], share[plain])
-    if over.any():
-        rho = np.minimum((variance[over] / binomial_var[over] - 1) / (trials[over] - 1), 1 - 1e-9)
-        concentration = 1 / rho - 1
-        sh = share[over]
-        tail = betabinom_sf_array(observed[over], trials[over], sh * concentration, (1 - sh) * concentration)
-        p[over] = tail
-    p[(observed > 0) & (mean <= 0) & (trials > 0)] = 0.0  # unreachable: shares are never 0 (Jeffreys)
-    return np.clip(p, 0.0, 1.0)
 
 
 def recurrence_p_values(rectified, recurred, rectified_rest, recurred_rest):
@@ -470,15 +463,16 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
     hints = _hint_counts(facts, tally)
     reference, reference_reason = reference_shares(facts, tally.categories)
 
-    township_base = township_baselines(tally, rho)
+    pooling = between_district_weight(tally, rho)
+    township_base = township_baselines(tally, rho, pooling)
     observed_t, expected_t, p_ex_t = excess_p_values(tally.x, tally.n, tally.nn, township_base, rho)
     rect_d, recur_d = tally.by_district(tally.rectified), tally.by_district(tally.recurred)
     p_rec_t = recurrence_p_values(tally.rectified, tally.recurred, rect_d[tally.district] - tally.rectified,
                                   recur_d[tally.district] - tally.recurred)
 
-    district_base = district_baselines(tally, rho, reference, reference_reason)
-    xd, nd, nnd = tally.by_district(tally.x), tally.by_district(tally.n), tally.by_district(tally.nn)
-    observed_d, expected_d, p_ex_d = excess_p_values(xd, nd, nnd, district_base, rho)
+    district_base = district_baselines(tally, rho, pooling, reference, reference_reason)
+    observed_d, expected_d, p_ex_d = excess_p_values(tally.district_x, tally.district_n, tally.district_nn,
+                                                     district_base, rho)
     if len(tally.districts) >= 2:
         p_rec_d = recurrence_p_values(rect_d, recur_d, rect_d.sum(axis=0) - rect_d, recur_d.sum(axis=0) - recur_d)
     else:  # one district: no baseline for its recurrence. Other categories are none: a frequent
@@ -540,7 +534,7 @@ def attribute_levels(candidates: list[Candidate], tally: Tally, district_base: B
     cutoff = max(passed) if passed else 0.0
     alpha = 1 - min_confidence
     by_pair = defaultdict(list)
-    promoted: dict[str, float] = {}  # townships that pass only in their district's family, with that q
+    promoted: dict[tuple[str, str], float] = {}  # townships that pass only in their district's family, with that q
     for c in candidates:
         if c.level == "district" and c.surfaced:
             # Hierarchical testing: once a district pair stands, its townships are tested again
@@ -550,7 +544,7 @@ def attribute_levels(candidates: list[Candidate], tally: Tally, district_base: B
                 if t.surfaced or (alpha > 0 and q <= alpha):
                     by_pair[(c.area_code, c.category)].append(t)
                     if not t.surfaced:
-                        promoted[t.area_code + "|" + t.category] = q
+                        promoted[(t.area_code, t.category)] = q
     ti = {t: i for i, t in enumerate(tally.townships)}
     di = {d: i for i, d in enumerate(tally.districts)}
     ci = {c: i for i, c in enumerate(tally.categories)}
@@ -560,9 +554,9 @@ def attribute_levels(candidates: list[Candidate], tally: Tally, district_base: B
             continue
         rows = [ti[t.area_code] for t in local]
         d, j = di[c.area_code], ci[c.category]
-        x = tally.by_district(tally.x)[d:d + 1] - tally.x[rows].sum(axis=0, keepdims=True)
-        n = tally.by_district(tally.n)[d:d + 1] - tally.n[rows].sum(axis=0, keepdims=True)
-        nn = tally.by_district(tally.nn)[d:d + 1] - tally.nn[rows].sum(axis=0, keepdims=True)
+        x = tally.district_x[d:d + 1] - tally.x[rows].sum(axis=0, keepdims=True)
+        n = tally.district_n[d:d + 1] - tally.n[rows].sum(axis=0, keepdims=True)
+        nn = tally.district_nn[d:d + 1] - tally.nn[rows].sum(axis=0, keepdims=True)
         base = Baseline(district_base.share[d:d + 1], district_base.share_var[d:d + 1],
                         district_base.usable[d:d + 1] & (n > 0), district_base.label[d:d + 1],
                         district_base.reason[d:d + 1])
@@ -584,7 +578,7 @@ def attribute_levels(candidates: list[Candidate], tally: Tally, district_base: B
             c.explained_by = sorted(t.area_code for t in local)
             for t in local:
                 if not t.surfaced:
-                    t.q_value = promoted[t.area_code + "|" + t.category]
+                    t.q_value = promoted[(t.area_code, t.category)]
                     t.surfaced = True
                     t.evidence["tested_within_district"] = c.area_code
     district_causes = {(c.area_code, c.category): c.unit_id for c in candidates if c.level == "district" and c.surfaced}

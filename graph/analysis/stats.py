@@ -2,7 +2,7 @@
 
 Hand-written tails got the lower tail wrong (a sum that starts at a pmf which underflows returns
 0 instead of 1); SciPy's are tested over the whole range, so every tail here is one of theirs.
-The one model of our own, :func:`excess_sf`, is a beta-binomial matched to two moments and is
+The one model of our own, :func:`excess_sf_array`, is a beta-binomial matched to two moments and is
 tested against simulation and against Fisher's exact test in ``tests/test_stats.py``.
 """
 from __future__ import annotations
@@ -60,13 +60,7 @@ def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
 
 def excess_sf(observed: int, trials: int, mean: float, variance: float) -> float:
     """P(X >= observed) for a count of ``trials`` problems with the given null mean and variance:
-    the beta-binomial with those two moments (the binomial when the variance is not above the
-    binomial's, which is then conservative: a sum of binomials with different shares is less
-    spread than the binomial of the same mean).
-
-    The counts it serves are sums over villages of beta-binomial counts, with an estimated share;
-    one beta-binomial with the summed variance has the heavier tail, so the test errs on the side
-    of not surfacing.
+    :func:`excess_sf_array` for one pair.
 
     >>> round(excess_sf(3, 10, 1.0, 0.9), 6) == round(binom_sf(3, 10, 0.1), 6)  # binomial variance
     True
@@ -75,49 +69,35 @@ def excess_sf(observed: int, trials: int, mean: float, variance: float) -> float
     >>> excess_sf(0, 0, 0.0, 0.0), excess_sf(3, 10, 0.0, 0.0)
     (1.0, 0.0)
     """
-    if observed <= 0:
-        return 1.0
-    if observed > trials:
-        return 0.0
-    if mean <= 0:
-        return 0.0
-    p = min(mean / trials, 1.0)
-    if p >= 1.0:
-        return 1.0
-    binomial_variance = trials * p * (1 - p)
-    if trials <= 1 or variance <= binomial_variance * (1 + 1e-12):
-        return binom_sf(observed, trials, p)
-    # Var = n p (1-p) (1 + (n-1) rho); rho = 1 / (a + b + 1)
-    rho = min((variance / binomial_variance - 1) / (trials - 1), 1 - 1e-9)
-    concentration = 1 / rho - 1
-    return float(min(1.0, stats.betabinom.sf(observed - 1, trials, p * concentration, (1 - p) * concentration)))
+    return float(excess_sf_array(np.array([observed], dtype=float), np.array([trials], dtype=float),
+                                 np.array([mean], dtype=float), np.array([variance], dtype=float))[0])
 
 
-def share_variance(share: float, problems: float, pairs: float, rho: float) -> float:
-    """Null variance of a category's count among ``problems`` findings spread over villages, when
-    each village's count is beta-binomial with intra-village correlation ``rho``; ``pairs`` is
-    Σ N_v (N_v - 1) over the villages.
+def excess_sf_array(observed, trials, mean, variance) -> np.ndarray:
+    """Upper tails, element-wise: the beta-binomial with the given two moments (the binomial where
+    the variance is not above the binomial's, which is then conservative: a sum of binomials with
+    different shares is less spread than the binomial of the same mean).
 
-    >>> share_variance(0.1, 100, 0, 0.0)  # one finding per village: binomial
-    9.000000000000002
-    >>> round(share_variance(0.1, 100, 900, 0.05), 4)  # 9 · (1 + 0.05 · 900 / 100)
-    13.05
+    The counts it serves are sums over villages of beta-binomial counts, with an estimated share;
+    one beta-binomial with the summed variance has the heavier tail, so the test errs on the side
+    of not surfacing. A positive count against a zero mean has p = 0.
     """
-    return share * (1 - share) * (problems + rho * pairs)
-
-
-def estimate_rho(sum_sq_resid: float, binomial_part: float, pairs_part: float) -> float:
-    """Method-of-moments intra-village correlation of a category's counts (beta-binomial ρ):
-    ``(Σ (X_v - N_v π)² - Σ N_v π (1 - π)) / Σ π (1 - π) N_v (N_v - 1)``, clipped to [0, 0.5].
-
-    >>> estimate_rho(130.0, 100.0, 600.0)
-    0.05
-    >>> estimate_rho(90.0, 100.0, 600.0), estimate_rho(5.0, 4.0, 0.0)
-    (0.0, 0.0)
-    """
-    if pairs_part <= 0 or not math.isfinite(sum_sq_resid):
-        return 0.0
-    return float(min(0.5, max(0.0, (sum_sq_resid - binomial_part) / pairs_part)))
+    observed, trials = np.rint(observed), np.rint(trials)
+    p = np.ones(np.shape(mean), dtype=float)
+    positive = (observed > 0) & (trials > 0) & (mean > 0) & (observed <= trials)
+    share = np.where(positive, np.minimum(mean / np.maximum(trials, 1), 1 - 1e-12), 0.5)
+    binomial_var = trials * share * (1 - share)
+    over = positive & (trials > 1) & (variance > binomial_var * (1 + 1e-12))
+    plain = positive & ~over
+    if plain.any():
+        p[plain] = stats.binom.sf(observed[plain] - 1, trials[plain], share[plain])
+    if over.any():
+        rho = np.minimum((variance[over] / binomial_var[over] - 1) / (trials[over] - 1), 1 - 1e-9)
+        concentration = 1 / rho - 1
+        sh = share[over]
+        p[over] = betabinom_sf_array(observed[over], trials[over], sh * concentration, (1 - sh) * concentration)
+    p[(observed > 0) & (trials > 0) & ((mean <= 0) | (observed > trials))] = 0.0
+    return np.clip(p, 0.0, 1.0)
 
 
 def betabinom_sf_array(k, n, a, b, width: float = 40.0) -> np.ndarray:
