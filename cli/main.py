@@ -166,12 +166,14 @@ def cmd_rootcauses(args) -> int:
     from graph import service
     from graph.reports import write_root_causes
     with closing(open_store(args.store)) as store:
-        causes = service.root_causes(store, **_analysis_options(args))
+        causes, notes = service.root_cause_report(store, **_analysis_options(args))
     if args.xlsx:
         write_root_causes(causes, args.xlsx)
     if args.json:
         _print_json(causes)
         return 0
+    for note in notes:
+        print(f"未检验 (not tested): {note}")
     if not causes:
         print("没有高于置信度阈值的根源单位 (no root cause above the confidence threshold)")
     for c in causes:

@@ -11,12 +11,20 @@ from .store import GraphStore
 BULK_FROM = 100  # candidates from which their problems are read in one pass
 
 
-def root_causes(store: GraphStore, *, district: str | None = None, level: str | None = None,
-                top: int | None = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
-                include_all: bool = False, with_issues: bool = True) -> list[dict]:
-    """Surfaced root causes (or, with ``include_all``, every tested pair), best first, as dicts with
-    their villages and issue ids. Baselines always use everything loaded; ``district`` filters."""
+def root_causes(store: GraphStore, **options) -> list[dict]:
+    """Surfaced root causes (or, with ``include_all``, every pair), best first, as dicts with their
+    villages and issue ids; see :func:`root_cause_report`."""
+    return root_cause_report(store, **options)[0]
+
+
+def root_cause_report(store: GraphStore, *, district: str | None = None, level: str | None = None,
+                      top: int | None = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+                      include_all: bool = False, with_issues: bool = True) -> tuple[list[dict], list[str]]:
+    """The root causes and, for the pairs in scope that could not be tested, each distinct reason
+    (no baseline, no reference rates). Baselines always use everything loaded; ``district`` filters."""
     candidates = surface_root_causes(store.ledger_facts(), min_confidence=min_confidence)
+    notes = sorted({c.reason for c in candidates if c.reason and (district is None or c.district_code == district)
+                    and (level is None or c.level == level)})
     selected = [c for c in candidates
                 if (include_all or c.surfaced)
                 and (district is None or c.district_code == district)
@@ -40,7 +48,7 @@ def root_causes(store: GraphStore, *, district: str | None = None, level: str | 
             item["villages"] = sorted({i.village_code for i in issues})
             item["issue_ids"] = [i.issue_id for i in issues]
         out.append(item)
-    return out
+    return out, notes
 
 
 def chain(store: GraphStore, issue_id: str) -> dict:

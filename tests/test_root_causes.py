@@ -259,6 +259,8 @@ def test_office_catalog_without_rates_makes_no_district_test_and_says_why(chongq
     surfaced = {(c.area_code, c.category) for c in candidates if c.surfaced}
     assert all((t.area_code, t.category) in surfaced for t in township), (township, surfaced)
     assert all(c.confidence >= 0.99 for c in candidates if c.surfaced)
+    printed = run_cli("rootcauses", "--district", "500101", store=f"sqlite:///{chongqing.path}")
+    assert printed.returncode == 0 and "未检验 (not tested)" in printed.stdout and "参考比例" in printed.stdout
 
 
 # -- degenerate baselines ---------------------------------------------------------------------------
