@@ -43,6 +43,9 @@ CREATE TABLE IF NOT EXISTS issue (
 );
 CREATE INDEX IF NOT EXISTS issue_village ON issue(village_code, category);
 CREATE INDEX IF NOT EXISTS issue_area ON issue(category, township_code);
+-- Inspectors' hints are few: surfacing counts them from this index, not from the whole ledger.
+CREATE INDEX IF NOT EXISTS issue_hint ON issue(township_code, category, root_unit_hint)
+    WHERE root_unit_hint IS NOT NULL;
 CREATE TABLE IF NOT EXISTS issue_status (
     issue_id TEXT NOT NULL, seq INTEGER NOT NULL, status TEXT NOT NULL, closed_on TEXT,
     recorded_at TEXT NOT NULL, PRIMARY KEY (issue_id, seq)

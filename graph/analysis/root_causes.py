@@ -47,7 +47,7 @@ BASELINE_ZH = {
 }
 
 
-@dataclass
+@dataclass(slots=True)
 class Candidate:
     """One tested pair (higher-level area, category) with the unit that answers for it."""
 
@@ -179,23 +179,25 @@ def tally_ledger(facts: LedgerFacts) -> Tally:
                   np.zeros(shape), np.zeros(shape), np.zeros(shape), np.zeros((T, len(KINDS))),
                   np.zeros((T, len(KINDS))), np.zeros((T, C)), np.zeros((T, C)), np.zeros((T, C)),
                   np.zeros((T, C)), np.zeros((T, C)), np.zeros(T), dict(sorted(loaded.items())))
-    for c in facts.cells:
-        t, k, j = ti[c.township_code], KIND_INDEX[c.village_kind], ci[c.category]
-        tally.x[t, k, j] += c.issues
-        tally.xx[t, k, j] += c.issues_sq
-        tally.xn[t, k, j] += c.issues_cross
-        tally.rectified[t, j] += c.villages_rectified
-        tally.recurred[t, j] += c.villages_recurred
-        tally.weight[t, j] += c.severity_weight
-        tally.amount[t, j] += c.amount_yuan
-        tally.affected[t, j] += c.villages_affected
+    # One vectorised scatter per column: the cells are tens of thousands.
+    if facts.cells:
+        t = np.fromiter((ti[c.township_code] for c in facts.cells), int, len(facts.cells))
+        k = np.fromiter((KIND_INDEX[c.village_kind] for c in facts.cells), int, len(facts.cells))
+        j = np.fromiter((ci[c.category] for c in facts.cells), int, len(facts.cells))
+        columns = np.array([(c.issues, c.issues_sq, c.issues_cross, c.villages_rectified, c.villages_recurred,
+                             c.severity_weight, c.amount_yuan, c.villages_affected) for c in facts.cells], dtype=float)
+        for target, column in ((tally.x, 0), (tally.xx, 1), (tally.xn, 2)):
+            np.add.at(target, (t, k, j), columns[:, column])
+        for target, column in ((tally.rectified, 3), (tally.recurred, 4), (tally.weight, 5), (tally.amount, 6),
+                               (tally.affected, 7)):
+            np.add.at(target, (t, j), columns[:, column])
     for e in facts.exposure:
-        t = ti.get(e.township_code)
-        if t is not None:
-            k = KIND_INDEX[e.village_kind]
-            tally.n[t, k] += e.issues
-            tally.nn[t, k] += e.issues_sq
-            tally.inspected[t] += e.inspected
+        row = ti.get(e.township_code)
+        if row is not None:
+            kind = KIND_INDEX[e.village_kind]
+            tally.n[row, kind] += e.issues
+            tally.nn[row, kind] += e.issues_sq
+            tally.inspected[row] += e.inspected
     if not facts.exposure:  # totals from the cells alone (hand-made facts): N_v unknown, ρ taken as 0
         tally.n = tally.x.sum(axis=2)
         tally.nn = tally.n.copy()
@@ -484,18 +486,21 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
                observed_t, expected_t, p_ex_t, p_rec_t),
               ("district", tally.districts, tally.districts, district_base, observed_d, expected_d, p_ex_d, p_rec_d))
     for level, areas, area_districts, base, observed, expected, p_ex, p_rec in levels:
-        p_all = combine(p_ex, p_rec)
+        # Plain lists: indexing numpy arrays element by element costs more than the tests.
+        p_all = combine(p_ex, p_rec).tolist()
+        observed, expected = np.rint(observed).astype(int).tolist(), expected.tolist()
+        p_ex, p_rec = p_ex.tolist(), np.where(np.isnan(p_rec), -1.0, p_rec).tolist()
         for a, area in enumerate(areas):
+            tested = base.reason[a] is None
             for j, category in enumerate(tally.categories):
                 units = bearers.get((level, area, category))
                 if not units:
                     continue
-                tested = base.reason[a] is None
-                rec = None if not tested or np.isnan(p_rec[a, j]) else float(p_rec[a, j])
+                rec = p_rec[a][j] if tested and p_rec[a][j] >= 0 else None
                 candidates.append(_candidate(
-                    level, area, area_districts[a], category, units, int(round(observed[a, j])),
-                    float(expected[a, j]), float(p_ex[a, j]) if tested else 1.0, rec,
-                    float(p_all[a, j]) if tested else 1.0, base.label[a], base.reason[a], facts, hints))
+                    level, area, area_districts[a], category, units, observed[a][j], expected[a][j],
+                    p_ex[a][j] if tested else 1.0, rec, p_all[a][j] if tested else 1.0, base.label[a],
+                    base.reason[a], facts, hints))
 
     for level in ("township", "district"):
         tested = [c for c in candidates if c.level == level and c.tested]
@@ -597,8 +602,8 @@ def add_evidence(candidates: list[Candidate], tally: Tally, rho: np.ndarray) -> 
     present = (tally.x.sum(axis=1) > 0).astype(float)
     tables = {}
     for level, reduce in (("township", lambda a: a), ("district", tally.by_district)):
-        tables[level] = [reduce(a).tolist() for a in (tally.affected, tally.amount, tally.weight, tally.rectified,
-                                                        tally.recurred, present)]
+        tables[level] = [np.round(reduce(a), 2).tolist() for a in (tally.affected, tally.amount, tally.weight,
+                                                                     tally.rectified, tally.recurred, present)]
         tables[level].append(reduce(tally.inspected[:, None])[:, 0].tolist())
     townships_inspected = np.bincount(tally.district, minlength=len(tally.districts)).tolist()
     rhos = [round(float(r), 4) for r in rho]
@@ -608,8 +613,8 @@ def add_evidence(candidates: list[Candidate], tally: Tally, rho: np.ndarray) -> 
         affected, amount, weight, rectified, recurred, present_in, inspected = tables[c.level]
         c.evidence["villages_inspected"] = int(inspected[a])
         c.evidence["villages_affected"] = int(affected[a][j])
-        c.evidence["amount_yuan"] = round(amount[a][j], 2)
-        c.evidence["severity_weight"] = round(weight[a][j], 2)
+        c.evidence["amount_yuan"] = amount[a][j]
+        c.evidence["severity_weight"] = weight[a][j]
         c.evidence["villages_rectified"] = int(rectified[a][j])
         c.evidence["recurrences"] = int(recurred[a][j])
         c.evidence["dispersion_rho"] = rhos[j]
@@ -645,16 +650,17 @@ def _hint_counts(facts: LedgerFacts, tally: Tally) -> dict[tuple[str, str, str],
 
 def _duty_bearers(facts: LedgerFacts) -> dict[tuple[str, str, str], list[tuple[int, str, str, str]]]:
     """(level, area, category) -> [(duty order, unit_id, unit name, duty)] from units and duties."""
-    by_function: dict[tuple[str, str], list] = defaultdict(list)
-    for d in facts.duties:
-        by_function[(d.level, d.function)].append(d)
-    out: dict[tuple[str, str, str], list] = defaultdict(list)
     order = {duty.value: rank for duty, rank in DUTY_ORDER.items()}
+    by_function: dict[tuple[str, str], list[tuple[str, int, str]]] = defaultdict(list)
+    for d in facts.duties:
+        by_function[(d.level, d.function)].append((d.category, order[d.duty], d.duty))
+    out: dict[tuple[str, str, str], list] = defaultdict(list)
     for u in facts.units:
-        for d in by_function.get((u.level, u.function), []):
-            out[(u.level, u.area_code, d.category)].append((order[d.duty], u.unit_id, u.name, d.duty))
-    for key in out:
-        out[key].sort()
+        for category, rank, duty in by_function.get((u.level, u.function), ()):
+            out[(u.level, u.area_code, category)].append((rank, u.unit_id, u.name, duty))
+    for bearers in out.values():
+        if len(bearers) > 1:
+            bearers.sort()
     return out
 
 
@@ -662,7 +668,8 @@ def _candidate(level, area, district, category, units, observed, expected, p_exc
                baseline, reason, facts, hints) -> Candidate:
     hinted = [hints.get((area, category, u[1]), 0) for u in units] if hints else [0] * len(units)
     # The answering unit: the one inspectors hinted at most, else the highest duty (primary first).
-    best = min(range(len(units)), key=lambda i: (-hinted[i], units[i][0], units[i][1]))
+    # (``units`` is sorted by duty order and unit id, so without hints the first one answers.)
+    best = min(range(len(units)), key=lambda i: (-hinted[i], units[i][0], units[i][1])) if any(hinted) else 0
     _, unit_id, unit_name, duty = units[best]
     candidate = Candidate(
         level=level, area_code=area, area_name=facts.names.get(area, area), district_code=district,
