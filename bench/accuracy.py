@@ -23,6 +23,7 @@ Ledger facts are computed by the reference implementation of the ledger rules
 (``graph/analysis/ledger.py``), which the stores are tested against, to skip a store's load.
 
     python bench/accuracy.py [--seeds 2] [--families standard,...] [--usages a,b,c,d] [--json out.json]
+    python bench/accuracy.py --merge a.json b.json [--json all.json]   # runs made in parallel
 """
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from graph.analysis.ledger import finding, ledger_facts_from_findings  # noqa: E402
 from graph.analysis.root_causes import DEFAULT_MIN_CONFIDENCE, KINDS, surface_root_causes  # noqa: E402
-from graph.analysis.stats import benjamini_hochberg  # noqa: E402
+from graph.analysis import root_causes as rc  # noqa: E402
+from graph.analysis.stats import benjamini_hochberg, excess_sf_array  # noqa: E402
 from graph.model import CategoryIn  # noqa: E402
 from graph.sqlite_store import SQLiteStore  # noqa: E402
 from graph.store import Duty, LedgerFacts, Unit  # noqa: E402
@@ -223,10 +225,34 @@ def run_one(store: SQLiteStore, province: str, family: str, usage: str, seed: in
             "tested": bool(c and c.tested), "surfaced": bool(c and c.surfaced and c.unit_id == cause.unit_id),
             "rank": rank, "oracle": (cause.area_code, cause.category) in oracle if cause.level == "township" else None,
             "p": c.p_value if c else None})
-    if null:  # null p-values for calibration, where the expected count is not tiny (discreteness)
-        result["null_p"] = {level: [c.p_excess for c in candidates if c.level == level and c.tested
-                                    and c.expected >= 10] for level in ("township", "district")}
+    if null:
+        result["null_p"] = randomised_null_p(facts, seed)
     return result
+
+
+def randomised_null_p(facts: LedgerFacts, seed: int) -> dict[str, list[float]]:
+    """Randomised excess p-values of every testable pair, ``P(X > x) + U · P(X = x)``: exactly
+    uniform under a calibrated null whatever the discreteness of the counts, so their distance from
+    uniform (KS) measures calibration, not the conservatism of small counts."""
+    tally = rc.tally_ledger(facts)
+    if not tally.townships:
+        return {"township": [], "district": []}
+    rho = rc.estimate_dispersion(tally)
+    pooling = rc.between_district_weight(tally, rho)
+    reference, why = rc.reference_shares(facts, tally.categories)
+    rng = np.random.default_rng(seed)
+    out = {}
+    for level, arrays, base in (
+            ("township", (tally.x, tally.n, tally.nn), rc.township_baselines(tally, rho, pooling)),
+            ("district", (tally.district_x, tally.district_n, tally.district_nn),
+             rc.district_baselines(tally, rho, pooling, reference, why))):
+        observed, trials, mean, variance = rc.excess_moments(*arrays, base, rho)
+        tested = np.array([r is None for r in base.reason])[:, None] & (trials > 0) & (mean > 0)
+        at = excess_sf_array(observed, trials, mean, variance)
+        above = excess_sf_array(observed + 1, trials, mean, variance)
+        p = above + rng.uniform(size=at.shape) * (at - above)
+        out[level] = p[tested].round(6).tolist()
+    return out
 
 
 # -- the matrix --------------------------------------------------------------------------------------
@@ -279,7 +305,11 @@ def _ratio(a, b):
 
 
 def _ks(p):
-    return None if len(p) < 20 else round(float(stats.kstest(p, "uniform").statistic), 4)
+    """KS distance of the null p-values from uniform, and its p-value: 'D (p)'."""
+    if len(p) < 20:
+        return None
+    test = stats.kstest(p, "uniform")
+    return f"{test.statistic:.4f} ({test.pvalue:.2g})"
 
 
 def _tail(p, alpha):
@@ -293,8 +323,15 @@ def main() -> None:
     parser.add_argument("--families", default=",".join(FAMILIES))
     parser.add_argument("--usages", default=",".join(USAGES))
     parser.add_argument("--json", help="write every run and the summary to this file")
+    parser.add_argument("--merge", nargs="+", metavar="JSON",
+                        help="summarise the runs of earlier --json files (runs made in parallel) instead of running")
     args = parser.parse_args()
     runs = []
+    if args.merge:
+        for path in args.merge:
+            runs += json.loads(Path(path).read_text(encoding="utf-8"))["runs"]
+        print_summary(summarise(runs), args.json, runs)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         stores = {}
         for family in args.families.split(","):
@@ -312,9 +349,12 @@ def main() -> None:
                         runs.append(run)
                         brief = {k: v for k, v in run.items() if k != "null_p"}
                         print(json.dumps(brief, ensure_ascii=False), file=sys.stderr, flush=True)
-    summary = summarise(runs)
-    if args.json:
-        Path(args.json).write_text(json.dumps({"summary": summary, "runs": runs}, ensure_ascii=False, indent=1),
+    print_summary(summarise(runs), args.json, runs)
+
+
+def print_summary(summary: list[dict], json_path: str | None, runs: list[dict]) -> None:
+    if json_path:
+        Path(json_path).write_text(json.dumps({"summary": summary, "runs": runs}, ensure_ascii=False, indent=1),
                                    encoding="utf-8")
     print("| family | usage | district recall | township recall | oracle | ratio | recurrence recall | "
           "ranked first | false/planted | false/null | KS township (n) | P(p≤.01)/.01 | KS district |")
@@ -325,7 +365,6 @@ def main() -> None:
               f"| {r['recurrence_recall']} ({r['recurrence_causes']}) | {r['ranked_first']} | {r['false_per_planted']} "
               f"| {r['false_per_null']} | {r['ks_township']} ({r['null_township_tests']}) | {r['p_le_0.01']} "
               f"| {r['ks_district']} |")
-
 
 if __name__ == "__main__":
     main()

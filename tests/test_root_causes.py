@@ -31,11 +31,10 @@ def test_planted_district_and_township_causes_surface_at_their_level(scenario_st
     store, scenario = scenario_store
     candidates = surface_root_causes(store.ledger_facts())
     surfaced = {(c.level, c.area_code, c.category): c for c in candidates if c.surfaced}
-    # District policy gaps are strong signals and nearly all surface (the spread between districts
-    # widens their null); a township cause in one round of a
+    # District policy gaps are strong signals and all surface; a township cause in one round of a
     # province-wide ledger is near the multiple-testing limit (docs/benchmarks.md gives the oracle's
     # recall there): what surfaces names the planted unit, at the planted level.
-    for kind, level, share in (("district_policy", "district", 0.8), ("township_supervision", "township", 0.0),
+    for kind, level, share in (("district_policy", "district", 1.0), ("township_supervision", "township", 0.0),
                                ("recurrence", "township", 0.5)):
         planted = [c for c in scenario.causes if c.kind == kind]
         assert planted

@@ -279,6 +279,27 @@ def between_district_weight(tally: Tally, rho: np.ndarray) -> tuple[np.ndarray, 
     return share, weight
 
 
+def spread_without_each_district(tally: Tally, rho: np.ndarray, pooling: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """For each district, τ² (DerSimonian–Laird) of the *other* inspected districts' shares
+    (d × k × c): a district with a root cause must not widen its own null. Where fewer than three
+    other districts have problems of a kind, the spread over all of them (``pooling``) stands in."""
+    xd, nd, nnd = tally.district_x, tally.district_n, tally.district_nn
+    pooled, weight = pooling
+    overall = np.where(weight < 1e6, pooled * (1 - pooled) / (weight + 1), 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        design = 1.0 + rho[None, None, :] * np.where(nd[:, :, None] > 0, (nnd - nd)[:, :, None] / nd[:, :, None], 0)
+        own = np.where(nd[:, :, None] > 0, xd / nd[:, :, None], 0.0)
+        w = np.where(nd[:, :, None] > 0, 1 / (pooled * (1 - pooled) * design / nd[:, :, None]), 0.0)
+        s0, s1, s2, sw2 = w.sum(axis=0), (w * own).sum(axis=0), (w * own ** 2).sum(axis=0), (w ** 2).sum(axis=0)
+        share = (xd.sum(axis=0) - xd + 0.5) / ((nd.sum(axis=0) - nd)[:, :, None] + 1.0)   # the others' share
+        w0, w1, w2 = s0 - w, s1 - w * own, s2 - w * own ** 2
+        q = w2 - 2 * share * w1 + share ** 2 * w0
+        m = ((nd > 0).sum(axis=0)[None, :] - (nd > 0))[:, :, None]
+        c = w0 - (sw2 - w ** 2) / w0
+        tau2 = np.maximum(0.0, (q - (m - 1)) / c)
+    return np.where((m >= 3) & np.isfinite(tau2), tau2, overall[None, :, :])
+
+
 def township_baselines(tally: Tally, rho: np.ndarray, pooling: tuple[np.ndarray, np.ndarray]) -> Baseline:
     """Each township against the other inspected townships of its district; where those are fewer
     problems than the township's own, against every other inspected township loaded. ``pooling``
@@ -351,9 +372,8 @@ def district_baselines(tally: Tally, rho: np.ndarray, pooling: tuple[np.ndarray,
         share, share_var = _posterior(xd.sum(axis=0) - xd, nd.sum(axis=0) - nd, nnd.sum(axis=0) - nnd, rho)
         # Districts differ beyond their villages' variation (τ², DerSimonian–Laird over the inspected
         # districts): a district is a root cause only beyond that spread.
-        pooled, weight = pooling
-        tau2 = np.where(weight < 1e6, pooled * (1 - pooled) / (weight + 1), 0.0)
-        share_var = share_var + (tau2[None, :, :] if D >= 3 else 0.0)
+        if D >= 3:
+            share_var = share_var + spread_without_each_district(tally, rho, pooling)
         usable = (nd.sum(axis=0) - nd > 0) & (nd > 0)
         return Baseline(share, share_var, usable, ["other_districts"] * D, [None] * D)
     if reference is not None:
@@ -366,9 +386,9 @@ def district_baselines(tally: Tally, rho: np.ndarray, pooling: tuple[np.ndarray,
 
 
 # -- 4. the two lines of evidence ----------------------------------------------------------------------
-def excess_p_values(x, n, nn, baseline: Baseline, rho: np.ndarray):
-    """Observed count, null mean and upper-tail p-value of every (area, category), over the kinds
-    that have a baseline. The null: each village's count of the category given its total is
+def excess_moments(x, n, nn, baseline: Baseline, rho: np.ndarray):
+    """Observed count, problems, null mean and null variance of every (area, category), over the
+    kinds that have a baseline. The null: each village's count of the category given its total is
     beta-binomial with the baseline's share and the category's ρ; the share itself is uncertain
     (its posterior variance). Returns arrays a × c.
     """
@@ -381,8 +401,13 @@ def excess_p_values(x, n, nn, baseline: Baseline, rho: np.ndarray):
     s = baseline.share
     variance = (s * (1 - s) * (ns[:, :, None] + rho[None, None, :] * pairs[:, :, None])
                 + ns[:, :, None] ** 2 * baseline.share_var).sum(axis=1)
-    p = excess_sf_array(observed, trials, mean, variance)
-    return observed, mean, p
+    return observed, trials, mean, variance
+
+
+def excess_p_values(x, n, nn, baseline: Baseline, rho: np.ndarray):
+    """Observed count, null mean and upper-tail p-value (:func:`excess_moments`) of every pair."""
+    observed, trials, mean, variance = excess_moments(x, n, nn, baseline, rho)
+    return observed, mean, excess_sf_array(observed, trials, mean, variance)
 
 
 def recurrence_p_values(rectified, recurred, rectified_rest, recurred_rest):
