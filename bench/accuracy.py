@@ -238,14 +238,14 @@ def randomised_null_p(facts: LedgerFacts, seed: int) -> dict[str, list[float]]:
     if not tally.townships:
         return {"township": [], "district": []}
     rho = rc.estimate_dispersion(tally)
-    pooling = rc.between_district_weight(tally, rho)
+    spread = rc.between_district_spread(tally, rho)
     reference, why = rc.reference_shares(facts, tally.categories)
     rng = np.random.default_rng(seed)
     out = {}
     for level, arrays, base in (
-            ("township", (tally.x, tally.n, tally.nn), rc.township_baselines(tally, rho, pooling)),
+            ("township", (tally.x, tally.n, tally.nn), rc.township_baselines(tally, rho, spread)),
             ("district", (tally.district_x, tally.district_n, tally.district_nn),
-             rc.district_baselines(tally, rho, pooling, reference, why))):
+             rc.district_baselines(tally, rho, spread, reference, why))):
         observed, trials, mean, variance = rc.excess_moments(*arrays, base, rho)
         tested = np.array([r is None for r in base.reason])[:, None] & (trials > 0) & (mean > 0)
         at = excess_sf_array(observed, trials, mean, variance)
@@ -297,6 +297,22 @@ def summarise(runs: list[dict]) -> list[dict]:
                 "surface_seconds_max": max(r["surface_seconds"] for r in group),
                 "notes": sorted({n for r in group for n in r["notes"]}),
             })
+    return rows
+
+
+QQ_LEVELS = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75)
+
+
+def qq_by_family(runs: list[dict]) -> list[dict]:
+    """Per family and level, quantiles of the pooled randomised null p-values at ``QQ_LEVELS``:
+    a QQ plot against the uniform as a table (a calibrated test gives quantile ≈ level)."""
+    rows = []
+    for family in FAMILIES:
+        for level in ("township", "district"):
+            p = [x for r in runs if r["family"] == family and r["null"] for x in r.get("null_p", {}).get(level, [])]
+            if len(p) >= 100:
+                rows.append({"family": family, "level": level, "n": len(p), "ks": _ks(p),
+                             "quantiles": [round(float(q), 4) for q in np.quantile(p, QQ_LEVELS)]})
     return rows
 
 
@@ -365,6 +381,12 @@ def print_summary(summary: list[dict], json_path: str | None, runs: list[dict]) 
               f"| {r['recurrence_recall']} ({r['recurrence_causes']}) | {r['ranked_first']} | {r['false_per_planted']} "
               f"| {r['false_per_null']} | {r['ks_township']} ({r['null_township_tests']}) | {r['p_le_0.01']} "
               f"| {r['ks_district']} |")
+    print()
+    print("QQ of randomised null p-values (pooled over usages): quantile at each level; calibrated ≈ level")
+    print("| family | level | null p-values | KS D (p) | " + " | ".join(f"q{x}" for x in QQ_LEVELS) + " |")
+    print("|---|---|---|---|" + "---|" * len(QQ_LEVELS))
+    for q in qq_by_family(runs):
+        print(f"| {q['family']} | {q['level']} | {q['n']} | {q['ks']} | " + " | ".join(map(str, q["quantiles"])) + " |")
 
 if __name__ == "__main__":
     main()

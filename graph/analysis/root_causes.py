@@ -244,7 +244,7 @@ def _posterior(x_rest: np.ndarray, n_rest: np.ndarray, nn_rest: np.ndarray, rho:
                prior_share: np.ndarray | None = None, prior_weight: np.ndarray | None = None):
     """The baseline's share and its variance. The prior is the share over every inspected area
     with the weight that the spread between districts allows (empirical Bayes, see
-    :func:`between_district_weight`), or Jeffreys' (never exactly 0 or 1) where nothing can be
+    :func:`pooling_weight`), or Jeffreys' (never exactly 0 or 1) where nothing can be
     pooled. The baseline's own village clustering shrinks its effective size by the design effect."""
     if prior_share is None:
         prior_share, prior_weight = np.full(x_rest.shape[1:], 0.5), np.ones(x_rest.shape[1:])
@@ -256,54 +256,65 @@ def _posterior(x_rest: np.ndarray, n_rest: np.ndarray, nn_rest: np.ndarray, rho:
     return share, share * (1 - share) / (effective + prior_weight + 1.0)
 
 
-def between_district_weight(tally: Tally, rho: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per kind and category, the share over every inspected area and the weight (in problems) a
-    district's own share should give it: ``π(1-π)/τ² - 1`` where τ² is the variance of the
-    districts' true shares beyond sampling (method of moments, DerSimonian–Laird). Districts
-    that do not differ pool almost fully; with fewer than three districts nothing is pooled."""
+# The median of a χ²(1) variable: med(z²) of standardised deviations when districts do not differ.
+CHI2_1_MEDIAN = float(stats.chi2.median(1))
+
+
+def between_district_spread(tally: Tally, rho: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per kind and category, the share over every inspected area and τ², the variance of the
+    districts' true shares beyond their sampling variance, estimated robustly: around the median
+    district share, from the median of the squared standardised deviations (``med(z²) / 0.455 =
+    1 + τ² / sampling``). Districts with a root cause in the category are outliers that a mean-
+    based estimate (DerSimonian–Laird) would turn into spread, hiding themselves and each other;
+    the median ignores them while they are fewer than half. τ² is 0 with fewer than three districts.
+
+    >>> from graph.store import LedgerCell, Exposure, LedgerFacts
+    >>> cells, exposure = [], []
+    >>> for d in range(1, 9):  # eight districts with the same share, one with three times as much
+    ...     t = f"50010{d}001"
+    ...     low = 60 if d == 1 else 20
+    ...     cells += [LedgerCell(t, t[:6], "village", "低保", 10, low, low, low, low, 0, 0, 0),
+    ...               LedgerCell(t, t[:6], "village", "作风", 10, 180, 180, 180, 180, 0, 0, 0)]
+    ...     exposure.append(Exposure(t, t[:6], "village", 200, 200, 180 + low, 180 + low))
+    >>> tally = tally_ledger(LedgerFacts(cells, exposure, [], [], [], []))
+    >>> share, tau2 = between_district_spread(tally, estimate_dispersion(tally))
+    >>> float(tau2[0].max())
+    0.0
+    """
     xd, nd, nnd = tally.district_x, tally.district_n, tally.district_nn
     share = (xd.sum(axis=0) + 0.5) / (nd.sum(axis=0)[:, None] + 1.0)          # k × c
+    tau2 = np.zeros_like(share)
+    present = nd > 0                                                            # d × k
     if len(tally.districts) < 3:
-        return np.full_like(share, 0.5), np.ones_like(share)
+        return share, tau2
     with np.errstate(invalid="ignore", divide="ignore"):
         design = 1.0 + rho[None, None, :] * np.where(nd[:, :, None] > 0, (nnd - nd)[:, :, None] / nd[:, :, None], 0)
-        own = np.where(nd[:, :, None] > 0, xd / nd[:, :, None], np.nan)
-        sampling = share * (1 - share) * design / nd[:, :, None]                  # d × k × c
-        w = np.where(nd[:, :, None] > 0, 1 / sampling, 0.0)
-        q = np.nansum(w * (own - share) ** 2, axis=0)
-        m = (nd > 0).sum(axis=0)[:, None]
-        c = w.sum(axis=0) - (w ** 2).sum(axis=0) / w.sum(axis=0)
-        tau2 = np.maximum(0.0, (q - (m - 1)) / c)
+        own = np.where(present[:, :, None], xd / nd[:, :, None], np.nan)
+        for k in range(share.shape[0]):
+            rows = present[:, k]
+            if rows.sum() < 3:
+                continue
+            centre = np.median(own[rows, k, :], axis=0)                          # c
+            sampling = centre * (1 - centre) * design[rows, k, :] / nd[rows, k][:, None]
+            z2 = (own[rows, k, :] - centre) ** 2 / sampling
+            inflation = np.median(z2, axis=0) / CHI2_1_MEDIAN
+            tau2[k] = np.where(np.isfinite(inflation), np.maximum(0.0, inflation - 1) * np.median(sampling, axis=0), 0)
+    return share, np.nan_to_num(tau2)
+
+
+def pooling_weight(share: np.ndarray, tau2: np.ndarray) -> np.ndarray:
+    """The weight (in problems) of the share over every area in a district's baseline,
+    ``π(1-π)/τ² - 1``: near-full pooling where districts do not differ."""
+    with np.errstate(divide="ignore"):
         weight = np.where(tau2 > 0, share * (1 - share) / tau2 - 1, 1e6)
-    weight = np.where((m >= 3) & np.isfinite(weight), np.clip(weight, 1.0, 1e6), 1.0)
-    return share, weight
+    return np.clip(weight, 1.0, 1e6)
 
 
-def spread_without_each_district(tally: Tally, rho: np.ndarray, pooling: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """For each district, τ² (DerSimonian–Laird) of the *other* inspected districts' shares
-    (d × k × c): a district with a root cause must not widen its own null. Where fewer than three
-    other districts have problems of a kind, the spread over all of them (``pooling``) stands in."""
-    xd, nd, nnd = tally.district_x, tally.district_n, tally.district_nn
-    pooled, weight = pooling
-    overall = np.where(weight < 1e6, pooled * (1 - pooled) / (weight + 1), 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        design = 1.0 + rho[None, None, :] * np.where(nd[:, :, None] > 0, (nnd - nd)[:, :, None] / nd[:, :, None], 0)
-        own = np.where(nd[:, :, None] > 0, xd / nd[:, :, None], 0.0)
-        w = np.where(nd[:, :, None] > 0, 1 / (pooled * (1 - pooled) * design / nd[:, :, None]), 0.0)
-        s0, s1, s2, sw2 = w.sum(axis=0), (w * own).sum(axis=0), (w * own ** 2).sum(axis=0), (w ** 2).sum(axis=0)
-        share = (xd.sum(axis=0) - xd + 0.5) / ((nd.sum(axis=0) - nd)[:, :, None] + 1.0)   # the others' share
-        w0, w1, w2 = s0 - w, s1 - w * own, s2 - w * own ** 2
-        q = w2 - 2 * share * w1 + share ** 2 * w0
-        m = ((nd > 0).sum(axis=0)[None, :] - (nd > 0))[:, :, None]
-        c = w0 - (sw2 - w ** 2) / w0
-        tau2 = np.maximum(0.0, (q - (m - 1)) / c)
-    return np.where((m >= 3) & np.isfinite(tau2), tau2, overall[None, :, :])
-
-
-def township_baselines(tally: Tally, rho: np.ndarray, pooling: tuple[np.ndarray, np.ndarray]) -> Baseline:
+def township_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, np.ndarray]) -> Baseline:
     """Each township against the other inspected townships of its district; where those are fewer
-    problems than the township's own, against every other inspected township loaded. ``pooling``
-    is :func:`between_district_weight`'s answer."""
+    problems than the township's own, against every other inspected township loaded. With three
+    or more districts, the district's share is pooled toward the share over every area by as much
+    as districts do not differ (``spread``: :func:`between_district_spread`)."""
     xd, nd, nnd = tally.district_x, tally.district_n, tally.district_nn
     x_rest = xd[tally.district] - tally.x
     n_rest = nd[tally.district] - tally.n
@@ -313,7 +324,9 @@ def township_baselines(tally: Tally, rho: np.ndarray, pooling: tuple[np.ndarray,
     nn_all = tally.nn.sum(axis=0) - tally.nn
     own = n_rest >= np.maximum(tally.n, 1)                       # t × k
     wide = ~own & (n_all >= np.maximum(tally.n, 1))
-    share_d, var_d = _posterior(x_rest, n_rest, nn_rest, rho, *pooling)
+    share, tau2 = spread
+    prior = (share, pooling_weight(share, tau2)) if len(tally.districts) >= 3 else (None, None)
+    share_d, var_d = _posterior(x_rest, n_rest, nn_rest, rho, *prior)
     share_w, var_w = _posterior(x_all, n_all, nn_all, rho)
     share = np.where(own[:, :, None], share_d, share_w)
     share_var = np.where(own[:, :, None], var_d, var_w)
@@ -362,7 +375,7 @@ def reference_shares(facts: LedgerFacts, categories: list[str]) -> tuple[np.ndar
     return shares / totals, None
 
 
-def district_baselines(tally: Tally, rho: np.ndarray, pooling: tuple[np.ndarray, np.ndarray],
+def district_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, np.ndarray],
                        reference: np.ndarray | None, reference_reason: str | None) -> Baseline:
     """Each district against the other districts with a ledger; with one district inspected,
     against the reference shares (uncertain by ``REFERENCE_CV``); else no test, and why."""
@@ -370,10 +383,9 @@ def district_baselines(tally: Tally, rho: np.ndarray, pooling: tuple[np.ndarray,
     D = len(tally.districts)
     if D >= 2:
         share, share_var = _posterior(xd.sum(axis=0) - xd, nd.sum(axis=0) - nd, nnd.sum(axis=0) - nnd, rho)
-        # Districts differ beyond their villages' variation (τ², DerSimonian–Laird over the inspected
-        # districts): a district is a root cause only beyond that spread.
-        if D >= 3:
-            share_var = share_var + spread_without_each_district(tally, rho, pooling)
+        # Districts differ beyond their villages' variation (τ²): a district is a root cause only
+        # beyond that spread.
+        share_var = share_var + spread[1][None, :, :]
         usable = (nd.sum(axis=0) - nd > 0) & (nd > 0)
         return Baseline(share, share_var, usable, ["other_districts"] * D, [None] * D)
     if reference is not None:
@@ -490,14 +502,14 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
     hints = _hint_counts(facts, tally)
     reference, reference_reason = reference_shares(facts, tally.categories)
 
-    pooling = between_district_weight(tally, rho)
-    township_base = township_baselines(tally, rho, pooling)
+    spread = between_district_spread(tally, rho)
+    township_base = township_baselines(tally, rho, spread)
     observed_t, expected_t, p_ex_t = excess_p_values(tally.x, tally.n, tally.nn, township_base, rho)
     rect_d, recur_d = tally.by_district(tally.rectified), tally.by_district(tally.recurred)
     p_rec_t = recurrence_p_values(tally.rectified, tally.recurred, rect_d[tally.district] - tally.rectified,
                                   recur_d[tally.district] - tally.recurred)
 
-    district_base = district_baselines(tally, rho, pooling, reference, reference_reason)
+    district_base = district_baselines(tally, rho, spread, reference, reference_reason)
     observed_d, expected_d, p_ex_d = excess_p_values(tally.district_x, tally.district_n, tally.district_nn,
                                                      district_base, rho)
     if len(tally.districts) >= 2:
@@ -545,10 +557,12 @@ def attribute_levels(candidates: list[Candidate], tally: Tally, district_base: B
                      min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> None:
     """Settle each excess at one level, in place.
 
-    * A surfaced district pair is tested again without its townships that pass for the category,
-      on their own or in the family of the district's townships (hierarchical testing: a
-      township is only tested there once its district pair stands); if what remains shows no
-      excess (p above both the district level's cut-off and ``1 - min_confidence``), it was theirs:
+    * The townships of a surfaced district pair that pass for the category, on their own or in
+      the family of the district's townships (hierarchical testing: a township is only tested
+      there once its district pair stands), are *local*. Where they are fewer than half of the
+      district's inspected townships (the excess is concentrated, not spread), the district pair
+      is tested again without them; if what remains shows no excess (p above both the district
+      level's cut-off and ``1 - min_confidence``), it was theirs:
       the district pair is withdrawn and marked ``explained_by`` them, and they are surfaced with
       the confidence of the family they passed in.
     * A surfaced township inside a district pair that stands is the district unit's: withdrawn and
@@ -582,8 +596,10 @@ def attribute_levels(candidates: list[Candidate], tally: Tally, district_base: B
         local = by_pair.get((c.area_code, c.category), []) if c.level == "district" else []
         if not (c.surfaced and local):
             continue
-        rows = [ti[t.area_code] for t in local]
         d, j = di[c.area_code], ci[c.category]
+        if 2 * len(local) >= int((tally.district == d).sum()):
+            continue  # half the district's inspected townships or more: spread, not concentrated
+        rows = [ti[t.area_code] for t in local]
         x = tally.district_x[d:d + 1] - tally.x[rows].sum(axis=0, keepdims=True)
         n = tally.district_n[d:d + 1] - tally.n[rows].sum(axis=0, keepdims=True)
         nn = tally.district_nn[d:d + 1] - tally.nn[rows].sum(axis=0, keepdims=True)
