@@ -5,23 +5,72 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+import unicodedata
 from contextlib import closing
 
 from graph import open_store
-from graph.errors import InputError, XunchaError
+from graph.errors import InputError, RowError, XunchaError
 from graph.analysis.root_causes import DEFAULT_MIN_CONFIDENCE
-from graph.model import LEVEL_ZH, VILLAGE_KIND_ZH
+from graph.model import LEVEL_ZH, VILLAGE_KIND_ZH, Severity, Status
 from graph.store import WriteSummary
 
 
+def _finite(value):
+    """JSON has no NaN or Infinity: a non-finite number is printed as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def _print_json(value) -> None:
-    json.dump(value, sys.stdout, ensure_ascii=False, indent=2, default=str)
+    json.dump(_finite(value), sys.stdout, ensure_ascii=False, indent=2, default=str, allow_nan=False)
     sys.stdout.write("\n")
 
 
+TABLE_ZH = {"divisions": "区划", "categories": "问题类别", "units": "单位", "duties": "权责", "issues": "问题",
+            "functions": "职能"}
+
+
 def _summary_line(label: str, summary) -> str:
-    return f"{label}: {summary.inserted:,} new, {summary.updated:,} changed, {summary.unchanged:,} unchanged"
+    return (f"{TABLE_ZH.get(label, label)}：新增 {summary.inserted:,}，更新 {summary.updated:,}，"
+            f"未变 {summary.unchanged:,}")
+
+
+def _reading(args):
+    """The store for a reading command: a missing store is an error, and nothing is created."""
+    return open_store(args.store, create=False)
+
+
+def _district(store, code: str | None) -> str | None:
+    """A --district that names a loaded district, or exit 2."""
+    if code is None:
+        return None
+    division = store.division(code)
+    if division is None or division.level != "district":
+        raise InputError(RowError("--district", None, None, code,
+                                  "已加载的 6 位区县代码 (a loaded district code)；可用 xuncha stats 查看"))
+    return code
+
+
+def display_width(text: str) -> int:
+    """Columns a terminal gives ``text``: two for each wide (CJK) character.
+
+    >>> display_width("万州区"), display_width("abc")
+    (6, 3)
+    """
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def pad(text, width: int, right: bool = False) -> str:
+    text = str(text)
+    space = " " * max(width - display_width(text), 0)
+    return space + text if right else text + space
 
 
 # -- commands -------------------------------------------------------------------------------------
@@ -34,20 +83,24 @@ def cmd_load(args) -> int:
                                      district=args.district, show_progress=not args.json)
         else:
             if not args.path:
-                raise InputError(f"xuncha load {args.table} PATH: the file to load")
+                raise InputError(f"xuncha load {args.table} 文件路径 (the file to load)")
             if args.province or args.district:
-                raise InputError("--province and --district limit divisions only")
-            summary = tables.load_table(store, args.table, args.path, show_progress=not args.json)
+                raise InputError("--province 和 --district 只用于加载区划 (divisions only)")
+            summary = tables.load_table(store, args.table, args.path, show_progress=not args.json,
+                                        new_category=args.new_category, new_function=args.new_function,
+                                        allow_reopen=args.allow_reopen)
     if args.json:
         _print_json({"table": args.table, **summary.as_dict()})
     else:
         print(_summary_line(args.table, summary))
+        if summary.source:
+            print(f"读取：{summary.source['described']}")
     return 0
 
 
 def cmd_stats(args) -> int:
-    with closing(open_store(args.store)) as store:
-        counts = store.counts(args.district)
+    with closing(_reading(args)) as store:
+        counts = store.counts(_district(store, args.district))
     if args.json:
         _print_json(counts)
         return 0
@@ -57,18 +110,31 @@ def cmd_stats(args) -> int:
         f"{VILLAGE_KIND_ZH[k]} {v:,}" for k, v in counts["villages_by_kind"].items()))
     print(f"单位 units {counts['units']:,}; 问题类别 categories {counts['categories']:,}; "
           f"权责 duties {counts['duties']:,}; 问题 issues {counts['issues']:,}")
-    print(f"{'代码':<8}{'区县':<12}{'乡镇':>6}{'村':>7}{'社区':>7}{'合计':>7}")
+    # Padded by display width: a CJK name takes two columns a character.
+    name_width = max([display_width(d["name"]) for d in counts["districts"]] + [4]) + 2
+    print(pad("代码", 8) + pad("区县", name_width) + "".join(pad(h, 8, True) for h in ("乡镇", "村", "社区", "合计")))
     for d in counts["districts"]:
-        print(f"{d['code']:<8}{d['name']:<12}{d['townships']:>6}{d['villages']:>7}{d['communities']:>7}"
-              f"{d['village_level_units']:>7}")
+        print(pad(d["code"], 8) + pad(d["name"], name_width) + "".join(
+            pad(f"{d[k]:,}", 8, True) for k in ("townships", "villages", "communities", "village_level_units")))
     return 0
 
 
 def cmd_show(args) -> int:
-    with closing(open_store(args.store)) as store:
+    with closing(_reading(args)) as store:
         division = store.division(args.code)
         if division is None:
-            raise InputError(f"a division code that is loaded; {args.code} is not")
+            found = store.find_divisions(args.code, limit=11)
+            exact = [d for d in found if d.name == args.code]
+            if len(exact) == 1 or len(found) == 1:
+                division = exact[0] if exact else found[0]
+            elif not found:
+                raise InputError(RowError("show", None, None, args.code,
+                                          "已加载区划的代码或名称 (a loaded division code or name)"))
+            else:
+                listed = "；".join(f"{d.code} {d.name}" for d in found[:10])
+                raise InputError(RowError("show", None, None, args.code,
+                                          f"唯一的区划；匹配的有 {len(found)}{'+' if len(found) > 10 else ''} 个："
+                                          f"{listed}；请用代码 (a unique division)"))
         ancestors = []
         code = division.parent_code
         while code:
@@ -98,13 +164,13 @@ def cmd_show(args) -> int:
 
 def cmd_catalog(args) -> int:
     from loaders import catalog
-    with closing(open_store(args.store)) as store:
+    with closing(open_store(args.store, create=args.action != "show")) as store:
         if args.action == "load":
             result = {name: s.as_dict() for name, s in catalog.load_default_catalog(store).items()}
         elif args.action == "units":
             districts = args.district or [d.code for d in store.divisions("district")]
             if not districts:
-                raise InputError("loaded divisions first: xuncha load divisions")
+                raise InputError("请先加载区划：xuncha load divisions (load divisions first)")
             units = [u for d in districts for u in catalog.catalog_units(store, d)]
             result = {"units": store.upsert_units(units).as_dict(), "districts": len(districts)}
         else:
@@ -122,7 +188,7 @@ def cmd_catalog(args) -> int:
 
 def cmd_generate(args) -> int:
     from loaders.scenario import generate_scenario
-    with closing(open_store(args.store)) as store:
+    with closing(_reading(args)) as store:
         scenario = generate_scenario(store, province=args.province, districts=args.district, seed=args.seed,
                                      rounds=args.rounds, noise=args.noise, causes=args.causes,
                                      every_round=args.every_round, revisit=args.revisit, kappa=args.kappa,
@@ -133,20 +199,21 @@ def cmd_generate(args) -> int:
     if args.json:
         _print_json(result)
     else:
-        print(f"scenario: {result['issues']:,} problems in {result['villages']:,} village-level units, "
-              f"{result['causes']} planted root causes, written to {args.out}")
+        print(f"模拟台账：{result['villages']:,} 个村(社区)的 {result['issues']:,} 个问题，"
+              f"植入 {result['causes']} 个根源，已写入 {args.out}")
     return 0
 
 
 def cmd_chain(args) -> int:
     from graph import service
-    with closing(open_store(args.store)) as store:
+    with closing(_reading(args)) as store:
         result = service.chain(store, args.issue_id)
     if args.json:
         _print_json(result)
         return 0
     issue = result["issue"]
-    print(f"问题 {issue['issue_id']}：{issue.get('description', '')}（{issue['category']}，{issue['severity']}，{issue['status']}）")
+    print(f"问题 {issue['issue_id']}：{issue.get('description', '')}（{issue['category']}，"
+          f"{Severity(issue['severity']).zh}，{Status(issue['status']).zh}）")
     for level in result["levels"]:
         units = "；".join(f"{u['unit_name']}[{u['duty_zh']}]" for u in level["units"]) or "—"
         print(f"  {LEVEL_ZH.get(level['level'], level['level'])} {level['name']} ({level['code']}): {units}")
@@ -157,40 +224,43 @@ def cmd_chain(args) -> int:
     return 0
 
 
-def _analysis_options(args) -> dict:
-    return {"district": args.district, "level": args.level, "top": args.top, "min_confidence": args.min_confidence,
+def _analysis_options(args, store) -> dict:
+    return {"district": _district(store, args.district), "level": args.level, "top": args.top, "min_confidence": args.min_confidence,
             "include_all": args.all}
 
 
 def cmd_rootcauses(args) -> int:
     from graph import service
-    from graph.reports import write_root_causes
-    with closing(open_store(args.store)) as store:
-        causes, notes = service.root_cause_report(store, **_analysis_options(args))
+    from graph.reports import write_root_causes, write_root_causes_csv
+    with closing(_reading(args)) as store:
+        causes, notes = service.root_cause_report(store, **_analysis_options(args, store))
     if args.xlsx:
         write_root_causes(causes, args.xlsx)
+    if args.csv:
+        write_root_causes_csv(causes, args.csv)
     if args.json:
         _print_json(causes)
         return 0
     for note in notes:
-        print(f"未检验 (not tested): {note}")
+        print(f"未检验：{note}")
     if not causes:
-        print("没有高于置信度阈值的根源单位 (no root cause above the confidence threshold)")
+        print("没有高于置信度阈值的根源单位")
     for c in causes:
         e = c["evidence"]
         print(f"{c['rank']:>3}. {c['unit_name']} [{LEVEL_ZH[c['level']]}] {c['category']}: 得分 {c['score']:.1f}, "
               f"置信度 {c['confidence']:.4f}, 发现 {e['observed']} 个 (期望 {e['expected']:.1f}), "
               f"涉及 {e['villages_affected']} 个村(社区), 整改后复发 {e['recurrences']} 个村(社区)")
-    if args.xlsx:
-        print(f"written {args.xlsx}")
+    for path in (args.xlsx, args.csv):
+        if path:
+            print(f"已写入 {path}")
     return 0
 
 
 def cmd_packages(args) -> int:
     from graph import service
     from graph.reports import write_packages
-    with closing(open_store(args.store)) as store:
-        packages = service.packages(store, **_analysis_options(args))
+    with closing(_reading(args)) as store:
+        packages = service.packages(store, as_of=args.as_of, **_analysis_options(args, store))
     if args.xlsx:
         write_packages(packages, args.xlsx)
     if args.json:
@@ -200,20 +270,44 @@ def cmd_packages(args) -> int:
         a, t = p["agency_end"], p["totals"]
         print(f"{p['package_id']} {p['root_cause']['category']}")
         print(f"  机关端: {a['unit_name']}（{a['duty_zh']}）{a['task']}，{a['due_on']} 前完成")
-        print(f"  基层端: {t['villages']} 个村(社区)、{t['issues']} 个问题（未完成 {t['open_issues']}）")
+        overdue = sum(1 for v in p["grassroots_end"] if v.get("overdue"))
+        print(f"  基层端: {t['villages']} 个村(社区)、{t['issues']} 个问题（未完成 {t['open_issues']}"
+              f"{f'，{overdue} 个村(社区)已逾期' if overdue else ''}）")
     if args.xlsx:
-        print(f"written {args.xlsx}")
+        print(f"已写入 {args.xlsx}")
+    return 0
+
+
+def cmd_history(args) -> int:
+    with closing(_reading(args)) as store:
+        if store.issue(args.issue_id) is None:
+            raise InputError(RowError("history", None, None, args.issue_id, "已加载的问题编号 (a loaded issue id)"))
+        changes = store.issue_history(args.issue_id)
+    rows = [{"status": c.status, "status_zh": Status(c.status).zh,
+             "closed_on": c.closed_on.isoformat() if c.closed_on else None, "recorded_at": c.recorded_at}
+            for c in changes]
+    if args.json:
+        _print_json({"issue_id": args.issue_id, "history": rows})
+        return 0
+    print(f"问题 {args.issue_id} 的整改状态记录：")
+    for r in rows:
+        closed = f"，销号日期 {r['closed_on']}" if r["closed_on"] else ""
+        print(f"  {r['recorded_at']}  {r['status_zh']}{closed}")
     return 0
 
 
 def cmd_template(args) -> int:
     from loaders.templates import write_templates
-    paths = write_templates(args.dir)
+    categories = []
+    if args.store_categories:
+        with closing(_reading(args)) as store:
+            categories = [c.name for c in store.categories()]
+    paths = write_templates(args.dir, force=args.force, categories=categories)
     if args.json:
         _print_json({k: str(v) for k, v in paths.items()})
     else:
         for kind, path in paths.items():
-            print(f"{kind}: {path}")
+            print(f"{TABLE_ZH.get(kind, kind)}模板：{path}")
     return 0
 
 
@@ -231,74 +325,116 @@ def cmd_serve(args) -> int:
 
 
 # -- parser -----------------------------------------------------------------------------------------
+class ChineseHelpFormatter(argparse.HelpFormatter):
+    def add_usage(self, usage, actions, groups, prefix=None):
+        super().add_usage(usage, actions, groups, prefix or "用法：")
+
+
+def _parser(**kwargs) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(formatter_class=ChineseHelpFormatter, add_help=False, **kwargs)
+    parser.add_argument("-h", "--help", action="help", help="显示帮助并退出 (show this help)")
+    parser._positionals.title = "位置参数"
+    parser._optionals.title = "选项"
+    return parser
+
+
+def _date(text: str):
+    from graph.model import parse_date
+    try:
+        return parse_date(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xuncha", description="巡察 responsibility-chain graph for village inspection")
-    parser.add_argument("--store", help="sqlite:///PATH or neo4j://HOST:PORT (default: $XUNCHA_STORE or sqlite:///xuncha.db)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _parser(prog="xuncha", description="巡察：村(社区)巡察的责任链图谱 (responsibility-chain graph)")
+    parser.add_argument("--store", help="存储位置 sqlite:///路径 或 neo4j://主机:端口（默认 $XUNCHA_STORE 或 "
+                                        "sqlite:///xuncha.db）")
+    sub = parser.add_subparsers(dest="command", required=True, title="命令", metavar="命令")
 
     def command(name: str, func, text: str, json_output: bool = True) -> argparse.ArgumentParser:
-        command_parser = sub.add_parser(name, help=text)
+        command_parser = sub.add_parser(name, help=text, description=text, formatter_class=ChineseHelpFormatter,
+                                        add_help=False)
+        command_parser.add_argument("-h", "--help", action="help", help="显示帮助并退出 (show this help)")
+        command_parser._positionals.title = "位置参数"
+        command_parser._optionals.title = "选项"
         # --store also after the command (xuncha stats --store ...); the global one is the default.
-        command_parser.add_argument("--store", default=argparse.SUPPRESS, help="as the global --store")
+        command_parser.add_argument("--store", default=argparse.SUPPRESS, help="同全局 --store")
         if json_output:
-            command_parser.add_argument("--json", action="store_true", help="machine-readable output")
+            command_parser.add_argument("--json", action="store_true", help="输出 JSON (machine-readable output)")
         command_parser.set_defaults(func=func)
         return command_parser
 
-    load = command("load", cmd_load, "load divisions, categories, units, duties or issues")
-    load.add_argument("table", choices=["divisions", "categories", "units", "duties", "issues"])
-    load.add_argument("path", nargs="?", help="file (or, for divisions, directory; default: shipped Chongqing data)")
-    load.add_argument("--province", help="divisions: only this 2-digit province")
-    load.add_argument("--district", help="divisions: only this 6-digit district")
+    load = command("load", cmd_load, "加载区划、问题类别、单位、权责或问题台账 (load a table)")
+    load.add_argument("table", choices=["divisions", "categories", "units", "duties", "issues"],
+                      help="表：divisions 区划、categories 问题类别、units 单位、duties 权责清单、issues 问题台账")
+    load.add_argument("path", nargs="?", help="文件（CSV 或 Excel）；区划为文件夹，默认随附的重庆数据")
+    load.add_argument("--province", help="区划：只加载这个 2 位省级代码")
+    load.add_argument("--district", help="区划：只加载这个 6 位区县代码")
+    load.add_argument("--new-category", action="store_true",
+                      help="权责清单：允许新建问题类别表中没有的类别 (create categories)")
+    load.add_argument("--new-function", action="store_true",
+                      help="权责清单：允许已加载单位都没有的职能 (functions no unit has)")
+    load.add_argument("--allow-reopen", action="store_true",
+                      help="问题台账：允许把已销号的问题改回其他状态 (reopen closed issues)")
 
-    command("stats", cmd_stats, "counts by kind, and per district villages and communities").add_argument("--district")
-    command("show", cmd_show, "a division, its ancestors and its children's counts").add_argument("code")
+    command("stats", cmd_stats, "按层级统计，并列出各区县的乡镇、村和社区数 (counts)").add_argument(
+        "--district", help="只统计这个区县")
+    command("show", cmd_show, "查看一个区划：上级、下辖数量和单位 (a division)").add_argument(
+        "code", help="区划代码或名称")
 
-    catalog = command("catalog", cmd_catalog, "the default responsibility catalog (权责清单)")
+    catalog = command("catalog", cmd_catalog, "默认的问题类别与权责清单 (the default catalog)")
     catalog.add_argument("action", choices=["load", "units", "show"],
-                         help="load: categories and duties; units: one unit per function per district and "
-                              "township; show: print the catalog")
-    catalog.add_argument("--district", action="append", help="units: this district (repeatable; default all loaded)")
+                         help="load 加载类别和权责；units 为每个区县、乡镇按职能建单位；show 输出目录")
+    catalog.add_argument("--district", action="append", help="units：只为这个区县（可重复；默认全部已加载）")
 
-    generate = command("generate", cmd_generate, "generate a scenario (units, duties, issues, truth.json)")
-    generate.add_argument("what", choices=["scenario"])
+    generate = command("generate", cmd_generate, "生成模拟台账（单位、权责、问题、truth.json）(a scenario)")
+    generate.add_argument("what", choices=["scenario"], help="scenario 模拟场景")
     scope = generate.add_mutually_exclusive_group(required=True)
-    scope.add_argument("--province")
-    scope.add_argument("--district", action="append")
-    generate.add_argument("--seed", type=int, default=1)
-    generate.add_argument("--out", required=True)
-    generate.add_argument("--rounds", type=int, default=2)
-    generate.add_argument("--noise", type=float, default=0.5, help="spread of village risk (coefficient of variation)")
-    generate.add_argument("--causes", type=int, help="planted root causes (default: a third of the districts, ≥ 2)")
+    scope.add_argument("--province", help="2 位省级代码")
+    scope.add_argument("--district", action="append", help="6 位区县代码（可重复）")
+    generate.add_argument("--seed", type=int, default=1, help="随机种子")
+    generate.add_argument("--out", required=True, help="输出文件夹")
+    generate.add_argument("--rounds", type=int, default=2, help="巡察轮次数")
+    generate.add_argument("--noise", type=float, default=0.5, help="村问题风险的离散程度（变异系数）")
+    generate.add_argument("--causes", type=int, help="植入的根源数（默认区县数的三分之一，至少 2）")
     generate.add_argument("--every-round", action="store_true",
-                          help="每轮巡察全部村(社区) (every village in each round; default: each township once)")
-    generate.add_argument("--revisit", action="store_true", help="最后加一轮回头看 (an extra follow-up round)")
-    generate.add_argument("--kappa", type=float,
-                          help="村问题结构跨轮次持续 (a village's mix of problems persists; smaller: more clustered)")
-    generate.add_argument("--coverage", type=float, default=1.0, help="已巡察村(社区)比例 (share of villages inspected)")
-    generate.add_argument("--township-share", type=float, default=1.0,
-                          help="已巡察乡镇(街道)比例 (share of townships inspected: mid-term)")
+                          help="每轮巡察全部村(社区)（默认每个乡镇只巡一轮）")
+    generate.add_argument("--revisit", action="store_true", help="最后加一轮回头看")
+    generate.add_argument("--kappa", type=float, help="村问题结构跨轮次持续（越小越集中）")
+    generate.add_argument("--coverage", type=float, default=1.0, help="已巡察村(社区)比例")
+    generate.add_argument("--township-share", type=float, default=1.0, help="已巡察乡镇(街道)比例（届中）")
     generate.add_argument("--office-categories", type=int,
-                          help="巡察办自有问题类别数, 中文表头, 无参考比例 (an office's own catalog of N categories)")
+                          help="巡察办自有问题类别数，中文表头，无参考比例")
 
-    command("chain", cmd_chain, "responsibility chain of a problem").add_argument("issue_id")
+    command("chain", cmd_chain, "一个问题的责任链 (responsibility chain)").add_argument("issue_id", help="问题编号")
+    command("history", cmd_history, "一个问题的整改状态记录 (status history)").add_argument(
+        "issue_id", help="问题编号")
 
-    for name, func, text in (("rootcauses", cmd_rootcauses, "surface higher-level root causes"),
-                             ("packages", cmd_packages, "joint (机关+基层) rectification packages")):
+    for name, func, text in (("rootcauses", cmd_rootcauses, "找出上级根源单位 (surface root causes)"),
+                             ("packages", cmd_packages, "机关+基层联动整改包 (joint rectification packages)")):
         analysis = command(name, func, text)
-        analysis.add_argument("--district")
-        analysis.add_argument("--level", choices=["township", "district"])
-        analysis.add_argument("--top", type=int)
-        analysis.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE)
-        analysis.add_argument("--all", action="store_true", help="every tested pair, not only the surfaced ones")
-        analysis.add_argument("--xlsx", help="also write an Excel report here")
+        analysis.add_argument("--district", help="只看这个区县")
+        analysis.add_argument("--level", choices=["township", "district"], help="township 乡镇 或 district 区县")
+        analysis.add_argument("--top", type=int, help="只列前 N 个")
+        analysis.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE,
+                              help=f"置信度阈值（默认 {DEFAULT_MIN_CONFIDENCE}）")
+        analysis.add_argument("--all", action="store_true", help="列出所有检验过的组合，不只是高于阈值的")
+        analysis.add_argument("--xlsx", help="同时写出 Excel 报告")
+        if name == "rootcauses":
+            analysis.add_argument("--csv", help="同时写出 CSV 报告（UTF-8 带 BOM）")
+        else:
+            analysis.add_argument("--as-of", type=_date, help="报告日期，时限从此日算起（默认今天）")
 
-    command("template", cmd_template, "write empty Excel templates for units, duties and issues").add_argument("dir")
+    template = command("template", cmd_template, "写出空白 Excel 模板：单位、权责、问题 (templates)")
+    template.add_argument("dir", help="输出文件夹")
+    template.add_argument("--force", action="store_true", help="覆盖已有的模板文件")
+    template.add_argument("--store-categories", action="store_true",
+                          help="问题类别下拉列表取自存储中已加载的类别（默认取自默认目录）")
 
-    serve = command("serve", cmd_serve, "run the HTTP API (binds 127.0.0.1 unless --host says otherwise)",
-                    json_output=False)
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
+    serve = command("serve", cmd_serve, "运行 HTTP API（默认只监听 127.0.0.1）", json_output=False)
+    serve.add_argument("--host", help="监听地址")
+    serve.add_argument("--port", type=int, help="端口")
     return parser
 
 
@@ -308,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except InputError as exc:
-        print(f"xuncha: bad input:\n{exc.summary()}", file=sys.stderr)
+        print(f"xuncha：输入有误 (bad input)：\n{exc.summary()}", file=sys.stderr)
         return exc.exit_code
     except XunchaError as exc:
         print(f"xuncha: {exc}", file=sys.stderr)

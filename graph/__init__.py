@@ -6,24 +6,28 @@
 """
 from __future__ import annotations
 
-from .errors import InputError
+from .errors import InputError, StoreUnavailable
 from .settings import Settings, get_settings
 from .store import GraphStore
 
 NEO4J_SCHEMES = ("neo4j://", "neo4j+s://", "neo4j+ssc://", "bolt://", "bolt+s://", "bolt+ssc://")
 
 
-def open_store(url: str | None = None, settings: Settings | None = None) -> GraphStore:
+def open_store(url: str | None = None, settings: Settings | None = None, create: bool = True) -> GraphStore:
+    """The store a URL names. ``create=False`` for reading: a SQLite file that does not exist is an
+    error (:class:`StoreMissing`, exit 2) and nothing is created."""
     settings = settings or get_settings()
     url = url or settings.store
     if url.startswith("sqlite:///"):
         from .sqlite_store import SQLiteStore
-        return SQLiteStore(url[len("sqlite:///"):] or "xuncha.db")
+        return SQLiteStore(url[len("sqlite:///"):] or "xuncha.db", create=create)
     if url.startswith(NEO4J_SCHEMES):
         from .neo4j_store import Neo4jStore
-        return Neo4jStore(url, user=settings.neo4j_user, password=settings.neo4j_password,
+        if settings.neo4j_password is None:
+            raise StoreUnavailable("连接 Neo4j 需要密码：请设置环境变量 NEO4J_PASSWORD (NEO4J_PASSWORD is not set)")
+        return Neo4jStore(url, user=settings.neo4j_user, password=settings.neo4j_password.get_secret_value(),
                           database=settings.neo4j_database)
-    raise InputError(f"a store URL sqlite:///PATH or neo4j://HOST:PORT, not {url!r}")
+    raise InputError(f"存储位置 sqlite:///路径 或 neo4j://主机:端口，而不是 {url!r} (a store URL)")
 
 
 __all__ = ["GraphStore", "open_store", "Settings", "get_settings"]

@@ -23,20 +23,27 @@ class RowError:
     expected: str
 
     def __str__(self) -> str:
-        where = self.file
+        """``issues.csv 第 5 行，列“发现日期”，值“2024-13-01”：应为 …`` (file, row as Excel shows it,
+        column as the file's header names it, value, what was expected)."""
+        parts = [self.file]
         if self.row is not None:
-            where += f":{self.row}"
-        parts = [where]
+            parts[0] += f" 第 {self.row} 行"
         if self.column is not None:
-            parts.append(f"column {self.column!s}")
+            parts.append(f"列“{self.column}”")
         if self.value is not None:
-            parts.append(f"value {str(self.value)!r}")
-        parts.append(f"expected {self.expected}")
-        return ": ".join(parts)
+            parts.append(f"值“{_shown(self.value)}”")
+        return "，".join(parts) + f"：应为 {self.expected}"
 
     def as_dict(self) -> dict:
         return {"file": self.file, "row": self.row, "column": self.column,
                 "value": None if self.value is None else str(self.value), "expected": self.expected}
+
+
+def _shown(value: object) -> str:
+    text = str(value)
+    # Control characters are shown escaped, so an error message never carries them to a terminal.
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= 80 else text[:77] + "…"
 
 
 class InputError(XunchaError):
@@ -54,14 +61,25 @@ class InputError(XunchaError):
         super().__init__(self.summary())
 
     def summary(self, limit: int = 50) -> str:
+        """The first ``limit`` errors, then the exact total."""
         lines = [str(e) for e in self.errors[:limit]]
         if len(self.errors) > limit:
-            lines.append(f"... and {len(self.errors) - limit} more errors")
+            lines.append(f"…… 另有 {len(self.errors) - limit:,} 个错误，共 {len(self.errors):,} 个 "
+                         f"({len(self.errors):,} errors in all)")
+        elif len(self.errors) > 1:
+            lines.append(f"共 {len(self.errors):,} 个错误 ({len(self.errors):,} errors)")
         return "\n".join(lines)
 
 
 class NotFound(XunchaError):
     http_status = 404
+    exit_code = 2
+
+
+class StoreMissing(XunchaError):
+    """A reading command named a store that does not exist: nothing is created."""
+
+    http_status = 503
     exit_code = 2
 
 
@@ -77,3 +95,9 @@ class StoreError(XunchaError):
 
     http_status = 500
     exit_code = 1
+
+
+class DiskFull(StoreError):
+    """The disk filled up during a write; the transaction was rolled back."""
+
+    http_status = 507

@@ -93,11 +93,11 @@ class BilingualEnum(StrEnum):
         for member in cls:
             if text.lower() == member.value or text == member.zh:
                 return member
-        raise ValueError(f"one of {cls.choices()}")
+        raise ValueError(f"以下之一：{cls.choices()}")
 
     @classmethod
     def choices(cls) -> str:
-        return ", ".join(f"{m.value}/{m.zh}" for m in cls)
+        return "、".join(f"{m.zh} ({m.value})" for m in cls)
 
 
 class UnitLevel(BilingualEnum):
@@ -159,7 +159,7 @@ def _enum_validator(enum_cls):
         try:
             return enum_cls.parse(value)
         except ValueError:
-            raise ValueError(f"one of {enum_cls.choices()}") from None
+            raise ValueError(f"以下之一：{enum_cls.choices()}") from None
     return check
 
 
@@ -190,8 +190,8 @@ def parse_date(value: Any) -> dt.date | None:
             try:
                 return dt.date(*(int(g) for g in match.groups()))
             except ValueError:
-                raise ValueError("a date that exists in the calendar, as YYYY-MM-DD") from None
-    raise ValueError("a date as YYYY-MM-DD, YYYY/MM/DD or YYYY年M月D日")
+                raise ValueError("日历上存在的日期 (a real date, YYYY-MM-DD)") from None
+    raise ValueError("日期，如 2024-03-05、2024/3/5 或 2024年3月5日 (a date)")
 
 
 def parse_bool(value: Any) -> bool:
@@ -202,7 +202,7 @@ def parse_bool(value: Any) -> bool:
         return True
     if text in ("no", "n", "false", "0", "否", ""):
         return False
-    raise ValueError("yes/no or 是/否")
+    raise ValueError("是 或 否 (yes/no)")
 
 
 class Record(BaseModel):
@@ -236,8 +236,8 @@ class UnitIn(Record):
     def _area_matches_level(self):
         expected = 6 if self.level is UnitLevel.DISTRICT else 9
         if not (self.area_code.isdigit() and len(self.area_code) == expected):
-            raise ValueError(f"area_code: a {expected}-digit {'district' if expected == 6 else 'township'} "
-                             f"code for a {self.level.value}-level unit")
+            raise ValueError(f"area_code: {expected} 位{'区县' if expected == 6 else '乡镇(街道)'}代码"
+                             f"（{self.level.zh}级单位）({expected}-digit code for a {self.level.value}-level unit)")
         return self
 
 
@@ -263,7 +263,7 @@ class IssueIn(Record):
     category: str = Field(min_length=1)
     description: str = ""
     severity: Severity
-    amount_yuan: float | None = Field(default=None, ge=0)
+    amount_yuan: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     status: Status
     immediate: bool = False
     due_on: dt.date | None = None
@@ -298,9 +298,22 @@ class IssueIn(Record):
         return None if value is None or not str(value).strip() else str(value).strip()
 
     @model_validator(mode="after")
-    def _dates_in_order(self):
+    def _dates_and_status_agree(self):
+        # Each rule names its field first, so the loader reports the column the user has to fix.
+        today = dt.date.today()
+        if self.found_on > today:
+            raise ValueError(f"found_on: 不晚于今天 ({today}) 的日期 (not in the future)")
+        if self.closed_on is not None and self.closed_on > today:
+            raise ValueError(f"closed_on: 不晚于今天 ({today}) 的日期 (not in the future)")
         if self.closed_on is not None and self.closed_on < self.found_on:
-            raise ValueError("closed_on: a date on or after found_on")
+            raise ValueError(f"closed_on: 不早于发现日期 {self.found_on} 的日期 (on or after found_on)")
+        if self.due_on is not None and self.due_on < self.found_on:
+            raise ValueError(f"due_on: 不早于发现日期 {self.found_on} 的日期 (on or after found_on)")
+        if self.status is Status.CLOSED and self.closed_on is None:
+            raise ValueError("closed_on: 销号日期：整改状态为已销号的问题须写明销号日期 (a closed issue has its date)")
+        if self.closed_on is not None and self.status in (Status.OPEN, Status.IN_PROGRESS):
+            raise ValueError(f"closed_on: 空：整改状态为{self.status.zh}的问题还没有销号日期 "
+                             "(no closing date while the issue is open)")
         return self
 
 

@@ -46,6 +46,29 @@ def _native(value):
     return value.to_native() if hasattr(value, "to_native") else value
 
 
+def _upsert_in(tx, rows: list[dict], key: str, fetch: str, write: str, progress: Progress | None = None,
+               **params) -> WriteSummary:
+    """Per batch, inside the caller's transaction: read what exists, then write only new or changed rows."""
+    inserted = updated = unchanged = 0
+    for batch in _batches(rows):
+        keys = [r[key] for r in batch]
+        existing = {rec["key"]: rec["props"] for rec in tx.run(fetch, keys=keys)}
+        new, changed = [], []
+        for row in batch:
+            old = existing.get(row[key])
+            if old is None:
+                new.append(row)
+            elif any(_native(old.get(c)) != row.get(c) for c in row if c != key):
+                changed.append(row)
+        if new or changed:
+            tx.run(write, rows=new + changed, changed=[r[key] for r in changed], **params).consume()
+        inserted, updated = inserted + len(new), updated + len(changed)
+        unchanged += len(batch) - len(new) - len(changed)
+        if progress:
+            progress(len(batch))
+    return WriteSummary(inserted, updated, unchanged)
+
+
 def _batches(rows: list, size: int = BATCH):
     for start in range(0, len(rows), size):
         yield rows[start:start + size]
@@ -107,42 +130,26 @@ class Neo4jStore:
             raise StoreError(f"Neo4j at {self.url}: {exc.message}") from exc
 
     def _upsert(self, rows: list[dict], key: str, fetch: str, write: str,
-                progress: Progress | None = None) -> WriteSummary:
-        """Per batch, in one managed transaction: read what exists, then write only new or changed rows."""
-        inserted = updated = unchanged = 0
-        for batch in _batches(rows):
-            def work(tx, batch=batch):
-                keys = [r[key] for r in batch]
-                existing = {rec["key"]: rec["props"] for rec in tx.run(fetch, keys=keys)}
-                new, changed = [], []
-                for row in batch:
-                    old = existing.get(row[key])
-                    if old is None:
-                        new.append(row)
-                    elif any(_native(old.get(c)) != row.get(c) for c in row if c != key):
-                        changed.append(row)
-                if new or changed:
-                    tx.run(write, rows=new + changed, changed=[r[key] for r in changed]).consume()
-                return len(new), len(changed)
-            n_new, n_changed = self._write(work)
-            inserted, updated = inserted + n_new, updated + n_changed
-            unchanged += len(batch) - n_new - n_changed
-            if progress:
-                progress(len(batch))
-        return WriteSummary(inserted, updated, unchanged)
+                progress: Progress | None = None, **params) -> WriteSummary:
+        """One call, one transaction: all or nothing, as the GraphStore Protocol promises."""
+        return self._write(lambda tx: _upsert_in(tx, rows, key, fetch, write, progress, **params))
 
     # -- writes -----------------------------------------------------------------------------------
     def upsert_divisions(self, divisions: Sequence[Division], progress: Progress | None = None) -> WriteSummary:
+        return self._write(lambda tx: self._upsert_divisions(tx, divisions, progress))
+
+    @staticmethod
+    def _upsert_divisions(tx, divisions: Sequence[Division], progress: Progress | None) -> WriteSummary:
         total = WriteSummary()
-        # One label per level; parents first so PART_OF finds them.
+        # One label per level; parents first so PART_OF finds them. All levels in one transaction.
         for level in ("province", "city", "district", "township", "village"):
             rows = [{"code": d.code, "name": d.name, "level": d.level, "parent_code": d.parent_code, "kind": d.kind}
                     for d in divisions if d.level == level]
             if not rows:
                 continue
             label = KIND_BY_LEVEL[level].value
-            total += self._upsert(
-                rows, "code",
+            total += _upsert_in(
+                tx, rows, "code",
                 "MATCH (d:Division) WHERE d.code IN $keys "
                 "RETURN d.code AS key, d {.name, .level, .parent_code, .kind} AS props",
                 f"UNWIND $rows AS r MERGE (d:Division {{code: r.code}}) "
@@ -220,9 +227,9 @@ class Neo4jStore:
             "WITH i, r, status_changed WHERE status_changed "
             "OPTIONAL MATCH (i)-[:HAS_STATUS]->(previous:StatusChange) "
             "WITH i, r, count(previous) AS seq "
-            f"CREATE (i)-[:HAS_STATUS]->(:StatusChange {{issue_id: r.issue_id, seq: seq, status: r.status, "
-            f"closed_on: r.closed_on, recorded_at: '{recorded_at}'}})",
-            progress)
+            "CREATE (i)-[:HAS_STATUS]->(:StatusChange {issue_id: r.issue_id, seq: seq, status: r.status, "
+            "closed_on: r.closed_on, recorded_at: $recorded_at})",
+            progress, recorded_at=recorded_at)
 
     def _village_parents(self, villages: set[str]) -> dict[str, tuple[str, str]]:
         found = {}
@@ -237,7 +244,7 @@ class Neo4jStore:
             "MATCH (t:Division) WHERE t.code IN $codes RETURN t.code AS code, t.parent_code AS parent", codes=townships)}
         missing = villages - found.keys()
         if missing:
-            raise InputError(f"village codes not in the loaded divisions: {', '.join(sorted(missing)[:10])}")
+            raise InputError(f"已加载区划中的村(社区)代码；这些不是：{'、'.join(sorted(missing)[:10])}")
         return {v: (t, district_of.get(t, d)) for v, (t, d) in found.items()}
 
     # -- reads ------------------------------------------------------------------------------------
@@ -246,6 +253,13 @@ class Neo4jStore:
         for batch in _batches(sorted(set(codes)), 20_000):
             found |= {r["code"] for r in self._read(
                 "MATCH (d:Division) WHERE d.code IN $codes RETURN d.code AS code", codes=batch)}
+        return found
+
+    def issue_statuses(self, issue_ids: Iterable[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for batch in _batches(sorted(set(issue_ids)), 20_000):
+            found.update({r["id"]: r["status"] for r in self._read(
+                "MATCH (i:Issue) WHERE i.issue_id IN $ids RETURN i.issue_id AS id, i.status AS status", ids=batch)})
         return found
 
     @staticmethod
@@ -281,6 +295,14 @@ class Neo4jStore:
             "WHERE d.name IN [$v, $v + '村民委员会', $v + '居民委员会', $v + '村委会', $v + '居委会'] "
             "AND ($t IS NULL OR t.name IN [$t, $t + '街道', $t + '镇', $t + '乡']) "
             f"RETURN {self._DIVISION} ORDER BY d.code", v=village, t=township)
+        return [self._division(r) for r in rows]
+
+    def find_divisions(self, text: str, limit: int = 20) -> list[Division]:
+        text = text.strip()
+        rows = self._read(
+            "MATCH (d:Division) WHERE d.name CONTAINS $q OR ($digits AND d.code STARTS WITH $q) "
+            f"RETURN {self._DIVISION} ORDER BY d.name = $q DESC, d.code = $q DESC, d.name STARTS WITH $q DESC, "
+            "size(d.name), d.code LIMIT $limit", q=text, digits=text.isdigit(), limit=limit)
         return [self._division(r) for r in rows]
 
     def counts(self, district: str | None = None) -> dict:

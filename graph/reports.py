@@ -1,60 +1,178 @@
-"""Excel reports for inspection offices: root causes and joint rectification packages, with
-Chinese headers. Takes the plain data the service functions return."""
+"""Excel and CSV reports for inspection offices: root causes and joint rectification packages, with
+Chinese headers. Takes the plain data the service functions return.
+
+Ledger text is the user's, and a report is opened in Excel: every text cell is written as text, so
+``=HYPERLINK(...)`` typed into a problem description never becomes a live formula (formula
+injection); characters Excel cannot hold (NUL and other control characters) are dropped rather than
+crashing the report. Dates are date cells; each sheet has a frozen header row and an autofilter;
+one row per problem, never hundreds of ids in one cell.
+"""
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import os
+import re
+import tempfile
 from pathlib import Path
+from typing import Iterable, Sequence
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
 
-from .model import DutyType, LEVEL_ZH
+from .model import LEVEL_ZH, DutyType
 
 HEADER_FONT = Font(bold=True, color="FFFFFF")
 HEADER_FILL = PatternFill("solid", fgColor="9C1F1F")
+DATE_FORMAT = "yyyy-mm-dd"
+# Characters an XLSX cell cannot hold (openpyxl raises IllegalCharacterError on them).
+ILLEGAL = re.compile(r"[\000-\010\013\014\016-\037\ufffe\uffff]")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def clean_text(text: str) -> str:
+    """Text without the control characters a workbook cannot hold.
+
+    >>> clean_text("低保\\x00错评\\x1b")
+    '低保错评'
+    """
+    return ILLEGAL.sub("", text)
+
+
+def csv_safe(value):
+    """A CSV cell that a spreadsheet will not run: text starting like a formula gets a leading
+    apostrophe (the OWASP advice), control characters are dropped.
+
+    >>> csv_safe("=HYPERLINK(\\"http://x\\")"), csv_safe("-5"), csv_safe(-5), csv_safe("黄柏村")
+    ('\\'=HYPERLINK("http://x")', "'-5", -5, '黄柏村')
+    """
+    if not isinstance(value, str):
+        return value
+    value = clean_text(value)
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def put(sheet, row: int, column: int, value):
+    """Write one cell safely: text as text (never a formula), ISO dates as date cells."""
+    if isinstance(value, str):
+        if _ISO_DATE.match(value):
+            try:
+                value = dt.date.fromisoformat(value)
+            except ValueError:
+                pass
+    if isinstance(value, dt.date):
+        cell = sheet.cell(row=row, column=column, value=value)
+        cell.number_format = DATE_FORMAT
+        return cell
+    if isinstance(value, str):
+        cell = sheet.cell(row=row, column=column)
+        # Assigning the value would make openpyxl read "=..." as a formula; the type is set first.
+        cell._value, cell.data_type = clean_text(value), "s"
+        return cell
+    return sheet.cell(row=row, column=column, value=value)
 
 
 def _header(sheet, row: int, titles: list[str]) -> None:
     for column, title in enumerate(titles, start=1):
-        cell = sheet.cell(row=row, column=column, value=title)
+        cell = put(sheet, row, column, title)
         cell.font, cell.fill = HEADER_FONT, HEADER_FILL
         cell.alignment = Alignment(horizontal="center")
 
 
-def _widths(sheet, widths: list[int]) -> None:
+def _table(sheet, titles: list[str], rows: Iterable[Sequence], widths: list[int], header_row: int = 1) -> int:
+    """A header, the rows, widths, a frozen header and an autofilter; the last row written."""
+    _header(sheet, header_row, titles)
+    last = header_row
+    for last, values in enumerate(rows, start=header_row + 1):
+        for column, value in enumerate(values, start=1):
+            put(sheet, last, column, value)
     for index, width in enumerate(widths, start=1):
-        sheet.column_dimensions[sheet.cell(row=1, column=index).column_letter].width = width
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    sheet.freeze_panes = sheet.cell(row=header_row + 1, column=1).coordinate
+    sheet.auto_filter.ref = f"A{header_row}:{get_column_letter(len(titles))}{max(last, header_row)}"
+    return last
+
+
+def save_workbook(workbook: Workbook, path: str | Path) -> Path:
+    """Save next to the target and rename: a crash or a full disk never leaves half a report."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        workbook.save(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_csv(rows: Iterable[Sequence], headers: Sequence[str], path: str | Path) -> Path:
+    """A CSV report Excel opens correctly (UTF-8 with BOM), every cell made formula-safe."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8-sig", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(headers)
+            writer.writerows([csv_safe(v) for v in row] for row in rows)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
 
 
 ROOT_CAUSE_HEADERS = ["排名", "根源单位编号", "根源单位", "层级", "所属区划代码", "所属区划", "问题类别", "责任类型",
                       "得分", "置信度", "p值", "问题数", "期望问题数", "涉及村(社区)数", "整改后复发村(社区)数",
-                      "涉及金额(元)", "巡察组提示数", "问题编号"]
+                      "涉及金额(元)", "巡察组提示数"]
+ROOT_CAUSE_ISSUE_HEADERS = ["排名", "根源单位", "问题类别", "问题编号"]
+
+
+def root_cause_rows(causes: list[dict]) -> list[list]:
+    rows = []
+    for c in causes:
+        e = c["evidence"]
+        rows.append([c["rank"], c["unit_id"], c["unit_name"], LEVEL_ZH.get(c["level"], c["level"]), c["area_code"],
+                     c["area_name"], c["category"], DutyType(c["duty"]).zh, c["score"], c["confidence"], c["p_value"],
+                     e["observed"], e["expected"], e.get("villages_affected"), e.get("recurrences"),
+                     e.get("amount_yuan"), e.get("hints")])
+    return rows
 
 
 def write_root_causes(causes: list[dict], path: str | Path) -> Path:
+    """Sheet 根源问题, one row a cause; sheet 问题明细, one row a problem under a cause."""
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = "根源问题"
-    _header(sheet, 1, ROOT_CAUSE_HEADERS)
-    for row, c in enumerate(causes, start=2):
-        e = c["evidence"]
-        values = [c["rank"], c["unit_id"], c["unit_name"], LEVEL_ZH.get(c["level"], c["level"]), c["area_code"],
-                  c["area_name"], c["category"], DutyType(c["duty"]).zh, c["score"], c["confidence"], c["p_value"],
-                  e["observed"], e["expected"], e.get("villages_affected"), e.get("recurrences"), e.get("amount_yuan"),
-                  e.get("hints"), "、".join(c.get("issue_ids", [])[:200])]
-        for column, value in enumerate(values, start=1):
-            sheet.cell(row=row, column=column, value=value)
-    _widths(sheet, [6, 26, 24, 10, 12, 14, 22, 10, 8, 9, 10, 10, 10, 12, 12, 12, 10, 60])
-    sheet.freeze_panes = "A2"
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    workbook.save(path)
-    return path
+    _table(sheet, ROOT_CAUSE_HEADERS, root_cause_rows(causes),
+           [6, 26, 24, 10, 12, 14, 22, 10, 8, 9, 10, 10, 10, 12, 12, 12, 10])
+    detail = workbook.create_sheet("问题明细")
+    _table(detail, ROOT_CAUSE_ISSUE_HEADERS,
+           ([c["rank"], c["unit_name"], c["category"], issue_id] for c in causes for issue_id in c.get("issue_ids", [])),
+           [6, 26, 22, 20])
+    return save_workbook(workbook, path)
+
+
+def write_root_causes_csv(causes: list[dict], path: str | Path) -> Path:
+    return write_csv(root_cause_rows(causes), ROOT_CAUSE_HEADERS, path)
 
 
 SUMMARY_HEADERS = ["序号", "整改包编号", "根源单位", "层级", "问题类别", "置信度", "涉及村(社区)数", "问题数",
                    "未完成整改数", "机关端任务", "机关端时限", "工作表"]
 VILLAGE_HEADERS = ["村(社区)代码", "村(社区)", "乡镇(街道)", "问题编号", "问题描述", "严重程度", "整改状态",
-                   "发现日期", "整改时限", "涉及金额(元)", "基层端责任单位"]
+                   "发现日期", "整改时限", "涉及金额(元)", "基层端责任单位", "逾期"]
+
+
+def _sheet_name(index: int, category: str) -> str:
+    name = clean_text(f"{index:03d}-{category}")[:31]
+    for ch in "[]:*?/\\'":
+        name = name.replace(ch, "_")
+    return name
 
 
 def write_packages(packages: list[dict], path: str | Path) -> Path:
@@ -63,20 +181,18 @@ def write_packages(packages: list[dict], path: str | Path) -> Path:
     workbook = Workbook()
     summary = workbook.active
     summary.title = "汇总"
-    _header(summary, 1, SUMMARY_HEADERS)
-    for index, package in enumerate(packages, start=1):
+    names = [_sheet_name(index, p["root_cause"]["category"]) for index, p in enumerate(packages, start=1)]
+    _table(summary, SUMMARY_HEADERS,
+           ([index, p["package_id"], p["agency_end"]["unit_name"], LEVEL_ZH.get(p["agency_end"]["level"]),
+             p["root_cause"]["category"], p["root_cause"].get("confidence"), p["totals"]["villages"],
+             p["totals"]["issues"], p["totals"]["open_issues"], p["agency_end"]["task"], p["agency_end"]["due_on"], name]
+            for index, (p, name) in enumerate(zip(packages, names), start=1)),
+           [6, 24, 26, 10, 22, 9, 14, 8, 12, 60, 12, 20])
+    for package, sheet_name in zip(packages, names):
         cause, agency, totals = package["root_cause"], package["agency_end"], package["totals"]
-        sheet_name = f"{index:03d}-{cause['category']}"[:31]
-        for ch in "[]:*?/\\":
-            sheet_name = sheet_name.replace(ch, "_")
-        values = [index, package["package_id"], agency["unit_name"], LEVEL_ZH.get(agency["level"]), cause["category"],
-                  cause.get("confidence"), totals["villages"], totals["issues"], totals["open_issues"], agency["task"],
-                  agency["due_on"], sheet_name]
-        for column, value in enumerate(values, start=1):
-            summary.cell(row=index + 1, column=column, value=value)
         sheet = workbook.create_sheet(sheet_name)
-        sheet["A1"] = f"联动整改包 {package['package_id']}：{cause['area_name']} · {cause['category']}"
-        sheet["A1"].font = Font(bold=True, size=14)
+        put(sheet, 1, 1, f"联动整改包 {package['package_id']}：{cause['area_name']} · {cause['category']}").font = \
+            Font(bold=True, size=14)
         rows = [("机关端责任单位", f"{agency['unit_name']}（{agency['unit_id']}，{agency['duty_zh']}）"),
                 ("机关端整改任务", agency["task"]),
                 ("机关端完成时限", agency["due_on"]),
@@ -85,24 +201,17 @@ def write_packages(packages: list[dict], path: str | Path) -> Path:
                 ("证据", f"发现 {cause['evidence'].get('observed')} 个问题，期望 {cause['evidence'].get('expected')}，"
                          f"涉及 {totals['villages']} 个村(社区)，整改后复发 {cause['evidence'].get('recurrences', 0)} 个村(社区)")]
         for offset, (label, text) in enumerate(rows, start=3):
-            sheet.cell(row=offset, column=1, value=label).font = Font(bold=True)
-            sheet.cell(row=offset, column=2, value=text)
+            put(sheet, offset, 1, label).font = Font(bold=True)
+            put(sheet, offset, 2, text)
         start = 3 + len(rows) + 1
-        sheet.cell(row=start, column=1, value="基层端整改任务").font = Font(bold=True)
-        _header(sheet, start + 1, VILLAGE_HEADERS)
-        row = start + 2
+        put(sheet, start, 1, "基层端整改任务").font = Font(bold=True)
+        problems = []
         for village in package["grassroots_end"]:
             responsible = "；".join(f"{u['unit_name']}（{u['duty_zh']}）" for u in village["responsible_units"])
             for issue in village["issues"]:
-                values = [village["village_code"], village["village_name"], village["township_name"], issue["issue_id"],
-                          issue["description"], issue["severity_zh"], issue["status_zh"], issue["found_on"],
-                          issue["due_on"] or village["due_on"], issue["amount_yuan"], responsible]
-                for column, value in enumerate(values, start=1):
-                    sheet.cell(row=row, column=column, value=value)
-                row += 1
-        _widths(sheet, [16, 24, 16, 16, 40, 10, 10, 12, 12, 12, 60])
-    _widths(summary, [6, 24, 26, 10, 22, 9, 14, 8, 12, 60, 12, 20])
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    workbook.save(path)
-    return path
+                problems.append([village["village_code"], village["village_name"], village["township_name"],
+                                 issue["issue_id"], issue["description"], issue["severity_zh"], issue["status_zh"],
+                                 issue["found_on"], village["due_on"], issue["amount_yuan"], responsible,
+                                 "是" if village.get("overdue") else ""])
+        _table(sheet, VILLAGE_HEADERS, problems, [16, 24, 16, 16, 40, 10, 10, 12, 12, 12, 60, 6], header_row=start + 1)
+    return save_workbook(workbook, path)

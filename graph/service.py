@@ -2,6 +2,8 @@
 functions and return plain data. No I/O formatting here."""
 from __future__ import annotations
 
+import datetime as dt
+
 from .analysis.chains import responsibility_chain
 from .analysis.packages import build_packages
 from .analysis.root_causes import DEFAULT_MIN_CONFIDENCE, surface_root_causes
@@ -54,11 +56,12 @@ def root_cause_report(store: GraphStore, *, district: str | None = None, level: 
 def chain(store: GraphStore, issue_id: str) -> dict:
     graph = store.chain_graph(issue_id)
     if f"issue:{issue_id}" not in graph:
-        raise NotFound(f"no issue {issue_id!r} in {store.url}")
+        raise NotFound(f"没有编号为 {issue_id} 的问题 (no such issue in {store.url})")
     return responsibility_chain(graph, issue_id)
 
 
-def packages(store: GraphStore, **options) -> list[dict]:
+def packages(store: GraphStore, as_of: dt.date | None = None, **options) -> list[dict]:
+    """Joint rectification packages for the surfaced causes; due dates count from ``as_of`` (today)."""
     causes = root_causes(store, with_issues=False, **options)
     issues = {c["rank"]: store.issues_in(c["area_code"], c["category"]) for c in causes}
     villages = {i.village_code for found in issues.values() for i in found}
@@ -66,4 +69,4 @@ def packages(store: GraphStore, **options) -> list[dict]:
     names = store.division_names(villages | townships)
     duties = store.duties()
     categories = {c.name: c for c in store.categories()}
-    return build_packages(causes, issues, names, store.units(townships), duties, categories)
+    return build_packages(causes, issues, names, store.units(townships), duties, categories, as_of=as_of)

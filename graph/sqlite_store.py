@@ -11,12 +11,13 @@ from typing import Iterable, Iterator, Sequence
 
 import networkx as nx
 
-from .errors import InputError, StoreError, StoreUnavailable
+from .errors import DiskFull, InputError, StoreError, StoreMissing, StoreUnavailable
 from .model import CategoryIn, Division, DutyIn, IssueIn, UnitIn
 from . import projection
 from .store import (Duty, Exposure, HintCount, Issue, LedgerCell, LedgerFacts, Progress,
                     StatusChange, Unit, WriteSummary, extra_json, issue_row)
 
+SCHEMA_TABLES = {"division", "category", "unit", "duty", "issue", "issue_status", "ledger_cell"}
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS division (
     code TEXT PRIMARY KEY, name TEXT NOT NULL, level TEXT NOT NULL, parent_code TEXT, kind TEXT
@@ -121,10 +122,18 @@ def _code_range(prefix: str) -> tuple[str, str]:
 
 
 class SQLiteStore:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, create: bool = True):
+        """Open the store at ``path``. ``create=False`` (reading commands): a missing file is an
+        error and nothing is created, not even its folder; an up-to-date file is opened read-only,
+        so reads work on a read-only file system too."""
         self.path = Path(path)
         self.url = f"sqlite:///{self.path}"
+        if not create and not self.path.is_file():
+            raise StoreMissing(f"没有存储：{self.path} 不存在 (no store at {self.path})；"
+                               "先用 xuncha load divisions 建立")
         try:
+            if not create and self._open_read_only():
+                return
             if self.path.parent and not self.path.parent.exists():
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -140,7 +149,29 @@ class SQLiteStore:
                 with self._transaction() as db:  # a file written before ledger_cell existed
                     _refresh_ledger(db)
         except (sqlite3.Error, OSError) as exc:
-            raise StoreUnavailable(f"cannot open SQLite store {self.path}: {exc}") from exc
+            raise StoreUnavailable(f"无法打开 SQLite 存储 {self.path} (cannot open): {exc}") from exc
+
+    def _open_read_only(self) -> bool:
+        """A read-only connection when the file's schema is current; False when it must be migrated."""
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        try:
+            db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.OperationalError:
+            # A WAL file on a read-only file system without its -shm: read it as immutable.
+            db = sqlite3.connect(f"{self.path.resolve().as_uri()}?immutable=1", uri=True,
+                                 check_same_thread=False, isolation_level=None)
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not SCHEMA_TABLES <= tables or "issues_sq" not in {
+                r[1] for r in db.execute("PRAGMA table_info(ledger_cell)")}:
+            db.close()
+            return False
+        if (db.execute("SELECT EXISTS (SELECT 1 FROM issue)").fetchone()[0]
+                and not db.execute("SELECT EXISTS (SELECT 1 FROM ledger_cell)").fetchone()[0]):
+            db.close()
+            return False
+        self.db = db
+        return True
 
     def close(self) -> None:
         self.db.close()
@@ -153,14 +184,29 @@ class SQLiteStore:
             raise StoreUnavailable(f"cannot write to {self.path}: {exc}") from exc
         try:
             yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
+        except BaseException as exc:
+            # SQLite has already rolled back after some errors (disk full): a second ROLLBACK would
+            # fail with "no transaction is active" and hide the real cause.
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise self._translate(exc) from exc
             raise
         else:
             try:
                 self.db.execute("COMMIT")
             except sqlite3.Error as exc:
-                raise StoreError(f"commit failed on {self.path}: {exc}") from exc
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise self._translate(exc) from exc
+
+    def _translate(self, exc: sqlite3.Error) -> StoreError:
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code == sqlite3.SQLITE_FULL:
+            return DiskFull(f"磁盘已满，写入 {self.path} 未完成，存储保持写入前的状态 (disk full; nothing written)")
+        if code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM):
+            return StoreError(f"无法写入 {self.path} (read-only or not permitted): {exc}")
+        return StoreError(f"写入 {self.path} 失败 (write failed): {exc}")
 
     def _count(self, table: str) -> int:
         return self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
@@ -259,6 +305,15 @@ class SQLiteStore:
                 f"SELECT code FROM division WHERE code IN ({','.join('?' * len(part))})", part))
         return found
 
+    def issue_statuses(self, issue_ids: Iterable[str]) -> dict[str, str]:
+        wanted = sorted(set(issue_ids))
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), 900):
+            part = wanted[start:start + 900]
+            found.update(self.db.execute(
+                f"SELECT issue_id, status FROM issue WHERE issue_id IN ({','.join('?' * len(part))})", part))
+        return found
+
     def division(self, code: str) -> Division | None:
         row = self.db.execute("SELECT code, name, level, parent_code, kind FROM division WHERE code = ?",
                               (code,)).fetchone()
@@ -295,6 +350,18 @@ class SQLiteStore:
             q += " AND (t.name = ?2 OR t.name = ?2 || '街道' OR t.name = ?2 || '镇' OR t.name = ?2 || '乡')"
             args.append(township)
         rows = self.db.execute(q + " ORDER BY v.code", args)
+        return [Division(code=r[0], name=r[1], level=r[2], parent_code=r[3], kind=r[4]) for r in rows]
+
+    def find_divisions(self, text: str, limit: int = 20) -> list[Division]:
+        """Divisions whose code starts with ``text`` or whose name contains it: exact names first,
+        then names starting with it, shorter names first."""
+        text = text.strip()
+        like = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self.db.execute(
+            "SELECT code, name, level, parent_code, kind FROM division "
+            "WHERE name LIKE ?2 ESCAPE '\\' OR (?4 AND code LIKE ?3 ESCAPE '\\') "
+            "ORDER BY name = ?1 DESC, code = ?1 DESC, name LIKE ?3 ESCAPE '\\' DESC, length(name), code LIMIT ?5",
+            (text, f"%{like}%", f"{like}%", text.isdigit(), limit))
         return [Division(code=r[0], name=r[1], level=r[2], parent_code=r[3], kind=r[4]) for r in rows]
 
     def counts(self, district: str | None = None) -> dict:

@@ -39,7 +39,8 @@ def default_categories() -> list[CategoryIn]:
 def load_default_catalog(store: GraphStore) -> dict[str, WriteSummary]:
     """Categories first (with their rates and fixes), then the duties that name them."""
     categories = store.upsert_categories(default_categories())
-    duties = store.upsert_duties(validate_table(store, "duties", CATALOG_DIR / "duties.csv"))
+    duties = store.upsert_duties(validate_table(store, "duties", CATALOG_DIR / "duties.csv",
+                                                  new_function=True).records)
     return {"categories": categories, "duties": duties}
 
 
@@ -48,7 +49,7 @@ def catalog_units(store: GraphStore, district: str, functions: list[Function] | 
     Ids are ``AREA_CODE-function``, e.g. ``500101-civil_affairs``, ``500101001-township_finance_office``."""
     division = store.division(district)
     if division is None or division.level != "district":
-        raise InputError(f"a 6-digit district code that is loaded; {district} is not")
+        raise InputError(f"已加载的 6 位区县代码；{district} 不是 (a loaded district code)")
     functions = functions or default_functions()
     units = []
     areas = [(division, "district")] + [(t, "township") for t in store.divisions("township", within=district)]

@@ -6,14 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from graph.errors import InputError, RowError
-from graph.model import Division, township_kind, village_kind
+from graph.model import LEVEL_ZH, Division, township_kind, village_kind
 from graph.store import GraphStore, WriteSummary
 
 from .progress import Progress
 from .rows import Columns, read_table
 
 DEFAULT_DIVISIONS = Path(__file__).parent / "data" / "divisions" / "chongqing"
-MAX_ERRORS = 1000
 
 
 @dataclass(frozen=True)
@@ -56,16 +55,16 @@ def read_divisions(directory: str | Path, store: GraphStore | None = None, *, pr
     listing every bad row. Parents must be in the files or already in ``store``."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise InputError(RowError(str(directory), None, None, None, "a directory with provinces.csv, cities.csv, "
-                                  "areas.csv, streets.csv and villages.csv(.gz)"))
+        raise InputError(RowError(str(directory), None, None, None, "一个文件夹，内有 provinces.csv、cities.csv、"
+                                  "areas.csv、streets.csv、villages.csv(.gz) (a directory of division files)"))
     for scope, digits in ((province, 2), (district, 6)):
         if scope is not None and not (scope.isdigit() and len(scope) == digits):
             raise InputError(RowError("--province" if digits == 2 else "--district", None, None, scope,
-                                      f"a {digits}-digit statistical code"))
+                                      f"{digits} 位统计用区划代码 (a {digits}-digit code)"))
     found = [(spec, _find(directory, spec.stem)) for spec in LEVEL_FILES]
     if not any(path for _, path in found):
         raise InputError(RowError(str(directory), None, None, None,
-                                  "at least one of provinces.csv, cities.csv, areas.csv, streets.csv, villages.csv(.gz)"))
+                                  "至少有 provinces.csv、cities.csv、areas.csv、streets.csv、villages.csv(.gz) 之一"))
     divisions: list[Division] = []
     errors: list[RowError] = []
     known: set[str] = set()
@@ -75,32 +74,32 @@ def read_divisions(directory: str | Path, store: GraphStore | None = None, *, pr
             continue
         required = ("code", "name") + ((spec.parent_column,) if spec.parent_column else ())
         table = read_table(path, Columns({c: () for c in required}, required))
-        code_at, name_at = table.index["code"], table.index["name"]
-        parent_at = table.index[spec.parent_column] if spec.parent_column else None
-        parent_header = spec.parent_column
+        parent_header = table.headers.get(spec.parent_column, spec.parent_column)
+        level_zh = LEVEL_ZH[spec.level]
         codes_here: set[str] = set()
         for number, row in table.rows:
-            if len(errors) >= MAX_ERRORS:
-                break
-            code = row[code_at].strip() if code_at < len(row) else ""
+            # XLSX gives numbers for codes typed as numbers: cell_value turns them back into digits.
+            code = str(table.value(row, "code") or "")
             if not _in_scope(code, province, district):
                 continue
-            name = row[name_at].strip() if name_at < len(row) else ""
+            name = str(table.value(row, "name") or "")
             if len(code) != spec.digits or not code.isdigit():
-                errors.append(RowError(table.file, number, "code", code, f"a {spec.digits}-digit {spec.level} code"))
+                errors.append(RowError(table.file, number, table.headers["code"], code,
+                                       f"{spec.digits} 位{level_zh}代码 (a {spec.digits}-digit {spec.level} code)"))
                 continue
             if code in codes_here:
-                errors.append(RowError(table.file, number, "code", code, "each code once in the file"))
+                errors.append(RowError(table.file, number, table.headers["code"], code,
+                                       "代码在文件中只出现一次 (each code once)"))
                 continue
             if not name:
-                errors.append(RowError(table.file, number, "name", name, "a non-empty name"))
+                errors.append(RowError(table.file, number, table.headers["name"], name, "名称，不能为空 (a name)"))
                 continue
             parent = None
-            if parent_at is not None:
-                parent = row[parent_at].strip() if parent_at < len(row) else ""
+            if spec.parent_column:
+                parent = str(table.value(row, spec.parent_column) or "")
                 if not parent.isdigit() or not code.startswith(parent):
                     errors.append(RowError(table.file, number, parent_header, parent,
-                                           f"the code of this {spec.level}'s parent, a prefix of {code}"))
+                                           f"上级区划代码，为 {code} 的前缀 (the parent's code, a prefix of {code})"))
                     continue
                 if parent not in known:
                     unresolved.setdefault(parent, []).append((table.file, number, parent_header))
@@ -115,12 +114,13 @@ def read_divisions(directory: str | Path, store: GraphStore | None = None, *, pr
             if parent in in_store:
                 continue
             for file, number, column in places[:20]:
-                errors.append(RowError(file, number, column, parent, "a parent code in the files or already loaded"))
+                errors.append(RowError(file, number, column, parent,
+                                       "文件中或已加载的上级区划代码 (a parent code in the files or loaded)"))
     if errors:
         raise InputError(errors)
     if not divisions:
         raise InputError(RowError(str(directory), None, None, province or district,
-                                  "at least one division in scope; the files have none"))
+                                  "范围内至少一个区划；文件中没有 (no division in scope)"))
     return divisions
 
 

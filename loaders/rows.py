@@ -1,25 +1,42 @@
-"""Reading tables from CSV (UTF-8, with or without BOM, optionally gzipped) or XLSX, by suffix.
+"""Reading tables as offices save them: CSV in UTF-8 (with or without BOM), UTF-16 or GBK/GB18030
+(Chinese Excel's "CSV (逗号分隔)"), separated by commas, tabs or semicolons, optionally gzipped;
+Excel workbooks (.xlsx, and .xls from older Excel), recognised by their content whatever the file is
+named. The header is the first row that names the format's required columns, so title rows
+(万州区2024年度村(社区)巡察问题台账) and blank rows above it are skipped.
 
-Rows are numbered as a spreadsheet shows them: the header is row 1, the first data row row 2.
+Rows are numbered as Excel shows them: the first line of the file is row 1, blank rows count.
+CSV is decoded as a stream, so a large ledger is never held whole in memory as text.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
+import itertools
+import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 from graph.errors import InputError, RowError
 
+HEADER_SEARCH_ROWS = 30   # a header further down than this is not a header
+CHUNK = 1 << 20
+
+ENCODING_ZH = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 (带 BOM)", "utf-16": "UTF-16", "gb18030": "GBK/GB18030"}
+DELIMITER_ZH = {",": "逗号", "\t": "制表符", ";": "分号"}
+
 
 @dataclass
 class Columns:
-    """The columns a table format names: canonical name -> accepted headers (English, Chinese)."""
+    """The columns a table format names: canonical name -> accepted headers (English, Chinese).
+    ``one_of`` lists groups of which at least one column must be present."""
 
     aliases: dict[str, tuple[str, ...]]
     required: tuple[str, ...]
+    one_of: tuple[tuple[str, ...], ...] = ()
 
     def lookup(self) -> dict[str, str]:
         table = {}
@@ -28,9 +45,55 @@ class Columns:
                 table[_normal(name)] = canonical
         return table
 
+    def describe(self, canonical: str) -> str:
+        names = self.aliases.get(canonical, ())
+        return "/".join((*names, canonical)) if names else canonical
 
-def _normal(header: str) -> str:
-    return str(header).strip().lower().replace("（", "(").replace("）", ")").replace(" ", "")
+
+def _normal(header) -> str:
+    return (str(header).strip().lower().replace("（", "(").replace("）", ")").replace(" ", "")
+            .replace("\u3000", "").replace("\n", ""))
+
+
+@dataclass
+class Source:
+    """How a file was read, for the load summary."""
+
+    format: str                      # csv, xlsx or xls
+    encoding: str | None = None      # CSV only
+    delimiter: str | None = None     # CSV only
+    header_row: int = 1
+    renamed: bool = False            # an Excel workbook named .csv
+
+    def describe(self) -> str:
+        parts = [{"csv": "CSV", "xlsx": "Excel 工作簿 (.xlsx)", "xls": "Excel 97-2003 工作簿 (.xls)"}[self.format]]
+        if self.renamed:
+            parts.append("文件名为 .csv，内容是 Excel 工作簿")
+        if self.encoding:
+            parts.append(f"编码 {ENCODING_ZH.get(self.encoding, self.encoding)}")
+        if self.delimiter and self.delimiter != ",":
+            parts.append(f"分隔符 {DELIMITER_ZH[self.delimiter]}")
+        if self.header_row != 1:
+            parts.append(f"表头在第 {self.header_row} 行")
+        return "，".join(parts)
+
+    def as_dict(self) -> dict:
+        return {"format": self.format, "encoding": self.encoding, "delimiter": self.delimiter,
+                "header_row": self.header_row, "renamed": self.renamed}
+
+
+def column_letter(position: int) -> str:
+    """Excel's letter for a 0-based column position.
+
+    >>> column_letter(0), column_letter(25), column_letter(26)
+    ('A', 'Z', 'AA')
+    """
+    letters = ""
+    position += 1
+    while position:
+        position, rest = divmod(position - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
 
 
 @dataclass
@@ -40,104 +103,311 @@ class Table:
     headers: dict[str, str]        # canonical column -> header as written in the file
     extra: dict[str, int] = field(default_factory=dict)  # other headers -> position
     rows: Iterator[tuple[int, list]] = iter(())
+    source: Source = field(default_factory=lambda: Source("csv"))
+    # Columns with data under a blank header (a merged header cell, a forgotten title): position ->
+    # first row with data there. Filled while the rows are read.
+    unnamed: dict[int, int] = field(default_factory=dict)
 
     def value(self, row: list, column: str):
         position = self.index.get(column)
         if position is None or position >= len(row):
             return None
-        value = row[position]
-        if isinstance(value, str):
-            value = value.strip()
-            return value if value != "" else None
-        # Excel gives numbers for codes typed as numbers (500101001001.0): the formats want text.
-        if isinstance(value, float) and value.is_integer():
-            return str(int(value))
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
-        return value
+        return cell_value(row[position])
 
     def extras(self, row: list) -> dict[str, str]:
         out = {}
         for name, position in self.extra.items():
-            if position < len(row) and row[position] not in (None, ""):
-                out[name] = str(row[position]).strip()
+            if position < len(row):
+                value = cell_value(row[position])
+                if value is not None:
+                    out[name] = str(value)
         return out
+
+    def unnamed_errors(self) -> list[RowError]:
+        return [RowError(self.file, row, f"第 {column_letter(position)} 列", None,
+                         f"每列有表头：该列表头为空（合并单元格？）但第 {row} 行起有数据，请给该列写上表头或删去该列 "
+                         "(a header for every column with data)")
+                for position, row in sorted(self.unnamed.items())]
+
+
+def cell_value(value):
+    """A cell as the formats want it: stripped text or None; whole numbers as their digits
+    (Excel gives 500101001001.0 for a code typed as a number); dates and booleans as they are."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        return value if value != "" else None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e16:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    return value
 
 
 def read_table(path: str | Path, columns: Columns) -> Table:
-    """Open a CSV or XLSX table and map its header to the format's columns."""
+    """Open a CSV or Excel table, find its header and map it to the format's columns."""
     path = Path(path)
     name = path.name
     if not path.exists():
-        raise InputError(RowError(str(path), None, None, None, "an existing file"))
-    suffixes = "".join(path.suffixes[-2:]).lower()
-    if suffixes.endswith(".xlsx"):
-        header, rows = _xlsx_rows(path)
-    elif suffixes.endswith(".csv") or suffixes.endswith(".csv.gz"):
-        header, rows = _csv_rows(path)
+        raise InputError(RowError(str(path), None, None, None, "一个存在的文件 (file not found)"))
+    if path.is_dir():
+        raise InputError(RowError(str(path), None, None, None,
+                                  "一个 .csv、.xlsx 或 .xls 文件，而不是文件夹 (a file, not a directory)"))
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(8)
+    except OSError as exc:
+        raise InputError(RowError(str(path), None, None, None, f"一个可读的文件 ({exc.strerror})")) from None
+    suffix = "".join(path.suffixes[-2:]).lower()
+    if magic.startswith(b"PK\x03\x04"):
+        source = Source("xlsx", renamed=not suffix.endswith((".xlsx", ".xlsm")))
+        grid = _excel_grid(path, source)
+    elif magic.startswith(b"\xd0\xcf\x11\xe0"):
+        source = Source("xls", renamed=not suffix.endswith(".xls"))
+        grid = _excel_grid(path, source)
+    elif suffix.endswith((".xlsx", ".xlsm", ".xls")):
+        raise InputError(RowError(name, None, None, None,
+                                  "一个 Excel 工作簿；该文件的内容不是 Excel 格式 (not an Excel workbook)"))
+    elif suffix.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
+        return _csv_table(path, columns)
     else:
-        raise InputError(RowError(name, None, None, path.suffix, "a .csv, .csv.gz or .xlsx file"))
-    if header is None:
-        raise InputError(RowError(name, 1, None, None, "a header row naming the columns; the file is empty"))
-    lookup = columns.lookup()
-    index, headers, extra = {}, {}, {}
-    errors = []
-    for position, raw in enumerate(header):
-        if raw is None or str(raw).strip() == "":
-            continue
-        canonical = lookup.get(_normal(raw))
-        if canonical is None:
-            extra[str(raw).strip()] = position
-        elif canonical in index:
-            errors.append(RowError(name, 1, str(raw), raw, f"each column once; {canonical} appears twice"))
-        else:
-            index[canonical] = position
-            headers[canonical] = str(raw).strip()
-    for required in columns.required:
-        if required in index:
-            continue
-        names = "/".join((required, *columns.aliases.get(required, ())))
-        errors.append(RowError(name, 1, required, None, f"a column {names}"))
-    if errors:
-        raise InputError(errors)
-    return Table(file=name, index=index, headers=headers, extra=extra, rows=rows)
-
-
-def _csv_rows(path: Path):
-    raw = gzip.open(path, "rb").read() if path.suffix.lower() == ".gz" else path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        row = raw[:exc.start].count(b"\n") + 1
-        bad = raw[exc.start:exc.start + 4]
-        raise InputError(RowError(path.name, row, None, bad.hex(" "),
-                                  "UTF-8 text (save the file as CSV UTF-8; GBK/GB18030 is not accepted)")) from None
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    while header is not None and not any(h.strip() for h in header):
-        header = next(reader, None)
+        raise InputError(RowError(name, None, None, path.suffix or name,
+                                  ".csv、.csv.gz、.xlsx 或 .xls 文件 (a CSV or Excel file)"))
+    head = grid[:HEADER_SEARCH_ROWS]
+    header_at, index, headers, extra = _find_header(name, head, columns)
+    source.header_row = header_at + 1
+    table = Table(file=name, index=index, headers=headers, extra=extra, source=source)
+    header = head[header_at]
+    blank = {i for i, h in enumerate(header) if cell_value(h) is None}
 
     def rows():
-        for number, row in enumerate(reader, start=2):
-            if any(cell.strip() for cell in row):
+        for number, row in enumerate(grid[header_at + 1:], start=header_at + 2):
+            if any(cell_value(v) is not None for v in row):
+                for position in blank:
+                    if position < len(row) and cell_value(row[position]) is not None:
+                        table.unnamed.setdefault(position, number)
                 yield number, row
-    return header, rows()
+    table.rows = rows()
+    return table
 
 
-def _xlsx_rows(path: Path):
-    from openpyxl import load_workbook  # only needed for Excel files
+def _find_header(name: str, head: list[list], columns: Columns):
+    """The first row that names every required column; else the error against the best row."""
+    lookup = columns.lookup()
+    best = None
+    for at, row in enumerate(head):
+        index, headers, extra, twice = {}, {}, {}, []
+        for position, raw in enumerate(row):
+            text = cell_value(raw)
+            if text is None:
+                continue
+            canonical = lookup.get(_normal(text))
+            if canonical is None:
+                extra[str(text)] = position
+            elif canonical in index:
+                twice.append(RowError(name, at + 1, str(text), text,
+                                      f"每列只出现一次：{headers[canonical]} 出现了两次 (a column appears twice)"))
+            else:
+                index[canonical] = position
+                headers[canonical] = str(text)
+        missing = [c for c in columns.required if c not in index]
+        missing += [group for group in columns.one_of if not any(c in index for c in group)]
+        if not missing:
+            if twice:
+                raise InputError(twice)
+            return at, index, headers, extra
+        if index and (best is None or len(index) > len(best[1])):
+            best = (at, index, missing)
+    if best is None:
+        required = "、".join(columns.describe(c) for c in columns.required)
+        raise InputError(RowError(name, None, None, None,
+                                  f"前 {HEADER_SEARCH_ROWS} 行中有一行表头，写有这些列：{required} "
+                                  "(a header row naming the required columns; none found)"))
+    at, _, missing = best
+    errors = []
+    for item in missing:
+        if isinstance(item, tuple):
+            text = " 或 ".join(columns.describe(c) for c in item)
+        else:
+            text = columns.describe(item)
+        errors.append(RowError(name, at + 1, item if isinstance(item, str) else item[0], None,
+                               f"表头中有列 {text} (a required column is missing)"))
+    raise InputError(errors)
+
+
+# -- Excel ------------------------------------------------------------------------------------------
+def _excel_grid(path: Path, source: Source) -> list[list]:
+    from python_calamine import CalamineWorkbook  # reads .xlsx and .xls, fast
+    if source.format == "xlsx":
+        uncached = _uncached_formulas(path)
+        if uncached:
+            cells = "、".join(uncached[:10]) + (f" 等 {len(uncached)} 个" if len(uncached) > 10 else "")
+            raise InputError(RowError(path.name, None, f"单元格 {cells}", None,
+                                      "公式单元格有计算结果：这些公式没有保存结果（文件不是由 Excel 保存的？），"
+                                      "请在 Excel 中打开后保存，或把公式换成数值 (formulas without a cached value)"))
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises several unrelated types for a bad file
-        raise InputError(RowError(path.name, None, None, None, f"a readable .xlsx workbook ({exc})")) from None
-    sheet = workbook.worksheets[0]
-    iterator = sheet.iter_rows(values_only=True)
-    header = next(iterator, None)
+        with open(path, "rb") as handle:
+            workbook = CalamineWorkbook.from_filelike(handle)
+            if not workbook.sheet_names:
+                raise InputError(RowError(path.name, None, None, None, "至少一个工作表 (a worksheet)"))
+            grid = workbook.get_sheet_by_index(0).to_python(skip_empty_area=False)
+    except InputError:
+        raise
+    except Exception as exc:  # calamine raises its own types for damaged or encrypted files
+        raise InputError(RowError(path.name, None, None, None,
+                                  f"一个可读的 Excel 工作簿 ({type(exc).__name__}: {exc})")) from None
+    return grid
+
+
+_SHEET_TARGET = re.compile(rb'<Relationship[^>]*?Id="([^"]+)"[^>]*?Target="([^"]+)"|'
+                           rb'<Relationship[^>]*?Target="([^"]+)"[^>]*?Id="([^"]+)"')
+
+
+def _first_sheet_member(archive: zipfile.ZipFile) -> str | None:
+    try:
+        workbook = archive.read("xl/workbook.xml")
+        rels = archive.read("xl/_rels/workbook.xml.rels")
+    except KeyError:
+        return None
+    sheet = re.search(rb"<(?:\w+:)?sheet\b[^>]*?r:id=\"([^\"]+)\"", workbook)
+    if not sheet:
+        return None
+    targets = {}
+    for m in _SHEET_TARGET.finditer(rels):
+        rid, target = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
+        targets[rid] = target.decode()
+    target = targets.get(sheet.group(1))
+    if target is None:
+        return None
+    return target.lstrip("/") if target.startswith("/") else "xl/" + target
+
+
+_CELL_REF = re.compile(rb'\br="([A-Z]+[0-9]+)"')
+_CACHED = re.compile(rb"<v>[^<]+</v>|<is>")
+
+
+def _uncached_formulas(path: Path) -> list[str]:
+    """Cells of the first sheet holding a formula but no cached result. Excel always saves the
+    result; files written by scripts often do not, and reading them gives an empty cell where the
+    user sees a number."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        return []
+    with archive:
+        member = _first_sheet_member(archive)
+        if member is None or member not in archive.namelist():
+            return []
+        found: list[str] = []
+        carry = b""
+        with archive.open(member) as stream:
+            while True:
+                chunk = stream.read(CHUNK)
+                data = carry + chunk
+                if not chunk:
+                    break
+                end = data.rfind(b"</c>")
+                if end < 0:
+                    carry = data
+                    continue
+                block, carry = data[:end + 4], data[end + 4:]
+                if b"<f" not in block:
+                    continue
+                for cell in re.finditer(rb"<c\b[^>]*>(?:(?!</c>).)*?<f\b.*?</c>", block, re.S):
+                    text = cell.group(0)
+                    inner = text[text.index(b">") + 1:]
+                    if not _CACHED.search(inner):
+                        ref = _CELL_REF.search(text)
+                        found.append(ref.group(1).decode() if ref else "?")
+        return found
+
+
+# -- CSV --------------------------------------------------------------------------------------------
+def _open_binary(path: Path):
+    return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
+
+
+def detect_encoding(path: Path) -> str:
+    """UTF-8 (with or without BOM) or UTF-16 when the file says so, else GB18030 (GBK's superset,
+    what Chinese Excel writes for "CSV (逗号分隔)"). The whole file is checked, in chunks, so a
+    ledger valid UTF-8 in its first megabyte and GBK further down is not misread."""
+    with _open_binary(path) as stream:
+        first = stream.read(4)
+    if first.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    failure = None
+    for encoding in ("utf-8", "gb18030"):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        offset, lines = 0, 1
+        try:
+            with _open_binary(path) as stream:
+                while chunk := stream.read(CHUNK):
+                    decoder.decode(chunk)
+                    offset += len(chunk)
+                    lines += chunk.count(b"\n")
+                decoder.decode(b"", final=True)
+            return encoding
+        except UnicodeDecodeError as exc:
+            if failure is None:
+                failure = (exc, offset, lines)
+    exc, offset, lines = failure
+    with _open_binary(path) as stream:
+        data = stream.read(offset + exc.start + 4)
+    row = data[:offset + exc.start].count(b"\n") + 1
+    bad = data[offset + exc.start:offset + exc.start + 4]
+    raise InputError(RowError(path.name, row, None, bad.hex(" "),
+                              "UTF-8 或 GBK/GB18030 编码的文本；该文件两种编码都不是，请在 Excel 中另存为 "
+                              "“CSV UTF-8 (逗号分隔)” (text in UTF-8 or GBK)"))
+
+
+def _csv_text(path: Path, encoding: str):
+    return io.TextIOWrapper(_open_binary(path), encoding=encoding, newline="")
+
+
+def _csv_table(path: Path, columns: Columns) -> Table:
+    name = path.name
+    encoding = detect_encoding(path)
+    with _csv_text(path, encoding) as text:
+        sample = text.read(1 << 16)
+    lines = sample.splitlines()[:HEADER_SEARCH_ROWS]
+    if not any(line.strip(" ,;\t\ufeff") for line in lines):
+        raise InputError(RowError(name, 1, None, None, "表头行 (a header row naming the columns); 文件是空的"))
+    # The separator is the one with which a header is found; commas first.
+    first_error = None
+    for delimiter in (",", "\t", ";"):
+        if delimiter != "," and not any(delimiter in line for line in lines):
+            continue
+        head = list(itertools.islice(csv.reader(io.StringIO(sample), delimiter=delimiter), HEADER_SEARCH_ROWS))
+        try:
+            header_at, index, headers, extra = _find_header(name, head, columns)
+        except InputError as exc:
+            first_error = first_error or exc
+            continue
+        break
+    else:
+        raise first_error
+    source = Source("csv", encoding=encoding, delimiter=delimiter, header_row=header_at + 1)
+    table = Table(file=name, index=index, headers=headers, extra=extra, source=source)
+    blank = {i for i, h in enumerate(head[header_at]) if not h.strip()}
 
     def rows():
-        for number, row in enumerate(iterator, start=2):
-            values = ["" if v is None else v for v in row]
-            if any(str(v).strip() for v in values):
-                yield number, values
-        workbook.close()
-    return (list(header) if header else None), rows()
+        with _csv_text(path, encoding) as stream:
+            reader = csv.reader(stream, delimiter=delimiter)
+            # Excel shows one row per record, so a quoted value spanning lines is still one row.
+            for number, row in enumerate(reader, start=1):
+                if number <= header_at + 1:
+                    continue
+                if any(cell.strip() for cell in row):
+                    for position in blank:
+                        if position < len(row) and row[position].strip():
+                            table.unnamed.setdefault(position, number)
+                    yield number, row
+    table.rows = rows()
+    return table

@@ -4,18 +4,21 @@ store, before anything is written; all errors are reported at once; a valid file
 transaction. The API's upload calls :func:`validate_table` and :func:`write_table` too."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 from pydantic import ValidationError
 
 from graph.errors import InputError, RowError
-from graph.model import CategoryIn, DutyIn, IssueIn, UnitIn
+from graph.model import CategoryIn, DutyIn, IssueIn, Status, UnitIn, UnitLevel
 from graph.store import GraphStore, WriteSummary
 
 from .progress import Progress
-from .rows import Columns, Table, read_table
+from .rows import Columns, Source, Table, read_table
 
 UNIT_COLUMNS = Columns({
     "unit_id": ("单位编号",), "name": ("单位名称",), "level": ("层级",),
@@ -33,7 +36,8 @@ ISSUE_COLUMNS = Columns({
     "description": ("问题描述",), "severity": ("严重程度",), "amount_yuan": ("涉及金额", "涉及金额(元)"),
     "status": ("整改状态",), "immediate": ("立行立改",), "due_on": ("整改时限",), "closed_on": ("销号日期",),
     "root_unit_hint": ("根源单位",),
-}, required=("issue_id", "round_id", "found_on", "category", "severity", "status"))
+}, required=("issue_id", "round_id", "found_on", "category", "severity", "status"),
+    one_of=(("village_code", "village"),))
 
 # The problem taxonomy (问题类别表): an office's own categories, with the reference rates a district
 # is compared with when it is the only one with a ledger (expected problems per 村 / 社区 per
@@ -46,24 +50,60 @@ CATEGORY_COLUMNS = Columns({
 
 COLUMNS = {"units": UNIT_COLUMNS, "duties": DUTY_COLUMNS, "issues": ISSUE_COLUMNS, "categories": CATEGORY_COLUMNS}
 MODELS = {"units": UnitIn, "duties": DutyIn, "issues": IssueIn, "categories": CategoryIn}
-MAX_ERRORS = 1000
+CODE_COLUMNS = ("village_code", "area_code", "code", "unit_id", "issue_id")
+# Excel shows a long number typed into a General cell as 5.00101E+11, and saves it so in CSV.
+_SCIENTIFIC = re.compile(r"^\d(\.\d+)?[eE]\+?\d+$")
+EXCEL_NUMBER_HINT = ("；该值是 Excel 的科学计数法，代码已失去末尾数字：请把该列设置为“文本”格式，"
+                     "重新输入代码后再保存 (format the column as text)")
 
 
 def _expected(message: str) -> str:
     for prefix in ("Value error, ", "Assertion failed, "):
         if message.startswith(prefix):
             message = message[len(prefix):]
-    replacements = {"Input should be a valid number, unable to parse string as a number": "a number",
-                    "Input should be a valid number": "a number",
-                    "Field required": "a value",
-                    "String should have at least 1 character": "a value",
-                    "Input should be greater than or equal to 0": "a number ≥ 0"}
+    replacements = {"Input should be a valid number, unable to parse string as a number": "数字 (a number)",
+                    "Input should be a valid number": "数字 (a number)",
+                    "Input should be a finite number": "有限的数，不是 inf 或 nan (a finite number)",
+                    "Field required": "一个值，不能为空 (a value)",
+                    "String should have at least 1 character": "一个值，不能为空 (a value)",
+                    "Input should be greater than or equal to 0": "不小于 0 的数 (a number ≥ 0)",
+                    "Input should be a valid date": "日期，如 2024-03-05 (a date)",
+                    "Input should be a valid string": "文本 (text)",
+                    "Extra inputs are not permitted": "格式中没有的列 (an unknown field)"}
     for key, text in replacements.items():
         if message.startswith(key):
             return text
     if message.startswith("String should match pattern '^\\d{12}$'"):
-        return "a 12-digit village code"
+        return "12 位村(社区)统计代码 (a 12-digit village code)"
     return message
+
+
+def expected_for(column: str | None, value, message: str) -> str:
+    """The message for a bad value, with the hint Excel users need when a code became a number."""
+    text = _expected(message)
+    if column in CODE_COLUMNS and isinstance(value, str) and _SCIENTIFIC.match(value):
+        text += EXCEL_NUMBER_HINT
+    return text
+
+
+def _listed(values: Sequence[str], limit: int = 30) -> str:
+    shown = "、".join(values[:limit])
+    return shown + (f" 等 {len(values)} 个" if len(values) > limit else "")
+
+
+@dataclass
+class Validated:
+    """A checked table: its records, in file order, and how the file was read."""
+
+    kind: str
+    records: list
+    source: Source
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self):
+        return iter(self.records)
 
 
 def _row_errors(table: Table, number: int, fields: dict, exc: ValidationError) -> list[RowError]:
@@ -72,31 +112,38 @@ def _row_errors(table: Table, number: int, fields: dict, exc: ValidationError) -
         column = error["loc"][0] if error["loc"] else None
         message = error["msg"]
         if column is None and ": " in message:
-            # model-level checks name their field first: "area_code: a 6-digit ..."
+            # model-level checks name their field first: "closed_on: 不早于 ..."
             head, rest = _expected(message).split(": ", 1)
-            if head in fields:
+            if head in MODELS_FIELDS:
                 column, message = head, rest
         value = fields.get(column) if isinstance(column, str) else None
         header = table.headers.get(column, column) if isinstance(column, str) else None
-        errors.append(RowError(table.file, number, header, value, _expected(message)))
+        errors.append(RowError(table.file, number, header, value, expected_for(column, value, message)))
     return errors
 
 
-def validate_table(store: GraphStore, kind: str, path: str | Path) -> list:
-    """Read and check a whole table; return its records or raise :class:`InputError` with every error."""
+MODELS_FIELDS = {name for model in MODELS.values() for name in model.model_fields}
+
+
+def validate_table(store: GraphStore, kind: str, path: str | Path, *, new_category: bool = False,
+                   new_function: bool = False, allow_reopen: bool = False,
+                   progress: Progress | None = None) -> Validated:
+    """Read and check a whole table; return its records or raise :class:`InputError` with every error.
+
+    ``new_category``: a duties table may name categories the taxonomy does not have (they are
+    created); otherwise a misspelt category is refused rather than becoming a new one.
+    ``new_function``: a duty may name a function no loaded unit has. ``allow_reopen``: an issues
+    table may move a closed (已销号) issue back to another status."""
     table = read_table(path, COLUMNS[kind])
-    if kind == "issues" and "village_code" not in table.index and "village" not in table.index:
-        raise InputError(RowError(table.file, 1, "village_code", None,
-                                  "a column village_code/村(社区)代码, or village/村(社区) with township/乡镇(街道)"))
     model = MODELS[kind]
     canonical = [c for c in COLUMNS[kind].aliases if c in table.index and c not in ("village", "township")]
     records: list[tuple[int, object]] = []
     raw: list[tuple[int, dict]] = []
     errors: list[RowError] = []
     pending_names: list[tuple[int, dict, dict, str, str | None]] = []
-    for number, row in table.rows:
-        if len(errors) >= MAX_ERRORS:
-            break
+    for count, (number, row) in enumerate(table.rows, start=1):
+        if progress is not None and count % 5000 == 0:
+            progress(5000)
         fields = {c: table.value(row, c) for c in canonical}
         fields = {k: v for k, v in fields.items() if v is not None}
         raw.append((number, fields))
@@ -104,7 +151,7 @@ def validate_table(store: GraphStore, kind: str, path: str | Path) -> list:
             village = table.value(row, "village")
             if village is None:
                 errors.append(RowError(table.file, number, table.headers.get("village_code", "village_code"), None,
-                                       "a 12-digit village code, or the village's name with its township"))
+                                       "12 位村(社区)代码，或村(社区)名称及其乡镇(街道) (a village code or name)"))
                 continue
             pending_names.append((number, fields, table.extras(row), str(village),
                                   _text_of(table.value(row, "township"))))
@@ -119,21 +166,26 @@ def validate_table(store: GraphStore, kind: str, path: str | Path) -> list:
         else:
             where = f"{township} " if township else ""
             if not candidates:
-                expected = f"a village-level unit named {where}{village} in the loaded divisions"
+                expected = f"已加载区划中名为 {where}{village} 的村(社区) (a loaded village of this name)"
             else:
-                listed = "; ".join(f"{c.code} {c.name} (乡镇 {c.parent_code})" for c in candidates[:10])
-                expected = f"a unique village; {len(candidates)} candidates: {listed}; give village_code or township"
+                listed = "；".join(f"{c.code} {c.name} (乡镇 {c.parent_code})" for c in candidates[:10])
+                expected = (f"唯一的村(社区)；同名的有 {len(candidates)} 个：{listed}；请填写村(社区)代码或乡镇(街道) "
+                            "(a unique village: give its code or township)")
             errors.append(RowError(table.file, number, table.headers.get("village", "village"), village, expected))
     # Checks across rows and against the store run on every row's raw values, so a row with a
     # format error still has its duplicates and unknown references reported.
+    if progress is not None:
+        progress.finish()
+    errors += table.unnamed_errors()
+    options = {"new_category": new_category, "new_function": new_function, "allow_reopen": allow_reopen}
     checks = {"units": _check_units, "duties": _check_duties, "issues": _check_issues,
               "categories": _check_categories}[kind]
-    found, updates = checks(store, table, raw)
+    found, updates = checks(store, table, raw, **options)
     errors += found
     if errors:
         raise InputError(sorted(errors, key=lambda e: (e.row or 0)))
-    return [record.model_copy(update=updates[number]) if number in updates else record
-            for number, record in records]
+    return Validated(kind, [record.model_copy(update=updates[number]) if number in updates else record
+                            for number, record in records], table.source)
 
 
 def _validate_row(table, model, number, fields, extra, records, errors):
@@ -157,31 +209,64 @@ def _duplicates(table: Table, raw, key, column: str, what: str) -> list[RowError
         if k in seen:
             errors.append(RowError(table.file, number, table.headers.get(column, column),
                                    k if isinstance(k, str) else fields.get(column),
-                                   f"each {what} once in the file; also on row {seen[k]}"))
+                                   f"{what}在文件中只出现一次；第 {seen[k]} 行已有 (each {what} once)"))
         else:
             seen[k] = number
     return errors
 
 
-def _check_units(store: GraphStore, table: Table, raw):
-    errors = _duplicates(table, raw, lambda f: _text_of(f.get("unit_id")), "unit_id", "unit_id")
+def _check_units(store: GraphStore, table: Table, raw, **_):
+    errors = _duplicates(table, raw, lambda f: _text_of(f.get("unit_id")), "unit_id", "单位编号")
     codes = [str(f["area_code"]) for _, f in raw if f.get("area_code")]
     known = store.existing_codes(codes)
     for number, fields in raw:
         code = _text_of(fields.get("area_code"))
         if code and code.isdigit() and len(code) in (6, 9) and code not in known:
             errors.append(RowError(table.file, number, table.headers["area_code"], code,
-                                   "a district or township code in the loaded divisions"))
+                                   "已加载区划中的区县或乡镇(街道)代码 (a loaded district or township code)"))
     return errors, {}
 
 
-def _check_duties(store: GraphStore, table: Table, raw):
+def _check_duties(store: GraphStore, table: Table, raw, new_category=False, new_function=False, **_):
     key = lambda f: tuple(_text_of(f.get(c)) for c in ("category", "level", "function", "duty"))  # noqa: E731
-    return _duplicates(table, raw, key, "category", "duty row"), {}
+    errors = _duplicates(table, raw, key, "category", "权责条目")
+    categories, aliases = _category_names(store)
+    functions: dict[str, set[str]] = {}
+    for unit in store.units():
+        functions.setdefault(unit.level, set()).add(unit.function)
+    for number, fields in raw:
+        category = _text_of(fields.get("category"))
+        if category and not new_category and category not in aliases:
+            errors.append(RowError(table.file, number, table.headers["category"], category,
+                                   f"问题类别表中的类别：{_listed(categories)}；新类别请加 --new-category "
+                                   "(a category of the taxonomy)"))
+        function, level = _text_of(fields.get("function")), _text_of(fields.get("level"))
+        try:
+            level = UnitLevel.parse(level).value if level else None
+        except ValueError:
+            level = None
+        if function and level and not new_function and function not in functions.get(level, set()):
+            known = sorted(functions.get(level, set()))
+            hint = f"：{_listed(known)}" if known else "；尚未加载单位，请先 xuncha load units"
+            errors.append(RowError(table.file, number, table.headers["function"], function,
+                                   f"已加载的{UnitLevel(level).zh}级单位的职能{hint}；新职能请加 --new-function "
+                                   "(a function some unit has)"))
+    return errors, {}
 
 
-def _check_categories(store: GraphStore, table: Table, raw):
-    errors = _duplicates(table, raw, lambda f: _text_of(f.get("name")), "name", "category")
+def _category_names(store: GraphStore) -> tuple[list[str], dict[str, str]]:
+    """The taxonomy's names, and every accepted spelling (name or English key) -> name."""
+    names, aliases = [], {}
+    for category in store.categories():
+        names.append(category.name)
+        aliases[category.name] = category.name
+        if category.key:
+            aliases[category.key] = category.name
+    return names, aliases
+
+
+def _check_categories(store: GraphStore, table: Table, raw, **_):
+    errors = _duplicates(table, raw, lambda f: _text_of(f.get("name")), "name", "问题类别")
     for number, fields in raw:
         rates = [fields.get(c) for c in ("rate_village", "rate_community")]
         if (rates[0] is None) != (rates[1] is None):
@@ -191,15 +276,13 @@ def _check_categories(store: GraphStore, table: Table, raw):
     return errors, {}
 
 
-def _check_issues(store: GraphStore, table: Table, raw):
-    errors = _duplicates(table, raw, lambda f: _text_of(f.get("issue_id")), "issue_id", "issue_id")
+def _check_issues(store: GraphStore, table: Table, raw, allow_reopen=False, **_):
+    errors = _duplicates(table, raw, lambda f: _text_of(f.get("issue_id")), "issue_id", "问题编号")
     codes = [_text_of(f.get("village_code")) for _, f in raw if f.get("village_code")]
     villages = {c for c in store.existing_codes(codes) if len(c) == 12}
-    categories = {}
-    for category in store.categories():
-        categories[category.name] = category.name
-        if category.key:
-            categories[category.key] = category.name
+    names, categories = _category_names(store)
+    statuses = {} if allow_reopen else store.issue_statuses(
+        _text_of(f["issue_id"]) for _, f in raw if f.get("issue_id"))
     units = store.units()
     by_id = {u.unit_id for u in units}
     by_name: dict[str, list[str]] = {}
@@ -211,12 +294,13 @@ def _check_issues(store: GraphStore, table: Table, raw):
         code = _text_of(fields.get("village_code"))
         if code and code.isdigit() and len(code) == 12 and code not in villages:
             errors.append(RowError(table.file, number, table.headers.get("village_code", "village_code"), code,
-                                   "a village code in the loaded divisions"))
+                                   "已加载区划中的村(社区)代码 (a loaded village code)"))
         category = _text_of(fields.get("category"))
         if category is not None:
             if category not in categories:
+                known = f"：{_listed(names)}" if names else "；尚未加载问题类别 (xuncha catalog load 或 load categories)"
                 errors.append(RowError(table.file, number, table.headers["category"], category,
-                                       "a category of the loaded catalog (xuncha catalog load, or load duties first)"))
+                                       f"问题类别表中的类别{known} (a category of the taxonomy)"))
             elif categories[category] != category:
                 change["category"] = categories[category]
         hint = _text_of(fields.get("root_unit_hint"))
@@ -225,26 +309,44 @@ def _check_issues(store: GraphStore, table: Table, raw):
             if len(many) == 1:
                 change["root_unit_hint"] = many[0]
             else:
-                expected = ("a unit_id or unit name of the loaded units" if not many else
-                            f"a unique unit; {len(many)} units have this name: {', '.join(many[:5])}")
+                expected = ("已加载单位的单位编号或名称 (a loaded unit)" if not many else
+                            f"唯一的单位；同名单位有 {len(many)} 个：{'、'.join(many[:5])}，请填写单位编号")
                 errors.append(RowError(table.file, number, table.headers["root_unit_hint"], hint, expected))
+        issue_id, status = _text_of(fields.get("issue_id")), _text_of(fields.get("status"))
+        if statuses.get(issue_id) == Status.CLOSED.value and status:
+            try:
+                reopened = Status.parse(status) is not Status.CLOSED
+            except ValueError:
+                reopened = False
+            if reopened:
+                errors.append(RowError(table.file, number, table.headers["status"], status,
+                                       "已销号：该问题已销号，文件会把它改回未销号；确属重新打开请加 --allow-reopen "
+                                       "(a closed issue stays closed unless --allow-reopen)"))
         if change:
             updates[number] = change
     return errors, updates
 
 
-def write_table(store: GraphStore, kind: str, records: Sequence, show_progress: bool = False) -> WriteSummary:
+def write_table(store: GraphStore, kind: str, records: Sequence | Validated,
+                show_progress: bool = False) -> WriteSummary:
+    if isinstance(records, Validated):
+        records = records.records
     if kind == "units":
         return store.upsert_units(records)
     if kind == "duties":
         return store.upsert_duties(records)
     if kind == "categories":
         return store.upsert_categories(records)
-    progress = Progress("issues", len(records)) if show_progress else None
+    progress = Progress("写入问题", len(records)) if show_progress else None
     recorded_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     return store.upsert_issues(records, recorded_at, progress)
 
 
-def load_table(store: GraphStore, kind: str, path: str | Path, show_progress: bool = False) -> WriteSummary:
-    records = validate_table(store, kind, path)
-    return write_table(store, kind, records, show_progress)
+def load_table(store: GraphStore, kind: str, path: str | Path, show_progress: bool = False,
+               **options) -> WriteSummary:
+    """Validate a file, then write it in one transaction; the summary says how the file was read."""
+    checking = Progress(f"校验 {Path(path).name}", None, unit=" 行") if show_progress else None
+    validated = validate_table(store, kind, path, progress=checking, **options)
+    summary = write_table(store, kind, validated, show_progress)
+    return dataclasses.replace(summary, source={**validated.source.as_dict(),
+                                                "described": validated.source.describe()})

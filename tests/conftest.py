@@ -3,6 +3,7 @@ small factories for the tables inspection offices keep."""
 from __future__ import annotations
 
 import csv
+import secrets
 import shutil
 import subprocess
 import sys
@@ -23,7 +24,8 @@ DONGFANG = "500101001001"   # 东方广场社区居委会
 # A few districts of different shapes for contract and differential tests: a large rural county,
 # a mixed district, an urban core.
 SMALL_SCOPE = ("500101", "500102", "500103", "500110")
-NEO4J_PASSWORD = "xuncha-test-password"
+# A fresh password for each test session's throwaway engine: none is written in code.
+NEO4J_PASSWORD = secrets.token_urlsafe(18)
 
 
 def write_csv(path: Path, header: list[str], rows: list[list], encoding: str = "utf-8") -> Path:

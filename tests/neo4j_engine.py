@@ -105,8 +105,11 @@ def start(home: Path, port: int, password: str, timeout: float = 180) -> Engine:
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "status"
     pid_file = DEV_HOME / "pid"
-    password = os.environ.get("NEO4J_PASSWORD", "xuncha-dev-password")
+    password = os.environ.get("NEO4J_PASSWORD")
     if command == "start":
+        if not password or len(password) < 8:
+            print("set NEO4J_PASSWORD (8 characters or more) first: there is no default password", file=sys.stderr)
+            return 2
         if pid_file.exists():
             print(f"already running (pid {pid_file.read_text().strip()}); make neo4j-stop first")
             return 0

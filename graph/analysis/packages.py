@@ -13,7 +13,7 @@ GRASSROOTS_DAYS = 60   # a village's own fix, when the ledger gives no due date
 
 
 def build_packages(causes: list[dict], issues: dict, names: dict[str, str], township_units: list,
-                   duties: list, categories: dict) -> list[dict]:
+                   duties: list, categories: dict, as_of: dt.date | None = None) -> list[dict]:
     """One package per root cause, in the causes' order.
 
     Parameters
@@ -26,13 +26,15 @@ def build_packages(causes: list[dict], issues: dict, names: dict[str, str], town
         Division code -> name, for the villages and townships involved.
     township_units, duties, categories
         Units of the townships involved, the duties table, and the catalog's categories by name.
+    as_of : datetime.date, optional
+        The report's date (default: today). Due dates count from it: a package printed today never
+        asks for work "before" a date already past. A village's own due date from the ledger is kept
+        while it is still ahead; a passed one is flagged ``overdue``.
 
     Returns
     -------
     list of dict
         ``package_id``, ``root_cause``, ``agency_end`` and ``grassroots_end`` (one entry a village).
-        Due dates count from the latest problem in the package, so the same data always gives the
-        same package.
 
     Examples
     --------
@@ -45,10 +47,13 @@ def build_packages(causes: list[dict], issues: dict, names: dict[str, str], town
     >>> units = [Unit("500101001-civil_affairs", "高笋塘街道社会事务办", "township", "500101001", "civil_affairs")]
     >>> duties = [Duty("低保", "township", "civil_affairs", "primary")]
     >>> [p] = build_packages([cause], {1: found}, {"500101001001": "黄柏村", "500101001": "高笋塘街道"},
-    ...                      units, duties, {})
-    >>> p["agency_end"]["due_on"], p["grassroots_end"][0]["responsible_units"][1]["unit_id"]
-    ('2024-05-30', '500101001-civil_affairs')
+    ...                      units, duties, {}, as_of=dt.date(2024, 4, 1))
+    >>> p["agency_end"]["due_on"], p["grassroots_end"][0]["due_on"], p["grassroots_end"][0]["overdue"]
+    ('2024-06-30', '2024-05-31', False)
+    >>> p["grassroots_end"][0]["responsible_units"][1]["unit_id"]
+    '500101001-civil_affairs'
     """
+    as_of = as_of or dt.date.today()
     bearers = defaultdict(list)  # (township, category) -> township-level units with a duty
     functions = defaultdict(list)
     for duty in duties:
@@ -62,7 +67,6 @@ def build_packages(causes: list[dict], issues: dict, names: dict[str, str], town
     packages = []
     for cause in causes:
         found = issues.get(cause["rank"], [])
-        as_of = max((i.found_on for i in found), default=dt.date(1970, 1, 1))
         category = categories.get(cause["category"])
         fix = (category.systemic_fix if category and category.systemic_fix else
                f"查找{cause['category']}问题在政策、资金和监管链条上的根源，建章立制")
@@ -72,8 +76,10 @@ def build_packages(causes: list[dict], issues: dict, names: dict[str, str], town
         grassroots = []
         for village, village_issues in sorted(by_village.items()):
             township = village[:9]
-            due = max((i.due_on for i in village_issues if i.due_on),
-                      default=as_of + dt.timedelta(days=GRASSROOTS_DAYS))
+            pending = [i for i in village_issues if i.status in ("open", "in_progress")]
+            ledger_due = max((i.due_on for i in pending if i.due_on), default=None)
+            overdue = ledger_due is not None and ledger_due < as_of
+            due = ledger_due if ledger_due is not None and not overdue else as_of + dt.timedelta(days=GRASSROOTS_DAYS)
             units = sorted(bearers.get((township, cause["category"]), []),
                            key=lambda u: (DUTY_ORDER[DutyType(u["duty"])], u["unit_id"]))
             grassroots.append({
@@ -81,7 +87,7 @@ def build_packages(causes: list[dict], issues: dict, names: dict[str, str], town
                 "township_code": township, "township_name": names.get(township, township),
                 "responsible_units": [{"unit_id": f"{village}-village_committee", "unit_name": "村(社区)“两委”",
                                        "duty": "primary", "duty_zh": DutyType.PRIMARY.zh}] + units,
-                "due_on": due.isoformat(),
+                "due_on": due.isoformat(), "overdue": overdue,
                 "issues": [{"issue_id": i.issue_id, "description": i.description, "severity": i.severity,
                             "severity_zh": Severity(i.severity).zh, "status": i.status, "status_zh": Status(i.status).zh,
                             "found_on": i.found_on.isoformat(), "due_on": i.due_on.isoformat() if i.due_on else None,
