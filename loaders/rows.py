@@ -46,8 +46,13 @@ class Columns:
         return table
 
     def describe(self, canonical: str) -> str:
-        names = self.aliases.get(canonical, ())
-        return "/".join((*names, canonical)) if names else canonical
+        """The headers a column may have, as the user reads them: 村(社区)代码/village_code."""
+        shown, seen = [], set()
+        for name in (*self.aliases.get(canonical, ()), canonical):
+            if _normal(name) not in seen:
+                seen.add(_normal(name))
+                shown.append(name)
+        return "/".join(shown)
 
 
 def _normal(header) -> str:
@@ -235,7 +240,8 @@ def _find_header(name: str, head: list[list], columns: Columns):
             text = " 或 ".join(columns.describe(c) for c in item)
         else:
             text = columns.describe(item)
-        errors.append(RowError(name, at + 1, item if isinstance(item, str) else item[0], None,
+        first = item if isinstance(item, str) else item[0]
+        errors.append(RowError(name, at + 1, (columns.aliases.get(first) or (first,))[0], None,
                                f"表头中有列 {text} (a required column is missing)"))
     raise InputError(errors)
 

@@ -188,7 +188,18 @@ def validate_table(store: GraphStore, kind: str, path: str | Path, *, new_catego
                             for number, record in records], table.source)
 
 
+# NUL and other control characters (not tab or line breaks, which Excel cells hold) come from
+# broken exports; a report could not carry them, so they are refused where the user can fix them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _validate_row(table, model, number, fields, extra, records, errors):
+    bad = [(c, v) for c, v in {**fields, **extra}.items() if isinstance(v, str) and _CONTROL.search(v)]
+    if bad:
+        for column, value in bad:
+            errors.append(RowError(table.file, number, table.headers.get(column, column), value,
+                                   "不含控制字符（如 NUL）的文本 (text without control characters)"))
+        return
     try:
         records.append((number, model.model_validate({**fields, "extra": extra})))
     except ValidationError as exc:

@@ -8,11 +8,17 @@ from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from graph.errors import InputError, RowError
 from graph.model import DutyType, Severity, Status, UnitLevel
+from graph.reports import save_workbook
+
+from .catalog import default_categories
 
 from .tables import DUTY_COLUMNS, ISSUE_COLUMNS, UNIT_COLUMNS
 
-ROWS = 2000  # how far down the drop-down lists reach
+ROWS = 20000  # how far down the drop-down lists reach (a range on the sheet, not formatted rows)
+TEXT_COLUMNS = ("unit_id", "area_code", "issue_id", "village_code")  # codes: Excel must keep their digits
+DATE_COLUMNS = ("found_on", "due_on", "closed_on")
 
 # column -> (Chinese header, what to write, drop-down values or None)
 UNIT_TEMPLATE = {
@@ -30,10 +36,12 @@ DUTY_TEMPLATE = {
 }
 ISSUE_TEMPLATE = {
     "issue_id": ("问题编号", "唯一编号", None),
-    "village_code": ("村(社区)代码", "12位统计代码（或改填村(社区)和乡镇(街道)名称两列）", None),
+    "village_code": ("村(社区)代码", "12位统计代码（文本格式）；不知道代码时可空，改填后两列名称", None),
+    "village": ("村(社区)", "村(社区)名称，如 黄柏村", None),
+    "township": ("乡镇(街道)", "乡镇(街道)名称，如 高笋塘街道", None),
     "round_id": ("巡察轮次", "如 2024年第1轮", None),
     "found_on": ("发现日期", "YYYY-MM-DD", None),
-    "category": ("问题类别", "权责清单中的类别", None),
+    "category": ("问题类别", "问题类别表中的类别（下拉选择）", "categories"),
     "description": ("问题描述", "", None),
     "severity": ("严重程度", "一般、较重或严重", [m.zh for m in Severity]),
     "amount_yuan": ("涉及金额", "元，可空", None),
@@ -46,7 +54,7 @@ ISSUE_TEMPLATE = {
 EXAMPLES = {
     "units": ["500101-civil_affairs", "万州区民政局", "区县", "500101", "civil_affairs"],
     "duties": ["低保特困救助", "乡镇", "civil_affairs", "主体责任"],
-    "issues": ["Q2024-0001", "500101001001", "2024年第1轮", "2024-03-05", "低保特困救助", "低保对象动态管理不及时",
+    "issues": ["Q2024-0001", "500101001001", "黄柏村", "高笋塘街道", "2024年第1轮", "2024-03-05", "低保特困救助", "低保对象动态管理不及时",
                "较重", "12000", "整改中", "否", "2024-06-05", "", "500101001-civil_affairs"],
 }
 TEMPLATES = {"units": (UNIT_TEMPLATE, UNIT_COLUMNS, "机关部门名录"), "duties": (DUTY_TEMPLATE, DUTY_COLUMNS, "权责清单"),
@@ -54,7 +62,8 @@ TEMPLATES = {"units": (UNIT_TEMPLATE, UNIT_COLUMNS, "机关部门名录"), "duti
 HEADER_FILL = PatternFill("solid", fgColor="FCE4D6")
 
 
-def write_template(kind: str, path: str | Path) -> Path:
+def write_template(kind: str, path: str | Path, categories: list[str] | None = None) -> Path:
+    """One template workbook. ``categories`` fill the category drop-down (default: the shipped catalog)."""
     spec, columns, title = TEMPLATES[kind]
     # The Chinese headers must be ones the loader accepts: checked here, not assumed.
     for column, (header, _, _) in spec.items():
@@ -63,35 +72,62 @@ def write_template(kind: str, path: str | Path) -> Path:
     sheet = workbook.active
     sheet.title = title
     sheet.append([header for header, _, _ in spec.values()])
+    lists = None
     for index, (column, (header, _, choices)) in enumerate(spec.items(), start=1):
         cell = sheet.cell(row=1, column=index)
         cell.font, cell.fill = Font(bold=True), HEADER_FILL
         letter = cell.column_letter
-        sheet.column_dimensions[letter].width = max(12, len(header) * 2 + 4)
-        if choices:
-            validation = DataValidation(type="list", formula1='"' + ",".join(choices) + '"', allow_blank=True,
-                                        showErrorMessage=True, errorTitle="请从列表中选择", error="请从下拉列表中选择")
-            validation.add(f"{letter}2:{letter}{ROWS}")
-            sheet.add_data_validation(validation)
-        if column in ("found_on", "due_on", "closed_on"):
-            for row in range(2, 200):
-                sheet.cell(row=row, column=index).number_format = "yyyy-mm-dd"
+        dimension = sheet.column_dimensions[letter]
+        dimension.width = max(12, len(header) * 2 + 4)
+        # Column formats, not formatted empty rows: a user's next row (or openpyxl's append) lands
+        # right under the last filled one.
+        if column in TEXT_COLUMNS:
+            dimension.number_format = "@"
+        elif column in DATE_COLUMNS:
+            dimension.number_format = "yyyy-mm-dd"
+        if choices == "categories":
+            names = categories if categories else [c.name for c in default_categories()]
+            if lists is None:
+                lists = workbook.create_sheet("下拉列表")
+                lists.sheet_state = "hidden"
+            for row, name in enumerate(names, start=1):
+                lists.cell(row=row, column=1, value=name)
+            # A list longer than 255 characters cannot be written inline: it refers to the sheet.
+            formula = f"'下拉列表'!$A$1:$A${len(names)}"
+        elif choices:
+            formula = '"' + ",".join(choices) + '"'
+        else:
+            continue
+        validation = DataValidation(type="list", formula1=formula, allow_blank=True, showErrorMessage=True,
+                                    errorTitle="请从列表中选择", error="请从下拉列表中选择")
+        validation.add(f"{letter}2:{letter}{ROWS}")
+        sheet.add_data_validation(validation)
     sheet.freeze_panes = "A2"
     guide = workbook.create_sheet("填写说明")
     guide.append(["列名", "说明", "示例"])
     for (header, text, choices), example in zip(spec.values(), EXAMPLES[kind]):
-        guide.append([header, text + (f"（可选：{'、'.join(choices)}）" if choices else ""), example])
+        listed = f"（可选：{'、'.join(choices)}）" if isinstance(choices, list) else ""
+        guide.append([header, text + listed, example])
     guide.append([])
     guide.append(["说明", f"请在第一个工作表“{title}”中从第2行起填写，每行一条；列名可用中文或英文；"
                         "可增加其他列，导入时作为附加属性保存。"])
     for letter, width in (("A", 16), ("B", 60), ("C", 28)):
         guide.column_dimensions[letter].width = width
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    workbook.save(path)
-    return path
+    if lists is not None:  # the hidden list sheet goes last: the ledger first, then its instructions
+        workbook.move_sheet(lists, offset=len(workbook.worksheets) - 1 - workbook.index(lists))
+    return save_workbook(workbook, path)
 
 
-def write_templates(directory: str | Path) -> dict[str, Path]:
+def write_templates(directory: str | Path, force: bool = False,
+                    categories: list[str] | None = None) -> dict[str, Path]:
+    """The three templates in ``directory``; existing files are kept unless ``force``."""
     directory = Path(directory)
-    return {kind: write_template(kind, directory / f"{kind}.xlsx") for kind in TEMPLATES}
+    if directory.exists() and not directory.is_dir():
+        raise InputError(RowError(str(directory), None, None, None, "一个文件夹 (a directory)"))
+    paths = {kind: directory / f"{kind}.xlsx" for kind in TEMPLATES}
+    existing = [p for p in paths.values() if p.exists()]
+    if existing and not force:
+        raise InputError([RowError(str(p), None, None, None,
+                                   "一个还不存在的文件：模板不覆盖已有文件，确需覆盖请加 --force (exists; use --force)")
+                          for p in existing])
+    return {kind: write_template(kind, path, categories) for kind, path in paths.items()}

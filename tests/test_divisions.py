@@ -89,11 +89,11 @@ def _break_streets(directory: Path, change) -> None:
 
 
 @pytest.mark.parametrize("case, change, expected", [
-    ("missing column", lambda rows: [r.pop(2) for r in rows], ("streets.csv", 1, "areaCode", None, "a column areaCode")),
+    ("missing column", lambda rows: [r.pop(2) for r in rows], ("streets.csv", 1, "areaCode", None, "表头中有列 areaCode")),
     ("malformed code", lambda rows: rows[5].__setitem__(0, "50010100X"),
-     ("streets.csv", 6, "code", "50010100X", "a 9-digit township code")),
+     ("streets.csv", 6, "code", "50010100X", "9 位乡镇(街道)代码")),
     ("unknown parent", lambda rows: rows[3].__setitem__(2, "500199"),
-     ("streets.csv", 4, "areaCode", "500199", "a parent code in the files or already loaded")),
+     ("streets.csv", 4, "areaCode", "500199", "文件中或已加载的上级区划代码")),
 ])
 def test_bad_streets_name_file_row_column_value_and_write_nothing(chongqing, tmp_path, case, change, expected):
     directory = _copy_divisions(tmp_path)
@@ -126,15 +126,17 @@ def test_village_whose_township_is_unknown(sqlite_store, tmp_path):
     assert sqlite_store.counts()["by_level"]["village"] == 0 and sqlite_store.counts()["by_level"]["province"] == 0
 
 
-def test_file_that_is_not_utf8(sqlite_store, tmp_path):
+def test_gbk_file_loads_and_bytes_in_no_encoding_are_refused(sqlite_store, tmp_path):
     directory = _copy_divisions(tmp_path)
     text = (directory / "areas.csv").read_text(encoding="utf-8")
-    (directory / "areas.csv").write_bytes(text.encode("gb18030"))
+    (directory / "areas.csv").write_bytes(text.encode("gb18030"))  # as Chinese Excel saves "CSV (逗号分隔)"
+    load_divisions(sqlite_store, directory, show_progress=False)
+    assert sqlite_store.division("500101").name == "万州区"
+    (directory / "areas.csv").write_bytes(text.encode("utf-8").replace("万州".encode(), b"\xff\xfe\xff"))
     with pytest.raises(InputError) as caught:
         load_divisions(sqlite_store, directory, show_progress=False)
     error = caught.value.errors[0]
-    assert error.file == "areas.csv" and error.row == 2 and "UTF-8" in error.expected
-    assert sqlite_store.counts()["by_level"]["province"] == 0
+    assert error.file == "areas.csv" and error.row == 2 and "UTF-8 或 GBK/GB18030" in error.expected
 
 
 def test_empty_file(sqlite_store, tmp_path):
@@ -142,7 +144,7 @@ def test_empty_file(sqlite_store, tmp_path):
     (directory / "cities.csv").write_bytes(b"")
     with pytest.raises(InputError) as caught:
         load_divisions(sqlite_store, directory, show_progress=False)
-    assert caught.value.errors[0].file == "cities.csv" and "empty" in caught.value.errors[0].expected
+    assert caught.value.errors[0].file == "cities.csv" and "文件是空的" in caught.value.errors[0].expected
 
 
 def test_cli_bad_input_exits_2_with_the_place_on_stderr(chongqing_template, tmp_path):
@@ -152,10 +154,10 @@ def test_cli_bad_input_exits_2_with_the_place_on_stderr(chongqing_template, tmp_
     _break_streets(directory, lambda rows: rows[5].__setitem__(0, "5001"))
     result = run_cli("load", "divisions", str(directory), store=f"sqlite:///{db}")
     assert result.returncode == 2
-    assert "streets.csv:6: column code: value '5001': expected a 9-digit township code" in result.stderr
+    assert "streets.csv 第 6 行，列“code”，值“5001”：应为 9 位乡镇(街道)代码" in result.stderr
     assert result.stdout == ""
 
 
 def test_cli_unknown_store_is_bad_input():
     result = run_cli("stats", store="postgres://nowhere")
-    assert result.returncode == 2 and "sqlite:///PATH" in result.stderr
+    assert result.returncode == 2 and "sqlite:///路径" in result.stderr

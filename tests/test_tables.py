@@ -72,17 +72,17 @@ def test_bom_and_extra_columns_are_kept(wanzhou, tmp_path):
 
 
 @pytest.mark.parametrize("change, column, value, expected", [
-    ({"severity": "huge"}, "severity", "huge", "one of minor/一般, serious/较重, grave/严重"),
-    ({"status": "done"}, "status", "done", "one of open/未整改"),
-    ({"found_on": "2024-13-45"}, "found_on", "2024-13-45", "a date"),
-    ({"found_on": "05/03/2024"}, "found_on", "05/03/2024", "a date as YYYY-MM-DD"),
-    ({"village_code": "5001010010"}, "village_code", "5001010010", "a 12-digit village code"),
-    ({"village_code": "500101001999"}, "village_code", "500101001999", "a village code in the loaded divisions"),
-    ({"category": "天气不好"}, "category", "天气不好", "a category of the loaded catalog"),
-    ({"amount_yuan": "很多"}, "amount_yuan", "很多", "a number"),
-    ({"immediate": "maybe"}, "immediate", "maybe", "yes/no or 是/否"),
-    ({"root_unit_hint": "500101-nobody"}, "root_unit_hint", "500101-nobody", "a unit_id or unit name"),
-    ({"closed_on": "2024-01-01", "status": "closed"}, "closed_on", "2024-01-01", "on or after found_on"),
+    ({"severity": "huge"}, "severity", "huge", "以下之一：一般 (minor)、较重 (serious)、严重 (grave)"),
+    ({"status": "done"}, "status", "done", "未整改 (open)"),
+    ({"found_on": "2024-13-45"}, "found_on", "2024-13-45", "日历上存在的日期"),
+    ({"found_on": "05/03/2024"}, "found_on", "05/03/2024", "日期，如 2024-03-05"),
+    ({"village_code": "5001010010"}, "village_code", "5001010010", "12 位村(社区)统计代码"),
+    ({"village_code": "500101001999"}, "village_code", "500101001999", "已加载区划中的村(社区)代码"),
+    ({"category": "天气不好"}, "category", "天气不好", "问题类别表中的类别：乡村振兴项目、书记主任“一肩挑”运行、低保特困救助"),
+    ({"amount_yuan": "很多"}, "amount_yuan", "很多", "数字"),
+    ({"immediate": "maybe"}, "immediate", "maybe", "是 或 否"),
+    ({"root_unit_hint": "500101-nobody"}, "root_unit_hint", "500101-nobody", "已加载单位的单位编号或名称"),
+    ({"closed_on": "2024-01-01", "status": "closed"}, "closed_on", "2024-01-01", "不早于发现日期 2024-03-05"),
 ])
 def test_each_issue_error_names_row_column_value_and_writes_nothing(wanzhou, tmp_path, change, column, value,
                                                                    expected):
@@ -136,7 +136,7 @@ def test_villages_by_name_including_an_ambiguous_one(wanzhou, tmp_path):
     with pytest.raises(InputError) as caught:
         load_table(wanzhou, "issues", write_csv(tmp_path / "ambiguous.csv", header, [["Q9", duplicates, ""] + base]))
     error = caught.value.errors[0]
-    assert error.column == "村(社区)" and error.value == duplicates and "candidates" in error.expected
+    assert error.column == "村(社区)" and error.value == duplicates and "同名的有" in error.expected
     assert wanzhou.issue("Q9") is None
 
 
@@ -156,14 +156,19 @@ def test_units_errors(chongqing, tmp_path):
 def test_duties_define_the_taxonomy(chongqing, tmp_path):
     path = write_csv(tmp_path / "duties.csv", ["问题类别", "层级", "职能", "责任类型"],
                      [["自建类别", "乡镇", "civil_affairs", "主体责任"], ["自建类别", "区县", "finance", "guidance"]])
-    summary = load_table(chongqing, "duties", path)
+    with pytest.raises(InputError) as caught:  # a new category, and functions no unit has, only when asked
+        load_table(chongqing, "duties", path)
+    assert {(e.row, e.column) for e in caught.value.errors} == {(2, "问题类别"), (2, "职能"), (3, "问题类别"),
+                                                                (3, "职能")}
+    assert "--new-category" in caught.value.errors[0].expected
+    summary = load_table(chongqing, "duties", path, new_category=True, new_function=True)
     assert summary.inserted == 2
     assert "自建类别" in {c.name for c in chongqing.categories()}
     bad = write_csv(tmp_path / "bad.csv", ["category", "level", "function", "duty"],
                     [["自建类别", "乡镇", "civil_affairs", "责任很大"], ["自建类别", "乡镇", "civil_affairs", "主体责任"],
                      ["自建类别", "乡镇", "civil_affairs", "主体责任"]])
     with pytest.raises(InputError) as caught:
-        load_table(chongqing, "duties", bad)
+        load_table(chongqing, "duties", bad, new_function=True)
     assert {(e.row, e.column) for e in caught.value.errors} == {(2, "duty"), (4, "category")}
 
 
@@ -173,8 +178,8 @@ def test_filled_in_templates_load(chongqing, tmp_path):
     fills = {
         "units": [["500101-civil_affairs", "万州区民政局", "区县", "500101", "civil_affairs"],
                   [f"{GAOSUNTANG}-civil_affairs", "高笋塘街道社会事务办", "乡镇", GAOSUNTANG, "civil_affairs"]],
-        "duties": [["低保特困救助", "乡镇", "township_government", "指导责任"]],
-        "issues": [["Q1", DONGFANG, "2024年第1轮", dt.datetime(2024, 3, 5), "低保特困救助", "错评漏评", "较重", 1200,
+        "duties": [["低保特困救助", "乡镇", "civil_affairs", "指导责任"]],
+        "issues": [["Q1", DONGFANG, None, None, "2024年第1轮", dt.datetime(2024, 3, 5), "低保特困救助", "错评漏评", "较重", 1200,
                     "整改中", "否", dt.datetime(2024, 6, 5), None, "高笋塘街道社会事务办"]],
     }
     for kind in ("units", "duties", "issues"):
@@ -192,8 +197,8 @@ def test_filled_in_templates_load(chongqing, tmp_path):
 def test_template_has_chinese_headers_dropdowns_and_an_example(tmp_path):
     from openpyxl import load_workbook
     workbook = load_workbook(write_templates(tmp_path)["issues"])
-    sheet, guide = workbook.worksheets
-    assert [c.value for c in sheet[1]] == CHINESE_ISSUE_HEADER
+    sheet, guide = workbook.worksheets[:2]
+    assert [c.value for c in sheet[1]] == CHINESE_ISSUE_HEADER[:2] + ["村(社区)", "乡镇(街道)"] + CHINESE_ISSUE_HEADER[2:]
     lists = {v.formula1 for v in sheet.data_validations.dataValidation}
     assert '"一般,较重,严重"' in lists and '"是,否"' in lists
     assert guide.title == "填写说明" and guide.cell(row=2, column=3).value == "Q2024-0001"
@@ -206,4 +211,4 @@ def test_cli_load_issues_bad_file_exits_2(chongqing_template, tmp_path):
     path = write_csv(tmp_path / "issues.csv", ISSUE_HEADER, [issue_row(severity="huge")])
     result = run_cli("load", "issues", str(path), store=f"sqlite:///{db}")
     assert result.returncode == 2
-    assert "issues.csv:2: column severity: value 'huge'" in result.stderr
+    assert "issues.csv 第 2 行，列“severity”，值“huge”：应为 以下之一" in result.stderr

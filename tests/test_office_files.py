@@ -1,0 +1,231 @@
+"""Files as inspection offices really have them: what Chinese Excel saves, title rows above the
+header, other separators and formats; and every class of bad input, refused with its place and
+nothing written (the classes are in tests/bad_inputs.py and docs/formats.md)."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+
+from graph.errors import InputError
+from loaders.catalog import catalog_units
+from loaders.divisions import load_divisions
+from loaders.rows import HEADER_SEARCH_ROWS
+from loaders.tables import load_table
+
+from .bad_inputs import CASES, ISSUE_HEADER, gzip_file, issue
+from .conftest import DONGFANG, ROOT, WANZHOU, run_cli, write_csv
+
+TITLE = "万州区2024年度村(社区)巡察问题台账"
+
+
+@pytest.fixture
+def wanzhou(chongqing):
+    chongqing.upsert_units(catalog_units(chongqing, WANZHOU))
+    return chongqing
+
+
+def snapshot(store) -> tuple:
+    """Everything a load could change."""
+    return tuple(store.db.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()
+                 for t in ("issue", "issue_status", "unit", "duty", "category", "ledger_cell"))
+
+
+def rows_of(store):
+    return store.db.execute("SELECT issue_id, village_code, found_on, amount_yuan, status FROM issue "
+                            "ORDER BY issue_id").fetchall()
+
+
+# -- files as offices save them ---------------------------------------------------------------------
+def test_gbk_csv_from_chinese_excel_with_a_title_row_loads(wanzhou, tmp_path):
+    path = tmp_path / "台账.csv"
+    lines = [TITLE, "", ",".join(ISSUE_HEADER), ",".join(issue("Q1")), "", ",".join(issue("Q2"))]
+    path.write_bytes("\r\n".join(lines).encode("gbk"))
+    summary = load_table(wanzhou, "issues", path)
+    assert summary.inserted == 2
+    assert summary.source["encoding"] == "gb18030" and summary.source["header_row"] == 3
+    assert "GBK/GB18030" in summary.source["described"] and "表头在第 3 行" in summary.source["described"]
+    assert wanzhou.issue("Q2").description == "低保对象动态管理不及时"
+
+
+def test_row_numbers_are_the_ones_excel_shows(wanzhou, tmp_path):
+    path = tmp_path / "台账.csv"
+    bad = issue("Q3", 严重程度="很严重")
+    lines = [TITLE, "", ",".join(ISSUE_HEADER), ",".join(issue("Q1")), "", ",,,", ",".join(bad)]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        load_table(wanzhou, "issues", path)
+    assert [e.row for e in caught.value.errors] == [7]
+
+
+def test_title_row_xlsx_with_a_merged_title_loads(wanzhou, tmp_path):
+    from openpyxl import Workbook
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append([TITLE])
+    sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(ISSUE_HEADER))
+    sheet.append([])
+    sheet.append(ISSUE_HEADER)
+    row = issue("Q1")
+    row[1], row[3], row[7] = int(DONGFANG), dt.datetime(2024, 3, 5), 12000.5
+    sheet.append(row)
+    sheet.append(issue("Q2", 严重程度="很严重"))
+    workbook.save(tmp_path / "台账.xlsx")
+    with pytest.raises(InputError) as caught:
+        load_table(wanzhou, "issues", tmp_path / "台账.xlsx")
+    assert [(e.row, e.column) for e in caught.value.errors] == [(5, "严重程度")]
+    sheet.delete_rows(5)
+    workbook.save(tmp_path / "台账.xlsx")
+    summary = load_table(wanzhou, "issues", tmp_path / "台账.xlsx")
+    assert summary.inserted == 1 and summary.source["header_row"] == 3
+    assert rows_of(wanzhou) == [("Q1", DONGFANG, "2024-03-05", 12000.5, "in_progress")]
+
+
+@pytest.mark.parametrize("delimiter, encoding, name", [
+    ("\t", "utf-16", "台账.csv"),        # Excel's "Unicode 文本"
+    (";", "utf-8-sig", "台账.csv"),      # a European-locale export
+    ("\t", "gb18030", "台账.txt"),
+    (",", "utf-8", "台账.csv.gz"),
+])
+def test_other_separators_and_encodings_load_the_same(wanzhou, tmp_path, delimiter, encoding, name):
+    import csv
+    path = tmp_path / name.removesuffix(".gz")
+    with open(path, "w", encoding=encoding, newline="") as f:
+        writer = csv.writer(f, delimiter=delimiter)
+        writer.writerows([ISSUE_HEADER, issue("Q1"), issue("Q2")])
+    if name.endswith(".gz"):
+        path = gzip_file(path)
+    summary = load_table(wanzhou, "issues", path)
+    assert summary.inserted == 2 and summary.source["delimiter"] == delimiter
+    assert [r[0] for r in rows_of(wanzhou)] == ["Q1", "Q2"]
+
+
+def test_a_workbook_named_csv_and_an_xls_file_are_read_as_excel(wanzhou, tmp_path):
+    import xlwt  # writes the .xls format of Excel 97-2003
+    from openpyxl import Workbook
+    workbook = Workbook()
+    workbook.active.append(ISSUE_HEADER)
+    workbook.active.append(issue("Q1"))
+    workbook.save(tmp_path / "台账.csv")
+    summary = load_table(wanzhou, "issues", tmp_path / "台账.csv")
+    assert summary.source["format"] == "xlsx" and summary.source["renamed"]
+    book = xlwt.Workbook()
+    sheet = book.add_sheet("台账")
+    dates = xlwt.easyxf(num_format_str="YYYY-MM-DD")
+    for column, header in enumerate(ISSUE_HEADER):
+        sheet.write(0, column, header)
+    for row, values in enumerate([issue("Q1"), issue("Q2", 整改状态="已销号", 销号日期="2024-05-01")], start=1):
+        for column, value in enumerate(values):
+            if ISSUE_HEADER[column] == "发现日期":
+                sheet.write(row, column, dt.datetime(2024, 3, 5), dates)
+            else:
+                sheet.write(row, column, value)
+    book.save(str(tmp_path / "台账.xls"))
+    summary = load_table(wanzhou, "issues", tmp_path / "台账.xls")
+    assert summary.source["format"] == "xls" and (summary.inserted, summary.unchanged) == (1, 1)
+    assert wanzhou.issue("Q2").closed_on == dt.date(2024, 5, 1)
+
+
+def test_divisions_as_xlsx_with_numeric_codes_load(sqlite_store, tmp_path):
+    from openpyxl import Workbook
+    source = ROOT / "loaders" / "data" / "divisions" / "chongqing"
+    for stem in ("provinces", "cities", "areas"):
+        import csv
+        with open(source / f"{stem}.csv", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+        workbook = Workbook()
+        workbook.active.append(rows[0])
+        for row in rows[1:]:
+            workbook.active.append([int(v) if v.isdigit() else v for v in row])
+        workbook.save(tmp_path / f"{stem}.xlsx")
+    summary = load_divisions(sqlite_store, tmp_path, show_progress=False)
+    assert summary.inserted > 30 and sqlite_store.division("500101").name == "万州区"
+
+
+def test_header_is_searched_only_near_the_top(wanzhou, tmp_path):
+    rows = [[f"说明第{i}行"] for i in range(HEADER_SEARCH_ROWS)] + [ISSUE_HEADER, issue("Q1")]
+    path = write_csv(tmp_path / "台账.csv", ["标题"], rows)
+    with pytest.raises(InputError) as caught:
+        load_table(wanzhou, "issues", path)
+    assert "前 30 行中有一行表头" in caught.value.errors[0].expected
+
+
+def test_every_error_is_counted_and_the_first_are_shown(wanzhou, tmp_path):
+    rows = [issue(f"Q{i}", 严重程度="很严重") for i in range(2500)]
+    with pytest.raises(InputError) as caught:
+        load_table(wanzhou, "issues", write_csv(tmp_path / "台账.csv", ISSUE_HEADER, rows))
+    assert len(caught.value.errors) == 2500
+    text = caught.value.summary(limit=50)
+    assert len(text.splitlines()) == 51 and "共 2,500 个" in text
+
+
+# -- every class of bad input -------------------------------------------------------------------------
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_is_refused_with_its_place_and_nothing_is_written(wanzhou, tmp_path, case):
+    if case.before:
+        case.before(wanzhou, tmp_path)
+    path = case.make(tmp_path)
+    before = snapshot(wanzhou)
+    with pytest.raises(InputError) as caught:
+        load_table(wanzhou, case.kind, path, **case.options)
+    assert snapshot(wanzhou) == before
+    matching = [e for e in caught.value.errors if case.expected in e.expected]
+    assert matching, [str(e) for e in caught.value.errors]
+    error = matching[0]
+    if case.row is not None:
+        assert error.row == case.row, str(error)
+    if case.column is not None:
+        assert (error.column or "").startswith(case.column.replace(" N ", " ")[:2]) and (
+            case.column == error.column or " N " in case.column), str(error)
+    assert error.file in (path.name, str(path))
+
+
+def test_every_bad_input_class_is_documented():
+    text = (ROOT / "docs" / "formats.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `([a-z0-9-]+)` \|", text, re.M))
+    assert {c.id for c in CASES} <= documented, {c.id for c in CASES} - documented
+    assert len(CASES) >= 30
+
+
+def test_reopening_is_allowed_when_asked_and_the_history_is_readable(wanzhou, tmp_path):
+    first = write_csv(tmp_path / "a.csv", ISSUE_HEADER, [issue("Q1", 整改状态="已销号", 销号日期="2024-05-01")])
+    load_table(wanzhou, "issues", first)
+    reopened = write_csv(tmp_path / "b.csv", ISSUE_HEADER, [issue("Q1", 整改状态="整改中")])
+    assert load_table(wanzhou, "issues", reopened, allow_reopen=True).updated == 1
+    result = run_cli("history", "Q1", "--json", store=f"sqlite:///{wanzhou.path}")
+    import json
+    history = json.loads(result.stdout)["history"]
+    assert [h["status_zh"] for h in history] == ["已销号", "整改中"]
+    assert history[0]["closed_on"] == "2024-05-01"
+
+
+def test_cli_load_says_how_the_file_was_read(chongqing_template, tmp_path):
+    import shutil
+    db = tmp_path / "x.db"
+    shutil.copy(chongqing_template, db)
+    path = tmp_path / "台账.csv"
+    path.write_bytes((TITLE + "\n" + ",".join(ISSUE_HEADER) + "\n" + ",".join(issue("Q1"))).encode("gb18030"))
+    result = run_cli("load", "issues", str(path), store=f"sqlite:///{db}")
+    assert result.returncode == 0, result.stderr
+    assert "新增 1" in result.stdout and "编码 GBK/GB18030" in result.stdout and "表头在第 2 行" in result.stdout
+
+
+def test_directory_as_a_file_is_exit_2_without_a_traceback(chongqing_template, tmp_path):
+    import shutil
+    db = tmp_path / "x.db"
+    shutil.copy(chongqing_template, db)
+    result = run_cli("load", "issues", str(tmp_path), store=f"sqlite:///{db}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr and "而不是文件夹" in result.stderr
+
+
+def test_the_encoding_is_decided_on_the_whole_file_not_its_start(tmp_path):
+    from loaders.rows import detect_encoding
+    # ASCII for megabytes (valid in both encodings), then one GBK line: the file is GBK.
+    head = "\n".join(f"Q{i},{DONGFANG},2024-03-05,serious,open,{'x' * 60}" for i in range(30000)).encode()
+    assert len(head) > 2 * (1 << 20)
+    path = tmp_path / "台账.csv"
+    path.write_bytes(head + "\n末行".encode("gbk"))   # valid UTF-8 for megabytes, GBK at the end
+    assert detect_encoding(path) == "gb18030"
+    path.write_bytes(head + "\n末行".encode("utf-8"))
+    assert detect_encoding(path) == "utf-8"
