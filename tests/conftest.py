@@ -83,9 +83,11 @@ def sqlite_store(tmp_path):
 # -- Neo4j ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def neo4j_server(tmp_path_factory):
-    """A real Neo4j 5 engine for the session. Under CI it must start; it is skipped only on a
-    machine without Java, and the reason is printed."""
+    """A real Neo4j 5 engine for the session. Under CI=true it must start (a missing Java or Maven
+    fails the run); elsewhere it is skipped on a machine without them, and the reason is printed."""
     reason = neo4j_engine.java_available()
+    if reason and neo4j_engine.required():
+        pytest.fail(f"CI=true needs the real Neo4j engine: {reason}", pytrace=False)
     if reason:
         print(f"\nSKIP Neo4j tests: {reason}", file=sys.stderr)
         pytest.skip(reason)

@@ -60,7 +60,14 @@ def java_available() -> str | None:
     """The reason the engine cannot run here, or None."""
     if shutil.which("java") is None:
         return "no Java on this machine (Java 17+ runs the Neo4j engine)"
+    if not CLASSPATH.exists() and shutil.which("mvn") is None:
+        return "no Maven on this machine (Maven builds the Neo4j launcher's classpath)"
     return None
+
+
+def required() -> bool:
+    """Under CI=true a missing engine fails the run: a green CI must have run the Neo4j half."""
+    return os.environ.get("CI", "").lower() in ("true", "1", "yes")
 
 
 def free_port() -> int:

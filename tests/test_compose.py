@@ -20,7 +20,22 @@ def test_compose_file_shape():
     assert api["environment"]["XUNCHA_STORE"].startswith("neo4j://neo4j:")
     for service in (neo4j, api):
         assert all(port.startswith("127.0.0.1:") for port in service["ports"])
-    assert (ROOT / "Dockerfile").read_text().count("xuncha") >= 1
+
+
+def test_dockerfile_installs_every_package_and_serves_the_api():
+    """The image holds every package pyproject ships, installs them, and runs ``xuncha serve`` on
+    all interfaces inside the container (compose publishes it on loopback only)."""
+    import re
+    import tomllib
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"][
+        "packages"]["find"]["include"]
+    copied = set(re.findall(r"^COPY (\w+) \1$", text, re.M))
+    assert {p.rstrip("*") for p in packages} <= copied
+    assert re.search(r"^RUN pip install [^\n]*\.\s*$", text, re.M)
+    assert re.search(r"^ENV [^\n]*XUNCHA_API_HOST=0\.0\.0\.0", text, re.M)
+    assert re.search(r'^CMD \["xuncha", "serve"\]', text, re.M)
+    assert "NEO4J_PASSWORD" not in text  # the password comes from the environment at run time
 
 
 def test_api_serves_no_page_that_needs_the_internet():

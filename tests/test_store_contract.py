@@ -10,6 +10,7 @@ from graph import service
 from graph.errors import InputError
 from graph.sqlite_store import SQLiteStore
 from loaders.catalog import catalog_units
+from loaders.catalog import load_default_catalog
 from loaders.divisions import DEFAULT_DIVISIONS, load_divisions
 from loaders.scenario import generate_scenario
 from loaders.tables import load_table
@@ -118,3 +119,48 @@ def test_both_stores_give_identical_answers(neo4j_store, tmp_path, shape):
         assert dataclasses.asdict(stores[0].issue(sample[0])) == dataclasses.asdict(stores[1].issue(sample[0]))
     finally:
         sqlite_store.close()
+
+
+HAND_HEADER = ["问题编号", "村(社区)代码", "巡察轮次", "发现日期", "问题类别", "严重程度", "涉及金额", "整改状态", "销号日期",
+               "根源单位"]
+# 高笋塘街道's first three village-level units; one category seen, rectified and seen again.
+V1, V2, V3 = "500101001001", "500101001002", "500101001003"
+HAND_MADE = [
+    ["H1", V1, "2022年第1轮", "2022-03-05", "低保特困救助", "较重", "1000", "已整改", "2022-05-01", ""],
+    ["H2", V1, "2023年第1轮", "2023-03-05", "低保特困救助", "一般", "", "未整改", "", ""],      # recurred
+    ["H3", V2, "2022年第1轮", "2022-03-06", "低保特困救助", "严重", "500", "整改中", "", ""],
+    ["H4", V2, "2023年第1轮", "2023-03-06", "低保特困救助", "一般", "", "未整改", "", ""],      # never rectified
+    ["H5", V1, "2022年第1轮", "2022-03-05", "集体资金管理", "严重", "20000", "已销号", "2022-04-01",
+     "500101001-township_finance_office"],
+    ["H6", V3, "2023年第1轮", "2023-03-07", "集体资金管理", "一般", "", "未整改", "", ""],
+    ["H7", V1, "2023年回头看", "2023-09-01", "集体资金管理", "较重", "300", "未整改", "", ""],  # recurred in 回头看
+]
+
+
+def test_ledger_rules_on_a_hand_made_ledger(any_store, tmp_path):
+    """Each store's aggregation (SQL or Cypher) gives the counts worked out by hand here, and the
+    same as graph/analysis/ledger.py. The SQLite run needs no Java."""
+    from graph.analysis.ledger import finding, ledger_facts_from_findings
+    from loaders.catalog import catalog_units
+    load_divisions(any_store, DEFAULT_DIVISIONS, district="500101", show_progress=False)
+    load_default_catalog(any_store)
+    any_store.upsert_units(catalog_units(any_store, "500101"))
+    load_table(any_store, "issues", write_csv(tmp_path / "hand.csv", HAND_HEADER, HAND_MADE))
+    facts = any_store.ledger_facts()
+    cells = {(c.township_code, c.village_kind, c.category): c for c in facts.cells}
+    kinds = {v: any_store.division(v).kind for v in (V1, V2, V3)}
+    assert kinds[V1] == kinds[V2]
+    dibao = cells[("500101001", kinds[V1], "低保特困救助")]
+    # issues 4; per village X: V1 2, V2 2 -> Σ X² = 8; N_v: V1 4, V2 2 -> Σ X·N = 2·4 + 2·2 = 12
+    assert (dibao.issues, dibao.issues_sq, dibao.issues_cross, dibao.villages_affected) == (4, 8, 12, 2)
+    assert (dibao.severity_weight, dibao.amount_yuan) == (2 + 1 + 4 + 1, 1500)
+    assert (dibao.villages_rectified, dibao.villages_recurred) == (1, 1)
+    funds = [c for c in facts.cells if c.category == "集体资金管理"]
+    assert sum(c.issues for c in funds) == 3 and sum(c.villages_recurred for c in funds) == 1
+    assert [(h.category, h.unit_id, h.issues) for h in facts.hints] == [
+        ("集体资金管理", "500101001-township_finance_office", 1)]
+    exposure = {e.village_kind: e for e in facts.exposure if e.township_code == "500101001"}
+    assert sum(e.inspected for e in exposure.values()) == 3 and sum(e.issues for e in exposure.values()) == 7
+    villages = {v.code: (v.parent_code, v.code[:6], v.kind) for v in any_store.divisions("village")}
+    reference = ledger_facts_from_findings([finding(i) for i in any_store.issues()], villages)
+    assert (facts.cells, facts.exposure, facts.hints) == reference

@@ -1,0 +1,123 @@
+"""The command line as users meet it: every command and option documented in the README, help in
+Chinese, reading commands that create nothing, exit codes, JSON without NaN, CJK-aligned tables."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from cli.main import _print_json, build_parser, display_width
+
+from .conftest import ROOT, run_cli
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def commands() -> dict[str, argparse.ArgumentParser]:
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(sub.choices)
+
+
+def readme_section(name: str) -> str:
+    match = re.search(rf"^### `xuncha {name}`\n(.*?)(?=^##)", README, re.S | re.M)
+    assert match, f"README documents xuncha {name}"
+    return match.group(1)
+
+
+@pytest.mark.parametrize("name", sorted(commands()))
+def test_every_command_and_option_is_documented_in_the_readme(name):
+    section = readme_section(name)
+    for action in commands()[name]._actions:
+        if action.dest in ("help", "store", "json"):
+            continue
+        names = action.option_strings or [action.dest.upper()]
+        assert any(f"`{n}`" in section for n in names), f"xuncha {name}: {names[0]} is not in the README"
+
+
+def test_help_is_in_chinese():
+    result = run_cli("load", "--help")
+    assert result.returncode == 0 and "用法：" in result.stdout and "选项" in result.stdout
+    assert "--new-category" in result.stdout and "问题类别" in result.stdout
+
+
+def test_reading_a_store_that_does_not_exist_exits_2_and_creates_nothing(tmp_path):
+    missing = tmp_path / "no" / "such" / "x.db"
+    for args in (["stats"], ["rootcauses", "--json"], ["show", "500101"], ["chain", "Q1"], ["history", "Q1"]):
+        result = run_cli(*args, store=f"sqlite:///{missing}")
+        assert result.returncode == 2, (args, result.stderr)
+        assert "没有存储" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "no").exists()
+
+
+def test_reads_work_on_a_read_only_file_system(chongqing_template, tmp_path):
+    """A store on a read-only mount (a CD, a locked-down share) is still readable."""
+    source, mount = tmp_path / "src", tmp_path / "ro"
+    source.mkdir()
+    mount.mkdir()
+    shutil.copy(chongqing_template, source / "x.db")
+    made = subprocess.run(["mount", "--bind", str(source), str(mount)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot make a read-only mount here (needs root): {made.stderr.strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(mount)], check=True)
+        assert subprocess.run(["touch", str(mount / "probe")], capture_output=True).returncode != 0
+        result = run_cli("stats", "--json", store=f"sqlite:///{mount / 'x.db'}")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["by_level"]["district"] == 38
+        result = run_cli("load", "divisions", store=f"sqlite:///{mount / 'x.db'}")
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_unknown_district_exits_2(chongqing_template, tmp_path):
+    db = tmp_path / "x.db"
+    shutil.copy(chongqing_template, db)
+    for command in ("stats", "rootcauses", "packages"):
+        result = run_cli(command, "--district", "500199", store=f"sqlite:///{db}")
+        assert result.returncode == 2 and "已加载的 6 位区县代码" in result.stderr, result.stderr
+
+
+def test_show_takes_a_name_and_lists_an_ambiguous_one(chongqing_template, tmp_path):
+    db = tmp_path / "x.db"
+    shutil.copy(chongqing_template, db)
+    result = run_cli("show", "高笋塘街道", "--json", store=f"sqlite:///{db}")
+    assert result.returncode == 0 and json.loads(result.stdout)["code"] == "500101001"
+    result = run_cli("show", "中心村", store=f"sqlite:///{db}")
+    assert result.returncode == 2 and "匹配的有" in result.stderr
+
+
+def test_json_never_prints_nan_or_infinity(capsys):
+    _print_json({"p": float("nan"), "ratio": [float("inf"), 1.5]})
+    printed = capsys.readouterr().out
+    assert json.loads(printed) == {"p": None, "ratio": [None, 1.5]}
+    assert "NaN" not in printed and "Infinity" not in printed and math.isfinite(1.5)
+
+
+def test_stats_columns_line_up_with_chinese_names(chongqing_template, tmp_path):
+    db = tmp_path / "x.db"
+    shutil.copy(chongqing_template, db)
+    result = run_cli("stats", store=f"sqlite:///{db}")
+    table = [line for line in result.stdout.splitlines() if re.match(r"^(代码|5\d{5})", line)]
+    assert len(table) == 39
+    widths = {display_width(line) for line in table}
+    assert len(widths) == 1, widths  # every row, CJK names included, ends in the same column
+
+
+def test_ci_true_fails_without_the_neo4j_engine(tmp_path):
+    """Without Java on PATH, the Neo4j tests fail under CI=true and are skipped elsewhere."""
+    test = "tests/test_store_contract.py::test_division_reads"
+    runs = {}
+    for ci in ("true", ""):
+        env = {**os.environ, "PATH": str(tmp_path), "CI": ci}
+        runs[ci] = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "neo4j",
+                                   test], env=env, cwd=ROOT, capture_output=True, text=True)
+    assert runs["true"].returncode == 1 and "CI=true needs the real Neo4j engine" in runs["true"].stdout
+    assert runs[""].returncode == 0 and "1 skipped" in runs[""].stdout
