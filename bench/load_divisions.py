@@ -50,7 +50,7 @@ def main() -> None:
     if not Path(args.divisions).exists():
         sys.exit(f"no national division set at {args.divisions}")
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/national.db" if args.store == "sqlite" else os.environ.get("NEO4J_URI", "neo4j://127.0.0.1:7687")
+        url = f"sqlite:///{tmp}/national.db" if args.store == "sqlite" else os.environ.get("XUNCHA_BENCH_NEO4J", "neo4j://127.0.0.1:7687")
         run = subprocess.run([sys.executable, __file__, "--child", url, "--divisions", args.divisions],
                              capture_output=True, text=True, check=True)
         result = json.loads(run.stdout)

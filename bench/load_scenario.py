@@ -25,7 +25,7 @@ def main() -> None:
     parser.add_argument("--store", choices=["sqlite", "neo4j"], default="sqlite")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/bench.db" if args.store == "sqlite" else os.environ.get("NEO4J_URI", "neo4j://127.0.0.1:7687")
+        url = f"sqlite:///{tmp}/bench.db" if args.store == "sqlite" else os.environ.get("XUNCHA_BENCH_NEO4J", "neo4j://127.0.0.1:7687")
         store = open_store(url)
         scenario, files = chongqing_scenario(store, Path(tmp) / "files")
         result = {"store": args.store, "issues": len(scenario.issues), "machine": machine()}

@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/bench.db" if args.store == "sqlite" else os.environ.get("NEO4J_URI", "neo4j://127.0.0.1:7687")
+        url = f"sqlite:///{tmp}/bench.db" if args.store == "sqlite" else os.environ.get("XUNCHA_BENCH_NEO4J", "neo4j://127.0.0.1:7687")
         store = open_store(url)
         scenario, files = chongqing_scenario(store, Path(tmp) / "files")
         for table in ("units", "duties", "issues"):

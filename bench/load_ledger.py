@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Benchmark: load one 200,000-row problem ledger, as CSV (UTF-8 and GBK) and as XLSX, into a
+SQLite store that has Chongqing's divisions, the catalog and its units: reading, validating every
+row against the store, and writing in one transaction. Each load runs in its own process, so its
+peak memory (max RSS) is its own.
+
+    python bench/load_ledger.py [--rows 200000]
+
+Targets (issue 9): CSV ≤ 6 s and ≤ 300 MB peak; XLSX ≤ 15 s.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, machine
+
+WORK = Path(tempfile.gettempdir()) / "xuncha-bench-ledger"
+HEADER = ["问题编号", "村(社区)代码", "巡察轮次", "发现日期", "问题类别", "问题描述", "严重程度", "涉及金额", "整改状态",
+          "立行立改", "整改时限", "销号日期", "根源单位"]
+
+
+def prepare(rows: int) -> dict[str, Path]:
+    from graph.sqlite_store import SQLiteStore
+    from loaders.catalog import catalog_units, load_default_catalog
+    from loaders.divisions import DEFAULT_DIVISIONS, load_divisions
+    WORK.mkdir(exist_ok=True)
+    template = WORK / "template.db"
+    if not template.exists():
+        store = SQLiteStore(WORK / "building.db")
+        load_divisions(store, DEFAULT_DIVISIONS, show_progress=False)
+        load_default_catalog(store)
+        for district in store.divisions("district"):
+            store.upsert_units(catalog_units(store, district.code))
+        store.close()
+        (WORK / "building.db").rename(template)
+    store = SQLiteStore(template)
+    villages = [v.code for v in store.divisions("village")]
+    categories = [c.name for c in store.categories()]
+    store.close()
+    files = {"csv": WORK / f"ledger-{rows}.csv", "csv-gbk": WORK / f"ledger-{rows}-gbk.csv",
+             "xlsx": WORK / f"ledger-{rows}.xlsx"}
+    if not files["csv"].exists():
+        data = []
+        for i in range(rows):
+            status = ("未整改", "整改中", "已整改", "已销号")[i % 4]
+            closed = "2024-05-01" if status in ("已整改", "已销号") else ""
+            data.append([f"Q{i:07d}", villages[(i * 7919) % len(villages)], f"2024年第{i % 2 + 1}轮", "2024-03-05",
+                         categories[i % len(categories)], "村务公开不及时，财务票据不规范", ("一般", "较重", "严重")[i % 3],
+                         str(1000 + i % 5000), status, "否", "2024-06-05", closed, ""])
+        for key, encoding in (("csv", "utf-8-sig"), ("csv-gbk", "gb18030")):
+            with open(files[key], "w", encoding=encoding, newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow(HEADER)
+                writer.writerows(data)
+        from openpyxl import Workbook
+        workbook = Workbook(write_only=True)
+        sheet = workbook.create_sheet("问题台账")
+        sheet.append(HEADER)
+        for row in data:
+            sheet.append(row)
+        workbook.save(files["xlsx"])
+    return {"template": template, **files}
+
+
+def run_one(template: Path, path: Path) -> dict:
+    from graph.sqlite_store import SQLiteStore
+    from loaders.tables import load_table
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "bench.db"
+        shutil.copy(template, db)
+        store = SQLiteStore(db)
+        started = time.perf_counter()
+        summary = load_table(store, "issues", path)
+        seconds = time.perf_counter() - started
+        store.close()
+    return {"seconds": round(seconds, 2), "inserted": summary.inserted,
+            "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "read_as": summary.source["described"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--run", help=argparse.SUPPRESS)  # internal: one load in this process
+    parser.add_argument("--template", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.run:
+        print(json.dumps(run_one(Path(args.template), Path(args.run)), ensure_ascii=False))
+        return
+    files = prepare(args.rows)
+    result = {"rows": args.rows, "machine": machine(), "date": time.strftime("%Y-%m-%d")}
+    for key in ("csv", "csv-gbk", "xlsx"):
+        out = subprocess.run([sys.executable, __file__, "--run", str(files[key]), "--template", str(files["template"])],
+                             capture_output=True, text=True, check=True, cwd=ROOT)
+        result[key] = json.loads(out.stdout)
+        result[key]["file_mb"] = round(files[key].stat().st_size / 2**20, 1)
+    print(json.dumps(result, ensure_ascii=False, indent=1))
+
+
+if __name__ == "__main__":
+    main()
