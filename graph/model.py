@@ -8,9 +8,13 @@ request bodies, so a row is checked the same way whichever door it comes through
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
+import time
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, NamedTuple
+from types import MappingProxyType
+from typing import Any, Mapping, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -90,10 +94,17 @@ class BilingualEnum(StrEnum):
         if isinstance(raw, cls):
             return raw
         text = str(raw).strip()
-        for member in cls:
-            if text.lower() == member.value or text == member.zh:
-                return member
-        raise ValueError(f"以下之一：{cls.choices()}")
+        # A ledger repeats a handful of spellings 200,000 times: one dict look-up each.
+        spellings = cls.__dict__.get("_spellings")
+        if spellings is None:
+            spellings = {}
+            for member in cls:
+                spellings[member.value] = spellings[member.zh] = member
+            setattr(cls, "_spellings", spellings)
+        member = spellings.get(text) or spellings.get(text.lower())
+        if member is None:
+            raise ValueError(f"以下之一：{cls.choices()}")
+        return member
 
     @classmethod
     def choices(cls) -> str:
@@ -179,7 +190,12 @@ def parse_date(value: Any) -> dt.date | None:
         return value.date()
     if isinstance(value, dt.date):
         return value
-    text = str(value).strip()
+    return _date_from_text(str(value).strip())
+
+
+@functools.lru_cache(maxsize=8192)
+def _date_from_text(text: str) -> dt.date | None:
+    # Cached: a ledger has a few hundred distinct dates over its rows.
     if not text:
         return None
     if " " in text and re.match(r"^\d{4}-\d{2}-\d{2} 00:00:00$", text):
@@ -192,6 +208,17 @@ def parse_date(value: Any) -> dt.date | None:
             except ValueError:
                 raise ValueError("日历上存在的日期 (a real date, YYYY-MM-DD)") from None
     raise ValueError("日期，如 2024-03-05、2024/3/5 或 2024年3月5日 (a date)")
+
+
+def _today() -> dt.date:
+    """Today, read once a second at most (validation asks for it on every row)."""
+    now = time.monotonic()
+    if now - _TODAY[0] > 1.0:
+        _TODAY[:] = [now, dt.date.today()]
+    return _TODAY[1]
+
+
+_TODAY: list = [float("-inf"), None]
 
 
 def parse_bool(value: Any) -> bool:
@@ -300,7 +327,7 @@ class IssueIn(Record):
     @model_validator(mode="after")
     def _dates_and_status_agree(self):
         # Each rule names its field first, so the loader reports the column the user has to fix.
-        today = dt.date.today()
+        today = _today()
         if self.found_on > today:
             raise ValueError(f"found_on: 不晚于今天 ({today}) 的日期 (not in the future)")
         if self.closed_on is not None and self.closed_on > today:
@@ -315,6 +342,38 @@ class IssueIn(Record):
             raise ValueError(f"closed_on: 空：整改状态为{self.status.zh}的问题还没有销号日期 "
                              "(no closing date while the issue is open)")
         return self
+
+
+NO_EXTRA: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class IssueRecord:
+    """A validated issue in compact form: the fields of :class:`IssueIn` in a slotted dataclass, so
+    a 200,000-row ledger held between validation and writing stays small. Stores read either."""
+
+    issue_id: str
+    village_code: str
+    round_id: str
+    found_on: dt.date
+    category: str
+    description: str
+    severity: Severity
+    amount_yuan: float | None
+    status: Status
+    immediate: bool
+    due_on: dt.date | None
+    closed_on: dt.date | None
+    root_unit_hint: str | None
+    extra: Mapping[str, str]
+
+    @classmethod
+    def of(cls, issue: IssueIn) -> "IssueRecord":
+        values = issue.__dict__
+        return cls(values["issue_id"], values["village_code"], values["round_id"], values["found_on"],
+                   values["category"], values["description"], values["severity"], values["amount_yuan"],
+                   values["status"], values["immediate"], values["due_on"], values["closed_on"],
+                   values["root_unit_hint"], values["extra"] or NO_EXTRA)
 
 
 class CategoryIn(Record):

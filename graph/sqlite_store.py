@@ -15,7 +15,7 @@ from .errors import DiskFull, InputError, StoreError, StoreMissing, StoreUnavail
 from .model import CategoryIn, Division, DutyIn, IssueIn, UnitIn
 from . import projection
 from .store import (Duty, Exposure, HintCount, Issue, LedgerCell, LedgerFacts, Progress,
-                    StatusChange, Unit, WriteSummary, extra_json, issue_row)
+                    StatusChange, Unit, WriteSummary, extra_json)
 
 SCHEMA_TABLES = {"division", "category", "unit", "duty", "issue", "issue_status", "ledger_cell"}
 SCHEMA = """
@@ -109,11 +109,16 @@ def _date(value: str | None) -> dt.date | None:
     return None if value is None else dt.date.fromisoformat(value)
 
 
-def _issue_tuple(row: dict) -> tuple:
-    """An issue row in ISSUE_COLUMNS order, dates as ISO text and the flag as 0/1."""
-    row["found_on"], row["due_on"], row["closed_on"] = _iso(row["found_on"]), _iso(row["due_on"]), _iso(row["closed_on"])
-    row["immediate"] = int(row["immediate"])
-    return tuple(row[c] for c in ISSUE_COLUMNS)
+class _IsoDates(dict):
+    """ISO text of dates, each computed once (a ledger has a few hundred distinct dates)."""
+
+    def __call__(self, value: dt.date | None) -> str | None:
+        if value is None:
+            return None
+        text = self.get(value)
+        if text is None:
+            text = self[value] = value.isoformat()
+        return text
 
 
 def _code_range(prefix: str) -> tuple[str, str]:
@@ -139,6 +144,8 @@ class SQLiteStore:
             self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
+            # A 12 MB page cache (default 2 MB): a large load updates four B-trees of the issue table at once.
+            self.db.execute("PRAGMA cache_size=-12288")
             self.db.execute("PRAGMA foreign_keys=OFF")
             columns = {r[1] for r in self.db.execute("PRAGMA table_info(ledger_cell)")}
             if columns and "issues_sq" not in columns:  # derived table of an older version: rebuilt below
@@ -259,24 +266,30 @@ class SQLiteStore:
     def upsert_issues(self, issues: Sequence[IssueIn], recorded_at: str,
                       progress: Progress | None = None) -> WriteSummary:
         parents = self._village_parents({i.village_code for i in issues})
-        rows = [_issue_tuple(issue_row(i, *parents[i.village_code])) for i in issues]
-        ids = [r[0] for r in rows]
+        iso = _IsoDates()
+
+        # Rows are made as they are written, not all at once: a 200,000-row ledger stays small.
+        def rows():
+            for i in issues:
+                yield (i.issue_id, i.village_code, *parents[i.village_code], i.round_id, iso(i.found_on),
+                       i.category, i.description, i.severity.value, i.amount_yuan, i.status.value,
+                       int(i.immediate), iso(i.due_on), iso(i.closed_on), i.root_unit_hint, extra_json(i.extra))
         try:
             with self._transaction() as db:
                 previous = {}
-                for start in range(0, len(ids), 900):
-                    part = ids[start:start + 900]
+                for start in range(0, len(issues), 900):
+                    part = [i.issue_id for i in issues[start:start + 900]]
                     q = f"SELECT issue_id, status, closed_on FROM issue WHERE issue_id IN ({','.join('?' * len(part))})"
                     previous.update({r[0]: (r[1], r[2]) for r in db.execute(q, part)})
-                summary = _upsert_rows(db, "issue", ("issue_id",), ISSUE_COLUMNS, rows, progress)
+                summary = _upsert_rows(db, "issue", ("issue_id",), ISSUE_COLUMNS, rows(), progress)
                 if summary.inserted or summary.updated:
                     _refresh_ledger(db)
                 # The history keeps every status an issue has had, in the order loads reported it.
-                history = [(r[0], r[0], r[10], r[13], recorded_at) for r in rows
-                           if previous.get(r[0]) != (r[10], r[13])]
                 db.executemany("INSERT INTO issue_status (issue_id, seq, status, closed_on, recorded_at) "
                                "VALUES (?, (SELECT COUNT(*) FROM issue_status WHERE issue_id = ?), ?, ?, ?)",
-                               [(h[0], h[1], h[2], h[3], h[4]) for h in history])
+                               ((i.issue_id, i.issue_id, i.status.value, iso(i.closed_on), recorded_at)
+                                for i in issues
+                                if previous.get(i.issue_id) != (i.status.value, iso(i.closed_on))))
         except sqlite3.Error as exc:
             raise StoreError(f"writing issues to {self.path} failed: {exc}") from exc
         return summary

@@ -14,7 +14,7 @@ from typing import Sequence
 from pydantic import ValidationError
 
 from graph.errors import InputError, RowError
-from graph.model import CategoryIn, DutyIn, IssueIn, Status, UnitIn, UnitLevel
+from graph.model import CategoryIn, DutyIn, IssueIn, IssueRecord, Status, UnitIn, UnitLevel
 from graph.store import GraphStore, WriteSummary
 
 from .progress import Progress
@@ -50,6 +50,9 @@ CATEGORY_COLUMNS = Columns({
 
 COLUMNS = {"units": UNIT_COLUMNS, "duties": DUTY_COLUMNS, "issues": ISSUE_COLUMNS, "categories": CATEGORY_COLUMNS}
 MODELS = {"units": UnitIn, "duties": DutyIn, "issues": IssueIn, "categories": CategoryIn}
+RAW_KEYS = {"issues": ("issue_id", "village_code", "category", "root_unit_hint", "status"),
+            "units": ("unit_id", "area_code"), "duties": ("category", "level", "function", "duty"),
+            "categories": ("name", "rate_village", "rate_community")}
 CODE_COLUMNS = ("village_code", "area_code", "code", "unit_id", "issue_id")
 # Excel shows a long number typed into a General cell as 5.00101E+11, and saves it so in CSV.
 _SCIENTIFIC = re.compile(r"^\d(\.\d+)?[eE]\+?\d+$")
@@ -136,6 +139,7 @@ def validate_table(store: GraphStore, kind: str, path: str | Path, *, new_catego
     table may move a closed (已销号) issue back to another status."""
     table = read_table(path, COLUMNS[kind])
     model = MODELS[kind]
+    keep = RAW_KEYS[kind]
     canonical = [c for c in COLUMNS[kind].aliases if c in table.index and c not in ("village", "township")]
     records: list[tuple[int, object]] = []
     raw: list[tuple[int, dict]] = []
@@ -144,9 +148,9 @@ def validate_table(store: GraphStore, kind: str, path: str | Path, *, new_catego
     for count, (number, row) in enumerate(table.rows, start=1):
         if progress is not None and count % 5000 == 0:
             progress(5000)
-        fields = {c: table.value(row, c) for c in canonical}
-        fields = {k: v for k, v in fields.items() if v is not None}
-        raw.append((number, fields))
+        fields = table.fields(row, canonical)
+        # Only what the checks across rows read is kept for every row.
+        raw.append((number, {k: fields[k] for k in keep if k in fields}))
         if kind == "issues" and "village_code" not in fields:
             village = table.value(row, "village")
             if village is None:
@@ -184,8 +188,14 @@ def validate_table(store: GraphStore, kind: str, path: str | Path, *, new_catego
     errors += found
     if errors:
         raise InputError(sorted(errors, key=lambda e: (e.row or 0)))
-    return Validated(kind, [record.model_copy(update=updates[number]) if number in updates else record
+    return Validated(kind, [_updated(record, updates[number]) if number in updates else record
                             for number, record in records], table.source)
+
+
+def _updated(record, change: dict):
+    if isinstance(record, IssueRecord):
+        return dataclasses.replace(record, **change)
+    return record.model_copy(update=change)
 
 
 # NUL and other control characters (not tab or line breaks, which Excel cells hold) come from
@@ -194,20 +204,28 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _validate_row(table, model, number, fields, extra, records, errors):
-    bad = [(c, v) for c, v in {**fields, **extra}.items() if isinstance(v, str) and _CONTROL.search(v)]
-    if bad:
+    try:
+        text = "".join(fields.values()) + "".join(extra.values())
+    except TypeError:  # Excel cells: numbers and dates among the values
+        text = "".join(v for v in (*fields.values(), *extra.values()) if isinstance(v, str))
+    if _CONTROL.search(text):
+        bad = [(c, v) for c, v in {**fields, **extra}.items() if isinstance(v, str) and _CONTROL.search(v)]
         for column, value in bad:
             errors.append(RowError(table.file, number, table.headers.get(column, column), value,
                                    "不含控制字符（如 NUL）的文本 (text without control characters)"))
         return
     try:
-        records.append((number, model.model_validate({**fields, "extra": extra})))
+        record = model.model_validate({**fields, "extra": extra})
+        records.append((number, IssueRecord.of(record) if model is IssueIn else record))
     except ValidationError as exc:
         errors.extend(_row_errors(table, number, fields, exc))
 
 
 def _text_of(value) -> str | None:
-    return None if value is None else str(value).strip()
+    # Values from Table.fields are stripped text already; Excel may give numbers or booleans.
+    if value is None or value.__class__ is str:
+        return value
+    return str(value).strip()
 
 
 def _duplicates(table: Table, raw, key, column: str, what: str) -> list[RowError]:
