@@ -121,3 +121,27 @@ def test_ci_true_fails_without_the_neo4j_engine(tmp_path):
                                    test], env=env, cwd=ROOT, capture_output=True, text=True)
     assert runs["true"].returncode == 1 and "CI=true needs the real Neo4j engine" in runs["true"].stdout
     assert runs[""].returncode == 0 and "1 skipped" in runs[""].stdout
+
+
+def test_neo4j_has_no_default_password(monkeypatch):
+    from graph import open_store
+    from graph.errors import StoreUnavailable
+    from graph.settings import Settings
+    monkeypatch.delenv("NEO4J_PASSWORD", raising=False)
+    assert Settings().neo4j_password is None
+    with pytest.raises(StoreUnavailable, match="NEO4J_PASSWORD"):
+        open_store("neo4j://127.0.0.1:1", settings=Settings())
+    monkeypatch.setenv("NEO4J_PASSWORD", "a-secret-of-length")
+    assert "a-secret" not in repr(Settings())  # a SecretStr: never printed
+    assert not re.search(r"password\s*[:=]\s*[\"'][^\"']{4,}", (ROOT / "graph" / "settings.py").read_text())
+
+
+def test_chain_prints_chinese_enumerations(chongqing_scenario):
+    path, scenario, _ = chongqing_scenario
+    issue = scenario.issues[0]
+    result = run_cli("chain", issue["issue_id"], store=f"sqlite:///{path}")
+    assert result.returncode == 0, result.stderr
+    first = result.stdout.splitlines()[0]
+    assert any(zh in first for zh in ("一般", "较重", "严重")) and any(
+        zh in first for zh in ("未整改", "整改中", "已整改", "已销号"))
+    assert not re.search(r"\b(minor|serious|grave|open|closed)\b", first)
