@@ -33,6 +33,11 @@ demo: install
 	$(XUNCHA) packages --top 3
 	$(XUNCHA) packages --xlsx out/packages.xlsx --json > out/packages.json
 	@echo "reports: out/rootcauses.xlsx out/rootcauses.json out/packages.xlsx out/packages.json"
+	@echo ""
+	@echo "HTTP API 分析员令牌 (an analyst token for the API; only its hash is stored):"
+	@$(XUNCHA) token create --role analyst --name demo | sed -n 2p
+	@echo "start the API:  $(BIN)/xuncha --store $(DEMO_STORE) serve    (Ctrl-C stops it)"
+	@echo "then open:      http://127.0.0.1:8000/docs   (offline; click Authorize and paste the token)"
 
 # The Neo4j engine for tests and development: a small Java launcher over Neo4j 5.26 (LTS), no Docker.
 $(NEO4J_CP): $(NEO4J_DEV)/pom.xml $(NEO4J_DEV)/src/main/java/xuncha/Neo4jDev.java

@@ -1,21 +1,89 @@
-"""Typed dependencies: the settings and a store per request."""
+"""Typed dependencies: the one store and cache of the app (opened in the lifespan), the settings,
+and the caller's token with its role and district scope."""
 from __future__ import annotations
 
-from typing import Annotated, Iterator
+from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from graph import GraphStore, Settings, get_settings, open_store
+from graph import GraphStore, Settings
+from graph.access import allows, authenticate
+from graph.errors import Forbidden, NotFound, Unauthorized
+from graph.store import ApiToken
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+from .cache import VersionedCache
 
 
-def get_store(settings: SettingsDep) -> Iterator[GraphStore]:
-    store = open_store(settings.store, settings)
-    try:
-        yield store
-    finally:
-        store.close()
+def get_store(request: Request) -> GraphStore:
+    return request.app.state.store
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_cache(request: Request) -> VersionedCache:
+    return request.app.state.cache
 
 
 StoreDep = Annotated[GraphStore, Depends(get_store)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+CacheDep = Annotated[VersionedCache, Depends(get_cache)]
+bearer = HTTPBearer(auto_error=False, description="xuncha token create 生成的令牌 (a token from `xuncha token create`)")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the token's id, name, role and district (None: every district)."""
+
+    token: ApiToken
+
+    @property
+    def district(self) -> str | None:
+        return self.token.district_code
+
+    def sees(self, code: str | None) -> bool:
+        """Whether a division code (or an object's district) is inside the caller's scope."""
+        return self.district is None or (code is not None and code.startswith(self.district))
+
+    def scope(self, district: str | None) -> str | None:
+        """The district a list is limited to: the caller's own, whatever was asked; another
+        district answers 404, as if it did not exist."""
+        if self.district is None:
+            return district
+        if district is not None and district != self.district:
+            raise NotFound("没有这个区县 (no such district)")
+        return self.district
+
+    def visible(self, code: str | None, what: str = "对象"):
+        if not self.sees(code):
+            raise NotFound(f"没有这个{what} (not found)")
+
+
+def _caller(request: Request, store: StoreDep,
+            credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
+    if credentials is None:
+        raise Unauthorized("需要令牌：Authorization: Bearer <token> (a bearer token is required)")
+    token = authenticate(store, credentials.credentials)
+    if token is None:
+        raise Unauthorized("令牌无效或已撤销 (invalid or revoked token)")
+    request.state.caller = token
+    return Caller(token)
+
+
+def role(needed: str):
+    """A dependency that admits tokens of at least this role."""
+    def check(caller: Annotated[Caller, Depends(_caller)]) -> Caller:
+        if not allows(caller.token.role, needed):
+            raise Forbidden(f"需要{needed}及以上角色 (role {needed} or higher required)")
+        return caller
+    check.__name__ = f"role_{needed}"
+    return check
+
+
+Viewer = Annotated[Caller, Depends(role("viewer"))]
+Analyst = Annotated[Caller, Depends(role("analyst"))]
+Editor = Annotated[Caller, Depends(role("editor"))]
+Admin = Annotated[Caller, Depends(role("admin"))]

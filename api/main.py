@@ -1,59 +1,97 @@
-"""The HTTP API: read-only endpoints over the same service functions the CLI calls.
+"""The HTTP API: thin routers over ``graph/`` and ``loaders/``.
 
-It binds to 127.0.0.1 unless configured otherwise (``XUNCHA_API_HOST``). Token authentication
-and district-scoped tokens belong to the API issue and are not here yet: do not expose this beyond
-loopback until they are.
+One store per app, opened in the lifespan and closed at shutdown (for Neo4j, one driver and its
+pool); settings read once. Bearer tokens with roles and an optional district scope
+(:mod:`api.deps`). One JSON error body for every error. Docs at /docs and /redoc work offline
+(fastapi-offline ships Swagger UI and ReDoc). Binds to 127.0.0.1 unless configured otherwise.
 """
 from __future__ import annotations
 
-from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse
+from contextlib import asynccontextmanager
 
-from graph import service
-from graph.analysis.root_causes import DEFAULT_MIN_CONFIDENCE
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from graph import Settings, get_settings, open_store
 from graph.errors import InputError, XunchaError
 
+from .cache import VersionedCache
 from .deps import StoreDep
+from .routes import admin, analysis, issues, reference
+from .schemas import ErrorBody, HealthOut
 
-# No /docs page: FastAPI's Swagger UI loads its scripts from a CDN, and users are often offline.
-# The schema is at /openapi.json.
-app = FastAPI(title="xuncha 巡察", description="Responsibility-chain graph for village inspection",
-              docs_url=None, redoc_url=None)
-
-
-@app.exception_handler(XunchaError)
-def project_error(request: Request, exc: XunchaError) -> JSONResponse:
-    """Every project error, mapped once, with the HTTP status it knows."""
-    body = {"error": type(exc).__name__, "message": str(exc)}
-    if isinstance(exc, InputError):
-        body["errors"] = [e.as_dict() for e in exc.errors]
-    return JSONResponse(status_code=exc.http_status, content=body)
+CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+         413: "too_large", 422: "invalid_input", 501: "not_supported", 503: "unavailable", 507: "disk_full"}
+ERROR_RESPONSES = {status: {"model": ErrorBody, "description": description} for status, description in (
+    (401, "没有令牌或令牌无效"), (403, "角色或区县范围不允许"), (404, "不存在，或不在令牌的区县范围内"),
+    (422, "输入有误：逐项列出"), (500, "存储出错"), (501, "当前存储不支持"), (503, "存储不可用"))}
 
 
-@app.get("/health")
-def health(store: StoreDep) -> dict:
-    return {"status": "ok", "store": store.url.split("://")[0]}
+def error_body(status: int, message: str, details: list[dict] | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": {
+        "code": CODES.get(status, "error"), "message": message, "details": details or []}})
 
 
-@app.get("/stats")
-def stats(store: StoreDep, district: str | None = None) -> dict:
-    return store.counts(district)
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        # Reads never create a store: a mistyped path is an error at start, not an empty store.
+        app.state.store = open_store(settings.store, settings, create=False, read_only=False)
+        app.state.settings = settings
+        app.state.cache = VersionedCache()
+        try:
+            yield
+        finally:
+            app.state.store.close()
+
+    app = FastAPIOffline(title="xuncha 巡察 API", version="0.2.0", lifespan=lifespan, responses=ERROR_RESPONSES,
+                         description="村(社区)巡察责任链图谱：区划、单位、问题、责任链、根源单位与联动整改包。"
+                                     "所有接口需要 `Authorization: Bearer <令牌>`（`xuncha token create`）。")
+    if settings.cors_origins.strip():
+        app.add_middleware(CORSMiddleware, allow_origins=[o.strip() for o in settings.cors_origins.split(",")],
+                           allow_methods=["GET", "POST", "PATCH", "DELETE"], allow_headers=["Authorization"])
+
+    @app.exception_handler(XunchaError)
+    def project_error(request: Request, exc: XunchaError) -> JSONResponse:
+        """Every project error, mapped once, with the HTTP status it knows. Messages never carry a
+        store path or a stack trace."""
+        details = [e.as_dict() for e in exc.errors] if isinstance(exc, InputError) else []
+        message = "输入有误 (invalid input)" if isinstance(exc, InputError) else str(exc).split("\n")[0]
+        if exc.http_status >= 500 and exc.http_status not in (501, 503, 507):
+            message = "存储出错，请查看服务日志 (store error; see the server log)"
+        return error_body(exc.http_status, message, details)
+
+    @app.exception_handler(RequestValidationError)
+    def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [{"column": ".".join(str(p) for p in e.get("loc", ())), "value": None if "input" not in e
+                    or isinstance(e["input"], (dict, list)) else str(e["input"])[:200], "expected": e.get("msg", "")}
+                   for e in exc.errors()]
+        return error_body(422, "请求参数有误 (invalid request)", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_body(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        import logging
+        logging.getLogger("xuncha.api").exception("unexpected error")
+        return error_body(500, "内部错误，请查看服务日志 (internal error)")
+
+    @app.get("/health", response_model=HealthOut, tags=["服务 (service)"], summary="服务状态（无需令牌）")
+    def health(store: StoreDep):
+        return {"status": "ok", "store": "neo4j" if store.url.startswith(("neo4j", "bolt")) else "sqlite",
+                "data_version": store.data_version()}
+
+    for module in (reference, issues, analysis, admin):
+        app.include_router(module.router)
+    return app
 
 
-@app.get("/issues/{issue_id}/chain")
-def chain(issue_id: str, store: StoreDep) -> dict:
-    return service.chain(store, issue_id)
-
-
-@app.get("/rootcauses")
-def rootcauses(store: StoreDep, district: str | None = None, level: str | None = Query(None, pattern="^(township|district)$"),
-               top: int | None = Query(None, ge=1), min_confidence: float = Query(DEFAULT_MIN_CONFIDENCE, ge=0, le=1),
-               all: bool = False) -> list[dict]:
-    return service.root_causes(store, district=district, level=level, top=top, min_confidence=min_confidence,
-                               include_all=all)
-
-
-@app.get("/packages")
-def packages(store: StoreDep, district: str | None = None, level: str | None = Query(None, pattern="^(township|district)$"),
-             top: int | None = Query(None, ge=1)) -> list[dict]:
-    return service.packages(store, district=district, level=level, top=top)
+app = create_app()

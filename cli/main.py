@@ -311,6 +311,42 @@ def cmd_template(args) -> int:
     return 0
 
 
+def cmd_token(args) -> int:
+    from graph.access import ROLE_ZH, create_token, now
+    if args.action == "create":
+        if not args.role:
+            raise InputError("xuncha token create --role viewer|analyst|editor|admin")
+        with closing(open_store(args.store, create=False, read_only=False)) as store:
+            plain, record = create_token(store, args.role, args.district, args.name or "")
+        result = {**{k: v for k, v in record.__dict__.items() if k != "token_hash"}, "token": plain}
+        if args.json:
+            _print_json(result)
+        else:
+            scope = f"区县 {record.district_code}" if record.district_code else "全部区县"
+            print(f"令牌 {record.token_id}（{ROLE_ZH[record.role]}，{scope}）：")
+            print(plain)
+            print("只显示这一次，请妥善保存；存储中只保存它的哈希。")
+        return 0
+    with closing(open_store(args.store, create=False, read_only=False)) as store:
+        if args.action == "revoke":
+            if not args.token_id:
+                raise InputError("xuncha token revoke TOKEN_ID")
+            if not store.revoke_token(args.token_id, now()):
+                raise InputError(RowError("token", None, None, args.token_id, "一个有效令牌的编号 (a live token id)"))
+            print(f"已撤销 {args.token_id}") if not args.json else _print_json({"revoked": args.token_id})
+            return 0
+        tokens = store.tokens()
+    rows = [{k: v for k, v in t.__dict__.items() if k != "token_hash"} for t in tokens]
+    if args.json:
+        _print_json(rows)
+        return 0
+    for t in rows:
+        state = f"已撤销 {t['revoked_at']}" if t["revoked_at"] else "有效"
+        print(f"{t['token_id']}  {ROLE_ZH[t['role']]}  {t['district_code'] or '全部区县'}  {t['name']}  "
+              f"{t['created_at']}  {state}")
+    return 0
+
+
 def cmd_serve(args) -> int:
     import os
 
@@ -431,6 +467,14 @@ def build_parser() -> argparse.ArgumentParser:
     template.add_argument("--force", action="store_true", help="覆盖已有的模板文件")
     template.add_argument("--store-categories", action="store_true",
                           help="问题类别下拉列表取自存储中已加载的类别（默认取自默认目录）")
+
+    token = command("token", cmd_token, "API 令牌：新建、列出、撤销 (API tokens)")
+    token.add_argument("action", choices=["create", "list", "revoke"], help="create 新建；list 列出；revoke 撤销")
+    token.add_argument("token_id", nargs="?", help="revoke：令牌编号")
+    token.add_argument("--role", choices=["viewer", "analyst", "editor", "admin"],
+                       help="create：角色 viewer 查看 < analyst 分析 < editor 编辑 < admin 管理")
+    token.add_argument("--district", help="create：只能看到和修改这个区县")
+    token.add_argument("--name", help="create：令牌名称（如使用它的系统）")
 
     serve = command("serve", cmd_serve, "运行 HTTP API（默认只监听 127.0.0.1）", json_output=False)
     serve.add_argument("--host", help="监听地址")

@@ -13,14 +13,15 @@ from .store import GraphStore
 NEO4J_SCHEMES = ("neo4j://", "neo4j+s://", "neo4j+ssc://", "bolt://", "bolt+s://", "bolt+ssc://")
 
 
-def open_store(url: str | None = None, settings: Settings | None = None, create: bool = True) -> GraphStore:
+def open_store(url: str | None = None, settings: Settings | None = None, create: bool = True,
+               read_only: bool | None = None) -> GraphStore:
     """The store a URL names. ``create=False`` for reading: a SQLite file that does not exist is an
     error (:class:`StoreMissing`, exit 2) and nothing is created."""
     settings = settings or get_settings()
     url = url or settings.store
     if url.startswith("sqlite:///"):
         from .sqlite_store import SQLiteStore
-        return SQLiteStore(url[len("sqlite:///"):] or "xuncha.db", create=create)
+        return SQLiteStore(url[len("sqlite:///"):] or "xuncha.db", create=create, read_only=read_only)
     if url.startswith(NEO4J_SCHEMES):
         from .neo4j_store import Neo4jStore
         if settings.neo4j_password is None:

@@ -101,3 +101,22 @@ class DiskFull(StoreError):
     """The disk filled up during a write; the transaction was rolled back."""
 
     http_status = 507
+
+
+class Forbidden(XunchaError):
+    """The caller's role or district scope does not allow this."""
+
+    http_status = 403
+    exit_code = 2
+
+
+class Unauthorized(XunchaError):
+    http_status = 401
+    exit_code = 2
+
+
+class NotSupported(XunchaError):
+    """The store cannot do this (Cypher on the embedded store)."""
+
+    http_status = 501
+    exit_code = 2

@@ -1,24 +1,27 @@
 """The Neo4j 5 store, with the official ``neo4j`` driver. Only this module imports it.
 
-Writes: ``UNWIND $rows`` batches in managed write transactions, which the driver retries on
-transient errors, so each batch is idempotent (MERGE, and only rows that differ are written).
+Writes: one managed write transaction per call (all or nothing, as the Protocol promises), with
+``UNWIND $rows`` batches inside it; the driver retries the whole transaction on transient errors,
+and every batch is idempotent (MERGE, and only rows that differ are written).
 Reads: managed read transactions, routed to followers on a cluster or Aura. The counting behind
 root-cause surfacing runs as Cypher aggregation inside Neo4j.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Iterable, Sequence
 
 import networkx as nx
 import neo4j
+import neo4j.graph
 from neo4j import GraphDatabase
 from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionExpired
 
 from . import projection
-from .errors import InputError, StoreError, StoreUnavailable
+from .errors import Forbidden, InputError, StoreError, StoreUnavailable
 from .model import CategoryIn, Division, DutyIn, IssueIn, KIND_BY_LEVEL, UnitIn
-from .store import (Duty, Exposure, HintCount, Issue, LedgerCell, LedgerFacts, Progress, StatusChange, Unit,
+from .store import (ApiToken, AuditEntry, Duty, Exposure, HintCount, Issue, LedgerCell, LedgerFacts, Progress, StatusChange, Unit,
                     WriteSummary, extra_json, issue_row)
 
 BATCH = 5_000
@@ -38,12 +41,36 @@ SCHEMA = [
     "CREATE INDEX issue_township IF NOT EXISTS FOR (i:Issue) ON (i.township_code)",
     "CREATE INDEX issue_district IF NOT EXISTS FOR (i:Issue) ON (i.district_code)",
     "CREATE INDEX issue_village IF NOT EXISTS FOR (i:Issue) ON (i.village_code)",
+    "CREATE CONSTRAINT api_token_id IF NOT EXISTS FOR (t:ApiToken) REQUIRE t.token_id IS UNIQUE",
+    "CREATE CONSTRAINT api_token_hash IF NOT EXISTS FOR (t:ApiToken) REQUIRE t.token_hash IS UNIQUE",
+    "CREATE INDEX audit_seq IF NOT EXISTS FOR (a:AuditEntry) ON (a.seq)",
 ]
+# One more on every committed write, in the write's own transaction: caches key on it.
+BUMP_VERSION = "MERGE (m:Meta {key: 'version'}) SET m.value = coalesce(m.value, 0) + 1"
+TOKEN_FIELDS = ("token_id", "name", "role", "district_code", "token_hash", "created_at", "revoked_at")
 
 
 def _native(value):
     """neo4j.time.Date -> datetime.date; everything else as it is."""
     return value.to_native() if hasattr(value, "to_native") else value
+
+
+def _plain(value):
+    """A Cypher value as JSON can carry it: nodes and relationships as their properties with labels
+    or type, temporal values as ISO text."""
+    if isinstance(value, neo4j.graph.Node):
+        return {"labels": sorted(value.labels), **{k: _plain(v) for k, v in value.items()}}
+    if isinstance(value, neo4j.graph.Relationship):
+        return {"type": value.type, **{k: _plain(v) for k, v in value.items()}}
+    if isinstance(value, neo4j.graph.Path):
+        return [_plain(n) for n in value.nodes]
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if hasattr(value, "iso_format"):
+        return value.iso_format()
+    return value
 
 
 def _upsert_in(tx, rows: list[dict], key: str, fetch: str, write: str, progress: Progress | None = None,
@@ -116,7 +143,11 @@ class Neo4jStore:
         return self._run(neo4j.READ_ACCESS, work)
 
     def _write(self, work):
-        return self._run(neo4j.WRITE_ACCESS, work)
+        def versioned(tx):
+            result = work(tx)
+            tx.run(BUMP_VERSION).consume()
+            return result
+        return self._run(neo4j.WRITE_ACCESS, versioned)
 
     def _run(self, mode, work):
         try:
@@ -254,6 +285,68 @@ class Neo4jStore:
             found |= {r["code"] for r in self._read(
                 "MATCH (d:Division) WHERE d.code IN $codes RETURN d.code AS code", codes=batch)}
         return found
+
+    # -- API tokens and audit -------------------------------------------------------------------------
+    def save_token(self, token: ApiToken) -> None:
+        self._write(lambda tx: tx.run("CREATE (t:ApiToken) SET t = $t", t=dataclasses.asdict(token)).consume())
+
+    def tokens(self) -> list[ApiToken]:
+        rows = self._read("MATCH (t:ApiToken) RETURN t ORDER BY t.created_at, t.token_id")
+        return [ApiToken(**{f: r["t"].get(f) for f in TOKEN_FIELDS}) for r in rows]
+
+    def token_by_hash(self, token_hash: str) -> ApiToken | None:
+        rows = self._read("MATCH (t:ApiToken {token_hash: $h}) RETURN t", h=token_hash)
+        return ApiToken(**{f: rows[0]["t"].get(f) for f in TOKEN_FIELDS}) if rows else None
+
+    def revoke_token(self, token_id: str, at: str) -> bool:
+        def work(tx):
+            return tx.run("MATCH (t:ApiToken {token_id: $id}) WHERE t.revoked_at IS NULL SET t.revoked_at = $at "
+                          "RETURN count(t) AS n", id=token_id, at=at).single()["n"]
+        return self._write(work) == 1
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        fields = {k: v for k, v in dataclasses.asdict(entry).items() if k != "seq"}
+        self._write(lambda tx: tx.run(
+            "MERGE (m:Meta {key: 'audit'}) SET m.value = coalesce(m.value, 0) + 1 "
+            "CREATE (a:AuditEntry) SET a = $a, a.seq = m.value", a=fields).consume())
+
+    def audit(self, limit: int = 100, offset: int = 0) -> tuple[list[AuditEntry], int]:
+        rows = self._read("MATCH (a:AuditEntry) RETURN a ORDER BY a.seq DESC SKIP $offset LIMIT $limit",
+                          offset=offset, limit=limit)
+        total = self._read("MATCH (a:AuditEntry) RETURN count(a) AS n")[0]["n"]
+        names = [f.name for f in dataclasses.fields(AuditEntry)]
+        return [AuditEntry(**{f: r["a"].get(f) for f in names}) for r in rows], total
+
+    def cypher(self, query: str, parameters: dict, limit: int, timeout: float):
+        """Neo4j decides what is read-only, not string matching: ``EXPLAIN`` first, and only a
+        query whose plan is of type ``r`` runs, in a read transaction with a server-side timeout."""
+        if query.lstrip().upper().startswith(("EXPLAIN", "PROFILE")):
+            raise InputError("不带 EXPLAIN/PROFILE 的查询 (a plain query)")
+        try:
+            with self.driver.session(database=self.database, default_access_mode=neo4j.READ_ACCESS) as session:
+                plan = session.run("EXPLAIN " + query, parameters).consume()
+                if plan.query_type != "r":
+                    raise Forbidden(f"只读查询；该查询的类型是 {plan.query_type!r}，会写入或修改结构 (read-only Cypher only)")
+
+                @neo4j.unit_of_work(timeout=timeout)
+                def work(tx):
+                    result = tx.run(query, parameters)
+                    columns, rows, cut = list(result.keys()), [], False
+                    for record in result:
+                        if len(rows) >= limit:
+                            cut = True
+                            break
+                        rows.append({k: _plain(v) for k, v in record.items()})
+                    return columns, rows, cut
+                return session.execute_read(work)
+        except (ServiceUnavailable, SessionExpired) as exc:
+            raise StoreUnavailable("Neo4j 不可用 (Neo4j is unavailable)") from exc
+        except Neo4jError as exc:
+            raise InputError(f"Cypher 查询有误 (Cypher error): {exc.message}") from exc
+
+    def data_version(self) -> int:
+        rows = self._read("MATCH (m:Meta {key: 'version'}) RETURN m.value AS v")
+        return rows[0]["v"] if rows else 0
 
     def issue_statuses(self, issue_ids: Iterable[str]) -> dict[str, str]:
         found: dict[str, str] = {}

@@ -56,7 +56,7 @@ def root_cause_report(store: GraphStore, *, district: str | None = None, level: 
 def chain(store: GraphStore, issue_id: str) -> dict:
     graph = store.chain_graph(issue_id)
     if f"issue:{issue_id}" not in graph:
-        raise NotFound(f"没有编号为 {issue_id} 的问题 (no such issue in {store.url})")
+        raise NotFound(f"没有编号为 {issue_id} 的问题 (no such issue)")
     return responsibility_chain(graph, issue_id)
 
 

@@ -16,6 +16,11 @@ class Settings(BaseSettings):
     # The API listens on loopback unless an operator decides otherwise.
     api_host: str = Field("127.0.0.1", validation_alias="XUNCHA_API_HOST")
     api_port: int = Field(8000, validation_alias="XUNCHA_API_PORT")
+    # Browsers on other origins are refused unless an operator lists them (comma-separated).
+    cors_origins: str = Field("", validation_alias="XUNCHA_CORS_ORIGINS")
+    max_upload_mb: int = Field(50, validation_alias="XUNCHA_MAX_UPLOAD_MB")
+    cypher_timeout_s: float = Field(10.0, validation_alias="XUNCHA_CYPHER_TIMEOUT")
+    cypher_row_limit: int = Field(5000, validation_alias="XUNCHA_CYPHER_ROWS")
 
 
 def get_settings() -> Settings:

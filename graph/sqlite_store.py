@@ -2,6 +2,7 @@
 projections for analysis. Only this module imports :mod:`sqlite3`."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import sqlite3
@@ -11,13 +12,14 @@ from typing import Iterable, Iterator, Sequence
 
 import networkx as nx
 
-from .errors import DiskFull, InputError, StoreError, StoreMissing, StoreUnavailable
+from .errors import DiskFull, InputError, NotSupported, StoreError, StoreMissing, StoreUnavailable
 from .model import CategoryIn, Division, DutyIn, IssueIn, UnitIn
 from . import projection
-from .store import (Duty, Exposure, HintCount, Issue, LedgerCell, LedgerFacts, Progress,
+from .store import (ApiToken, AuditEntry, Duty, Exposure, HintCount, Issue, LedgerCell, LedgerFacts, Progress,
                     StatusChange, Unit, WriteSummary, extra_json)
 
-SCHEMA_TABLES = {"division", "category", "unit", "duty", "issue", "issue_status", "ledger_cell"}
+SCHEMA_TABLES = {"division", "category", "unit", "duty", "issue", "issue_status", "ledger_cell", "api_token",
+                 "audit", "meta"}
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS division (
     code TEXT PRIMARY KEY, name TEXT NOT NULL, level TEXT NOT NULL, parent_code TEXT, kind TEXT
@@ -58,6 +60,16 @@ CREATE TABLE IF NOT EXISTS ledger_cell (
     villages INTEGER, issues INTEGER, issues_sq INTEGER, issues_cross INTEGER, weight REAL, amount REAL,
     rectified INTEGER, recurred INTEGER
 );
+CREATE TABLE IF NOT EXISTS api_token (
+    token_id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, district_code TEXT,
+    token_hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL, revoked_at TEXT
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, token_id TEXT, token_name TEXT,
+    action TEXT NOT NULL, target TEXT NOT NULL, before TEXT, after TEXT
+);
+-- The data version: one more on every committed write, so caches know when to forget.
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
 def _upsert_rows(db: sqlite3.Connection, table: str, key: Sequence[str], columns: Sequence[str],
@@ -127,7 +139,7 @@ def _code_range(prefix: str) -> tuple[str, str]:
 
 
 class SQLiteStore:
-    def __init__(self, path: str | Path, create: bool = True):
+    def __init__(self, path: str | Path, create: bool = True, read_only: bool | None = None):
         """Open the store at ``path``. ``create=False`` (reading commands): a missing file is an
         error and nothing is created, not even its folder; an up-to-date file is opened read-only,
         so reads work on a read-only file system too."""
@@ -137,7 +149,7 @@ class SQLiteStore:
             raise StoreMissing(f"没有存储：{self.path} 不存在 (no store at {self.path})；"
                                "先用 xuncha load divisions 建立")
         try:
-            if not create and self._open_read_only():
+            if (not create if read_only is None else read_only) and self._open_read_only():
                 return
             if self.path.parent and not self.path.parent.exists():
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -201,6 +213,8 @@ class SQLiteStore:
             raise
         else:
             try:
+                self.db.execute("INSERT INTO meta (key, value) VALUES ('version', 1) "
+                                "ON CONFLICT (key) DO UPDATE SET value = value + 1")
                 self.db.execute("COMMIT")
             except sqlite3.Error as exc:
                 if self.db.in_transaction:
@@ -317,6 +331,45 @@ class SQLiteStore:
             found.update(r[0] for r in self.db.execute(
                 f"SELECT code FROM division WHERE code IN ({','.join('?' * len(part))})", part))
         return found
+
+    # -- API tokens and audit -------------------------------------------------------------------------
+    def save_token(self, token: ApiToken) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT INTO api_token (token_id, name, role, district_code, token_hash, created_at, revoked_at) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)", dataclasses.astuple(token))
+
+    def tokens(self) -> list[ApiToken]:
+        rows = self.db.execute("SELECT token_id, name, role, district_code, token_hash, created_at, revoked_at "
+                               "FROM api_token ORDER BY created_at, token_id")
+        return [ApiToken(*r) for r in rows]
+
+    def token_by_hash(self, token_hash: str) -> ApiToken | None:
+        row = self.db.execute("SELECT token_id, name, role, district_code, token_hash, created_at, revoked_at "
+                              "FROM api_token WHERE token_hash = ?", (token_hash,)).fetchone()
+        return None if row is None else ApiToken(*row)
+
+    def revoke_token(self, token_id: str, at: str) -> bool:
+        with self._transaction() as db:
+            return db.execute("UPDATE api_token SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL",
+                              (at, token_id)).rowcount == 1
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT INTO audit (at, token_id, token_name, action, target, before, after) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)", dataclasses.astuple(entry)[:7])
+
+    def audit(self, limit: int = 100, offset: int = 0) -> tuple[list[AuditEntry], int]:
+        rows = self.db.execute("SELECT at, token_id, token_name, action, target, before, after, seq FROM audit "
+                               "ORDER BY seq DESC LIMIT ? OFFSET ?", (limit, offset))
+        total = self.db.execute("SELECT COUNT(*) FROM audit").fetchone()[0]
+        return [AuditEntry(*r) for r in rows], total
+
+    def cypher(self, query: str, parameters: dict, limit: int, timeout: float):
+        raise NotSupported("Cypher 查询需要 Neo4j 存储；嵌入式 SQLite 存储不支持 (Cypher needs the Neo4j store)")
+
+    def data_version(self) -> int:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
+        return 0 if row is None else row[0]
 
     def issue_statuses(self, issue_ids: Iterable[str]) -> dict[str, str]:
         wanted = sorted(set(issue_ids))

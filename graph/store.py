@@ -121,6 +121,33 @@ class Exposure:
 
 
 @dataclass(frozen=True)
+class ApiToken:
+    """An API token as stored: its hash only, never the token itself."""
+
+    token_id: str
+    name: str
+    role: str
+    district_code: str | None
+    token_hash: str
+    created_at: str
+    revoked_at: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One write through the API: who (token id and name), when, what, and the object before and after."""
+
+    at: str
+    token_id: str | None
+    token_name: str | None
+    action: str
+    target: str
+    before: str | None   # JSON
+    after: str | None    # JSON
+    seq: int | None = None
+
+
+@dataclass(frozen=True)
 class HintCount:
     township_code: str
     category: str
@@ -168,7 +195,20 @@ class GraphStore(Protocol):
     def upsert_issues(self, issues: Sequence[IssueIn], recorded_at: str,
                       progress: Progress | None = None) -> WriteSummary: ...
 
+    # -- API tokens and audit (written in their own transactions) ---------------------------------
+    def save_token(self, token: ApiToken) -> None: ...
+    def tokens(self) -> list[ApiToken]: ...
+    def token_by_hash(self, token_hash: str) -> ApiToken | None: ...
+    def revoke_token(self, token_id: str, at: str) -> bool: ...
+    def add_audit(self, entry: AuditEntry) -> None: ...
+    def audit(self, limit: int = 100, offset: int = 0) -> tuple[list[AuditEntry], int]: ...
+
     # -- reads ------------------------------------------------------------------------------------
+    def data_version(self) -> int: ...
+    def cypher(self, query: str, parameters: dict, limit: int, timeout: float) -> tuple[list[str], list[dict], bool]:
+        """A read-only Cypher query (columns, rows up to ``limit``, whether more were cut off);
+        :class:`NotSupported` on a store without Cypher."""
+        ...
     def existing_codes(self, codes: Iterable[str]) -> set[str]: ...
     def division(self, code: str) -> Division | None: ...
     def division_names(self, codes: Iterable[str]) -> dict[str, str]: ...

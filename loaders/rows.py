@@ -71,7 +71,8 @@ class Source:
     renamed: bool = False            # an Excel workbook named .csv
 
     def describe(self) -> str:
-        parts = [{"csv": "CSV", "xlsx": "Excel 工作簿 (.xlsx)", "xls": "Excel 97-2003 工作簿 (.xls)"}[self.format]]
+        parts = [{"csv": "CSV", "xlsx": "Excel 工作簿 (.xlsx)", "xls": "Excel 97-2003 工作簿 (.xls)",
+                  "json": "JSON"}[self.format]]
         if self.renamed:
             parts.append("文件名为 .csv，内容是 Excel 工作簿")
         if self.encoding:

@@ -128,6 +128,21 @@ def _row_errors(table: Table, number: int, fields: dict, exc: ValidationError) -
 MODELS_FIELDS = {name for model in MODELS.values() for name in model.model_fields}
 
 
+def validate_rows(store: GraphStore, kind: str, rows: Sequence[dict], source: str = "请求", **options) -> Validated:
+    """The same checks as :func:`validate_table`, for rows given as dicts keyed by the format's
+    canonical column names (an API body); row numbers count from 1."""
+    columns = [c for c in COLUMNS[kind].aliases if any(c in row for row in rows)]
+    unknown = sorted({k for row in rows for k in row} - set(COLUMNS[kind].aliases) - {"extra"})
+    if unknown:
+        raise InputError([RowError(source, None, k, None, f"格式中有的字段：{'、'.join(COLUMNS[kind].aliases)}")
+                          for k in unknown])
+    table = Table(file=source, index={c: i for i, c in enumerate(columns)}, headers={c: c for c in columns},
+                  source=Source("json"))
+    table.rows = ((n, ["" if row.get(c) is None else row.get(c) for c in columns])
+                  for n, row in enumerate(rows, start=1))
+    return _validate(store, kind, table, **options)
+
+
 def validate_table(store: GraphStore, kind: str, path: str | Path, *, new_category: bool = False,
                    new_function: bool = False, allow_reopen: bool = False,
                    progress: Progress | None = None) -> Validated:
@@ -138,6 +153,13 @@ def validate_table(store: GraphStore, kind: str, path: str | Path, *, new_catego
     ``new_function``: a duty may name a function no loaded unit has. ``allow_reopen``: an issues
     table may move a closed (已销号) issue back to another status."""
     table = read_table(path, COLUMNS[kind])
+    return _validate(store, kind, table, new_category=new_category, new_function=new_function,
+                     allow_reopen=allow_reopen, progress=progress)
+
+
+def _validate(store: GraphStore, kind: str, table: Table, *, new_category: bool = False,
+              new_function: bool = False, allow_reopen: bool = False,
+              progress: Progress | None = None) -> Validated:
     model = MODELS[kind]
     keep = RAW_KEYS[kind]
     canonical = [c for c in COLUMNS[kind].aliases if c in table.index and c not in ("village", "township")]

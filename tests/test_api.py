@@ -1,18 +1,241 @@
-"""The HTTP API calls the same services as the CLI, and maps project errors once."""
+"""The HTTP API on both stores: every route behind its role, district tokens that see and change
+their district only, writes through the same validation as files, an audit of every write,
+read-only Cypher decided by Neo4j, one error shape, offline docs."""
 from __future__ import annotations
+
+import io
+import re
 
 import pytest
 from fastapi.testclient import TestClient
 
-from api.main import app
+from api.main import create_app
+from graph.access import create_token
 from graph.settings import Settings
+from loaders.catalog import catalog_units
+from loaders.scenario import generate_scenario
+from loaders.tables import load_table
+
+from .conftest import NEO4J_PASSWORD, load_scope
+
+SCOPE = ("500101", "500102")   # 万州区 and 涪陵区
+HOME, OTHER = SCOPE
+ROLES = ("viewer", "analyst", "editor", "admin")
+HEADER = ["问题编号", "村(社区)代码", "巡察轮次", "发现日期", "问题类别", "严重程度", "整改状态"]
 
 
-@pytest.fixture
-def client(chongqing_scenario, monkeypatch):
-    path, scenario, _ = chongqing_scenario
-    monkeypatch.setenv("XUNCHA_STORE", f"sqlite:///{path}")
-    return TestClient(app), scenario
+@pytest.fixture(params=["sqlite", "neo4j"])
+def api(request, tmp_path):
+    """An app over a real store with two districts' ledgers, and a token of every role, all
+    districts and scoped to 万州区."""
+    if request.param == "sqlite":
+        from graph.sqlite_store import SQLiteStore
+        url = f"sqlite:///{tmp_path / 'api.db'}"
+        store = SQLiteStore(tmp_path / "api.db")
+    else:
+        store = request.getfixturevalue("neo4j_store")
+        url = store.url
+    load_scope(store, SCOPE)
+    for district in SCOPE:
+        store.upsert_units(catalog_units(store, district))
+    scenario = generate_scenario(store, districts=list(SCOPE), seed=3, causes=2)
+    files = scenario.write(tmp_path / "scenario")
+    for table in ("units", "duties", "issues"):
+        load_table(store, table, files[table])
+    tokens = {role: create_token(store, role)[0] for role in ROLES}
+    tokens.update({f"{role}@home": create_token(store, role, HOME)[0] for role in ROLES})
+    if request.param == "sqlite":
+        store.close()
+    settings = Settings(XUNCHA_STORE=url, NEO4J_PASSWORD=NEO4J_PASSWORD)
+    with TestClient(create_app(settings)) as client:
+        yield Api(client, tokens, scenario, request.param)
+
+
+class Api:
+    def __init__(self, client, tokens, scenario, kind):
+        self.client, self.tokens, self.scenario, self.kind = client, tokens, scenario, kind
+        self.home_issue = next(i for i in scenario.issues if i["village_code"].startswith(HOME))
+        self.other_issue = next(i for i in scenario.issues if i["village_code"].startswith(OTHER))
+
+    def call(self, method: str, path: str, token: str | None = "admin", **kwargs):
+        headers = {"Authorization": f"Bearer {self.tokens[token]}"} if token else {}
+        return self.client.request(method, path, headers=headers, **kwargs)
+
+
+def routes(api: Api) -> list[tuple[str, str, dict, str]]:
+    """Every route with a valid request, and the least role it needs."""
+    home, other = api.home_issue, api.other_issue
+    new = {"issue_id": "API-1", "village_code": home["village_code"], "round_id": "2024年第1轮",
+           "found_on": "2024-03-05", "category": "低保特困救助", "severity": "较重", "status": "整改中"}
+    upload = {"files": {"file": ("台账.csv", ",".join(HEADER) + "\n" + ",".join(
+        ["API-2", home["village_code"], "2024年第1轮", "2024-03-05", "低保特困救助", "一般", "未整改"]))}}
+    return [
+        ("GET", "/divisions", {}, "viewer"), ("GET", f"/divisions?parent={HOME}", {}, "viewer"),
+        ("GET", "/divisions?q=高笋塘", {}, "viewer"), ("GET", f"/divisions/{HOME}", {}, "viewer"),
+        ("GET", f"/units?district={HOME}", {}, "viewer"), ("GET", f"/units/{HOME}-civil_affairs", {}, "viewer"),
+        ("GET", "/categories", {}, "viewer"), ("GET", "/duties", {}, "viewer"),
+        ("GET", f"/stats?district={HOME}", {}, "viewer"),
+        ("GET", f"/issues?district={HOME}&limit=5", {}, "viewer"), ("GET", f"/issues/{home['issue_id']}", {}, "viewer"),
+        ("GET", f"/issues/{home['issue_id']}/chain", {}, "viewer"),
+        ("GET", f"/graph/neighborhood?id={home['village_code'][:9]}&depth=1&limit=50", {}, "viewer"),
+        ("GET", f"/rootcauses?district={HOME}", {}, "analyst"), ("GET", f"/rootcauses.xlsx?district={HOME}", {}, "analyst"),
+        ("GET", f"/packages?district={HOME}", {}, "analyst"), ("GET", f"/packages.xlsx?district={HOME}", {}, "analyst"),
+        ("POST", "/issues", {"json": [new]}, "editor"),
+        ("PATCH", f"/issues/{home['issue_id']}", {"json": {"note": "已核实"}}, "editor"),
+        ("POST", "/issues/upload", upload, "editor"),
+        ("GET", "/tokens", {}, "admin"), ("POST", "/tokens", {"json": {"role": "viewer"}}, "admin"),
+        ("GET", "/audit", {}, "admin"),
+    ]
+
+
+def test_every_route_admits_its_roles_and_refuses_the_others(api):
+    for method, path, kwargs, needed in routes(api):
+        assert api.call(method, path, token=None, **kwargs).status_code == 401, path
+        for role in ROLES:
+            response = api.call(method, path, token=role, **kwargs)
+            if ROLES.index(role) >= ROLES.index(needed):
+                assert response.status_code in (200, 201), (role, method, path, response.text[:300])
+            else:
+                assert response.status_code == 403, (role, method, path, response.status_code)
+                assert response.json()["error"]["code"] == "forbidden"
+
+
+def test_a_district_token_sees_and_changes_its_district_only(api):
+    other = api.other_issue
+    for role in ROLES:
+        token = f"{role}@home"
+        listed = api.call("GET", "/issues?limit=500", token=token).json()
+        assert listed["total"] > 0 and all(i["district_code"] == HOME for i in listed["items"])
+        assert {d["code"] for d in api.call("GET", f"/divisions?q={OTHER}", token=token).json()["items"]} == set()
+        for path in (f"/issues/{other['issue_id']}", f"/issues/{other['issue_id']}/chain", f"/divisions/{OTHER}",
+                     f"/units?district={OTHER}", f"/units/{OTHER}-civil_affairs", f"/stats?district={OTHER}",
+                     f"/issues?district={OTHER}", f"/graph/neighborhood?id={other['village_code']}"):
+            response = api.call("GET", path, token=token)
+            assert response.status_code == 404, (token, path, response.status_code)
+            assert response.json()["error"]["code"] == "not_found"
+        units = api.call("GET", "/units?limit=500", token=token).json()["items"]
+        assert units and all(u["area_code"].startswith(HOME) for u in units)
+        seen = api.call("GET", f"/graph/neighborhood?id={HOME}&depth=2&limit=500", token=token).json()
+        assert all(not n["id"].startswith(OTHER) for n in seen["nodes"])
+    for path in (f"/rootcauses?district={OTHER}", f"/packages?district={OTHER}"):
+        assert api.call("GET", path, token="analyst@home").status_code == 404
+    causes = api.call("GET", "/rootcauses?all=true&limit=500", token="analyst@home").json()["items"]
+    assert all(c["district_code"] == HOME for c in causes)
+    # Writes: another district's problem is invisible, and rows of another district are refused.
+    assert api.call("PATCH", f"/issues/{other['issue_id']}", token="editor@home", json={"note": "x"}).status_code == 404
+    row = {"issue_id": "X-1", "village_code": other["village_code"], "round_id": "R", "found_on": "2024-03-05",
+           "category": "低保特困救助", "severity": "一般", "status": "未整改"}
+    assert api.call("POST", "/issues", token="editor@home", json=[row]).status_code == 403
+    assert api.call("GET", "/issues/X-1", token="admin").status_code == 404
+    assert api.call("POST", "/cypher", token="analyst@home", json={"query": "RETURN 1 AS one"}).status_code == 403
+
+
+def test_cypher_is_read_only_and_decided_by_the_engine(api):
+    if api.kind == "sqlite":
+        response = api.call("POST", "/cypher", token="analyst", json={"query": "RETURN 1 AS one"})
+        assert response.status_code == 501 and "Neo4j" in response.json()["error"]["message"]
+        return
+    count = "MATCH (n) RETURN count(n) AS n"
+    before = api.call("POST", "/cypher", token="analyst", json={"query": count}).json()["rows"][0]["n"]
+    for query in ("CREATE (:Intruder {name: 'x'})", "MATCH (i:Issue) DETACH DELETE i",
+                  "MATCH (i:Issue) SET i.status = 'closed'", "CREATE INDEX x IF NOT EXISTS FOR (n:X) ON (n.y)",
+                  "/* read */ MATCH (n) WITH n LIMIT 1 CREATE (:Intruder)"):
+        response = api.call("POST", "/cypher", token="analyst", json={"query": query})
+        assert response.status_code == 403, (query, response.text)
+    assert api.call("POST", "/cypher", token="analyst", json={"query": count}).json()["rows"][0]["n"] == before
+    rows = api.call("POST", "/cypher", token="analyst", json={
+        "query": "MATCH (d:District {code: $code}) RETURN d.name AS name", "parameters": {"code": HOME}}).json()
+    assert rows == {"columns": ["name"], "rows": [{"name": "万州区"}], "truncated": False}
+    bad = api.call("POST", "/cypher", token="analyst", json={"query": "MATCH (n RETURN n"})
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_input"
+
+
+def test_a_bad_upload_writes_nothing_and_lists_every_row_error(api):
+    before = api.call("GET", "/issues?limit=1").json()["total"]
+    text = "\n".join([",".join(HEADER),
+                      ",".join(["U-1", api.home_issue["village_code"], "R1", "2024-13-45", "低保特困救助", "一般", "未整改"]),
+                      ",".join(["U-2", api.home_issue["village_code"], "R1", "2024-03-05", "没有这个类别", "一般", "未整改"]),
+                      ",".join(["U-3", api.home_issue["village_code"], "R1", "2024-03-05", "低保特困救助", "很大", "未整改"])])
+    response = api.call("POST", "/issues/upload", token="editor", files={"file": ("台账.csv", text.encode("gbk"))})
+    assert response.status_code == 422
+    details = response.json()["error"]["details"]
+    assert [(d["file"], d["row"], d["column"]) for d in details] == [
+        ("台账.csv", 2, "发现日期"), ("台账.csv", 3, "问题类别"), ("台账.csv", 4, "严重程度")]
+    assert api.call("GET", "/issues?limit=1").json()["total"] == before
+
+
+def test_the_audit_records_a_patch_with_before_and_after(api):
+    issue_id = api.home_issue["issue_id"]
+    response = api.call("PATCH", f"/issues/{issue_id}", token="editor",
+                        json={"status": "已销号", "closed_on": "2024-09-30", "note": "已退回违规资金"})
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "closed" and response.json()["history"][-1]["status"] == "closed"
+    [entry] = [e for e in api.call("GET", "/audit").json()["items"] if e["action"] == "issues.patch"]
+    assert entry["token_name"] == "editor-全部" and entry["target"] == issue_id
+    assert entry["before"][issue_id]["status"] == api.home_issue["status"]
+    assert entry["after"][issue_id]["status"] == "closed"
+    # A closed problem goes back to open only when asked.
+    reopen = api.call("PATCH", f"/issues/{issue_id}", token="editor", json={"status": "整改中"})
+    assert reopen.status_code == 422 and "--allow-reopen" in reopen.text
+    assert api.call("PATCH", f"/issues/{issue_id}?allow_reopen=true", token="editor",
+                    json={"status": "整改中"}).json()["status"] == "in_progress"
+
+
+def test_one_error_shape_and_bounded_lists(api):
+    for response in (api.call("GET", "/no-such-route"), api.call("GET", "/issues/NOPE"),
+                     api.call("GET", "/issues?limit=501"), api.call("GET", "/issues?status=done"),
+                     api.call("GET", "/rootcauses?district=500199"), api.call("GET", "/issues", token=None)):
+        body = response.json()
+        assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}, body
+        assert "Traceback" not in response.text and ".db" not in response.text
+    details = api.call("GET", "/issues?limit=501").json()["error"]["details"]
+    assert details[0]["column"] == "query.limit"
+    page = api.call("GET", "/rootcauses?all=true&limit=500").json()
+    assert len(page["items"]) <= 500 and page["total"] >= len(page["items"])
+
+
+def test_tokens_are_stored_hashed_and_revocable(api):
+    created = api.call("POST", "/tokens", json={"role": "viewer", "district": HOME, "name": "城市大屏"}).json()
+    plain = created["token"]
+    listed = api.call("GET", "/tokens").text
+    assert plain not in listed and created["token_id"] in listed
+    headers = {"Authorization": f"Bearer {plain}"}
+    assert api.client.get("/categories", headers=headers).status_code == 200
+    assert api.call("DELETE", f"/tokens/{created['token_id']}").status_code == 200
+    assert api.client.get("/categories", headers=headers).status_code == 401
+
+
+def test_docs_work_offline(api):
+    for path in ("/docs", "/redoc"):
+        page = api.client.get(path)
+        assert page.status_code == 200
+        resources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+        assert resources and not [r for r in resources if r.startswith(("http://", "https://", "//"))], resources
+        for resource in resources:
+            assert api.client.get(resource).status_code == 200, resource
+
+
+def test_every_route_documents_its_response_model(api):
+    schema = api.client.get("/openapi.json").json()
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            ok = operation["responses"].get("200") or operation["responses"].get("201")
+            assert ok and ok.get("content"), (method, path)
+            assert "404" in operation["responses"] and "422" in operation["responses"], (method, path)
+
+
+def test_health_and_warm_analysis_is_cached(api):
+    import time
+    health = api.client.get("/health").json()
+    assert health["status"] == "ok" and health["store"] == api.kind
+    api.call("GET", "/rootcauses", token="analyst")
+    started = time.perf_counter()
+    api.call("GET", "/rootcauses", token="analyst")
+    warm = time.perf_counter() - started
+    assert warm < 0.5, warm  # a cached answer, not a recomputation
+    version = api.client.get("/health").json()["data_version"]
+    api.call("PATCH", f"/issues/{api.home_issue['issue_id']}", token="editor", json={"note": "复核"})
+    assert api.client.get("/health").json()["data_version"] > version
 
 
 def test_default_bind_is_loopback(monkeypatch):
@@ -20,17 +243,16 @@ def test_default_bind_is_loopback(monkeypatch):
     assert Settings().api_host == "127.0.0.1"
 
 
-def test_rootcauses_and_chain(client):
-    http, scenario = client
-    assert http.get("/health").json() == {"status": "ok", "store": "sqlite"}
-    causes = http.get("/rootcauses", params={"top": 3}).json()
-    assert len(causes) == 3 and causes[0]["rank"] == 1
-    chain = http.get(f"/issues/{scenario.issues[0]['issue_id']}/chain").json()
-    assert [level["level"] for level in chain["levels"]] == ["village", "township", "district"]
+def test_a_mistyped_store_path_fails_at_start_and_creates_nothing(tmp_path):
+    settings = Settings(XUNCHA_STORE=f"sqlite:///{tmp_path / 'typo' / 'x.db'}")
+    with pytest.raises(Exception, match="没有存储"):
+        with TestClient(create_app(settings)):
+            pass
+    assert not (tmp_path / "typo").exists()
 
 
-def test_errors_carry_their_status(client):
-    http, _ = client
-    missing = http.get("/issues/nope/chain")
-    assert missing.status_code == 404 and missing.json()["error"] == "NotFound"
-    assert http.get("/rootcauses", params={"level": "village"}).status_code == 422
+def test_upload_size_is_limited(api, monkeypatch):
+    api.client.app.state.settings = Settings(XUNCHA_MAX_UPLOAD_MB=1, XUNCHA_STORE="sqlite:///unused.db")
+    big = io.BytesIO(b"x" * (2 * 2**20))
+    response = api.call("POST", "/issues/upload", token="editor", files={"file": ("big.csv", big)})
+    assert response.status_code == 422 and "MB" in response.text

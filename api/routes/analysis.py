@@ -1,0 +1,150 @@
+"""Responsibility chains, root causes, joint packages (JSON and Excel), the neighbourhood of a node
+for visual exploration, and read-only Cypher. Chains and neighbourhoods for viewers; root causes,
+packages and Cypher for analysts."""
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from graph import service
+from graph.analysis.neighborhood import neighborhood as neighbourhood_of
+from graph.analysis.root_causes import DEFAULT_MIN_CONFIDENCE
+from graph.errors import Forbidden, NotFound
+from graph.reports import write_packages, write_root_causes
+
+from ..deps import Analyst, CacheDep, Caller, SettingsDep, StoreDep, Viewer
+from ..schemas import ChainOut, CypherIn, CypherOut, NeighborhoodOut, PackageOut, Page, RootCauseOut
+from .issues import scoped_issue
+from .reference import Limit, Offset
+
+router = APIRouter(tags=["分析 (analysis)"])
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+Level = Query(None, description="township 乡镇 或 district 区县")
+
+
+@router.get("/issues/{issue_id}/chain", response_model=ChainOut, summary="一个问题的责任链")
+def chain(issue_id: str, store: StoreDep, caller: Viewer):
+    scoped_issue(store, caller, issue_id)
+    return service.chain(store, issue_id)
+
+
+def _district(store, caller: Caller, district: str | None) -> str | None:
+    district = caller.scope(district)
+    if district is not None:
+        found = store.division(district)
+        if found is None or found.level != "district":
+            raise NotFound("没有这个区县 (no such district)")
+    return district
+
+
+def _causes(store, cache, caller, district, level, min_confidence, include_all):
+    district = _district(store, caller, district)
+    return cache.get(store, ("rootcauses", district, level, min_confidence, include_all),
+                     lambda: service.root_causes(store, district=district, level=level,
+                                                 min_confidence=min_confidence, include_all=include_all))
+
+
+@router.get("/rootcauses", response_model=Page[RootCauseOut], summary="上级根源单位（含证据），分页")
+def rootcauses(store: StoreDep, cache: CacheDep, caller: Analyst, district: str | None = Query(None, pattern=r"^\d{6}$"),
+               level: Literal["township", "district"] | None = Level,
+               min_confidence: float = Query(DEFAULT_MIN_CONFIDENCE, ge=0.5, le=1),
+               all: bool = Query(False, description="所有检验过的组合，不只是高于阈值的"),
+               limit: int = Limit, offset: int = Offset):
+    causes = _causes(store, cache, caller, district, level, min_confidence, all)
+    return {"items": causes[offset:offset + limit], "total": len(causes), "limit": limit, "offset": offset}
+
+
+@router.get("/rootcauses.xlsx", response_class=Response, summary="根源单位 Excel 报告",
+            responses={200: {"content": {XLSX: {}}, "description": "Excel 工作簿"}})
+def rootcauses_xlsx(store: StoreDep, cache: CacheDep, caller: Analyst,
+                    district: str | None = Query(None, pattern=r"^\d{6}$"),
+                    level: Literal["township", "district"] | None = Level):
+    causes = _causes(store, cache, caller, district, level, DEFAULT_MIN_CONFIDENCE, False)
+    return _xlsx(write_root_causes, causes, "rootcauses.xlsx")
+
+
+def _packages(store, cache, caller, district, level, as_of):
+    district = _district(store, caller, district)
+    return cache.get(store, ("packages", district, level, as_of),
+                     lambda: service.packages(store, district=district, level=level, as_of=as_of))
+
+
+@router.get("/packages", response_model=Page[PackageOut], summary="机关+基层联动整改包，分页")
+def packages(store: StoreDep, cache: CacheDep, caller: Analyst, district: str | None = Query(None, pattern=r"^\d{6}$"),
+             level: Literal["township", "district"] | None = Level,
+             as_of: dt.date | None = Query(None, description="报告日期，时限从此日算起（默认今天）"),
+             limit: int = Query(20, ge=1, le=500), offset: int = Offset):
+    found = _packages(store, cache, caller, district, level, as_of or dt.date.today())
+    return {"items": found[offset:offset + limit], "total": len(found), "limit": limit, "offset": offset}
+
+
+@router.get("/packages.xlsx", response_class=Response, summary="联动整改包 Excel 报告",
+            responses={200: {"content": {XLSX: {}}, "description": "Excel 工作簿"}})
+def packages_xlsx(store: StoreDep, cache: CacheDep, caller: Analyst,
+                  district: str | None = Query(None, pattern=r"^\d{6}$"),
+                  level: Literal["township", "district"] | None = Level, as_of: dt.date | None = None):
+    found = _packages(store, cache, caller, district, level, as_of or dt.date.today())
+    return _xlsx(write_packages, found, "packages.xlsx")
+
+
+def _xlsx(writer, data, name: str) -> Response:
+    with tempfile.TemporaryDirectory() as tmp:
+        content = writer(data, Path(tmp) / name).read_bytes()
+    return Response(content, media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def _node_district(node: str, attrs: dict) -> str | None:
+    """The district code a projection node belongs to (None: shared, such as a category)."""
+    if node[:1].isdigit():
+        return node
+    for key in ("village_code", "area_code"):
+        if attrs.get(key):
+            return attrs[key]
+    return None
+
+
+@router.get("/graph/neighborhood", response_model=NeighborhoodOut, summary="一个节点的邻域（供可视化），有上限")
+def neighborhood(store: StoreDep, cache: CacheDep, caller: Viewer,
+                 id: str = Query(..., min_length=1, description="区划代码，或 unit:ID、issue:ID、category:名称"),
+                 depth: int = Query(1, ge=1, le=3), limit: int = Query(200, ge=1, le=500)):
+    district = id[:6] if id[:1].isdigit() and len(id) >= 6 else caller.district
+    if id[:1].isdigit():
+        caller.visible(id, "节点")
+    graph = cache.get(store, ("projection", district), lambda: store.projection(district))
+    if id not in graph:
+        raise NotFound("没有这个节点 (no such node)")
+    attrs = graph.nodes[id]
+    if not caller.sees(_node_district(id, attrs) or caller.district):
+        raise NotFound("没有这个节点 (no such node)")
+
+    def allowed(node: str) -> bool:
+        code = _node_district(node, graph.nodes[node])
+        # Above the caller's district (its city and province) or shared (categories, rounds): shown;
+        # another district's: hidden.
+        return code is None or caller.sees(code) or (caller.district or "").startswith(code)
+    nodes, edges, cut = neighbourhood_of(graph, id, depth, limit, allowed)
+    return {"center": id, "truncated": cut,
+            "nodes": [{"id": n, "kind": str(graph.nodes[n].get("kind", "")),
+                       "label": str(graph.nodes[n].get("name") or graph.nodes[n].get("description") or n),
+                       "properties": _props(graph.nodes[n])} for n in nodes],
+            "edges": [{"source": u, "target": v, "type": str(d.get("type", "")),
+                       "properties": _props({k: x for k, x in d.items() if k != "type"})} for u, v, d in edges]}
+
+
+def _props(attrs: dict) -> dict:
+    return {k: (v.isoformat() if isinstance(v, dt.date) else v if isinstance(v, (str, int, float, bool)) or v is None
+                else str(v)) for k, v in attrs.items()}
+
+
+@router.post("/cypher", response_model=CypherOut, summary="只读 Cypher 查询（Neo4j 存储；分析员，不限区县的令牌）")
+def cypher(body: CypherIn, store: StoreDep, settings: SettingsDep, caller: Analyst):
+    if caller.district is not None:
+        raise Forbidden("限定区县的令牌不能使用 Cypher：Cypher 可以读到任何区县 (district tokens cannot use Cypher)")
+    columns, rows, cut = store.cypher(body.query, body.parameters, settings.cypher_row_limit,
+                                      settings.cypher_timeout_s)
+    return {"columns": columns, "rows": rows, "truncated": cut}

@@ -1,0 +1,152 @@
+"""Problems: list with filters, one with its status history, create, patch (status, dates, an
+evidence note), upload a ledger file through the same validating loaders as the CLI. Reads for
+viewers, writes for editors; every write is audited with the object before and after."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+from fastapi import APIRouter, Query, Request, UploadFile
+
+from graph.access import now
+from graph.errors import Forbidden, InputError, NotFound, RowError
+from graph.store import AuditEntry, Issue
+from loaders.tables import Validated, validate_rows, validate_table, write_table
+
+from ..deps import CacheDep, Caller, Editor, SettingsDep, StoreDep, Viewer
+from ..schemas import IssueCreate, IssueDetail, IssueOut, IssuePatch, Page, WriteOut
+from .reference import Limit, Offset
+
+router = APIRouter(tags=["问题 (problems)"])
+
+
+def issue_dict(issue: Issue) -> dict:
+    out = dict(issue.__dict__)
+    out["township_code"], out["district_code"] = issue.village_code[:9], issue.village_code[:6]
+    return out
+
+
+def scoped_issue(store, caller: Caller, issue_id: str) -> Issue:
+    issue = store.issue(issue_id)
+    if issue is None or not caller.sees(issue.village_code):
+        raise NotFound("没有这个问题 (no such issue)")
+    return issue
+
+
+@router.get("/issues", response_model=Page[IssueOut], summary="问题列表，可按区县、乡镇、村、类别、状态、轮次、严重程度、逾期筛选")
+def issues(store: StoreDep, cache: CacheDep, caller: Viewer,
+           district: str | None = Query(None, pattern=r"^\d{6}$"),
+           township: str | None = Query(None, pattern=r"^\d{9}$"),
+           village: str | None = Query(None, pattern=r"^\d{12}$"),
+           category: str | None = None,
+           status: Literal["open", "in_progress", "rectified", "closed"] | None = None,
+           round: str | None = Query(None, alias="round"),
+           severity: Literal["minor", "serious", "grave"] | None = None,
+           overdue: bool | None = Query(None, description="超过整改时限仍未整改 (past due and not rectified)"),
+           limit: int = Limit, offset: int = Offset):
+    district = caller.scope(district)
+    for code in (township, village):
+        if code is not None:
+            caller.visible(code, "区划")
+    everything = cache.get(store, ("issues", district), lambda: store.issues(district))
+    today = dt.date.today()
+    prefix = village or township or ""
+    found = [i for i in everything
+             if i.village_code.startswith(prefix)
+             and (category is None or i.category == category) and (status is None or i.status == status)
+             and (round is None or i.round_id == round) and (severity is None or i.severity == severity)
+             and (overdue is None or overdue == (i.status in ("open", "in_progress") and i.due_on is not None
+                                                 and i.due_on < today))]
+    return {"items": [issue_dict(i) for i in found[offset:offset + limit]], "total": len(found),
+            "limit": limit, "offset": offset}
+
+
+@router.get("/issues/{issue_id}", response_model=IssueDetail, summary="一个问题及其整改状态记录")
+def issue(issue_id: str, store: StoreDep, caller: Viewer):
+    found = scoped_issue(store, caller, issue_id)
+    history = [{"status": h.status, "closed_on": h.closed_on, "recorded_at": h.recorded_at}
+               for h in store.issue_history(issue_id)]
+    return {**issue_dict(found), "history": history}
+
+
+def _check_scope(caller: Caller, validated: Validated) -> None:
+    outside = [RowError(validated.source.format, n, "village_code", r.village_code,
+                        f"令牌所属区县 {caller.district} 的村(社区) (a village of your district)")
+               for n, r in enumerate(validated.records, start=1) if not caller.sees(r.village_code)]
+    if outside:
+        raise Forbidden("只能写入令牌所属区县的问题 (a district token writes its own district only)") \
+            if len(outside) == len(validated.records) else InputError(outside)
+
+
+def _write(store, caller: Caller, validated: Validated, action: str) -> dict:
+    _check_scope(caller, validated)
+    before = {r.issue_id: store.issue(r.issue_id) for r in validated.records} if len(validated.records) <= 100 else {}
+    summary = write_table(store, "issues", validated)
+    target = ",".join(r.issue_id for r in validated.records[:20]) + ("…" if len(validated.records) > 20 else "")
+    after = {i: store.issue(i) for i in before}
+    store.add_audit(AuditEntry(
+        at=now(), token_id=caller.token.token_id, token_name=caller.token.name, action=action, target=target,
+        before=json.dumps({k: _json(v) for k, v in before.items()}, ensure_ascii=False) if before else None,
+        after=json.dumps({k: _json(v) for k, v in after.items()} if after else
+                         {"rows": len(validated.records), **summary.as_dict()}, ensure_ascii=False)))
+    return summary.as_dict()
+
+
+def _json(issue: Issue | None):
+    return None if issue is None else {k: (v.isoformat() if isinstance(v, dt.date) else v)
+                                       for k, v in issue.__dict__.items()}
+
+
+@router.post("/issues", response_model=WriteOut, status_code=201, summary="新增或更新问题（与台账文件同样校验）")
+def create_issues(body: list[IssueCreate], store: StoreDep, caller: Editor,
+                  allow_reopen: bool = Query(False, description="允许把已销号的问题改回其他状态")):
+    if not body or len(body) > 5000:
+        raise InputError("1 到 5,000 个问题 (1 to 5,000 problems a request)")
+    rows = [b.model_dump(exclude_none=True) for b in body]
+    validated = validate_rows(store, "issues", rows, allow_reopen=allow_reopen)
+    return _write(store, caller, validated, "issues.create")
+
+
+@router.patch("/issues/{issue_id}", response_model=IssueDetail, summary="更新整改状态、时限、销号日期和佐证说明")
+def patch_issue(issue_id: str, body: IssuePatch, store: StoreDep, caller: Editor,
+                allow_reopen: bool = Query(False, description="允许把已销号的问题改回其他状态")):
+    current = scoped_issue(store, caller, issue_id)
+    row = {k: v for k, v in _json(current).items() if v is not None and k in IssueCreate.model_fields}
+    row["immediate"] = "是" if current.immediate else "否"
+    changes = body.model_dump(exclude_none=True)
+    note = changes.pop("note", None)
+    row.update(changes)
+    if changes.get("status") in ("open", "in_progress", "未整改", "整改中") and "closed_on" not in changes:
+        row.pop("closed_on", None)
+    if note is not None:
+        row["extra"] = {"整改佐证": note}
+    validated = validate_rows(store, "issues", [row], allow_reopen=allow_reopen)
+    _write(store, caller, validated, "issues.patch")
+    return issue(issue_id, store, caller)
+
+
+@router.post("/issues/upload", response_model=WriteOut, status_code=201,
+             summary="上传问题台账（CSV 或 Excel），逐行校验，有错则不写入")
+async def upload_issues(file: UploadFile, request: Request, store: StoreDep, settings: SettingsDep, caller: Editor,
+                        allow_reopen: bool = Query(False)):
+    limit = settings.max_upload_mb * 2**20
+    name = Path(file.filename or "upload.csv").name
+    suffix = "".join(Path(name).suffixes[-2:]) or ".csv"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"upload{suffix}"
+        size = 0
+        with open(path, "wb") as out:
+            while chunk := await file.read(1 << 20):
+                size += len(chunk)
+                if size > limit:
+                    raise InputError(RowError(name, None, None, None,
+                                              f"不超过 {settings.max_upload_mb} MB 的文件 (upload too large)"))
+                out.write(chunk)
+        try:
+            validated = validate_table(store, "issues", path, allow_reopen=allow_reopen)
+        except InputError as exc:  # name the file as the user does, not the temporary copy
+            raise InputError([RowError(name, e.row, e.column, e.value, e.expected) for e in exc.errors]) from None
+    return _write(store, caller, validated, "issues.upload")

@@ -1,0 +1,91 @@
+"""Divisions (browse and search), units, categories, duties, statistics: viewer and above."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from graph.errors import NotFound
+
+from ..deps import StoreDep, Viewer
+from ..schemas import CategoryOut, DivisionDetail, DivisionOut, DutyOut, Page, StatsOut, UnitOut
+
+router = APIRouter(tags=["区划与单位 (divisions and units)"])
+Limit = Query(100, ge=1, le=500, description="每页条数，最多 500")
+Offset = Query(0, ge=0)
+CHILD_LEVEL = {"province": "city", "city": "district", "district": "township", "township": "village"}
+
+
+def page(items: list, limit: int, offset: int) -> dict:
+    return {"items": items[offset:offset + limit], "total": len(items), "limit": limit, "offset": offset}
+
+
+@router.get("/divisions", response_model=Page[DivisionOut], summary="区划：按上级浏览或按名称、代码搜索")
+def divisions(store: StoreDep, caller: Viewer, parent: str | None = Query(None, pattern=r"^\d{2,9}$"),
+              q: str | None = Query(None, min_length=1, max_length=50), limit: int = Limit, offset: int = Offset):
+    if q is not None:
+        found = [d for d in store.find_divisions(q, limit=1000) if caller.sees(d.code)]
+    elif parent is not None:
+        caller.visible(parent, "区划") if len(parent) >= 6 else None
+        division = store.division(parent)
+        if division is None or division.level not in CHILD_LEVEL:
+            raise NotFound("没有这个区划 (no such division)")
+        found = [d for d in store.divisions(CHILD_LEVEL[division.level], within=parent)
+                 if d.parent_code == parent and caller.sees(d.code)]
+    elif caller.district:
+        found = [store.division(caller.district)]
+    else:
+        found = store.divisions("province")
+    return page([d._asdict() for d in found], limit, offset)
+
+
+@router.get("/divisions/{code}", response_model=DivisionDetail, summary="一个区划：上级与下辖数量")
+def division(code: str, store: StoreDep, caller: Viewer):
+    caller.visible(code, "区划")
+    found = store.division(code)
+    if found is None:
+        raise NotFound("没有这个区划 (no such division)")
+    ancestors, parent = [], found.parent_code
+    while parent:
+        d = store.division(parent)
+        if d is None:
+            break
+        ancestors.append(d._asdict())
+        parent = d.parent_code
+    return {**found._asdict(), "ancestors": ancestors[::-1], "children": store.children_counts(code)}
+
+
+@router.get("/units", response_model=Page[UnitOut], summary="单位：按区划、职能筛选")
+def units(store: StoreDep, caller: Viewer, district: str | None = Query(None, pattern=r"^\d{6}$"),
+          area: str | None = Query(None, pattern=r"^\d{6}(\d{3})?$"), function: str | None = None,
+          limit: int = Limit, offset: int = Offset):
+    district = caller.scope(district)
+    if area is not None:
+        caller.visible(area, "区划")
+    found = [u for u in store.units([area] if area else None)
+             if (district is None or u.area_code.startswith(district)) and (function is None or u.function == function)]
+    return page([u.__dict__ for u in found], limit, offset)
+
+
+@router.get("/units/{unit_id}", response_model=UnitOut, summary="一个单位")
+def unit(unit_id: str, store: StoreDep, caller: Viewer):
+    found = next((u for u in store.units() if u.unit_id == unit_id), None)
+    if found is None or not caller.sees(found.area_code):
+        raise NotFound("没有这个单位 (no such unit)")
+    return found.__dict__
+
+
+@router.get("/categories", response_model=list[CategoryOut], summary="问题类别表")
+def categories(store: StoreDep, caller: Viewer):
+    return [c.model_dump(exclude={"extra"}) for c in store.categories()]
+
+
+@router.get("/duties", response_model=list[DutyOut], summary="权责清单")
+def duties(store: StoreDep, caller: Viewer):
+    return [d.__dict__ for d in store.duties()]
+
+
+@router.get("/stats", response_model=StatsOut, summary="统计：各层级数量与各区县村、社区数")
+def stats(store: StoreDep, caller: Viewer, district: str | None = Query(None, pattern=r"^\d{6}$")):
+    district = caller.scope(district)
+    if district is not None and (store.division(district) is None):
+        raise NotFound("没有这个区县 (no such district)")
+    return store.counts(district)
