@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import json
 import sqlite3
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -145,6 +146,7 @@ class SQLiteStore:
         so reads work on a read-only file system too."""
         self.path = Path(path)
         self.url = f"sqlite:///{self.path}"
+        self._write_lock = threading.RLock()
         if not create and not self.path.is_file():
             raise StoreMissing(f"没有存储：{self.path} 不存在 (no store at {self.path})；"
                                "先用 xuncha load divisions 建立")
@@ -197,6 +199,13 @@ class SQLiteStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        # The API shares one connection between its threads: one write transaction at a time.
+        with self._write_lock:
+            with self._transaction_unlocked() as db:
+                yield db
+
+    @contextmanager
+    def _transaction_unlocked(self) -> Iterator[sqlite3.Connection]:
         try:
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:

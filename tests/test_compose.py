@@ -36,12 +36,3 @@ def test_dockerfile_installs_every_package_and_serves_the_api():
     assert re.search(r"^ENV [^\n]*XUNCHA_API_HOST=0\.0\.0\.0", text, re.M)
     assert re.search(r'^CMD \["xuncha", "serve"\]', text, re.M)
     assert "NEO4J_PASSWORD" not in text  # the password comes from the environment at run time
-
-
-def test_api_serves_no_page_that_needs_the_internet():
-    from fastapi.testclient import TestClient
-
-    from api.main import app
-    client = TestClient(app)
-    assert client.get("/docs").status_code == 404
-    assert client.get("/openapi.json").json()["info"]["title"].startswith("xuncha")

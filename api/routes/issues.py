@@ -51,15 +51,19 @@ def issues(store: StoreDep, cache: CacheDep, caller: Viewer,
     for code in (township, village):
         if code is not None:
             caller.visible(code, "区划")
-    everything = cache.get(store, ("issues", district), lambda: store.issues(district))
     today = dt.date.today()
     prefix = village or township or ""
-    found = [i for i in everything
-             if i.village_code.startswith(prefix)
-             and (category is None or i.category == category) and (status is None or i.status == status)
-             and (round is None or i.round_id == round) and (severity is None or i.severity == severity)
-             and (overdue is None or overdue == (i.status in ("open", "in_progress") and i.due_on is not None
-                                                 and i.due_on < today))]
+
+    def select():
+        everything = cache.get(store, ("issues", district), lambda: store.issues(district))
+        return [i for i in everything
+                if i.village_code.startswith(prefix)
+                and (category is None or i.category == category) and (status is None or i.status == status)
+                and (round is None or i.round_id == round) and (severity is None or i.severity == severity)
+                and (overdue is None or overdue == (i.status in ("open", "in_progress") and i.due_on is not None
+                                                    and i.due_on < today))]
+    # Each filter's answer is cached too (until the next write): paging through it costs a slice.
+    found = cache.get(store, ("issues", district, prefix, category, status, round, severity, overdue, today), select)
     return {"items": [issue_dict(i) for i in found[offset:offset + limit]], "total": len(found),
             "limit": limit, "offset": offset}
 

@@ -10,7 +10,7 @@ from ..schemas import CategoryOut, DivisionDetail, DivisionOut, DutyOut, Page, S
 
 router = APIRouter(tags=["区划与单位 (divisions and units)"])
 Limit = Query(100, ge=1, le=500, description="每页条数，最多 500")
-Offset = Query(0, ge=0)
+Offset = Query(0, ge=0, le=10_000_000)
 CHILD_LEVEL = {"province": "city", "city": "district", "district": "township", "township": "village"}
 
 
