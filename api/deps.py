@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from graph import GraphStore, Settings
-from graph.access import allows, authenticate
+from graph.access import allows, authenticate, token_hash
 from graph.errors import Forbidden, NotFound, Unauthorized
 from graph.store import ApiToken
 
@@ -62,11 +62,14 @@ class Caller:
             raise NotFound(f"没有这个{what} (not found)")
 
 
-def _caller(request: Request, store: StoreDep,
+def _caller(request: Request, store: StoreDep, cache: CacheDep,
             credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
     if credentials is None:
         raise Unauthorized("需要令牌：Authorization: Bearer <token> (a bearer token is required)")
-    token = authenticate(store, credentials.credentials)
+    # Cached per data version: creating or revoking a token is a write, so a revoked token is
+    # refused from the next request on.
+    token = cache.get(store, ("token", token_hash(credentials.credentials)),
+                      lambda: authenticate(store, credentials.credentials))
     if token is None:
         raise Unauthorized("令牌无效或已撤销 (invalid or revoked token)")
     request.state.caller = token

@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--store", choices=["sqlite", "neo4j"], default="sqlite")
+    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/api.db" if args.store == "sqlite" else os.environ.get(
@@ -57,7 +58,8 @@ def main() -> None:
         token = create_token(store, "analyst", name="bench")[0]
         store.close()
         port = free_port()
-        server = subprocess.Popen([sys.executable, "-m", "cli.main", "--store", url, "serve", "--port", str(port)],
+        server = subprocess.Popen([sys.executable, "-m", "cli.main", "--store", url, "serve", "--port", str(port),
+                                   "--workers", str(args.workers), "--quiet"],
                                   cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.time() + 60
@@ -114,7 +116,7 @@ def main() -> None:
             server.wait()
     every = [v for values in latencies.values() for v in values]
     ms = lambda v: round(v * 1000, 1)  # noqa: E731
-    result = {"store": args.store, "clients": args.clients, "requests": len(every), "errors": len(errors),
+    result = {"store": args.store, "workers": args.workers, "clients": args.clients, "requests": len(every), "errors": len(errors),
               "seconds": round(elapsed, 2), "throughput_rps": round(len(every) / elapsed),
               "p50_ms": ms(percentile(every, .5)), "p95_ms": ms(percentile(every, .95)),
               "p99_ms": ms(percentile(every, .99)), "cold_rootcauses_s": round(cold_rootcauses, 2),

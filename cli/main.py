@@ -356,7 +356,8 @@ def cmd_serve(args) -> int:
     settings = get_settings()
     if args.store:  # the API reads its store from the settings, like every other process
         os.environ["XUNCHA_STORE"] = args.store
-    uvicorn.run("api.main:app", host=args.host or settings.api_host, port=args.port or settings.api_port)
+    uvicorn.run("api.main:app", host=args.host or settings.api_host, port=args.port or settings.api_port,
+                workers=args.workers, log_level="warning" if args.quiet else "info")
     return 0
 
 
@@ -479,6 +480,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = command("serve", cmd_serve, "运行 HTTP API（默认只监听 127.0.0.1）", json_output=False)
     serve.add_argument("--host", help="监听地址")
     serve.add_argument("--port", type=int, help="端口")
+    serve.add_argument("--workers", type=int, default=1, help="工作进程数（每个进程一个存储连接和缓存）")
+    serve.add_argument("--quiet", action="store_true", help="不逐条打印请求日志")
     return parser
 
 

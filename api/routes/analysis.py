@@ -28,9 +28,9 @@ Level = Query(None, description="township 乡镇 或 district 区县")
 
 
 @router.get("/issues/{issue_id}/chain", response_model=ChainOut, summary="一个问题的责任链")
-def chain(issue_id: str, store: StoreDep, caller: Viewer):
+def chain(issue_id: str, store: StoreDep, cache: CacheDep, caller: Viewer):
     scoped_issue(store, caller, issue_id)
-    return service.chain(store, issue_id)
+    return cache.get(store, ("chain", issue_id), lambda: service.chain(store, issue_id))
 
 
 def _district(store, caller: Caller, district: str | None) -> str | None:
