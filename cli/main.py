@@ -347,6 +347,31 @@ def cmd_token(args) -> int:
     return 0
 
 
+def cmd_viz(args) -> int:
+    from pathlib import Path
+
+    from visualizations import pages
+    with closing(_reading(args)) as store:
+        if args.view == "chain":
+            html = pages.chain_page(store, args.target)
+        elif args.view == "area":
+            html = pages.area_page(store, args.target)
+        elif args.view == "rootcause":
+            if not args.category:
+                raise InputError("xuncha viz rootcause UNIT_ID CATEGORY -o FILE")
+            html = pages.root_cause_page(store, args.target, args.category)
+        else:
+            html = pages.unit_page(store, args.target, depth=args.depth)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html, encoding="utf-8")
+    if args.json:
+        _print_json({"view": args.view, "file": str(out), "bytes": len(html.encode())})
+    else:
+        print(f"已写入 {out}（{len(html.encode()) / 1024:.0f} KB，离线可打开）")
+    return 0
+
+
 def cmd_serve(args) -> int:
     import os
 
@@ -468,6 +493,14 @@ def build_parser() -> argparse.ArgumentParser:
     template.add_argument("--force", action="store_true", help="覆盖已有的模板文件")
     template.add_argument("--store-categories", action="store_true",
                           help="问题类别下拉列表取自存储中已加载的类别（默认取自默认目录）")
+
+    viz = command("viz", cmd_viz, "可视化：写出离线可打开的 HTML 图 (views as self-contained HTML)")
+    viz.add_argument("view", choices=["chain", "area", "rootcause", "unit"],
+                     help="chain 问题责任链；area 区县或乡镇网络；rootcause 根源图；unit 单位关系")
+    viz.add_argument("target", help="chain：问题编号；area：区划代码；rootcause、unit：单位编号")
+    viz.add_argument("category", nargs="?", help="rootcause：问题类别")
+    viz.add_argument("-o", "--output", required=True, help="输出的 HTML 文件")
+    viz.add_argument("--depth", type=int, default=1, help="unit：邻域深度（默认 1）")
 
     token = command("token", cmd_token, "API 令牌：新建、列出、撤销 (API tokens)")
     token.add_argument("action", choices=["create", "list", "revoke"], help="create 新建；list 列出；revoke 撤销")
