@@ -8,7 +8,7 @@ XUNCHA := $(BIN)/xuncha --store $(DEMO_STORE)
 NEO4J_DEV := tools/neo4j-dev
 NEO4J_CP := $(NEO4J_DEV)/target/classpath.txt
 
-.PHONY: install demo test neo4j-classpath neo4j-start neo4j-stop bench clean compose-config
+.PHONY: install demo test browser neo4j-classpath neo4j-start neo4j-stop bench clean compose-config
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,12 +32,15 @@ demo: install
 	$(XUNCHA) rootcauses --json > out/rootcauses.json
 	$(XUNCHA) packages --top 3
 	$(XUNCHA) packages --xlsx out/packages.xlsx --json > out/packages.json
-	@echo "reports: out/rootcauses.xlsx out/rootcauses.json out/packages.xlsx out/packages.json"
+	$(XUNCHA) viz area 500101 -o out/views/万州区.html
+	$(BIN)/python -c "import json; c = json.load(open('out/rootcauses.json'))[0]; print(c['unit_id'], c['category'])" \
+	  | { read unit category; $(XUNCHA) viz rootcause "$$unit" "$$category" -o out/views/rootcause-1.html; }
+	@echo "reports: out/rootcauses.xlsx out/rootcauses.json out/packages.xlsx out/packages.json; views: out/views/"
 	@echo ""
 	@echo "HTTP API 分析员令牌 (an analyst token for the API; only its hash is stored):"
 	@$(XUNCHA) token create --role analyst --name demo | sed -n 2p
 	@echo "start the API:  $(BIN)/xuncha --store $(DEMO_STORE) serve    (Ctrl-C stops it)"
-	@echo "then open:      http://127.0.0.1:8000/docs   (offline; click Authorize and paste the token)"
+	@echo "then open:      http://127.0.0.1:8000/docs (API, offline; Authorize with the token) or http://127.0.0.1:8000/ui"
 
 # The Neo4j engine for tests and development: a small Java launcher over Neo4j 5.26 (LTS), no Docker.
 $(NEO4J_CP): $(NEO4J_DEV)/pom.xml $(NEO4J_DEV)/src/main/java/xuncha/Neo4jDev.java
@@ -56,7 +59,16 @@ neo4j-start: install neo4j-classpath
 neo4j-stop:
 	$(BIN)/python -m tests.neo4j_engine stop
 
-test: install neo4j-classpath
+# The browser tests drive Debian's chromium (never `playwright install`: no browser download) with
+# CJK fonts; installed with apt when missing. Under CI=true a missing browser fails the run.
+browser:
+	@if command -v chromium >/dev/null && fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	elif [ "$$CI" = true ]; then echo "CI=true: chromium and fonts-noto-cjk are required" >&2; exit 1; \
+	else echo "no chromium: the browser tests will be skipped (apt-get install chromium fonts-noto-cjk)"; fi
+
+test: install neo4j-classpath browser
 	$(BIN)/pytest
 
 bench: install
@@ -64,6 +76,9 @@ bench: install
 	$(BIN)/python bench/load_scenario.py
 	$(BIN)/python bench/speed.py
 	$(BIN)/python bench/accuracy.py
+	$(BIN)/python bench/load_ledger.py
+	$(BIN)/python bench/api_load.py
+	$(BIN)/python bench/viz_render.py
 
 clean:
 	rm -rf out .neo4j-dev $(NEO4J_DEV)/target

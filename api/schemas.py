@@ -265,3 +265,15 @@ class HealthOut(BaseModel):
     status: Literal["ok"]
     store: Literal["sqlite", "neo4j"]
     data_version: int
+
+
+class IssueRef(BaseModel):
+    issue_id: str
+    village_code: str
+    category: str
+
+
+class SearchOut(BaseModel):
+    divisions: list[DivisionOut]
+    units: list[UnitOut]
+    issues: list[IssueRef]

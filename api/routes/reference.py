@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 from graph.errors import NotFound
 
 from ..deps import StoreDep, Viewer
-from ..schemas import CategoryOut, DivisionDetail, DivisionOut, DutyOut, Page, StatsOut, UnitOut
+from ..schemas import CategoryOut, DivisionDetail, DivisionOut, DutyOut, Page, SearchOut, StatsOut, UnitOut
 
 router = APIRouter(tags=["区划与单位 (divisions and units)"])
 Limit = Query(100, ge=1, le=500, description="每页条数，最多 500")
@@ -89,3 +89,15 @@ def stats(store: StoreDep, caller: Viewer, district: str | None = Query(None, pa
     if district is not None and (store.division(district) is None):
         raise NotFound("没有这个区县 (no such district)")
     return store.counts(district)
+
+
+@router.get("/search", response_model=SearchOut, summary="按名称或代码查找村、乡镇、区县、单位和问题")
+def search(store: StoreDep, caller: Viewer, q: str = Query(..., min_length=1, max_length=50),
+           limit: int = Query(20, ge=1, le=100)):
+    q = q.strip()
+    divisions = [d._asdict() for d in store.find_divisions(q, limit=limit * 5) if caller.sees(d.code)][:limit]
+    units = [u.__dict__ for u in store.units() if (q in u.name or u.unit_id == q) and caller.sees(u.area_code)][:limit]
+    issue = store.issue(q)
+    issues = [{"issue_id": issue.issue_id, "village_code": issue.village_code, "category": issue.category}] \
+        if issue is not None and caller.sees(issue.village_code) else []
+    return {"divisions": divisions, "units": units, "issues": issues}
