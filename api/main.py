@@ -21,7 +21,7 @@ from graph.errors import InputError, XunchaError
 
 from .cache import VersionedCache
 from .deps import StoreDep
-from .routes import admin, analysis, issues, reference, ui
+from .routes import admin, analysis, issues, planning, reference, ui
 from .schemas import ErrorBody, HealthOut
 
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok", "store": "neo4j" if store.url.startswith(("neo4j", "bolt")) else "sqlite",
                 "data_version": store.data_version()}
 
-    for module in (reference, issues, analysis, admin, ui):
+    for module in (reference, issues, analysis, planning, admin, ui):
         app.include_router(module.router)
     return app
 

@@ -372,6 +372,132 @@ def cmd_viz(args) -> int:
     return 0
 
 
+def _planning_inputs(args, store):
+    from loaders.base_data import read_base_data, read_config
+    district = _district(store, args.district)
+    config = read_config(getattr(args, "config", None))
+    base = None
+    if getattr(args, "base", None):
+        base = read_base_data(args.base, {v.code for v in store.divisions("village", within=district)})
+    return district, config, base
+
+
+def cmd_classify(args) -> int:
+    from graph import service
+    from graph.analysis.planning import INDICATOR_ZH, KEY
+    with closing(_reading(args)) as store:
+        district, config, base = _planning_inputs(args, store)
+        modes = {m["village_code"]: m for m in service.inspection_modes(store, district, base, config)}
+        classes = service.classification(store, district, base, config)
+    rows = [{**c.as_dict(), "mode": modes[c.village_code]["mode"], "mode_reasons": modes[c.village_code]["reasons"]}
+            for c in classes]
+    if args.xlsx:
+        from graph.reports import _table, save_workbook
+        from openpyxl import Workbook
+        workbook = Workbook()
+        sheet = workbook.active
+        sheet.title = "村(社区)分类"
+        keys = list(INDICATOR_ZH)
+        _table(sheet, ["村(社区)代码", "村(社区)", "乡镇(街道)代码", "分类", "得分", "巡察方式", "理由"]
+               + [f"{INDICATOR_ZH[k]}得分" for k in keys],
+               ([r["village_code"], r["name"], r["township_code"], r["class"], r["score"], r["mode"],
+                 "；".join(r["mode_reasons"])] + [r["contributions"].get(k, 0) for k in keys] for r in rows),
+               [14, 22, 12, 8, 8, 12, 50] + [10] * len(keys))
+        save_workbook(workbook, args.xlsx)
+    if args.json:
+        _print_json(rows)
+        return 0
+    key = [r for r in rows if r["class"] == KEY]
+    by_mode = {}
+    for r in rows:
+        by_mode[r["mode"]] = by_mode.get(r["mode"], 0) + 1
+    print(f"{district}：{len(rows)} 个村(社区)，重点村 {len(key)} 个；巡察方式 " +
+          "、".join(f"{m} {n}" for m, n in sorted(by_mode.items())))
+    for r in sorted(key, key=lambda r: -r["score"])[:args.top]:
+        print(f"  {r['village_code']} {r['name']}：得分 {r['score']:.2f}，{r['mode']}（{'；'.join(r['mode_reasons'])}）")
+    return 0
+
+
+def cmd_plan(args) -> int:
+    from graph import service
+    from graph.analysis.planning import DIRECT, JOINT, SPECIAL
+    with closing(_reading(args)) as store:
+        district, config, base = _planning_inputs(args, store)
+        plan = service.coverage_plan(store, district, teams=args.teams, term_end=args.term_end, start=args.start,
+                                     rounds_per_year=args.rounds_per_year,
+                                     per_team={DIRECT: args.direct, SPECIAL: args.joint, JOINT: args.joint},
+                                     base_data=base, config=config, term_start=args.term_start)
+    if args.xlsx:
+        from graph.reports import _table, save_workbook
+        from openpyxl import Workbook
+        workbook = Workbook()
+        sheet = workbook.active
+        sheet.title = "巡察计划"
+        _table(sheet, ["轮次", "开始", "村(社区)代码", "村(社区)", "乡镇(街道)代码", "分类", "巡察方式", "届内"],
+               ([r["round"], r["starts_on"], m["village_code"], m["name"], m["township_code"], m["class"], m["mode"],
+                 "是" if r["within_term"] else "否"] for r in plan["rounds"] for m in r["villages"]),
+               [6, 12, 14, 24, 14, 8, 12, 6])
+        save_workbook(workbook, args.xlsx)
+    if args.json:
+        _print_json(plan)
+        return 0 if plan["feasible"] else 1
+    print(f"{district}：村(社区) {plan['villages']} 个，本届已巡 {plan['inspected']} 个，待巡 {plan['to_inspect']} 个；"
+          f"{plan['teams']} 个巡察组，届内可安排 {plan['rounds_available']} 轮")
+    for r in plan["rounds"]:
+        modes = "、".join(f"{k} {v}" for k, v in r["by_mode"].items())
+        print(f"  第 {r['round']} 轮（{r['starts_on']} 起）：{len(r['villages'])} 个（{modes}）"
+              f"{'' if r['within_term'] else '  ← 超出本届'}")
+    if plan["feasible"]:
+        print(f"届内全覆盖：{plan['covered']}/{plan['villages']}")
+        return 0
+    print(f"本届结束前无法全覆盖：需要 {plan['rounds_needed']} 轮，或 {plan['teams_needed']} 个巡察组", file=sys.stderr)
+    return 1
+
+
+def cmd_rectify(args) -> int:
+    from graph import service
+    from graph.analysis.planning import WARNING_ZH
+    with closing(_reading(args)) as store:
+        status = service.rectification_status(store, _district(store, args.district), args.as_of)
+    if args.json:
+        _print_json(status)
+        return 0
+    print(f"{status['district']} 整改预警（{status['as_of']}）：" + "、".join(
+        f"{WARNING_ZH[k]} {n}" for k, n in status["counts"].items() if n))
+    print(f"立行立改：{status['immediate']['done']}/{status['immediate']['total']} 已完成")
+    return 0
+
+
+def cmd_backcheck(args) -> int:
+    from graph import service
+    with closing(_reading(args)) as store:
+        result = service.back_check(store, _district(store, args.district), args.share, args.seed)
+    if args.json:
+        _print_json(result)
+        return 0
+    print(f"{result['district']}：已整改/销号 {result['closed']} 个，抽查 {len(result['sample'])} 个（种子 {result['seed']}，"
+          f"同样的种子得到同样的样本）")
+    for issue_id in result["sample"]:
+        print(f"  {issue_id}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from graph import service
+    with closing(_reading(args)) as store:
+        result = service.evaluation(store, _district(store, args.district), args.as_of)
+    if args.json:
+        _print_json(result)
+        return 0
+    pct = lambda v: "—" if v is None else f"{v:.1%}"  # noqa: E731
+    print(f"{result['district']}：问题 {result['problems']} 个，按期整改率 {pct(result['on_time_rate'])}，"
+          f"已整改/销号 {pct(result['share_closed'])}，整改后复发 {pct(result['recurrence_after_closure'])}")
+    for round_id, mix in result["category_mix_by_round"].items():
+        top = "、".join(f"{c} {n}" for c, n in list(mix.items())[:3])
+        print(f"  {round_id}：{top}")
+    return 0
+
+
 def cmd_serve(args) -> int:
     import os
 
@@ -493,6 +619,39 @@ def build_parser() -> argparse.ArgumentParser:
     template.add_argument("--force", action="store_true", help="覆盖已有的模板文件")
     template.add_argument("--store-categories", action="store_true",
                           help="问题类别下拉列表取自存储中已加载的类别（默认取自默认目录）")
+
+    classify = command("classify", cmd_classify, "村(社区)分类与巡察方式建议 (classify villages)")
+    classify.add_argument("--district", required=True, help="区县代码")
+    classify.add_argument("--base", help="村(社区)基础信息表（人口、集体资金、项目数、矛盾纠纷和信访、软弱涣散、廉政风险）")
+    classify.add_argument("--config", help="权重和阈值配置（TOML；默认随附的 classification.toml）")
+    classify.add_argument("--top", type=int, default=10, help="列出得分最高的 N 个重点村")
+    classify.add_argument("--xlsx", help="同时写出 Excel")
+
+    plan = command("plan", cmd_plan, "届内全覆盖巡察计划 (a plan of rounds)")
+    plan.add_argument("--district", required=True, help="区县代码")
+    plan.add_argument("--teams", type=int, required=True, help="巡察组数")
+    plan.add_argument("--term-end", type=_date, required=True, help="本届结束日期")
+    plan.add_argument("--start", type=_date, help="第一轮开始日期（默认今天）")
+    plan.add_argument("--term-start", type=_date, help="本届开始日期：此后发现过问题的村视为已巡（默认全部台账）")
+    plan.add_argument("--rounds-per-year", type=int, default=2, help="每年轮次（默认 2）")
+    plan.add_argument("--direct", type=int, default=4, help="每组每轮直接巡村村数（默认 4）")
+    plan.add_argument("--joint", type=int, default=8, help="每组每轮乡村一体巡或专项巡察村数（默认 8）")
+    plan.add_argument("--base", help="村(社区)基础信息表")
+    plan.add_argument("--config", help="分类配置（TOML）")
+    plan.add_argument("--xlsx", help="同时写出 Excel")
+
+    rectify = command("rectify", cmd_rectify, "整改预警：按期、15日内到期、逾期、逾期超90日 (deadline warnings)")
+    rectify.add_argument("--district", required=True, help="区县代码")
+    rectify.add_argument("--as-of", type=_date, help="预警日期（默认今天）")
+
+    backcheck = command("backcheck", cmd_backcheck, "已整改问题随机抽查，种子可复现 (a back-check sample)")
+    backcheck.add_argument("--district", required=True, help="区县代码")
+    backcheck.add_argument("--share", type=float, default=0.05, help="抽查比例（默认 5%%）")
+    backcheck.add_argument("--seed", type=int, default=1, help="随机种子")
+
+    evaluate = command("evaluate", cmd_evaluate, "成效评估：按期整改率、销号率、复发率、各轮问题结构 (effectiveness)")
+    evaluate.add_argument("--district", required=True, help="区县代码")
+    evaluate.add_argument("--as-of", type=_date, help="评估日期（默认今天）")
 
     viz = command("viz", cmd_viz, "可视化：写出离线可打开的 HTML 图 (views as self-contained HTML)")
     viz.add_argument("view", choices=["chain", "area", "rootcause", "unit"],

@@ -70,3 +70,81 @@ def packages(store: GraphStore, as_of: dt.date | None = None, **options) -> list
     duties = store.duties()
     categories = {c.name: c for c in store.categories()}
     return build_packages(causes, issues, names, store.units(townships), duties, categories, as_of=as_of)
+
+
+# -- planning and the closed loop ----------------------------------------------------------------------
+def _district_issues(store: GraphStore, district: str):
+    return store.issues(district)
+
+
+def classification(store: GraphStore, district: str, base_data: dict | None = None, config: dict | None = None,
+                   as_of: dt.date | None = None) -> list:
+    """Every village-level unit of the district, classified on its base data and the graph."""
+    from .analysis.planning import classify, graph_indicators
+    as_of = as_of or dt.date.today()
+    causes = root_causes(store, district=district)
+    in_cause = {v for c in causes for v in c.get("villages", [])}
+    indicators = graph_indicators(_district_issues(store, district), as_of, in_cause)
+    for code, values in (base_data or {}).items():
+        indicators.setdefault(code, {}).update(values)
+    villages = [(v.code, v.name, v.parent_code) for v in store.divisions("village", within=district)]
+    return classify(villages, indicators, config)
+
+
+def inspection_modes(store: GraphStore, district: str, base_data: dict | None = None,
+                     config: dict | None = None) -> list[dict]:
+    from .analysis.planning import recommend_modes
+    classes = classification(store, district, base_data, config)
+    systemic = [c for c in root_causes(store, district=district) if c["level"] == "district"]
+    return recommend_modes(classes, {district: systemic})
+
+
+def coverage_plan(store: GraphStore, district: str, *, teams: int, term_end: dt.date, start: dt.date | None = None,
+                  rounds_per_year: int = 2, per_team: dict | None = None, base_data: dict | None = None,
+                  config: dict | None = None, term_start: dt.date | None = None) -> dict:
+    """Villages inspected this term (a problem found since ``term_start``) and rounds for the rest."""
+    from .analysis.planning import DIRECT, JOINT, SPECIAL, plan_rounds
+    modes = inspection_modes(store, district, base_data, config)
+    inspected = {i.village_code for i in _district_issues(store, district)
+                 if term_start is None or i.found_on >= term_start}
+    plan = plan_rounds(modes, inspected, teams=teams, per_team=per_team or {DIRECT: 4, SPECIAL: 8, JOINT: 8},
+                       rounds_per_year=rounds_per_year, start=start or dt.date.today(), term_end=term_end)
+    return {"district": district, **plan}
+
+
+def rectification_status(store: GraphStore, district: str, as_of: dt.date | None = None) -> dict:
+    from .analysis.planning import WARNING_ZH, deadline_warning
+    as_of = as_of or dt.date.today()
+    rows = []
+    for i in _district_issues(store, district):
+        warning = deadline_warning(i.status, i.due_on, as_of)
+        rows.append({"issue_id": i.issue_id, "village_code": i.village_code, "category": i.category,
+                     "status": i.status, "due_on": i.due_on, "immediate": i.immediate, "warning": warning,
+                     "warning_zh": WARNING_ZH[warning]})
+    counts = {k: sum(1 for r in rows if r["warning"] == k) for k in WARNING_ZH}
+    immediate = [r for r in rows if r["immediate"]]
+    return {"district": district, "as_of": as_of.isoformat(), "counts": counts,
+            "immediate": {"total": len(immediate), "done": sum(1 for r in immediate if r["warning"] == "done")},
+            "issues": rows}
+
+
+def back_check(store: GraphStore, district: str, share: float = 0.05, seed: int = 1) -> dict:
+    from .analysis.planning import back_check_sample
+    closed = [i.issue_id for i in _district_issues(store, district) if i.status in ("rectified", "closed")]
+    return {"district": district, "seed": seed, "share": share, "closed": len(closed),
+            "sample": back_check_sample(closed, share, seed)}
+
+
+def evaluation(store: GraphStore, district: str, as_of: dt.date | None = None) -> dict:
+    """Effectiveness for the district and each of its townships."""
+    from .analysis.planning import effectiveness
+    as_of = as_of or dt.date.today()
+    issues = _district_issues(store, district)
+    by_township: dict[str, list] = {}
+    for i in issues:
+        by_township.setdefault(i.village_code[:9], []).append(i)
+    names = store.division_names(by_township)
+    return {"district": district, **effectiveness(issues, as_of),
+            "townships": [{"code": t, "name": names.get(t, t),
+                           **{k: v for k, v in effectiveness(found, as_of).items() if k != "category_mix_by_round"}}
+                          for t, found in sorted(by_township.items())]}

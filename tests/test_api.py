@@ -85,6 +85,10 @@ def routes(api: Api) -> list[tuple[str, str, dict, str]]:
         ("POST", "/issues", {"json": [new]}, "editor"),
         ("PATCH", f"/issues/{home['issue_id']}", {"json": {"note": "已核实"}}, "editor"),
         ("POST", "/issues/upload", upload, "editor"),
+        ("GET", f"/classification?district={HOME}", {}, "analyst"),
+        ("GET", f"/plan?district={HOME}&teams=10&term_end=2030-12-31", {}, "analyst"),
+        ("GET", f"/rectification?district={HOME}", {}, "analyst"), ("GET", f"/backcheck?district={HOME}", {}, "analyst"),
+        ("GET", f"/evaluation?district={HOME}", {}, "analyst"),
         ("GET", "/tokens", {}, "admin"), ("POST", "/tokens", {"json": {"role": "viewer"}}, "admin"),
         ("GET", "/audit", {}, "admin"),
     ]
@@ -119,7 +123,8 @@ def test_a_district_token_sees_and_changes_its_district_only(api):
         assert units and all(u["area_code"].startswith(HOME) for u in units)
         seen = api.call("GET", f"/graph/neighborhood?id={HOME}&depth=2&limit=500", token=token).json()
         assert all(not n["id"].startswith(OTHER) for n in seen["nodes"])
-    for path in (f"/rootcauses?district={OTHER}", f"/packages?district={OTHER}"):
+    for path in (f"/rootcauses?district={OTHER}", f"/packages?district={OTHER}", f"/plan?district={OTHER}&teams=3&term_end=2030-01-01",
+                 f"/classification?district={OTHER}", f"/evaluation?district={OTHER}", f"/backcheck?district={OTHER}"):
         assert api.call("GET", path, token="analyst@home").status_code == 404
     causes = api.call("GET", "/rootcauses?all=true&limit=500", token="analyst@home").json()["items"]
     assert all(c["district_code"] == HOME for c in causes)

@@ -1,0 +1,65 @@
+"""Village base data for classification (村(社区)基础信息): one row a village, Chinese headers, read
+as offices save it (CSV in UTF-8 or GBK, XLSX), every bad value reported at once."""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from graph.errors import InputError, RowError
+from graph.model import parse_bool
+
+from .rows import Columns, read_table
+
+BASE_COLUMNS = Columns({
+    "village_code": ("村(社区)代码",), "population": ("人口",), "collective_funds": ("集体资金", "集体资金(元)"),
+    "projects": ("项目数",), "disputes": ("矛盾纠纷和信访", "信访件数"), "weak_organisation": ("软弱涣散",),
+    "integrity_risk": ("廉政风险",),
+}, required=("village_code",))
+FLAGS = ("weak_organisation", "integrity_risk")
+DEFAULT_CONFIG = Path(__file__).parent / "data" / "planning" / "classification.toml"
+
+
+def read_base_data(path: str | Path, known_villages: set[str]) -> dict[str, dict[str, float]]:
+    table = read_table(path, BASE_COLUMNS)
+    out, errors = {}, []
+    for number, row in table.rows:
+        code = table.value(row, "village_code")
+        if code not in known_villages:
+            errors.append(RowError(table.file, number, table.headers["village_code"], code,
+                                   "所选区县已加载的 12 位村(社区)代码 (a loaded village code)"))
+            continue
+        values = {}
+        for column in BASE_COLUMNS.aliases:
+            if column == "village_code" or column not in table.index:
+                continue
+            raw = table.value(row, column)
+            if raw is None:
+                continue
+            try:
+                values[column] = float(parse_bool(raw)) if column in FLAGS else float(str(raw).replace(",", ""))
+                if values[column] < 0 or values[column] != values[column] or values[column] == float("inf"):
+                    raise ValueError
+            except ValueError:
+                errors.append(RowError(table.file, number, table.headers[column], raw,
+                                       "是/否" if column in FLAGS else "不小于 0 的数 (a number ≥ 0)"))
+        out[code] = values
+    errors += table.unnamed_errors()
+    if errors:
+        raise InputError(errors)
+    return out
+
+
+def read_config(path: str | Path | None = None) -> dict:
+    path = Path(path) if path else DEFAULT_CONFIG
+    try:
+        with open(path, "rb") as f:
+            config = tomllib.load(f)
+    except FileNotFoundError:
+        raise InputError(RowError(str(path), None, None, None, "一个存在的配置文件 (file not found)")) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(RowError(str(path), None, None, None, f"TOML 格式的配置 ({exc})")) from None
+    unknown = set(config.get("weights", {})) - set(config.get("scale", {}))
+    if unknown or "threshold" not in config:
+        raise InputError(RowError(str(path), None, "weights", "、".join(sorted(unknown)) or None,
+                                  "threshold，以及每个权重都有对应的 scale (a scale for every weight)"))
+    return config

@@ -1,0 +1,124 @@
+"""Planning the term and following rectification, on generated ledgers: classification (from the
+graph and from an office's base data), inspection modes, a plan that covers every village before
+the term ends, deadline warnings, a reproducible back-check sample, effectiveness figures."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from graph import service
+from graph.analysis.planning import DIRECT, JOINT, KEY, SPECIAL
+from graph.errors import InputError
+from loaders.base_data import read_base_data, read_config
+from loaders.catalog import catalog_units
+from loaders.scenario import generate_scenario
+from loaders.tables import load_table
+
+from .conftest import WANZHOU, run_cli, write_csv
+
+
+@pytest.fixture
+def wanzhou(chongqing, tmp_path):
+    chongqing.upsert_units(catalog_units(chongqing, WANZHOU))
+    scenario = generate_scenario(chongqing, districts=[WANZHOU], seed=3)
+    files = scenario.write(tmp_path / "scenario")
+    for table in ("units", "duties", "issues"):
+        load_table(chongqing, table, files[table])
+    return chongqing
+
+
+def test_classification_from_the_graph_and_from_base_data(wanzhou, tmp_path):
+    classes = service.classification(wanzhou, WANZHOU, config=read_config())
+    assert len(classes) == 610
+    key = [c for c in classes if c.klass == KEY]
+    assert 0 < len(key) < 610
+    assert all(c.score >= read_config()["threshold"] for c in key)
+    assert all(abs(sum(c.contributions.values()) - c.score) < 1e-9 for c in classes)
+    quiet = min(classes, key=lambda c: c.score)
+    # An office marks that quiet village 软弱涣散 in its base data (a GBK CSV, as Excel saves it):
+    path = tmp_path / "基础信息.csv"
+    path.write_bytes(f"村(社区)代码,人口,软弱涣散\n{quiet.village_code},800,是\n".encode("gbk"))
+    base = read_base_data(path, {c.village_code for c in classes})
+    again = {c.village_code: c for c in service.classification(wanzhou, WANZHOU, base, read_config())}
+    assert again[quiet.village_code].klass == KEY and again[quiet.village_code].reasons[0] == "软弱涣散"
+
+
+def test_bad_base_data_is_refused_with_its_place(wanzhou, tmp_path):
+    path = write_csv(tmp_path / "基础信息.csv", ["村(社区)代码", "人口", "软弱涣散"],
+                     [["500101001001", "很多", "是"], ["500102001001", "100", "否"], ["500101001002", "-3", "也许"]])
+    with pytest.raises(InputError) as caught:
+        read_base_data(path, {v.code for v in wanzhou.divisions("village", within=WANZHOU)})
+    assert [(e.row, e.column) for e in caught.value.errors] == [(2, "人口"), (3, "村(社区)代码"), (4, "人口"),
+                                                                (4, "软弱涣散")]
+
+
+def test_modes_follow_the_class_and_the_surfaced_cause(wanzhou):
+    modes = service.inspection_modes(wanzhou, WANZHOU, config=read_config())
+    causes = [c for c in service.root_causes(wanzhou, district=WANZHOU) if c["level"] == "district"]
+    assert causes, "seed 3 plants a district cause that surfaces"
+    special = {m["village_code"] for m in modes if m["mode"] == SPECIAL}
+    assert special == set(causes[0]["villages"])
+    for m in modes:
+        if m["mode"] == SPECIAL:
+            assert causes[0]["unit_name"] in m["reasons"][0]
+        else:
+            assert (m["mode"] == DIRECT) == (m["class"] == KEY)
+
+
+def test_the_plan_covers_every_village_before_the_term_ends(wanzhou):
+    result = run_cli("plan", "--district", WANZHOU, "--teams", "25", "--start", "2027-01-01", "--term-end",
+                     "2028-12-31", "--term-start", "2030-01-01", "--json", store=f"sqlite:///{wanzhou.path}")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    planned = [m["village_code"] for r in plan["rounds"] for m in r["villages"]]
+    assert len(planned) == len(set(planned)) == 610  # every village once
+    assert all(r["within_term"] and r["starts_on"] <= "2028-12-31" for r in plan["rounds"])
+    assert plan["feasible"] and plan["covered"] == 610
+    # Key villages come first; a township's joint-mode villages stay in one round.
+    order = [m["mode"] for r in plan["rounds"] for m in r["villages"]]
+    assert order.index(JOINT) > max(i for i, m in enumerate(order) if m != JOINT)
+    rounds_of: dict[str, set[int]] = {}
+    for r in plan["rounds"]:
+        for m in r["villages"]:
+            if m["mode"] == JOINT:
+                rounds_of.setdefault(m["township_code"], set()).add(r["round"])
+    assert sum(len(s) > 1 for s in rounds_of.values()) <= len(plan["rounds"])  # only at a round's edge
+
+
+def test_a_plan_that_cannot_finish_says_what_it_would_take(wanzhou):
+    args = ["plan", "--district", WANZHOU, "--start", "2027-01-01", "--term-end", "2027-12-31", "--term-start",
+            "2030-01-01", "--json"]
+    short = run_cli(*args, "--teams", "3", store=f"sqlite:///{wanzhou.path}")
+    assert short.returncode == 1
+    plan = json.loads(short.stdout)
+    assert not plan["feasible"] and plan["covered"] < 610 and plan["rounds_needed"] > plan["rounds_available"]
+    enough = run_cli(*args, "--teams", str(plan["teams_needed"]), store=f"sqlite:///{wanzhou.path}")
+    assert enough.returncode == 0 and json.loads(enough.stdout)["covered"] == 610
+
+
+def test_villages_inspected_this_term_are_not_planned_again(wanzhou):
+    plan = service.coverage_plan(wanzhou, WANZHOU, teams=40, term_end=dt.date(2030, 12, 31),
+                                 start=dt.date(2027, 1, 1), config=read_config())
+    inspected = {i.village_code for i in wanzhou.issues(WANZHOU)}
+    planned = {m["village_code"] for r in plan["rounds"] for m in r["villages"]}
+    assert plan["inspected"] == len(inspected) and not planned & inspected
+    assert len(planned | inspected) == 610
+
+
+def test_warnings_back_check_and_effectiveness(wanzhou):
+    status = service.rectification_status(wanzhou, WANZHOU, dt.date(2022, 8, 1))
+    assert sum(status["counts"].values()) == len(wanzhou.issues(WANZHOU))
+    assert status["counts"]["due_soon"] + status["counts"]["on_time"] > 0
+    first = run_cli("backcheck", "--district", WANZHOU, "--seed", "9", "--json", store=f"sqlite:///{wanzhou.path}")
+    second = run_cli("backcheck", "--district", WANZHOU, "--seed", "9", "--json", store=f"sqlite:///{wanzhou.path}")
+    other = run_cli("backcheck", "--district", WANZHOU, "--seed", "10", "--json", store=f"sqlite:///{wanzhou.path}")
+    sample = json.loads(first.stdout)["sample"]
+    assert sample == json.loads(second.stdout)["sample"] != json.loads(other.stdout)["sample"]
+    closed = {i.issue_id for i in wanzhou.issues(WANZHOU) if i.status in ("rectified", "closed")}
+    assert set(sample) <= closed and len(sample) == -(-len(closed) * 5 // 100)
+    result = service.evaluation(wanzhou, WANZHOU, dt.date(2026, 11, 28))
+    issues = wanzhou.issues(WANZHOU)
+    assert result["share_closed"] == round(len(closed) / len(issues), 4)
+    assert len(result["townships"]) == 52 and set(result["category_mix_by_round"]) == {i.round_id for i in issues}
