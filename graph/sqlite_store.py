@@ -308,11 +308,18 @@ class SQLiteStore:
                 if summary.inserted or summary.updated:
                     _refresh_ledger(db)
                 # The history keeps every status an issue has had, in the order loads reported it.
+                # The next sequence number of each issue, read in batches (a per-row sub-query is
+                # slower), so an issue whose row was deleted but whose history stays appends to it.
+                changed = [i for i in issues if previous.get(i.issue_id) != (i.status.value, iso(i.closed_on))]
+                last: dict[str, int] = {}
+                for start in range(0, len(changed), 900):
+                    part = [i.issue_id for i in changed[start:start + 900]]
+                    last.update(db.execute(f"SELECT issue_id, MAX(seq) FROM issue_status WHERE issue_id IN "
+                                           f"({','.join('?' * len(part))}) GROUP BY issue_id", part))
                 db.executemany("INSERT INTO issue_status (issue_id, seq, status, closed_on, recorded_at) "
-                               "VALUES (?, (SELECT COUNT(*) FROM issue_status WHERE issue_id = ?), ?, ?, ?)",
-                               ((i.issue_id, i.issue_id, i.status.value, iso(i.closed_on), recorded_at)
-                                for i in issues
-                                if previous.get(i.issue_id) != (i.status.value, iso(i.closed_on))))
+                               "VALUES (?, ?, ?, ?, ?)",
+                               ((i.issue_id, last.get(i.issue_id, -1) + 1, i.status.value, iso(i.closed_on),
+                                 recorded_at) for i in changed))
         except sqlite3.Error as exc:
             raise StoreError(f"writing issues to {self.path} failed: {exc}") from exc
         return summary
