@@ -283,16 +283,23 @@ def cmd_history(args) -> int:
         if store.issue(args.issue_id) is None:
             raise InputError(RowError("history", None, None, args.issue_id, "已加载的问题编号 (a loaded issue id)"))
         changes = store.issue_history(args.issue_id)
+        issue = store.issue(args.issue_id)
+        from graph.analysis.planning import recurrence_links
+        links = [link for link in recurrence_links(store.issues_in(issue.village_code[:9], issue.category))
+                 if args.issue_id in (link["closed"], link["reopened_by"])]
     rows = [{"status": c.status, "status_zh": Status(c.status).zh,
              "closed_on": c.closed_on.isoformat() if c.closed_on else None, "recorded_at": c.recorded_at}
             for c in changes]
     if args.json:
-        _print_json({"issue_id": args.issue_id, "history": rows})
+        _print_json({"issue_id": args.issue_id, "history": rows, "recurrence": links})
         return 0
     print(f"问题 {args.issue_id} 的整改状态记录：")
     for r in rows:
         closed = f"，销号日期 {r['closed_on']}" if r["closed_on"] else ""
         print(f"  {r['recorded_at']}  {r['status_zh']}{closed}")
+    for link in links:
+        print(f"  复发：{link['closed']} 整改后，{link['round']} 在同一村(社区)又发现同类问题 {link['reopened_by']}，"
+              f"原问题应重新打开")
     return 0
 
 
@@ -498,6 +505,27 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_notice(args) -> int:
+    import datetime as dt
+    from pathlib import Path
+
+    from graph import service
+    from graph.reports import write_notice
+    as_of = args.as_of or dt.date.today()
+    with closing(_reading(args)) as store:
+        packages = service.packages(store, district=_district(store, args.district), top=args.top, as_of=as_of)
+    out = Path(args.out)
+    written = []
+    for package in packages:
+        name = f"{package['package_id']}-{package['agency_end']['unit_name']}.xlsx".replace("/", "_")
+        written.append(str(write_notice(package, out / name, as_of)))
+    if args.json:
+        _print_json({"notices": written})
+    else:
+        print(f"抄告单 {len(written)} 份，已写入 {out}")
+    return 0
+
+
 def cmd_serve(args) -> int:
     import os
 
@@ -652,6 +680,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = command("evaluate", cmd_evaluate, "成效评估：按期整改率、销号率、复发率、各轮问题结构 (effectiveness)")
     evaluate.add_argument("--district", required=True, help="区县代码")
     evaluate.add_argument("--as-of", type=_date, help="评估日期（默认今天）")
+
+    notice = command("notice", cmd_notice, "向根源单位反馈移交的抄告单（每个整改包一份 Excel，可打印）(transfer notices)")
+    notice.add_argument("--district", help="只为这个区县")
+    notice.add_argument("--top", type=int, help="只为前 N 个整改包")
+    notice.add_argument("--as-of", type=_date, help="抄告日期，时限从此日算起（默认今天）")
+    notice.add_argument("--out", required=True, help="输出文件夹")
 
     viz = command("viz", cmd_viz, "可视化：写出离线可打开的 HTML 图 (views as self-contained HTML)")
     viz.add_argument("view", choices=["chain", "area", "rootcause", "unit"],

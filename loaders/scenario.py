@@ -36,6 +36,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import math
 import random
 
 import numpy as np
@@ -85,6 +86,7 @@ class Scenario:
 
     categories: list[CategoryIn] = field(default_factory=list)
     office: bool = False  # an office's own catalog: Chinese headers, no rates in the files
+    base: list[list] = field(default_factory=list)  # village base data, BASE_HEADER rows
 
     def write(self, out: str | Path) -> dict[str, Path]:
         """units.csv, duties.csv, issues.csv, truth.json; with an office catalog also
@@ -109,6 +111,9 @@ class Scenario:
             paths["categories"] = out / "categories.csv"
             _write_rows(paths["categories"], ["问题类别", "类别分组", "涉及资金", "机关端整改措施"],
                         [[c.name, c.group, "是" if c.money else "否", c.systemic_fix] for c in self.categories])
+        if self.base:
+            paths["base"] = out / "base.csv"
+            _write_rows(paths["base"], BASE_HEADER, self.base)
         paths["truth"] = out / "truth.json"
         paths["truth"].write_text(json.dumps({**self.meta, "root_causes": [c.truth() for c in self.causes]},
                                              ensure_ascii=False, indent=1), encoding="utf-8")
@@ -337,9 +342,11 @@ def generate_scenario(store: GraphStore, *, province: str | None = None, distric
 
     kind_rates = {kind: np.array([getattr(c, attr) for c in categories]) for kind, attr in kind_rate.items()}
     earlier: list[tuple[Division, object, dict]] = []
+    risks: dict[str, float] = {}
     for township in sorted(inspected):
         for v in inspected[township]:
             risk = rng.gammavariate(shape, 1 / shape) if shape else 1.0
+            risks[v.code] = risk
             rates = kind_rates[v.kind].copy()
             causes_here = [multiplier.get((v.code, c.name), (1.0, None)) for c in categories]
             boosted = rates * np.array([m for m, _ in causes_here])
@@ -371,10 +378,43 @@ def generate_scenario(store: GraphStore, *, province: str | None = None, distric
     for v, category, issue in earlier:
         recur(v, category, issue, last_round)
 
+    base = _base_data(villages_of, risks, seed, shape)
     meta = {"seed": seed, "scope": scope, "rounds": rounds, "noise": noise, "causes": len(planted),
             "every_round": every_round, "revisit": revisit, "kappa": kappa, "coverage": coverage,
             "township_share": township_share, "office_categories": office_categories,
             "villages": sum(len(v) for v in villages_of.values()),
             "villages_inspected": sum(len(v) for v in inspected.values()), "issues": len(issues)}
     return Scenario(units=units, duties=duties, issues=issues, causes=planted, meta=meta,
-                    categories=categories, office=bool(office_categories))
+                    categories=categories, office=bool(office_categories), base=base)
+
+
+BASE_HEADER = ["村(社区)代码", "人口", "集体资金", "项目数", "矛盾纠纷和信访", "软弱涣散", "廉政风险"]
+
+
+def _base_data(villages_of: dict, risks: dict[str, float], seed: int, shape: float | None) -> list[list]:
+    """Plausible village base data (村(社区)基础信息), rising with the village risk the ledger was
+    drawn from. Its own random stream: the ledger of a seed does not change with it."""
+    rng = random.Random(seed * 7919 + 17)
+    rows = []
+    for township in sorted(villages_of):
+        for v in villages_of[township]:
+            risk = risks.get(v.code) or (rng.gammavariate(shape, 1 / shape) if shape else 1.0)
+            community = v.kind == "community"
+            population = round(rng.lognormvariate(8.0 if community else 7.3, 0.4) * (0.7 + 0.3 * risk))
+            funds = int(round(rng.lognormvariate(12.5, 0.8) * risk, -2))
+            projects = _poisson(rng, 2.0 * risk)
+            disputes = _poisson(rng, 3.0 * risk)
+            weak = rng.random() < min(0.02 * risk ** 2, 0.5)
+            integrity = rng.random() < min(0.06 * risk, 0.5)
+            rows.append([v.code, population, funds, projects, disputes, "是" if weak else "否", "是" if integrity else "否"])
+    return rows
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    # Knuth's method: means here are small.
+    limit, k, p = math.exp(-mean), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1

@@ -122,3 +122,42 @@ def test_warnings_back_check_and_effectiveness(wanzhou):
     issues = wanzhou.issues(WANZHOU)
     assert result["share_closed"] == round(len(closed) / len(issues), 4)
     assert len(result["townships"]) == 52 and set(result["category_mix_by_round"]) == {i.round_id for i in issues}
+
+
+def test_the_generator_writes_base_data_that_follows_the_ledger(chongqing, tmp_path):
+    chongqing.upsert_units(catalog_units(chongqing, WANZHOU))
+    scenario = generate_scenario(chongqing, districts=[WANZHOU], seed=3)
+    files = scenario.write(tmp_path / "scenario")
+    for table in ("units", "duties", "issues"):
+        load_table(chongqing, table, files[table])
+    villages = {v.code for v in chongqing.divisions("village", within=WANZHOU)}
+    base = read_base_data(files["base"], villages)
+    assert set(base) == villages
+    problems: dict[str, int] = {}
+    for issue in scenario.issues:
+        problems[issue["village_code"]] = problems.get(issue["village_code"], 0) + 1
+    # Disputes rise with the risk the ledger was drawn from: busier villages have more of them.
+    ranked = sorted(villages, key=lambda v: problems.get(v, 0))
+    quiet, busy = ranked[:150], ranked[-150:]
+    mean = lambda vs: sum(base[v]["disputes"] for v in vs) / len(vs)  # noqa: E731
+    assert mean(busy) > 1.3 * mean(quiet)
+    # The same seed gives the same ledger with or without the base data's own random stream.
+    again = generate_scenario(chongqing, districts=[WANZHOU], seed=3)
+    assert again.issues == scenario.issues and again.base == scenario.base
+
+
+def test_transfer_notices_and_recurrence_links(wanzhou, tmp_path):
+    from openpyxl import load_workbook
+    result = run_cli("notice", "--district", WANZHOU, "--as-of", "2026-11-28", "--out", str(tmp_path / "notices"),
+                     "--json", store=f"sqlite:///{wanzhou.path}")
+    assert result.returncode == 0, result.stderr
+    [first, *_] = json.loads(result.stdout)["notices"]
+    sheet = load_workbook(first)["抄告单"]
+    text = "\n".join(str(c.value) for row in sheet.iter_rows() for c in row if c.value)
+    assert "巡察发现问题反馈移交抄告单" in text and "分管领导" in text and "2027-02-26" in text
+    assert load_workbook(first)["基层端清单"].max_row > 1
+    from graph.analysis.planning import recurrence_links
+    links = recurrence_links(wanzhou.issues(WANZHOU))
+    assert links
+    history = run_cli("history", links[0]["closed"], "--json", store=f"sqlite:///{wanzhou.path}")
+    assert json.loads(history.stdout)["recurrence"][0]["reopened_by"] == links[0]["reopened_by"]

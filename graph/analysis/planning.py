@@ -296,3 +296,31 @@ def effectiveness(issues, as_of: dt.date) -> dict:
             "recurrence_after_closure": round(recurred / rectified, 4) if rectified else None,
             "villages_rectified": rectified, "villages_recurred": recurred,
             "category_mix_by_round": {r: dict(c.most_common()) for r, c in sorted(mix.items())}}
+
+
+def recurrence_links(issues) -> list[dict]:
+    """Each rectified or closed problem that came back: the same category found again in the same
+    village in a later round, with the later problem that reopened it.
+
+    >>> from types import SimpleNamespace as I
+    >>> d = dt.date(2024, 1, 1)
+    >>> rows = [I(issue_id="Q1", village_code="v1", category="低保", status="closed", found_on=d, round_id="R1"),
+    ...         I(issue_id="Q2", village_code="v1", category="低保", status="open", found_on=dt.date(2024, 6, 1),
+    ...           round_id="R2")]
+    >>> recurrence_links(rows)
+    [{'closed': 'Q1', 'reopened_by': 'Q2', 'village_code': 'v1', 'category': '低保', 'round': 'R2'}]
+    """
+    by_vc: dict[tuple[str, str], list] = defaultdict(list)
+    for i in issues:
+        by_vc[(i.village_code, i.category)].append(i)
+    links = []
+    for (village, category), found in sorted(by_vc.items()):
+        found.sort(key=lambda i: (i.found_on, i.round_id, i.issue_id))
+        for k, done in enumerate(found):
+            if done.status not in ("rectified", "closed"):
+                continue
+            later = next((i for i in found[k + 1:] if i.round_id != done.round_id and i.found_on > done.found_on), None)
+            if later is not None:
+                links.append({"closed": done.issue_id, "reopened_by": later.issue_id, "village_code": village,
+                              "category": category, "round": later.round_id})
+    return links
