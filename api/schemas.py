@@ -183,6 +183,7 @@ class RootCauseOut(BaseModel):
 
 class PackageOut(BaseModel):
     package_id: str
+    status: dict[str, Any] = Field(description="两端状态：机关端完成、基层端完成、可销号、已销号 (the state of both ends)")
     root_cause: dict[str, Any]
     agency_end: dict[str, Any]
     grassroots_end: list[dict[str, Any]]

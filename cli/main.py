@@ -271,6 +271,9 @@ def cmd_packages(args) -> int:
         print(f"{p['package_id']} {p['root_cause']['category']}")
         print(f"  机关端: {a['unit_name']}（{a['duty_zh']}）{a['task']}，{a['due_on']} 前完成")
         overdue = sum(1 for v in p["grassroots_end"] if v.get("overdue"))
+        state = p["status"]
+        print(f"  状态: 机关端{'已完成' if state['agency_done'] else '未完成'}，"
+              f"{'已销号' if state['closed'] else ('可销号' if state['closable'] else '未销号')}")
         print(f"  基层端: {t['villages']} 个村(社区)、{t['issues']} 个问题（未完成 {t['open_issues']}"
               f"{f'，{overdue} 个村(社区)已逾期' if overdue else ''}）")
     if args.xlsx:
@@ -526,6 +529,27 @@ def cmd_notice(args) -> int:
     return 0
 
 
+def cmd_package(args) -> int:
+    import datetime as dt
+
+    from graph import service
+    on = args.on or dt.date.today()
+    with closing(open_store(args.store, create=False, read_only=False)) as store:
+        if args.action == "agency-done":
+            package = service.complete_agency_end(store, args.package_id, on, args.note or "")
+        else:
+            package = service.close_package(store, args.package_id, on, args.note or "")
+    if args.json:
+        _print_json({"package_id": package["package_id"], "status": package["status"]})
+    else:
+        state = package["status"]
+        grassroots = "已完成" if state["grassroots_done"] else f"还有 {state['grassroots_open']} 个未整改"
+        closed = f"已销号 {state['closed_on']}" if state["closed"] else "未销号"
+        agency = "已完成" if state["agency_done"] else "未完成"
+        print(f"{package['package_id']}：机关端{agency}，基层端{grassroots}，{closed}")
+    return 0
+
+
 def cmd_serve(args) -> int:
     import os
 
@@ -680,6 +704,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = command("evaluate", cmd_evaluate, "成效评估：按期整改率、销号率、复发率、各轮问题结构 (effectiveness)")
     evaluate.add_argument("--district", required=True, help="区县代码")
     evaluate.add_argument("--as-of", type=_date, help="评估日期（默认今天）")
+
+    package = command("package", cmd_package, "整改包两端：记录机关端完成，两端都完成后销号 (package ends and closure)")
+    package.add_argument("action", choices=["agency-done", "close"], help="agency-done 机关端完成；close 销号")
+    package.add_argument("package_id", help="整改包编号，如 PKG-500101-村(居)务公开")
+    package.add_argument("--on", type=_date, help="完成或销号日期（默认今天）")
+    package.add_argument("--note", help="佐证说明（机关端完成时必填）")
 
     notice = command("notice", cmd_notice, "向根源单位反馈移交的抄告单（每个整改包一份 Excel，可打印）(transfer notices)")
     notice.add_argument("--district", help="只为这个区县")

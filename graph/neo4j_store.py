@@ -310,6 +310,21 @@ class Neo4jStore:
             "MERGE (m:Meta {key: 'audit'}) SET m.value = coalesce(m.value, 0) + 1 "
             "CREATE (a:AuditEntry) SET a = $a, a.seq = m.value", a=fields).consume())
 
+    def mark_package_end(self, package_id: str, end: str, done_on, note: str, recorded_at: str) -> None:
+        self._write(lambda tx: tx.run(
+            "MERGE (e:PackageEnd {package_id: $id, end_kind: $end}) "
+            "SET e.done_on = $done_on, e.note = $note, e.recorded_at = $at",
+            id=package_id, end=end, done_on=done_on, note=note, at=recorded_at).consume())
+
+    def package_ends(self, package_ids: Iterable[str]) -> dict[str, dict[str, dict]]:
+        out: dict[str, dict[str, dict]] = {}
+        for r in self._read("MATCH (e:PackageEnd) WHERE e.package_id IN $ids RETURN e.package_id AS id, "
+                            "e.end_kind AS end, e.done_on AS done_on, e.note AS note, e.recorded_at AS at",
+                            ids=sorted(set(package_ids))):
+            out.setdefault(r["id"], {})[r["end"]] = {"done_on": _native(r["done_on"]), "note": r["note"],
+                                                     "recorded_at": r["at"]}
+        return out
+
     def audit(self, limit: int = 100, offset: int = 0) -> tuple[list[AuditEntry], int]:
         rows = self._read("MATCH (a:AuditEntry) RETURN a ORDER BY a.seq DESC SKIP $offset LIMIT $limit",
                           offset=offset, limit=limit)

@@ -7,7 +7,7 @@ import datetime as dt
 from .analysis.chains import responsibility_chain
 from .analysis.packages import build_packages
 from .analysis.root_causes import DEFAULT_MIN_CONFIDENCE, surface_root_causes
-from .errors import NotFound
+from .errors import InputError, NotFound, RowError
 from .store import GraphStore
 
 BULK_FROM = 100  # candidates from which their problems are read in one pass
@@ -61,7 +61,58 @@ def chain(store: GraphStore, issue_id: str) -> dict:
 
 
 def packages(store: GraphStore, as_of: dt.date | None = None, **options) -> list[dict]:
-    """Joint rectification packages for the surfaced causes; due dates count from ``as_of`` (today)."""
+    """Joint rectification packages for the surfaced causes, each with the state of its two ends;
+    due dates count from ``as_of`` (today)."""
+    found = _packages(store, as_of, **options)
+    ends = store.package_ends(p["package_id"] for p in found)
+    for p in found:
+        recorded = ends.get(p["package_id"], {})
+        agency, closed = recorded.get("agency"), recorded.get("closed")
+        grassroots_done = p["totals"]["open_issues"] == 0
+        p["status"] = {"agency_done": agency is not None,
+                       "agency_done_on": agency["done_on"].isoformat() if agency else None,
+                       "agency_note": agency["note"] if agency else None,
+                       "grassroots_done": grassroots_done, "grassroots_open": p["totals"]["open_issues"],
+                       "closable": agency is not None and grassroots_done,
+                       "closed": closed is not None, "closed_on": closed["done_on"].isoformat() if closed else None}
+    return found
+
+
+def _package(store: GraphStore, package_id: str) -> dict:
+    area = package_id.split("-")[1] if package_id.count("-") >= 2 else ""
+    found = next((p for p in packages(store, district=area[:6] or None) if p["package_id"] == package_id), None)
+    if found is None:
+        raise NotFound(f"没有这个整改包 {package_id} (no such package among the surfaced root causes)")
+    return found
+
+
+def complete_agency_end(store: GraphStore, package_id: str, done_on: dt.date, note: str) -> dict:
+    """Record that the agency end (机关端) of a package is done, with its date and evidence."""
+    from .access import now
+    _package(store, package_id)
+    if not note.strip():
+        raise InputError(RowError(package_id, None, "--note", None, "机关端完成情况说明（佐证），不能为空 (an evidence note)"))
+    store.mark_package_end(package_id, "agency", done_on, note.strip(), now())
+    return _package(store, package_id)
+
+
+def close_package(store: GraphStore, package_id: str, closed_on: dt.date, note: str = "") -> dict:
+    """销号: only when both ends are done, the agency's task and every grassroots problem."""
+    from .access import now
+    package = _package(store, package_id)
+    status = package["status"]
+    missing = []
+    if not status["agency_done"]:
+        missing.append("机关端整改尚未完成 (the agency end is not done)")
+    if not status["grassroots_done"]:
+        missing.append(f"基层端还有 {status['grassroots_open']} 个问题未整改 (grassroots problems still open)")
+    if missing:
+        raise InputError(RowError(package_id, None, None, None, "两端都完成后才能销号；" + "；".join(missing)))
+    store.mark_package_end(package_id, "closed", closed_on, note, now())
+    return _package(store, package_id)
+
+
+def _packages(store: GraphStore, as_of: dt.date | None = None, **options) -> list[dict]:
     causes = root_causes(store, with_issues=False, **options)
     issues = {c["rank"]: store.issues_in(c["area_code"], c["category"]) for c in causes}
     villages = {i.village_code for found in issues.values() for i in found}

@@ -20,7 +20,7 @@ from .store import (ApiToken, AuditEntry, Duty, Exposure, HintCount, Issue, Ledg
                     StatusChange, Unit, WriteSummary, extra_json)
 
 SCHEMA_TABLES = {"division", "category", "unit", "duty", "issue", "issue_status", "ledger_cell", "api_token",
-                 "audit", "meta"}
+                 "audit", "meta", "package_end"}
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS division (
     code TEXT PRIMARY KEY, name TEXT NOT NULL, level TEXT NOT NULL, parent_code TEXT, kind TEXT
@@ -68,6 +68,10 @@ CREATE TABLE IF NOT EXISTS api_token (
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, token_id TEXT, token_name TEXT,
     action TEXT NOT NULL, target TEXT NOT NULL, before TEXT, after TEXT
+);
+CREATE TABLE IF NOT EXISTS package_end (
+    package_id TEXT NOT NULL, end_kind TEXT NOT NULL, done_on TEXT NOT NULL, note TEXT, recorded_at TEXT NOT NULL,
+    PRIMARY KEY (package_id, end_kind)
 );
 -- The data version: one more on every committed write, so caches know when to forget.
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -373,6 +377,25 @@ class SQLiteStore:
         with self._transaction() as db:
             db.execute("INSERT INTO audit (at, token_id, token_name, action, target, before, after) "
                        "VALUES (?, ?, ?, ?, ?, ?, ?)", dataclasses.astuple(entry)[:7])
+
+    def mark_package_end(self, package_id: str, end: str, done_on: dt.date, note: str, recorded_at: str) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT INTO package_end (package_id, end_kind, done_on, note, recorded_at) VALUES (?, ?, ?, ?, ?) "
+                       "ON CONFLICT (package_id, end_kind) DO UPDATE SET done_on = excluded.done_on, "
+                       "note = excluded.note, recorded_at = excluded.recorded_at",
+                       (package_id, end, done_on.isoformat(), note, recorded_at))
+
+    def package_ends(self, package_ids: Iterable[str]) -> dict[str, dict[str, dict]]:
+        wanted = sorted(set(package_ids))
+        out: dict[str, dict[str, dict]] = {}
+        for start in range(0, len(wanted), 900):
+            part = wanted[start:start + 900]
+            for pid, end, done_on, note, at in self.db.execute(
+                    "SELECT package_id, end_kind, done_on, note, recorded_at FROM package_end WHERE package_id IN "
+                    f"({','.join('?' * len(part))})", part):
+                out.setdefault(pid, {})[end] = {"done_on": dt.date.fromisoformat(done_on), "note": note,
+                                                "recorded_at": at}
+        return out
 
     def audit(self, limit: int = 100, offset: int = 0) -> tuple[list[AuditEntry], int]:
         rows = self.db.execute("SELECT at, token_id, token_name, action, target, before, after, seq FROM audit "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -91,7 +92,8 @@ def routes(api: Api) -> list[tuple[str, str, dict, str]]:
         ("GET", f"/evaluation?district={HOME}", {}, "analyst"),
         ("GET", "/tokens", {}, "admin"), ("POST", "/tokens", {"json": {"role": "viewer"}}, "admin"),
         ("GET", "/audit", {}, "admin"),
-    ]
+    ] + [("POST", f"/packages/{quote(p['package_id'])}/agency-done", {"json": {"note": "已出台制度"}}, "editor")
+         for p in api.call("GET", f"/packages?district={HOME}&limit=1").json()["items"]]
 
 
 def test_every_route_admits_its_roles_and_refuses_the_others(api):
@@ -135,6 +137,8 @@ def test_a_district_token_sees_and_changes_its_district_only(api):
     assert api.call("POST", "/issues", token="editor@home", json=[row]).status_code == 403
     assert api.call("GET", "/issues/X-1", token="admin").status_code == 404
     assert api.call("POST", "/cypher", token="analyst@home", json={"query": "RETURN 1 AS one"}).status_code == 403
+    assert api.call("POST", f"/packages/{quote('PKG-' + OTHER + '-低保特困救助')}/agency-done", token="editor@home",
+                    json={"note": "x"}).status_code == 404
 
 
 def test_cypher_is_read_only_and_decided_by_the_engine(api):

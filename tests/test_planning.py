@@ -161,3 +161,32 @@ def test_transfer_notices_and_recurrence_links(wanzhou, tmp_path):
     assert links
     history = run_cli("history", links[0]["closed"], "--json", store=f"sqlite:///{wanzhou.path}")
     assert json.loads(history.stdout)["recurrence"][0]["reopened_by"] == links[0]["reopened_by"]
+
+
+def test_a_package_closes_only_when_both_ends_are_done(wanzhou, tmp_path):
+    [package, *_] = service.packages(wanzhou, district=WANZHOU)
+    pid = package["package_id"]
+    assert pid == f"PKG-{package['root_cause']['area_code']}-{package['root_cause']['category']}"
+    assert not package["status"]["closable"] and package["status"]["grassroots_open"] > 0
+    store = f"sqlite:///{wanzhou.path}"
+    refused = run_cli("package", "close", pid, store=store)
+    assert refused.returncode == 2 and "机关端整改尚未完成" in refused.stderr and "基层端还有" in refused.stderr
+    assert run_cli("package", "agency-done", pid, store=store).returncode == 2  # no evidence note
+    done = run_cli("package", "agency-done", pid, "--note", "已出台制度", "--on", "2026-11-01", "--json", store=store)
+    assert json.loads(done.stdout)["status"]["agency_done"]
+    # One end done: still refused, the grassroots problems are open.
+    again = run_cli("package", "close", pid, store=store)
+    assert again.returncode == 2 and "机关端" not in again.stderr.split("；", 1)[1] and "基层端还有" in again.stderr
+    # Every grassroots problem rectified: now it closes.
+    rows = [[i["issue_id"], "已整改", "2026-11-20"] for v in package["grassroots_end"] for i in v["issues"]
+            if i["status"] in ("open", "in_progress")]
+    ids = {r[0] for r in rows}
+    full = [[i.issue_id, i.village_code, i.round_id, i.found_on.isoformat(), i.category, i.severity,
+             "rectified" if i.issue_id in ids else i.status, i.closed_on.isoformat() if i.closed_on else
+             ("2026-11-20" if i.issue_id in ids else "")] for i in wanzhou.issues(WANZHOU)]
+    load_table(wanzhou, "issues", write_csv(tmp_path / "rectified.csv", ["issue_id", "village_code", "round_id",
+               "found_on", "category", "severity", "status", "closed_on"], full))
+    closed = run_cli("package", "close", pid, "--on", "2026-11-28", "--json", store=store)
+    assert closed.returncode == 0, closed.stderr
+    assert json.loads(closed.stdout)["status"] | {} == {**json.loads(closed.stdout)["status"], "closed": True,
+                                                         "closed_on": "2026-11-28"}

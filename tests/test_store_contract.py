@@ -164,3 +164,12 @@ def test_ledger_rules_on_a_hand_made_ledger(any_store, tmp_path):
     villages = {v.code: (v.parent_code, v.code[:6], v.kind) for v in any_store.divisions("village")}
     reference = ledger_facts_from_findings([finding(i) for i in any_store.issues()], villages)
     assert (facts.cells, facts.exposure, facts.hints) == reference
+
+
+def test_package_ends_are_recorded(any_store):
+    import datetime as dt
+    any_store.mark_package_end("PKG-500101-低保特困救助", "agency", dt.date(2026, 11, 1), "已出台制度", "2026-11-01T00:00:00")
+    any_store.mark_package_end("PKG-500101-低保特困救助", "agency", dt.date(2026, 11, 2), "补充佐证", "2026-11-02T00:00:00")
+    ends = any_store.package_ends(["PKG-500101-低保特困救助", "PKG-none"])
+    assert ends == {"PKG-500101-低保特困救助": {"agency": {"done_on": dt.date(2026, 11, 2), "note": "补充佐证",
+                                                           "recorded_at": "2026-11-02T00:00:00"}}}

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
 from fastapi.responses import Response
 
 from graph import service
@@ -17,7 +18,7 @@ from graph.analysis.root_causes import DEFAULT_MIN_CONFIDENCE
 from graph.errors import Forbidden, NotFound
 from graph.reports import write_packages, write_root_causes
 
-from ..deps import Analyst, CacheDep, Caller, SettingsDep, StoreDep, Viewer
+from ..deps import Analyst, CacheDep, Caller, Editor, SettingsDep, StoreDep, Viewer
 from ..schemas import ChainOut, CypherIn, CypherOut, NeighborhoodOut, PackageOut, Page, RootCauseOut
 from .issues import scoped_issue
 from .reference import Limit, Offset
@@ -148,3 +149,42 @@ def cypher(body: CypherIn, store: StoreDep, settings: SettingsDep, caller: Analy
     columns, rows, cut = store.cypher(body.query, body.parameters, settings.cypher_row_limit,
                                       settings.cypher_timeout_s)
     return {"columns": columns, "rows": rows, "truncated": cut}
+
+
+class PackageEndIn(BaseModel):
+    on: dt.date | None = None
+    note: str = Field("", max_length=2000, description="佐证说明 (evidence)")
+
+
+def _scoped_package(store, caller: Caller, package_id: str) -> None:
+    area = package_id.split("-")[1] if package_id.count("-") >= 2 else ""
+    if not area.isdigit() or not caller.sees(area):
+        raise NotFound("没有这个整改包 (no such package)")
+
+
+@router.post("/packages/{package_id}/agency-done", response_model=PackageOut, summary="记录机关端整改完成")
+def package_agency_done(package_id: str, body: PackageEndIn, store: StoreDep, caller: Editor):
+    _scoped_package(store, caller, package_id)
+    before = service._package(store, package_id)["status"]
+    package = service.complete_agency_end(store, package_id, body.on or dt.date.today(), body.note)
+    _audit(store, caller, "packages.agency_done", package_id, before, package["status"])
+    return package
+
+
+@router.post("/packages/{package_id}/close", response_model=PackageOut, summary="整改包销号（两端都完成后）")
+def package_close(package_id: str, body: PackageEndIn, store: StoreDep, caller: Editor):
+    _scoped_package(store, caller, package_id)
+    before = service._package(store, package_id)["status"]
+    package = service.close_package(store, package_id, body.on or dt.date.today(), body.note)
+    _audit(store, caller, "packages.close", package_id, before, package["status"])
+    return package
+
+
+def _audit(store, caller: Caller, action: str, target: str, before: dict, after: dict) -> None:
+    import json
+
+    from graph.access import now
+    from graph.store import AuditEntry
+    store.add_audit(AuditEntry(now(), caller.token.token_id, caller.token.name, action, target,
+                               json.dumps(before, ensure_ascii=False, default=str),
+                               json.dumps(after, ensure_ascii=False, default=str)))

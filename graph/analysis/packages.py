@@ -95,7 +95,8 @@ def build_packages(causes: list[dict], issues: dict, names: dict[str, str], town
             })
         open_issues = sum(1 for i in found if i.status in ("open", "in_progress"))
         packages.append({
-            "package_id": f"PKG-{cause['rank']:03d}-{cause['area_code']}",
+            # Stable across analyses (a rank changes with the data): the area and the category.
+            "package_id": f"PKG-{cause['area_code']}-{cause['category']}",
             "root_cause": {k: cause[k] for k in ("rank", "unit_id", "unit_name", "level", "area_code", "area_name",
                                                  "category", "confidence", "score", "evidence") if k in cause},
             "agency_end": {
