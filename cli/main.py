@@ -502,9 +502,12 @@ def cmd_evaluate(args) -> int:
     pct = lambda v: "—" if v is None else f"{v:.1%}"  # noqa: E731
     print(f"{result['district']}：问题 {result['problems']} 个，按期整改率 {pct(result['on_time_rate'])}，"
           f"已整改/销号 {pct(result['share_closed'])}，整改后复发 {pct(result['recurrence_after_closure'])}")
+    from graph.analysis.planning import SHIFT_ZH
     for round_id, mix in result["category_mix_by_round"].items():
         top = "、".join(f"{c} {n}" for c, n in list(mix.items())[:3])
-        print(f"  {round_id}：{top}")
+        shift = result["shifts_by_round"][round_id]
+        tagged = "，".join(f"{SHIFT_ZH[k]} {shift[k]:.1%}" for k in SHIFT_ZH)
+        print(f"  {round_id}：{top}；{tagged}")
     return 0
 
 

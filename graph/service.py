@@ -195,7 +195,9 @@ def evaluation(store: GraphStore, district: str, as_of: dt.date | None = None) -
     for i in issues:
         by_township.setdefault(i.village_code[:9], []).append(i)
     names = store.division_names(by_township)
+    from .analysis.planning import category_tags, shifts
     return {"district": district, **effectiveness(issues, as_of),
+            "shifts_by_round": shifts(issues, category_tags(store.categories())),
             "townships": [{"code": t, "name": names.get(t, t),
                            **{k: v for k, v in effectiveness(found, as_of).items() if k != "category_mix_by_round"}}
                           for t, found in sorted(by_township.items())]}

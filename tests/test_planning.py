@@ -122,6 +122,11 @@ def test_warnings_back_check_and_effectiveness(wanzhou):
     issues = wanzhou.issues(WANZHOU)
     assert result["share_closed"] == round(len(closed) / len(issues), 4)
     assert len(result["townships"]) == 52 and set(result["category_mix_by_round"]) == {i.round_id for i in issues}
+    # The article's shifts, per round: 一肩挑 is its own category in the catalog.
+    for round_id, shift in result["shifts_by_round"].items():
+        in_round = [i for i in issues if i.round_id == round_id]
+        share = sum(i.category == "书记主任“一肩挑”运行" for i in in_round) / len(in_round)
+        assert shift["secretary_director"] == round(share, 4) and shift["problems"] == len(in_round)
 
 
 def test_the_generator_writes_base_data_that_follows_the_ledger(chongqing, tmp_path):

@@ -68,6 +68,7 @@ class EvaluationOut(BaseModel):
     villages_rectified: int
     villages_recurred: int
     category_mix_by_round: dict[str, dict[str, int]]
+    shifts_by_round: dict[str, dict[str, float]]
     townships: list[dict[str, Any]]
 
 

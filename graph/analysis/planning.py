@@ -324,3 +324,44 @@ def recurrence_links(issues) -> list[dict]:
                 links.append({"closed": done.issue_id, "reopened_by": later.issue_id, "village_code": village,
                               "category": category, "round": later.round_id})
     return links
+
+
+# The shifts the source article names, as tags on categories (by name or group): from poverty
+# alleviation (脱贫攻坚) to rural revitalisation (乡村振兴), and oversight of the combined
+# secretary-director post (书记主任"一肩挑").
+SHIFT_TAGS = {"poverty_alleviation": ("低保", "特困", "惠民惠农", "扶贫", "返贫"),
+              "rural_revitalisation": ("乡村振兴",),
+              "secretary_director": ("一肩挑",)}
+SHIFT_ZH = {"poverty_alleviation": "脱贫攻坚与民生兜底", "rural_revitalisation": "乡村振兴", "secretary_director": "“一肩挑”监督"}
+
+
+def category_tags(categories) -> dict[str, set[str]]:
+    """Category name -> the shifts it belongs to, from its name and group.
+
+    >>> from types import SimpleNamespace as C
+    >>> category_tags([C(name="低保特困救助", group="民生保障"), C(name="乡村振兴项目", group="乡村振兴")])
+    {'低保特困救助': {'poverty_alleviation'}, '乡村振兴项目': {'rural_revitalisation'}}
+    """
+    tags = {}
+    for c in categories:
+        text = f"{c.name} {getattr(c, 'group', '') or ''}"
+        tags[c.name] = {tag for tag, words in SHIFT_TAGS.items() if any(w in text for w in words)}
+    return tags
+
+
+def shifts(issues, tags: dict[str, set[str]]) -> dict[str, dict]:
+    """Per round, problems and the share of each shift's categories among them.
+
+    >>> from types import SimpleNamespace as I
+    >>> rows = [I(round_id="R1", category="低保"), I(round_id="R1", category="作风"), I(round_id="R2", category="振兴")]
+    >>> shifts(rows, {"低保": {"poverty_alleviation"}, "振兴": {"rural_revitalisation"}, "作风": set()})["R1"]
+    {'problems': 2, 'poverty_alleviation': 0.5, 'rural_revitalisation': 0.0, 'secretary_director': 0.0}
+    """
+    counts: dict[str, Counter] = defaultdict(Counter)
+    totals: Counter = Counter()
+    for i in issues:
+        totals[i.round_id] += 1
+        for tag in tags.get(i.category, ()):
+            counts[i.round_id][tag] += 1
+    return {r: {"problems": totals[r], **{tag: round(counts[r][tag] / totals[r], 4) for tag in SHIFT_TAGS}}
+            for r in sorted(totals)}
