@@ -397,23 +397,18 @@ def cmd_classify(args) -> int:
     from graph.analysis.planning import INDICATOR_ZH, KEY
     with closing(_reading(args)) as store:
         district, config, base = _planning_inputs(args, store)
-        modes = {m["village_code"]: m for m in service.inspection_modes(store, district, base, config)}
-        classes = service.classification(store, district, base, config)
+        classes, modes = service.classified_modes(store, district, base, config)
+        modes = {m["village_code"]: m for m in modes}
     rows = [{**c.as_dict(), "mode": modes[c.village_code]["mode"], "mode_reasons": modes[c.village_code]["reasons"]}
             for c in classes]
     if args.xlsx:
-        from graph.reports import _table, save_workbook
-        from openpyxl import Workbook
-        workbook = Workbook()
-        sheet = workbook.active
-        sheet.title = "村(社区)分类"
+        from graph.reports import write_sheet
         keys = list(INDICATOR_ZH)
-        _table(sheet, ["村(社区)代码", "村(社区)", "乡镇(街道)代码", "分类", "得分", "巡察方式", "理由"]
+        write_sheet(args.xlsx, "村(社区)分类", ["村(社区)代码", "村(社区)", "乡镇(街道)代码", "分类", "得分", "巡察方式", "理由"]
                + [f"{INDICATOR_ZH[k]}得分" for k in keys],
                ([r["village_code"], r["name"], r["township_code"], r["class"], r["score"], r["mode"],
                  "；".join(r["mode_reasons"])] + [r["contributions"].get(k, 0) for k in keys] for r in rows),
                [14, 22, 12, 8, 8, 12, 50] + [10] * len(keys))
-        save_workbook(workbook, args.xlsx)
     if args.json:
         _print_json(rows)
         return 0
@@ -438,16 +433,11 @@ def cmd_plan(args) -> int:
                                      per_team={DIRECT: args.direct, SPECIAL: args.joint, JOINT: args.joint},
                                      base_data=base, config=config, term_start=args.term_start)
     if args.xlsx:
-        from graph.reports import _table, save_workbook
-        from openpyxl import Workbook
-        workbook = Workbook()
-        sheet = workbook.active
-        sheet.title = "巡察计划"
-        _table(sheet, ["轮次", "开始", "村(社区)代码", "村(社区)", "乡镇(街道)代码", "分类", "巡察方式", "届内"],
+        from graph.reports import write_sheet
+        write_sheet(args.xlsx, "巡察计划", ["轮次", "开始", "村(社区)代码", "村(社区)", "乡镇(街道)代码", "分类", "巡察方式", "届内"],
                ([r["round"], r["starts_on"], m["village_code"], m["name"], m["township_code"], m["class"], m["mode"],
                  "是" if r["within_term"] else "否"] for r in plan["rounds"] for m in r["villages"]),
                [6, 12, 14, 24, 14, 8, 12, 6])
-        save_workbook(workbook, args.xlsx)
     if args.json:
         _print_json(plan)
         return 0 if plan["feasible"] else 1
@@ -538,10 +528,8 @@ def cmd_package(args) -> int:
     from graph import service
     on = args.on or dt.date.today()
     with closing(open_store(args.store, create=False, read_only=False)) as store:
-        if args.action == "agency-done":
-            package = service.complete_agency_end(store, args.package_id, on, args.note or "")
-        else:
-            package = service.close_package(store, args.package_id, on, args.note or "")
+        record = service.complete_agency_end if args.action == "agency-done" else service.close_package
+        _, package = record(store, args.package_id, on, args.note or "")
     if args.json:
         _print_json({"package_id": package["package_id"], "status": package["status"]})
     else:

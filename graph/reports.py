@@ -110,6 +110,15 @@ def save_workbook(workbook: Workbook, path: str | Path) -> Path:
     return path
 
 
+def write_sheet(path: str | Path, title: str, headers: list[str], rows: Iterable[Sequence], widths: list[int]) -> Path:
+    """A one-sheet workbook of a table, written safely (see :func:`put`)."""
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = title
+    _table(sheet, headers, rows, widths)
+    return save_workbook(workbook, path)
+
+
 def write_csv(rows: Iterable[Sequence], headers: Sequence[str], path: str | Path) -> Path:
     """A CSV report Excel opens correctly (UTF-8 with BOM), every cell made formula-safe."""
     path = Path(path)

@@ -86,18 +86,20 @@ def _package(store: GraphStore, package_id: str) -> dict:
     return found
 
 
-def complete_agency_end(store: GraphStore, package_id: str, done_on: dt.date, note: str) -> dict:
-    """Record that the agency end (机关端) of a package is done, with its date and evidence."""
+def complete_agency_end(store: GraphStore, package_id: str, done_on: dt.date, note: str) -> tuple[dict, dict]:
+    """Record that the agency end (机关端) of a package is done, with its date and evidence; the
+    package's state before, and the package after."""
     from .access import now
-    _package(store, package_id)
+    before = _package(store, package_id)["status"]
     if not note.strip():
         raise InputError(RowError(package_id, None, "--note", None, "机关端完成情况说明（佐证），不能为空 (an evidence note)"))
     store.mark_package_end(package_id, "agency", done_on, note.strip(), now())
-    return _package(store, package_id)
+    return before, _package(store, package_id)
 
 
-def close_package(store: GraphStore, package_id: str, closed_on: dt.date, note: str = "") -> dict:
-    """销号: only when both ends are done, the agency's task and every grassroots problem."""
+def close_package(store: GraphStore, package_id: str, closed_on: dt.date, note: str = "") -> tuple[dict, dict]:
+    """销号: only when both ends are done, the agency's task and every grassroots problem; the
+    package's state before, and the package after."""
     from .access import now
     package = _package(store, package_id)
     status = package["status"]
@@ -109,7 +111,7 @@ def close_package(store: GraphStore, package_id: str, closed_on: dt.date, note: 
     if missing:
         raise InputError(RowError(package_id, None, None, None, "两端都完成后才能销号；" + "；".join(missing)))
     store.mark_package_end(package_id, "closed", closed_on, note, now())
-    return _package(store, package_id)
+    return status, _package(store, package_id)
 
 
 def _packages(store: GraphStore, as_of: dt.date | None = None, **options) -> list[dict]:
@@ -129,11 +131,12 @@ def _district_issues(store: GraphStore, district: str):
 
 
 def classification(store: GraphStore, district: str, base_data: dict | None = None, config: dict | None = None,
-                   as_of: dt.date | None = None) -> list:
-    """Every village-level unit of the district, classified on its base data and the graph."""
+                   as_of: dt.date | None = None, causes: list[dict] | None = None) -> list:
+    """Every village-level unit of the district, classified on its base data and the graph.
+    ``causes``: the district's root causes, when the caller has them already."""
     from .analysis.planning import classify, graph_indicators
     as_of = as_of or dt.date.today()
-    causes = root_causes(store, district=district)
+    causes = root_causes(store, district=district) if causes is None else causes
     in_cause = {v for c in causes for v in c.get("villages", [])}
     indicators = graph_indicators(_district_issues(store, district), as_of, in_cause)
     for code, values in (base_data or {}).items():
@@ -142,12 +145,19 @@ def classification(store: GraphStore, district: str, base_data: dict | None = No
     return classify(villages, indicators, config)
 
 
+def classified_modes(store: GraphStore, district: str, base_data: dict | None = None,
+                     config: dict | None = None) -> tuple[list, list[dict]]:
+    """The classes and the inspection modes of the district's villages, from one root-cause analysis."""
+    from .analysis.planning import recommend_modes
+    causes = root_causes(store, district=district)
+    classes = classification(store, district, base_data, config, causes=causes)
+    systemic = [c for c in causes if c["level"] == "district"]
+    return classes, recommend_modes(classes, {district: systemic})
+
+
 def inspection_modes(store: GraphStore, district: str, base_data: dict | None = None,
                      config: dict | None = None) -> list[dict]:
-    from .analysis.planning import recommend_modes
-    classes = classification(store, district, base_data, config)
-    systemic = [c for c in root_causes(store, district=district) if c["level"] == "district"]
-    return recommend_modes(classes, {district: systemic})
+    return classified_modes(store, district, base_data, config)[1]
 
 
 def coverage_plan(store: GraphStore, district: str, *, teams: int, term_end: dt.date, start: dt.date | None = None,

@@ -138,6 +138,15 @@ class _IsoDates(dict):
         return text
 
 
+def _where_in(db: sqlite3.Connection, query: str, keys: Iterable, batch: int = 900) -> Iterator[tuple]:
+    """The rows of ``query`` for every key, its ``IN ({marks})`` filled 900 keys at a time: SQLite
+    caps the parameters of one statement. Keys are de-duplicated and sorted."""
+    keys = sorted(set(keys))
+    for start in range(0, len(keys), batch):
+        part = keys[start:start + batch]
+        yield from db.execute(query.format(marks=",".join("?" * len(part))), part)
+
+
 def _code_range(prefix: str) -> tuple[str, str]:
     """Bounds such that ``lo <= code < hi`` holds exactly for codes starting with ``prefix``."""
     return prefix, prefix + "\uffff"
@@ -303,11 +312,9 @@ class SQLiteStore:
                        int(i.immediate), iso(i.due_on), iso(i.closed_on), i.root_unit_hint, extra_json(i.extra))
         try:
             with self._transaction() as db:
-                previous = {}
-                for start in range(0, len(issues), 900):
-                    part = [i.issue_id for i in issues[start:start + 900]]
-                    q = f"SELECT issue_id, status, closed_on FROM issue WHERE issue_id IN ({','.join('?' * len(part))})"
-                    previous.update({r[0]: (r[1], r[2]) for r in db.execute(q, part)})
+                previous = {r[0]: (r[1], r[2]) for r in _where_in(
+                    db, "SELECT issue_id, status, closed_on FROM issue WHERE issue_id IN ({marks})",
+                    [i.issue_id for i in issues])}
                 summary = _upsert_rows(db, "issue", ("issue_id",), ISSUE_COLUMNS, rows(), progress)
                 if summary.inserted or summary.updated:
                     _refresh_ledger(db)
@@ -315,11 +322,8 @@ class SQLiteStore:
                 # The next sequence number of each issue, read in batches (a per-row sub-query is
                 # slower), so an issue whose row was deleted but whose history stays appends to it.
                 changed = [i for i in issues if previous.get(i.issue_id) != (i.status.value, iso(i.closed_on))]
-                last: dict[str, int] = {}
-                for start in range(0, len(changed), 900):
-                    part = [i.issue_id for i in changed[start:start + 900]]
-                    last.update(db.execute(f"SELECT issue_id, MAX(seq) FROM issue_status WHERE issue_id IN "
-                                           f"({','.join('?' * len(part))}) GROUP BY issue_id", part))
+                last = dict(_where_in(db, "SELECT issue_id, MAX(seq) FROM issue_status WHERE issue_id IN ({marks}) "
+                                          "GROUP BY issue_id", [i.issue_id for i in changed]))
                 db.executemany("INSERT INTO issue_status (issue_id, seq, status, closed_on, recorded_at) "
                                "VALUES (?, ?, ?, ?, ?)",
                                ((i.issue_id, last.get(i.issue_id, -1) + 1, i.status.value, iso(i.closed_on),
@@ -329,14 +333,9 @@ class SQLiteStore:
         return summary
 
     def _village_parents(self, villages: set[str]) -> dict[str, tuple[str, str]]:
-        found: dict[str, tuple[str, str]] = {}
-        codes = sorted(villages)
-        for start in range(0, len(codes), 900):
-            part = codes[start:start + 900]
-            q = (f"SELECT v.code, t.code, t.parent_code FROM division v JOIN division t ON t.code = v.parent_code "
-                 f"WHERE v.code IN ({','.join('?' * len(part))})")
-            for code, township, district in self.db.execute(q, part):
-                found[code] = (township, district)
+        found = {code: (township, district) for code, township, district in _where_in(
+            self.db, "SELECT v.code, t.code, t.parent_code FROM division v JOIN division t ON t.code = v.parent_code "
+                     "WHERE v.code IN ({marks})", sorted(villages))}
         missing = villages - found.keys()
         if missing:
             raise InputError(f"village codes not in the loaded divisions: {', '.join(sorted(missing)[:10])}")
@@ -344,13 +343,7 @@ class SQLiteStore:
 
     # -- reads ------------------------------------------------------------------------------------
     def existing_codes(self, codes: Iterable[str]) -> set[str]:
-        wanted = sorted(set(codes))
-        found: set[str] = set()
-        for start in range(0, len(wanted), 900):
-            part = wanted[start:start + 900]
-            found.update(r[0] for r in self.db.execute(
-                f"SELECT code FROM division WHERE code IN ({','.join('?' * len(part))})", part))
-        return found
+        return {r[0] for r in _where_in(self.db, "SELECT code FROM division WHERE code IN ({marks})", set(codes))}
 
     # -- API tokens and audit -------------------------------------------------------------------------
     def save_token(self, token: ApiToken) -> None:
@@ -386,15 +379,12 @@ class SQLiteStore:
                        (package_id, end, done_on.isoformat(), note, recorded_at))
 
     def package_ends(self, package_ids: Iterable[str]) -> dict[str, dict[str, dict]]:
-        wanted = sorted(set(package_ids))
         out: dict[str, dict[str, dict]] = {}
-        for start in range(0, len(wanted), 900):
-            part = wanted[start:start + 900]
-            for pid, end, done_on, note, at in self.db.execute(
-                    "SELECT package_id, end_kind, done_on, note, recorded_at FROM package_end WHERE package_id IN "
-                    f"({','.join('?' * len(part))})", part):
-                out.setdefault(pid, {})[end] = {"done_on": dt.date.fromisoformat(done_on), "note": note,
-                                                "recorded_at": at}
+        for pid, end, done_on, note, at in _where_in(
+                self.db, "SELECT package_id, end_kind, done_on, note, recorded_at FROM package_end "
+                         "WHERE package_id IN ({marks})", set(package_ids)):
+            out.setdefault(pid, {})[end] = {"done_on": dt.date.fromisoformat(done_on), "note": note,
+                                            "recorded_at": at}
         return out
 
     def audit(self, limit: int = 100, offset: int = 0) -> tuple[list[AuditEntry], int]:
@@ -411,13 +401,8 @@ class SQLiteStore:
         return 0 if row is None else row[0]
 
     def issue_statuses(self, issue_ids: Iterable[str]) -> dict[str, str]:
-        wanted = sorted(set(issue_ids))
-        found: dict[str, str] = {}
-        for start in range(0, len(wanted), 900):
-            part = wanted[start:start + 900]
-            found.update(self.db.execute(
-                f"SELECT issue_id, status FROM issue WHERE issue_id IN ({','.join('?' * len(part))})", part))
-        return found
+        return dict(_where_in(self.db, "SELECT issue_id, status FROM issue WHERE issue_id IN ({marks})",
+                              set(issue_ids)))
 
     def division(self, code: str) -> Division | None:
         row = self.db.execute("SELECT code, name, level, parent_code, kind FROM division WHERE code = ?",
@@ -425,13 +410,7 @@ class SQLiteStore:
         return None if row is None else Division(code=row[0], name=row[1], level=row[2], parent_code=row[3], kind=row[4])
 
     def division_names(self, codes: Iterable[str]) -> dict[str, str]:
-        wanted = sorted(set(codes))
-        names: dict[str, str] = {}
-        for start in range(0, len(wanted), 900):
-            part = wanted[start:start + 900]
-            names.update(self.db.execute(
-                f"SELECT code, name FROM division WHERE code IN ({','.join('?' * len(part))})", part))
-        return names
+        return dict(_where_in(self.db, "SELECT code, name FROM division WHERE code IN ({marks})", set(codes)))
 
     def children_counts(self, code: str) -> dict[str, int]:
         lo, hi = _code_range(code)
@@ -504,13 +483,8 @@ class SQLiteStore:
         if area_codes is None:
             rows = self.db.execute("SELECT unit_id, name, level, area_code, function FROM unit ORDER BY unit_id")
         else:
-            codes = sorted(set(area_codes))
-            rows = []
-            for start in range(0, len(codes), 900):
-                part = codes[start:start + 900]
-                rows += self.db.execute("SELECT unit_id, name, level, area_code, function FROM unit WHERE area_code "
-                                        f"IN ({','.join('?' * len(part))})", part).fetchall()
-            rows.sort()
+            rows = sorted(_where_in(self.db, "SELECT unit_id, name, level, area_code, function FROM unit "
+                                             "WHERE area_code IN ({marks})", set(area_codes)))
         return [Unit(*r) for r in rows]
 
     def duties(self) -> list[Duty]:

@@ -164,19 +164,20 @@ def _scoped_package(store, caller: Caller, package_id: str) -> None:
 
 @router.post("/packages/{package_id}/agency-done", response_model=PackageOut, summary="记录机关端整改完成")
 def package_agency_done(package_id: str, body: PackageEndIn, store: StoreDep, caller: Editor):
-    _scoped_package(store, caller, package_id)
-    before = service._package(store, package_id)["status"]
-    package = service.complete_agency_end(store, package_id, body.on or dt.date.today(), body.note)
-    _audit(store, caller, "packages.agency_done", package_id, before, package["status"])
-    return package
+    return _package_end(store, caller, package_id, "packages.agency_done", service.complete_agency_end,
+                        body.on or dt.date.today(), body.note)
 
 
 @router.post("/packages/{package_id}/close", response_model=PackageOut, summary="整改包销号（两端都完成后）")
 def package_close(package_id: str, body: PackageEndIn, store: StoreDep, caller: Editor):
+    return _package_end(store, caller, package_id, "packages.close", service.close_package,
+                        body.on or dt.date.today(), body.note)
+
+
+def _package_end(store, caller: Caller, package_id: str, action: str, record, on: dt.date, note: str) -> dict:
     _scoped_package(store, caller, package_id)
-    before = service._package(store, package_id)["status"]
-    package = service.close_package(store, package_id, body.on or dt.date.today(), body.note)
-    _audit(store, caller, "packages.close", package_id, before, package["status"])
+    before, package = record(store, package_id, on, note)
+    _audit(store, caller, action, package_id, before, package["status"])
     return package
 
 

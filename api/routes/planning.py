@@ -85,11 +85,10 @@ def classification(store: StoreDep, cache: CacheDep, caller: Analyst, district: 
     district = _district(store, caller, district)
 
     def compute():
-        config = read_config()
-        modes = {m["village_code"]: m for m in service.inspection_modes(store, district, config=config)}
-        return [{**c.as_dict(), "class_": c.klass, "mode": modes[c.village_code]["mode"],
-                 "reasons": modes[c.village_code]["reasons"]}
-                for c in service.classification(store, district, config=config)]
+        classes, modes = service.classified_modes(store, district, config=read_config())
+        by_village = {m["village_code"]: m for m in modes}
+        return [{**c.as_dict(), "class_": c.klass, "mode": by_village[c.village_code]["mode"],
+                 "reasons": by_village[c.village_code]["reasons"]} for c in classes]
     return cache.get(store, ("classification", district), compute)
 
 
