@@ -301,8 +301,8 @@ def cmd_history(args) -> int:
         closed = f"，销号日期 {r['closed_on']}" if r["closed_on"] else ""
         print(f"  {r['recorded_at']}  {r['status_zh']}{closed}")
     for link in links:
-        print(f"  复发：{link['closed']} 整改后，{link['round']} 在同一村(社区)又发现同类问题 {link['reopened_by']}，"
-              f"原问题应重新打开")
+        state = "已重新打开（复发重开）" if link["reopened"] else "原问题应重新打开（xuncha reopen --apply）"
+        print(f"  复发：{link['closed']} 整改后，{link['round']} 在同一村(社区)又发现同类问题 {link['reopened_by']}，{state}")
     return 0
 
 
@@ -465,6 +465,24 @@ def cmd_rectify(args) -> int:
     print(f"{status['district']} 整改预警（{status['as_of']}）：" + "、".join(
         f"{WARNING_ZH[k]} {n}" for k, n in status["counts"].items() if n))
     print(f"立行立改：{status['immediate']['done']}/{status['immediate']['total']} 已完成")
+    return 0
+
+
+def cmd_reopen(args) -> int:
+    from graph import service
+    opener = (lambda: open_store(args.store, create=False, read_only=False)) if args.apply else (lambda: _reading(args))
+    with closing(opener()) as store:
+        result = service.reopen_recurrences(store, _district(store, args.district), apply=args.apply, on=args.on)
+    if args.json:
+        _print_json(result)
+        return 0
+    verb = "已重新打开" if args.apply else "应重新打开（加 --apply 写入）"
+    print(f"{result['district']}：整改后复发的问题 {len(result['issues'])} 个、已销号整改包 {len(result['packages'])} 个{verb}")
+    for link in result["issues"]:
+        print(f"  {link['closed']} → {link['reopened_by']}（{link['round']}，{link['village_code']}，{link['category']}）")
+    for link in result["packages"]:
+        print(f"  {link['package_id']}（{link['closed_on']} 销号）→ {'、'.join(link['reopened_by'][:5])}"
+              f"{' 等' if len(link['reopened_by']) > 5 else ''}")
     return 0
 
 
@@ -687,6 +705,10 @@ def build_parser() -> argparse.ArgumentParser:
     rectify.add_argument("--district", required=True, help="区县代码")
     rectify.add_argument("--as-of", type=_date, help="预警日期（默认今天）")
 
+    reopen = command("reopen", cmd_reopen, "整改后复发的问题和已销号整改包重新打开，并记录关联 (reopen recurrences)")
+    reopen.add_argument("--district", required=True, help="区县代码")
+    reopen.add_argument("--apply", action="store_true", help="写入（默认只列出，不改动）")
+    reopen.add_argument("--on", type=_date, help="整改包重新打开的日期（默认今天）")
     backcheck = command("backcheck", cmd_backcheck, "已整改问题随机抽查，种子可复现 (a back-check sample)")
     backcheck.add_argument("--district", required=True, help="区县代码")
     backcheck.add_argument("--share", type=float, default=0.05, help="抽查比例（默认 5%%）")

@@ -157,10 +157,21 @@ class Status(BilingualEnum):
     IN_PROGRESS = "in_progress"
     RECTIFIED = "rectified"
     CLOSED = "closed"
+    # Rectified or closed once, then found again in a later round (the fix did not hold): open
+    # again for tracking, and still a rectified problem that came back for the ledger's evidence.
+    REOPENED = "reopened"
 
     @classmethod
     def zh_names(cls):
-        return {"open": "未整改", "in_progress": "整改中", "rectified": "已整改", "closed": "已销号"}
+        return {"open": "未整改", "in_progress": "整改中", "rectified": "已整改", "closed": "已销号",
+                "reopened": "复发重开"}
+
+
+# Statuses by what they mean: done (rectification finished) and once rectified (the ledger's
+# recurrence evidence: a problem reopened after its fix was rectified before).
+DONE_STATUSES = ("rectified", "closed")
+OPEN_STATUSES = ("open", "in_progress", "reopened")
+ONCE_RECTIFIED = ("rectified", "closed", "reopened")
 
 
 def _enum_validator(enum_cls):

@@ -468,14 +468,14 @@ class Neo4jStore:
                 for c in (r["c"] for r in rows)]
 
     _ISSUE = ("i {.issue_id, .village_code, .round_id, .found_on, .category, .description, .severity, .amount_yuan, "
-              ".status, .immediate, .due_on, .closed_on, .root_unit_hint} AS i")
+              ".status, .immediate, .due_on, .closed_on, .root_unit_hint, .extra} AS i")
 
     @staticmethod
     def _issue(i: dict) -> Issue:
         return Issue(i["issue_id"], i["village_code"], i["round_id"], _native(i["found_on"]), i["category"],
                      i.get("description") or "", i["severity"], i.get("amount_yuan"), i["status"],
                      bool(i.get("immediate")), _native(i.get("due_on")), _native(i.get("closed_on")),
-                     i.get("root_unit_hint"))
+                     i.get("root_unit_hint"), json.loads(i["extra"]) if i.get("extra") else {})
 
     def issue(self, issue_id: str) -> Issue | None:
         rows = self._read(f"MATCH (i:Issue {{issue_id: $id}}) RETURN {self._ISSUE}", id=issue_id)
@@ -532,8 +532,8 @@ WITH latest, i.village_code AS village, i.township_code AS township, i.district_
      i.category AS category, count(*) AS n,
      sum(CASE i.severity WHEN 'minor' THEN 1.0 WHEN 'serious' THEN 2.0 ELSE 4.0 END) AS w,
      sum(coalesce(i.amount_yuan, 0.0)) AS amount,
-     max(CASE WHEN i.status IN ['rectified', 'closed'] AND i.round_id <> latest THEN 1 ELSE 0 END) AS rectified,
-     min(CASE WHEN i.status IN ['rectified', 'closed'] THEN toString(i.found_on) + '|' + i.round_id END) AS first_done,
+     max(CASE WHEN i.status IN ['rectified', 'closed', 'reopened'] AND i.round_id <> latest THEN 1 ELSE 0 END) AS rectified,
+     min(CASE WHEN i.status IN ['rectified', 'closed', 'reopened'] THEN toString(i.found_on) + '|' + i.round_id END) AS first_done,
      collect([toString(i.found_on), i.round_id]) AS findings
 WITH village, township, district, category, n, w, amount, rectified,
      CASE WHEN first_done IS NULL THEN 0 WHEN any(f IN findings WHERE f[0] > substring(first_done, 0, 10)

@@ -8,6 +8,7 @@ from .analysis.chains import responsibility_chain
 from .analysis.packages import build_packages
 from .analysis.root_causes import DEFAULT_MIN_CONFIDENCE, surface_root_causes
 from .errors import InputError, NotFound, RowError
+from .model import DONE_STATUSES
 from .store import GraphStore
 
 BULK_FROM = 100  # candidates from which their problems are read in one pass
@@ -67,14 +68,18 @@ def packages(store: GraphStore, as_of: dt.date | None = None, **options) -> list
     ends = store.package_ends(p["package_id"] for p in found)
     for p in found:
         recorded = ends.get(p["package_id"], {})
-        agency, closed = recorded.get("agency"), recorded.get("closed")
+        agency, closed, reopened = recorded.get("agency"), recorded.get("closed"), recorded.get("reopened")
+        if closed and reopened and reopened["recorded_at"] >= closed["recorded_at"]:
+            closed = None  # reopened after its closure, until it is closed again
         grassroots_done = p["totals"]["open_issues"] == 0
         p["status"] = {"agency_done": agency is not None,
                        "agency_done_on": agency["done_on"].isoformat() if agency else None,
                        "agency_note": agency["note"] if agency else None,
                        "grassroots_done": grassroots_done, "grassroots_open": p["totals"]["open_issues"],
                        "closable": agency is not None and grassroots_done,
-                       "closed": closed is not None, "closed_on": closed["done_on"].isoformat() if closed else None}
+                       "closed": closed is not None, "closed_on": closed["done_on"].isoformat() if closed else None,
+                       "reopened_on": reopened["done_on"].isoformat() if reopened else None,
+                       "reopened_note": reopened["note"] if reopened else None}
     return found
 
 
@@ -189,9 +194,54 @@ def rectification_status(store: GraphStore, district: str, as_of: dt.date | None
             "issues": rows}
 
 
+def reopen_recurrences(store: GraphStore, district: str, *, apply: bool = False, on: dt.date | None = None) -> dict:
+    """Reopen (复发重开) what came back in a later round, with the link recorded:
+
+    * a rectified or closed problem whose category was found again in the same village in a later
+      round: its status becomes 复发重开 (an entry in its status history) and its extra field
+      names the problem that reopened it;
+    * a closed joint package whose category was found again under its root unit (in the unit's
+      area) after the package was closed: the package is reopened, the new problems named.
+
+    With ``apply`` False nothing is written (a preview of the same answer)."""
+    from .access import now
+    from .analysis.planning import recurrence_links
+    from .model import IssueIn, Status
+    on = on or dt.date.today()
+    issues = {i.issue_id: i for i in _district_issues(store, district)}
+    links = [link for link in recurrence_links(issues.values())
+             if not link["reopened"] and issues[link["closed"]].status in DONE_STATUSES]
+    reopened = []
+    for link in links:
+        old = issues[link["closed"]]
+        fields = {k: v for k, v in old.__dict__.items() if k != "extra"}
+        reopened.append(IssueIn.model_validate({**fields, "status": Status.REOPENED, "extra": {
+            **{k: str(v) for k, v in old.extra.items()},
+            "复发重开": f"{link['reopened_by']}（{link['round']}，同一村(社区)同类问题再次发现）"}}))
+    package_links = []
+    for p in packages(store, district=district):
+        closed_on = p["status"]["closed_on"]
+        if not p["status"]["closed"] or closed_on is None:
+            continue
+        later = sorted(i.issue_id for i in store.issues_in(p["root_cause"]["area_code"], p["root_cause"]["category"])
+                       if i.found_on > dt.date.fromisoformat(closed_on))
+        if later:
+            package_links.append({"package_id": p["package_id"], "unit_id": p["agency_end"]["unit_id"],
+                                  "category": p["root_cause"]["category"], "closed_on": closed_on,
+                                  "reopened_by": later})
+    if apply:
+        recorded_at = now()
+        if reopened:
+            store.upsert_issues(reopened, recorded_at=recorded_at)
+        for link in package_links:
+            store.mark_package_end(link["package_id"], "reopened", on,
+                                   "销号后同一根源单位辖区再次发现同类问题：" + "、".join(link["reopened_by"]), recorded_at)
+    return {"district": district, "applied": apply, "issues": links, "packages": package_links}
+
+
 def back_check(store: GraphStore, district: str, share: float = 0.05, seed: int = 1) -> dict:
     from .analysis.planning import back_check_sample
-    closed = [i.issue_id for i in _district_issues(store, district) if i.status in ("rectified", "closed")]
+    closed = [i.issue_id for i in _district_issues(store, district) if i.status in DONE_STATUSES]
     return {"district": district, "seed": seed, "share": share, "closed": len(closed),
             "sample": back_check_sample(closed, share, seed)}
 

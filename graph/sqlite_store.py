@@ -499,12 +499,12 @@ class SQLiteStore:
                 for r in rows]
 
     _ISSUE_SELECT = ("SELECT issue_id, village_code, round_id, found_on, category, description, severity, "
-                     "amount_yuan, status, immediate, due_on, closed_on, root_unit_hint FROM issue ")
+                     "amount_yuan, status, immediate, due_on, closed_on, root_unit_hint, extra FROM issue ")
 
     @staticmethod
     def _issue(r) -> Issue:
         return Issue(r[0], r[1], r[2], _date(r[3]), r[4], r[5] or "", r[6], r[7], r[8], bool(r[9]),
-                     _date(r[10]), _date(r[11]), r[12])
+                     _date(r[10]), _date(r[11]), r[12], json.loads(r[13]) if r[13] else {})
 
     def issue(self, issue_id: str) -> Issue | None:
         row = self.db.execute(self._ISSUE_SELECT + "WHERE issue_id = ?", (issue_id,)).fetchone()
@@ -553,8 +553,8 @@ LEDGER_SQL = """
 WITH latest AS (SELECT round_id FROM issue ORDER BY found_on DESC, round_id DESC LIMIT 1),
 marked AS (
     SELECT village_code, township_code, district_code, category, severity, amount_yuan, found_on, round_id,
-           status IN ('rectified', 'closed') AS done,
-           MIN(CASE WHEN status IN ('rectified', 'closed') THEN found_on || '|' || round_id END)
+           status IN ('rectified', 'closed', 'reopened') AS done,
+           MIN(CASE WHEN status IN ('rectified', 'closed', 'reopened') THEN found_on || '|' || round_id END)
                OVER (PARTITION BY village_code, category) AS first_done
     FROM issue
 ),

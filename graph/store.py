@@ -72,6 +72,8 @@ class Issue:
     due_on: dt.date | None
     closed_on: dt.date | None
     root_unit_hint: str | None
+    # Columns the ledger's format does not name, and notes written later (整改佐证, 复发重开).
+    extra: dict = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)

@@ -136,9 +136,12 @@ def validate_rows(store: GraphStore, kind: str, rows: Sequence[dict], source: st
     if unknown:
         raise InputError([RowError(source, None, k, None, f"格式中有的字段：{'、'.join(COLUMNS[kind].aliases)}")
                           for k in unknown])
+    # Notes outside the format (``extra``: 整改佐证, 复发重开) ride as extra columns after the named ones.
+    extra_names = sorted({k for row in rows for k in (row.get("extra") or {})})
     table = Table(file=source, index={c: i for i, c in enumerate(columns)}, headers={c: c for c in columns},
-                  source=Source("json"))
-    table.rows = ((n, ["" if row.get(c) is None else row.get(c) for c in columns])
+                  extra={name: len(columns) + i for i, name in enumerate(extra_names)}, source=Source("json"))
+    table.rows = ((n, ["" if row.get(c) is None else row.get(c) for c in columns]
+                   + [(row.get("extra") or {}).get(name) for name in extra_names])
                   for n, row in enumerate(rows, start=1))
     return _validate(store, kind, table, **options)
 

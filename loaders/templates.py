@@ -45,7 +45,7 @@ ISSUE_TEMPLATE = {
     "description": ("问题描述", "", None),
     "severity": ("严重程度", "一般、较重或严重", [m.zh for m in Severity]),
     "amount_yuan": ("涉及金额", "元，可空", None),
-    "status": ("整改状态", "未整改、整改中、已整改或已销号", [m.zh for m in Status]),
+    "status": ("整改状态", "未整改、整改中、已整改、已销号或复发重开", [m.zh for m in Status]),
     "immediate": ("立行立改", "是 或 否", ["是", "否"]),
     "due_on": ("整改时限", "YYYY-MM-DD，可空", None),
     "closed_on": ("销号日期", "YYYY-MM-DD，可空", None),

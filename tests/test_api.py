@@ -90,6 +90,7 @@ def routes(api: Api) -> list[tuple[str, str, dict, str]]:
         ("GET", f"/plan?district={HOME}&teams=10&term_end=2030-12-31", {}, "analyst"),
         ("GET", f"/rectification?district={HOME}", {}, "analyst"), ("GET", f"/backcheck?district={HOME}", {}, "analyst"),
         ("GET", f"/evaluation?district={HOME}", {}, "analyst"),
+        ("POST", "/rectification/reopen", {"json": {"district": HOME}}, "editor"),
         ("GET", "/tokens", {}, "admin"), ("POST", "/tokens", {"json": {"role": "viewer"}}, "admin"),
         ("GET", "/audit", {}, "admin"),
     ] + [("POST", f"/packages/{quote(p['package_id'])}/agency-done", {"json": {"note": "已出台制度"}}, "editor")
@@ -137,6 +138,8 @@ def test_a_district_token_sees_and_changes_its_district_only(api):
     assert api.call("POST", "/issues", token="editor@home", json=[row]).status_code == 403
     assert api.call("GET", "/issues/X-1", token="admin").status_code == 404
     assert api.call("POST", "/cypher", token="analyst@home", json={"query": "RETURN 1 AS one"}).status_code == 403
+    assert api.call("POST", "/rectification/reopen", token="editor@home",
+                    json={"district": OTHER, "apply": True}).status_code == 404
     assert api.call("POST", f"/packages/{quote('PKG-' + OTHER + '-低保特困救助')}/agency-done", token="editor@home",
                     json={"note": "x"}).status_code == 404
 
@@ -190,6 +193,28 @@ def test_the_audit_records_a_patch_with_before_and_after(api):
     assert reopen.status_code == 422 and "--allow-reopen" in reopen.text
     assert api.call("PATCH", f"/issues/{issue_id}?allow_reopen=true", token="editor",
                     json={"status": "整改中"}).json()["status"] == "in_progress"
+
+
+def test_a_recurrence_reopens_the_closed_problem_with_its_link(api):
+    issue = api.home_issue
+    closed = api.call("PATCH", f"/issues/{issue['issue_id']}", token="editor",
+                      json={"status": "已销号", "closed_on": issue["found_on"], "note": "已整改到位"})
+    assert closed.status_code == 200, closed.text
+    later = {"issue_id": "LATER-1", "village_code": issue["village_code"], "round_id": "2026年第9轮",
+             "found_on": "2026-11-27", "category": issue["category"], "severity": "一般", "status": "未整改"}
+    assert api.call("POST", "/issues", token="editor", json=[later]).status_code == 201
+    preview = api.call("POST", "/rectification/reopen", token="editor", json={"district": HOME}).json()
+    assert {"closed": issue["issue_id"], "reopened_by": "LATER-1"}.items() <= next(
+        link for link in preview["issues"] if link["closed"] == issue["issue_id"]).items()
+    assert api.call("GET", f"/issues/{issue['issue_id']}").json()["status"] == "closed"
+    applied = api.call("POST", "/rectification/reopen", token="editor", json={"district": HOME, "apply": True})
+    assert applied.status_code == 200 and applied.json()["applied"]
+    now = api.call("GET", f"/issues/{issue['issue_id']}").json()
+    assert now["status"] == "reopened" and "LATER-1" in now["extra"]["复发重开"]
+    assert now["extra"]["整改佐证"] == "已整改到位"  # the earlier note is kept
+    assert [h["status"] for h in now["history"]][-2:] == ["closed", "reopened"]
+    [entry] = [e for e in api.call("GET", "/audit").json()["items"] if e["action"] == "rectification.reopen"]
+    assert issue["issue_id"] in entry["after"]["issues"]
 
 
 def test_one_error_shape_and_bounded_lists(api):

@@ -191,7 +191,22 @@ def test_a_package_closes_only_when_both_ends_are_done(wanzhou, tmp_path):
              ("2026-11-20" if i.issue_id in ids else "")] for i in wanzhou.issues(WANZHOU)]
     load_table(wanzhou, "issues", write_csv(tmp_path / "rectified.csv", ["issue_id", "village_code", "round_id",
                "found_on", "category", "severity", "status", "closed_on"], full))
-    closed = run_cli("package", "close", pid, "--on", "2026-11-28", "--json", store=store)
+    closed = run_cli("package", "close", pid, "--on", "2026-11-25", "--json", store=store)
     assert closed.returncode == 0, closed.stderr
     assert json.loads(closed.stdout)["status"] | {} == {**json.loads(closed.stdout)["status"], "closed": True,
-                                                         "closed_on": "2026-11-28"}
+                                                         "closed_on": "2026-11-25"}
+    # The category found again under the same root unit after the closure: the package reopens.
+    village = package["grassroots_end"][0]["village_code"]
+    category = package["root_cause"]["category"]
+    load_table(wanzhou, "issues", write_csv(tmp_path / "later.csv", ["issue_id", "village_code", "round_id", "found_on",
+               "category", "severity", "status"], [["LATER-1", village, "2026年第9轮", "2026-11-27", category, "一般",
+                                                    "未整改"]]))
+    preview = run_cli("reopen", "--district", WANZHOU, "--json", store=store)
+    assert preview.returncode == 0, preview.stderr
+    assert [p["reopened_by"] for p in json.loads(preview.stdout)["packages"] if p["package_id"] == pid] == [["LATER-1"]]
+    assert service.packages(wanzhou, district=WANZHOU)[0]["status"]["closed"]  # the preview wrote nothing
+    applied = run_cli("reopen", "--district", WANZHOU, "--apply", "--on", "2026-11-28", store=store)
+    assert applied.returncode == 0 and "已重新打开" in applied.stdout, applied.stderr
+    state = next(p for p in service.packages(wanzhou, district=WANZHOU) if p["package_id"] == pid)["status"]
+    assert not state["closed"] and state["reopened_on"] == "2026-11-28" and "LATER-1" in state["reopened_note"]
+    assert not state["closable"]  # the new problem is open at the grassroots end

@@ -3,6 +3,7 @@ engine. The differential test at the end requires identical answers from both.""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 import pytest
 
@@ -173,3 +174,35 @@ def test_package_ends_are_recorded(any_store):
     ends = any_store.package_ends(["PKG-500101-低保特困救助", "PKG-none"])
     assert ends == {"PKG-500101-低保特困救助": {"agency": {"done_on": dt.date(2026, 11, 2), "note": "补充佐证",
                                                            "recorded_at": "2026-11-02T00:00:00"}}}
+
+
+def test_recurrences_are_reopened_with_their_link(any_store, tmp_path):
+    """A closed problem found again in the same village in a later round is reopened (复发重开):
+    a preview writes nothing, the write records the status and the link, the ledger still counts
+    the fix that did not hold, and doing it again changes nothing."""
+    load_divisions(any_store, DEFAULT_DIVISIONS, district=WANZHOU, show_progress=False)
+    load_default_catalog(any_store)
+    any_store.upsert_units(catalog_units(any_store, WANZHOU))
+    rows = [issue_row("Q1", status="closed", closed_on="2024-05-01", due_on="2024-06-05"),
+            issue_row("Q2", round_id="2025年第1轮", found_on="2025-03-05", due_on="2025-06-05"),
+            issue_row("Q3", category="集体资金管理", status="closed", closed_on="2024-05-01")]
+    load_table(any_store, "issues", write_csv(tmp_path / "ledger.csv", ISSUE_HEADER, rows))
+    preview = service.reopen_recurrences(any_store, WANZHOU)
+    assert [(link["closed"], link["reopened_by"]) for link in preview["issues"]] == [("Q1", "Q2")]
+    assert any_store.issue("Q1").status == "closed"  # a preview writes nothing
+    before = any_store.ledger_facts()
+    applied = service.reopen_recurrences(any_store, WANZHOU, apply=True)
+    assert applied["applied"] and [link["closed"] for link in applied["issues"]] == ["Q1"]
+    q1 = any_store.issue("Q1")
+    assert q1.status == "reopened" and q1.closed_on == dt.date(2024, 5, 1)
+    assert "Q2" in q1.extra["复发重开"]
+    assert [h.status for h in any_store.issue_history("Q1")] == ["closed", "reopened"]
+    assert any_store.issue("Q3").status == "closed"  # nothing came back in its category
+    # The fix that did not hold is still the ledger's recurrence evidence.
+    assert any_store.ledger_facts().cells == before.cells
+    # Open again for tracking: a deadline warning, no longer done.
+    warnings = {r["issue_id"]: r["warning"] for r in
+                service.rectification_status(any_store, WANZHOU, dt.date(2026, 11, 28))["issues"]}
+    assert warnings["Q1"] == "overdue_90" and warnings["Q3"] == "done"
+    again = service.reopen_recurrences(any_store, WANZHOU, apply=True)
+    assert again["issues"] == [] and [h.status for h in any_store.issue_history("Q1")] == ["closed", "reopened"]

@@ -22,13 +22,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pyvis.network import Network
 
 from graph.analysis.chains import responsibility_chain
-from graph.model import LEVEL_ZH, DutyType, Severity, Status
+from graph.model import LEVEL_ZH, OPEN_STATUSES, DutyType, Severity, Status
 
 HERE = Path(__file__).parent
 MAX_NODES = 400
 LEVEL_COLOR = {"province": "#5b3a8e", "city": "#5b3a8e", "district": "#8e1b1b", "township": "#c05a1b",
                "village": "#2c7a3f", "unit": "#1f5f99", "category": "#7a6a00", "issue": "#888888"}
-STATUS_COLOR = {"open": "#d62728", "in_progress": "#ff9f1c", "rectified": "#2ca02c", "closed": "#6b8e23"}
+STATUS_COLOR = {"open": "#d62728", "in_progress": "#ff9f1c", "rectified": "#2ca02c", "closed": "#6b8e23", "reopened": "#9467bd"}
 DUTY_COLOR = {"primary": "#b22222", "supervisory": "#1f5f99", "guidance": "#7f7f7f"}
 GROUP_ZH = {"district": "区县", "township": "乡镇(街道)", "village": "村(社区)", "unit": "单位", "category": "问题类别",
             "issue": "问题", "problems": "问题（汇总）", "city": "市", "province": "省"}
@@ -210,7 +210,7 @@ def area_view(graph: nx.MultiDiGraph, area: str, key_villages: set[str] | None =
             village = next((t for _, t, d in graph.out_edges(node, data=True) if d.get("type") == "FOUND_IN"), None)
             if village and village.startswith(area):
                 problems[village][a["category"]] += 1
-                still_open[(village, a["category"])] += a["status"] in ("open", "in_progress")
+                still_open[(village, a["category"])] += a["status"] in OPEN_STATUSES
     positions = _layered(view, graph, area, villages, problems, units)
     groups = sum(len(c) for c in problems.values())
     key_villages = key_villages or set()
@@ -274,7 +274,7 @@ def root_cause_view(graph: nx.MultiDiGraph, cause: dict, package: dict | None = 
         angle = math.pi / 2 + 2 * math.pi * k / max(len(shown), 1)
         a = graph.nodes.get(v, {"name": v})
         found = per_village.get(v, [])
-        open_n = sum(1 for i in found if i["status"] in ("open", "in_progress"))
+        open_n = sum(1 for i in found if i["status"] in OPEN_STATUSES)
         responsible = "、".join(u["unit_name"] for u in grassroots.get(v, {}).get("responsible_units", []))
         tip = f"{a['name']}\n本类问题 {len(found)} 个，未完成整改 {open_n} 个" + (f"\n基层端责任：{responsible}" if responsible else "")
         for i in found[:3]:

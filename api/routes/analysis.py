@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
@@ -172,6 +172,34 @@ def package_agency_done(package_id: str, body: PackageEndIn, store: StoreDep, ca
 def package_close(package_id: str, body: PackageEndIn, store: StoreDep, caller: Editor):
     return _package_end(store, caller, package_id, "packages.close", service.close_package,
                         body.on or dt.date.today(), body.note)
+
+
+class ReopenIn(BaseModel):
+    district: str = Field(pattern=r"^\d{6}$", description="区县代码")
+    apply: bool = Field(False, description="写入；false 只预览")
+    on: dt.date | None = Field(None, description="整改包重新打开的日期（默认今天）")
+
+
+class ReopenOut(BaseModel):
+    district: str
+    applied: bool
+    issues: list[dict[str, Any]]
+    packages: list[dict[str, Any]]
+
+
+@router.post("/rectification/reopen", response_model=ReopenOut,
+             summary="整改后复发：问题和已销号整改包重新打开并记录关联")
+def reopen(body: ReopenIn, store: StoreDep, caller: Editor):
+    district = caller.scope(body.district)
+    found = store.division(district)
+    if found is None or found.level != "district":
+        raise NotFound("没有这个区县 (no such district)")
+    result = service.reopen_recurrences(store, district, apply=body.apply, on=body.on)
+    if body.apply and (result["issues"] or result["packages"]):
+        _audit(store, caller, "rectification.reopen", district, {},
+               {"issues": [link["closed"] for link in result["issues"]],
+                "packages": [link["package_id"] for link in result["packages"]]})
+    return result
 
 
 def _package_end(store, caller: Caller, package_id: str, action: str, record, on: dt.date, note: str) -> dict:

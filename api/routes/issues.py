@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request, UploadFile
 
 from graph.access import now
 from graph.errors import Forbidden, InputError, NotFound, RowError
+from graph.model import OPEN_STATUSES
 from graph.store import AuditEntry, Issue
 from loaders.tables import Validated, validate_rows, validate_table, write_table
 
@@ -42,7 +43,7 @@ def issues(store: StoreDep, cache: CacheDep, caller: Viewer,
            township: str | None = Query(None, pattern=r"^\d{9}$"),
            village: str | None = Query(None, pattern=r"^\d{12}$"),
            category: str | None = None,
-           status: Literal["open", "in_progress", "rectified", "closed"] | None = None,
+           status: Literal["open", "in_progress", "rectified", "closed", "reopened"] | None = None,
            round: str | None = Query(None, alias="round"),
            severity: Literal["minor", "serious", "grave"] | None = None,
            overdue: bool | None = Query(None, description="超过整改时限仍未整改 (past due and not rectified)"),
@@ -60,7 +61,7 @@ def issues(store: StoreDep, cache: CacheDep, caller: Viewer,
                 if i.village_code.startswith(prefix)
                 and (category is None or i.category == category) and (status is None or i.status == status)
                 and (round is None or i.round_id == round) and (severity is None or i.severity == severity)
-                and (overdue is None or overdue == (i.status in ("open", "in_progress") and i.due_on is not None
+                and (overdue is None or overdue == (i.status in OPEN_STATUSES and i.due_on is not None
                                                     and i.due_on < today))]
     # Each filter's answer is cached too (until the next write): paging through it costs a slice.
     found = cache.get(store, ("issues", district, prefix, category, status, round, severity, overdue, today), select)
@@ -125,8 +126,8 @@ def patch_issue(issue_id: str, body: IssuePatch, store: StoreDep, caller: Editor
     row.update(changes)
     if changes.get("status") in ("open", "in_progress", "未整改", "整改中") and "closed_on" not in changes:
         row.pop("closed_on", None)
-    if note is not None:
-        row["extra"] = {"整改佐证": note}
+    # Notes written before (整改佐证, 复发重开) are kept; a new evidence note replaces the old one.
+    row["extra"] = {**{k: str(v) for k, v in current.extra.items()}, **({"整改佐证": note} if note is not None else {})}
     validated = validate_rows(store, "issues", [row], allow_reopen=allow_reopen)
     _write(store, caller, validated, "issues.patch")
     return issue(issue_id, store, caller)

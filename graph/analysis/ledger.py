@@ -6,7 +6,7 @@ Rules
 -----
 * Every finding counts, in every round.
 * A village's findings of a category are *rectified before the latest round* when one of them is
-  rectified or closed (已整改/已销号) and was made in a round other than the ledger's latest (the
+  rectified, closed or reopened after its fix (已整改/已销号/复发重开) and was made in a round other than the ledger's latest (the
   round of its latest finding), so a later round could have seen the category again.
 * Such a village *recurred* when, after its earliest rectified/closed finding of the category (by
   date, then round), the category was found again on a later date in another round.
@@ -19,10 +19,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable
 
+from ..model import ONCE_RECTIFIED
 from ..store import Exposure, HintCount, LedgerCell
 
 SEVERITY_WEIGHT = {"minor": 1.0, "serious": 2.0, "grave": 4.0}
-DONE = ("rectified", "closed")
+DONE = ONCE_RECTIFIED
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 
-from ..model import DUTY_ORDER, DutyType, Severity, Status
+from ..model import DUTY_ORDER, OPEN_STATUSES, DutyType, Severity, Status
 
 AGENCY_DAYS = 90       # a systemic fix (policy, fund flow, supervision) gets a quarter
 GRASSROOTS_DAYS = 60   # a village's own fix, when the ledger gives no due date
@@ -76,7 +76,7 @@ def build_packages(causes: list[dict], issues: dict, names: dict[str, str], town
         grassroots = []
         for village, village_issues in sorted(by_village.items()):
             township = village[:9]
-            pending = [i for i in village_issues if i.status in ("open", "in_progress")]
+            pending = [i for i in village_issues if i.status in OPEN_STATUSES]
             ledger_due = max((i.due_on for i in pending if i.due_on), default=None)
             overdue = ledger_due is not None and ledger_due < as_of
             due = ledger_due if ledger_due is not None and not overdue else as_of + dt.timedelta(days=GRASSROOTS_DAYS)
@@ -93,7 +93,7 @@ def build_packages(causes: list[dict], issues: dict, names: dict[str, str], town
                             "found_on": i.found_on.isoformat(), "due_on": i.due_on.isoformat() if i.due_on else None,
                             "amount_yuan": i.amount_yuan} for i in village_issues],
             })
-        open_issues = sum(1 for i in found if i.status in ("open", "in_progress"))
+        open_issues = sum(1 for i in found if i.status in OPEN_STATUSES)
         packages.append({
             # Stable across analyses (a rank changes with the data): the area and the category.
             "package_id": f"PKG-{cause['area_code']}-{cause['category']}",

@@ -11,6 +11,8 @@ import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
+from ..model import DONE_STATUSES, ONCE_RECTIFIED, OPEN_STATUSES
+
 KEY, ORDINARY = "重点村", "一般村"
 DIRECT, JOINT, SPECIAL = "直接巡村", "乡村一体巡", "专项巡察"
 
@@ -66,12 +68,12 @@ def graph_indicators(issues, as_of: dt.date, root_cause_villages: set[str]) -> d
     for i in issues:
         row = out[i.village_code]
         row["problems_before"] += 1
-        if i.status in ("open", "in_progress") and i.due_on is not None and i.due_on < as_of:
+        if i.status in OPEN_STATUSES and i.due_on is not None and i.due_on < as_of:
             row["overdue_open"] += 1
         by_vc[(i.village_code, i.category)].append(i)
     for (village, _), found in by_vc.items():
         found.sort(key=lambda i: (i.found_on, i.round_id))
-        done = next((k for k, i in enumerate(found) if i.status in ("rectified", "closed")), None)
+        done = next((k for k, i in enumerate(found) if i.status in ONCE_RECTIFIED), None)
         if done is not None and any(i.round_id != found[done].round_id and i.found_on > found[done].found_on
                                     for i in found[done + 1:]):
             out[village]["recurrences"] += 1
@@ -232,7 +234,7 @@ def deadline_warning(status: str, due_on: dt.date | None, as_of: dt.date) -> str
     ...                                          dt.date(2024, 10, 1))]
     ['on_time', 'due_soon', 'overdue', 'overdue_90']
     """
-    if status in ("rectified", "closed"):
+    if status in DONE_STATUSES:
         return "done"
     if due_on is None:
         return "no_deadline"
@@ -272,17 +274,17 @@ def effectiveness(issues, as_of: dt.date) -> dict:
     (0.5, 0.5, 1.0)
     """
     issues = list(issues)
-    with_due = [i for i in issues if i.due_on is not None and (i.status in ("rectified", "closed") or i.due_on < as_of)]
-    on_time = sum(1 for i in with_due if i.status in ("rectified", "closed") and i.closed_on is not None
+    with_due = [i for i in issues if i.due_on is not None and (i.status in DONE_STATUSES or i.due_on < as_of)]
+    on_time = sum(1 for i in with_due if i.status in DONE_STATUSES and i.closed_on is not None
                   and i.closed_on <= i.due_on)
-    closed = sum(1 for i in issues if i.status in ("rectified", "closed"))
+    closed = sum(1 for i in issues if i.status in DONE_STATUSES)
     by_vc: dict[tuple[str, str], list] = defaultdict(list)
     for i in issues:
         by_vc[(i.village_code, i.category)].append(i)
     rectified = recurred = 0
     for found in by_vc.values():
         found.sort(key=lambda i: (i.found_on, i.round_id))
-        done = next((k for k, i in enumerate(found) if i.status in ("rectified", "closed")), None)
+        done = next((k for k, i in enumerate(found) if i.status in ONCE_RECTIFIED), None)
         if done is None:
             continue
         rectified += 1
@@ -308,7 +310,7 @@ def recurrence_links(issues) -> list[dict]:
     ...         I(issue_id="Q2", village_code="v1", category="低保", status="open", found_on=dt.date(2024, 6, 1),
     ...           round_id="R2")]
     >>> recurrence_links(rows)
-    [{'closed': 'Q1', 'reopened_by': 'Q2', 'village_code': 'v1', 'category': '低保', 'round': 'R2'}]
+    [{'closed': 'Q1', 'reopened_by': 'Q2', 'village_code': 'v1', 'category': '低保', 'round': 'R2', 'reopened': False}]
     """
     by_vc: dict[tuple[str, str], list] = defaultdict(list)
     for i in issues:
@@ -317,12 +319,13 @@ def recurrence_links(issues) -> list[dict]:
     for (village, category), found in sorted(by_vc.items()):
         found.sort(key=lambda i: (i.found_on, i.round_id, i.issue_id))
         for k, done in enumerate(found):
-            if done.status not in ("rectified", "closed"):
+            if done.status not in ONCE_RECTIFIED:
                 continue
             later = next((i for i in found[k + 1:] if i.round_id != done.round_id and i.found_on > done.found_on), None)
             if later is not None:
                 links.append({"closed": done.issue_id, "reopened_by": later.issue_id, "village_code": village,
-                              "category": category, "round": later.round_id})
+                              "category": category, "round": later.round_id,
+                              "reopened": done.status == "reopened"})
     return links
 
 
