@@ -423,6 +423,50 @@ def cmd_classify(args) -> int:
     return 0
 
 
+def cmd_keylist(args) -> int:
+    from graph import service
+    writing = args.action != "show"
+    opener = (lambda: open_store(args.store, create=False, read_only=False)) if writing else (lambda: _reading(args))
+    with closing(opener()) as store:
+        district = _district(store, args.district)
+        if args.action == "propose":
+            from loaders.base_data import read_key_village_proposal
+            if not args.file or not args.by:
+                raise InputError("xuncha keylist propose --district CODE 名单.xlsx --by 推荐单位")
+            villages = {v.code: (v.name, v.parent_code) for v in store.divisions("village", within=district)}
+            rows = read_key_village_proposal(args.file, villages)
+            service.propose_key_villages(store, district, rows, args.by, file=str(args.file))
+        elif args.action in ("add", "remove"):
+            if not args.village or not args.reason or not args.by:
+                raise InputError(f"xuncha keylist {args.action} --district CODE --village 村(社区)代码 --reason 理由 --by 调整人")
+            service.adjust_key_villages(store, district, args.village, args.action, args.reason, args.by)
+        elif args.action == "approve":
+            if not args.by:
+                raise InputError("xuncha keylist approve --district CODE --by 审定人")
+            service.approve_key_villages(store, district, args.by)
+        base = None
+        if args.base:
+            from loaders.base_data import read_base_data
+            base = read_base_data(args.base, {v.code for v in store.divisions("village", within=district)})
+        result = service.key_village_list(store, district, base)
+    if args.json:
+        _print_json(result)
+        return 0
+    proposed, approved = result["proposed"], result["approved"]
+    print(f"{district} 重点村名单：{len(result['villages'])} 个，{result['status_zh']}")
+    print(f"  推荐：{proposed['by']}，{proposed['at']}，{proposed['count']} 个")
+    for change in result["changes"]:
+        verb = "增列" if change["action"] == "add" else "移出"
+        print(f"  调整：{change['at']} {change['by']} {verb} {change['village_code']}，理由：{change['reason']}")
+    if approved:
+        print(f"  审定：{approved['by']}，{approved['at']}")
+    diff = result["against_indicators"]
+    print(f"  与指标分类不一致：名单内的一般村 {len(diff['listed_but_ordinary'])} 个，名单外的重点村 "
+          f"{len(diff['key_but_not_listed'])} 个" + ("" if not diff["key_but_not_listed"] else
+                                                   "（" + "、".join(diff["key_but_not_listed"][:5]) + "…）"))
+    return 0
+
+
 def cmd_plan(args) -> int:
     from graph import service
     from graph.analysis.planning import DIRECT, JOINT, SPECIAL
@@ -688,6 +732,15 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--top", type=int, default=10, help="列出得分最高的 N 个重点村")
     classify.add_argument("--xlsx", help="同时写出 Excel")
 
+    keylist = command("keylist", cmd_keylist, "重点村名单：乡镇推荐、巡察办调整（附理由）并审定 (the key-village list)")
+    keylist.add_argument("action", choices=["show", "propose", "add", "remove", "approve"],
+                         help="show 查看；propose 导入乡镇推荐名单；add/remove 巡察办增列或移出；approve 审定")
+    keylist.add_argument("file", nargs="?", help="乡镇推荐名单（propose：CSV 或 Excel，列 村(社区)代码、推荐理由）")
+    keylist.add_argument("--district", required=True, help="区县代码")
+    keylist.add_argument("--village", help="增列或移出的村(社区)代码")
+    keylist.add_argument("--reason", help="调整理由（增列、移出时必填）")
+    keylist.add_argument("--by", help="推荐单位、调整人或审定人")
+    keylist.add_argument("--base", help="村(社区)基础信息表，用于与指标分类比较")
     plan = command("plan", cmd_plan, "届内全覆盖巡察计划 (a plan of rounds)")
     plan.add_argument("--district", required=True, help="区县代码")
     plan.add_argument("--teams", type=int, required=True, help="巡察组数")

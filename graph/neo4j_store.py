@@ -41,6 +41,7 @@ SCHEMA = [
     "CREATE INDEX issue_township IF NOT EXISTS FOR (i:Issue) ON (i.township_code)",
     "CREATE INDEX issue_district IF NOT EXISTS FOR (i:Issue) ON (i.district_code)",
     "CREATE INDEX issue_village IF NOT EXISTS FOR (i:Issue) ON (i.village_code)",
+    "CREATE CONSTRAINT key_village_list IF NOT EXISTS FOR (k:KeyVillageList) REQUIRE k.district_code IS UNIQUE",
     "CREATE CONSTRAINT api_token_id IF NOT EXISTS FOR (t:ApiToken) REQUIRE t.token_id IS UNIQUE",
     "CREATE CONSTRAINT api_token_hash IF NOT EXISTS FOR (t:ApiToken) REQUIRE t.token_hash IS UNIQUE",
     "CREATE INDEX audit_seq IF NOT EXISTS FOR (a:AuditEntry) ON (a.seq)",
@@ -315,6 +316,24 @@ class Neo4jStore:
             "MERGE (e:PackageEnd {package_id: $id, end_kind: $end}) "
             "SET e.done_on = $done_on, e.note = $note, e.recorded_at = $at",
             id=package_id, end=end, done_on=done_on, note=note, at=recorded_at).consume())
+
+    def save_key_villages(self, district: str, record: dict, updated_at: str) -> None:
+        # One node per district with the record as JSON (the same text as the embedded store), linked
+        # to the district and to the villages on the list, so Cypher can follow it.
+        body = json.dumps(record, ensure_ascii=False, sort_keys=True)
+        self._write(lambda tx: tx.run(
+            "MERGE (k:KeyVillageList {district_code: $district}) SET k.record = $body, k.updated_at = $at, "
+            "k.status = $status "
+            "WITH k OPTIONAL MATCH (k)-[old:LISTS|FOR_DISTRICT]->() DELETE old "
+            "WITH DISTINCT k MATCH (d:Division {code: $district}) MERGE (k)-[:FOR_DISTRICT]->(d) "
+            "WITH k UNWIND $villages AS code MATCH (v:Division {code: code}) MERGE (k)-[:LISTS]->(v)",
+            district=district, body=body, at=updated_at, status=record.get("status"),
+            villages=sorted(record.get("villages", {}))).consume())
+
+    def key_villages(self, district: str) -> dict | None:
+        rows = self._read("MATCH (k:KeyVillageList {district_code: $district}) RETURN k.record AS record",
+                          district=district)
+        return json.loads(rows[0]["record"]) if rows else None
 
     def package_ends(self, package_ids: Iterable[str]) -> dict[str, dict[str, dict]]:
         out: dict[str, dict[str, dict]] = {}

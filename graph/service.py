@@ -136,8 +136,9 @@ def _district_issues(store: GraphStore, district: str):
 
 
 def classification(store: GraphStore, district: str, base_data: dict | None = None, config: dict | None = None,
-                   as_of: dt.date | None = None, causes: list[dict] | None = None) -> list:
-    """Every village-level unit of the district, classified on its base data and the graph.
+                   as_of: dt.date | None = None, causes: list[dict] | None = None, use_list: bool = True) -> list:
+    """Every village-level unit of the district, classified on its base data and the graph; where
+    the district's key-village list is approved (and ``use_list``), the list decides.
     ``causes``: the district's root causes, when the caller has them already."""
     from .analysis.planning import classify, graph_indicators
     as_of = as_of or dt.date.today()
@@ -147,7 +148,9 @@ def classification(store: GraphStore, district: str, base_data: dict | None = No
     for code, values in (base_data or {}).items():
         indicators.setdefault(code, {}).update(values)
     villages = [(v.code, v.name, v.parent_code) for v in store.divisions("village", within=district)]
-    return classify(villages, indicators, config)
+    from .analysis.key_villages import apply_approved
+    classes = classify(villages, indicators, config)
+    return apply_approved(classes, store.key_villages(district)) if use_list else classes
 
 
 def classified_modes(store: GraphStore, district: str, base_data: dict | None = None,
@@ -192,6 +195,66 @@ def rectification_status(store: GraphStore, district: str, as_of: dt.date | None
     return {"district": district, "as_of": as_of.isoformat(), "counts": counts,
             "immediate": {"total": len(immediate), "done": sum(1 for r in immediate if r["warning"] == "done")},
             "issues": rows}
+
+
+# -- the key-village list: proposed by the townships, adjusted and approved by the office -----------
+def key_village_list(store: GraphStore, district: str, base_data: dict | None = None,
+                     config: dict | None = None) -> dict:
+    """The district's list as it stands, with where it and the indicators disagree."""
+    from .analysis.key_villages import STATUS_ZH, compare
+    record = store.key_villages(district)
+    if record is None:
+        raise NotFound(f"区县 {district} 还没有重点村名单：先用 xuncha keylist propose 导入乡镇推荐名单")
+    by_indicators = classification(store, district, base_data, config, use_list=False)
+    return {**record, "status_zh": STATUS_ZH[record["status"]],
+            "against_indicators": compare(record, by_indicators)}
+
+
+def _key_list_change(store: GraphStore, district: str, change) -> tuple[dict | None, dict]:
+    from .access import now
+    from .analysis.key_villages import ListError
+    before = store.key_villages(district)
+    at = now()
+    try:
+        after = change(before, at)
+    except ListError as exc:
+        raise InputError(RowError("重点村名单", None, None, district, str(exc))) from None
+    store.save_key_villages(district, after, at)
+    return before, after
+
+
+def propose_key_villages(store: GraphStore, district: str, rows: list[dict], by: str, file: str = ""):
+    """Import the townships' proposal (``loaders.base_data.read_key_village_proposal`` reads the file);
+    it replaces the district's list, approval included. Returns (before, after)."""
+    from .analysis.key_villages import propose
+    return _key_list_change(store, district, lambda before, at: propose(district, rows, by, at, file))
+
+
+def adjust_key_villages(store: GraphStore, district: str, village_code: str, action: str, reason: str, by: str):
+    """The office adds or removes a village, with its reason. Returns (before, after)."""
+    from .analysis.key_villages import adjust
+    village = store.division(village_code)
+    if village is None or village.level != "village" or not village_code.startswith(district):
+        raise InputError(RowError("重点村名单", None, "村(社区)代码", village_code,
+                                  f"区县 {district} 已加载的 12 位村(社区)代码 (a village of the district)"))
+
+    def change(before, at):
+        if before is None:
+            raise InputError(RowError("重点村名单", None, None, district, "先导入乡镇推荐名单 (no proposed list yet)"))
+        return adjust(before, {"village_code": village.code, "name": village.name,
+                               "township_code": village.parent_code}, action, reason, by, at)
+    return _key_list_change(store, district, change)
+
+
+def approve_key_villages(store: GraphStore, district: str, by: str):
+    """Approval by the office (who, when): from now on classification and the plan use the list."""
+    from .analysis.key_villages import approve
+
+    def change(before, at):
+        if before is None:
+            raise InputError(RowError("重点村名单", None, None, district, "先导入乡镇推荐名单 (no proposed list yet)"))
+        return approve(before, by, at)
+    return _key_list_change(store, district, change)
 
 
 def reopen_recurrences(store: GraphStore, district: str, *, apply: bool = False, on: dt.date | None = None) -> dict:

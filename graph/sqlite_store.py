@@ -20,7 +20,7 @@ from .store import (ApiToken, AuditEntry, Duty, Exposure, HintCount, Issue, Ledg
                     StatusChange, Unit, WriteSummary, extra_json)
 
 SCHEMA_TABLES = {"division", "category", "unit", "duty", "issue", "issue_status", "ledger_cell", "api_token",
-                 "audit", "meta", "package_end"}
+                 "audit", "meta", "package_end", "key_village_list"}
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS division (
     code TEXT PRIMARY KEY, name TEXT NOT NULL, level TEXT NOT NULL, parent_code TEXT, kind TEXT
@@ -72,6 +72,10 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE TABLE IF NOT EXISTS package_end (
     package_id TEXT NOT NULL, end_kind TEXT NOT NULL, done_on TEXT NOT NULL, note TEXT, recorded_at TEXT NOT NULL,
     PRIMARY KEY (package_id, end_kind)
+);
+-- The district's key-village list as settled (proposed, adjusted, approved): one JSON record.
+CREATE TABLE IF NOT EXISTS key_village_list (
+    district_code TEXT PRIMARY KEY, record TEXT NOT NULL, updated_at TEXT NOT NULL
 );
 -- The data version: one more on every committed write, so caches know when to forget.
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -377,6 +381,17 @@ class SQLiteStore:
                        "ON CONFLICT (package_id, end_kind) DO UPDATE SET done_on = excluded.done_on, "
                        "note = excluded.note, recorded_at = excluded.recorded_at",
                        (package_id, end, done_on.isoformat(), note, recorded_at))
+
+    def save_key_villages(self, district: str, record: dict, updated_at: str) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT INTO key_village_list (district_code, record, updated_at) VALUES (?, ?, ?) "
+                       "ON CONFLICT (district_code) DO UPDATE SET record = excluded.record, "
+                       "updated_at = excluded.updated_at",
+                       (district, json.dumps(record, ensure_ascii=False, sort_keys=True), updated_at))
+
+    def key_villages(self, district: str) -> dict | None:
+        row = self.db.execute("SELECT record FROM key_village_list WHERE district_code = ?", (district,)).fetchone()
+        return None if row is None else json.loads(row[0])
 
     def package_ends(self, package_ids: Iterable[str]) -> dict[str, dict[str, dict]]:
         out: dict[str, dict[str, dict]] = {}

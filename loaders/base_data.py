@@ -63,3 +63,39 @@ def read_config(path: str | Path | None = None) -> dict:
         raise InputError(RowError(str(path), None, "weights", "、".join(sorted(unknown)) or None,
                                   "threshold，以及每个权重都有对应的 scale (a scale for every weight)"))
     return config
+
+
+# The townships' proposed key-village list (乡镇推荐重点村名单).
+PROPOSAL_COLUMNS = Columns({
+    "village_code": ("村(社区)代码",), "name": ("村(社区)名称", "村(社区)"), "township": ("乡镇(街道)",),
+    "reason": ("推荐理由", "理由"),
+}, required=("village_code",))
+
+
+def read_key_village_proposal(path: str | Path, villages: dict[str, tuple[str, str]]) -> list[dict]:
+    """Rows of a proposed list, ``villages`` mapping each loaded village code of the district to
+    ``(name, township code)``; every bad row reported at once, nothing returned half-read."""
+    table = read_table(path, PROPOSAL_COLUMNS)
+    out, errors, seen = [], [], {}
+    for number, row in table.rows:
+        code = table.value(row, "village_code")
+        code = None if code is None else str(code).strip()
+        if code not in villages:
+            errors.append(RowError(table.file, number, table.headers["village_code"], code,
+                                   "所选区县已加载的 12 位村(社区)代码 (a loaded village code)"))
+            continue
+        if code in seen:
+            errors.append(RowError(table.file, number, table.headers["village_code"], code,
+                                   f"每个村(社区)只列一次（第 {seen[code]} 行已列）"))
+            continue
+        seen[code] = number
+        name, township = villages[code]
+        reason = table.value(row, "reason") if "reason" in table.index else None
+        out.append({"village_code": code, "name": name, "township_code": township,
+                    "reason": "" if reason is None else str(reason).strip()})
+    errors += table.unnamed_errors()
+    if errors:
+        raise InputError(errors)
+    if not out:
+        raise InputError(RowError(str(path), None, None, None, "至少一个推荐的重点村 (an empty list)"))
+    return out

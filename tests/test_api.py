@@ -217,6 +217,36 @@ def test_a_recurrence_reopens_the_closed_problem_with_its_link(api):
     assert issue["issue_id"] in entry["after"]["issues"]
 
 
+def test_the_key_village_list_over_http(api):
+    villages = sorted({i["village_code"] for i in api.scenario.issues if i["village_code"].startswith(HOME)})
+    listed, added = villages[0], villages[1]
+    assert api.call("GET", f"/key-villages?district={HOME}", token="viewer").status_code == 403
+    assert api.call("GET", f"/key-villages?district={HOME}", token="analyst").status_code == 404  # none yet
+    upload = {"file": ("乡镇推荐名单.csv", f"村(社区)代码,推荐理由\n{listed},信访多\n".encode("gbk"))}
+    form = {"district": HOME, "by": "各乡镇(街道)"}
+    assert api.call("POST", "/key-villages/propose", token="analyst", files=upload, data=form).status_code == 403
+    assert api.call("POST", "/key-villages/propose", token="editor@home", files=upload,
+                    data={**form, "district": OTHER}).status_code == 404
+    bad = {"file": ("名单.csv", "村(社区)代码\n500000000000\n".encode())}
+    refused = api.call("POST", "/key-villages/propose", token="editor", files=bad, data=form)
+    [detail] = refused.json()["error"]["details"]
+    assert refused.status_code == 422 and (detail["file"], detail["row"], detail["value"]) == ("名单.csv", 2, "500000000000")
+    proposed = api.call("POST", "/key-villages/propose", token="editor@home", files=upload, data=form)
+    assert proposed.status_code == 200, proposed.text
+    assert proposed.json()["status"] == "proposed" and list(proposed.json()["villages"]) == [listed]
+    change = {"district": HOME, "village_code": added, "action": "add", "reason": "历年问题多"}
+    assert api.call("POST", "/key-villages/adjust", token="editor", json={**change, "reason": ""}).status_code == 422
+    adjusted = api.call("POST", "/key-villages/adjust", token="editor", json=change).json()
+    assert adjusted["changes"][0]["by"] == "editor-全部" and adjusted["status"] == "adjusted"
+    approved = api.call("POST", "/key-villages/approve", token="editor@home", json={"district": HOME}).json()
+    assert approved["status"] == "approved" and approved["approved"]["by"] == f"editor-{HOME}"
+    classes = {c["village_code"]: c for c in api.call("GET", f"/classification?district={HOME}").json()}
+    assert classes[listed]["class_"] == "重点村" and classes[added]["class_"] == "重点村"
+    assert sum(c["class_"] == "重点村" for c in classes.values()) == 2
+    actions = [e["action"] for e in api.call("GET", "/audit?limit=500").json()["items"]]
+    assert {"key_villages.propose", "key_villages.adjust", "key_villages.approve"} <= set(actions)
+
+
 def test_one_error_shape_and_bounded_lists(api):
     for response in (api.call("GET", "/no-such-route"), api.call("GET", "/issues/NOPE"),
                      api.call("GET", "/issues?limit=501"), api.call("GET", "/issues?status=done"),

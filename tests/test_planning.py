@@ -210,3 +210,50 @@ def test_a_package_closes_only_when_both_ends_are_done(wanzhou, tmp_path):
     state = next(p for p in service.packages(wanzhou, district=WANZHOU) if p["package_id"] == pid)["status"]
     assert not state["closed"] and state["reopened_on"] == "2026-11-28" and "LATER-1" in state["reopened_note"]
     assert not state["closable"]  # the new problem is open at the grassroots end
+
+
+def test_the_key_village_list_is_proposed_adjusted_and_approved(wanzhou, tmp_path):
+    store = f"sqlite:///{wanzhou.path}"
+    villages = wanzhou.divisions("village", within=WANZHOU)
+    listed, extra, other = villages[0], villages[1], villages[2]
+    # The townships' proposal, as Chinese Excel saves a CSV (GBK), with a title row above the header.
+    proposal = tmp_path / "乡镇推荐重点村名单.csv"
+    proposal.write_text(f"万州区乡镇推荐重点村名单\n村(社区)代码,村(社区)名称,推荐理由\n{listed.code},{listed.name},信访多\n",
+                        encoding="gbk")
+    bad = write_csv(tmp_path / "bad.csv", ["村(社区)代码", "推荐理由"], [[listed.code, "信访多"], ["500102001001", "外区"]])
+    refused = run_cli("keylist", "propose", str(bad), "--district", WANZHOU, "--by", "各乡镇", store=store)
+    assert refused.returncode == 2 and "bad.csv 第 3 行" in refused.stderr and "500102001001" in refused.stderr
+    assert wanzhou.key_villages(WANZHOU) is None  # nothing half-written
+    proposed = run_cli("keylist", "propose", str(proposal), "--district", WANZHOU, "--by", "各乡镇(街道)", "--json",
+                       store=store)
+    assert proposed.returncode == 0, proposed.stderr
+    record = json.loads(proposed.stdout)
+    assert record["status"] == "proposed" and list(record["villages"]) == [listed.code]
+    assert record["villages"][listed.code]["reason"] == "信访多" and record["proposed"]["by"] == "各乡镇(街道)"
+    # The office adjusts: a reason is required, and recorded with who made the change.
+    no_reason = run_cli("keylist", "add", "--district", WANZHOU, "--village", extra.code, "--by", "巡察办张三", store=store)
+    assert no_reason.returncode == 2 and "--reason" in no_reason.stderr
+    added = run_cli("keylist", "add", "--district", WANZHOU, "--village", extra.code, "--reason", "历年问题多",
+                    "--by", "巡察办张三", "--json", store=store)
+    change = json.loads(added.stdout)["changes"][0]
+    assert (change["village_code"], change["action"], change["reason"], change["by"]) == (
+        extra.code, "add", "历年问题多", "巡察办张三")
+    # Not yet approved: classification is the indicators'.
+    by_indicators = {c.village_code: c.klass for c in service.classification(wanzhou, WANZHOU, use_list=False)}
+    assert {c.village_code: c.klass for c in service.classification(wanzhou, WANZHOU)} == by_indicators
+    approved = json.loads(run_cli("keylist", "approve", "--district", WANZHOU, "--by", "巡察办主任李四", "--json",
+                                  store=store).stdout)
+    assert approved["status"] == "approved" and approved["approved"]["by"] == "巡察办主任李四" and approved["approved"]["at"]
+    classes = {c.village_code: c for c in service.classification(wanzhou, WANZHOU)}
+    assert classes[listed.code].klass == KEY and classes[listed.code].reasons == ["乡镇推荐：信访多"]
+    assert classes[extra.code].klass == KEY and classes[extra.code].reasons == ["巡察办增列：历年问题多"]
+    assert classes[other.code].klass != KEY and sum(c.klass == KEY for c in classes.values()) == 2
+    assert run_cli("keylist", "approve", "--district", WANZHOU, "--by", "巡察办主任李四", store=store).returncode == 2
+    # A change after approval sends the list back: the indicators decide again until it is approved.
+    removed = run_cli("keylist", "remove", "--district", WANZHOU, "--village", extra.code, "--reason", "已整改到位",
+                      "--by", "巡察办张三", store=store)
+    assert removed.returncode == 0 and "待审定" in removed.stdout
+    assert {c.village_code: c.klass for c in service.classification(wanzhou, WANZHOU)} == by_indicators
+    shown = json.loads(run_cli("keylist", "show", "--district", WANZHOU, "--json", store=store).stdout)
+    assert [c["action"] for c in shown["changes"]] == ["add", "remove"] and shown["approved"] is None
+    assert set(shown["against_indicators"]) == {"listed_but_ordinary", "key_but_not_listed"}

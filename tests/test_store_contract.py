@@ -206,3 +206,16 @@ def test_recurrences_are_reopened_with_their_link(any_store, tmp_path):
     assert warnings["Q1"] == "overdue_90" and warnings["Q3"] == "done"
     again = service.reopen_recurrences(any_store, WANZHOU, apply=True)
     assert again["issues"] == [] and [h.status for h in any_store.issue_history("Q1")] == ["closed", "reopened"]
+
+
+def test_the_key_village_list_is_kept_as_settled(any_store):
+    load_divisions(any_store, DEFAULT_DIVISIONS, district=WANZHOU, show_progress=False)
+    assert any_store.key_villages(WANZHOU) is None
+    version = any_store.data_version()
+    record = {"district": WANZHOU, "status": "approved", "villages": {DONGFANG: {"source": "township", "reason": "信访多"}},
+              "proposed": {"by": "高笋塘街道", "at": "2026-11-01T09:00:00"}, "changes": [],
+              "approved": {"by": "巡察办主任", "at": "2026-11-03T16:00:00"}}
+    any_store.save_key_villages(WANZHOU, record, "2026-11-03T16:00:00")
+    any_store.save_key_villages(WANZHOU, record, "2026-11-03T16:00:00")  # the same again: one record
+    assert any_store.key_villages(WANZHOU) == record and any_store.key_villages("500102") is None
+    assert any_store.data_version() > version  # cached classifications are recomputed

@@ -18,6 +18,7 @@ from graph.analysis.root_causes import DEFAULT_MIN_CONFIDENCE
 from graph.errors import Forbidden, NotFound
 from graph.reports import write_packages, write_root_causes
 
+from ..audit import audit
 from ..deps import Analyst, CacheDep, Caller, Editor, SettingsDep, StoreDep, Viewer
 from ..schemas import ChainOut, CypherIn, CypherOut, NeighborhoodOut, PackageOut, Page, RootCauseOut
 from .issues import scoped_issue
@@ -210,10 +211,4 @@ def _package_end(store, caller: Caller, package_id: str, action: str, record, on
 
 
 def _audit(store, caller: Caller, action: str, target: str, before: dict, after: dict) -> None:
-    import json
-
-    from graph.access import now
-    from graph.store import AuditEntry
-    store.add_audit(AuditEntry(now(), caller.token.token_id, caller.token.name, action, target,
-                               json.dumps(before, ensure_ascii=False, default=str),
-                               json.dumps(after, ensure_ascii=False, default=str)))
+    audit(store, caller, action, target, before, after)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import tempfile
-from pathlib import Path
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request, UploadFile
@@ -17,6 +15,7 @@ from graph.model import OPEN_STATUSES
 from graph.store import AuditEntry, Issue
 from loaders.tables import Validated, validate_rows, validate_table, write_table
 
+from ..uploads import uploaded
 from ..deps import CacheDep, Caller, Editor, SettingsDep, StoreDep, Viewer
 from ..schemas import IssueCreate, IssueDetail, IssueOut, IssuePatch, Page, WriteOut
 from .reference import Limit, Offset
@@ -137,21 +136,6 @@ def patch_issue(issue_id: str, body: IssuePatch, store: StoreDep, caller: Editor
              summary="上传问题台账（CSV 或 Excel），逐行校验，有错则不写入")
 async def upload_issues(file: UploadFile, request: Request, store: StoreDep, settings: SettingsDep, caller: Editor,
                         allow_reopen: bool = Query(False)):
-    limit = settings.max_upload_mb * 2**20
-    name = Path(file.filename or "upload.csv").name
-    suffix = "".join(Path(name).suffixes[-2:]) or ".csv"
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"upload{suffix}"
-        size = 0
-        with open(path, "wb") as out:
-            while chunk := await file.read(1 << 20):
-                size += len(chunk)
-                if size > limit:
-                    raise InputError(RowError(name, None, None, None,
-                                              f"不超过 {settings.max_upload_mb} MB 的文件 (upload too large)"))
-                out.write(chunk)
-        try:
-            validated = validate_table(store, "issues", path, allow_reopen=allow_reopen)
-        except InputError as exc:  # name the file as the user does, not the temporary copy
-            raise InputError([RowError(name, e.row, e.column, e.value, e.expected) for e in exc.errors]) from None
+    async with uploaded(file, settings.max_upload_mb) as (_, path):
+        validated = validate_table(store, "issues", path, allow_reopen=allow_reopen)
     return _write(store, caller, validated, "issues.upload")

@@ -3,16 +3,18 @@ warnings, the back-check sample, effectiveness. Analysts and above; a district t
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from fastapi import APIRouter, Form, Query, UploadFile
+from pydantic import BaseModel, Field
 
 from graph import service
 from graph.errors import NotFound
 from loaders.base_data import read_config
 
-from ..deps import Analyst, CacheDep, StoreDep
+from ..audit import audit
+from ..deps import Analyst, CacheDep, Caller, Editor, SettingsDep, StoreDep
+from ..uploads import uploaded
 
 router = APIRouter(tags=["计划与整改闭环 (planning and the closed loop)"])
 District = Query(..., pattern=r"^\d{6}$", description="区县代码")
@@ -115,3 +117,68 @@ def backcheck(store: StoreDep, caller: Analyst, district: str = District, share:
 @router.get("/evaluation", response_model=EvaluationOut, summary="成效评估")
 def evaluation(store: StoreDep, caller: Analyst, district: str = District, as_of: dt.date | None = None):
     return service.evaluation(store, _district(store, caller, district), as_of)
+
+
+# -- the key-village list: proposed by the townships, adjusted and approved by the office ------------
+class KeyVillageListOut(BaseModel):
+    district: str
+    status: str = Field(description="proposed 待审定 / adjusted 已调整待审定 / approved 已审定")
+    status_zh: str
+    villages: dict[str, dict[str, str]]
+    proposed: dict[str, Any]
+    changes: list[dict[str, str]]
+    approved: dict[str, str] | None
+    against_indicators: dict[str, list[str]]
+
+
+class KeyVillageChangeIn(BaseModel):
+    district: str = Field(pattern=r"^\d{6}$", description="区县代码")
+    village_code: str = Field(pattern=r"^\d{12}$", description="村(社区)代码")
+    action: Literal["add", "remove"] = Field(description="add 增列；remove 移出")
+    reason: str = Field(min_length=1, description="调整理由")
+
+
+class KeyVillageApproveIn(BaseModel):
+    district: str = Field(pattern=r"^\d{6}$", description="区县代码")
+
+
+@router.get("/key-villages", response_model=KeyVillageListOut, summary="重点村名单及其与指标分类的差异")
+def key_villages(store: StoreDep, caller: Analyst, district: str = District):
+    return service.key_village_list(store, _district(store, caller, district), config=read_config())
+
+
+@router.post("/key-villages/propose", response_model=KeyVillageListOut, summary="导入乡镇推荐的重点村名单（CSV 或 Excel）")
+async def propose_key_villages(file: UploadFile, store: StoreDep, settings: SettingsDep, caller: Editor,
+                               district: str = Form(..., pattern=r"^\d{6}$"),
+                               by: str = Form(..., min_length=1, description="推荐单位")):
+    from loaders.base_data import read_key_village_proposal
+    district = _district(store, caller, district)
+    villages = {v.code: (v.name, v.parent_code) for v in store.divisions("village", within=district)}
+    async with uploaded(file, settings.max_upload_mb) as (name, path):
+        rows = read_key_village_proposal(path, villages)
+    return _key_list_write(store, caller, district, "key_villages.propose",
+                           lambda: service.propose_key_villages(store, district, rows, by, file=name))
+
+
+@router.post("/key-villages/adjust", response_model=KeyVillageListOut, summary="巡察办增列或移出一个村（附理由）")
+def adjust_key_villages(body: KeyVillageChangeIn, store: StoreDep, caller: Editor):
+    district = _district(store, caller, body.district)
+    return _key_list_write(store, caller, district, "key_villages.adjust", lambda: service.adjust_key_villages(
+        store, district, body.village_code, body.action, body.reason, _who(caller)))
+
+
+@router.post("/key-villages/approve", response_model=KeyVillageListOut, summary="巡察办审定重点村名单（记录审定人和时间）")
+def approve_key_villages(body: KeyVillageApproveIn, store: StoreDep, caller: Editor):
+    district = _district(store, caller, body.district)
+    return _key_list_write(store, caller, district, "key_villages.approve",
+                           lambda: service.approve_key_villages(store, district, _who(caller)))
+
+
+def _who(caller: Caller) -> str:
+    return caller.token.name or caller.token.token_id
+
+
+def _key_list_write(store, caller: Caller, district: str, action: str, change) -> dict:
+    before, after = change()
+    audit(store, caller, action, district, before, after)
+    return service.key_village_list(store, district, config=read_config())
