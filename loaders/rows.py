@@ -409,7 +409,9 @@ def _csv_table(path: Path, columns: Columns) -> Table:
     for delimiter in (",", "\t", ";"):
         if delimiter != "," and not any(delimiter in line for line in lines):
             continue
-        head = list(itertools.islice(csv.reader(io.StringIO(sample), delimiter=delimiter), HEADER_SEARCH_ROWS))
+        # newline="": a lone carriage return (old Mac line ends) ends a line here as it does below.
+        head = list(itertools.islice(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter),
+                                     HEADER_SEARCH_ROWS))
         try:
             header_at, index, headers, extra = _find_header(name, head, columns)
         except InputError as exc:
@@ -426,13 +428,18 @@ def _csv_table(path: Path, columns: Columns) -> Table:
         with _csv_text(path, encoding) as stream:
             reader = csv.reader(stream, delimiter=delimiter)
             # Excel shows one row per record, so a quoted value spanning lines is still one row.
-            for number, row in enumerate(reader, start=1):
-                if number <= header_at + 1:
-                    continue
-                if any(cell.strip() for cell in row):
-                    for position in blank:
-                        if position < len(row) and row[position].strip():
-                            table.unnamed.setdefault(position, number)
-                    yield number, row
+            number = 0
+            try:
+                for number, row in enumerate(reader, start=1):
+                    if number <= header_at + 1:
+                        continue
+                    if any(cell.strip() for cell in row):
+                        for position in blank:
+                            if position < len(row) and row[position].strip():
+                                table.unnamed.setdefault(position, number)
+                        yield number, row
+            except csv.Error as exc:  # e.g. a NUL byte or a quote left open at the end of the file
+                raise InputError(RowError(name, number + 1, None, None,
+                                          f"CSV 格式的一行 (a well-formed CSV row: {exc})")) from None
     table.rows = rows()
     return table

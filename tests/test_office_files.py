@@ -101,6 +101,22 @@ def test_other_separators_and_encodings_load_the_same(wanzhou, tmp_path, delimit
     assert [r[0] for r in rows_of(wanzhou)] == ["Q1", "Q2"]
 
 
+def test_old_mac_line_ends_and_a_broken_row_are_read_or_refused_cleanly(wanzhou, tmp_path):
+    import csv
+    path = tmp_path / "台账.csv"
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        csv.writer(f, lineterminator="\r").writerows([ISSUE_HEADER, issue("Q1"), issue("Q2")])
+    assert load_table(wanzhou, "issues", path).inserted == 2
+    broken = tmp_path / "broken.csv"
+    huge = issue("Q4")
+    huge[ISSUE_HEADER.index("问题描述")] = "很长" * 100_000  # over the csv module's 128 KB field limit
+    broken.write_text("\n".join(",".join(r) for r in (ISSUE_HEADER, issue("Q3"), huge)) + "\n", encoding="utf-8")
+    with pytest.raises(InputError) as refused:
+        load_table(wanzhou, "issues", broken)
+    assert "broken.csv 第 3 行" in str(refused.value) and "CSV 格式" in str(refused.value)
+    assert [r[0] for r in rows_of(wanzhou)] == ["Q1", "Q2"]
+
+
 def test_a_workbook_named_csv_and_an_xls_file_are_read_as_excel(wanzhou, tmp_path):
     import xlwt  # writes the .xls format of Excel 97-2003
     from openpyxl import Workbook
