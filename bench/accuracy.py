@@ -174,13 +174,13 @@ def run_one(store: SQLiteStore, province: str, family: str, usage: str, seed: in
     generated = time.perf_counter() - started
     kind_of = {v.code: v.kind for v in villages}
     village_map = {v.code: (v.parent_code, v.code[:6], v.kind) for v in villages}
-    cells, exposure, hints = ledger_facts_from_findings((finding(i) for i in scenario.issues), village_map)
+    cells, exposure, hints, counts = ledger_facts_from_findings((finding(i) for i in scenario.issues), village_map)
     names = {c.name for c in scenario.categories}
     duties = [Duty(d.category, d.level, d.function, d.duty) for d in store.duties() if d.category in names]
     units = [Unit(u.unit_id, u.name, u.level.value, u.area_code, u.function) for u in scenario.units]
     categories = ([CategoryIn(name=c.name, group=c.group) for c in scenario.categories] if scenario.office
                   else scenario.categories)
-    facts = LedgerFacts(cells, exposure, hints, units, duties, categories)
+    facts = LedgerFacts(cells, exposure, hints, units, duties, categories, village_counts=counts_for(counts))
     started = time.perf_counter()
     candidates = surface_root_causes(facts, min_confidence=DEFAULT_MIN_CONFIDENCE)
     seconds = time.perf_counter() - started
@@ -230,6 +230,14 @@ def run_one(store: SQLiteStore, province: str, family: str, usage: str, seed: in
     return result
 
 
+def counts_for(counts):
+    """``LedgerFacts.village_counts`` over the reference's full list, as a store answers it."""
+    by_township = defaultdict(list)
+    for c in counts:
+        by_township[c.village_code[:9]].append(c)
+    return lambda townships: [c for t in sorted(set(townships)) for c in by_township.get(t, [])]
+
+
 def randomised_null_p(facts: LedgerFacts, seed: int) -> dict[str, list[float]]:
     """Randomised excess p-values of every testable pair, ``P(X > x) + U · P(X = x)``: exactly
     uniform under a calibrated null whatever the discreteness of the counts, so their distance from
@@ -250,6 +258,10 @@ def randomised_null_p(facts: LedgerFacts, seed: int) -> dict[str, list[float]]:
         tested = np.array([r is None for r in base.reason])[:, None] & (trials > 0) & (mean > 0)
         at = excess_sf_array(observed, trials, mean, variance)
         above = excess_sf_array(observed + 1, trials, mean, variance)
+        if level == "township":  # the screened pairs' per-village test, randomised the same way
+            village_at, village_above = rc.village_p_values(tally, base, rho, at, facts.village_counts)
+            screened = ~np.isnan(village_above)
+            at, above = np.where(screened, village_at, at), np.where(screened, village_above, above)
         p = above + rng.uniform(size=at.shape) * (at - above)
         out[level] = p[tested].round(6).tolist()
     return out

@@ -22,7 +22,7 @@ from . import projection
 from .errors import Forbidden, InputError, StoreError, StoreUnavailable
 from .model import CategoryIn, Division, DutyIn, IssueIn, KIND_BY_LEVEL, UnitIn
 from .store import (ApiToken, AuditEntry, Duty, Exposure, HintCount, Issue, LedgerCell, LedgerFacts, Progress, StatusChange, Unit,
-                    WriteSummary, extra_json, issue_row)
+                    VillageCount, WriteSummary, extra_json, issue_row)
 
 BATCH = 5_000
 
@@ -532,7 +532,14 @@ class Neo4jStore:
         names = {r["code"]: r["name"] for r in self._read(
             "MATCH (d:Division) WHERE d.level IN ['district', 'township'] RETURN d.code AS code, d.name AS name")}
         return LedgerFacts(cells=cells, exposure=exposure, hints=hints, units=self.units(), duties=self.duties(),
-                           categories=self.categories(), names=names)
+                           categories=self.categories(), names=names, village_counts=self.village_counts)
+
+    def village_counts(self, townships: Sequence[str]) -> list[VillageCount]:
+        return [VillageCount(r["village"], r["kind"], r["category"], r["n"]) for r in self._read(
+            "MATCH (i:Issue) WHERE i.township_code IN $townships "
+            "WITH i.village_code AS village, i.category AS category, count(*) AS n "
+            "MATCH (v:Division {code: village}) "
+            "RETURN village, v.kind AS kind, category, n ORDER BY village, category", townships=sorted(set(townships)))]
 
     def chain_graph(self, issue_id: str) -> nx.MultiDiGraph:
         return self._in_one_read(projection.chain_graph, self, issue_id)

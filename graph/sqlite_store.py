@@ -17,7 +17,7 @@ from .errors import DiskFull, InputError, NotSupported, StoreError, StoreMissing
 from .model import CategoryIn, Division, DutyIn, IssueIn, UnitIn
 from . import projection
 from .store import (ApiToken, AuditEntry, Duty, Exposure, HintCount, Issue, LedgerCell, LedgerFacts, Progress,
-                    StatusChange, Unit, WriteSummary, extra_json)
+                    StatusChange, Unit, VillageCount, WriteSummary, extra_json)
 
 SCHEMA_TABLES = {"division", "category", "unit", "duty", "issue", "issue_status", "ledger_cell", "api_token",
                  "audit", "meta", "package_end", "key_village_list"}
@@ -546,7 +546,18 @@ class SQLiteStore:
             "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")]
         names = dict(self.db.execute("SELECT code, name FROM division WHERE level IN ('district', 'township')"))
         return LedgerFacts(cells=cells, exposure=exposure, hints=hints, units=self.units(),
-                           duties=self.duties(), categories=self.categories(), names=names)
+                           duties=self.duties(), categories=self.categories(), names=names,
+                           village_counts=self.village_counts)
+
+    def village_counts(self, townships: Sequence[str]) -> list[VillageCount]:
+        out: list[VillageCount] = []
+        for township in sorted(set(townships)):  # a range of the (village_code, category) index each
+            lo, hi = _code_range(township)
+            out += map(VillageCount._make, self.db.execute(
+                "SELECT i.village_code, v.kind, i.category, COUNT(*) FROM issue i JOIN division v ON v.code = i.village_code "
+                "WHERE i.village_code >= ? AND i.village_code < ? GROUP BY i.village_code, i.category "
+                "ORDER BY i.village_code, i.category", (lo, hi)))
+        return out
 
     def issues(self, district: str | None = None) -> list[Issue]:
         lo, hi = _code_range(district or "")

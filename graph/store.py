@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Protocol, Sequence, runtime_checkable
+from typing import Callable, Iterable, NamedTuple, Protocol, Sequence, runtime_checkable
 
 import networkx as nx
 
@@ -84,8 +84,7 @@ class StatusChange:
     recorded_at: str
 
 
-@dataclass(frozen=True)
-class LedgerCell:
+class LedgerCell(NamedTuple):
     """Problems of one category in the village-level units of one kind in one township.
 
     Every finding counts, in every round. The moments (``issues_sq``, ``issues_cross``) let the
@@ -108,8 +107,18 @@ class LedgerCell:
     villages_recurred: int     # of those, villages where the category was found again in a later round
 
 
-@dataclass(frozen=True)
-class Exposure:
+class VillageCount(NamedTuple):
+    """Problems of one category found in one village-level unit, every round counted: the
+    per-village evidence a township cause leaves (a cause raises its category in most of the
+    township's villages, not in one). A plain tuple: a province's ledger has hundreds of thousands."""
+
+    village_code: str
+    village_kind: str
+    category: str
+    issues: int
+
+
+class Exposure(NamedTuple):
     """Village-level units of one kind in one township: loaded, inspected (a problem was found),
     and the moments of their problem totals ``N_v``: ``issues = Σ N_v``, ``issues_sq = Σ N_v²``."""
 
@@ -166,6 +175,10 @@ class LedgerFacts:
     duties: list[Duty]
     categories: list[CategoryIn]
     names: dict[str, str] = field(default_factory=dict)  # division code -> name, for the areas in facts
+    # Per village and category, for the townships asked (sorted by village, then category): the
+    # store's ``village_counts``, asked only for the few townships the sums single out. None in
+    # hand-made facts, where township tests use the sums alone.
+    village_counts: Callable[[Sequence[str]], list[VillageCount]] | None = field(default=None, compare=False)
 
 
 def extra_json(extra: dict) -> str | None:
@@ -235,5 +248,6 @@ class GraphStore(Protocol):
 
     # -- analysis inputs --------------------------------------------------------------------------
     def ledger_facts(self) -> LedgerFacts: ...
+    def village_counts(self, townships: Sequence[str]) -> list[VillageCount]: ...
     def chain_graph(self, issue_id: str) -> nx.MultiDiGraph: ...
     def projection(self, district: str | None = None) -> nx.MultiDiGraph: ...

@@ -216,10 +216,11 @@ def test_store_ledger_rules_equal_the_reference(chongqing, tmp_path):
         load_table(chongqing, table, files[table])
     facts = chongqing.ledger_facts()
     villages = {v.code: (v.parent_code, v.code[:6], v.kind) for v in chongqing.divisions("village")}
-    cells, exposure, hints = ledger_facts_from_findings([finding(i) for i in chongqing.issues()], villages)
+    cells, exposure, hints, counts = ledger_facts_from_findings([finding(i) for i in chongqing.issues()], villages)
     assert facts.cells == cells
     assert facts.exposure == exposure
     assert facts.hints == hints
+    assert chongqing.village_counts(sorted({v[0] for v in villages.values()})) == counts
     assert sum(c.villages_recurred for c in cells) > 0 and sum(c.villages_rectified for c in cells) > 0
 
 

@@ -164,7 +164,9 @@ def test_ledger_rules_on_a_hand_made_ledger(any_store, tmp_path):
     assert sum(e.inspected for e in exposure.values()) == 3 and sum(e.issues for e in exposure.values()) == 7
     villages = {v.code: (v.parent_code, v.code[:6], v.kind) for v in any_store.divisions("village")}
     reference = ledger_facts_from_findings([finding(i) for i in any_store.issues()], villages)
-    assert (facts.cells, facts.exposure, facts.hints) == reference
+    townships = sorted({v[0] for v in villages.values()})
+    assert (facts.cells, facts.exposure, facts.hints, any_store.village_counts(townships)) == reference
+    assert any_store.village_counts(["500101001"]) == [c for c in reference[3] if c.village_code.startswith("500101001")]
 
 
 def test_package_ends_are_recorded(any_store):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from ..model import ONCE_RECTIFIED
-from ..store import Exposure, HintCount, LedgerCell
+from ..store import Exposure, HintCount, LedgerCell, VillageCount
 
 SEVERITY_WEIGHT = {"minor": 1.0, "serious": 2.0, "grave": 4.0}
 DONE = ONCE_RECTIFIED
@@ -53,21 +53,23 @@ def finding(issue) -> Finding:
 
 
 def ledger_facts_from_findings(findings: Iterable[Finding], villages: dict[str, tuple[str, str, str]]
-                               ) -> tuple[list[LedgerCell], list[Exposure], list[HintCount]]:
-    """Cells, exposure and hints from findings; ``villages`` maps every loaded village code to
-    ``(township, district, kind)``. Sorted as the stores sort them.
+                               ) -> tuple[list[LedgerCell], list[Exposure], list[HintCount], list[VillageCount]]:
+    """Cells, exposure, hints and per-village counts from findings; ``villages`` maps every loaded
+    village code to ``(township, district, kind)``. Sorted as the stores sort them.
 
     >>> villages = {"500101001001": ("500101001", "500101", "village"),
     ...             "500101001002": ("500101001", "500101", "village")}
     >>> rows = [Finding("500101001001", "低保", "R1", "2023-01-05", "closed", "minor"),
     ...         Finding("500101001001", "低保", "R2", "2023-07-05", "open", "grave"),
     ...         Finding("500101001001", "作风", "R2", "2023-07-06", "open", "minor")]
-    >>> cells, exposure, hints = ledger_facts_from_findings(rows, villages)
+    >>> cells, exposure, hints, counts = ledger_facts_from_findings(rows, villages)
     >>> [(c.category, c.issues, c.issues_sq, c.issues_cross, c.villages_rectified, c.villages_recurred)
     ...  for c in cells]
     [('低保', 2, 4, 6, 1, 1), ('作风', 1, 1, 3, 0, 0)]
     >>> exposure[0].villages, exposure[0].inspected, exposure[0].issues, exposure[0].issues_sq
     (2, 1, 3, 9)
+    >>> [(c.category, c.issues) for c in counts]
+    [('低保', 2), ('作风', 1)]
     """
     findings = list(findings)
     latest = max(((f.found_on, f.round_id) for f in findings), default=(None, None))[1]
@@ -113,4 +115,6 @@ def ledger_facts_from_findings(findings: Iterable[Finding], villages: dict[str, 
         if f.root_unit_hint:
             hints[(villages[f.village_code][0], f.category, f.root_unit_hint)] += 1
     out_hints = [HintCount(t, c, u, n) for (t, c, u), n in sorted(hints.items())]
-    return out_cells, out_exposure, out_hints
+    out_counts = [VillageCount(village, villages[village][2], category, len(found))
+                  for (village, category), found in sorted(by_vc.items())]
+    return out_cells, out_exposure, out_hints, out_counts

@@ -31,6 +31,7 @@ from scipy import stats
 from ..model import DUTY_ORDER
 from ..store import LedgerFacts
 from .stats import benjamini_hochberg, excess_sf_array
+from .village_evidence import SCREEN, village_tail
 
 DEFAULT_MIN_CONFIDENCE = 0.99
 KINDS = ("village", "community", "other")
@@ -436,6 +437,50 @@ def excess_p_values(x, n, nn, baseline: Baseline, rho: np.ndarray):
     return observed, mean, excess_sf_array(observed, trials, mean, variance)
 
 
+def village_p_values(tally: Tally, baseline: Baseline, rho: np.ndarray, p_excess: np.ndarray,
+                     village_counts=None):
+    """The township pairs the excess test puts at ``p ≤ SCREEN``, tested again on the per-village
+    evidence (:mod:`.village_evidence`): their p-values replace the excess test's. ``village_counts``
+    gives the (village, category) counts of the townships asked (``LedgerFacts.village_counts``);
+    without it nothing changes. Returns the p-values (t × c) and the randomised ``P(T > t)``
+    alongside (for calibration), NaN where the excess test's p-value stands."""
+    p = p_excess.copy()
+    above = np.full(p.shape, np.nan)
+    screened = np.argwhere(p_excess <= SCREEN)
+    if village_counts is None or screened.size == 0:
+        return p, above
+    townships = sorted({tally.townships[t] for t in screened[:, 0]})
+    villages = _village_arrays(village_counts(townships), tally)
+    for t, j in screened.tolist():
+        code = tally.townships[t]
+        if code not in villages:
+            continue
+        n, x, kind = villages[code]
+        usable = baseline.usable[t, kind]
+        if not usable.any():
+            continue
+        n, x, kind = n[usable], x[usable, j], kind[usable]
+        p[t, j], above[t, j] = village_tail(n, x, baseline.share[t, kind, j],
+                                            np.sqrt(baseline.share_var[t, kind, j]), float(rho[j]))
+    return p, above
+
+
+def _village_arrays(counts, tally: Tally) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per township: its villages' problems N_v, counts X_v (village × category) and kinds."""
+    ci = {c: i for i, c in enumerate(tally.categories)}
+    rows: dict[str, dict[str, list]] = defaultdict(dict)
+    kinds: dict[str, int] = {}
+    for village, kind, category, issues in counts:
+        row = rows[village[:9]].setdefault(village, [0.0] * len(ci))
+        row[ci[category]] += issues
+        kinds[village] = KIND_INDEX.get(kind or "other", 2)
+    out = {}
+    for township, by_village in rows.items():
+        x = np.array(list(by_village.values()))
+        out[township] = (x.sum(axis=1), x, np.array([kinds[v] for v in by_village], dtype=int))
+    return out
+
+
 def recurrence_p_values(rectified, recurred, rectified_rest, recurred_rest):
     """Villages where a rectified category came back, against the baseline's villages (one-sided
     Fisher's exact test; the baseline's rate is itself uncertain). NaN where no test can be made:
@@ -518,7 +563,8 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
 
     spread = between_district_spread(tally, rho)
     township_base = township_baselines(tally, rho, spread)
-    observed_t, expected_t, p_ex_t = excess_p_values(tally.x, tally.n, tally.nn, township_base, rho)
+    observed_t, expected_t, p_sum_t = excess_p_values(tally.x, tally.n, tally.nn, township_base, rho)
+    p_ex_t, _ = village_p_values(tally, township_base, rho, p_sum_t, facts.village_counts)
     rect_d, recur_d = tally.by_district(tally.rectified), tally.by_district(tally.recurred)
     p_rec_t = recurrence_p_values(tally.rectified, tally.recurred, rect_d[tally.district] - tally.rectified,
                                   recur_d[tally.district] - tally.recurred)
@@ -534,24 +580,32 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
 
     candidates: list[Candidate] = []
     levels = (("township", tally.townships, [tally.districts[d] for d in tally.district], township_base,
-               observed_t, expected_t, p_ex_t, p_rec_t),
-              ("district", tally.districts, tally.districts, district_base, observed_d, expected_d, p_ex_d, p_rec_d))
-    for level, areas, area_districts, base, observed, expected, p_ex, p_rec in levels:
+               observed_t, expected_t, p_ex_t, p_rec_t, p_sum_t),
+              ("district", tally.districts, tally.districts, district_base, observed_d, expected_d, p_ex_d, p_rec_d,
+               p_ex_d))
+    for level, areas, area_districts, base, observed, expected, p_ex, p_rec, p_sum in levels:
         # Plain lists: indexing numpy arrays element by element costs more than the tests.
+        # Pairs whose p-value the per-village test gave: their evidence says so, with the sums' p.
+        by_villages = {(a, j): _sig(float(p_sum[a, j])) for a, j in np.argwhere(p_ex != p_sum).tolist()}
         p_all = combine(p_ex, p_rec).tolist()
         observed, expected = np.rint(observed).astype(int).tolist(), expected.tolist()
         p_ex, p_rec = p_ex.tolist(), np.where(np.isnan(p_rec), -1.0, p_rec).tolist()
         for a, area in enumerate(areas):
             tested = base.reason[a] is None
+            name = facts.names.get(area, area)
             for j, category in enumerate(tally.categories):
                 units = bearers.get((level, area, category))
                 if not units:
                     continue
                 rec = p_rec[a][j] if tested and p_rec[a][j] >= 0 else None
-                candidates.append(_candidate(
-                    level, area, area_districts[a], category, units, observed[a][j], expected[a][j],
+                candidate = _candidate(
+                    level, area, name, area_districts[a], category, units, observed[a][j], expected[a][j],
                     p_ex[a][j] if tested else 1.0, rec, p_all[a][j] if tested else 1.0, base.label[a],
-                    base.reason[a], facts, hints))
+                    base.reason[a], hints)
+                if by_villages and tested and (a, j) in by_villages:
+                    candidate.evidence["p_excess_sum"] = by_villages[(a, j)]
+                    candidate.evidence["test"] = "villages"
+                candidates.append(candidate)
 
     for level in ("township", "district"):
         tested = [c for c in candidates if c.level == level and c.tested]
@@ -719,17 +773,18 @@ def _duty_bearers(facts: LedgerFacts) -> dict[tuple[str, str, str], list[tuple[i
     return out
 
 
-def _candidate(level, area, district, category, units, observed, expected, p_excess, p_rec, p_value,
-               baseline, reason, facts, hints) -> Candidate:
-    hinted = [hints.get((area, category, u[1]), 0) for u in units] if hints else [0] * len(units)
+def _candidate(level, area, area_name, district, category, units, observed, expected, p_excess, p_rec, p_value,
+               baseline, reason, hints) -> Candidate:
     # The answering unit: the one inspectors hinted at most, else the highest duty (primary first).
     # (``units`` is sorted by duty order and unit id, so without hints the first one answers.)
-    best = min(range(len(units)), key=lambda i: (-hinted[i], units[i][0], units[i][1])) if any(hinted) else 0
+    # Positional arguments: this runs once per tested pair, tens of thousands of times.
+    best, hinted = 0, 0
+    if hints:
+        counts = [hints.get((area, category, u[1]), 0) for u in units]
+        hinted = sum(counts)
+        if hinted:
+            best = min(range(len(units)), key=lambda i: (-counts[i], units[i][0], units[i][1]))
     _, unit_id, unit_name, duty = units[best]
-    candidate = Candidate(
-        level=level, area_code=area, area_name=facts.names.get(area, area), district_code=district,
-        category=category, unit_id=unit_id, unit_name=unit_name, duty=duty, bearers=units,
-        observed=observed, expected=expected, p_excess=p_excess, p_recurrence=p_rec, p_value=p_value,
-        baseline=baseline, tested=reason is None, reason=reason)
-    candidate.evidence = {"hints": sum(hinted)}
-    return candidate
+    return Candidate(level, area, area_name, district, category, unit_id, unit_name, duty, units, observed, expected,
+                     p_excess, p_rec, p_value, baseline, reason is None, reason, 1.0, 0.0, False, [],
+                     {"hints": hinted})
