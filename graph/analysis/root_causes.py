@@ -11,7 +11,9 @@ same way. The steps, each a function one can read and test alone:
    villages of very different risk widen the null instead of being thrown away.
 3. :func:`township_baselines`, :func:`district_baselines` — the share each area is compared with,
    with its own uncertainty, and the reason where no valid baseline exists.
-4. :func:`excess_p_values`, :func:`recurrence_p_values` — the two lines of evidence.
+4. :func:`excess_p_values`, :func:`recurrence_p_values` — the two lines of evidence;
+   :func:`village_p_values` tests the township pairs the sums single out again on the per-village
+   evidence (:mod:`.village_evidence`).
 5. :func:`attribute_levels` — district or township: an excess spread across a district is the
    district unit's; one concentrated in townships that surface on their own is theirs.
 6. :func:`score_candidates` — ranking.
@@ -39,6 +41,9 @@ KIND_INDEX = {kind: i for i, kind in enumerate(KINDS)}
 # A district's share of a category is taken to stay within about ±10 % (one standard deviation) of
 # a reference rate (catalog, office table) for reasons that have nothing to do with a root cause.
 REFERENCE_CV = 0.10
+# How far (in standard errors of an ordinary district) a district's share may be from the ordinary
+# districts' and still be taken for an ordinary district.
+ORDINARY_Z = 3.0
 
 BASELINE_ZH = {
     "district_peers": "本区县其他已巡察乡镇(街道)",
@@ -261,10 +266,11 @@ def _posterior(x_rest: np.ndarray, n_rest: np.ndarray, nn_rest: np.ndarray, rho:
 CHI2_1_MEDIAN = float(stats.chi2.median(1))
 
 
-def between_district_spread(tally: Tally, rho: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per kind and category, the share over every inspected area and two estimates of τ², the
+def between_district_spread(tally: Tally, rho: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per kind and category, the share over every inspected area, two estimates of τ², the
     variance of the districts' true shares beyond their sampling variance (0 with fewer than three
-    districts):
+    districts), and the share of the ordinary districts (those near the median district; the share
+    over every area where fewer than three):
 
     * ``tau2_all``, by moments (DerSimonian–Laird): every district counts, those with a root cause
       in the category too. How far a district may differ from the rest: the weight of the share
@@ -285,16 +291,16 @@ def between_district_spread(tally: Tally, rho: np.ndarray) -> tuple[np.ndarray, 
     ...               LedgerCell(t, t[:6], "village", "作风", 10, 180, 180, 180, 180, 0, 0, 0)]
     ...     exposure.append(Exposure(t, t[:6], "village", 200, 200, 180 + low, 180 + low))
     >>> tally = tally_ledger(LedgerFacts(cells, exposure, [], [], [], []))
-    >>> share, tau2_all, tau2_usual = between_district_spread(tally, estimate_dispersion(tally))
+    >>> share, tau2_all, tau2_usual, centre = between_district_spread(tally, estimate_dispersion(tally))
     >>> bool(tau2_all[0].max() > 0), float(tau2_usual[0].max())
     (True, 0.0)
     """
     xd, nd, nnd = tally.district_x, tally.district_n, tally.district_nn
     share = (xd.sum(axis=0) + 0.5) / (nd.sum(axis=0)[:, None] + 1.0)          # k × c
-    tau2_all, tau2_usual = np.zeros_like(share), np.zeros_like(share)
+    tau2_all, tau2_usual, centres = np.zeros_like(share), np.zeros_like(share), share.copy()
     present = nd > 0                                                            # d × k
     if len(tally.districts) < 3:
-        return share, tau2_all, tau2_usual
+        return share, tau2_all, tau2_usual, centres
     with np.errstate(invalid="ignore", divide="ignore"):
         design = 1.0 + rho[None, None, :] * np.where(nd[:, :, None] > 0, (nnd - nd)[:, :, None] / nd[:, :, None], 0)
         own = np.where(present[:, :, None], xd / nd[:, :, None], np.nan)
@@ -314,7 +320,13 @@ def between_district_spread(tally: Tally, rho: np.ndarray) -> tuple[np.ndarray, 
             sampling = centre * (1 - centre) * de / n
             inflation = np.median((o - centre) ** 2 / sampling, axis=0) / CHI2_1_MEDIAN
             tau2_usual[k] = np.maximum(0.0, inflation - 1) * np.median(sampling, axis=0)
-    return share, np.nan_to_num(tau2_all), np.nan_to_num(tau2_usual)
+            # The ordinary districts' own share, pooled (the median of small shares runs low):
+            # those within ORDINARY_Z of the median district, as a township's baseline judges.
+            ordinary = np.abs(o - centre) <= ORDINARY_Z * np.sqrt(sampling + tau2_usual[k])
+            x_ordinary = (np.where(ordinary, o * n, 0.0)).sum(axis=0)
+            n_ordinary = (np.where(ordinary, n, 0.0)).sum(axis=0)
+            centres[k] = (x_ordinary + 0.5) / (n_ordinary + 1.0)
+    return share, np.nan_to_num(tau2_all), np.nan_to_num(tau2_usual), centres
 
 
 def pooling_weight(share: np.ndarray, tau2: np.ndarray) -> np.ndarray:
@@ -325,11 +337,35 @@ def pooling_weight(share: np.ndarray, tau2: np.ndarray) -> np.ndarray:
     return np.clip(weight, 1.0, 1e6)
 
 
+def district_prior(tally: Tally, rho: np.ndarray, spread, x_rest, n_rest, nn_rest) -> tuple[np.ndarray, np.ndarray]:
+    """The share each township's baseline (the rest of its district) is pooled toward, and its
+    weight in problems (t × k × c).
+
+    Where the rest of the district looks like an ordinary district (within ``ORDINARY_Z``
+    standard errors of the ordinary districts' share, given how much ordinary districts differ,
+    ``tau2_usual``), it is pooled as an ordinary district is: toward that share by
+    ``tau2_usual``, so a thin district baseline borrows the province's precision. A district that
+    stands out (a district-wide cause, local conditions) keeps its own level: pooled toward the
+    share over every area only by ``tau2_all``, the spread with such districts counted, so its
+    townships are not each taken for a cause.
+    """
+    share, tau2_all, tau2_usual, centre = spread
+    with np.errstate(invalid="ignore", divide="ignore"):
+        design = 1.0 + rho[None, None, :] * np.where(n_rest[:, :, None] > 0,
+                                                     (nn_rest - n_rest)[:, :, None] / n_rest[:, :, None], 0.0)
+        own = np.where(n_rest[:, :, None] > 0, x_rest / n_rest[:, :, None], centre[None])
+        sampling = centre * (1 - centre) * design / np.maximum(n_rest[:, :, None], 1)
+        z = (own - centre[None]) / np.sqrt(sampling + tau2_usual[None])
+    ordinary = np.abs(np.nan_to_num(z)) <= ORDINARY_Z
+    return (np.where(ordinary, centre[None], share[None]),
+            np.where(ordinary, pooling_weight(centre, tau2_usual)[None], pooling_weight(share, tau2_all)[None]))
+
+
 def township_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Baseline:
     """Each township against the other inspected townships of its district; where those are fewer
     problems than the township's own, against every other inspected township loaded. With three
-    or more districts, the district's share is pooled toward the share over every area by as much
-    as districts do not differ (``spread``: :func:`between_district_spread`)."""
+    or more districts, the district's share is pooled toward the ordinary districts' share by as
+    much as districts do not differ (:func:`district_prior`, ``spread``: :func:`between_district_spread`)."""
     xd, nd, nnd = tally.district_x, tally.district_n, tally.district_nn
     x_rest = xd[tally.district] - tally.x
     n_rest = nd[tally.district] - tally.n
@@ -339,8 +375,7 @@ def township_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, 
     nn_all = tally.nn.sum(axis=0) - tally.nn
     own = n_rest >= np.maximum(tally.n, 1)                       # t × k
     wide = ~own & (n_all >= np.maximum(tally.n, 1))
-    share, tau2_all, _ = spread
-    prior = (share, pooling_weight(share, tau2_all)) if len(tally.districts) >= 3 else (None, None)
+    prior = district_prior(tally, rho, spread, x_rest, n_rest, nn_rest) if len(tally.districts) >= 3 else (None, None)
     share_d, var_d = _posterior(x_rest, n_rest, nn_rest, rho, *prior)
     share_w, var_w = _posterior(x_all, n_all, nn_all, rho)
     share = np.where(own[:, :, None], share_d, share_w)
