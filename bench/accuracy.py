@@ -23,7 +23,7 @@ Ledger facts are computed by the reference implementation of the ledger rules
 (``graph/analysis/ledger.py``), which the stores are tested against, to skip a store's load.
 
     python bench/accuracy.py [--seeds 2] [--families standard,...] [--usages a,b,c,d] [--json out.json]
-    python bench/accuracy.py --merge a.json b.json [--json all.json]   # runs made in parallel
+    python bench/accuracy.py --merge a.json b.json [--json all.json] [--brief]   # runs made in parallel
 """
 from __future__ import annotations
 
@@ -66,6 +66,7 @@ FAMILIES = {
 PROVINCE = {"office": "64"}  # the others: Chongqing (50)
 USAGES = ("a", "b", "c", "d")
 ORACLE_M, ORACLE_F = 4.0, 0.8
+BRIEF = False
 
 
 # -- the oracle ------------------------------------------------------------------------------------
@@ -353,7 +354,11 @@ def main() -> None:
     parser.add_argument("--json", help="write every run and the summary to this file")
     parser.add_argument("--merge", nargs="+", metavar="JSON",
                         help="summarise the runs of earlier --json files (runs made in parallel) instead of running")
+    parser.add_argument("--brief", action="store_true",
+                        help="leave the null p-values out of --json (the committed results; they cannot be merged)")
     args = parser.parse_args()
+    global BRIEF
+    BRIEF = args.brief
     runs = []
     if args.merge:
         for path in args.merge:
@@ -382,8 +387,10 @@ def main() -> None:
 
 def print_summary(summary: list[dict], json_path: str | None, runs: list[dict]) -> None:
     if json_path:
-        Path(json_path).write_text(json.dumps({"summary": summary, "runs": runs}, ensure_ascii=False, indent=1),
-                                   encoding="utf-8")
+        # The null p-values are kept for --merge; --brief leaves them out (the QQ table stays).
+        kept = [{k: v for k, v in r.items() if k != "null_p"} for r in runs] if BRIEF else runs
+        Path(json_path).write_text(json.dumps({"summary": summary, "qq": qq_by_family(runs), "runs": kept},
+                                              ensure_ascii=False, indent=1), encoding="utf-8")
     print("| family | usage | district recall | township recall | oracle | ratio | recurrence recall | "
           "ranked first | false/planted | false/null | KS township (n) | P(p≤.01)/.01 | KS district |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")

@@ -592,7 +592,7 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
     if not tally.townships:
         return []
     rho = estimate_dispersion(tally)
-    bearers = _duty_bearers(facts)
+    bearers = _duty_bearers(facts, set(tally.townships) | set(tally.districts))  # areas with a ledger only
     hints = _hint_counts(facts, tally)
     reference, reference_reason = reference_shares(facts, tally.categories)
 
@@ -605,6 +605,8 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
                                   recur_d[tally.district] - tally.recurred)
 
     district_base = district_baselines(tally, rho, spread, reference, reference_reason)
+    # District pairs keep the sums: the per-village statistic was tried for them (saddlepoint
+    # tail) and changed little, the spread between districts dominating their null.
     observed_d, expected_d, p_ex_d = excess_p_values(tally.district_x, tally.district_n, tally.district_nn,
                                                      district_base, rho)
     if len(tally.districts) >= 2:
@@ -792,14 +794,17 @@ def _hint_counts(facts: LedgerFacts, tally: Tally) -> dict[tuple[str, str, str],
     return hints
 
 
-def _duty_bearers(facts: LedgerFacts) -> dict[tuple[str, str, str], list[tuple[int, str, str, str]]]:
-    """(level, area, category) -> [(duty order, unit_id, unit name, duty)] from units and duties."""
+def _duty_bearers(facts: LedgerFacts, areas: set[str] | None = None) -> dict[tuple[str, str, str], list[tuple[int, str, str, str]]]:
+    """(level, area, category) -> [(duty order, unit_id, unit name, duty)] from units and duties,
+    for the units of ``areas`` (every unit without it)."""
     order = {duty.value: rank for duty, rank in DUTY_ORDER.items()}
     by_function: dict[tuple[str, str], list[tuple[str, int, str]]] = defaultdict(list)
     for d in facts.duties:
         by_function[(d.level, d.function)].append((d.category, order[d.duty], d.duty))
     out: dict[tuple[str, str, str], list] = defaultdict(list)
     for u in facts.units:
+        if areas is not None and u.area_code not in areas:
+            continue
         for category, rank, duty in by_function.get((u.level, u.function), ()):
             out[(u.level, u.area_code, category)].append((rank, u.unit_id, u.name, duty))
     for bearers in out.values():
