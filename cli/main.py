@@ -34,7 +34,7 @@ def _print_json(value) -> None:
 
 
 TABLE_ZH = {"divisions": "区划", "categories": "问题类别", "units": "单位", "duties": "权责", "issues": "问题",
-            "functions": "职能"}
+            "functions": "职能", "base": "村(社区)基础信息", "key_villages": "乡镇推荐重点村名单"}
 
 
 def _summary_line(label: str, summary) -> str:
@@ -719,7 +719,7 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             analysis.add_argument("--as-of", type=_date, help="报告日期，时限从此日算起（默认今天）")
 
-    template = command("template", cmd_template, "写出空白 Excel 模板：单位、权责、问题 (templates)")
+    template = command("template", cmd_template, "写出空白 Excel 模板：单位、权责、问题、村(社区)基础信息、乡镇推荐重点村名单 (templates)")
     template.add_argument("dir", help="输出文件夹")
     template.add_argument("--force", action="store_true", help="覆盖已有的模板文件")
     template.add_argument("--store-categories", action="store_true",

@@ -1,5 +1,6 @@
-"""Empty Excel templates for the three tables, with Chinese headers, drop-down lists for the
-enumerations, and an instructions sheet with an example row. The first sheet is the one loaded."""
+"""Empty Excel templates for the tables an office fills (units, duties, problems, village base data,
+the townships' proposed key villages), with Chinese headers, drop-down lists for the enumerations,
+and an instructions sheet with an example row. The first sheet is the one loaded."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,6 +13,7 @@ from graph.errors import InputError, RowError
 from graph.model import DutyType, Severity, Status, UnitLevel
 from graph.reports import save_workbook
 
+from .base_data import BASE_COLUMNS, PROPOSAL_COLUMNS
 from .catalog import default_categories
 
 from .tables import DUTY_COLUMNS, ISSUE_COLUMNS, UNIT_COLUMNS
@@ -51,14 +53,33 @@ ISSUE_TEMPLATE = {
     "closed_on": ("销号日期", "YYYY-MM-DD，可空", None),
     "root_unit_hint": ("根源单位", "巡察组认为的根源单位编号或名称，可空", None),
 }
+BASE_TEMPLATE = {
+    "village_code": ("村(社区)代码", "12位统计代码（文本格式）", None),
+    "population": ("人口", "户籍或常住人口", None),
+    "collective_funds": ("集体资金", "元", None),
+    "projects": ("项目数", "本届村级工程和项目个数", None),
+    "disputes": ("矛盾纠纷和信访", "本届件数", None),
+    "weak_organisation": ("软弱涣散", "是 或 否（软弱涣散党组织）", ["是", "否"]),
+    "integrity_risk": ("廉政风险", "是 或 否（有问题线索或廉政风险）", ["是", "否"]),
+}
+PROPOSAL_TEMPLATE = {
+    "village_code": ("村(社区)代码", "12位统计代码（文本格式）", None),
+    "name": ("村(社区)名称", "可空，便于核对", None),
+    "township": ("乡镇(街道)", "推荐的乡镇(街道)，可空", None),
+    "reason": ("推荐理由", "为什么列为重点村", None),
+}
 EXAMPLES = {
     "units": ["500101-civil_affairs", "万州区民政局", "区县", "500101", "civil_affairs"],
     "duties": ["低保特困救助", "乡镇", "civil_affairs", "主体责任"],
     "issues": ["Q2024-0001", "500101001001", "黄柏村", "高笋塘街道", "2024年第1轮", "2024-03-05", "低保特困救助", "低保对象动态管理不及时",
                "较重", "12000", "整改中", "否", "2024-06-05", "", "500101001-civil_affairs"],
 }
+EXAMPLES.update({"base": ["500101001001", "3200", "560000", "4", "6", "否", "否"],
+                 "key_villages": ["500101001001", "东方广场社区居委会", "高笋塘街道", "信访件多，集体资金量大"]})
 TEMPLATES = {"units": (UNIT_TEMPLATE, UNIT_COLUMNS, "机关部门名录"), "duties": (DUTY_TEMPLATE, DUTY_COLUMNS, "权责清单"),
-             "issues": (ISSUE_TEMPLATE, ISSUE_COLUMNS, "问题台账")}
+             "issues": (ISSUE_TEMPLATE, ISSUE_COLUMNS, "问题台账"),
+             "base": (BASE_TEMPLATE, BASE_COLUMNS, "村(社区)基础信息"),
+             "key_villages": (PROPOSAL_TEMPLATE, PROPOSAL_COLUMNS, "乡镇推荐重点村名单")}
 HEADER_FILL = PatternFill("solid", fgColor="FCE4D6")
 
 
@@ -120,7 +141,7 @@ def write_template(kind: str, path: str | Path, categories: list[str] | None = N
 
 def write_templates(directory: str | Path, force: bool = False,
                     categories: list[str] | None = None) -> dict[str, Path]:
-    """The three templates in ``directory``; existing files are kept unless ``force``."""
+    """Every template in ``directory``; existing files are kept unless ``force``."""
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise InputError(RowError(str(directory), None, None, None, "一个文件夹 (a directory)"))

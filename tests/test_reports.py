@@ -132,3 +132,19 @@ def test_templates_keep_existing_files_format_codes_as_text_and_list_the_categor
     assert [r[0].row for r in sheet.iter_rows(min_row=2) if r[0].value] == [2, 3]  # no pre-formatted rows
     own = write_templates(tmp_path / "own", categories=["自有类别甲", "自有类别乙"])
     assert [c.value for c in load_workbook(own["issues"])["下拉列表"]["A"]] == ["自有类别甲", "自有类别乙"]
+
+
+def test_base_data_and_key_village_templates_load_once_filled(chongqing, tmp_path):
+    """The planning templates' headers are the ones the readers take: a filled copy loads."""
+    from loaders.base_data import read_base_data, read_key_village_proposal
+    paths = write_templates(tmp_path)
+    villages = {v.code: (v.name, v.parent_code) for v in chongqing.divisions("village", within="500101")}
+    base = load_workbook(paths["base"])
+    assert base.worksheets[0].column_dimensions["A"].number_format == "@"
+    base.worksheets[0].append(["500101001001", "3200", "560000", "4", "6", "是", "否"])
+    base.save(tmp_path / "filled-base.xlsx")
+    assert read_base_data(tmp_path / "filled-base.xlsx", set(villages))["500101001001"]["weak_organisation"] == 1.0
+    proposal = load_workbook(paths["key_villages"])
+    proposal.worksheets[0].append(["500101001001", "", "", "信访件多"])
+    proposal.save(tmp_path / "filled-proposal.xlsx")
+    assert read_key_village_proposal(tmp_path / "filled-proposal.xlsx", villages)[0]["reason"] == "信访件多"
