@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from typing import Iterable, Sequence
 
 import networkx as nx
@@ -106,7 +107,10 @@ class Neo4jStore:
     def __init__(self, uri: str, *, user: str = "neo4j", password: str = "", database: str = "neo4j"):
         self.url = uri
         self.database = database
-        self._tx = None
+        # The transaction of an _in_one_read, per thread: the API shares one store between its
+        # worker threads, and a transaction must never be used from another thread (32 clients
+        # asking for chains at once hung on one that was).
+        self._local = threading.local()
         try:
             # Notifications (e.g. "property key does not exist" on a fresh database) are not for users.
             self.driver = GraphDatabase.driver(uri, auth=(user, password), notifications_min_severity="OFF")
@@ -125,8 +129,9 @@ class Neo4jStore:
 
     # -- transactions ------------------------------------------------------------------------------
     def _read(self, query: str, **params) -> list[neo4j.Record]:
-        if self._tx is not None:  # inside _in_one_read: share its transaction
-            return list(self._tx.run(query, **params))
+        tx = getattr(self._local, "tx", None)
+        if tx is not None:  # inside this thread's _in_one_read: share its transaction
+            return list(tx.run(query, **params))
 
         def work(tx):
             return list(tx.run(query, **params))
@@ -136,11 +141,11 @@ class Neo4jStore:
         """Run ``function(*args)``, whose reads go through ``_read``, in one read transaction:
         one round of routing and session set-up instead of one per query."""
         def work(tx):
-            self._tx = tx
+            self._local.tx = tx
             try:
                 return function(*args)
             finally:
-                self._tx = None
+                self._local.tx = None
         return self._run(neo4j.READ_ACCESS, work)
 
     def _write(self, work):

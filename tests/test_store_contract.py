@@ -84,6 +84,22 @@ def test_projection_is_a_rooted_tree_with_the_ledger(any_store, tmp_path):
     assert ("issue:Q1", DONGFANG, "FOUND_IN") in graph.edges(keys=True)
 
 
+def test_chains_read_from_many_threads_at_once_are_each_their_own(any_store, tmp_path):
+    """The API shares one store between its worker threads: chains read at once from 16 threads
+    are the ones read one by one (a transaction shared across threads once hung the API)."""
+    from concurrent.futures import ThreadPoolExecutor
+    load_scope(any_store, (WANZHOU,))
+    any_store.upsert_units(catalog_units(any_store, WANZHOU))
+    villages = [v.code for v in any_store.divisions("village", within=WANZHOU)][:40]
+    rows = [issue_row(f"Q{i}", village=v) for i, v in enumerate(villages)]
+    load_table(any_store, "issues", write_csv(tmp_path / "i.csv", ISSUE_HEADER, rows))
+    ids = [f"Q{i}" for i in range(len(villages))] * 4
+    one_by_one = {i: sorted(any_store.chain_graph(i).nodes) for i in ids[:len(villages)]}
+    with ThreadPoolExecutor(16) as pool:
+        at_once = list(pool.map(lambda i: (i, sorted(any_store.chain_graph(i).nodes)), ids, timeout=120))
+    assert all(nodes == one_by_one[i] for i, nodes in at_once)
+
+
 # The generator's default shape, and one with every village in three rounds plus a 回头看 round,
 # a persisting mix of problems and an office's own categories without rates (Chinese headers).
 LEDGER_SHAPES = {"standard": {}, "multi_round_office": {"rounds": 3, "every_round": True, "revisit": True,
