@@ -10,6 +10,7 @@ from .deps import Caller
 
 
 def audit(store, caller: Caller, action: str, target: str, before, after) -> None:
+    """One entry; ``before`` None where there was nothing before (a new token)."""
     store.add_audit(AuditEntry(now(), caller.token.token_id, caller.token.name, action, target,
-                               json.dumps(before, ensure_ascii=False, default=str),
+                               None if before is None else json.dumps(before, ensure_ascii=False, default=str),
                                json.dumps(after, ensure_ascii=False, default=str)))

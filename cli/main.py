@@ -47,6 +47,11 @@ def _reading(args):
     return open_store(args.store, create=False)
 
 
+def _existing(args, writing: bool):
+    """An existing store, to write to (read-write) or only to read (:func:`_reading`)."""
+    return open_store(args.store, create=False, read_only=False) if writing else _reading(args)
+
+
 def _district(store, code: str | None) -> str | None:
     """A --district that names a loaded district, or exit 2."""
     if code is None:
@@ -326,7 +331,7 @@ def cmd_token(args) -> int:
     if args.action == "create":
         if not args.role:
             raise InputError("xuncha token create --role viewer|analyst|editor|admin")
-        with closing(open_store(args.store, create=False, read_only=False)) as store:
+        with closing(_existing(args, writing=True)) as store:
             plain, record = create_token(store, args.role, args.district, args.name or "")
         result = {**{k: v for k, v in record.__dict__.items() if k != "token_hash"}, "token": plain}
         if args.json:
@@ -337,7 +342,7 @@ def cmd_token(args) -> int:
             print(plain)
             print("只显示这一次，请妥善保存；存储中只保存它的哈希。")
         return 0
-    with closing(open_store(args.store, create=False, read_only=False)) as store:
+    with closing(_existing(args, writing=True)) as store:
         if args.action == "revoke":
             if not args.token_id:
                 raise InputError("xuncha token revoke TOKEN_ID")
@@ -426,8 +431,7 @@ def cmd_classify(args) -> int:
 def cmd_keylist(args) -> int:
     from graph import service
     writing = args.action != "show"
-    opener = (lambda: open_store(args.store, create=False, read_only=False)) if writing else (lambda: _reading(args))
-    with closing(opener()) as store:
+    with closing(_existing(args, writing)) as store:
         district = _district(store, args.district)
         if args.action == "propose":
             from loaders.base_data import read_key_village_proposal
@@ -514,8 +518,7 @@ def cmd_rectify(args) -> int:
 
 def cmd_reopen(args) -> int:
     from graph import service
-    opener = (lambda: open_store(args.store, create=False, read_only=False)) if args.apply else (lambda: _reading(args))
-    with closing(opener()) as store:
+    with closing(_existing(args, args.apply)) as store:
         result = service.reopen_recurrences(store, _district(store, args.district), apply=args.apply, on=args.on)
     if args.json:
         _print_json(result)
@@ -589,7 +592,7 @@ def cmd_package(args) -> int:
 
     from graph import service
     on = args.on or dt.date.today()
-    with closing(open_store(args.store, create=False, read_only=False)) as store:
+    with closing(_existing(args, writing=True)) as store:
         record = service.complete_agency_end if args.action == "agency-done" else service.close_package
         _, package = record(store, args.package_id, on, args.note or "")
     if args.json:

@@ -7,8 +7,8 @@ from fastapi import APIRouter, Query
 
 from graph.access import create_token, now
 from graph.errors import NotFound
-from graph.store import AuditEntry
 
+from ..audit import audit as record_audit
 from ..deps import Admin, StoreDep
 from ..schemas import AuditOut, Page, TokenCreated, TokenIn, TokenOut
 from .reference import Offset
@@ -28,8 +28,7 @@ def tokens(store: StoreDep, caller: Admin):
 @router.post("/tokens", response_model=TokenCreated, status_code=201, summary="新建令牌（只显示一次）")
 def new_token(body: TokenIn, store: StoreDep, caller: Admin):
     plain, record = create_token(store, body.role, body.district, body.name)
-    store.add_audit(AuditEntry(now(), caller.token.token_id, caller.token.name, "tokens.create", record.token_id,
-                               None, json.dumps(token_out(record), ensure_ascii=False)))
+    record_audit(store, caller, "tokens.create", record.token_id, None, token_out(record))
     return {**token_out(record), "token": plain}
 
 
@@ -38,8 +37,7 @@ def revoke(token_id: str, store: StoreDep, caller: Admin):
     if not store.revoke_token(token_id, now()):
         raise NotFound("没有这个有效令牌 (no such live token)")
     record = next(t for t in store.tokens() if t.token_id == token_id)
-    store.add_audit(AuditEntry(now(), caller.token.token_id, caller.token.name, "tokens.revoke", token_id,
-                               None, json.dumps(token_out(record), ensure_ascii=False)))
+    record_audit(store, caller, "tokens.revoke", token_id, None, token_out(record))
     return token_out(record)
 
 

@@ -197,7 +197,7 @@ def reopen(body: ReopenIn, store: StoreDep, caller: Editor):
         raise NotFound("没有这个区县 (no such district)")
     result = service.reopen_recurrences(store, district, apply=body.apply, on=body.on)
     if body.apply and (result["issues"] or result["packages"]):
-        _audit(store, caller, "rectification.reopen", district, {},
+        audit(store, caller, "rectification.reopen", district, {},
                {"issues": [link["closed"] for link in result["issues"]],
                 "packages": [link["package_id"] for link in result["packages"]]})
     return result
@@ -206,9 +206,6 @@ def reopen(body: ReopenIn, store: StoreDep, caller: Editor):
 def _package_end(store, caller: Caller, package_id: str, action: str, record, on: dt.date, note: str) -> dict:
     _scoped_package(store, caller, package_id)
     before, package = record(store, package_id, on, note)
-    _audit(store, caller, action, package_id, before, package["status"])
+    audit(store, caller, action, package_id, before, package["status"])
     return package
 
-
-def _audit(store, caller: Caller, action: str, target: str, before: dict, after: dict) -> None:
-    audit(store, caller, action, target, before, after)

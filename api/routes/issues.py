@@ -4,20 +4,19 @@ viewers, writes for editors; every write is audited with the object before and a
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request, UploadFile
 
-from graph.access import now
 from graph.errors import Forbidden, InputError, NotFound, RowError
 from graph.model import OPEN_STATUSES
-from graph.store import AuditEntry, Issue
+from graph.store import Issue
 from loaders.tables import Validated, validate_rows, validate_table, write_table
 
-from ..uploads import uploaded
+from ..audit import audit
 from ..deps import CacheDep, Caller, Editor, SettingsDep, StoreDep, Viewer
 from ..schemas import IssueCreate, IssueDetail, IssueOut, IssuePatch, Page, WriteOut
+from ..uploads import uploaded
 from .reference import Limit, Offset
 
 router = APIRouter(tags=["问题 (problems)"])
@@ -91,11 +90,8 @@ def _write(store, caller: Caller, validated: Validated, action: str) -> dict:
     summary = write_table(store, "issues", validated)
     target = ",".join(r.issue_id for r in validated.records[:20]) + ("…" if len(validated.records) > 20 else "")
     after = {i: store.issue(i) for i in before}
-    store.add_audit(AuditEntry(
-        at=now(), token_id=caller.token.token_id, token_name=caller.token.name, action=action, target=target,
-        before=json.dumps({k: _json(v) for k, v in before.items()}, ensure_ascii=False) if before else None,
-        after=json.dumps({k: _json(v) for k, v in after.items()} if after else
-                         {"rows": len(validated.records), **summary.as_dict()}, ensure_ascii=False)))
+    audit(store, caller, action, target, {k: _json(v) for k, v in before.items()} if before else None,
+          {k: _json(v) for k, v in after.items()} if after else {"rows": len(validated.records), **summary.as_dict()})
     return summary.as_dict()
 
 

@@ -7,7 +7,6 @@ tested against simulation and against Fisher's exact test in ``tests/test_stats.
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np
