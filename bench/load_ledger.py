@@ -46,16 +46,29 @@ def prepare(rows: int) -> dict[str, Path]:
     villages = [v.code for v in store.divisions("village")]
     categories = [c.name for c in store.categories()]
     store.close()
-    files = {"csv": WORK / f"ledger-{rows}.csv", "csv-gbk": WORK / f"ledger-{rows}-gbk.csv",
-             "xlsx": WORK / f"ledger-{rows}.xlsx"}
+    # v2: the rows vary as real ones do (v1 repeated one date and one description).
+    files = {"csv": WORK / f"ledger-v2-{rows}.csv", "csv-gbk": WORK / f"ledger-v2-{rows}-gbk.csv",
+             "xlsx": WORK / f"ledger-v2-{rows}.xlsx"}
     if not files["csv"].exists():
+        import datetime as dt
+        import random
+        rng = random.Random(9)
+        # As offices write them: dates spread over each round's weeks, a description of its own
+        # on every row, amounts on some rows, a few immediate fixes.
         data = []
         for i in range(rows):
             status = ("未整改", "整改中", "已整改", "已销号")[i % 4]
-            closed = "2024-05-01" if status in ("已整改", "已销号") else ""
-            data.append([f"Q{i:07d}", villages[(i * 7919) % len(villages)], f"2024年第{i % 2 + 1}轮", "2024-03-05",
-                         categories[i % len(categories)], "村务公开不及时，财务票据不规范", ("一般", "较重", "严重")[i % 3],
-                         str(1000 + i % 5000), status, "否", "2024-06-05", closed, ""])
+            round_no = i % 2 + 1
+            found = dt.date(2024, 3 if round_no == 1 else 9, 1) + dt.timedelta(days=rng.randrange(60))
+            closed = (found + dt.timedelta(days=rng.randrange(20, 90))).isoformat() if i % 4 >= 2 else ""
+            village = villages[(i * 7919) % len(villages)]
+            category = categories[i % len(categories)]
+            description = (f"{category}：村务公开不及时，{rng.choice(('财务票据不规范', '台账缺失', '程序不到位'))}，"
+                           f"涉及{rng.randrange(1, 40)}户，第{i % 997}号线索")
+            amount = str(rng.randrange(100, 500_000)) if rng.random() < 0.4 else ""
+            data.append([f"Q{i:07d}", village, f"2024年第{round_no}轮", found.isoformat(), category, description,
+                         ("一般", "较重", "严重")[i % 3], amount, status, "是" if rng.random() < 0.1 else "否",
+                         (found + dt.timedelta(days=90)).isoformat(), closed, ""])
         for key, encoding in (("csv", "utf-8-sig"), ("csv-gbk", "gb18030")):
             with open(files[key], "w", encoding=encoding, newline="") as f:
                 writer = csv.writer(f)

@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 import re
 import time
+from sys import intern
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Mapping, NamedTuple
@@ -488,8 +489,11 @@ def plain_issue(fields: Mapping[str, Any], extra: Mapping[str, Any]) -> IssueRec
         return None
     if closed_on is not None and (status is Status.OPEN or status is Status.IN_PROGRESS):
         return None
-    return IssueRecord(issue_id, village_code, round_id, found_on, category, description, severity, amount,
-                       status, immediate, due_on, closed_on, hint, dict(extra) if extra else NO_EXTRA)
+    # The codes and names a ledger repeats on every row are kept once each (interned strings are
+    # freed with their last user), which keeps a 200,000-row ledger tens of megabytes smaller.
+    return IssueRecord(issue_id, intern(village_code), intern(round_id), found_on, intern(category), description,
+                       severity, amount, status, immediate, due_on, closed_on, hint and intern(hint),
+                       dict(extra) if extra else NO_EXTRA)
 
 
 class CategoryIn(Record):

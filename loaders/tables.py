@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gc
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from sys import intern
+from typing import NamedTuple, Sequence
 
 from pydantic import ValidationError
 
 from graph.errors import InputError, RowError
-from graph.model import CategoryIn, DutyIn, IssueIn, IssueRecord, Status, UnitIn, UnitLevel, plain_issue
+from graph.model import NO_EXTRA, CategoryIn, DutyIn, IssueIn, IssueRecord, Status, UnitIn, UnitLevel, plain_issue
 from graph.store import GraphStore, WriteSummary
 
 from .progress import Progress
@@ -50,8 +53,17 @@ CATEGORY_COLUMNS = Columns({
 
 COLUMNS = {"units": UNIT_COLUMNS, "duties": DUTY_COLUMNS, "issues": ISSUE_COLUMNS, "categories": CATEGORY_COLUMNS}
 MODELS = {"units": UnitIn, "duties": DutyIn, "issues": IssueIn, "categories": CategoryIn}
-RAW_KEYS = {"issues": ("issue_id", "village_code", "category", "root_unit_hint", "status"),
-            "units": ("unit_id", "area_code"), "duties": ("category", "level", "function", "duty"),
+class IssueKeys(NamedTuple):
+    """What the checks across rows and against the store read of a ledger row, as text."""
+
+    issue_id: str | None
+    village_code: str | None
+    category: str | None
+    root_unit_hint: str | None
+    status: str | None
+
+
+RAW_KEYS = {"units": ("unit_id", "area_code"), "duties": ("category", "level", "function", "duty"),
             "categories": ("name", "rate_village", "rate_community")}
 CODE_COLUMNS = ("village_code", "area_code", "code", "unit_id", "issue_id")
 # Excel shows a long number typed into a General cell as 5.00101E+11, and saves it so in CSV.
@@ -160,11 +172,31 @@ def validate_table(store: GraphStore, kind: str, path: str | Path, *, new_catego
                      allow_reopen=allow_reopen, progress=progress)
 
 
-def _validate(store: GraphStore, kind: str, table: Table, *, new_category: bool = False,
-              new_function: bool = False, allow_reopen: bool = False,
-              progress: Progress | None = None) -> Validated:
+@contextmanager
+def collector_paused():
+    """Pause Python's cycle collector for a load. A 200,000-row ledger makes millions of small
+    objects, none in a cycle, and the collector would walk all of them again each time a few
+    thousand more were made (a fifth of a load's time). Threads may nest it: the collector is
+    switched back on by whoever switched it off."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _validate(store: GraphStore, kind: str, table: Table, **options) -> Validated:
+    with collector_paused():
+        return _validate_all(store, kind, table, **options)
+
+
+def _validate_all(store: GraphStore, kind: str, table: Table, *, new_category: bool = False,
+                  new_function: bool = False, allow_reopen: bool = False,
+                  progress: Progress | None = None) -> Validated:
     model = MODELS[kind]
-    keep = RAW_KEYS[kind]
+    keep = RAW_KEYS.get(kind, ())
     canonical = [c for c in COLUMNS[kind].aliases if c in table.index and c not in ("village", "township")]
     records: list[tuple[int, object]] = []
     raw: list[tuple[int, dict]] = []
@@ -174,8 +206,20 @@ def _validate(store: GraphStore, kind: str, table: Table, *, new_category: bool 
         if progress is not None and count % 5000 == 0:
             progress(5000)
         fields = table.fields(row, canonical)
-        # Only what the checks across rows read is kept for every row.
-        raw.append((number, {k: fields[k] for k in keep if k in fields}))
+        if kind == "issues":
+            # The plain row, as almost every row of a ledger is: its record straight away, and
+            # for the checks across rows a tuple of its text (interned, so it costs little).
+            extra = table.extras(row) if table.extra else NO_EXTRA
+            record = plain_issue(fields, extra) if not _has_control(fields, extra) else None
+            if record is not None:
+                records.append((number, record))
+                raw.append((number, IssueKeys(record.issue_id, record.village_code, record.category,
+                                              record.root_unit_hint, intern(fields["status"]))))
+                continue
+            raw.append((number, IssueKeys(*(_text_of(fields.get(k)) for k in IssueKeys._fields))))
+        else:
+            # Only what the checks across rows read is kept for every row.
+            raw.append((number, {k: fields[k] for k in keep if k in fields}))
         if kind == "issues" and "village_code" not in fields:
             village = table.value(row, "village")
             if village is None:
@@ -228,22 +272,24 @@ def _updated(record, change: dict):
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def _validate_row(table, model, number, fields, extra, records, errors):
+def _has_control(fields: dict, extra: dict) -> bool:
     try:
-        text = "".join(fields.values()) + "".join(extra.values())
+        text = "".join(fields.values()) + "".join(extra.values()) if extra else "".join(fields.values())
     except TypeError:  # Excel cells: numbers and dates among the values
         text = "".join(v for v in (*fields.values(), *extra.values()) if isinstance(v, str))
-    if _CONTROL.search(text):
+    return _CONTROL.search(text) is not None
+
+
+def _validate_row(table, model, number, fields, extra, records, errors):
+    if _has_control(fields, extra):
         bad = [(c, v) for c, v in {**fields, **extra}.items() if isinstance(v, str) and _CONTROL.search(v)]
         for column, value in bad:
             errors.append(RowError(table.file, number, table.headers.get(column, column), value,
                                    "不含控制字符（如 NUL）的文本 (text without control characters)"))
         return
-    if model is IssueIn:
-        record = plain_issue(fields, extra)
-        if record is not None:
-            records.append((number, record))
-            return
+    if model is IssueIn and (record := plain_issue(fields, extra)) is not None:
+        records.append((number, record))  # a row whose village was given by name
+        return
     try:
         record = model.model_validate({**fields, "extra": extra})
         records.append((number, IssueRecord.of(record) if model is IssueIn else record))
@@ -335,34 +381,32 @@ def _check_categories(store: GraphStore, table: Table, raw, **_):
     return errors, {}
 
 
-def _check_issues(store: GraphStore, table: Table, raw, allow_reopen=False, **_):
-    errors = _duplicates(table, raw, lambda f: _text_of(f.get("issue_id")), "issue_id", "问题编号")
-    codes = [_text_of(f.get("village_code")) for _, f in raw if f.get("village_code")]
-    villages = {c for c in store.existing_codes(codes) if len(c) == 12}
+def _check_issues(store: GraphStore, table: Table, raw: list[tuple[int, IssueKeys]], allow_reopen=False, **_):
+    errors = _duplicates(table, raw, lambda keys: keys.issue_id, "issue_id", "问题编号")
+    villages = {c for c in store.existing_codes(keys.village_code for _, keys in raw if keys.village_code)
+                if len(c) == 12}
     names, categories = _category_names(store)
-    statuses = {} if allow_reopen else store.issue_statuses(
-        _text_of(f["issue_id"]) for _, f in raw if f.get("issue_id"))
+    statuses = {} if allow_reopen else store.issue_statuses(keys.issue_id for _, keys in raw if keys.issue_id)
     units = store.units()
     by_id = {u.unit_id for u in units}
     by_name: dict[str, list[str]] = {}
     for u in units:
         by_name.setdefault(u.name, []).append(u.unit_id)
+    header = table.headers.get
     updates: dict[int, dict] = {}
-    for number, fields in raw:
+    for number, (issue_id, code, category, hint, status) in raw:
         change = {}
-        code = _text_of(fields.get("village_code"))
-        if code and code.isdigit() and len(code) == 12 and code not in villages:
-            errors.append(RowError(table.file, number, table.headers.get("village_code", "village_code"), code,
+        if code and code not in villages and code.isdigit() and len(code) == 12:
+            errors.append(RowError(table.file, number, header("village_code", "village_code"), code,
                                    "已加载区划中的村(社区)代码 (a loaded village code)"))
-        category = _text_of(fields.get("category"))
         if category is not None:
-            if category not in categories:
+            canonical = categories.get(category)
+            if canonical is None:
                 known = f"：{_listed(names)}" if names else "；尚未加载问题类别 (xuncha catalog load 或 load categories)"
-                errors.append(RowError(table.file, number, table.headers["category"], category,
+                errors.append(RowError(table.file, number, header("category"), category,
                                        f"问题类别表中的类别{known} (a category of the taxonomy)"))
-            elif categories[category] != category:
-                change["category"] = categories[category]
-        hint = _text_of(fields.get("root_unit_hint"))
+            elif canonical != category:
+                change["category"] = canonical
         if hint and hint not in by_id:
             many = by_name.get(hint, [])
             if len(many) == 1:
@@ -370,15 +414,14 @@ def _check_issues(store: GraphStore, table: Table, raw, allow_reopen=False, **_)
             else:
                 expected = ("已加载单位的单位编号或名称 (a loaded unit)" if not many else
                             f"唯一的单位；同名单位有 {len(many)} 个：{'、'.join(many[:5])}，请填写单位编号")
-                errors.append(RowError(table.file, number, table.headers["root_unit_hint"], hint, expected))
-        issue_id, status = _text_of(fields.get("issue_id")), _text_of(fields.get("status"))
-        if statuses.get(issue_id) == Status.CLOSED.value and status:
+                errors.append(RowError(table.file, number, header("root_unit_hint"), hint, expected))
+        if status and statuses and statuses.get(issue_id) == Status.CLOSED.value:
             try:
                 reopened = Status.parse(status) is not Status.CLOSED
             except ValueError:
                 reopened = False
             if reopened:
-                errors.append(RowError(table.file, number, table.headers["status"], status,
+                errors.append(RowError(table.file, number, header("status"), status,
                                        "已销号：该问题已销号，文件会把它改回未销号；确属重新打开请加 --allow-reopen "
                                        "(a closed issue stays closed unless --allow-reopen)"))
         if change:
@@ -398,7 +441,8 @@ def write_table(store: GraphStore, kind: str, records: Sequence | Validated,
         return store.upsert_categories(records)
     progress = Progress("写入问题", len(records)) if show_progress else None
     recorded_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    return store.upsert_issues(records, recorded_at, progress)
+    with collector_paused():
+        return store.upsert_issues(records, recorded_at, progress)
 
 
 def load_table(store: GraphStore, kind: str, path: str | Path, show_progress: bool = False,
