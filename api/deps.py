@@ -13,7 +13,7 @@ from graph.access import allows, authenticate, token_hash
 from graph.errors import Forbidden, NotFound, Unauthorized
 from graph.store import ApiToken
 
-from .cache import VersionedCache
+from .cache import VersionedCache, run_read
 
 
 # The dependencies are coroutines: FastAPI runs a plain function in its thread pool, and four hops a
@@ -70,8 +70,8 @@ async def _caller(request: Request, store: StoreDep, cache: CacheDep,
         raise Unauthorized("需要令牌：Authorization: Bearer <token> (a bearer token is required)")
     # Cached per data version: creating or revoking a token is a write, so a revoked token is
     # refused from the next request on.
-    token = cache.get(store, ("token", token_hash(credentials.credentials)),
-                      lambda: authenticate(store, credentials.credentials))
+    token = await run_read(store, lambda: cache.get(store, ("token", token_hash(credentials.credentials)),
+                                                    lambda: authenticate(store, credentials.credentials)))
     if token is None:
         raise Unauthorized("令牌无效或已撤销 (invalid or revoked token)")
     request.state.caller = token

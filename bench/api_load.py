@@ -8,7 +8,7 @@ Runs `xuncha serve` (uvicorn) in a subprocess and measures each request's latenc
 from __future__ import annotations
 
 import argparse
-import http.client
+import asyncio
 import json
 import os
 import random
@@ -16,7 +16,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -31,6 +30,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+async def read_response(reader) -> tuple[int, int]:
+    """One HTTP/1.1 response with a Content-Length (as the API sends): its status and size."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    length = next(int(line.split(":", 1)[1]) for line in lines[1:] if line.lower().startswith("content-length:"))
+    await reader.readexactly(length)
+    return status, length
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -78,41 +87,53 @@ def main() -> None:
                 "rootcauses": lambda r: "/rootcauses?limit=20",
             }
             # Warm up: the first root-cause and projection computations are not what is measured.
-            warm = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-            started = time.perf_counter()
-            warm.request("GET", "/rootcauses?limit=20", headers=headers)
-            warm.getresponse().read()
-            cold_rootcauses = time.perf_counter() - started
-            for district in sorted({i["village_code"][:6] for i in issues}):
-                warm.request("GET", f"/graph/neighborhood?id={district}&limit=10", headers=headers)
-                warm.getresponse().read()
-                warm.request("GET", f"/issues?district={district}&limit=50", headers=headers)
-                warm.getresponse().read()
+            # Several connections at once, so that with --workers every worker process (each
+            # with its own cache) is reached.
+            warm_paths = ["/rootcauses?limit=20"] + [
+                p for district in sorted({i["village_code"][:6] for i in issues})
+                for p in (f"/graph/neighborhood?id={district}&limit=10", f"/issues?district={district}&limit=50")]
+            cold = []
+
+            async def warm(connections: int):
+                async def one():
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                    for path in warm_paths:
+                        t = time.perf_counter()
+                        writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                     f"Authorization: Bearer {token}\r\n\r\n".encode())
+                        await read_response(reader)
+                        if path.startswith("/rootcauses"):
+                            cold.append(time.perf_counter() - t)
+                    writer.close()
+                await asyncio.gather(*(one() for _ in range(connections)))
+            asyncio.run(warm(4 * args.workers))
+            cold_rootcauses = max(cold)
             latencies: dict[str, list[float]] = {k: [] for k in paths}
             errors = []
             per_client = args.requests // args.clients
+            request_head = f"Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n\r\n"
 
-            def client(seed: int):
+            # The clients are coroutines on one event loop in this process, each with its own
+            # keep-alive connection: 32 client threads would contend for this process's GIL and
+            # add their waiting to the latencies they measure.
+            async def client(seed: int):
                 r = random.Random(seed)
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                connection.connect()
-                # Without it, Nagle's algorithm and delayed ACKs add 40 ms to a keep-alive request.
-                connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
                 for _ in range(per_client):
                     kind = r.choice(list(paths))
                     t = time.perf_counter()
-                    connection.request("GET", paths[kind](r), headers=headers)
-                    response = connection.getresponse()
-                    response.read()
+                    writer.write(f"GET {paths[kind](r)} HTTP/1.1\r\n{request_head}".encode())
+                    status, length = await read_response(reader)
                     latencies[kind].append(time.perf_counter() - t)
-                    if response.status != 200:
-                        errors.append(response.status)
-            threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
+                    if status != 200:
+                        errors.append(status)
+                writer.close()
+
+            async def run_all():
+                await asyncio.gather(*(client(i) for i in range(args.clients)))
+
             started = time.perf_counter()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
+            asyncio.run(run_all())
             elapsed = time.perf_counter() - started
         finally:
             server.terminate()

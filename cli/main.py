@@ -609,14 +609,13 @@ def cmd_package(args) -> int:
 def cmd_serve(args) -> int:
     import os
 
-    import uvicorn
-
+    from api.server import serve
     from graph.settings import get_settings
     settings = get_settings()
     if args.store:  # the API reads its store from the settings, like every other process
         os.environ["XUNCHA_STORE"] = args.store
-    uvicorn.run("api.main:app", host=args.host or settings.api_host, port=args.port or settings.api_port,
-                workers=args.workers, log_level="warning" if args.quiet else "info")
+    serve(args.host or settings.api_host, args.port or settings.api_port, workers=args.workers,
+          log_level="warning" if args.quiet else "info")
     return 0
 
 

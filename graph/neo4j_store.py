@@ -104,6 +104,8 @@ def _batches(rows: list, size: int = BATCH):
 
 
 class Neo4jStore:
+    in_process = False
+
     def __init__(self, uri: str, *, user: str = "neo4j", password: str = "", database: str = "neo4j"):
         self.url = uri
         self.database = database

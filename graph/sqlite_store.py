@@ -169,6 +169,8 @@ def _code_range(prefix: str) -> tuple[str, str]:
 
 
 class SQLiteStore:
+    in_process = True
+
     def __init__(self, path: str | Path, create: bool = True, read_only: bool | None = None):
         """Open the store at ``path``. ``create=False`` (reading commands): a missing file is an
         error and nothing is created, not even its folder; an up-to-date file is opened read-only,

@@ -199,6 +199,9 @@ def issue_row(issue: IssueIn, township: str, district: str) -> dict:
 @runtime_checkable
 class GraphStore(Protocol):
     url: str
+    # Reads are calls into this process (SQLite), not round trips to a server (Neo4j): the API
+    # answers them on its event loop rather than in its thread pool.
+    in_process: bool
 
     def close(self) -> None: ...
 

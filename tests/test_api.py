@@ -309,6 +309,39 @@ def test_default_bind_is_loopback(monkeypatch):
     assert Settings().api_host == "127.0.0.1"
 
 
+def test_several_workers_accept_connections_with_nagle_off():
+    """``xuncha serve --workers N`` hands its workers a socket it bound itself; connections
+    accepted on it must have TCP_NODELAY, or every keep-alive request waits ~40 ms."""
+    import asyncio
+    import socket
+
+    from api.server import APP, _TcpConfig
+    listening = _TcpConfig(APP, host="127.0.0.1", port=0, workers=2).bind_socket()
+    assert listening.proto == socket.IPPROTO_TCP
+    accepted = []
+
+    class Record(asyncio.Protocol):
+        def connection_made(self, transport):
+            sock = transport.get_extra_info("socket")
+            accepted.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            transport.close()
+
+    async def accept_one():
+        server = await asyncio.get_running_loop().create_server(Record, sock=listening)
+        port = listening.getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(100):
+            if accepted:
+                break
+            await asyncio.sleep(0.01)
+        writer.close()
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(accept_one())
+    assert accepted and accepted[0] != 0
+
+
 def test_a_mistyped_store_path_fails_at_start_and_creates_nothing(tmp_path):
     settings = Settings(XUNCHA_STORE=f"sqlite:///{tmp_path / 'typo' / 'x.db'}")
     with pytest.raises(Exception, match="没有存储"):

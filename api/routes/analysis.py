@@ -19,6 +19,7 @@ from graph.errors import Forbidden, NotFound
 from graph.reports import write_packages, write_root_causes
 
 from ..audit import audit
+from ..cache import run_read
 from ..deps import Analyst, CacheDep, Caller, Editor, SettingsDep, StoreDep, Viewer
 from ..schemas import ChainOut, CypherIn, CypherOut, NeighborhoodOut, PackageOut, Page, RootCauseOut
 from .issues import scoped_issue
@@ -30,9 +31,9 @@ Level = Query(None, description="township 乡镇 或 district 区县")
 
 
 @router.get("/issues/{issue_id}/chain", response_model=ChainOut, summary="一个问题的责任链")
-def chain(issue_id: str, store: StoreDep, cache: CacheDep, caller: Viewer):
-    scoped_issue(store, caller, issue_id)
-    return cache.get(store, ("chain", issue_id), lambda: service.chain(store, issue_id))
+async def chain(issue_id: str, store: StoreDep, cache: CacheDep, caller: Viewer):
+    await run_read(store, lambda: scoped_issue(store, caller, issue_id))
+    return await cache.aget(store, ("chain", issue_id), lambda: service.chain(store, issue_id), quick=True)
 
 
 def _district(store, caller: Caller, district: str | None) -> str | None:
@@ -44,20 +45,30 @@ def _district(store, caller: Caller, district: str | None) -> str | None:
     return district
 
 
-def _causes(store, cache, caller, district, level, min_confidence, include_all):
+def _causes_key(store, caller, district, level, min_confidence, include_all):
     district = _district(store, caller, district)
-    return cache.get(store, ("rootcauses", district, level, min_confidence, include_all),
-                     lambda: service.root_causes(store, district=district, level=level,
-                                                 min_confidence=min_confidence, include_all=include_all))
+    return (("rootcauses", district, level, min_confidence, include_all),
+            lambda: service.root_causes(store, district=district, level=level,
+                                        min_confidence=min_confidence, include_all=include_all))
+
+
+def _causes(store, cache, caller, district, level, min_confidence, include_all):
+    return cache.get(store, *_causes_key(store, caller, district, level, min_confidence, include_all))
+
+
+async def _causes_async(store, cache, caller, district, level, min_confidence, include_all):
+    key = await run_read(store, lambda: _causes_key(store, caller, district, level, min_confidence, include_all))
+    return await cache.aget(store, *key)
 
 
 @router.get("/rootcauses", response_model=Page[RootCauseOut], summary="上级根源单位（含证据），分页")
-def rootcauses(store: StoreDep, cache: CacheDep, caller: Analyst, district: str | None = Query(None, pattern=r"^\d{6}$"),
-               level: Literal["township", "district"] | None = Level,
-               min_confidence: float = Query(DEFAULT_MIN_CONFIDENCE, ge=0.5, le=1),
-               all: bool = Query(False, description="所有检验过的组合，不只是高于阈值的"),
-               limit: int = Limit, offset: int = Offset):
-    causes = _causes(store, cache, caller, district, level, min_confidence, all)
+async def rootcauses(store: StoreDep, cache: CacheDep, caller: Analyst,
+                     district: str | None = Query(None, pattern=r"^\d{6}$"),
+                     level: Literal["township", "district"] | None = Level,
+                     min_confidence: float = Query(DEFAULT_MIN_CONFIDENCE, ge=0.5, le=1),
+                     all: bool = Query(False, description="所有检验过的组合，不只是高于阈值的"),
+                     limit: int = Limit, offset: int = Offset):
+    causes = await _causes_async(store, cache, caller, district, level, min_confidence, all)
     return {"items": causes[offset:offset + limit], "total": len(causes), "limit": limit, "offset": offset}
 
 
@@ -111,13 +122,13 @@ def _node_district(node: str, attrs: dict) -> str | None:
 
 
 @router.get("/graph/neighborhood", response_model=NeighborhoodOut, summary="一个节点的邻域（供可视化），有上限")
-def neighborhood(store: StoreDep, cache: CacheDep, caller: Viewer,
-                 id: str = Query(..., min_length=1, description="区划代码，或 unit:ID、issue:ID、category:名称"),
-                 depth: int = Query(1, ge=1, le=3), limit: int = Query(200, ge=1, le=500)):
+async def neighborhood(store: StoreDep, cache: CacheDep, caller: Viewer,
+                       id: str = Query(..., min_length=1, description="区划代码，或 unit:ID、issue:ID、category:名称"),
+                       depth: int = Query(1, ge=1, le=3), limit: int = Query(200, ge=1, le=500)):
     district = id[:6] if id[:1].isdigit() and len(id) >= 6 else caller.district
     if id[:1].isdigit():
         caller.visible(id, "节点")
-    graph = cache.get(store, ("projection", district), lambda: store.projection(district))
+    graph = await cache.aget(store, ("projection", district), lambda: store.projection(district))
     if id not in graph:
         raise NotFound("没有这个节点 (no such node)")
     attrs = graph.nodes[id]

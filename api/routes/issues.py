@@ -36,16 +36,16 @@ def scoped_issue(store, caller: Caller, issue_id: str) -> Issue:
 
 
 @router.get("/issues", response_model=Page[IssueOut], summary="问题列表，可按区县、乡镇、村、类别、状态、轮次、严重程度、逾期筛选")
-def issues(store: StoreDep, cache: CacheDep, caller: Viewer,
-           district: str | None = Query(None, pattern=r"^\d{6}$"),
-           township: str | None = Query(None, pattern=r"^\d{9}$"),
-           village: str | None = Query(None, pattern=r"^\d{12}$"),
-           category: str | None = None,
-           status: Literal["open", "in_progress", "rectified", "closed", "reopened"] | None = None,
-           round: str | None = Query(None, alias="round"),
-           severity: Literal["minor", "serious", "grave"] | None = None,
-           overdue: bool | None = Query(None, description="超过整改时限仍未整改 (past due and not rectified)"),
-           limit: int = Limit, offset: int = Offset):
+async def issues(store: StoreDep, cache: CacheDep, caller: Viewer,
+                 district: str | None = Query(None, pattern=r"^\d{6}$"),
+                 township: str | None = Query(None, pattern=r"^\d{9}$"),
+                 village: str | None = Query(None, pattern=r"^\d{12}$"),
+                 category: str | None = None,
+                 status: Literal["open", "in_progress", "rectified", "closed", "reopened"] | None = None,
+                 round: str | None = Query(None, alias="round"),
+                 severity: Literal["minor", "serious", "grave"] | None = None,
+                 overdue: bool | None = Query(None, description="超过整改时限仍未整改 (past due and not rectified)"),
+                 limit: int = Limit, offset: int = Offset):
     district = caller.scope(district)
     for code in (township, village):
         if code is not None:
@@ -62,7 +62,8 @@ def issues(store: StoreDep, cache: CacheDep, caller: Viewer,
                 and (overdue is None or overdue == (i.status in OPEN_STATUSES and i.due_on is not None
                                                     and i.due_on < today))]
     # Each filter's answer is cached too (until the next write): paging through it costs a slice.
-    found = cache.get(store, ("issues", district, prefix, category, status, round, severity, overdue, today), select)
+    found = await cache.aget(store, ("issues", district, prefix, category, status, round, severity, overdue, today),
+                             select)
     return {"items": [issue_dict(i) for i in found[offset:offset + limit]], "total": len(found),
             "limit": limit, "offset": offset}
 
