@@ -36,11 +36,12 @@ class VersionedCache:
                 self._items.move_to_end(full)
             return value
 
-    async def aget(self, store: GraphStore, key: tuple, compute: Callable[[], Any], *, quick: bool = False) -> Any:
-        """:meth:`get` for a coroutine route: a warm answer at once, on the event loop. A cold
-        one is computed in the thread pool, so a second-long analysis does not hold the loop;
-        ``quick`` computations (a few milliseconds, such as one problem's chain) run on the loop
-        too, since in a thread each of their store reads would wait for the GIL behind the loop.
+    async def aget(self, store: GraphStore, key: tuple, compute: Callable[[], Any]) -> Any:
+        """:meth:`get` for a coroutine route: a warm answer at once, on the event loop; a cold
+        one computed in the thread pool, so a second-long analysis does not hold the loop. (A
+        computation of a few milliseconds, such as one problem's chain, is better called through
+        :func:`run_read`: in a thread, each of its store reads would wait for the GIL behind the
+        loop.)
 
         Hot routes are coroutines because a hop to the thread pool and back (twice, with the
         response's validation) cost more than their warm work, the threads taking turns at the
@@ -49,7 +50,7 @@ class VersionedCache:
             return await run_in_threadpool(self.get, store, key, compute)
         value = self.peek(store, key)
         if value is MISSING:
-            value = self.get(store, key, compute) if quick else await run_in_threadpool(self.get, store, key, compute)
+            value = await run_in_threadpool(self.get, store, key, compute)
         return value
 
     def get(self, store: GraphStore, key: tuple, compute: Callable[[], Any]) -> Any:

@@ -94,7 +94,10 @@ def main() -> None:
                 for p in (f"/graph/neighborhood?id={district}&limit=10", f"/issues?district={district}&limit=50")]
             cold = []
 
-            async def warm(connections: int):
+            async def warm(connections: int) -> float:
+                """One round of warm-up on new connections; the slowest request's time."""
+                slowest = [0.0]
+
                 async def one():
                     reader, writer = await asyncio.open_connection("127.0.0.1", port)
                     for path in warm_paths:
@@ -102,11 +105,17 @@ def main() -> None:
                         writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                      f"Authorization: Bearer {token}\r\n\r\n".encode())
                         await read_response(reader)
+                        slowest[0] = max(slowest[0], time.perf_counter() - t)
                         if path.startswith("/rootcauses"):
                             cold.append(time.perf_counter() - t)
                     writer.close()
                 await asyncio.gather(*(one() for _ in range(connections)))
-            asyncio.run(warm(4 * args.workers))
+                return slowest[0]
+            # Rounds until no request is slow: which worker accepts a connection is the kernel's
+            # choice, so one round may leave a worker cold.
+            for _ in range(10):
+                if asyncio.run(warm(4 * args.workers)) < 0.2:
+                    break
             cold_rootcauses = max(cold)
             latencies: dict[str, list[float]] = {k: [] for k in paths}
             errors = []
