@@ -66,29 +66,33 @@ FAMILIES = {
 PROVINCE = {"office": "64"}  # the others: Chongqing (50)
 USAGES = ("a", "b", "c", "d")
 ORACLE_M, ORACLE_F = 4.0, 0.8
+# A district cause multiplies the rate ×2–3 in 60–90 % of the district's townships: the midpoints.
+ORACLE_DISTRICT_M, ORACLE_DISTRICT_F = 2.5, 0.75
 BRIEF = False
 
 
 # -- the oracle ------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=None)
-def _village_log_lr(n: int, share: float, kappa: float | None):
-    """Per village with N = n problems: values of log LR(x) and null probabilities, x = 0..n."""
+def _village_log_lr(n: int, share: float, kappa: float | None, m: float = ORACLE_M, f: float = ORACLE_F):
+    """Per village with N = n problems: values of log LR(x) and null probabilities, x = 0..n,
+    for a cause multiplying the village's rate by ``m`` with probability ``f``."""
     x = np.arange(n + 1)
     if kappa is None:
-        boosted = ORACLE_M * share / (1 + (ORACLE_M - 1) * share)
+        boosted = m * share / (1 + (m - 1) * share)
         p0 = stats.binom.pmf(x, n, share)
         log_ratio = stats.binom.logpmf(x, n, boosted) - stats.binom.logpmf(x, n, share)
     else:
         a, b = kappa * share, kappa * (1 - share)
         p0 = stats.betabinom.pmf(x, n, a, b)
-        log_ratio = stats.betabinom.logpmf(x, n, ORACLE_M * a, b) - stats.betabinom.logpmf(x, n, a, b)
-    log_lr = np.logaddexp(math.log(1 - ORACLE_F), math.log(ORACLE_F) + log_ratio)
+        log_ratio = stats.betabinom.logpmf(x, n, m * a, b) - stats.betabinom.logpmf(x, n, a, b)
+    log_lr = log_ratio if f >= 1 else np.logaddexp(math.log(1 - f), math.log(f) + log_ratio)
     return log_lr, p0
 
 
 @functools.lru_cache(maxsize=None)
-def _village_grid(n: int, share: float, kappa: float | None, step: float):
-    log_lr, p0 = _village_log_lr(n, share, kappa)
+def _village_grid(n: int, share: float, kappa: float | None, step: float, m: float = ORACLE_M,
+                  f: float = ORACLE_F):
+    log_lr, p0 = _village_log_lr(n, share, kappa, m, f)
     m = float((log_lr * p0).sum())
     v = float((log_lr ** 2 * p0).sum()) - m ** 2
     keep = p0 > 1e-15
@@ -125,6 +129,67 @@ def oracle_p_value(villages: list[tuple[int, int, float]], kappa: float | None, 
     if index >= len(dist):
         return 0.0
     return float(min(1.0, dist[index:].sum()))
+
+
+def oracle_district_p_value(villages: list[tuple[int, int, float]], kappa: float | None,
+                            step: float = 0.05) -> float:
+    """The district oracle: exact null tail of Σ log LR_v over a district's villages for a cause
+    ×``ORACLE_DISTRICT_M`` on ``ORACLE_DISTRICT_F`` of them. Hundreds of villages: villages alike
+    (same N and share) are convolved at once, as a power of their characteristic function (FFT)."""
+    groups: dict[tuple[int, float], int] = defaultdict(int)
+    observed, mean, var = 0, 0.0, 0.0
+    args = (kappa, step, ORACLE_DISTRICT_M, ORACLE_DISTRICT_F)
+    for n, x, share in villages:
+        if n == 0:
+            continue
+        grid, p0, m, v, log_lr = _village_grid(n, share, *args)
+        groups[(n, share)] += 1
+        mean, var = mean + m, var + v
+        observed += int(np.rint(log_lr[x] / step))
+    if not groups:
+        return 1.0
+    z = (observed * step - mean) / math.sqrt(max(var, 1e-12))
+    if z < 1.0:
+        return float(stats.norm.sf(z))
+    vectors, offset, support = [], 0, 1
+    for (n, share), count in groups.items():
+        grid, p0 = _village_grid(n, share, *args)[:2]
+        low = int(grid.min())
+        vector = np.zeros(int(grid.max()) - low + 1)
+        np.add.at(vector, grid - low, p0)
+        vectors.append((vector, count))
+        offset += count * low
+        support += count * (len(vector) - 1)
+    size = 1 << (support - 1).bit_length()
+    spectrum = np.ones(size // 2 + 1, dtype=complex)
+    for vector, count in vectors:
+        spectrum *= np.fft.rfft(vector, size) ** count
+    dist = np.clip(np.fft.irfft(spectrum, size)[:support], 0.0, None)
+    index = observed - offset
+    if index <= 0:
+        return 1.0
+    if index >= support:
+        return 0.0
+    return float(min(1.0, dist[index:].sum() / dist.sum()))
+
+
+def oracle_district_discoveries(scenario, pairs: list[tuple[str, str]], truth_shares: dict, kind_of: dict,
+                                kappa: float | None, alpha: float) -> set[tuple[str, str]]:
+    """BH at ``alpha`` over the district oracle's p-values for the pairs ``(district, category)``."""
+    totals: dict[str, int] = defaultdict(int)
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for issue in scenario.issues:
+        totals[issue["village_code"]] += 1
+        counts[(issue["village_code"], issue["category"])] += 1
+    villages_of: dict[str, list[str]] = defaultdict(list)
+    for village in totals:
+        villages_of[village[:6]].append(village)
+    p_values = [oracle_district_p_value([(totals[v], counts.get((v, category), 0),
+                                          truth_shares[(kind_of[v], category)]) for v in villages_of[district]],
+                                        kappa)
+                for district, category in pairs]
+    q = benjamini_hochberg(p_values)
+    return {pair for pair, qv in zip(pairs, q) if qv <= alpha}
 
 
 def oracle_discoveries(scenario, pairs: list[tuple[str, str]], truth_shares: dict, kind_of: dict,
@@ -204,18 +269,25 @@ def run_one(store: SQLiteStore, province: str, family: str, usage: str, seed: in
     township_pairs = [(c.area_code, c.category) for c in candidates if c.level == "township" and c.tested]
     oracle: set = set()
     targets = [c for c in scenario.causes if c.kind == "township_supervision"]
+    shares = {}
+    for kind, attribute in (("village", "rate_village"), ("community", "rate_community"),
+                            ("other", "rate_community")):
+        total = sum(getattr(c, attribute) for c in scenario.categories)
+        for c in scenario.categories:
+            shares[(kind, c.name)] = getattr(c, attribute) / total
     if township_pairs and (targets or null):
-        shares = {}
-        for kind, attribute in (("village", "rate_village"), ("community", "rate_community"),
-                                ("other", "rate_community")):
-            total = sum(getattr(c, attribute) for c in scenario.categories)
-            for c in scenario.categories:
-                shares[(kind, c.name)] = getattr(c, attribute) / total
         started = time.perf_counter()
         oracle = oracle_discoveries(scenario, township_pairs, shares, kind_of, options.get("kappa"),
                                     1 - DEFAULT_MIN_CONFIDENCE)
         result["oracle_seconds"] = round(time.perf_counter() - started, 2)
         result["oracle_false"] = len([p for p in oracle if ("township",) + p not in planted])
+    district_pairs = [(c.area_code, c.category) for c in candidates if c.level == "district" and c.tested]
+    district_oracle: set = set()
+    if district_pairs and any(c.level == "district" for c in scenario.causes):
+        started = time.perf_counter()
+        district_oracle = oracle_district_discoveries(scenario, district_pairs, shares, kind_of,
+                                                      options.get("kappa"), 1 - DEFAULT_MIN_CONFIDENCE)
+        result["district_oracle_seconds"] = round(time.perf_counter() - started, 2)
     for cause in scenario.causes:
         c = by_key.get((cause.level, cause.area_code, cause.category))
         ranking = groups[(cause.level, cause.area_code[:6], cause.category)]
@@ -224,7 +296,8 @@ def run_one(store: SQLiteStore, province: str, family: str, usage: str, seed: in
             "kind": cause.kind, "level": cause.level, "area": cause.area_code, "category": cause.category,
             "multiplier": round(cause.multiplier, 2), "villages_affected": len(cause.affected),
             "tested": bool(c and c.tested), "surfaced": bool(c and c.surfaced and c.unit_id == cause.unit_id),
-            "rank": rank, "oracle": (cause.area_code, cause.category) in oracle if cause.level == "township" else None,
+            "rank": rank, "oracle": ((cause.area_code, cause.category) in oracle if cause.level == "township"
+                                     else (cause.area_code, cause.category) in district_oracle),
             "p": c.p_value if c else None})
     if null:
         result["null_p"] = randomised_null_p(facts, seed)
@@ -292,6 +365,9 @@ def summarise(runs: list[dict]) -> list[dict]:
                 "district_causes": len([c for c in causes if c["level"] == "district"]),
                 "district_tested": len(district),
                 "district_recall": _ratio(sum(c["surfaced"] for c in district), len(district)),
+                "district_oracle_recall": _ratio(sum(bool(c["oracle"]) for c in district), len(district)),
+                "district_ratio_to_oracle": _ratio(sum(c["surfaced"] for c in district),
+                                                   sum(bool(c["oracle"]) for c in district)),
                 "township_causes": len(township),
                 "township_recall": _ratio(ours, len(township)),
                 "oracle_recall": _ratio(oracle, len(township)),
@@ -391,11 +467,12 @@ def print_summary(summary: list[dict], json_path: str | None, runs: list[dict]) 
         kept = [{k: v for k, v in r.items() if k != "null_p"} for r in runs] if BRIEF else runs
         Path(json_path).write_text(json.dumps({"summary": summary, "qq": qq_by_family(runs), "runs": kept},
                                               ensure_ascii=False, indent=1), encoding="utf-8")
-    print("| family | usage | district recall | township recall | oracle | ratio | recurrence recall | "
+    print("| family | usage | district recall | oracle | ratio | township recall | oracle | ratio | recurrence recall | "
           "ranked first | false/planted | false/null | KS township (n) | P(p≤.01)/.01 | KS district |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in summary:
         print(f"| {r['family']} | {r['usage']} | {r['district_recall']} ({r['district_tested']}/{r['district_causes']}) "
+              f"| {r.get('district_oracle_recall')} | {r.get('district_ratio_to_oracle')} "
               f"| {r['township_recall']} ({r['township_causes']}) | {r['oracle_recall']} | {r['ratio_to_oracle']} "
               f"| {r['recurrence_recall']} ({r['recurrence_causes']}) | {r['ranked_first']} | {r['false_per_planted']} "
               f"| {r['false_per_null']} | {r['ks_township']} ({r['null_township_tests']}) | {r['p_le_0.01']} "

@@ -32,8 +32,8 @@ from scipy import stats
 
 from ..model import DUTY_ORDER
 from ..store import LedgerFacts
-from .stats import benjamini_hochberg, excess_sf_array
-from .village_evidence import SCREEN, village_tail
+from .stats import benjamini_hochberg, excess_sf_array, weighted_benjamini_hochberg
+from .village_evidence import ALT_MULTIPLIER, ALT_SHARE, SCREEN, village_tail
 
 DEFAULT_MIN_CONFIDENCE = 0.99
 KINDS = ("village", "community", "other")
@@ -44,6 +44,9 @@ REFERENCE_CV = 0.10
 # How far (in standard errors of an ordinary district) a district's share may be from the ordinary
 # districts' and still be taken for an ordinary district.
 ORDINARY_Z = 3.0
+# Township pairs share the false-discovery rate by the chance each has of showing a cause: half
+# the weight evenly, half by that chance (so a pair the model says cannot show one keeps half).
+WEIGHT_FLOOR = 0.5
 
 BASELINE_ZH = {
     "district_peers": "本区县其他已巡察乡镇(街道)",
@@ -466,6 +469,36 @@ def excess_moments(x, n, nn, baseline: Baseline, rho: np.ndarray):
     return observed, trials, mean, variance
 
 
+def township_weights(mean: np.ndarray, variance: np.ndarray, tested: np.ndarray,
+                     alpha: float = 1 - DEFAULT_MIN_CONFIDENCE) -> np.ndarray:
+    """Weights for the township pairs' weighted Benjamini–Hochberg (:func:`.stats.
+    weighted_benjamini_hochberg`), from each pair's null moments only: ``WEIGHT_FLOOR`` plus the
+    rest in proportion to the chance (normal approximation) that a township cause as the
+    per-village test defines it (×``ALT_MULTIPLIER`` on ``ALT_SHARE`` of villages) reaches the
+    family's Bonferroni level α/m. The moments come from the pair's totals and its peers, not
+    from its own count of the category, so under the null the weights do not depend on its
+    p-value. Averages 1 over the ``tested`` pairs; 0 elsewhere.
+
+    >>> w = township_weights(np.array([[0.5, 8.0, 40.0]]), np.array([[0.6, 10.0, 60.0]]), np.ones((1, 3), bool))
+    >>> w.round(3).tolist(), round(float(w.mean()), 6)
+    ([[0.6, 1.079, 1.321]], 1.0)
+    """
+    weights = np.zeros(mean.shape)
+    m = int(tested.sum())
+    if m == 0:
+        return weights
+    z = stats.norm.isf(alpha / m)
+    lift = 1 + ALT_SHARE * (ALT_MULTIPLIER - 1)
+    sd0 = np.sqrt(np.maximum(variance, 1e-12))
+    critical = mean + z * sd0
+    power = stats.norm.sf((critical - lift * mean) / (sd0 * np.sqrt(lift)))
+    power = np.where(tested, power, 0.0)
+    average = power.sum() / m
+    if average <= 0:
+        return np.where(tested, 1.0, 0.0)
+    return np.where(tested, WEIGHT_FLOOR + (1 - WEIGHT_FLOOR) * power / average, 0.0)
+
+
 def excess_p_values(x, n, nn, baseline: Baseline, rho: np.ndarray):
     """Observed count, null mean and upper-tail p-value (:func:`excess_moments`) of every pair."""
     observed, trials, mean, variance = excess_moments(x, n, nn, baseline, rho)
@@ -598,7 +631,8 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
 
     spread = between_district_spread(tally, rho)
     township_base = township_baselines(tally, rho, spread)
-    observed_t, expected_t, p_sum_t = excess_p_values(tally.x, tally.n, tally.nn, township_base, rho)
+    observed_t, trials_t, expected_t, variance_t = excess_moments(tally.x, tally.n, tally.nn, township_base, rho)
+    p_sum_t = excess_sf_array(observed_t, trials_t, expected_t, variance_t)
     p_ex_t, _ = village_p_values(tally, township_base, rho, p_sum_t, facts.village_counts)
     rect_d, recur_d = tally.by_district(tally.rectified), tally.by_district(tally.recurred)
     p_rec_t = recurrence_p_values(tally.rectified, tally.recurred, rect_d[tally.district] - tally.rectified,
@@ -646,7 +680,22 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
 
     for level in ("township", "district"):
         tested = [c for c in candidates if c.level == level and c.tested]
-        for c, q in zip(tested, benjamini_hochberg([c.p_value for c in tested])):
+        if level == "township":
+            # Weighted by each pair's chance of showing a cause (township_weights): pairs too
+            # small to show one no longer dilute the false-discovery rate of those that can.
+            row = {code: i for i, code in enumerate(tally.townships)}
+            col = {category: j for j, category in enumerate(tally.categories)}
+            mask = np.zeros(expected_t.shape, bool)
+            for c in tested:
+                mask[row[c.area_code], col[c.category]] = True
+            weight = township_weights(expected_t, variance_t, mask, 1 - min_confidence)
+            weights = [float(weight[row[c.area_code], col[c.category]]) for c in tested]
+            q_values = weighted_benjamini_hochberg([c.p_value for c in tested], weights)
+            for c, w in zip(tested, weights):
+                c.evidence["fdr_weight"] = round(w, 3)
+        else:
+            q_values = benjamini_hochberg([c.p_value for c in tested])
+        for c, q in zip(tested, q_values):
             c.q_value = q
             c.surfaced = c.confidence >= min_confidence
     attribute_levels(candidates, tally, district_base, rho, min_confidence)

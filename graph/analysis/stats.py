@@ -57,6 +57,26 @@ def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
     return [float(q) for q in stats.false_discovery_control(np.asarray(p_values, dtype=float), method="bh")]
 
 
+def weighted_benjamini_hochberg(p_values: Sequence[float], weights: Sequence[float]) -> list[float]:
+    """Weighted Benjamini–Hochberg (Genovese, Roeder and Wasserman 2006): BH on ``p / w``, with
+    weights fixed before the data's p-values are seen (not dependent on them under the null) and
+    averaging 1, which keeps the false-discovery rate. A weight of 0 never rejects.
+
+    >>> [round(q, 4) for q in weighted_benjamini_hochberg([0.01, 0.04, 0.03, 0.5], [1, 1, 1, 1])]
+    [0.04, 0.0533, 0.0533, 0.5]
+    >>> [round(q, 4) for q in weighted_benjamini_hochberg([0.01, 0.04, 0.03, 0.5], [2, 1, 1, 0])]
+    [0.02, 0.0533, 0.0533, 1.0]
+    """
+    p = np.asarray(p_values, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    if p.size == 0:
+        return []
+    scaled = np.ones_like(p)
+    positive = w > 0
+    scaled[positive] = np.minimum(1.0, p[positive] / w[positive])
+    return [float(q) for q in stats.false_discovery_control(scaled, method="bh")]
+
+
 def excess_sf(observed: int, trials: int, mean: float, variance: float) -> float:
     """P(X >= observed) for a count of ``trials`` problems with the given null mean and variance:
     :func:`excess_sf_array` for one pair.
