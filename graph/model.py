@@ -438,9 +438,21 @@ def plain_issue(fields: Mapping[str, Any], extra: Mapping[str, Any]) -> IssueRec
     """
     if not fields.keys() <= _ISSUE_FIELDS:
         return None
-    get = fields.get
-    issue_id, village_code, round_id, category = get("issue_id"), get("village_code"), get("round_id"), get("category")
-    description, hint = get("description", ""), get("root_unit_hint")
+    return plain_issue_values(*map(fields.get, ISSUE_FIELD_ORDER), extra)
+
+
+# The columns of a ledger row in the order :func:`plain_issue_values` takes them.
+ISSUE_FIELD_ORDER = ("issue_id", "village_code", "round_id", "found_on", "category", "description", "severity",
+                     "amount_yuan", "status", "immediate", "due_on", "closed_on", "root_unit_hint")
+
+
+def plain_issue_values(issue_id, village_code, round_id, found_on, category, description, severity,
+                       amount, status, immediate, due_on, closed_on, hint,
+                       extra: Mapping[str, Any]) -> IssueRecord | None:
+    """:func:`plain_issue` with the values given in :data:`ISSUE_FIELD_ORDER`, ``None`` for an
+    empty cell: the loaders call it straight from a CSV row, without a dict per row."""
+    if description is None:
+        description = ""
     for text in (issue_id, village_code, round_id, category, description):
         if text.__class__ is not str:
             return None
@@ -449,19 +461,17 @@ def plain_issue(fields: Mapping[str, Any], extra: Mapping[str, Any]) -> IssueRec
         return None
     if hint is not None and (hint.__class__ is not str or not hint):
         return None
-    severity = _SEVERITIES.get(get("severity"))
-    status = _STATUSES.get(get("status"))
+    severity = _SEVERITIES.get(severity)
+    status = _STATUSES.get(status)
     if severity is None or status is None:
         return None
-    found_on = _plain_date(get("found_on"))
+    found_on = _plain_date(found_on)
     if found_on is None:
         return None
-    due_on = closed_on = None
-    if "due_on" in fields and (due_on := _plain_date(fields["due_on"])) is None:
+    if due_on is not None and (due_on := _plain_date(due_on)) is None:
         return None
-    if "closed_on" in fields and (closed_on := _plain_date(fields["closed_on"])) is None:
+    if closed_on is not None and (closed_on := _plain_date(closed_on)) is None:
         return None
-    amount = get("amount_yuan")
     if amount is not None:
         if amount.__class__ is str:
             if not _PLAIN_AMOUNT.match(amount):
@@ -471,8 +481,9 @@ def plain_issue(fields: Mapping[str, Any], extra: Mapping[str, Any]) -> IssueRec
             amount = float(amount)
         else:
             return None
-    immediate = get("immediate", False)
-    if immediate.__class__ is str:
+    if immediate is None:
+        immediate = False
+    elif immediate.__class__ is str:
         immediate = _PLAIN_BOOL.get(immediate.lower())
     if immediate.__class__ is not bool:
         return None

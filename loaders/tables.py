@@ -17,7 +17,8 @@ from typing import NamedTuple, Sequence
 from pydantic import ValidationError
 
 from graph.errors import InputError, RowError
-from graph.model import NO_EXTRA, CategoryIn, DutyIn, IssueIn, IssueRecord, Status, UnitIn, UnitLevel, plain_issue
+from graph.model import (ISSUE_FIELD_ORDER, NO_EXTRA, CategoryIn, DutyIn, IssueIn, IssueRecord, Status, UnitIn,
+                         UnitLevel, plain_issue, plain_issue_values)
 from graph.store import GraphStore, WriteSummary
 
 from .progress import Progress
@@ -202,22 +203,37 @@ def _validate_all(store: GraphStore, kind: str, table: Table, *, new_category: b
     raw: list[tuple[int, dict]] = []
     errors: list[RowError] = []
     pending_names: list[tuple[int, dict, dict, str, str | None]] = []
+    # A ledger's columns by position, in the order plain_issue_values takes them (None: not in the file).
+    positions = [table.index.get(c) for c in ISSUE_FIELD_ORDER] if kind == "issues" else []
+    reach = max((p for p in positions if p is not None), default=0)
+    status_at = ISSUE_FIELD_ORDER.index("status")
     for count, (number, row) in enumerate(table.rows, start=1):
         if progress is not None and count % 5000 == 0:
             progress(5000)
-        fields = table.fields(row, canonical)
         if kind == "issues":
-            # The plain row, as almost every row of a ledger is: its record straight away, and
-            # for the checks across rows a tuple of its text (interned, so it costs little).
-            extra = table.extras(row) if table.extra else NO_EXTRA
-            record = plain_issue(fields, extra) if not _has_control(fields, extra) else None
+            # The plain row, as almost every row of a ledger is: read by position and made its
+            # record straight away; for the checks across rows, a tuple of its text (interned).
+            # Anything else (an Excel cell that is not text, a short row, a control character,
+            # an odd value) goes the long way below, which says what is wrong.
+            record = None
+            if len(row) > reach and row.__class__ is list:
+                extra = table.extras(row) if table.extra else NO_EXTRA
+                try:
+                    values = [None if p is None else (row[p].strip() or None) for p in positions]
+                    plain = not _CONTROL.search("".join(row))
+                except (AttributeError, TypeError):
+                    plain = False
+                if plain:
+                    record = plain_issue_values(*values, extra)
             if record is not None:
                 records.append((number, record))
                 raw.append((number, IssueKeys(record.issue_id, record.village_code, record.category,
-                                              record.root_unit_hint, intern(fields["status"]))))
+                                              record.root_unit_hint, intern(values[status_at]))))
                 continue
+            fields = table.fields(row, canonical)
             raw.append((number, IssueKeys(*(_text_of(fields.get(k)) for k in IssueKeys._fields))))
         else:
+            fields = table.fields(row, canonical)
             # Only what the checks across rows read is kept for every row.
             raw.append((number, {k: fields[k] for k in keep if k in fields}))
         if kind == "issues" and "village_code" not in fields:
