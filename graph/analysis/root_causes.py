@@ -685,14 +685,14 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
             # small to show one no longer dilute the false-discovery rate of those that can.
             row = {code: i for i, code in enumerate(tally.townships)}
             col = {category: j for j, category in enumerate(tally.categories)}
+            at = (np.array([row[c.area_code] for c in tested], dtype=int),
+                  np.array([col[c.category] for c in tested], dtype=int))
             mask = np.zeros(expected_t.shape, bool)
-            for c in tested:
-                mask[row[c.area_code], col[c.category]] = True
-            weight = township_weights(expected_t, variance_t, mask, 1 - min_confidence)
-            weights = [float(weight[row[c.area_code], col[c.category]]) for c in tested]
+            mask[at] = True
+            weights = township_weights(expected_t, variance_t, mask, 1 - min_confidence)[at]
             q_values = weighted_benjamini_hochberg([c.p_value for c in tested], weights)
-            for c, w in zip(tested, weights):
-                c.evidence["fdr_weight"] = round(w, 3)
+            for c, w in zip(tested, np.round(weights, 3).tolist()):
+                c.evidence["fdr_weight"] = w
         else:
             q_values = benjamini_hochberg([c.p_value for c in tested])
         for c, q in zip(tested, q_values):
