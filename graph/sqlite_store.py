@@ -15,7 +15,7 @@ from typing import Iterable, Iterator, Sequence
 import networkx as nx
 
 from .errors import DiskFull, InputError, NotSupported, StoreError, StoreMissing, StoreUnavailable
-from .model import CategoryIn, Division, DutyIn, IssueIn, UnitIn
+from .model import CategoryIn, Division, DutyIn, IssueIn, IssueRecord, UnitIn
 from . import projection
 from .store import (ApiToken, AuditEntry, Duty, Exposure, HintCount, Issue, LedgerCell, LedgerFacts, Progress,
                     StatusChange, Unit, VillageCount, WriteSummary, extra_json)
@@ -325,11 +325,19 @@ class SQLiteStore:
         # Enumerations are str subclasses, which sqlite3 binds as their value.
         def rows():
             for i in issues:
-                due_on, closed_on = i.due_on, i.closed_on
-                yield (i.issue_id, i.village_code, *parents[i.village_code], i.round_id, i.found_on.isoformat(),
-                       i.category, i.description, i.severity, i.amount_yuan, i.status, int(i.immediate),
-                       None if due_on is None else due_on.isoformat(),
-                       None if closed_on is None else closed_on.isoformat(), i.root_unit_hint, extra_json(i.extra))
+                if i.__class__ is IssueRecord:  # a loader's compact record: unpacked at once
+                    (issue_id, village, round_id, found_on, category, description, severity, amount, status,
+                     immediate, due_on, closed_on, hint, extra) = i
+                else:
+                    issue_id, village, round_id, found_on = i.issue_id, i.village_code, i.round_id, i.found_on
+                    category, description, severity, amount = i.category, i.description, i.severity, i.amount_yuan
+                    status, immediate, due_on, closed_on = i.status, i.immediate, i.due_on, i.closed_on
+                    hint, extra = i.root_unit_hint, i.extra
+                township, district = parents[village]
+                yield (issue_id, village, township, district, round_id, found_on.isoformat(), category, description,
+                       severity, amount, status, int(immediate), None if due_on is None else due_on.isoformat(),
+                       None if closed_on is None else closed_on.isoformat(), hint,
+                       extra_json(extra) if extra else None)
         try:
             with self._transaction() as db:
                 existing = db.execute("SELECT COUNT(*) FROM issue").fetchone()[0]
@@ -451,6 +459,8 @@ class SQLiteStore:
         return 0 if row is None else row[0]
 
     def issue_statuses(self, issue_ids: Iterable[str]) -> dict[str, str]:
+        if not self.db.execute("SELECT EXISTS (SELECT 1 FROM issue)").fetchone()[0]:
+            return {}  # a first load: 200,000 ids need not be looked up in an empty table
         return dict(_where_in(self.db, "SELECT issue_id, status FROM issue WHERE issue_id IN ({marks})",
                               set(issue_ids)))
 

@@ -403,7 +403,8 @@ def _check_issues(store: GraphStore, table: Table, raw: list[tuple[int, IssueKey
                 if len(c) == 12}
     names, categories = _category_names(store)
     statuses = {} if allow_reopen else store.issue_statuses(keys.issue_id for _, keys in raw if keys.issue_id)
-    units = store.units()
+    # Units are read only when some row names one (a province's 13,000 otherwise).
+    units = store.units() if any(keys.root_unit_hint for _, keys in raw) else []
     by_id = {u.unit_id for u in units}
     by_name: dict[str, list[str]] = {}
     for u in units:
