@@ -43,7 +43,7 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from graph.analysis.ledger import finding, ledger_facts_from_findings  # noqa: E402
-from graph.analysis.root_causes import DEFAULT_MIN_CONFIDENCE, KINDS, surface_root_causes  # noqa: E402
+from graph.analysis.root_causes import DEFAULT_MIN_CONFIDENCE, surface_root_causes  # noqa: E402
 from graph.analysis import root_causes as rc  # noqa: E402
 from graph.analysis.stats import benjamini_hochberg, excess_sf_array  # noqa: E402
 from graph.model import CategoryIn  # noqa: E402
@@ -173,28 +173,11 @@ def oracle_district_p_value(villages: list[tuple[int, int, float]], kappa: float
     return float(min(1.0, dist[index:].sum() / dist.sum()))
 
 
-def oracle_district_discoveries(scenario, pairs: list[tuple[str, str]], truth_shares: dict, kind_of: dict,
-                                kappa: float | None, alpha: float) -> set[tuple[str, str]]:
-    """BH at ``alpha`` over the district oracle's p-values for the pairs ``(district, category)``."""
-    totals: dict[str, int] = defaultdict(int)
-    counts: dict[tuple[str, str], int] = defaultdict(int)
-    for issue in scenario.issues:
-        totals[issue["village_code"]] += 1
-        counts[(issue["village_code"], issue["category"])] += 1
-    villages_of: dict[str, list[str]] = defaultdict(list)
-    for village in totals:
-        villages_of[village[:6]].append(village)
-    p_values = [oracle_district_p_value([(totals[v], counts.get((v, category), 0),
-                                          truth_shares[(kind_of[v], category)]) for v in villages_of[district]],
-                                        kappa)
-                for district, category in pairs]
-    q = benjamini_hochberg(p_values)
-    return {pair for pair, qv in zip(pairs, q) if qv <= alpha}
-
-
 def oracle_discoveries(scenario, pairs: list[tuple[str, str]], truth_shares: dict, kind_of: dict,
-                       kappa: float | None, alpha: float) -> set[tuple[str, str]]:
-    """BH at ``alpha`` over the oracle's p-values for the township pairs ``(township, category)``."""
+                       kappa: float | None, alpha: float, level: str = "township") -> set[tuple[str, str]]:
+    """BH at ``alpha`` over the oracle's p-values for the pairs ``(area, category)`` of ``level``:
+    townships (:func:`oracle_p_value`) or districts (:func:`oracle_district_p_value`)."""
+    prefix, p_value = (9, oracle_p_value) if level == "township" else (6, oracle_district_p_value)
     totals: dict[str, int] = defaultdict(int)
     counts: dict[tuple[str, str], int] = defaultdict(int)
     for issue in scenario.issues:
@@ -202,12 +185,10 @@ def oracle_discoveries(scenario, pairs: list[tuple[str, str]], truth_shares: dic
         counts[(issue["village_code"], issue["category"])] += 1
     villages_of: dict[str, list[str]] = defaultdict(list)
     for village in totals:
-        villages_of[village[:9]].append(village)
-    p_values = []
-    for township, category in pairs:
-        villages = [(totals[v], counts.get((v, category), 0), truth_shares[(kind_of[v], category)])
-                    for v in villages_of[township]]
-        p_values.append(oracle_p_value(villages, kappa))
+        villages_of[village[:prefix]].append(village)
+    p_values = [p_value([(totals[v], counts.get((v, category), 0), truth_shares[(kind_of[v], category)])
+                         for v in villages_of[area]], kappa)
+                for area, category in pairs]
     q = benjamini_hochberg(p_values)
     return {pair for pair, qv in zip(pairs, q) if qv <= alpha}
 
@@ -285,8 +266,8 @@ def run_one(store: SQLiteStore, province: str, family: str, usage: str, seed: in
     district_oracle: set = set()
     if district_pairs and any(c.level == "district" for c in scenario.causes):
         started = time.perf_counter()
-        district_oracle = oracle_district_discoveries(scenario, district_pairs, shares, kind_of,
-                                                      options.get("kappa"), 1 - DEFAULT_MIN_CONFIDENCE)
+        district_oracle = oracle_discoveries(scenario, district_pairs, shares, kind_of, options.get("kappa"),
+                                             1 - DEFAULT_MIN_CONFIDENCE, level="district")
         result["district_oracle_seconds"] = round(time.perf_counter() - started, 2)
     for cause in scenario.causes:
         c = by_key.get((cause.level, cause.area_code, cause.category))

@@ -102,21 +102,8 @@ def _upsert_rows(db: sqlite3.Connection, table: str, key: Sequence[str], columns
     sql = (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
            f"ON CONFLICT ({', '.join(key)}) {conflict}")
     count = lambda: db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: E731
-    before, changes_before, total = count(), db.total_changes, 0
-    chunk: list[tuple] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= batch:
-            db.executemany(sql, chunk)
-            total += len(chunk)
-            if progress:
-                progress(len(chunk))
-            chunk = []
-    if chunk:
-        db.executemany(sql, chunk)
-        total += len(chunk)
-        if progress:
-            progress(len(chunk))
+    before, changes_before = count(), db.total_changes
+    total = _execute_in_batches(db, sql, rows, progress, batch)
     changes = db.total_changes - changes_before
     inserted = count() - before
     return WriteSummary(inserted=inserted, updated=changes - inserted, unchanged=total - changes)
@@ -126,6 +113,12 @@ def _insert_rows(db: sqlite3.Connection, table: str, columns: Sequence[str], row
                  progress: Progress | None = None, batch: int = 50_000) -> WriteSummary:
     """Plain INSERT of rows known to be new (a first load into an empty table)."""
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    return WriteSummary(inserted=_execute_in_batches(db, sql, rows, progress, batch), updated=0, unchanged=0)
+
+
+def _execute_in_batches(db: sqlite3.Connection, sql: str, rows: Iterable[tuple], progress: Progress | None,
+                        batch: int) -> int:
+    """``executemany`` over ``batch`` rows at a time (rows are made as they are written); the count."""
     total = 0
     rows = iter(rows)
     while chunk := list(itertools.islice(rows, batch)):
@@ -133,7 +126,7 @@ def _insert_rows(db: sqlite3.Connection, table: str, columns: Sequence[str], row
         total += len(chunk)
         if progress:
             progress(len(chunk))
-    return WriteSummary(inserted=total, updated=0, unchanged=0)
+    return total
 
 
 ISSUE_COLUMNS = ("issue_id", "village_code", "township_code", "district_code", "round_id", "found_on",

@@ -113,7 +113,6 @@ class Table:
     # Columns with data under a blank header (a merged header cell, a forgotten title): position ->
     # first row with data there. Filled while the rows are read.
     unnamed: dict[int, int] = field(default_factory=dict)
-    _positions: dict = field(default_factory=dict, repr=False)
 
     def value(self, row: list, column: str):
         position = self.index.get(column)
@@ -122,18 +121,8 @@ class Table:
         return cell_value(row[position])
 
     def fields(self, row: list, columns: list[str]) -> dict:
-        """The row's non-empty values of ``columns`` (the hot path of a load: one call a row)."""
-        positions = self._positions.get(id(columns))
-        if positions is None or positions[0] is not columns:
-            positions = self._positions[id(columns)] = (columns, [(c, self.index[c]) for c in columns],
-                                                         max((self.index[c] for c in columns), default=-1))
-        _, pairs, last = positions
-        if last < len(row):
-            try:
-                # CSV rows are all text: one comprehension, no per-cell branches.
-                return {column: value for column, position in pairs if (value := row[position].strip())}
-            except AttributeError:  # an Excel cell that is a number, a date or a boolean
-                pass
+        """The row's non-empty values of ``columns`` (a ledger's plain rows are read by position
+        instead: ``loaders.tables``)."""
         out = {}
         size = len(row)
         for column in columns:
