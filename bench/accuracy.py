@@ -69,20 +69,25 @@ ORACLE_M, ORACLE_F = 4.0, 0.8
 # A district cause multiplies the rate ×2–3 in 60–90 % of the district's townships: the midpoints.
 ORACLE_DISTRICT_M, ORACLE_DISTRICT_F = 2.5, 0.75
 BRIEF = False
+ORACLE_P: dict[tuple[str, str, str], float] = {}  # the last run's oracle p-values, by (level, area, category)
 
 
 # -- the oracle ------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=None)
-def _village_log_lr(n: int, share: float, kappa: float | None, m: float = ORACLE_M, f: float = ORACLE_F):
+def _village_log_lr(n: int, share: float, kappa: float | None, m: float = ORACLE_M, f: float = ORACLE_F,
+                    m0: float = 1.0):
     """Per village with N = n problems: values of log LR(x) and null probabilities, x = 0..n,
-    for a cause multiplying the village's rate by ``m`` with probability ``f``."""
+    for a cause multiplying the village's rate by ``m`` with probability ``f``. ``m0``: what the
+    generator multiplied the village's rate by without the cause tested (a district cause over a
+    township's villages): the oracle knows it, so its null is the village's true rate."""
     x = np.arange(n + 1)
     if kappa is None:
+        share = m0 * share / (1 + (m0 - 1) * share)
         boosted = m * share / (1 + (m - 1) * share)
         p0 = stats.binom.pmf(x, n, share)
         log_ratio = stats.binom.logpmf(x, n, boosted) - stats.binom.logpmf(x, n, share)
     else:
-        a, b = kappa * share, kappa * (1 - share)
+        a, b = kappa * share * m0, kappa * (1 - share)
         p0 = stats.betabinom.pmf(x, n, a, b)
         log_ratio = stats.betabinom.logpmf(x, n, m * a, b) - stats.betabinom.logpmf(x, n, a, b)
     log_lr = log_ratio if f >= 1 else np.logaddexp(math.log(1 - f), math.log(f) + log_ratio)
@@ -91,22 +96,23 @@ def _village_log_lr(n: int, share: float, kappa: float | None, m: float = ORACLE
 
 @functools.lru_cache(maxsize=None)
 def _village_grid(n: int, share: float, kappa: float | None, step: float, m: float = ORACLE_M,
-                  f: float = ORACLE_F):
-    log_lr, p0 = _village_log_lr(n, share, kappa, m, f)
+                  f: float = ORACLE_F, m0: float = 1.0):
+    log_lr, p0 = _village_log_lr(n, share, kappa, m, f, m0)
     m = float((log_lr * p0).sum())
     v = float((log_lr ** 2 * p0).sum()) - m ** 2
     keep = p0 > 1e-15
     return np.rint(log_lr[keep] / step).astype(int), p0[keep], m, v, log_lr
 
 
-def oracle_p_value(villages: list[tuple[int, int, float]], kappa: float | None, step: float = 0.02) -> float:
-    """Exact null tail of the oracle's statistic Σ log LR_v for villages ``(N_v, X_v, share_v)``,
-    on a grid of ``step`` nats (the observed value is put on the same grid)."""
+def oracle_p_value(villages: list[tuple[int, int, float, float]], kappa: float | None, step: float = 0.02) -> float:
+    """Exact null tail of the oracle's statistic Σ log LR_v for villages ``(N_v, X_v, share_v, m0_v)``
+    (``m0_v``: the village's multiplier from a district cause, 1 elsewhere), on a grid of ``step``
+    nats (the observed value is put on the same grid)."""
     parts, observed, mean, var = [], 0, 0.0, 0.0
-    for n, x, share in villages:
+    for n, x, share, m0 in villages:
         if n == 0:
             continue
-        grid, p0, m, v, log_lr = _village_grid(n, share, kappa, step)
+        grid, p0, m, v, log_lr = _village_grid(n, share, kappa, step, m0=m0)
         mean += m
         var += v
         observed += int(np.rint(log_lr[x] / step))
@@ -139,7 +145,7 @@ def oracle_district_p_value(villages: list[tuple[int, int, float]], kappa: float
     groups: dict[tuple[int, float], int] = defaultdict(int)
     observed, mean, var = 0, 0.0, 0.0
     args = (kappa, step, ORACLE_DISTRICT_M, ORACLE_DISTRICT_F)
-    for n, x, share in villages:
+    for n, x, share, _ in villages:
         if n == 0:
             continue
         grid, p0, m, v, log_lr = _village_grid(n, share, *args)
@@ -176,8 +182,20 @@ def oracle_district_p_value(villages: list[tuple[int, int, float]], kappa: float
 def oracle_discoveries(scenario, pairs: list[tuple[str, str]], truth_shares: dict, kind_of: dict,
                        kappa: float | None, alpha: float, level: str = "township") -> set[tuple[str, str]]:
     """BH at ``alpha`` over the oracle's p-values for the pairs ``(area, category)`` of ``level``:
-    townships (:func:`oracle_p_value`) or districts (:func:`oracle_district_p_value`)."""
+    townships (:func:`oracle_p_value`) or districts (:func:`oracle_district_p_value`).
+
+    The township oracle's null is each village's true rate, a district cause's multiplier
+    included: it asks what a township cause adds. (Against the catalog's shares alone, every
+    township of a district cause would be one of its discoveries, 0–55 a scenario, and those
+    would lift its Benjamini–Hochberg cut-off for the township causes.)"""
     prefix, p_value = (9, oracle_p_value) if level == "township" else (6, oracle_district_p_value)
+    boost: dict[tuple[str, str], float] = {}
+    if level == "township":
+        for cause in scenario.causes:
+            if cause.kind == "district_policy":
+                for village in cause.affected:
+                    if len(village) == 12:
+                        boost[(village, cause.category)] = cause.multiplier
     totals: dict[str, int] = defaultdict(int)
     counts: dict[tuple[str, str], int] = defaultdict(int)
     for issue in scenario.issues:
@@ -186,10 +204,11 @@ def oracle_discoveries(scenario, pairs: list[tuple[str, str]], truth_shares: dic
     villages_of: dict[str, list[str]] = defaultdict(list)
     for village in totals:
         villages_of[village[:prefix]].append(village)
-    p_values = [p_value([(totals[v], counts.get((v, category), 0), truth_shares[(kind_of[v], category)])
-                         for v in villages_of[area]], kappa)
+    p_values = [p_value([(totals[v], counts.get((v, category), 0), truth_shares[(kind_of[v], category)],
+                          boost.get((v, category), 1.0)) for v in villages_of[area]], kappa)
                 for area, category in pairs]
     q = benjamini_hochberg(p_values)
+    ORACLE_P.update(zip(((level,) + pair for pair in pairs), p_values))
     return {pair for pair, qv in zip(pairs, q) if qv <= alpha}
 
 
@@ -256,6 +275,7 @@ def run_one(store: SQLiteStore, province: str, family: str, usage: str, seed: in
         total = sum(getattr(c, attribute) for c in scenario.categories)
         for c in scenario.categories:
             shares[(kind, c.name)] = getattr(c, attribute) / total
+    ORACLE_P.clear()
     if township_pairs and (targets or null):
         started = time.perf_counter()
         oracle = oracle_discoveries(scenario, township_pairs, shares, kind_of, options.get("kappa"),
@@ -279,7 +299,8 @@ def run_one(store: SQLiteStore, province: str, family: str, usage: str, seed: in
             "tested": bool(c and c.tested), "surfaced": bool(c and c.surfaced and c.unit_id == cause.unit_id),
             "rank": rank, "oracle": ((cause.area_code, cause.category) in oracle if cause.level == "township"
                                      else (cause.area_code, cause.category) in district_oracle),
-            "p": c.p_value if c else None})
+            "p": c.p_value if c else None,
+            "oracle_p": ORACLE_P.get((cause.level, cause.area_code, cause.category))})
     if null:
         result["null_p"] = randomised_null_p(facts, seed)
     return result
@@ -309,12 +330,13 @@ def randomised_null_p(facts: LedgerFacts, seed: int) -> dict[str, list[float]]:
             ("township", (tally.x, tally.n, tally.nn), rc.township_baselines(tally, rho, spread)),
             ("district", (tally.district_x, tally.district_n, tally.district_nn),
              rc.district_baselines(tally, rho, spread, reference, why))):
-        observed, trials, mean, variance = rc.excess_moments(*arrays, base, rho)
+        level_rho = rc.estimate_dispersion(tally, per_township=True) if level == "township" else rho
+        observed, trials, mean, variance = rc.excess_moments(*arrays, base, level_rho)
         tested = np.array([r is None for r in base.reason])[:, None] & (trials > 0) & (mean > 0)
         at = excess_sf_array(observed, trials, mean, variance)
         above = excess_sf_array(observed + 1, trials, mean, variance)
         if level == "township":  # the screened pairs' per-village test, randomised the same way
-            village_at, village_above = rc.village_p_values(tally, base, rho, at, facts.village_counts)
+            village_at, village_above = rc.village_p_values(tally, base, level_rho, at, facts.village_counts)
             screened = ~np.isnan(village_above)
             at, above = np.where(screened, village_at, at), np.where(screened, village_above, above)
         p = above + rng.uniform(size=at.shape) * (at - above)

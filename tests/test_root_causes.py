@@ -315,3 +315,64 @@ def test_zero_totals_and_a_single_township_are_not_tested():
     township = [c for c in candidates if c.level == "township"]
     assert township and not township[0].tested and township[0].reason
     assert surface_root_causes(_facts([], [Exposure("500101001", "500101", "village", 5, 0, 0, 0)])) == []
+
+
+def _simulated_facts(rng, districts, townships=12, villages=10, shares=None, causes=(), per_village=12):
+    """Facts from villages simulated one by one (multinomial counts over three categories), as the
+    store would aggregate them. ``shares``: per district, the categories' shares (default equal
+    everywhere); ``causes``: (area code, category index, multiplier) over all of an area's villages."""
+    import numpy as np
+    names = ["低保", "作风", "集体资金管理"]
+    cells, exposure = [], []
+    for d, district in enumerate(districts):
+        base = np.asarray(shares[d] if shares is not None else (0.1, 0.6, 0.3), float)
+        for t in range(1, townships + 1):
+            township = f"{district}{t:03d}"
+            p = base.copy()
+            for area, j, multiplier in causes:
+                if township.startswith(area):
+                    p[j] *= multiplier
+            p /= p.sum()
+            n = rng.poisson(per_village, villages) + 1
+            x = np.array([rng.multinomial(k, p) for k in n])
+            for j, name in enumerate(names):
+                xs = x[:, j]
+                cells.append(LedgerCell(township, district, "village", name, int((xs > 0).sum()), int(xs.sum()),
+                                        int((xs ** 2).sum()), int((xs * n).sum()), float(xs.sum()), 0.0, 0, 0))
+            exposure.append(Exposure(township, district, "village", villages, villages, int(n.sum()),
+                                     int((n ** 2).sum())))
+    return _facts(cells, exposure)
+
+
+def test_a_township_cause_does_not_widen_its_own_test():
+    """Binomial counts (ρ = 0) and one township ×4 in 低保: the cause must not make the clustering
+    that would hide it. Its own test uses the ρ of the other townships; the pooled ρ leaves it out."""
+    import numpy as np
+    from graph.analysis import root_causes as rc
+    facts = _simulated_facts(np.random.default_rng(7), ["500101"], townships=30, causes=[("500101007", 0, 4.0)])
+    tally = rc.tally_ledger(facts)
+    t, j = tally.townships.index("500101007"), tally.categories.index("低保")
+    with_it = rc._rho(*(part.sum(axis=0) for part in rc._clustering_parts(tally)[:2]))
+    assert with_it[j] > 0.03  # counted in, the cause looks like clustering
+    assert rc.estimate_dispersion(tally)[j] < 0.01
+    assert rc.estimate_dispersion(tally, per_township=True)[t, j] < 0.01
+    top = surface_root_causes(facts)[0]
+    assert (top.area_code, top.category, top.surfaced) == ("500101007", "低保", True)
+    assert top.p_value < 1e-8
+
+
+def test_districts_that_differ_for_local_reasons_are_not_causes_and_a_real_one_is():
+    """Thirty districts whose shares of 低保 differ beyond their villages' variation (beta-spread,
+    φ = 0.02): the spread between ordinary districts is estimated and allowed, so none of them
+    surfaces; a ×2.3 cause over a district's villages still does."""
+    import numpy as np
+    rng = np.random.default_rng(11)
+    districts = [f"5001{d:02d}" for d in range(1, 31)]
+    low = rng.beta(0.1 / 0.02, 0.9 / 0.02, len(districts))  # mean 0.1, φ = 1 / (a + b) ≈ 0.02
+    shares = [(s, 0.6, 0.4 - s) for s in low]
+    facts = _simulated_facts(rng, districts, townships=6, shares=shares)
+    surfaced = [c for c in surface_root_causes(facts) if c.surfaced and c.level == "district"]
+    assert surfaced == []
+    facts = _simulated_facts(rng, districts, townships=6, shares=shares, causes=[("500105", 0, 2.3)])
+    surfaced = [(c.area_code, c.category) for c in surface_root_causes(facts) if c.surfaced and c.level == "district"]
+    assert surfaced == [("500105", "低保")]

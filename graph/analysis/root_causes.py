@@ -28,7 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 
 from ..model import DUTY_ORDER
 from ..store import LedgerFacts
@@ -47,6 +47,15 @@ ORDINARY_Z = 3.0
 # Township pairs share the false-discovery rate by the chance each has of showing a cause: half
 # the weight evenly, half by that chance (so a pair the model says cannot show one keeps half).
 WEIGHT_FLOOR = 0.5
+# The level at which the rest of a district shows an excess when an excess is attributed
+# between the district and a few of its townships (attribute_levels).
+REST_LEVEL = 0.05
+# Townships this far beyond their district's share are left out of the estimate of ρ (estimate_dispersion):
+# a probability the null practically never reaches, screened first by a normal z.
+OUTLIER_P, OUTLIER_Z = 1e-6, 4.0
+# Fewer (district, category) cells than this with 5 expected problems: the spread between districts
+# is estimated per category (between_district_spread).
+MIN_SPREAD_CELLS = 20
 
 BASELINE_ZH = {
     "district_peers": "本区县其他已巡察乡镇(街道)",
@@ -215,25 +224,84 @@ def tally_ledger(facts: LedgerFacts) -> Tally:
 
 
 # -- 2. overdispersion -------------------------------------------------------------------------------
-def estimate_dispersion(tally: Tally) -> np.ndarray:
+def estimate_dispersion(tally: Tally, per_township: bool = False) -> np.ndarray:
     """Per category, the intra-village correlation ρ of its counts (beta-binomial), by moments
-    around each district's own share, over every inspected village; 0 where nothing clusters.
+    around each district's own share, over the inspected villages of the ordinary townships; 0
+    where nothing clusters. With ``per_township``, per township and category (t × c), each
+    township's own villages left out: the ρ its own test uses.
 
     Under the generator's Poisson model with one risk per village the counts given the village
     totals are binomial and ρ ≈ 0; when a village's mix of problems persists over rounds, or a
     problem is found again, counts cluster and ρ > 0, and every test below widens by it.
+
+    A root cause raises its township's villages far above the district's share; counted here it
+    would widen every test of the category, its own first (a ×4 cause on 20 villages: ρ 0.057
+    where the generator has 0, and p 1e-4 where 1e-9 was due). So a township is never tested
+    with a ρ its own villages made (left out, which under the null costs nothing: the rest is
+    independent of it), and townships far beyond their district (``OUTLIER_P`` at a first
+    estimate: practically never under the null) are left out of every estimate.
+
+    >>> from graph.store import LedgerCell, Exposure, LedgerFacts
+    >>> cells, exposure = [], []
+    >>> for t in range(10):  # ten townships of one village each; the first has 30 of 40 in 低保
+    ...     code, low = f"50010100{t}", 30 if t == 0 else 4
+    ...     cells += [LedgerCell(code, "500101", "village", "低保", 1, low, low * low, low * 40, low, 0, 0, 0),
+    ...               LedgerCell(code, "500101", "village", "作风", 1, 40 - low, (40 - low) ** 2,
+    ...                          (40 - low) * 40, 1, 0, 0, 0)]
+    ...     exposure.append(Exposure(code, "500101", "village", 1, 1, 40, 1600))
+    >>> tally = tally_ledger(LedgerFacts(cells, exposure, [], [], [], []))
+    >>> float(estimate_dispersion(tally)[0])  # 低保 without the outlier: nothing clusters
+    0.0
+    >>> float(estimate_dispersion(tally, per_township=True)[0, 0])  # its own test: without it
+    0.0
     """
-    xd, nd = tally.district_x, tally.district_n
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(nd[:, :, None] > 0, xd / nd[:, :, None], 0.0)[tally.district]  # t × k × c
-    n, nn = tally.n[:, :, None], tally.nn[:, :, None]
-    resid = tally.xx - 2 * share * tally.xn + share ** 2 * nn
-    var = share * (1 - share)
-    numerator = (resid - n * var).sum(axis=(0, 1))
-    denominator = (var * (nn - n)).sum(axis=(0, 1))
+    numerator, denominator, keep = _clustering_parts(tally)
+    total_n, total_d = (numerator * keep).sum(axis=0), (denominator * keep).sum(axis=0)
+    if not per_township:
+        return _rho(total_n, total_d)
+    return _rho(total_n[None, :] - numerator * keep, total_d[None, :] - denominator * keep)
+
+
+def _rho(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         rho = np.where(denominator > 0, numerator / denominator, 0.0)
     return np.clip(rho, 0.0, 0.5)
+
+
+def _clustering_parts(tally: Tally) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per township and category (t × c): its villages' squared deviations from the district's
+    share beyond the binomial (the moment estimate's numerator) and their weight (denominator),
+    and whether it is ordinary (1, or 0 where it is beyond ``OUTLIER_P`` at the estimate over
+    every township). The shares are then those of the ordinary townships."""
+    n, nn = tally.n[:, :, None], tally.nn[:, :, None]
+    keep = np.ones(tally.x.shape[::2])
+
+    def moments(keep):
+        xd = tally.by_district(tally.x * keep[:, None, :])
+        nd = tally.by_district(n * keep[:, None, :])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(nd > 0, xd / nd, 0.0)[tally.district]  # t × k × c
+        var = share * (1 - share)
+        numerator = (tally.xx - 2 * share * tally.xn + share ** 2 * nn - n * var).sum(axis=1)
+        return share, var, numerator, (var * (nn - n)).sum(axis=1)
+
+    share, var, numerator, denominator = moments(keep)
+    # each township judged with a ρ its own villages did not make (else a cause hides itself)
+    rho = _rho(numerator.sum(axis=0)[None, :] - numerator, denominator.sum(axis=0)[None, :] - denominator)
+    mean = (n * share).sum(axis=1)
+    variance = (var * (n + rho[:, None, :] * (nn - n))).sum(axis=1)
+    observed = tally.x.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = np.where(variance > 0, (observed - mean) / np.sqrt(variance), 0.0)
+    screened = np.argwhere(z > OUTLIER_Z)  # the exact tail only where the normal one is far out
+    if screened.size == 0:
+        return numerator, denominator, keep
+    t, j = screened[:, 0], screened[:, 1]
+    far = excess_sf_array(observed[t, j], tally.n.sum(axis=1)[t], mean[t, j], variance[t, j]) < OUTLIER_P
+    if not far.any():
+        return numerator, denominator, keep
+    keep[t[far], j[far]] = 0.0
+    return moments(keep)[2:] + (keep,)
 
 
 # -- 3. baselines ------------------------------------------------------------------------------------
@@ -283,7 +351,13 @@ def between_district_spread(tally: Tally, rho: np.ndarray) -> tuple[np.ndarray, 
       district differs: the spread a district's own test allows. Districts with a root cause are
       outliers that the moments would turn into spread, hiding themselves and each other (a ×2.4
       cause on 420 villages came out at p = 0.02); the median ignores them while they are fewer
-      than half.
+      than half. A relative spread, ``τ² = φ · π(1 − π)`` (districts' shares beta-distributed
+      around the ordinary share), from the median over every category's
+      districts (:func:`relative_spread`), and per category as far as the categories differ
+      beyond their noise (:func:`category_spreads`): the median of some twenty districts' z²
+      alone is too noisy (±50 %), and clipped at zero its noise only ever widened a district's
+      null (a ×2.3 cause at p = 0.047 where the oracle gives 1e-5). Per category alone where a
+      kind has too few districts with enough problems for the pooled median.
 
     >>> from graph.store import LedgerCell, Exposure, LedgerFacts
     >>> cells, exposure = [], []
@@ -321,8 +395,19 @@ def between_district_spread(tally: Tally, rho: np.ndarray) -> tuple[np.ndarray, 
             # robustly, around the median district
             centre = np.median(o, axis=0)
             sampling = centre * (1 - centre) * de / n
-            inflation = np.median((o - centre) ** 2 / sampling, axis=0) / CHI2_1_MEDIAN
-            tau2_usual[k] = np.maximum(0.0, inflation - 1) * np.median(sampling, axis=0)
+            # Each district against the median of the others: around a median it helped make, a
+            # district's deviation runs small (with four districts, two of them nearly vanish).
+            others = np.array([np.median(np.delete(o, d, axis=0), axis=0) for d in range(m)])
+            centre_var = math.pi / (2 * (m - 1)) * np.median(sampling, axis=0)  # a median's variance
+            z2 = (o - others) ** 2 / (sampling + centre_var)
+            # z² ≈ χ²(1) · (1 + φ · size): τ² enters the district and, as much, the median's variance
+            size = (1 + math.pi / (2 * (m - 1))) * centre * (1 - centre) / (sampling + centre_var)
+            phi = category_spreads(z2, size, n * centre)
+            if phi is None:
+                inflation = np.median(z2, axis=0) / CHI2_1_MEDIAN
+                tau2_usual[k] = np.maximum(0.0, inflation - 1) * np.median(sampling, axis=0)
+            else:
+                tau2_usual[k] = phi * centre * (1 - centre)
             # The ordinary districts' own share, pooled (the median of small shares runs low):
             # those within ORDINARY_Z of the median district, as a township's baseline judges.
             ordinary = np.abs(o - centre) <= ORDINARY_Z * np.sqrt(sampling + tau2_usual[k])
@@ -330,6 +415,73 @@ def between_district_spread(tally: Tally, rho: np.ndarray) -> tuple[np.ndarray, 
             n_ordinary = (np.where(ordinary, n, 0.0)).sum(axis=0)
             centres[k] = (x_ordinary + 0.5) / (n_ordinary + 1.0)
     return share, np.nan_to_num(tau2_all), np.nan_to_num(tau2_usual), centres
+
+
+def relative_spread(z2: np.ndarray, size: np.ndarray, expected: np.ndarray) -> float | None:
+    """The relative spread φ between ordinary districts (``τ² = φ · π(1 − π)``) of one kind: the
+    φ at which the median over every (district, category) of ``z² / (1 + φ · size)`` is that of a
+    χ²(1) variable, ``1 + φ · size`` being a cell's inflation (``size``: about a district's
+    problems over its design effect). Cells with fewer than 5 expected problems are left out
+    (their z² is far from χ²). None where fewer than ``MIN_SPREAD_CELLS`` cells remain.
+
+    >>> rng = np.random.default_rng(1)
+    >>> size = np.full((30, 8), 400.0)
+    >>> relative_spread(rng.chisquare(1, (30, 8)), size, size * 0.1) < 0.001   # no spread
+    True
+    >>> round(relative_spread(rng.chisquare(1, (30, 8)) * 5, size, size * 0.1) * 400, 1)  # 400φ is 4
+    3.8
+    """
+    valid = np.isfinite(z2) & (expected >= 5) & (size > 0)
+    if valid.sum() < MIN_SPREAD_CELLS:
+        return None
+    z2, size = z2[valid], size[valid]
+    target = CHI2_1_MEDIAN
+
+    def excess(phi: float) -> float:
+        return float(np.median(z2 / (1 + phi * size))) - target
+
+    if excess(0.0) <= 0:
+        return 0.0
+    high = 1.0 / float(np.median(size))
+    while excess(high) > 0:
+        high *= 2
+    return float(optimize.brentq(excess, 0.0, high, xtol=1e-12))
+
+
+def category_spreads(z2: np.ndarray, size: np.ndarray, expected: np.ndarray) -> np.ndarray | None:
+    """Per category, the relative spread φ_c between ordinary districts (``τ² = φ_c · π(1 − π)``):
+    each category's own robust estimate (the median of its districts' z², ±50 % with some twenty
+    districts) shrunk toward the estimate over every category (:func:`relative_spread`) by as
+    much as the categories' own estimates differ beyond that noise (empirical Bayes). Where the
+    categories do not differ, φ_c is the pooled estimate; a category whose districts differ
+    for local reasons keeps its own. None where too few cells for the pooled estimate.
+
+    >>> rng = np.random.default_rng(3)
+    >>> size = np.full((30, 6), 400.0)
+    >>> z2 = rng.chisquare(1, (30, 6))
+    >>> z2[:, 0] *= 9                                  # one category's districts differ: 400φ = 8
+    >>> (category_spreads(z2, size, size * 0.1) * 400).round(1).tolist()
+    [8.8, 0.2, 0.0, 0.0, 0.2, 1.0]
+    """
+    pooled = relative_spread(z2, size, expected)
+    if pooled is None:
+        return None
+    valid = np.isfinite(z2) & (expected >= 5) & (size > 0)
+    count = valid.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        typical = np.array([np.median(size[valid[:, c], c]) if count[c] else np.nan for c in range(z2.shape[1])])
+        inflation = np.array([np.median(z2[valid[:, c], c]) if count[c] else np.nan for c in range(z2.shape[1])])
+        own = (inflation / CHI2_1_MEDIAN - 1) / typical
+        # the median of m χ²(1) values over its median: relative standard error 2.33 / √m
+        noise = ((1 + pooled * typical) * 2.33 / (typical * np.sqrt(np.maximum(count, 1)))) ** 2
+    usable = (count >= 5) & np.isfinite(own)
+    phi = np.full(z2.shape[1], pooled)
+    if usable.sum() < 2:
+        return phi
+    between = max(0.0, float(np.mean((own[usable] - pooled) ** 2) - np.mean(noise[usable])))
+    weight = between / (between + noise[usable])
+    phi[usable] = np.maximum(0.0, pooled + weight * (own[usable] - pooled))
+    return phi
 
 
 def pooling_weight(share: np.ndarray, tau2: np.ndarray) -> np.ndarray:
@@ -454,8 +606,8 @@ def district_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, 
 def excess_moments(x, n, nn, baseline: Baseline, rho: np.ndarray):
     """Observed count, problems, null mean and null variance of every (area, category), over the
     kinds that have a baseline. The null: each village's count of the category given its total is
-    beta-binomial with the baseline's share and the category's ρ; the share itself is uncertain
-    (its posterior variance). Returns arrays a × c.
+    beta-binomial with the baseline's share and the category's ρ (``rho``: per category, or per
+    area and category); the share itself is uncertain (its posterior variance). Returns arrays a × c.
     """
     use = baseline.usable[:, :, None]
     xs, ns = np.where(use, x, 0.0), np.where(use[:, :, 0], n, 0.0)
@@ -464,7 +616,8 @@ def excess_moments(x, n, nn, baseline: Baseline, rho: np.ndarray):
     trials = ns.sum(axis=1)[:, None] * np.ones_like(observed)
     mean = (ns[:, :, None] * baseline.share).sum(axis=1)
     s = baseline.share
-    variance = (s * (1 - s) * (ns[:, :, None] + rho[None, None, :] * pairs[:, :, None])
+    rho = rho[:, None, :] if rho.ndim == 2 else rho[None, None, :]  # per area (townships) or per category
+    variance = (s * (1 - s) * (ns[:, :, None] + rho * pairs[:, :, None])
                 + ns[:, :, None] ** 2 * baseline.share_var).sum(axis=1)
     return observed, trials, mean, variance
 
@@ -529,7 +682,8 @@ def village_p_values(tally: Tally, baseline: Baseline, rho: np.ndarray, p_excess
             continue
         n, x, kind = n[usable], x[usable, j], kind[usable]
         p[t, j], above[t, j] = village_tail(n, x, baseline.share[t, kind, j],
-                                            np.sqrt(baseline.share_var[t, kind, j]), float(rho[j]))
+                                            np.sqrt(baseline.share_var[t, kind, j]),
+                                            float(rho[t, j] if rho.ndim == 2 else rho[j]))
     return p, above
 
 
@@ -631,9 +785,10 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
 
     spread = between_district_spread(tally, rho)
     township_base = township_baselines(tally, rho, spread)
-    observed_t, trials_t, expected_t, variance_t = excess_moments(tally.x, tally.n, tally.nn, township_base, rho)
+    rho_t = estimate_dispersion(tally, per_township=True)
+    observed_t, trials_t, expected_t, variance_t = excess_moments(tally.x, tally.n, tally.nn, township_base, rho_t)
     p_sum_t = excess_sf_array(observed_t, trials_t, expected_t, variance_t)
-    p_ex_t, _ = village_p_values(tally, township_base, rho, p_sum_t, facts.village_counts)
+    p_ex_t, _ = village_p_values(tally, township_base, rho_t, p_sum_t, facts.village_counts)
     rect_d, recur_d = tally.by_district(tally.rectified), tally.by_district(tally.recurred)
     p_rec_t = recurrence_p_values(tally.rectified, tally.recurred, rect_d[tally.district] - tally.rectified,
                                   recur_d[tally.district] - tally.recurred)
@@ -760,8 +915,10 @@ def attribute_levels(candidates: list[Candidate], tally: Tally, district_base: B
         base = Baseline(district_base.share[d:d + 1], district_base.share_var[d:d + 1],
                         district_base.usable[d:d + 1] & (n > 0), district_base.label[d:d + 1],
                         district_base.reason[d:d + 1])
-        _, _, p_rest = excess_p_values(x, n, nn, base, rho)
-        rest = float(p_rest[0, j])
+        observed, trials, mean, variance = excess_moments(x, n, nn, base, rho)
+        rest = float(excess_sf_array(observed, trials, mean, variance)[0, j])
+        spread_fits = district_wide_fits(float(observed[0, j]), float(mean[0, j]), float(variance[0, j]),
+                                         c.observed / c.expected if c.expected > 0 else 1.0)
         # Recurrence without them too: the district's other townships against the other districts.
         rectified = tally.rectified[tally.district == d, j].sum() - tally.rectified[rows, j].sum()
         recurred = tally.recurred[tally.district == d, j].sum() - tally.recurred[rows, j].sum()
@@ -769,11 +926,18 @@ def attribute_levels(candidates: list[Candidate], tally: Tally, district_base: B
         rest_k = tally.recurred[tally.district != d, j].sum()
         p_rec = recurrence_p_values(np.array([rectified]), np.array([recurred]), np.array([rest_n]),
                                     np.array([rest_k]))
-        rest = float(combine(np.array([rest]), p_rec)[0])
+        # either line of evidence showing in the rest keeps it the district's (combined with a
+        # recurrence line that shows nothing, a clear excess would be diluted away)
+        rest = min(rest, float(combine(np.array([rest]), p_rec)[0]))
         c.evidence["p_without_local_townships"] = _sig(rest)
         # The rest must show no excess at all (not merely less than the cut-off): a district-wide
-        # cause keeps a clear excess without a township or two, a township's cause leaves none.
-        if rest > max(cutoff, alpha):
+        # cause keeps an excess without a township or two, a township's cause leaves none. This
+        # only chooses between two explanations of a pair that already stands, so the rest's
+        # excess is judged at REST_LEVEL, not at a discovery threshold: mid-term, with half the
+        # townships inspected, a district-wide cause often shows clearly in only a few of them.
+        if spread_fits:
+            c.evidence["rest_fits_district_rate"] = True
+        elif rest > max(cutoff, REST_LEVEL):
             c.surfaced = False
             c.explained_by = sorted(t.area_code for t in local)
             for t in local:
@@ -786,6 +950,24 @@ def attribute_levels(candidates: list[Candidate], tally: Tally, district_base: B
         if c.level == "township" and c.surfaced and (c.district_code, c.category) in district_causes:
             c.surfaced = False
             c.explained_by = [district_causes[(c.district_code, c.category)]]
+
+
+def district_wide_fits(observed: float, mean: float, variance: float, ratio: float) -> bool:
+    """Whether the count of a district's other townships (null ``mean`` and ``variance``) is more
+    likely at the district's own rate (``ratio`` × the baseline, a district-wide cause) than at
+    the baseline (a cause of the local townships only): normal likelihoods of the two.
+
+    >>> district_wide_fits(60, 40.0, 44.0, 1.8)   # the rest is raised as the district is
+    True
+    >>> district_wide_fits(43, 40.0, 44.0, 1.8)   # the rest is ordinary: the excess was local
+    False
+    """
+    if ratio <= 1.0 or variance <= 0 or mean <= 0:
+        return False
+    log_null = -0.5 * (observed - mean) ** 2 / variance - 0.5 * math.log(variance)
+    wide_mean, wide_var = ratio * mean, ratio * variance
+    log_wide = -0.5 * (observed - wide_mean) ** 2 / wide_var - 0.5 * math.log(wide_var)
+    return log_wide > log_null
 
 
 # -- 6. evidence and score ------------------------------------------------------------------------------
