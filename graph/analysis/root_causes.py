@@ -854,7 +854,7 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
             c.q_value = q
             c.surfaced = c.confidence >= min_confidence
     attribute_levels(candidates, tally, district_base, rho, min_confidence)
-    add_evidence(candidates, tally, rho)
+    add_evidence(candidates, tally, rho, rho_t)
     score_candidates(candidates, tally)
     candidates.sort(key=lambda c: (not c.surfaced, not c.tested, -round(c.score, 9), c.p_value, c.level,
                                    c.area_code, c.category))
@@ -971,8 +971,9 @@ def district_wide_fits(observed: float, mean: float, variance: float, ratio: flo
 
 
 # -- 6. evidence and score ------------------------------------------------------------------------------
-def add_evidence(candidates: list[Candidate], tally: Tally, rho: np.ndarray) -> None:
-    """Villages inspected and affected, money, severity, rectified and recurred villages."""
+def add_evidence(candidates: list[Candidate], tally: Tally, rho: np.ndarray, rho_t: np.ndarray | None = None) -> None:
+    """Villages inspected and affected, money, severity, rectified and recurred villages, and the
+    ρ each pair's test used (``rho_t``: the township pairs', without their own villages)."""
     ti = {t: i for i, t in enumerate(tally.townships)}
     di = {d: i for i, d in enumerate(tally.districts)}
     ci = {c: i for i, c in enumerate(tally.categories)}
@@ -984,6 +985,7 @@ def add_evidence(candidates: list[Candidate], tally: Tally, rho: np.ndarray) -> 
         tables[level].append(reduce(tally.inspected[:, None])[:, 0].tolist())
     townships_inspected = np.bincount(tally.district, minlength=len(tally.districts)).tolist()
     rhos = [round(float(r), 4) for r in rho]
+    township_rhos = np.round(rho_t, 4).tolist() if rho_t is not None else None
     for c in candidates:
         level_index = ti if c.level == "township" else di
         a, j = level_index[c.area_code], ci[c.category]
@@ -994,7 +996,8 @@ def add_evidence(candidates: list[Candidate], tally: Tally, rho: np.ndarray) -> 
         c.evidence["severity_weight"] = weight[a][j]
         c.evidence["villages_rectified"] = int(rectified[a][j])
         c.evidence["recurrences"] = int(recurred[a][j])
-        c.evidence["dispersion_rho"] = rhos[j]
+        c.evidence["dispersion_rho"] = (township_rhos[a][j] if township_rhos is not None and c.level == "township"
+                                        else rhos[j])
         if c.level == "district":
             c.evidence["townships_affected"] = int(present_in[a][j])
             c.evidence["townships_inspected"] = townships_inspected[a]
