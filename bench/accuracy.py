@@ -14,8 +14,8 @@ Usages: (a) one district office (its ledger in the whole province's divisions); 
 office, 60 % of districts inspected; (c) mid-term, half of the townships inspected; (d) everything.
 
 The oracle is a likelihood-ratio test that knows the generating model (true category shares,
-Dirichlet concentration, a cause's multiplier 4 and share 0.8, the midpoints of the planted
-ranges) for every township pair, with its exact null distribution, at the same false-discovery
+the villages a district cause multiplied and by how much, Dirichlet concentration, a cause's
+multiplier 4 and share 0.8, the midpoints of the planted ranges) for every township pair, with its exact null distribution, at the same false-discovery
 rate (Benjamini–Hochberg at 1 − min_confidence). It is the ceiling for township causes; our recall
 is reported as a ratio to it.
 
