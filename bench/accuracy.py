@@ -321,7 +321,7 @@ def randomised_null_p(facts: LedgerFacts, seed: int) -> dict[str, list[float]]:
     tally = rc.tally_ledger(facts)
     if not tally.townships:
         return {"township": [], "district": []}
-    rho = rc.estimate_dispersion(tally)
+    rho, rho_t = rc.dispersions(tally)
     spread = rc.between_district_spread(tally, rho)
     reference, why = rc.reference_shares(facts, tally.categories)
     rng = np.random.default_rng(seed)
@@ -330,7 +330,7 @@ def randomised_null_p(facts: LedgerFacts, seed: int) -> dict[str, list[float]]:
             ("township", (tally.x, tally.n, tally.nn), rc.township_baselines(tally, rho, spread)),
             ("district", (tally.district_x, tally.district_n, tally.district_nn),
              rc.district_baselines(tally, rho, spread, reference, why))):
-        level_rho = rc.estimate_dispersion(tally, per_township=True) if level == "township" else rho
+        level_rho = rho_t if level == "township" else rho
         observed, trials, mean, variance = rc.excess_moments(*arrays, base, level_rho)
         tested = np.array([r is None for r in base.reason])[:, None] & (trials > 0) & (mean > 0)
         at = excess_sf_array(observed, trials, mean, variance)

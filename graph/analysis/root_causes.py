@@ -255,11 +255,16 @@ def estimate_dispersion(tally: Tally, per_township: bool = False) -> np.ndarray:
     >>> float(estimate_dispersion(tally, per_township=True)[0, 0])  # its own test: without it
     0.0
     """
+    return dispersions(tally)[1 if per_township else 0]
+
+
+def dispersions(tally: Tally) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`estimate_dispersion` both ways from one pass: per category (c), and per township
+    and category without the township's own villages (t × c)."""
     numerator, denominator, keep = _clustering_parts(tally)
-    total_n, total_d = (numerator * keep).sum(axis=0), (denominator * keep).sum(axis=0)
-    if not per_township:
-        return _rho(total_n, total_d)
-    return _rho(total_n[None, :] - numerator * keep, total_d[None, :] - denominator * keep)
+    numerator, denominator = numerator * keep, denominator * keep
+    total_n, total_d = numerator.sum(axis=0), denominator.sum(axis=0)
+    return _rho(total_n, total_d), _rho(total_n[None, :] - numerator, total_d[None, :] - denominator)
 
 
 def _rho(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -778,14 +783,13 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
     tally = tally_ledger(facts)
     if not tally.townships:
         return []
-    rho = estimate_dispersion(tally)
+    rho, rho_t = dispersions(tally)
     bearers = _duty_bearers(facts, set(tally.townships) | set(tally.districts))  # areas with a ledger only
     hints = _hint_counts(facts, tally)
     reference, reference_reason = reference_shares(facts, tally.categories)
 
     spread = between_district_spread(tally, rho)
     township_base = township_baselines(tally, rho, spread)
-    rho_t = estimate_dispersion(tally, per_township=True)
     observed_t, trials_t, expected_t, variance_t = excess_moments(tally.x, tally.n, tally.nn, township_base, rho_t)
     p_sum_t = excess_sf_array(observed_t, trials_t, expected_t, variance_t)
     p_ex_t, _ = village_p_values(tally, township_base, rho_t, p_sum_t, facts.village_counts)
@@ -964,10 +968,8 @@ def district_wide_fits(observed: float, mean: float, variance: float, ratio: flo
     """
     if ratio <= 1.0 or variance <= 0 or mean <= 0:
         return False
-    log_null = -0.5 * (observed - mean) ** 2 / variance - 0.5 * math.log(variance)
-    wide_mean, wide_var = ratio * mean, ratio * variance
-    log_wide = -0.5 * (observed - wide_mean) ** 2 / wide_var - 0.5 * math.log(wide_var)
-    return log_wide > log_null
+    wide = stats.norm.logpdf(observed, ratio * mean, math.sqrt(ratio * variance))
+    return bool(wide > stats.norm.logpdf(observed, mean, math.sqrt(variance)))
 
 
 # -- 6. evidence and score ------------------------------------------------------------------------------
