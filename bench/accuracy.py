@@ -327,7 +327,7 @@ def randomised_null_p(facts: LedgerFacts, seed: int) -> dict[str, list[float]]:
     rng = np.random.default_rng(seed)
     out = {}
     for level, arrays, base in (
-            ("township", (tally.x, tally.n, tally.nn), rc.township_baselines(tally, rho, spread)),
+            ("township", (tally.x, tally.n, tally.nn), rc.township_baselines(tally, rho, spread, reference)),
             ("district", (tally.district_x, tally.district_n, tally.district_nn),
              rc.district_baselines(tally, rho, spread, reference, why))):
         level_rho = rho_t if level == "township" else rho

@@ -521,11 +521,16 @@ def district_prior(tally: Tally, rho: np.ndarray, spread, x_rest, n_rest, nn_res
             np.where(ordinary, pooling_weight(centre, tau2_usual)[None], pooling_weight(share, tau2_all)[None]))
 
 
-def township_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Baseline:
+def township_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, np.ndarray, np.ndarray],
+                       reference: np.ndarray | None = None) -> Baseline:
     """Each township against the other inspected townships of its district; where those are fewer
     problems than the township's own, against every other inspected township loaded. With three
     or more districts, the district's share is pooled toward the ordinary districts' share by as
-    much as districts do not differ (:func:`district_prior`, ``spread``: :func:`between_district_spread`)."""
+    much as districts do not differ (:func:`district_prior`, ``spread``: :func:`between_district_spread`).
+    With fewer, toward the ``reference`` shares (:func:`reference_shares`) where there are any, by
+    as much as the reference is trusted (±``REFERENCE_CV``): a district office's thin ledger
+    (partial coverage, mid-term) borrows the catalog's precision as a province's borrows its
+    districts'. A district whose rest stands out from the reference keeps its own level."""
     xd, nd, nnd = tally.district_x, tally.district_n, tally.district_nn
     x_rest = xd[tally.district] - tally.x
     n_rest = nd[tally.district] - tally.n
@@ -535,7 +540,15 @@ def township_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, 
     nn_all = tally.nn.sum(axis=0) - tally.nn
     own = n_rest >= np.maximum(tally.n, 1)                       # t × k
     wide = ~own & (n_all >= np.maximum(tally.n, 1))
-    prior = district_prior(tally, rho, spread, x_rest, n_rest, nn_rest) if len(tally.districts) >= 3 else (None, None)
+    if len(tally.districts) >= 3:
+        prior = district_prior(tally, rho, spread, x_rest, n_rest, nn_rest)
+    elif reference is not None:
+        # the reference as the one ordinary district's share, uncertain by REFERENCE_CV; a rest of
+        # a district that stands out from it is not pooled (a weight of one problem)
+        trusted = (reference, reference * (1 - reference) / 2, (REFERENCE_CV * reference) ** 2, reference)
+        prior = district_prior(tally, rho, trusted, x_rest, n_rest, nn_rest)
+    else:
+        prior = (None, None)
     share_d, var_d = _posterior(x_rest, n_rest, nn_rest, rho, *prior)
     share_w, var_w = _posterior(x_all, n_all, nn_all, rho)
     share = np.where(own[:, :, None], share_d, share_w)
@@ -789,7 +802,7 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
     reference, reference_reason = reference_shares(facts, tally.categories)
 
     spread = between_district_spread(tally, rho)
-    township_base = township_baselines(tally, rho, spread)
+    township_base = township_baselines(tally, rho, spread, reference)
     observed_t, trials_t, expected_t, variance_t = excess_moments(tally.x, tally.n, tally.nn, township_base, rho_t)
     p_sum_t = excess_sf_array(observed_t, trials_t, expected_t, variance_t)
     p_ex_t, _ = village_p_values(tally, township_base, rho_t, p_sum_t, facts.village_counts)
