@@ -2,6 +2,7 @@
 Chongqing divisions with generated ledgers whose truth is known."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -410,3 +411,40 @@ def test_an_excess_is_settled_at_the_district_or_its_townships_by_what_the_rest_
         # withdrawn in their favour, or never standing against the other districts at all
         assert not district.surfaced and district.explained_by in ([], ["500101001", "500101002"])
         assert all(c.surfaced for c in local)
+
+
+def _with_rates(facts, rates=(0.1, 0.6, 0.3)):
+    """The same facts with the categories' reference rates (a catalog or an office's table)."""
+    categories = [CategoryIn(name=name, rate_village=r, rate_community=r)
+                  for name, r in zip(["低保", "作风", "集体资金管理"], rates)]
+    return dataclasses.replace(facts, categories=categories)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_district_office_s_thin_ledger_borrows_the_reference_for_its_townships(seed):
+    """One district, five small townships (a partial or mid-term ledger): each township's baseline,
+    the rest of its district, is thin. With the categories' reference rates it is pooled toward
+    them (±10 %), so its uncertainty shrinks; a district whose own share stands out from the
+    reference keeps its own level, and its townships are not each taken for a cause."""
+    import numpy as np
+    from graph.analysis import root_causes as rc
+    rng = np.random.default_rng(seed)
+    plain = _simulated_facts(rng, ["500101"], townships=5, villages=8, per_village=6)
+    tally = rc.tally_ledger(plain)
+    rho = rc.estimate_dispersion(tally)
+    spread = rc.between_district_spread(tally, rho)
+    reference, _ = rc.reference_shares(_with_rates(plain), tally.categories)
+    alone = rc.township_baselines(tally, rho, spread)
+    pooled = rc.township_baselines(tally, rho, spread, reference)
+    j = tally.categories.index("低保")
+    assert (pooled.share_var[:, 0, j] < alone.share_var[:, 0, j] / 2).all()
+    assert np.allclose(pooled.share[:, 0, j], 0.1, atol=0.02)
+    # the whole district at twice the reference's share of 低保: its own level is kept
+    raised = _simulated_facts(rng, ["500101"], townships=5, villages=10, per_village=12, shares=[(0.2, 0.55, 0.25)])
+    tally = rc.tally_ledger(raised)
+    reference, _ = rc.reference_shares(_with_rates(raised), tally.categories)
+    kept = rc.township_baselines(tally, rho, rc.between_district_spread(tally, rho), reference)
+    assert (np.abs(kept.share[:, 0, j] - 0.2) < 0.05).all()
+    surfaced = [c for c in surface_root_causes(_with_rates(raised)) if c.surfaced]
+    assert [(c.level, c.category) for c in surfaced if c.level == "township"] == []
+    assert ("district", "低保") in [(c.level, c.category) for c in surfaced]

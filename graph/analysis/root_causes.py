@@ -521,6 +521,42 @@ def district_prior(tally: Tally, rho: np.ndarray, spread, x_rest, n_rest, nn_res
             np.where(ordinary, pooling_weight(centre, tau2_usual)[None], pooling_weight(share, tau2_all)[None]))
 
 
+def reference_prior(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where fewer than three districts have a ledger: the share each township's baseline is pooled
+    toward, and its weight in problems (t × k × c). The reference shares, trusted to
+    ±``REFERENCE_CV``, where the township's district as a whole is within ``ORDINARY_Z`` standard
+    errors of them; else none (a weight of one problem): a district whose share stands out (a
+    district-wide cause, local conditions) keeps its own level. The whole district decides, so its
+    townships are judged alike, and a township with a cause of its own only makes the district
+    less ordinary (no pooling, the cautious side).
+
+    >>> from graph.store import LedgerCell, Exposure, LedgerFacts
+    >>> cells, exposure = [], []
+    >>> for t in range(1, 5):
+    ...     code = f"500101{t:03d}"
+    ...     cells += [LedgerCell(code, "500101", "village", "低保", 10, 30, 30, 30, 30, 0, 0, 0),
+    ...               LedgerCell(code, "500101", "village", "作风", 10, 70, 70, 70, 70, 0, 0, 0)]
+    ...     exposure.append(Exposure(code, "500101", "village", 10, 10, 100, 100))
+    >>> tally = tally_ledger(LedgerFacts(cells, exposure, [], [], [], []))
+    >>> near, weight = reference_prior(tally, np.zeros(2), np.array([[0.3, 0.7]] * 3))
+    >>> float(near[0, 0, 0]), int(weight[0, 0, 0])     # the district agrees: pooled, by ~230 problems
+    (0.3, 232)
+    >>> far, weight = reference_prior(tally, np.zeros(2), np.array([[0.1, 0.9]] * 3))
+    >>> int(weight[0, 0, 0])                           # three times the reference: its own level
+    1
+    """
+    xd, nd, nnd = tally.district_x, tally.district_n, tally.district_nn
+    tau2 = (REFERENCE_CV * reference) ** 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        design = 1.0 + rho[None, None, :] * np.where(nd[:, :, None] > 0, (nnd - nd)[:, :, None] / nd[:, :, None], 0.0)
+        own = np.where(nd[:, :, None] > 0, xd / nd[:, :, None], reference[None])
+        sampling = reference * (1 - reference) * design / np.maximum(nd[:, :, None], 1)
+        z = (own - reference[None]) / np.sqrt(sampling + tau2[None])
+    ordinary = (np.abs(np.nan_to_num(z)) <= ORDINARY_Z)[tally.district]          # t × k × c
+    return (np.broadcast_to(reference, ordinary.shape).copy(),
+            np.where(ordinary, pooling_weight(reference, tau2)[None], 1.0))
+
+
 def township_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, np.ndarray, np.ndarray],
                        reference: np.ndarray | None = None) -> Baseline:
     """Each township against the other inspected townships of its district; where those are fewer
@@ -543,10 +579,7 @@ def township_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, 
     if len(tally.districts) >= 3:
         prior = district_prior(tally, rho, spread, x_rest, n_rest, nn_rest)
     elif reference is not None:
-        # the reference as the one ordinary district's share, uncertain by REFERENCE_CV; a rest of
-        # a district that stands out from it is not pooled (a weight of one problem)
-        trusted = (reference, reference * (1 - reference) / 2, (REFERENCE_CV * reference) ** 2, reference)
-        prior = district_prior(tally, rho, trusted, x_rest, n_rest, nn_rest)
+        prior = reference_prior(tally, rho, reference)
     else:
         prior = (None, None)
     share_d, var_d = _posterior(x_rest, n_rest, nn_rest, rho, *prior)
