@@ -360,37 +360,49 @@ def _open_binary(path: Path):
 
 def detect_encoding(path: Path) -> str:
     """UTF-8 (with or without BOM) or UTF-16 when the file says so, else GB18030 (GBK's superset,
-    what Chinese Excel writes for "CSV (逗号分隔)"). The whole file is checked, in chunks, so a
-    ledger valid UTF-8 in its first megabyte and GBK further down is not misread."""
+    what Chinese Excel writes for "CSV (逗号分隔)"). UTF-8 is checked over the whole file, in
+    chunks, so a ledger valid UTF-8 in its first megabyte and GBK further down is not misread;
+    GB18030 is checked as the file is read (:func:`undecodable` says where it is neither)."""
     with _open_binary(path) as stream:
         first = stream.read(4)
     if first.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
-    failure = None
-    for encoding in ("utf-8", "gb18030"):
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with _open_binary(path) as stream:
+            while chunk := stream.read(CHUNK):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        return "utf-8"
+    except UnicodeDecodeError:
+        return "gb18030"
+
+
+def undecodable(path: Path) -> InputError:
+    """The error for a file that is neither UTF-8 nor GB18030 (found again here, on the error
+    path only), at the row and bytes where the encoding that reads further fails: a GBK ledger
+    with one damaged row is reported at that row, not at its first Chinese character."""
+    def failure(encoding: str) -> int:
         decoder = codecs.getincrementaldecoder(encoding)()
-        offset, lines = 0, 1
+        offset = 0
         try:
             with _open_binary(path) as stream:
                 while chunk := stream.read(CHUNK):
                     decoder.decode(chunk)
                     offset += len(chunk)
-                    lines += chunk.count(b"\n")
                 decoder.decode(b"", final=True)
-            return encoding
         except UnicodeDecodeError as exc:
-            if failure is None:
-                failure = (exc, offset, lines)
-    exc, offset, lines = failure
+            return offset + exc.start
+        return offset
+
+    start = max(failure("utf-8"), failure("gb18030"))
     with _open_binary(path) as stream:
-        data = stream.read(offset + exc.start + 4)
-    row = data[:offset + exc.start].count(b"\n") + 1
-    bad = data[offset + exc.start:offset + exc.start + 4]
-    raise InputError(RowError(path.name, row, None, bad.hex(" "),
-                              "UTF-8 或 GBK/GB18030 编码的文本；该文件两种编码都不是，请在 Excel 中另存为 "
-                              "“CSV UTF-8 (逗号分隔)” (text in UTF-8 or GBK)"))
+        data = stream.read(start + 4)
+    return InputError(RowError(path.name, data[:start].count(b"\n") + 1, None, data[start:start + 4].hex(" "),
+                               "UTF-8 或 GBK/GB18030 编码的文本；该文件两种编码都不是，请在 Excel 中另存为 "
+                               "“CSV UTF-8 (逗号分隔)” (text in UTF-8 or GBK)"))
 
 
 def _csv_text(path: Path, encoding: str):
@@ -400,8 +412,11 @@ def _csv_text(path: Path, encoding: str):
 def _csv_table(path: Path, columns: Columns) -> Table:
     name = path.name
     encoding = detect_encoding(path)
-    with _csv_text(path, encoding) as text:
-        sample = text.read(1 << 16)
+    try:
+        with _csv_text(path, encoding) as text:
+            sample = text.read(1 << 16)
+    except UnicodeDecodeError:
+        raise undecodable(path) from None
     lines = sample.splitlines()[:HEADER_SEARCH_ROWS]
     if not any(line.strip(" ,;\t\ufeff") for line in lines):
         raise InputError(RowError(name, 1, None, None, "表头行 (a header row naming the columns); 文件是空的"))
@@ -439,6 +454,8 @@ def _csv_table(path: Path, columns: Columns) -> Table:
                             if position < len(row) and row[position].strip():
                                 table.unnamed.setdefault(position, number)
                         yield number, row
+            except UnicodeDecodeError:  # GB18030 is checked as it is read
+                raise undecodable(path) from None
             except csv.Error as exc:  # e.g. a NUL byte or a quote left open at the end of the file
                 raise InputError(RowError(name, number + 1, None, None,
                                           f"CSV 格式的一行 (a well-formed CSV row: {exc})")) from None

@@ -245,3 +245,20 @@ def test_the_encoding_is_decided_on_the_whole_file_not_its_start(tmp_path):
     assert detect_encoding(path) == "gb18030"
     path.write_bytes(head + "\n末行".encode("utf-8"))
     assert detect_encoding(path) == "utf-8"
+
+
+def test_a_gbk_ledger_with_one_damaged_row_is_refused_at_that_row(wanzhou, tmp_path):
+    """GB18030 is checked as the file is read: a damaged row deep in a GBK ledger is reported at
+    the row Excel shows, with its bytes, and nothing is written."""
+    before = snapshot(wanzhou)
+    lines = [",".join(ISSUE_HEADER)] + [",".join(issue(f"Q{i}")) for i in range(1, 3001)]
+    data = "\r\n".join(lines).encode("gbk").split(b"\r\n")
+    data[2500] += b"\xff\xff"                       # the 2,501st line: Excel's row 2501
+    path = tmp_path / "台账.csv"
+    path.write_bytes(b"\r\n".join(data))
+    with pytest.raises(InputError) as caught:
+        load_table(wanzhou, "issues", path)
+    error = caught.value.errors[0]
+    assert (error.file, error.row, error.value[:5]) == ("台账.csv", 2501, "ff ff")
+    assert "UTF-8 或 GBK/GB18030" in error.expected
+    assert snapshot(wanzhou) == before
