@@ -448,3 +448,16 @@ def test_a_district_office_s_thin_ledger_borrows_the_reference_for_its_townships
     surfaced = [c for c in surface_root_causes(_with_rates(raised)) if c.surfaced]
     assert [(c.level, c.category) for c in surfaced if c.level == "township"] == []
     assert ("district", "低保") in [(c.level, c.category) for c in surfaced]
+
+
+def test_a_zero_reference_rate_is_no_baseline():
+    """An office's table may give a category no expected problems (rate 0). Against a share of
+    zero any count is certain (p = 0): the district is not compared with the reference, the output
+    says why, and the townships are compared with the rest of their district alone."""
+    import numpy as np
+    facts = _with_rates(_simulated_facts(np.random.default_rng(4), ["500101"], townships=6), rates=(0.0, 0.6, 0.3))
+    candidates = surface_root_causes(facts, min_confidence=0.0)
+    districts = [c for c in candidates if c.level == "district"]
+    assert districts and all(not c.tested and "参考比例为 0" in c.reason for c in districts)
+    assert all(c.p_value is None or c.p_value > 0 for c in candidates)
+    assert [c for c in surface_root_causes(facts) if c.surfaced] == []

@@ -492,7 +492,7 @@ def category_spreads(z2: np.ndarray, size: np.ndarray, expected: np.ndarray) -> 
 def pooling_weight(share: np.ndarray, tau2: np.ndarray) -> np.ndarray:
     """The weight (in problems) of the share over every area in a district's baseline,
     ``π(1-π)/τ² - 1``: near-full pooling where districts do not differ."""
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         weight = np.where(tau2 > 0, share * (1 - share) / tau2 - 1, 1e6)
     return np.clip(weight, 1.0, 1e6)
 
@@ -566,7 +566,8 @@ def township_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, 
     With fewer, toward the ``reference`` shares (:func:`reference_shares`) where there are any, by
     as much as the reference is trusted (±``REFERENCE_CV``): a district office's thin ledger
     (partial coverage, mid-term) borrows the catalog's precision as a province's borrows its
-    districts'. A district whose rest stands out from the reference keeps its own level."""
+    districts' (:func:`reference_prior`). A district that stands out from the reference keeps its
+    own level."""
     xd, nd, nnd = tally.district_x, tally.district_n, tally.district_nn
     x_rest = xd[tally.district] - tally.x
     n_rest = nd[tally.district] - tally.n
@@ -624,6 +625,11 @@ def reference_shares(facts: LedgerFacts, categories: list[str]) -> tuple[np.ndar
         if category is None or category.rate_village is None or category.rate_community is None:
             return None, (f"问题类别“{name}”没有参考比例(rate_village/rate_community)，区县层级无法与参考比较；"
                           "可用 xuncha load categories 载入带比例的问题类别表")
+        if category.rate_village <= 0 or category.rate_community <= 0:
+            # Nothing is expected against which a count could be judged: any count would be
+            # infinitely surprising (p = 0), which is the table's silence, not evidence.
+            return None, (f"问题类别“{name}”的参考比例为 0，零期望无法作为比较基准，区县层级未与参考比较；"
+                          "请在问题类别表中填写正数比例 (a zero rate is no baseline)")
         shares[0, j], shares[1, j], shares[2, j] = category.rate_village, category.rate_community, category.rate_community
     totals = shares.sum(axis=1, keepdims=True)
     if (totals <= 0).any():
