@@ -315,7 +315,18 @@ class SQLiteStore:
         parents = self._village_parents({i.village_code for i in issues})
 
         # Rows are made as they are written, not all at once: a 200,000-row ledger stays small.
-        # Enumerations are str subclasses, which sqlite3 binds as their value.
+        # Enumerations are str subclasses, which sqlite3 binds as their value. A ledger has a few
+        # hundred distinct dates: each is spelled once (isoformat was half of making the rows).
+        spelled: dict[dt.date, str] = {}
+
+        def iso(day: dt.date | None) -> str | None:
+            if day is None:
+                return None
+            text = spelled.get(day)
+            if text is None:
+                text = spelled[day] = day.isoformat()
+            return text
+
         def rows():
             for i in issues:
                 if i.__class__ is IssueRecord:  # a loader's compact record: unpacked at once
@@ -327,9 +338,8 @@ class SQLiteStore:
                     status, immediate, due_on, closed_on = i.status, i.immediate, i.due_on, i.closed_on
                     hint, extra = i.root_unit_hint, i.extra
                 township, district = parents[village]
-                yield (issue_id, village, township, district, round_id, found_on.isoformat(), category, description,
-                       severity, amount, status, int(immediate), None if due_on is None else due_on.isoformat(),
-                       None if closed_on is None else closed_on.isoformat(), hint,
+                yield (issue_id, village, township, district, round_id, iso(found_on), category, description,
+                       severity, amount, status, int(immediate), iso(due_on), iso(closed_on), hint,
                        extra_json(extra) if extra else None)
         try:
             with self._transaction() as db:
