@@ -369,35 +369,31 @@ def detect_encoding(path: Path) -> str:
         return "utf-8-sig"
     if first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
-    decoder = codecs.getincrementaldecoder("utf-8")()
+    return "utf-8" if _undecodable_at(path, "utf-8") is None else "gb18030"
+
+
+def _undecodable_at(path: Path, encoding: str) -> int | None:
+    """The byte offset at which ``encoding`` first fails on the file, read in chunks; None where
+    it reads the whole file."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset = 0
     try:
         with _open_binary(path) as stream:
             while chunk := stream.read(CHUNK):
                 decoder.decode(chunk)
+                offset += len(chunk)
             decoder.decode(b"", final=True)
-        return "utf-8"
-    except UnicodeDecodeError:
-        return "gb18030"
+    except UnicodeDecodeError as exc:
+        return offset + exc.start
+    return None
 
 
 def undecodable(path: Path) -> InputError:
     """The error for a file that is neither UTF-8 nor GB18030 (found again here, on the error
     path only), at the row and bytes where the encoding that reads further fails: a GBK ledger
     with one damaged row is reported at that row, not at its first Chinese character."""
-    def failure(encoding: str) -> int:
-        decoder = codecs.getincrementaldecoder(encoding)()
-        offset = 0
-        try:
-            with _open_binary(path) as stream:
-                while chunk := stream.read(CHUNK):
-                    decoder.decode(chunk)
-                    offset += len(chunk)
-                decoder.decode(b"", final=True)
-        except UnicodeDecodeError as exc:
-            return offset + exc.start
-        return offset
-
-    start = max(failure("utf-8"), failure("gb18030"))
+    failures = [at for at in (_undecodable_at(path, "utf-8"), _undecodable_at(path, "gb18030")) if at is not None]
+    start = max(failures, default=0)
     with _open_binary(path) as stream:
         data = stream.read(start + 4)
     return InputError(RowError(path.name, data[:start].count(b"\n") + 1, None, data[start:start + 4].hex(" "),

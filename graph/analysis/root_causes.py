@@ -322,6 +322,24 @@ class Baseline:
     reason: list[str | None]  # per area, where nothing is usable
 
 
+def _design_effect(n: np.ndarray, nn: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    """Per area, kind and category (a × k × c), how much the villages' clustering (ρ) widens a
+    count over the binomial: ``1 + ρ (Σn² / Σn − 1)`` from an area's problems ``n`` and the sum of
+    its villages' squared totals ``nn`` (a × k); 1 where an area has none."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 1.0 + rho[None, None, :] * np.where(n[:, :, None] > 0, (nn - n)[:, :, None] / n[:, :, None], 0.0)
+
+
+def _standardised(x: np.ndarray, n: np.ndarray, nn: np.ndarray, rho: np.ndarray, centre: np.ndarray,
+                  tau2: np.ndarray) -> np.ndarray:
+    """How many standard errors each area's own share lies from ``centre`` (k × c), areas
+    differing by ``tau2`` beyond their villages' variation; 0 where an area has no problems."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        own = np.where(n[:, :, None] > 0, x / n[:, :, None], centre[None])
+        sampling = centre * (1 - centre) * _design_effect(n, nn, rho) / np.maximum(n[:, :, None], 1)
+        return np.nan_to_num((own - centre[None]) / np.sqrt(sampling + tau2[None]))
+
+
 def _posterior(x_rest: np.ndarray, n_rest: np.ndarray, nn_rest: np.ndarray, rho: np.ndarray,
                prior_share: np.ndarray | None = None, prior_weight: np.ndarray | None = None):
     """The baseline's share and its variance. The prior is the share over every inspected area
@@ -330,9 +348,7 @@ def _posterior(x_rest: np.ndarray, n_rest: np.ndarray, nn_rest: np.ndarray, rho:
     pooled. The baseline's own village clustering shrinks its effective size by the design effect."""
     if prior_share is None:
         prior_share, prior_weight = np.full(x_rest.shape[1:], 0.5), np.ones(x_rest.shape[1:])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        design = 1.0 + rho[None, None, :] * np.where(
-            n_rest[:, :, None] > 0, (nn_rest - n_rest)[:, :, None] / n_rest[:, :, None], 0.0)
+    design = _design_effect(n_rest, nn_rest, rho)
     effective = n_rest[:, :, None] / design
     share = (x_rest / design + prior_weight * prior_share) / (effective + prior_weight)
     return share, share * (1 - share) / (effective + prior_weight + 1.0)
@@ -383,8 +399,8 @@ def between_district_spread(tally: Tally, rho: np.ndarray) -> tuple[np.ndarray, 
     present = nd > 0                                                            # d × k
     if len(tally.districts) < 3:
         return share, tau2_all, tau2_usual, centres
+    design = _design_effect(nd, nnd, rho)
     with np.errstate(invalid="ignore", divide="ignore"):
-        design = 1.0 + rho[None, None, :] * np.where(nd[:, :, None] > 0, (nnd - nd)[:, :, None] / nd[:, :, None], 0)
         own = np.where(present[:, :, None], xd / nd[:, :, None], np.nan)
         for k in range(share.shape[0]):
             rows = present[:, k]
@@ -492,7 +508,7 @@ def category_spreads(z2: np.ndarray, size: np.ndarray, expected: np.ndarray) -> 
 def pooling_weight(share: np.ndarray, tau2: np.ndarray) -> np.ndarray:
     """The weight (in problems) of the share over every area in a district's baseline,
     ``π(1-π)/τ² - 1``: near-full pooling where districts do not differ."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore"):
         weight = np.where(tau2 > 0, share * (1 - share) / tau2 - 1, 1e6)
     return np.clip(weight, 1.0, 1e6)
 
@@ -510,13 +526,7 @@ def district_prior(tally: Tally, rho: np.ndarray, spread, x_rest, n_rest, nn_res
     townships are not each taken for a cause.
     """
     share, tau2_all, tau2_usual, centre = spread
-    with np.errstate(invalid="ignore", divide="ignore"):
-        design = 1.0 + rho[None, None, :] * np.where(n_rest[:, :, None] > 0,
-                                                     (nn_rest - n_rest)[:, :, None] / n_rest[:, :, None], 0.0)
-        own = np.where(n_rest[:, :, None] > 0, x_rest / n_rest[:, :, None], centre[None])
-        sampling = centre * (1 - centre) * design / np.maximum(n_rest[:, :, None], 1)
-        z = (own - centre[None]) / np.sqrt(sampling + tau2_usual[None])
-    ordinary = np.abs(np.nan_to_num(z)) <= ORDINARY_Z
+    ordinary = np.abs(_standardised(x_rest, n_rest, nn_rest, rho, centre, tau2_usual)) <= ORDINARY_Z
     return (np.where(ordinary, centre[None], share[None]),
             np.where(ordinary, pooling_weight(centre, tau2_usual)[None], pooling_weight(share, tau2_all)[None]))
 
@@ -545,14 +555,9 @@ def reference_prior(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> tup
     >>> int(weight[0, 0, 0])                           # three times the reference: its own level
     1
     """
-    xd, nd, nnd = tally.district_x, tally.district_n, tally.district_nn
     tau2 = (REFERENCE_CV * reference) ** 2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        design = 1.0 + rho[None, None, :] * np.where(nd[:, :, None] > 0, (nnd - nd)[:, :, None] / nd[:, :, None], 0.0)
-        own = np.where(nd[:, :, None] > 0, xd / nd[:, :, None], reference[None])
-        sampling = reference * (1 - reference) * design / np.maximum(nd[:, :, None], 1)
-        z = (own - reference[None]) / np.sqrt(sampling + tau2[None])
-    ordinary = (np.abs(np.nan_to_num(z)) <= ORDINARY_Z)[tally.district]          # t × k × c
+    z = _standardised(tally.district_x, tally.district_n, tally.district_nn, rho, reference, tau2)
+    ordinary = (np.abs(z) <= ORDINARY_Z)[tally.district]                        # t × k × c
     return (np.broadcast_to(reference, ordinary.shape).copy(),
             np.where(ordinary, pooling_weight(reference, tau2)[None], 1.0))
 
