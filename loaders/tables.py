@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import gc
+import operator
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -203,9 +204,12 @@ def _validate_all(store: GraphStore, kind: str, table: Table, *, new_category: b
     raw: list[tuple[int, dict]] = []
     errors: list[RowError] = []
     pending_names: list[tuple[int, dict, dict, str, str | None]] = []
-    # A ledger's columns by position, in the order plain_issue_values takes them (None: not in the file).
+    # A ledger's columns by position, in the order plain_issue_values takes them; a column the
+    # file lacks is read from an empty cell appended to the row (-1), so one itemgetter reads all.
     positions = [table.index.get(c) for c in ISSUE_FIELD_ORDER] if kind == "issues" else []
     reach = max((p for p in positions if p is not None), default=0)
+    lacking = None in positions
+    cells = operator.itemgetter(*(-1 if p is None else p for p in positions)) if positions else None
     status_at = ISSUE_FIELD_ORDER.index("status")
     for count, (number, row) in enumerate(table.rows, start=1):
         if progress is not None and count % 5000 == 0:
@@ -219,19 +223,24 @@ def _validate_all(store: GraphStore, kind: str, table: Table, *, new_category: b
             if len(row) > reach and row.__class__ is list:
                 extra = table.extras(row) if table.extra else NO_EXTRA
                 try:
-                    values = [None if p is None else (row[p].strip() or None) for p in positions]
                     plain = not _CONTROL.search("".join(row))
+                    if lacking:
+                        row.append("")
+                    values = [cell.strip() or None for cell in cells(row)]
+                    if lacking:
+                        row.pop()
                 except (AttributeError, TypeError):
                     plain = False
                 if plain:
                     record = plain_issue_values(*values, extra)
             if record is not None:
                 records.append((number, record))
-                raw.append((number, IssueKeys(record.issue_id, record.village_code, record.category,
-                                              record.root_unit_hint, intern(values[status_at]))))
+                # A plain tuple in IssueKeys' order (a named tuple costs a Python call per row).
+                raw.append((number, (record.issue_id, record.village_code, record.category,
+                                     record.root_unit_hint, intern(values[status_at]))))
                 continue
             fields = table.fields(row, canonical)
-            raw.append((number, IssueKeys(*(_text_of(fields.get(k)) for k in IssueKeys._fields))))
+            raw.append((number, tuple(_text_of(fields.get(k)) for k in IssueKeys._fields)))
         else:
             fields = table.fields(row, canonical)
             # Only what the checks across rows read is kept for every row.
@@ -397,14 +406,14 @@ def _check_categories(store: GraphStore, table: Table, raw, **_):
     return errors, {}
 
 
-def _check_issues(store: GraphStore, table: Table, raw: list[tuple[int, IssueKeys]], allow_reopen=False, **_):
-    errors = _duplicates(table, raw, lambda keys: keys.issue_id, "issue_id", "问题编号")
-    villages = {c for c in store.existing_codes(keys.village_code for _, keys in raw if keys.village_code)
-                if len(c) == 12}
+def _check_issues(store: GraphStore, table: Table, raw: list[tuple[int, tuple]], allow_reopen=False, **_):
+    # Each row's keys are a plain tuple in the order of IssueKeys.
+    errors = _duplicates(table, raw, lambda keys: keys[0], "issue_id", "问题编号")
+    villages = {c for c in store.existing_codes(keys[1] for _, keys in raw if keys[1]) if len(c) == 12}
     names, categories = _category_names(store)
-    statuses = {} if allow_reopen else store.issue_statuses(keys.issue_id for _, keys in raw if keys.issue_id)
+    statuses = {} if allow_reopen else store.issue_statuses(keys[0] for _, keys in raw if keys[0])
     # Units are read only when some row names one (a province's 13,000 otherwise).
-    units = store.units() if any(keys.root_unit_hint for _, keys in raw) else []
+    units = store.units() if any(keys[3] for _, keys in raw) else []
     by_id = {u.unit_id for u in units}
     by_name: dict[str, list[str]] = {}
     for u in units:

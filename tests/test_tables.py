@@ -52,6 +52,27 @@ def test_issues_csv_and_xlsx_load_the_same(wanzhou, tmp_path):
     assert (q2.severity, q2.status, q2.immediate) == ("serious", "in_progress", True)
 
 
+def test_a_ledger_without_the_optional_columns_in_its_own_order(wanzhou, tmp_path):
+    # The plain rows are read by position: a file that lacks 涉及金额, 整改时限, 销号日期, 立行立改
+    # and 根源单位, with its columns in another order, gives the same values as the full file.
+    rows = [issue_row("Q1"), issue_row("Q2", status="已销号", closed_on="2024-05-01", immediate="是")]
+    load_table(wanzhou, "issues", write_csv(tmp_path / "full.csv", ISSUE_HEADER, rows))
+    full = {i: wanzhou.issue(i) for i in ("Q1", "Q2")}
+    wanzhou.db.execute("DELETE FROM issue")
+    kept = ["status", "category", "issue_id", "found_on", "village_code", "round_id", "severity", "description",
+            "closed_on"]
+    short = [[row[ISSUE_HEADER.index(c)] for c in kept] for row in rows]
+    summary = load_table(wanzhou, "issues", write_csv(tmp_path / "short.csv", kept, short))
+    assert summary.inserted == 2
+    for issue_id, before in full.items():
+        after = wanzhou.issue(issue_id)
+        assert (after.village_code, after.category, after.status, after.found_on, after.closed_on,
+                after.description) == (before.village_code, before.category, before.status, before.found_on,
+                                       before.closed_on, before.description)
+        assert (after.amount_yuan, after.due_on, after.immediate, after.root_unit_hint) == (None, None, False, None)
+    assert full["Q1"].amount_yuan == 12000.0 and full["Q2"].immediate is True
+
+
 def test_xlsx_date_cells_and_numeric_codes(wanzhou, tmp_path):
     row = issue_row()
     row[1] = int(DONGFANG)                     # typed as a number in Excel
