@@ -139,6 +139,14 @@ def _refresh_ledger(db: sqlite3.Connection) -> None:
     db.execute("INSERT INTO ledger_cell " + LEDGER_SQL)
 
 
+class _Spelled(dict):
+    """Dates to their ISO text, each spelled on first use; ``None`` stays ``None``."""
+
+    def __missing__(self, day: dt.date | None) -> str | None:
+        text = self[day] = None if day is None else day.isoformat()
+        return text
+
+
 def _iso(value: dt.date | None) -> str | None:
     return None if value is None else value.isoformat()
 
@@ -315,17 +323,10 @@ class SQLiteStore:
         parents = self._village_parents({i.village_code for i in issues})
 
         # Rows are made as they are written, not all at once: a 200,000-row ledger stays small.
-        # Enumerations are str subclasses, which sqlite3 binds as their value. A ledger has a few
-        # hundred distinct dates: each is spelled once (isoformat was half of making the rows).
-        spelled: dict[dt.date, str] = {}
-
-        def iso(day: dt.date | None) -> str | None:
-            if day is None:
-                return None
-            text = spelled.get(day)
-            if text is None:
-                text = spelled[day] = day.isoformat()
-            return text
+        # Enumerations are str subclasses, which sqlite3 binds as their value, and a bool binds as
+        # 0 or 1. A ledger has a few hundred distinct dates: each is spelled once (isoformat was
+        # half of making the rows), looked up by subscript (a function call per date cost more).
+        iso = _Spelled()
 
         def rows():
             for i in issues:
@@ -338,8 +339,8 @@ class SQLiteStore:
                     status, immediate, due_on, closed_on = i.status, i.immediate, i.due_on, i.closed_on
                     hint, extra = i.root_unit_hint, i.extra
                 township, district = parents[village]
-                yield (issue_id, village, township, district, round_id, iso(found_on), category, description,
-                       severity, amount, status, int(immediate), iso(due_on), iso(closed_on), hint,
+                yield (issue_id, village, township, district, round_id, iso[found_on], category, description,
+                       severity, amount, status, immediate, iso[due_on], iso[closed_on], hint,
                        extra_json(extra) if extra else None)
         try:
             with self._transaction() as db:
