@@ -224,14 +224,14 @@ def _validate_all(store: GraphStore, kind: str, table: Table, *, new_category: b
                 extra = table.extras(row) if table.extra else NO_EXTRA
                 try:
                     plain = not _CONTROL.search("".join(row))
+                except TypeError:  # an Excel cell that is not text
+                    plain = False
+                if plain:  # every cell is text
                     if lacking:
                         row.append("")
                     values = [cell.strip() or None for cell in cells(row)]
                     if lacking:
                         row.pop()
-                except (AttributeError, TypeError):
-                    plain = False
-                if plain:
                     record = plain_issue_values(*values, extra)
             if record is not None:
                 records.append((number, record))
