@@ -9,6 +9,12 @@ peak memory (max RSS) is its own.
 Targets (issue 9): CSV ≤ 6 s and ≤ 300 MB peak; XLSX ≤ 15 s. Beside the UTF-8 load, the
 lower-bound anchor (:func:`anchor`: read and copy the raw rows, nothing checked), so the machine's
 drift shows as a ratio.
+
+    python bench/load_ledger.py --against e20c635 [--pairs 3] [--file csv]
+
+loads the UTF-8 file with the code of another commit (here the one issue 9 measured, 10.3 s when
+it was filed) and with this tree's, in turns, each in a process of its own on a store built by its
+own code: the ratio of the two is the machine's drift taken out.
 """
 from __future__ import annotations
 
@@ -124,13 +130,74 @@ def anchor(path: Path) -> dict:
     return {"seconds": round(seconds, 2), "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
 
+# One load with the code of the tree in argv[1] (its own modules, its own store template, built on
+# the first call): run as ``python -c TREE_LOAD TREE FILE TEMPLATE`` from that tree.
+TREE_LOAD = """
+import json, resource, shutil, sys, tempfile, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from graph.sqlite_store import SQLiteStore
+from loaders.catalog import catalog_units, load_default_catalog
+from loaders.divisions import DEFAULT_DIVISIONS, load_divisions
+from loaders.tables import load_table
+template = Path(sys.argv[3])
+if not template.exists():
+    store = SQLiteStore(template.with_suffix('.building'))
+    load_divisions(store, DEFAULT_DIVISIONS, show_progress=False)
+    load_default_catalog(store)
+    for district in store.divisions('district'):
+        store.upsert_units(catalog_units(store, district.code))
+    store.close()
+    template.with_suffix('.building').rename(template)
+with tempfile.TemporaryDirectory() as tmp:
+    db = Path(tmp) / 'load.db'
+    shutil.copy(template, db)
+    store = SQLiteStore(db)
+    started = time.perf_counter()
+    summary = load_table(store, 'issues', Path(sys.argv[2]))
+    seconds = time.perf_counter() - started
+    store.close()
+print(json.dumps({'seconds': round(seconds, 2), 'inserted': summary.inserted,
+                  'peak_mb': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
+"""
+
+
+def against(revision: str, path: Path, pairs: int) -> dict:
+    """Loads of ``path`` by the code of ``revision`` and by this tree's, in turns (A, B, A, B …)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        other = Path(tmp) / "other"
+        other.mkdir()
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision], capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(other)], input=archive.stdout, check=True)
+        trees = {revision: other, "this tree": ROOT}
+        runs: dict[str, list] = {name: [] for name in trees}
+        for i in range(pairs):
+            for name, tree in trees.items():
+                template = WORK / f"template-{'this' if tree == ROOT else revision}.db"
+                out = subprocess.run([sys.executable, "-c", TREE_LOAD, str(tree), str(path), str(template)],
+                                     capture_output=True, text=True, check=True, cwd=tree)
+                runs[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    ratios = [round(b["seconds"] / a["seconds"], 2) for a, b in zip(runs[revision], runs["this tree"])]
+    return {"file": path.name, "runs": runs, "ratio_this_to_other": ratios,
+            "median_ratio": sorted(ratios)[len(ratios) // 2]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--run", help=argparse.SUPPRESS)  # internal: one load in this process
     parser.add_argument("--template", help=argparse.SUPPRESS)
     parser.add_argument("--anchor", help=argparse.SUPPRESS)  # internal: the lower bound in this process
+    parser.add_argument("--against", metavar="COMMIT", help="compare with the code of this commit, in turns")
+    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--file", choices=("csv", "csv-gbk", "xlsx"), default="csv")
     args = parser.parse_args()
+    if args.against:
+        files = prepare(args.rows)
+        result = {"rows": args.rows, "machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M"),
+                  "against": args.against, **against(args.against, files[args.file], args.pairs)}
+        print(json.dumps(result, ensure_ascii=False, indent=1))
+        return
     if args.anchor:
         print(json.dumps(anchor(Path(args.anchor))))
         return
