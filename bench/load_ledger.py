@@ -173,7 +173,8 @@ def against(revision: str, path: Path, pairs: int) -> dict:
         runs: dict[str, list] = {name: [] for name in trees}
         for i in range(pairs):
             for name, tree in trees.items():
-                template = WORK / f"template-{'this' if tree == ROOT else revision}.db"
+                # built by the tree's own code, afresh each run (a kept one could predate a schema change)
+                template = Path(tmp) / f"template-{'this' if tree == ROOT else 'other'}.db"
                 out = subprocess.run([sys.executable, "-c", TREE_LOAD, str(tree), str(path), str(template)],
                                      capture_output=True, text=True, check=True, cwd=tree)
                 runs[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
