@@ -22,7 +22,6 @@ import argparse
 import csv
 import json
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,18 +37,9 @@ HEADER = ["问题编号", "村(社区)代码", "巡察轮次", "发现日期", "
 
 def prepare(rows: int) -> dict[str, Path]:
     from graph.sqlite_store import SQLiteStore
-    from loaders.catalog import catalog_units, load_default_catalog
-    from loaders.divisions import DEFAULT_DIVISIONS, load_divisions
     WORK.mkdir(exist_ok=True)
     template = WORK / "template.db"
-    if not template.exists():
-        store = SQLiteStore(WORK / "building.db")
-        load_divisions(store, DEFAULT_DIVISIONS, show_progress=False)
-        load_default_catalog(store)
-        for district in store.divisions("district"):
-            store.upsert_units(catalog_units(store, district.code))
-        store.close()
-        (WORK / "building.db").rename(template)
+    load_with(ROOT, template)  # built once, by this tree's code, as every load's starting store
     store = SQLiteStore(template)
     villages = [v.code for v in store.divisions("village")]
     categories = [c.name for c in store.categories()]
@@ -92,22 +82,6 @@ def prepare(rows: int) -> dict[str, Path]:
     return {"template": template, **files}
 
 
-def run_one(template: Path, path: Path) -> dict:
-    from graph.sqlite_store import SQLiteStore
-    from loaders.tables import load_table
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Path(tmp) / "bench.db"
-        shutil.copy(template, db)
-        store = SQLiteStore(db)
-        started = time.perf_counter()
-        summary = load_table(store, "issues", path)
-        seconds = time.perf_counter() - started
-        store.close()
-    return {"seconds": round(seconds, 2), "inserted": summary.inserted,
-            "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-            "read_as": summary.source["described"]}
-
-
 def anchor(path: Path) -> dict:
     """The lower bound the load is measured against, as ``../shared/bench/baseline_divisions.py``
     is for divisions: the same CSV read by ``csv.reader`` and its raw rows copied into one plain
@@ -130,9 +104,11 @@ def anchor(path: Path) -> dict:
     return {"seconds": round(seconds, 2), "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
 
-# One load with the code of the tree in argv[1] (its own modules, its own store template, built on
-# the first call): run as ``python -c TREE_LOAD TREE FILE TEMPLATE`` from that tree.
-TREE_LOAD = """
+# The store template (divisions, catalog, every district's units) built by the code of the tree in
+# argv[1] where argv[2] does not exist yet; then, given argv[3], one timed load of that file into a
+# copy of it. Run as ``python -c LOAD TREE TEMPLATE [FILE]`` in a process of its own (its peak
+# memory is the load's), with that tree's modules: this tree's, or another commit's (--against).
+LOAD = """
 import json, resource, shutil, sys, tempfile, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
@@ -140,7 +116,7 @@ from graph.sqlite_store import SQLiteStore
 from loaders.catalog import catalog_units, load_default_catalog
 from loaders.divisions import DEFAULT_DIVISIONS, load_divisions
 from loaders.tables import load_table
-template = Path(sys.argv[3])
+template = Path(sys.argv[2])
 if not template.exists():
     store = SQLiteStore(template.with_suffix('.building'))
     load_divisions(store, DEFAULT_DIVISIONS, show_progress=False)
@@ -149,17 +125,28 @@ if not template.exists():
         store.upsert_units(catalog_units(store, district.code))
     store.close()
     template.with_suffix('.building').rename(template)
-with tempfile.TemporaryDirectory() as tmp:
-    db = Path(tmp) / 'load.db'
-    shutil.copy(template, db)
-    store = SQLiteStore(db)
-    started = time.perf_counter()
-    summary = load_table(store, 'issues', Path(sys.argv[2]))
-    seconds = time.perf_counter() - started
-    store.close()
-print(json.dumps({'seconds': round(seconds, 2), 'inserted': summary.inserted,
-                  'peak_mb': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
+if len(sys.argv) > 3:
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / 'load.db'
+        shutil.copy(template, db)
+        store = SQLiteStore(db)
+        started = time.perf_counter()
+        summary = load_table(store, 'issues', Path(sys.argv[3]))
+        seconds = time.perf_counter() - started
+        store.close()
+    source = getattr(summary, 'source', None)  # older commits' summaries do not say how a file was read
+    print(json.dumps({'seconds': round(seconds, 2), 'inserted': summary.inserted,
+                      'peak_mb': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                      **({'read_as': source['described']} if source else {})}, ensure_ascii=False))
 """
+
+
+def load_with(tree: Path, template: Path, path: Path | None = None) -> dict | None:
+    """:data:`LOAD` in a process of its own: the template built by ``tree``'s code if missing, then
+    the load of ``path`` (its figures), if one is given."""
+    out = subprocess.run([sys.executable, "-c", LOAD, str(tree), str(template)] + ([str(path)] if path else []),
+                         capture_output=True, text=True, check=True, cwd=tree)
+    return json.loads(out.stdout.strip().splitlines()[-1]) if path else None
 
 
 def against(revision: str, path: Path, pairs: int) -> dict:
@@ -170,14 +157,15 @@ def against(revision: str, path: Path, pairs: int) -> dict:
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision], capture_output=True, check=True)
         subprocess.run(["tar", "-x", "-C", str(other)], input=archive.stdout, check=True)
         trees = {revision: other, "this tree": ROOT}
+        # Each tree's template built by its own code, afresh each run (a kept one could predate a
+        # schema change), in a process before the timed ones (its memory is not the load's).
+        templates = {name: Path(tmp) / f"template-{i}.db" for i, name in enumerate(trees)}
+        for name, tree in trees.items():
+            load_with(tree, templates[name])
         runs: dict[str, list] = {name: [] for name in trees}
-        for i in range(pairs):
+        for _ in range(pairs):
             for name, tree in trees.items():
-                # built by the tree's own code, afresh each run (a kept one could predate a schema change)
-                template = Path(tmp) / f"template-{'this' if tree == ROOT else 'other'}.db"
-                out = subprocess.run([sys.executable, "-c", TREE_LOAD, str(tree), str(path), str(template)],
-                                     capture_output=True, text=True, check=True, cwd=tree)
-                runs[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
+                runs[name].append(load_with(tree, templates[name], path))
     ratios = [round(b["seconds"] / a["seconds"], 2) for a, b in zip(runs[revision], runs["this tree"])]
     return {"file": path.name, "runs": runs, "ratio_this_to_other": ratios,
             "median_ratio": sorted(ratios)[len(ratios) // 2]}
@@ -186,8 +174,6 @@ def against(revision: str, path: Path, pairs: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=200_000)
-    parser.add_argument("--run", help=argparse.SUPPRESS)  # internal: one load in this process
-    parser.add_argument("--template", help=argparse.SUPPRESS)
     parser.add_argument("--anchor", help=argparse.SUPPRESS)  # internal: the lower bound in this process
     parser.add_argument("--against", metavar="COMMIT", help="compare with the code of this commit, in turns")
     parser.add_argument("--pairs", type=int, default=3)
@@ -202,15 +188,10 @@ def main() -> None:
     if args.anchor:
         print(json.dumps(anchor(Path(args.anchor))))
         return
-    if args.run:
-        print(json.dumps(run_one(Path(args.template), Path(args.run)), ensure_ascii=False))
-        return
     files = prepare(args.rows)
     result = {"rows": args.rows, "machine": machine(), "date": time.strftime("%Y-%m-%d")}
     for key in ("csv", "csv-gbk", "xlsx"):
-        out = subprocess.run([sys.executable, __file__, "--run", str(files[key]), "--template", str(files["template"])],
-                             capture_output=True, text=True, check=True, cwd=ROOT)
-        result[key] = json.loads(out.stdout)
+        result[key] = load_with(ROOT, files["template"], files[key])
         result[key]["file_mb"] = round(files[key].stat().st_size / 2**20, 1)
         if key == "csv":  # the anchor right after the load it is compared with
             out = subprocess.run([sys.executable, __file__, "--anchor", str(files[key])],

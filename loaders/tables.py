@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import gc
 import operator
 import re
@@ -64,6 +65,9 @@ class IssueKeys(NamedTuple):
     root_unit_hint: str | None
     status: str | None
 
+
+# IssueKeys made without its Python-level __new__ (C calls only): the loaders make one per row.
+_issue_keys = functools.partial(tuple.__new__, IssueKeys)
 
 RAW_KEYS = {"units": ("unit_id", "area_code"), "duties": ("category", "level", "function", "duty"),
             "categories": ("name", "rate_village", "rate_community")}
@@ -235,12 +239,11 @@ def _validate_all(store: GraphStore, kind: str, table: Table, *, new_category: b
                     record = plain_issue_values(*values, extra)
             if record is not None:
                 records.append((number, record))
-                # A plain tuple in IssueKeys' order (a named tuple costs a Python call per row).
-                raw.append((number, (record.issue_id, record.village_code, record.category,
-                                     record.root_unit_hint, intern(values[status_at]))))
+                raw.append((number, _issue_keys((record.issue_id, record.village_code, record.category,
+                                                 record.root_unit_hint, intern(values[status_at])))))
                 continue
             fields = table.fields(row, canonical)
-            raw.append((number, tuple(_text_of(fields.get(k)) for k in IssueKeys._fields)))
+            raw.append((number, _issue_keys(_text_of(fields.get(k)) for k in IssueKeys._fields)))
         else:
             fields = table.fields(row, canonical)
             # Only what the checks across rows read is kept for every row.
@@ -406,14 +409,14 @@ def _check_categories(store: GraphStore, table: Table, raw, **_):
     return errors, {}
 
 
-def _check_issues(store: GraphStore, table: Table, raw: list[tuple[int, tuple]], allow_reopen=False, **_):
-    # Each row's keys are a plain tuple in the order of IssueKeys.
-    errors = _duplicates(table, raw, lambda keys: keys[0], "issue_id", "问题编号")
-    villages = {c for c in store.existing_codes(keys[1] for _, keys in raw if keys[1]) if len(c) == 12}
+def _check_issues(store: GraphStore, table: Table, raw: list[tuple[int, IssueKeys]], allow_reopen=False, **_):
+    errors = _duplicates(table, raw, lambda keys: keys.issue_id, "issue_id", "问题编号")
+    villages = {c for c in store.existing_codes(keys.village_code for _, keys in raw if keys.village_code)
+                if len(c) == 12}
     names, categories = _category_names(store)
-    statuses = {} if allow_reopen else store.issue_statuses(keys[0] for _, keys in raw if keys[0])
+    statuses = {} if allow_reopen else store.issue_statuses(keys.issue_id for _, keys in raw if keys.issue_id)
     # Units are read only when some row names one (a province's 13,000 otherwise).
-    units = store.units() if any(keys[3] for _, keys in raw) else []
+    units = store.units() if any(keys.root_unit_hint for _, keys in raw) else []
     by_id = {u.unit_id for u in units}
     by_name: dict[str, list[str]] = {}
     for u in units:
