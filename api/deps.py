@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from graph import GraphStore, Settings
-from graph.access import allows, authenticate, token_hash
+from graph.access import Scope, allows, authenticate, token_hash
 from graph.errors import Forbidden, NotFound, Unauthorized
 from graph.store import ApiToken
 
@@ -46,9 +46,14 @@ class Caller:
     def district(self) -> str | None:
         return self.token.district_code
 
+    @property
+    def access(self) -> Scope:
+        """The token's scope, as the service layer's writes take it."""
+        return Scope(self.token.district_code)
+
     def sees(self, code: str | None) -> bool:
         """Whether a division code (or an object's district) is inside the caller's scope."""
-        return self.district is None or (code is not None and code.startswith(self.district))
+        return self.access.sees(code)
 
     def scope(self, district: str | None) -> str | None:
         """The district a list is limited to: the caller's own, whatever was asked; another
@@ -60,8 +65,7 @@ class Caller:
         return self.district
 
     def visible(self, code: str | None, what: str = "对象"):
-        if not self.sees(code):
-            raise NotFound(f"没有这个{what} (not found)")
+        self.access.require(code, what)
 
 
 async def _caller(request: Request, store: StoreDep, cache: CacheDep,

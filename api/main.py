@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def project_error(request: Request, exc: XunchaError) -> JSONResponse:
         """Every project error, mapped once, with the HTTP status it knows. Messages never carry a
         store path or a stack trace."""
-        details = [e.as_dict() for e in exc.errors] if isinstance(exc, InputError) else []
+        details = [e.as_dict() for e in getattr(exc, "errors", ())]
         message = "输入有误 (invalid input)" if isinstance(exc, InputError) else str(exc).split("\n")[0]
         if exc.http_status >= 500 and exc.http_status not in (501, 503, 507):
             message = "存储出错，请查看服务日志 (store error; see the server log)"

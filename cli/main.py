@@ -11,6 +11,7 @@ import unicodedata
 from contextlib import closing
 
 from graph import open_store
+from graph.access import EVERY_DISTRICT, Scope
 from graph.errors import InputError, RowError, XunchaError
 from graph.analysis.root_causes import DEFAULT_MIN_CONFIDENCE
 from graph.model import LEVEL_ZH, VILLAGE_KIND_ZH, Severity, Status
@@ -89,11 +90,13 @@ def cmd_load(args) -> int:
         else:
             if not args.path:
                 raise InputError(f"xuncha load {args.table} 文件路径 (the file to load)")
-            if args.province or args.district:
-                raise InputError("--province 和 --district 只用于加载区划 (divisions only)")
+            if args.province or (args.district and args.table != "issues"):
+                raise InputError("--province 只用于加载区划；--district 只用于区划和问题 (divisions and issues only)")
+            # A district's ledger writes that district's problems only: the API's ownership rule.
+            scope = Scope(_district(store, args.district)) if args.district else EVERY_DISTRICT
             summary = tables.load_table(store, args.table, args.path, show_progress=not args.json,
                                         new_category=args.new_category, new_function=args.new_function,
-                                        allow_reopen=args.allow_reopen)
+                                        allow_reopen=args.allow_reopen, scope=scope)
     if args.json:
         _print_json({"table": args.table, **summary.as_dict()})
     else:
@@ -594,7 +597,8 @@ def cmd_package(args) -> int:
     on = args.on or dt.date.today()
     with closing(_existing(args, writing=True)) as store:
         record = service.complete_agency_end if args.action == "agency-done" else service.close_package
-        _, package = record(store, args.package_id, on, args.note or "")
+        scope = Scope(_district(store, args.district)) if args.district else EVERY_DISTRICT
+        _, package = record(store, args.package_id, on, args.note or "", scope=scope)
     if args.json:
         _print_json({"package_id": package["package_id"], "status": package["status"]})
     else:
@@ -665,7 +669,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="表：divisions 区划、categories 问题类别、units 单位、duties 权责清单、issues 问题台账")
     load.add_argument("path", nargs="?", help="文件（CSV 或 Excel）；区划为文件夹，默认随附的重庆数据")
     load.add_argument("--province", help="区划：只加载这个 2 位省级代码")
-    load.add_argument("--district", help="区划：只加载这个 6 位区县代码")
+    load.add_argument("--district", help="区划：只加载这个 6 位区县代码；问题台账：只能写入这个区县的问题"
+                                         "（其他区县的问题编号或村(社区)代码整表拒绝）")
     load.add_argument("--new-category", action="store_true",
                       help="权责清单：允许新建问题类别表中没有的类别 (create categories)")
     load.add_argument("--new-function", action="store_true",
@@ -778,6 +783,7 @@ def build_parser() -> argparse.ArgumentParser:
     package.add_argument("package_id", help="整改包编号，如 PKG-500101-村(居)务公开")
     package.add_argument("--on", type=_date, help="完成或销号日期（默认今天）")
     package.add_argument("--note", help="佐证说明（机关端完成时必填）")
+    package.add_argument("--district", help="只能写入这个区县的整改包 (the package must be of this district)")
 
     notice = command("notice", cmd_notice, "向根源单位反馈移交的抄告单（每个整改包一份 Excel，可打印）(transfer notices)")
     notice.add_argument("--district", help="只为这个区县")

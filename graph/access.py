@@ -7,7 +7,10 @@ import datetime as dt
 import hashlib
 import secrets
 
-from .errors import InputError
+from dataclasses import dataclass
+from typing import Iterable
+
+from .errors import InputError, NotFound, RowError
 from .store import ApiToken, GraphStore
 
 ROLES = ("viewer", "analyst", "editor", "admin")
@@ -31,6 +34,62 @@ def allows(role: str, needed: str) -> bool:
     (True, False)
     """
     return ROLES.index(role) >= ROLES.index(needed)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a caller may read and write: one district (its 6-digit code), or every district (None).
+
+    >>> Scope("500101").sees("500101001001"), Scope("500101").sees("500102001001"), Scope().sees(None)
+    (True, False, True)
+    """
+
+    district: str | None = None
+
+    def sees(self, code: str | None) -> bool:
+        """Whether a division code (or an object's district) lies inside the scope."""
+        return self.district is None or (code is not None and code.startswith(self.district))
+
+    def require(self, code: str | None, what: str = "对象") -> None:
+        """Outside the scope is answered as if it did not exist."""
+        if not self.sees(code):
+            raise NotFound(f"没有这个{what} (not found)")
+
+
+EVERY_DISTRICT = Scope()
+
+
+class OutsideScope(NotFound):
+    """Rows a district's caller may not write: answered 404, as if the problems did not exist,
+    before anything about them (such as being closed) is looked at."""
+
+    def __init__(self, errors: list[RowError], district: str):
+        self.errors = errors
+        lines = [str(e) for e in errors[:20]] + ([f"…… 共 {len(errors):,} 行"] if len(errors) > 20 else [])
+        super().__init__("\n".join([f"区县 {district} 没有这个问题或村(社区)，什么也没有写入 "
+                                     f"(no such problem or village in district {district}; nothing written)"] + lines))
+
+
+def refuse_foreign_issues(store: GraphStore, scope: Scope, rows: Iterable[tuple[int, str | None, str | None]],
+                          file: str = "请求", headers: dict | None = None) -> None:
+    """The ownership rule of every write of problems, from the API and the CLI alike: a row is
+    refused when the problem as stored, or the village as sent, lies outside ``scope``. ``rows``:
+    (row number, issue id, village code as sent). Nothing is said of the stored problem beyond
+    that the caller may not touch it; the caller's own values are echoed back."""
+    if scope.district is None:
+        return
+    rows = list(rows)
+    stored = store.issue_districts(i for _, i, _ in rows if i)
+    header = (headers or {}).get
+    expected = f"区县 {scope.district} 的问题 (a problem of your district)"
+    errors = []
+    for number, issue_id, village in rows:
+        if issue_id in stored and not scope.sees(stored[issue_id]):
+            errors.append(RowError(file, number, header("issue_id", "issue_id"), issue_id, expected))
+        elif village is not None and not scope.sees(village):
+            errors.append(RowError(file, number, header("village_code", "village_code"), village, expected))
+    if errors:
+        raise OutsideScope(errors, scope.district)
 
 
 def now() -> str:

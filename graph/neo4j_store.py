@@ -396,6 +396,14 @@ class Neo4jStore:
                 "MATCH (i:Issue) WHERE i.issue_id IN $ids RETURN i.issue_id AS id, i.status AS status", ids=batch)})
         return found
 
+    def issue_districts(self, issue_ids: Iterable[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for batch in _batches(sorted(set(issue_ids)), 20_000):
+            found.update({r["id"]: r["district"] for r in self._read(
+                "MATCH (i:Issue) WHERE i.issue_id IN $ids RETURN i.issue_id AS id, i.district_code AS district",
+                ids=batch)})
+        return found
+
     @staticmethod
     def _division(r) -> Division:
         return Division(r["code"], r["name"], r["level"], r["parent_code"], r["kind"])

@@ -468,6 +468,10 @@ class SQLiteStore:
         return dict(_where_in(self.db, "SELECT issue_id, status FROM issue WHERE issue_id IN ({marks})",
                               set(issue_ids)))
 
+    def issue_districts(self, issue_ids: Iterable[str]) -> dict[str, str]:
+        return dict(_where_in(self.db, "SELECT issue_id, district_code FROM issue WHERE issue_id IN ({marks})",
+                              set(issue_ids)))
+
     def division(self, code: str) -> Division | None:
         row = self.db.execute("SELECT code, name, level, parent_code, kind FROM division WHERE code = ?",
                               (code,)).fetchone()

@@ -170,12 +170,6 @@ class PackageEndIn(BaseModel):
     note: str = Field("", max_length=2000, description="佐证说明 (evidence)")
 
 
-def _scoped_package(store, caller: Caller, package_id: str) -> None:
-    area = package_id.split("-")[1] if package_id.count("-") >= 2 else ""
-    if not area.isdigit() or not caller.sees(area):
-        raise NotFound("没有这个整改包 (no such package)")
-
-
 @router.post("/packages/{package_id}/agency-done", response_model=PackageOut, summary="记录机关端整改完成")
 def package_agency_done(package_id: str, body: PackageEndIn, store: StoreDep, caller: Editor):
     return _package_end(store, caller, package_id, "packages.agency_done", service.complete_agency_end,
@@ -208,7 +202,7 @@ def reopen(body: ReopenIn, store: StoreDep, caller: Editor):
     found = store.division(district)
     if found is None or found.level != "district":
         raise NotFound("没有这个区县 (no such district)")
-    result = service.reopen_recurrences(store, district, apply=body.apply, on=body.on)
+    result = service.reopen_recurrences(store, district, apply=body.apply, on=body.on, scope=caller.access)
     if body.apply and (result["issues"] or result["packages"]):
         audit(store, caller, "rectification.reopen", district, {},
                {"issues": [link["closed"] for link in result["issues"]],
@@ -217,8 +211,7 @@ def reopen(body: ReopenIn, store: StoreDep, caller: Editor):
 
 
 def _package_end(store, caller: Caller, package_id: str, action: str, record, on: dt.date, note: str) -> dict:
-    _scoped_package(store, caller, package_id)
-    before, package = record(store, package_id, on, note)
+    before, package = record(store, package_id, on, note, scope=caller.access)
     audit(store, caller, action, package_id, before, package["status"])
     return package
 

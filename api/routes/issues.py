@@ -8,7 +8,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Query, Request, UploadFile
 
-from graph.errors import Forbidden, InputError, NotFound, RowError
+from graph.errors import InputError, NotFound
 from graph.model import OPEN_STATUSES
 from graph.store import Issue
 from loaders.tables import Validated, validate_rows, validate_table, write_table
@@ -76,17 +76,7 @@ def issue(issue_id: str, store: StoreDep, caller: Viewer):
     return {**issue_dict(found), "history": history}
 
 
-def _check_scope(caller: Caller, validated: Validated) -> None:
-    outside = [RowError(validated.source.format, n, "village_code", r.village_code,
-                        f"令牌所属区县 {caller.district} 的村(社区) (a village of your district)")
-               for n, r in enumerate(validated.records, start=1) if not caller.sees(r.village_code)]
-    if outside:
-        raise Forbidden("只能写入令牌所属区县的问题 (a district token writes its own district only)") \
-            if len(outside) == len(validated.records) else InputError(outside)
-
-
 def _write(store, caller: Caller, validated: Validated, action: str) -> dict:
-    _check_scope(caller, validated)
     before = {r.issue_id: store.issue(r.issue_id) for r in validated.records} if len(validated.records) <= 100 else {}
     summary = write_table(store, "issues", validated)
     target = ",".join(r.issue_id for r in validated.records[:20]) + ("…" if len(validated.records) > 20 else "")
@@ -107,7 +97,7 @@ def create_issues(body: list[IssueCreate], store: StoreDep, caller: Editor,
     if not body or len(body) > 5000:
         raise InputError("1 到 5,000 个问题 (1 to 5,000 problems a request)")
     rows = [b.model_dump(exclude_none=True) for b in body]
-    validated = validate_rows(store, "issues", rows, allow_reopen=allow_reopen)
+    validated = validate_rows(store, "issues", rows, allow_reopen=allow_reopen, scope=caller.access)
     return _write(store, caller, validated, "issues.create")
 
 
@@ -124,7 +114,7 @@ def patch_issue(issue_id: str, body: IssuePatch, store: StoreDep, caller: Editor
         row.pop("closed_on", None)
     # Notes written before (整改佐证, 复发重开) are kept; a new evidence note replaces the old one.
     row["extra"] = {**{k: str(v) for k, v in current.extra.items()}, **({"整改佐证": note} if note is not None else {})}
-    validated = validate_rows(store, "issues", [row], allow_reopen=allow_reopen)
+    validated = validate_rows(store, "issues", [row], allow_reopen=allow_reopen, scope=caller.access)
     _write(store, caller, validated, "issues.patch")
     return issue(issue_id, store, caller)
 
@@ -134,5 +124,5 @@ def patch_issue(issue_id: str, body: IssuePatch, store: StoreDep, caller: Editor
 async def upload_issues(file: UploadFile, request: Request, store: StoreDep, settings: SettingsDep, caller: Editor,
                         allow_reopen: bool = Query(False)):
     async with uploaded(file, settings.max_upload_mb) as (_, path):
-        validated = validate_table(store, "issues", path, allow_reopen=allow_reopen)
+        validated = validate_table(store, "issues", path, allow_reopen=allow_reopen, scope=caller.access)
     return _write(store, caller, validated, "issues.upload")

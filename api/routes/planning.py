@@ -157,21 +157,22 @@ async def propose_key_villages(file: UploadFile, store: StoreDep, settings: Sett
     async with uploaded(file, settings.max_upload_mb) as (name, path):
         rows = read_key_village_proposal(path, villages)
     return _key_list_write(store, caller, district, "key_villages.propose",
-                           lambda: service.propose_key_villages(store, district, rows, by, file=name))
+                           lambda: service.propose_key_villages(store, district, rows, by, file=name,
+                                                                scope=caller.access))
 
 
 @router.post("/key-villages/adjust", response_model=KeyVillageListOut, summary="巡察办增列或移出一个村（附理由）")
 def adjust_key_villages(body: KeyVillageChangeIn, store: StoreDep, caller: Editor):
     district = _district(store, caller, body.district)
     return _key_list_write(store, caller, district, "key_villages.adjust", lambda: service.adjust_key_villages(
-        store, district, body.village_code, body.action, body.reason, _who(caller)))
+        store, district, body.village_code, body.action, body.reason, _who(caller), scope=caller.access))
 
 
 @router.post("/key-villages/approve", response_model=KeyVillageListOut, summary="巡察办审定重点村名单（记录审定人和时间）")
 def approve_key_villages(body: KeyVillageApproveIn, store: StoreDep, caller: Editor):
     district = _district(store, caller, body.district)
     return _key_list_write(store, caller, district, "key_villages.approve",
-                           lambda: service.approve_key_villages(store, district, _who(caller)))
+                           lambda: service.approve_key_villages(store, district, _who(caller), scope=caller.access))
 
 
 def _who(caller: Caller) -> str:
