@@ -9,11 +9,12 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from graph import GraphStore, Settings
-from graph.access import Scope, allows, authenticate, token_hash
+from graph.access import Scope, allows
 from graph.errors import Forbidden, NotFound, Unauthorized
 from graph.store import ApiToken
 
-from .cache import VersionedCache, run_read
+from .bodies import live_token
+from .cache import VersionedCache
 
 
 # The dependencies are coroutines: FastAPI runs a plain function in its thread pool, and four hops a
@@ -68,14 +69,12 @@ class Caller:
         self.access.require(code, what)
 
 
-async def _caller(request: Request, store: StoreDep, cache: CacheDep,
-            credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
+async def _caller(request: Request,
+                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
     if credentials is None:
         raise Unauthorized("需要令牌：Authorization: Bearer <token> (a bearer token is required)")
-    # Cached per data version: creating or revoking a token is a write, so a revoked token is
-    # refused from the next request on.
-    token = await run_read(store, lambda: cache.get(store, ("token", token_hash(credentials.credentials)),
-                                                    lambda: authenticate(store, credentials.credentials)))
+    # A write's token was checked at the door (api.bodies), before its body was read.
+    token = getattr(request.state, "token", None) or await live_token(request.app.state, credentials.credentials)
     if token is None:
         raise Unauthorized("令牌无效或已撤销 (invalid or revoked token)")
     request.state.caller = token

@@ -19,6 +19,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from graph import Settings, get_settings, open_store
 from graph.errors import InputError, XunchaError
 
+from .audit import refusal
+from .bodies import Doors
 from .cache import VersionedCache
 from .deps import StoreDep
 from .routes import admin, analysis, issues, planning, reference, ui
@@ -53,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPIOffline(title="xuncha 巡察 API", version="0.2.0", lifespan=lifespan, responses=ERROR_RESPONSES,
                          description="村(社区)巡察责任链图谱：区划、单位、问题、责任链、根源单位与联动整改包。"
                                      "所有接口需要 `Authorization: Bearer <令牌>`（`xuncha token create`）。")
+    app.add_middleware(Doors, error=error_body)
     if settings.cors_origins.strip():
         app.add_middleware(CORSMiddleware, allow_origins=[o.strip() for o in settings.cors_origins.split(",")],
                            allow_methods=["GET", "POST", "PATCH", "DELETE"], allow_headers=["Authorization"])
@@ -65,6 +68,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         message = "输入有误 (invalid input)" if isinstance(exc, InputError) else str(exc).split("\n")[0]
         if exc.http_status >= 500 and exc.http_status not in (501, 503, 507):
             message = "存储出错，请查看服务日志 (store error; see the server log)"
+        token = getattr(request.state, "token", None)  # set at the door for writes only
+        if exc.http_status in (403, 404) and token is not None:
+            refusal(request.app.state.store, token, request, exc.http_status, message)
         return error_body(exc.http_status, message, details)
 
     @app.exception_handler(RequestValidationError)

@@ -260,6 +260,7 @@ class AuditOut(BaseModel):
     target: str
     before: dict[str, Any] | None
     after: dict[str, Any] | None
+    district_code: str | None = Field(None, description="所涉区县；空：多个或全部区县")
 
 
 class HealthOut(BaseModel):

@@ -330,7 +330,7 @@ def cmd_template(args) -> int:
 
 
 def cmd_token(args) -> int:
-    from graph.access import ROLE_ZH, create_token, now
+    from graph.access import ROLE_ZH, create_token, revoke_token, tokens
     if args.action == "create":
         if not args.role:
             raise InputError("xuncha token create --role viewer|analyst|editor|admin")
@@ -349,12 +349,12 @@ def cmd_token(args) -> int:
         if args.action == "revoke":
             if not args.token_id:
                 raise InputError("xuncha token revoke TOKEN_ID")
-            if not store.revoke_token(args.token_id, now()):
-                raise InputError(RowError("token", None, None, args.token_id, "一个有效令牌的编号 (a live token id)"))
+            revoke_token(store, args.token_id)
             print(f"已撤销 {args.token_id}") if not args.json else _print_json({"revoked": args.token_id})
             return 0
-        tokens = store.tokens()
-    rows = [{k: v for k, v in t.__dict__.items() if k != "token_hash"} for t in tokens]
+        # --district: that district's tokens, as its district admin sees them over the API.
+        listed = tokens(store, Scope(_district(store, args.district)) if args.district else EVERY_DISTRICT)
+    rows = [{k: v for k, v in t.__dict__.items() if k != "token_hash"} for t in listed]
     if args.json:
         _print_json(rows)
         return 0
@@ -804,7 +804,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("token_id", nargs="?", help="revoke：令牌编号")
     token.add_argument("--role", choices=["viewer", "analyst", "editor", "admin"],
                        help="create：角色 viewer 查看 < analyst 分析 < editor 编辑 < admin 管理")
-    token.add_argument("--district", help="create：只能看到和修改这个区县")
+    token.add_argument("--district", help="create：只能看到和修改这个区县；list：只列这个区县的令牌")
     token.add_argument("--name", help="create：令牌名称（如使用它的系统）")
 
     serve = command("serve", cmd_serve, "运行 HTTP API（默认只监听 127.0.0.1）", json_output=False)

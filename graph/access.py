@@ -7,10 +7,11 @@ import datetime as dt
 import hashlib
 import secrets
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable
 
-from .errors import InputError, NotFound, RowError
+from . import open_access
+from .errors import Forbidden, InputError, NotFound, RowError
 from .store import ApiToken, GraphStore
 
 ROLES = ("viewer", "analyst", "editor", "admin")
@@ -79,7 +80,7 @@ def refuse_foreign_issues(store: GraphStore, scope: Scope, rows: Iterable[tuple[
     if scope.district is None:
         return
     rows = list(rows)
-    stored = store.issue_districts(i for _, i, _ in rows if i)
+    stored = {i: issue.village_code for i, issue in store.issues_by_id(i for _, i, _ in rows if i).items()}
     header = (headers or {}).get
     expected = f"区县 {scope.district} 的问题 (a problem of your district)"
     errors = []
@@ -96,10 +97,16 @@ def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def create_token(store: GraphStore, role: str, district: str | None = None, name: str = "") -> tuple[str, ApiToken]:
-    """A new token: the plain text (to print once) and what is stored."""
+def create_token(store: GraphStore, role: str, district: str | None = None, name: str = "", *,
+                 by: Scope = EVERY_DISTRICT) -> tuple[str, ApiToken]:
+    """A new token: the plain text (to print once) and what is stored. ``by``: the scope of the
+    admin who asks; a district's admin mints tokens of its own district only (never an
+    all-district one), so no token is wider than the admin who made it."""
     if role not in ROLES:
         raise InputError(f"角色为 {'、'.join(ROLES)} 之一 (a role), 而不是 {role!r}")
+    if by.district is not None and district != by.district:
+        raise Forbidden(f"限定区县的管理员只能新建本区县 {by.district} 的令牌：请给出 district={by.district} "
+                        "(a district admin mints tokens of its own district only)")
     if district is not None:
         division = store.division(district)
         if division is None or division.level != "district":
@@ -107,13 +114,28 @@ def create_token(store: GraphStore, role: str, district: str | None = None, name
     plain = PREFIX + secrets.token_urlsafe(32)
     record = ApiToken(token_id=secrets.token_hex(6), name=name or f"{role}-{district or '全部'}", role=role,
                       district_code=district, token_hash=token_hash(plain), created_at=now())
-    store.save_token(record)
+    open_access(store).save_token(record)
     return plain, record
+
+
+def tokens(store: GraphStore, by: Scope = EVERY_DISTRICT) -> list[ApiToken]:
+    """The tokens an admin of scope ``by`` administers: a district's own, or all."""
+    return open_access(store).tokens(by.district)
+
+
+def revoke_token(store: GraphStore, token_id: str, by: Scope = EVERY_DISTRICT) -> ApiToken:
+    """Revoke a live token the admin administers (another district's is not found); the token after."""
+    access = open_access(store)
+    at = now()
+    found = next((t for t in access.tokens(by.district) if t.token_id == token_id), None)
+    if found is None or not access.revoke_token(token_id, at):
+        raise NotFound("没有这个有效令牌 (no such live token)")
+    return replace(found, revoked_at=at)
 
 
 def authenticate(store: GraphStore, plain: str) -> ApiToken | None:
     """The live token whose hash matches, or None."""
-    record = store.token_by_hash(token_hash(plain))
+    record = open_access(store).token_by_hash(token_hash(plain))
     if record is None or record.revoked_at is not None:
         return None
     return record

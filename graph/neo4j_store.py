@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
-from typing import Iterable, Sequence
+from contextlib import contextmanager
+from typing import Iterable, Iterator, Sequence
 
 import networkx as nx
 import neo4j
@@ -142,6 +143,9 @@ class Neo4jStore:
     def _in_one_read(self, function, *args):
         """Run ``function(*args)``, whose reads go through ``_read``, in one read transaction:
         one round of routing and session set-up instead of one per query."""
+        if getattr(self._local, "tx", None) is not None:  # inside atomic(): read what it wrote
+            return function(*args)
+
         def work(tx):
             self._local.tx = tx
             try:
@@ -151,11 +155,37 @@ class Neo4jStore:
         return self._run(neo4j.READ_ACCESS, work)
 
     def _write(self, work):
+        tx = getattr(self._local, "write_tx", None)
+        if tx is not None:  # inside this thread's atomic(): one transaction, versioned at its commit
+            return work(tx)
+
         def versioned(tx):
             result = work(tx)
             tx.run(BUMP_VERSION).consume()
             return result
         return self._run(neo4j.WRITE_ACCESS, versioned)
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Every write (and read) of this thread inside the block in one explicit write transaction:
+        the graph's change and its audit entry commit together, or neither does."""
+        if getattr(self._local, "write_tx", None) is not None:
+            yield
+            return
+        try:
+            with self.driver.session(database=self.database, default_access_mode=neo4j.WRITE_ACCESS) as session:
+                with session.begin_transaction() as tx:
+                    self._local.write_tx = self._local.tx = tx
+                    try:
+                        yield
+                        tx.run(BUMP_VERSION).consume()
+                        tx.commit()
+                    finally:
+                        self._local.write_tx = self._local.tx = None
+        except (ServiceUnavailable, SessionExpired) as exc:
+            raise StoreUnavailable(f"Neo4j at {self.url} is unavailable: {exc}") from exc
+        except Neo4jError as exc:
+            raise StoreError(f"Neo4j at {self.url}: {exc.message}") from exc
 
     def _run(self, mode, work):
         try:
@@ -294,30 +324,6 @@ class Neo4jStore:
                 "MATCH (d:Division) WHERE d.code IN $codes RETURN d.code AS code", codes=batch)}
         return found
 
-    # -- API tokens and audit -------------------------------------------------------------------------
-    def save_token(self, token: ApiToken) -> None:
-        self._write(lambda tx: tx.run("CREATE (t:ApiToken) SET t = $t", t=dataclasses.asdict(token)).consume())
-
-    def tokens(self) -> list[ApiToken]:
-        rows = self._read("MATCH (t:ApiToken) RETURN t ORDER BY t.created_at, t.token_id")
-        return [ApiToken(**{f: r["t"].get(f) for f in TOKEN_FIELDS}) for r in rows]
-
-    def token_by_hash(self, token_hash: str) -> ApiToken | None:
-        rows = self._read("MATCH (t:ApiToken {token_hash: $h}) RETURN t", h=token_hash)
-        return ApiToken(**{f: rows[0]["t"].get(f) for f in TOKEN_FIELDS}) if rows else None
-
-    def revoke_token(self, token_id: str, at: str) -> bool:
-        def work(tx):
-            return tx.run("MATCH (t:ApiToken {token_id: $id}) WHERE t.revoked_at IS NULL SET t.revoked_at = $at "
-                          "RETURN count(t) AS n", id=token_id, at=at).single()["n"]
-        return self._write(work) == 1
-
-    def add_audit(self, entry: AuditEntry) -> None:
-        fields = {k: v for k, v in dataclasses.asdict(entry).items() if k != "seq"}
-        self._write(lambda tx: tx.run(
-            "MERGE (m:Meta {key: 'audit'}) SET m.value = coalesce(m.value, 0) + 1 "
-            "CREATE (a:AuditEntry) SET a = $a, a.seq = m.value", a=fields).consume())
-
     def mark_package_end(self, package_id: str, end: str, done_on, note: str, recorded_at: str) -> None:
         self._write(lambda tx: tx.run(
             "MERGE (e:PackageEnd {package_id: $id, end_kind: $end}) "
@@ -350,13 +356,6 @@ class Neo4jStore:
             out.setdefault(r["id"], {})[r["end"]] = {"done_on": _native(r["done_on"]), "note": r["note"],
                                                      "recorded_at": r["at"]}
         return out
-
-    def audit(self, limit: int = 100, offset: int = 0) -> tuple[list[AuditEntry], int]:
-        rows = self._read("MATCH (a:AuditEntry) RETURN a ORDER BY a.seq DESC SKIP $offset LIMIT $limit",
-                          offset=offset, limit=limit)
-        total = self._read("MATCH (a:AuditEntry) RETURN count(a) AS n")[0]["n"]
-        names = [f.name for f in dataclasses.fields(AuditEntry)]
-        return [AuditEntry(**{f: r["a"].get(f) for f in names}) for r in rows], total
 
     def cypher(self, query: str, parameters: dict, limit: int, timeout: float):
         """Neo4j decides what is read-only, not string matching: ``EXPLAIN`` first, and only a
@@ -396,12 +395,11 @@ class Neo4jStore:
                 "MATCH (i:Issue) WHERE i.issue_id IN $ids RETURN i.issue_id AS id, i.status AS status", ids=batch)})
         return found
 
-    def issue_districts(self, issue_ids: Iterable[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
+    def issues_by_id(self, issue_ids: Iterable[str]) -> dict[str, Issue]:
+        found: dict[str, Issue] = {}
         for batch in _batches(sorted(set(issue_ids)), 20_000):
-            found.update({r["id"]: r["district"] for r in self._read(
-                "MATCH (i:Issue) WHERE i.issue_id IN $ids RETURN i.issue_id AS id, i.district_code AS district",
-                ids=batch)})
+            found.update((issue.issue_id, issue) for issue in (self._issue(r["i"]) for r in self._read(
+                f"MATCH (i:Issue) WHERE i.issue_id IN $ids RETURN {self._ISSUE}", ids=batch)))
         return found
 
     @staticmethod
@@ -602,3 +600,49 @@ WITH t.code AS township, t.parent_code AS district, v.kind AS kind, count(v) AS 
 ORDER BY township, kind
 RETURN collect([township, district, kind, villages, inspected, issues, issues_sq]) AS rows
 """
+
+
+# Tokens and audit entries are nodes without relationships, in labels of their own: nothing in the
+# graph leads to them, and the Cypher guard refuses every way to reach an unlinked node
+# (all-node scans, lookups by id) and every query naming these labels.
+ACCESS_LABELS = ("ApiToken", "AuditEntry")
+
+
+class Neo4jAccess:
+    """API tokens and the audit log in the store's database, beside the graph but not linked to it;
+    written inside :meth:`Neo4jStore.atomic`, an audit entry commits with the change it records."""
+
+    def __init__(self, store: Neo4jStore):
+        self.store = store
+
+    def save_token(self, token: ApiToken) -> None:
+        self.store._write(lambda tx: tx.run("CREATE (t:ApiToken) SET t = $t", t=dataclasses.asdict(token)).consume())
+
+    def tokens(self, district: str | None = None) -> list[ApiToken]:
+        rows = self.store._read("MATCH (t:ApiToken) WHERE $district IS NULL OR t.district_code = $district "
+                                "RETURN t ORDER BY t.created_at, t.token_id", district=district)
+        return [ApiToken(**{f: r["t"].get(f) for f in TOKEN_FIELDS}) for r in rows]
+
+    def token_by_hash(self, token_hash: str) -> ApiToken | None:
+        rows = self.store._read("MATCH (t:ApiToken {token_hash: $h}) RETURN t", h=token_hash)
+        return ApiToken(**{f: rows[0]["t"].get(f) for f in TOKEN_FIELDS}) if rows else None
+
+    def revoke_token(self, token_id: str, at: str) -> bool:
+        def work(tx):
+            return tx.run("MATCH (t:ApiToken {token_id: $id}) WHERE t.revoked_at IS NULL SET t.revoked_at = $at "
+                          "RETURN count(t) AS n", id=token_id, at=at).single()["n"]
+        return self.store._write(work) == 1
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        fields = {k: v for k, v in dataclasses.asdict(entry).items() if k != "seq"}
+        self.store._write(lambda tx: tx.run(
+            "MERGE (m:Meta {key: 'audit'}) SET m.value = coalesce(m.value, 0) + 1 "
+            "CREATE (a:AuditEntry) SET a = $a, a.seq = m.value", a=fields).consume())
+
+    def audit(self, limit: int = 100, offset: int = 0, district: str | None = None) -> tuple[list[AuditEntry], int]:
+        where = "WHERE $district IS NULL OR a.district_code = $district"
+        rows = self.store._read(f"MATCH (a:AuditEntry) {where} RETURN a ORDER BY a.seq DESC SKIP $offset LIMIT $limit",
+                                offset=offset, limit=limit, district=district)
+        total = self.store._read(f"MATCH (a:AuditEntry) {where} RETURN count(a) AS n", district=district)[0]["n"]
+        names = [f.name for f in dataclasses.fields(AuditEntry)]
+        return [AuditEntry(**{f: r["a"].get(f) for f in names}) for r in rows], total

@@ -306,6 +306,11 @@ def reopen_recurrences(store: GraphStore, district: str, *, apply: bool = False,
             package_links.append({"package_id": p["package_id"], "unit_id": p["agency_end"]["unit_id"],
                                   "category": p["root_cause"]["category"], "closed_on": closed_on,
                                   "reopened_by": later})
+    # What the reopening changes, as it stood (the audit's before): the problems' status and notes,
+    # the packages' closure.
+    before = {"issues": {link["closed"]: {"status": issues[link["closed"]].status,
+                                          "extra": issues[link["closed"]].extra} for link in links},
+              "packages": {link["package_id"]: {"closed_on": link["closed_on"]} for link in package_links}}
     if apply:
         recorded_at = now()
         if reopened:
@@ -313,7 +318,7 @@ def reopen_recurrences(store: GraphStore, district: str, *, apply: bool = False,
         for link in package_links:
             store.mark_package_end(link["package_id"], "reopened", on,
                                    "销号后同一根源单位辖区再次发现同类问题：" + "、".join(link["reopened_by"]), recorded_at)
-    return {"district": district, "applied": apply, "issues": links, "packages": package_links}
+    return {"district": district, "applied": apply, "issues": links, "packages": package_links, "before": before}
 
 
 def back_check(store: GraphStore, district: str, share: float = 0.05, seed: int = 1) -> dict:

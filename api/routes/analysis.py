@@ -202,16 +202,22 @@ def reopen(body: ReopenIn, store: StoreDep, caller: Editor):
     found = store.division(district)
     if found is None or found.level != "district":
         raise NotFound("没有这个区县 (no such district)")
-    result = service.reopen_recurrences(store, district, apply=body.apply, on=body.on, scope=caller.access)
-    if body.apply and (result["issues"] or result["packages"]):
-        audit(store, caller, "rectification.reopen", district, {},
-               {"issues": [link["closed"] for link in result["issues"]],
-                "packages": [link["package_id"] for link in result["packages"]]})
+    with store.atomic():
+        result = service.reopen_recurrences(store, district, apply=body.apply, on=body.on, scope=caller.access)
+        before = result.pop("before")
+        if body.apply and (result["issues"] or result["packages"]):
+            ids = [link["closed"] for link in result["issues"]]
+            after = store.issues_by_id(ids)
+            audit(store, caller, "rectification.reopen", district, before, {
+                "issues": {i: {"status": after[i].status, "extra": after[i].extra} for i in ids},
+                "packages": {p["package_id"]: {"reopened_by": p["reopened_by"]} for p in result["packages"]}},
+                district)
     return result
 
 
 def _package_end(store, caller: Caller, package_id: str, action: str, record, on: dt.date, note: str) -> dict:
-    before, package = record(store, package_id, on, note, scope=caller.access)
-    audit(store, caller, action, package_id, before, package["status"])
+    with store.atomic():
+        before, package = record(store, package_id, on, note, scope=caller.access)
+        audit(store, caller, action, package_id, before, package["status"], package["root_cause"]["area_code"][:6])
     return package
 

@@ -6,17 +6,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from fastapi import APIRouter, Query, Request, UploadFile
+from fastapi import APIRouter, Query, UploadFile
+from fastapi.concurrency import run_in_threadpool
 
 from graph.errors import InputError, NotFound
 from graph.model import OPEN_STATUSES
 from graph.store import Issue
-from loaders.tables import Validated, validate_rows, validate_table, write_table
+from loaders.tables import validate_rows, validate_table, write_table
 
 from ..audit import audit
-from ..deps import CacheDep, Caller, Editor, SettingsDep, StoreDep, Viewer
+from ..deps import CacheDep, Caller, Editor, StoreDep, Viewer
 from ..schemas import IssueCreate, IssueDetail, IssueOut, IssuePatch, Page, WriteOut
-from ..uploads import uploaded
+from ..uploads import file_sha256, uploaded
 from .reference import Limit, Offset
 
 router = APIRouter(tags=["问题 (problems)"])
@@ -76,13 +77,28 @@ def issue(issue_id: str, store: StoreDep, caller: Viewer):
     return {**issue_dict(found), "history": history}
 
 
-def _write(store, caller: Caller, validated: Validated, action: str) -> dict:
-    before = {r.issue_id: store.issue(r.issue_id) for r in validated.records} if len(validated.records) <= 100 else {}
-    summary = write_table(store, "issues", validated)
-    target = ",".join(r.issue_id for r in validated.records[:20]) + ("…" if len(validated.records) > 20 else "")
-    after = {i: store.issue(i) for i in before}
-    audit(store, caller, action, target, {k: _json(v) for k, v in before.items()} if before else None,
-          {k: _json(v) for k, v in after.items()} if after else {"rows": len(validated.records), **summary.as_dict()})
+def _write(store, caller: Caller, validate, action: str, file: dict | None = None) -> dict:
+    """Validate (ownership first), write and audit in one transaction. The entry lists every
+    problem the write changed, whatever its size: the fields that changed, before and after (a new
+    problem: before null, after all its fields); an upload adds its file's name and SHA-256."""
+    with store.atomic():
+        validated = validate()
+        ids = [r.issue_id for r in validated.records]
+        before = store.issues_by_id(ids)
+        summary = write_table(store, "issues", validated)
+        after = store.issues_by_id(ids)
+        old, new = {}, {}
+        for issue_id in ids:
+            was, now = _json(before.get(issue_id)), _json(after[issue_id])
+            if was != now:
+                changed = [k for k in now if was is None or was[k] != now[k]]
+                old[issue_id] = None if was is None else {k: was[k] for k in changed}
+                new[issue_id] = {k: now[k] for k in changed}
+        target = ",".join(ids[:20]) + ("…" if len(ids) > 20 else "")
+        districts = {r.village_code[:6] for r in validated.records}
+        audit(store, caller, action, target, {"issues": old},
+              {"issues": new, "summary": summary.as_dict(), **({"file": file} if file else {})},
+              districts.pop() if len(districts) == 1 else caller.district)
     return summary.as_dict()
 
 
@@ -97,8 +113,8 @@ def create_issues(body: list[IssueCreate], store: StoreDep, caller: Editor,
     if not body or len(body) > 5000:
         raise InputError("1 到 5,000 个问题 (1 to 5,000 problems a request)")
     rows = [b.model_dump(exclude_none=True) for b in body]
-    validated = validate_rows(store, "issues", rows, allow_reopen=allow_reopen, scope=caller.access)
-    return _write(store, caller, validated, "issues.create")
+    return _write(store, caller, lambda: validate_rows(store, "issues", rows, allow_reopen=allow_reopen,
+                                                       scope=caller.access), "issues.create")
 
 
 @router.patch("/issues/{issue_id}", response_model=IssueDetail, summary="更新整改状态、时限、销号日期和佐证说明")
@@ -114,15 +130,16 @@ def patch_issue(issue_id: str, body: IssuePatch, store: StoreDep, caller: Editor
         row.pop("closed_on", None)
     # Notes written before (整改佐证, 复发重开) are kept; a new evidence note replaces the old one.
     row["extra"] = {**{k: str(v) for k, v in current.extra.items()}, **({"整改佐证": note} if note is not None else {})}
-    validated = validate_rows(store, "issues", [row], allow_reopen=allow_reopen, scope=caller.access)
-    _write(store, caller, validated, "issues.patch")
+    _write(store, caller, lambda: validate_rows(store, "issues", [row], allow_reopen=allow_reopen,
+                                                scope=caller.access), "issues.patch")
     return issue(issue_id, store, caller)
 
 
 @router.post("/issues/upload", response_model=WriteOut, status_code=201,
              summary="上传问题台账（CSV 或 Excel），逐行校验，有错则不写入")
-async def upload_issues(file: UploadFile, request: Request, store: StoreDep, settings: SettingsDep, caller: Editor,
+async def upload_issues(file: UploadFile, store: StoreDep, caller: Editor,
                         allow_reopen: bool = Query(False)):
-    async with uploaded(file, settings.max_upload_mb) as (_, path):
-        validated = validate_table(store, "issues", path, allow_reopen=allow_reopen, scope=caller.access)
-    return _write(store, caller, validated, "issues.upload")
+    async with uploaded(file) as (name, path):
+        return await run_in_threadpool(_write, store, caller, lambda: validate_table(
+            store, "issues", path, allow_reopen=allow_reopen, scope=caller.access), "issues.upload",
+            {"name": name, "sha256": file_sha256(path)})
