@@ -193,3 +193,94 @@ def test_no_write_by_a_district_token_changes_a_row_outside_its_district(api):
     no_row_outside_changes()
     # The property is not vacuous: some writes were accepted, some refused as not found.
     assert answered.get(404) and (answered.get(200, 0) + answered.get(201, 0)), answered
+
+
+# -- scoped admins and the role table of the README -------------------------------------------------
+# (role, scope) -> what it may do; "own" = its district only. The README's table, walked below.
+ROLE_TABLE = {
+    "viewer":  {"read": True, "analyse": False, "write": False, "tokens": None},
+    "analyst": {"read": True, "analyse": True, "write": False, "tokens": None},
+    "editor":  {"read": True, "analyse": True, "write": True, "tokens": None},
+    "admin":   {"read": True, "analyse": True, "write": True, "tokens": "scope"},
+}
+
+
+def test_the_role_table_of_the_readme_holds_for_every_role_and_scope(api):
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert "| 角色 (role) | 范围 (scope) |" in readme
+    store = api.client.app.state.store
+    home_issue = api.home_issue
+    for role, may in ROLE_TABLE.items():
+        for scope in ("all", "home"):
+            token = role if scope == "all" else f"{role}@home"
+            assert f"| {role} | {'全部区县' if scope == 'all' else '一个区县'} |" in readme, (role, scope)
+            read = api.call("GET", f"/issues/{home_issue['issue_id']}", token=token)
+            assert read.status_code == 200
+            analyse = api.call("GET", f"/rootcauses?district={HOME}", token=token)
+            assert (analyse.status_code == 200) == may["analyse"], (token, analyse.status_code)
+            write = api.call("PATCH", f"/issues/{home_issue['issue_id']}", token=token, json={"note": f"{token} 核实"})
+            assert (write.status_code == 200) == may["write"], (token, write.status_code)
+            foreign = api.call("PATCH", f"/issues/{api.other_issue['issue_id']}", token=token, json={"note": "x"})
+            assert foreign.status_code == (200 if may["write"] and scope == "all" else 404 if may["write"] else 403)
+            listed = api.call("GET", "/tokens", token=token)
+            if may["tokens"] is None:
+                assert listed.status_code == 403
+                assert api.call("POST", "/tokens", token=token, json={"role": "viewer", "district": HOME}).status_code == 403
+                continue
+            # An admin: all-district administers everything; a district's admin its district only.
+            districts = {t["district_code"] for t in listed.json()}
+            assert districts == ({None, HOME} if scope == "all" else {HOME}), districts
+            for body in ({"role": "admin"}, {"role": "viewer"}, {"role": "viewer", "district": OTHER}):
+                minted = api.call("POST", "/tokens", token=token, json=body)
+                assert minted.status_code == (201 if scope == "all" else 403), (token, body, minted.text)
+            own = api.call("POST", "/tokens", token=token, json={"role": "admin", "district": HOME})
+            assert own.status_code == 201 and own.json()["district_code"] == HOME
+            everywhere = next(t for t in api.call("GET", "/tokens").json() if t["district_code"] is None
+                              and t["revoked_at"] is None and t["role"] == "viewer")
+            if scope == "home":
+                assert api.call("DELETE", f"/tokens/{everywhere['token_id']}", token=token).status_code == 404
+                assert api.call("DELETE", f"/tokens/{own.json()['token_id']}", token=token).status_code == 200
+                entries = api.call("GET", "/audit?limit=500", token=token).json()["items"]
+                assert entries and all(e["district_code"] == HOME for e in entries)
+                # The all-district admin sees what this district's admin cannot.
+                everything = api.call("GET", "/audit?limit=500").json()["items"]
+                assert any(e["district_code"] != HOME for e in everything)
+    # Refused writes are in the log, as refusals, under the district of the token that tried.
+    refused = [e for e in store_audit(store) if e.action == "refused"]
+    assert any(e.target == f"PATCH /issues/{api.other_issue['issue_id']}" and e.district_code == HOME
+               for e in refused), refused[:3]
+
+
+def store_audit(store):
+    from graph import open_access
+    return open_access(store).audit(10_000)[0]
+
+
+def test_an_audit_entry_commits_with_its_change_or_not_at_all(api, monkeypatch):
+    """If the audit entry cannot be written, the change it records is not written either."""
+    from graph import open_access
+    store = api.client.app.state.store
+    issue = api.home_issue
+    access_type = type(open_access(store))
+
+    def broken(self, entry):
+        raise RuntimeError("audit log unavailable")
+    monkeypatch.setattr(access_type, "add_audit", broken)
+    from fastapi.testclient import TestClient
+    unraised = TestClient(api.client.app, raise_server_exceptions=False)  # the app's state is already open
+    response = unraised.patch(f"/issues/{issue['issue_id']}", json={"note": "不应写入"},
+                              headers={"Authorization": f"Bearer {api.tokens['editor']}"})
+    assert response.status_code == 500
+    monkeypatch.undo()
+    assert "整改佐证" not in api.call("GET", f"/issues/{issue['issue_id']}").json()["extra"]
+    # An upload of any size lists every problem it changed, with the file's hash.
+    rows = [{**ROW, "issue_id": f"BULK-{n}", "village_code": issue["village_code"], "category": issue["category"],
+             "status": "未整改"} for n in range(250)]
+    content = ledger_csv(rows)
+    assert api.call("POST", "/issues/upload", token="editor", files={"file": ("台账.csv", content)}).status_code == 201
+    [entry] = [e for e in api.call("GET", "/audit").json()["items"] if e["action"] == "issues.upload"]
+    import hashlib
+    assert entry["after"]["file"] == {"name": "台账.csv", "sha256": hashlib.sha256(content).hexdigest()}
+    assert sorted(entry["after"]["issues"]) == sorted(r["issue_id"] for r in rows)
+    assert entry["before"]["issues"]["BULK-249"] is None and entry["after"]["issues"]["BULK-249"]["status"] == "open"
