@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import threading
 from contextlib import contextmanager
 from typing import Iterable, Iterator, Sequence
@@ -51,6 +52,47 @@ SCHEMA = [
 # One more on every committed write, in the write's own transaction: caches key on it.
 BUMP_VERSION = "MERGE (m:Meta {key: 'version'}) SET m.value = coalesce(m.value, 0) + 1"
 TOKEN_FIELDS = ("token_id", "name", "role", "district_code", "token_hash", "created_at", "revoked_at")
+
+
+# Tokens and audit entries are nodes without relationships, in labels of their own: nothing in the
+# graph leads to them, and the Cypher guard refuses every way to reach an unlinked node (all-node
+# scans, lookups by id, dynamic labels) and every query naming these labels.
+ACCESS_LABELS = ("ApiToken", "AuditEntry")
+# Procedures an analyst may call: the schema's names, nothing that reads files, URLs or other
+# transactions.
+ALLOWED_PROCEDURES = ("db.labels", "db.relationshipTypes", "db.propertyKeys", "db.schema.")
+_DYNAMIC_LABEL = re.compile(r"\$\s*\(")
+# Plan operators that reach nodes without a label or by id (a token is reachable no other way),
+# read files or URLs, or list what other sessions do.
+_UNLABELLED = ("AllNodesScan", "PartitionedAllNodesScan", "NodeByIdSeek", "NodeByElementIdSeek",
+               "DirectedRelationshipByIdSeek", "UndirectedRelationshipByIdSeek",
+               "DirectedRelationshipByElementIdSeek", "UndirectedRelationshipByElementIdSeek")
+_SHOWN = ("ShowIndexes", "ShowConstraints", "ShowFunctions", "ShowProcedures")
+
+
+def _refusal(plan: dict | None) -> str | None:
+    """Why a query's plan may not run for an analyst, or None: every operator of the plan tree."""
+    if plan is None:
+        return None
+    operator = plan.get("operatorType", "").split("@")[0]
+    details = str((plan.get("args") or {}).get("Details", ""))
+    if "LoadCSV" in operator:
+        return "不允许 LOAD CSV：分析查询不能读取文件或网址 (LOAD CSV is not allowed)"
+    if operator in _UNLABELLED:
+        return "请为每个节点指明标签（如 (i:Issue)），不能扫描所有节点或按 id 查找 (name a label for every node)"
+    if operator.startswith("Show") and operator not in _SHOWN or operator.startswith("Terminate"):
+        return f"不允许 {operator} (not allowed)"
+    if operator == "ProcedureCall":
+        name = details.split("(")[0].strip()
+        if not name.startswith(ALLOWED_PROCEDURES):
+            return (f"不允许调用过程 {name}；可用：db.labels、db.relationshipTypes、db.propertyKeys、db.schema.* "
+                    "(procedure not allowed)")
+    if any(f":{label}" in details for label in ACCESS_LABELS):
+        return "令牌和审计记录不在分析图中 (tokens and audit are not in the graph)"
+    for child in plan.get("children") or ():
+        if found := _refusal(child):
+            return found
+    return None
 
 
 def _native(value):
@@ -357,31 +399,56 @@ class Neo4jStore:
                                                      "recorded_at": r["at"]}
         return out
 
-    def cypher(self, query: str, parameters: dict, limit: int, timeout: float):
-        """Neo4j decides what is read-only, not string matching: ``EXPLAIN`` first, and only a
-        query whose plan is of type ``r`` runs, in a read transaction with a server-side timeout."""
+    def cypher(self, query: str, parameters: dict, limit: int, timeout: float, max_bytes: int = 8 * 2**20):
+        """Analysts' Cypher, safe by construction. Neo4j plans it first (``EXPLAIN``, nothing runs)
+        and the plan decides (:func:`_refusal`): read-only, no LOAD CSV, procedures from an
+        allow-list only, nothing that could reach the tokens and audit entries. It then runs
+        wrapped as ``CALL { query } RETURN columns LIMIT limit + 1`` (the row cap is the engine's),
+        in a read transaction with a server-side timeout, and the answer is cut off at ``max_bytes``
+        of JSON."""
         if query.lstrip().upper().startswith(("EXPLAIN", "PROFILE")):
             raise InputError("不带 EXPLAIN/PROFILE 的查询 (a plain query)")
+        if _DYNAMIC_LABEL.search(query):
+            raise Forbidden("分析查询不能使用动态标签或类型 $(…) (dynamic labels are not allowed)")
+        named = [label for label in ACCESS_LABELS if label.lower() in query.lower()]
+        if named:
+            raise Forbidden(f"令牌和审计记录不在分析图中：不能查询 {named[0]} (tokens and audit are not in the graph)")
         try:
             with self.driver.session(database=self.database, default_access_mode=neo4j.READ_ACCESS) as session:
-                plan = session.run("EXPLAIN " + query, parameters).consume()
+                explained = session.run("EXPLAIN " + query, parameters)
+                columns = list(explained.keys())
+                plan = explained.consume()
                 if plan.query_type != "r":
                     raise Forbidden(f"只读查询；该查询的类型是 {plan.query_type!r}，会写入或修改结构 (read-only Cypher only)")
+                refused = _refusal(plan.plan)
+                if refused:
+                    raise Forbidden(refused)
+                returned = ", ".join(f"`{c.replace('`', '``')}`" for c in columns)
+                capped = f"CALL {{\n{query}\n}}\nRETURN {returned} LIMIT $__xuncha_limit"
+                try:
+                    session.run("EXPLAIN " + capped, {**parameters, "__xuncha_limit": limit + 1}).consume()
+                except Neo4jError as exc:
+                    raise InputError("这个查询不能加行数上限：请写成 MATCH/CALL … YIELD … RETURN … 的形式 "
+                                     f"(the query cannot be capped): {exc.message}") from exc
 
                 @neo4j.unit_of_work(timeout=timeout)
                 def work(tx):
-                    result = tx.run(query, parameters)
-                    columns, rows, cut = list(result.keys()), [], False
+                    result = tx.run(capped, {**parameters, "__xuncha_limit": limit + 1})
+                    rows, size, cut = [], 0, False
                     for record in result:
-                        if len(rows) >= limit:
+                        row = {k: _plain(v) for k, v in record.items()}
+                        size += len(json.dumps(row, ensure_ascii=False, default=str))
+                        if len(rows) >= limit or size > max_bytes:
                             cut = True
                             break
-                        rows.append({k: _plain(v) for k, v in record.items()})
+                        rows.append(row)
                     return columns, rows, cut
                 return session.execute_read(work)
         except (ServiceUnavailable, SessionExpired) as exc:
             raise StoreUnavailable("Neo4j 不可用 (Neo4j is unavailable)") from exc
         except Neo4jError as exc:
+            if "TransactionTimedOut" in (exc.code or ""):
+                raise InputError(f"查询超过 {timeout:g} 秒，已中止 (the query timed out)") from exc
             raise InputError(f"Cypher 查询有误 (Cypher error): {exc.message}") from exc
 
     def data_version(self) -> int:
@@ -601,11 +668,6 @@ ORDER BY township, kind
 RETURN collect([township, district, kind, villages, inspected, issues, issues_sq]) AS rows
 """
 
-
-# Tokens and audit entries are nodes without relationships, in labels of their own: nothing in the
-# graph leads to them, and the Cypher guard refuses every way to reach an unlinked node
-# (all-node scans, lookups by id) and every query naming these labels.
-ACCESS_LABELS = ("ApiToken", "AuditEntry")
 
 
 class Neo4jAccess:

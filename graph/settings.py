@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     max_json_mb: int = Field(8, validation_alias="XUNCHA_MAX_JSON_MB")
     cypher_timeout_s: float = Field(10.0, validation_alias="XUNCHA_CYPHER_TIMEOUT")
     cypher_row_limit: int = Field(5000, validation_alias="XUNCHA_CYPHER_ROWS")
+    cypher_max_mb: int = Field(8, validation_alias="XUNCHA_CYPHER_MB")
 
 
 def get_settings() -> Settings:

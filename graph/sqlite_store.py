@@ -445,7 +445,7 @@ class SQLiteStore:
                                             "recorded_at": at}
         return out
 
-    def cypher(self, query: str, parameters: dict, limit: int, timeout: float):
+    def cypher(self, query: str, parameters: dict, limit: int, timeout: float, max_bytes: int = 0):
         raise NotSupported("Cypher 查询需要 Neo4j 存储；嵌入式 SQLite 存储不支持 (Cypher needs the Neo4j store)")
 
     def data_version(self) -> int:

@@ -227,9 +227,10 @@ class GraphStore(Protocol):
 
     # -- reads ------------------------------------------------------------------------------------
     def data_version(self) -> int: ...
-    def cypher(self, query: str, parameters: dict, limit: int, timeout: float) -> tuple[list[str], list[dict], bool]:
-        """A read-only Cypher query (columns, rows up to ``limit``, whether more were cut off);
-        :class:`NotSupported` on a store without Cypher."""
+    def cypher(self, query: str, parameters: dict, limit: int, timeout: float,
+               max_bytes: int = 8 * 2**20) -> tuple[list[str], list[dict], bool]:
+        """A read-only Cypher query (columns, rows up to ``limit`` and ``max_bytes`` of JSON,
+        whether more were cut off); :class:`NotSupported` on a store without Cypher."""
         ...
     def existing_codes(self, codes: Iterable[str]) -> set[str]: ...
     def division(self, code: str) -> Division | None: ...

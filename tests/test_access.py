@@ -179,7 +179,7 @@ def test_no_write_by_a_district_token_changes_a_row_outside_its_district(api):
     answered: dict[int, int] = {}
 
     @given(request=_write_requests(api, packages))
-    @settings(max_examples=60 if api.kind == "sqlite" else 30, deadline=None, database=None,
+    @settings(max_examples=60 if api.kind == "sqlite" else 15, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
     def no_row_outside_changes(request):
         token, method, path, kwargs = request

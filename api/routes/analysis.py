@@ -161,7 +161,7 @@ def cypher(body: CypherIn, store: StoreDep, settings: SettingsDep, caller: Analy
     if caller.district is not None:
         raise Forbidden("限定区县的令牌不能使用 Cypher：Cypher 可以读到任何区县 (district tokens cannot use Cypher)")
     columns, rows, cut = store.cypher(body.query, body.parameters, settings.cypher_row_limit,
-                                      settings.cypher_timeout_s)
+                                      settings.cypher_timeout_s, settings.cypher_max_mb * 2**20)
     return {"columns": columns, "rows": rows, "truncated": cut}
 
 
