@@ -4,6 +4,7 @@ about it; the CLI applies the same rule as the API."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from urllib.parse import quote
 
@@ -284,3 +285,35 @@ def test_an_audit_entry_commits_with_its_change_or_not_at_all(api, monkeypatch):
     assert entry["after"]["file"] == {"name": "台账.csv", "sha256": hashlib.sha256(content).hexdigest()}
     assert sorted(entry["after"]["issues"]) == sorted(r["issue_id"] for r in rows)
     assert entry["before"]["issues"]["BULK-249"] is None and entry["after"]["issues"]["BULK-249"]["status"] == "open"
+
+
+def test_the_access_store_keeps_tokens_and_audit_beside_the_graph(any_store):
+    """The AccessStore contract on both stores: a district's tokens and entries filtered, and an
+    entry written in ``atomic()`` rolled back with the change when the block fails."""
+    from graph import open_access
+    from graph.access import Scope, create_token, tokens
+    from graph.store import AuditEntry
+
+    from .conftest import load_scope
+    load_scope(any_store, SCOPE)
+    access = open_access(any_store)
+    create_token(any_store, "editor", HOME)
+    create_token(any_store, "viewer")
+    with pytest.raises(Exception, match="本区县"):
+        create_token(any_store, "viewer", OTHER, by=Scope(HOME))
+    assert [t.district_code for t in tokens(any_store, Scope(HOME))] == [HOME]
+    assert sorted(t.district_code or "" for t in tokens(any_store)) == ["", HOME]
+    entry = AuditEntry("2026-12-03T00:00:00+00:00", "t1", "editor", "issues.patch", "X-1", None, "{}", HOME)
+    version = any_store.data_version()
+    with pytest.raises(RuntimeError):
+        with any_store.atomic():
+            access.add_audit(entry)
+            any_store.mark_package_end(f"PKG-{HOME}001-低保特困救助", "agency", dt.date(2026, 1, 5), "x", "now")
+            raise RuntimeError("the change fails after its entry was written")
+    assert access.audit()[1] == 0 and any_store.package_ends([f"PKG-{HOME}001-低保特困救助"]) == {}
+    assert any_store.data_version() == version
+    with any_store.atomic():
+        access.add_audit(entry)
+        access.add_audit(AuditEntry(entry.at, "t2", "admin", "tokens.create", "t3", None, "{}", None))
+    assert [e.target for e in access.audit(district=HOME)[0]] == ["X-1"]
+    assert access.audit()[1] == 2 and any_store.data_version() > version
