@@ -7,6 +7,7 @@ pool); settings read once. Bearer tokens with roles and an optional district sco
 """
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -70,7 +71,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             message = "存储出错，请查看服务日志 (store error; see the server log)"
         token = getattr(request.state, "token", None)  # set at the door for writes only
         if exc.http_status in (403, 404) and token is not None:
-            refusal(request.app.state.store, token, request, exc.http_status, message)
+            try:
+                refusal(request.app.state.store, token, request, exc.http_status, message)
+            except XunchaError:  # the refusal is answered even when the log cannot be written
+                logging.getLogger("xuncha.api").exception("refused write not logged")
         return error_body(exc.http_status, message, details)
 
     @app.exception_handler(RequestValidationError)
@@ -86,7 +90,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(Exception)
     def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        import logging
         logging.getLogger("xuncha.api").exception("unexpected error")
         return error_body(500, "内部错误，请查看服务日志 (internal error)")
 

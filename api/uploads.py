@@ -10,6 +10,7 @@ from typing import AsyncIterator
 
 from fastapi import UploadFile
 
+from graph.access import OutsideScope
 from graph.errors import InputError, RowError
 
 # The suffixes the readers know (loaders.rows decides the format by content and suffix); any other
@@ -57,5 +58,6 @@ async def uploaded(file: UploadFile) -> AsyncIterator[tuple[str, Path]]:
                 out.write(chunk)
         try:
             yield name, path
-        except InputError as exc:
-            raise InputError([RowError(name, e.row, e.column, e.value, e.expected) for e in exc.errors]) from None
+        except (InputError, OutsideScope) as exc:
+            errors = [RowError(name, e.row, e.column, e.value, e.expected) for e in exc.errors]
+            raise (InputError(errors) if isinstance(exc, InputError) else OutsideScope(errors, exc.district)) from None

@@ -65,7 +65,7 @@ class OutsideScope(NotFound):
     before anything about them (such as being closed) is looked at."""
 
     def __init__(self, errors: list[RowError], district: str):
-        self.errors = errors
+        self.errors, self.district = errors, district
         lines = [str(e) for e in errors[:20]] + ([f"…… 共 {len(errors):,} 行"] if len(errors) > 20 else [])
         super().__init__("\n".join([f"区县 {district} 没有这个问题或村(社区)，什么也没有写入 "
                                      f"(no such problem or village in district {district}; nothing written)"] + lines))

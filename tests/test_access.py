@@ -59,7 +59,7 @@ def test_another_districts_problem_is_not_found_whatever_the_body_says(api):
         upload = api.call("POST", f"/issues/upload?allow_reopen={allow_reopen}", token="editor@home",
                           files={"file": ("台账.csv", ledger_csv([takeover]))})
         assert upload.status_code == 404 and "已销号" not in upload.text, upload.text
-        assert upload.json()["error"]["details"][0]["column"] == "问题编号"
+        assert [(d["file"], d["row"], d["column"]) for d in upload.json()["error"]["details"]] == [("台账.csv", 2, "问题编号")]
     # One foreign row among good ones: nothing of the request is written.
     mixed = [{**ROW, "issue_id": "MINE-1", "village_code": home["village_code"], "category": home["category"],
               "status": "未整改"}, takeover]

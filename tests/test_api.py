@@ -3,7 +3,6 @@ their district only, writes through the same validation as files, an audit of ev
 read-only Cypher decided by Neo4j, one error shape, offline docs."""
 from __future__ import annotations
 
-import io
 import re
 from urllib.parse import quote
 
