@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-
 from dataclasses import dataclass, replace
 from typing import Iterable
 

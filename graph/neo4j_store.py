@@ -424,7 +424,7 @@ class Neo4jStore:
                 if refused:
                     raise Forbidden(refused)
                 returned = ", ".join(f"`{c.replace('`', '``')}`" for c in columns)
-                capped = f"CALL {{\n{query}\n}}\nRETURN {returned} LIMIT $__xuncha_limit"
+                capped = f"CALL {{\n{query.rstrip().rstrip(';')}\n}}\nRETURN {returned} LIMIT $__xuncha_limit"
                 try:
                     session.run("EXPLAIN " + capped, {**parameters, "__xuncha_limit": limit + 1}).consume()
                 except Neo4jError as exc:
@@ -667,7 +667,6 @@ WITH t.code AS township, t.parent_code AS district, v.kind AS kind, count(v) AS 
 ORDER BY township, kind
 RETURN collect([township, district, kind, villages, inspected, issues, issues_sq]) AS rows
 """
-
 
 
 class Neo4jAccess:
