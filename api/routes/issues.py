@@ -54,7 +54,7 @@ async def issues(store: StoreDep, cache: CacheDep, caller: Viewer,
     prefix = village or township or ""
 
     def select():
-        everything = cache.get(store, ("issues", district), lambda: store.issues(district))
+        everything = cache.analysis.get(store, ("issues", district), lambda: store.issues(district))
         return [i for i in everything
                 if i.village_code.startswith(prefix)
                 and (category is None or i.category == category) and (status is None or i.status == status)
