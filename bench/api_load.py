@@ -77,6 +77,13 @@ def rss_mb(pid: int) -> dict:
     return {k: round(int(fields[key].split()[0]) / 1024) for k, key in (("rss_mb", "VmRSS"), ("peak_mb", "VmHWM"))}
 
 
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far (user and system): on cores shared with other work, the
+    server's CPU per request says more than its wall-clock throughput."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def build_store(url: str, files_dir: Path) -> None:
     """All of Chongqing as `make demo` loads it: divisions, the catalog and its units for every
     district, the generated term's units, duties and problems."""
@@ -292,6 +299,7 @@ def bench_store(kind: str, args, work: Path) -> dict:
         log = Path(tempfile.gettempdir()) / f"xuncha-api-load-{kind}.log"
         print(f"server log: {log}", file=sys.stderr)
         server, port = start_server(url, env, args.workers, log)
+        print(f"server pid {server.pid}", file=sys.stderr)
         client = Client(port, targets.token)
         result["memory_at_start"] = rss_mb(server.pid)
         for mix in args.mix:
@@ -307,10 +315,13 @@ def bench_store(kind: str, args, work: Path) -> dict:
             # counted against the mix.
             asyncio.run(client.run(paths, args.clients, args.settle))
             memory = rss_mb(server.pid)
-            load_before = load_average()
+            load_before, cpu_before = load_average(), cpu_seconds(server.pid)
             latencies, errors, elapsed = asyncio.run(client.run(paths, args.clients, args.seconds))
+            cpu = cpu_seconds(server.pid) - cpu_before
             result[mix] = {"warmup_s": round(warm_s, 1), "warmup_requests": len(warm_paths),
                            "memory_after_warmup": memory, **summary(latencies, errors, elapsed),
+                           "server_cpu_s": round(cpu, 1),
+                           "server_cpu_ms_per_request": round(1000 * cpu / sum(map(len, latencies.values())), 2),
                            "memory_after_run": rss_mb(server.pid),
                            "uptime_before": load_before, "uptime_after": load_average()}
             print(json.dumps({k: v for k, v in result[mix].items() if k != "by_route"}), file=sys.stderr)
