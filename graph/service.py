@@ -15,6 +15,12 @@ from .store import GraphStore
 BULK_FROM = 100  # candidates from which their problems are read in one pass
 
 
+def surfaced(store: GraphStore, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> list:
+    """Every tested (area, category) pair of the whole store, best first: the one analysis the
+    root-cause reports, packages and views select from (baselines always use everything loaded)."""
+    return surface_root_causes(store.ledger_facts(), min_confidence=min_confidence)
+
+
 def root_causes(store: GraphStore, **options) -> list[dict]:
     """Surfaced root causes (or, with ``include_all``, every pair), best first, as dicts with their
     villages and issue ids; see :func:`root_cause_report`."""
@@ -23,10 +29,13 @@ def root_causes(store: GraphStore, **options) -> list[dict]:
 
 def root_cause_report(store: GraphStore, *, district: str | None = None, level: str | None = None,
                       top: int | None = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
-                      include_all: bool = False, with_issues: bool = True) -> tuple[list[dict], list[str]]:
+                      include_all: bool = False, with_issues: bool = True,
+                      candidates: list | None = None) -> tuple[list[dict], list[str]]:
     """The root causes and, for the pairs in scope that could not be tested, each distinct reason
-    (no baseline, no reference rates). Baselines always use everything loaded; ``district`` filters."""
-    candidates = surface_root_causes(store.ledger_facts(), min_confidence=min_confidence)
+    (no baseline, no reference rates); ``district`` and ``level`` filter. ``candidates``: the
+    store's :func:`surfaced` analysis at ``min_confidence``, when the caller has it already."""
+    if candidates is None:
+        candidates = surfaced(store, min_confidence)
     notes = sorted({c.reason for c in candidates if c.reason and (district is None or c.district_code == district)
                     and (level is None or c.level == level)})
     selected = [c for c in candidates
@@ -44,15 +53,25 @@ def root_cause_report(store: GraphStore, *, district: str | None = None, level: 
         issues_of = lambda c: under.get((c.area_code, c.category), [])  # noqa: E731
     else:
         issues_of = lambda c: store.issues_in(c.area_code, c.category)  # noqa: E731
-    out = []
-    for rank, candidate in enumerate(selected, start=1):
-        item = {"rank": rank, **candidate.as_dict()}
-        if with_issues:
-            issues = issues_of(candidate)
-            item["villages"] = sorted({i.village_code for i in issues})
-            item["issue_ids"] = [i.issue_id for i in issues]
-        out.append(item)
-    return out, notes
+    return [_cause(rank, c, issues_of(c) if with_issues else None)
+            for rank, c in enumerate(selected, start=1)], notes
+
+
+def root_cause(store: GraphStore, unit_id: str, category: str, candidates: list | None = None) -> dict | None:
+    """One tested pair, surfaced or not, as :func:`root_causes` with ``include_all`` gives it (its
+    rank among all pairs, its villages and issue ids); None if the pair was not tested."""
+    for rank, c in enumerate(surfaced(store) if candidates is None else candidates, start=1):
+        if c.unit_id == unit_id and c.category == category:
+            return _cause(rank, c, store.issues_in(c.area_code, c.category))
+    return None
+
+
+def _cause(rank: int, candidate, issues: list | None) -> dict:
+    item = {"rank": rank, **candidate.as_dict()}
+    if issues is not None:
+        item["villages"] = sorted({i.village_code for i in issues})
+        item["issue_ids"] = [i.issue_id for i in issues]
+    return item
 
 
 def chain(store: GraphStore, issue_id: str) -> dict:

@@ -9,7 +9,8 @@ from fastapi.responses import FileResponse, HTMLResponse
 from graph.errors import NotFound
 from visualizations import pages
 
-from ..deps import Analyst, StoreDep, Viewer
+from ..deps import Analyst, CacheDep, StoreDep, Viewer
+from . import analysis
 
 router = APIRouter(tags=["可视化 (views)"])
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -51,8 +52,11 @@ def unit_view(unit_id: str, store: StoreDep, caller: Viewer):
 
 @router.get("/views/rootcause/{unit_id}/{category}", response_class=HTMLResponse, responses=HTML,
             summary="根源图")
-def root_cause_view(unit_id: str, category: str, store: StoreDep, caller: Analyst):
+def root_cause_view(unit_id: str, category: str, store: StoreDep, cache: CacheDep, caller: Analyst):
     unit = next((u for u in store.units() if u.unit_id == unit_id), None)
     if unit is None or not caller.sees(unit.area_code):
         raise NotFound("没有这个单位 (no such unit)")
-    return HTMLResponse(pages.root_cause_page(store, unit_id, category))
+    return HTMLResponse(pages.root_cause_page(
+        store, unit_id, category, candidates=analysis.surfaced(store, cache),
+        packages_of=lambda district: analysis.district_packages(store, cache, district),
+        projection_of=lambda district: cache.graphs.get(store, *analysis.projection_entry(store, district))))
