@@ -44,6 +44,12 @@ def vis_network_js() -> str:
     return (HERE / "vendor" / "vis-network.min.js").read_text(encoding="utf-8")
 
 
+@lru_cache(maxsize=1)
+def export_js() -> str:
+    """The PNG, JSON and XLSX export the web UI serves at /ui/export.js, inlined in each page."""
+    return (HERE / "templates" / "export.js").read_text(encoding="utf-8")
+
+
 class View:
     """A network under construction: pyvis holds nodes, edges and options."""
 
@@ -80,11 +86,12 @@ class View:
                              ' "edges": {"smooth": false}}')
         nodes, edges, _, _, _, options = self.net.get_network_data()
         import json
+        legend = [{"label": k, "color": v} for k, v in self.legend.items()]
         data = {"nodes": nodes, "edges": edges, "options": json.loads(options) if isinstance(options, str) else options,
-                "groups": sorted({n["kind"] for n in nodes})}
+                "groups": sorted({n["kind"] for n in nodes}), "legend": legend}
         return _environment().get_template("view.html").render(
-            title=self.title, data=data, vis_network=vis_network_js(), notes=self.notes,
-            legend=[{"label": k, "color": v} for k, v in self.legend.items()])
+            title=self.title, data=data, vis_network=vis_network_js(), export_js=export_js(), notes=self.notes,
+            legend=legend)
 
 
 def _issue_tip(a: dict) -> str:
