@@ -311,6 +311,8 @@ def test_the_analysts_walk_from_a_root_cause_to_its_villages_and_back(browser, s
     p.click("#close-all")
     p.click("#fit")
     p.mouse.click(**node_point(p, f"t:{big}"))
+    p.mouse.move(0, 0)   # no tooltip over the map
+    p.wait_for_timeout(300)
     p.screenshot(path=str(SHOTS / "ui-map.png"))
     # Its joint package, in a tab of its own.
     p.mouse.click(**node_point(p, "unit"))
@@ -354,11 +356,11 @@ def test_the_analysts_walk_from_a_root_cause_to_its_villages_and_back(browser, s
     assert set(p.locator("#causes tbody td:nth-child(5)").all_inner_texts()) == {"低保特困救助"}
     found = search(unit)
     assert any(r.startswith("单位") and district in r for r in found)
+    found = search(issue)
+    assert any(issue in r and district in r for r in found)
     namesakes = [r for r in search(NAMESAKE) if r.startswith("村(社区)")]
     places = [r.split("\n")[-1] for r in namesakes]
     assert len(places) >= 2 and len(set(places)) == len(places) and all(" · " in x for x in places), namesakes
-    found = search(issue)
-    assert any(issue in r and district in r for r in found)
     p.screenshot(path=str(SHOTS / "ui-search.png"))
     p.click("#tabs .tab:has-text('根源：')")
 
