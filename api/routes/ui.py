@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 from fastapi.openapi.docs import get_redoc_html
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
 
 from graph.analysis.root_causes import DEFAULT_MIN_CONFIDENCE
@@ -106,40 +106,44 @@ async def root_cause_list(store: StoreDep, cache: CacheDep, caller: Analyst,
     return {"items": [_cause_row(c, names) for c in causes]}
 
 
-def _issue_row(issue, full: bool = True) -> dict:
-    """A problem as the explorer filters it (category, status, round, date); ``full``: as its panel
-    shows it, too."""
-    row = {"issue_id": issue.issue_id, "category": issue.category, "status": issue.status,
-           "round_id": issue.round_id, "found_on": issue.found_on.isoformat()}
-    if full:
-        row.update(severity=issue.severity, amount_yuan=issue.amount_yuan, description=issue.description)
-    return row
+ISSUE_FIELDS = ("issue_id", "category", "status", "round_id", "found_on", "severity", "amount_yuan", "description")
+MAP_FIELDS = ISSUE_FIELDS[:7]    # a map's problems: what its filters, counts and money need
+AREA_FIELDS = ISSUE_FIELDS[:5]   # an area's thousands: what its filters and counts need
 
 
-def _townships(store, villages: list[str], issues, full: bool) -> list[dict]:
-    """Villages grouped by township, each with its problems (every village, none left out)."""
-    per_village: dict[str, list[dict]] = defaultdict(list)
+def _issue_row(issue, fields: tuple[str, ...]) -> list:
+    return [getattr(issue, f).isoformat() if f == "found_on" else getattr(issue, f) for f in fields]
+
+
+def _townships(store, villages: list[str], issues, fields: tuple[str, ...]) -> dict:
+    """Villages grouped by township, each with its problems (every village, none left out); a
+    problem as a row of ``fields``, named once (an area holds thousands)."""
+    per_village: dict[str, list[list]] = defaultdict(list)
     for issue in issues:
-        per_village[issue.village_code].append(_issue_row(issue, full))
+        per_village[issue.village_code].append(_issue_row(issue, fields))
     codes = set(villages) | {v[:9] for v in villages}
     names = store.division_names(codes)
     grouped: dict[str, list[dict]] = defaultdict(list)
     for v in sorted(villages):
         grouped[v[:9]].append({"code": v, "name": names.get(v, v), "issues": per_village.get(v, [])})
-    return [{"code": t, "name": names.get(t, t), "villages": members} for t, members in grouped.items()]
+    return {"issue_fields": fields,
+            "townships": [{"code": t, "name": names.get(t, t), "villages": members} for t, members in grouped.items()]}
 
 
-@router.get("/ui/rootcause-map", summary="一个根源的地图数据：按乡镇分组的村(社区)及其问题、证据、整改包")
+# The maps are large and read often: answered from the app's cache (per data version), as JSON
+# without FastAPI's encoder walking thousands of rows.
+@router.get("/ui/rootcause-map", summary="一个根源的地图数据：按乡镇分组的村(社区)及其问题、证据")
 def root_cause_map(store: StoreDep, cache: CacheDep, caller: Analyst, unit_id: str, category: str):
-    causes = _causes(store, cache, caller, None, None, DEFAULT_MIN_CONFIDENCE, False)
-    cause = next((c for c in causes if c["unit_id"] == unit_id and c["category"] == category), None)
-    if cause is None:
-        raise NotFound("没有这个根源（单位与类别的组合未达阈值，或不在令牌的区县范围内）(no such root cause)")
-    issues = store.issues_in(cause["area_code"], category)
-    district = store.division(cause["district_code"])
-    return {"cause": {k: v for k, v in cause.items() if k not in ("villages", "issue_ids")},
-            "district_name": district.name if district else "",
-            "townships": _townships(store, cause.get("villages", []), issues, full=True)}
+    def answer():
+        causes = _causes(store, cache, caller, None, None, DEFAULT_MIN_CONFIDENCE, False)
+        cause = next((c for c in causes if c["unit_id"] == unit_id and c["category"] == category), None)
+        if cause is None:
+            raise NotFound("没有这个根源（单位与类别的组合未达阈值，或不在令牌的区县范围内）(no such root cause)")
+        return JSONResponse({"cause": {k: v for k, v in cause.items() if k not in ("villages", "issue_ids")},
+                             **_townships(store, cause.get("villages", []), store.issues_in(cause["area_code"], category),
+                                          MAP_FIELDS)}).body
+    body = cache.get(store, ("ui-map", caller.district, unit_id, category), answer)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/ui/package", summary="一个根源的联动整改包（机关端与基层端）")
@@ -154,17 +158,20 @@ def root_cause_package(store: StoreDep, cache: CacheDep, caller: Analyst, unit_i
 
 
 @router.get("/ui/area/{code}", summary="一个区县或乡镇的地图数据：按乡镇分组的村(社区)及其问题")
-def area_map(code: str, store: StoreDep, caller: Viewer):
+def area_map(code: str, store: StoreDep, cache: CacheDep, caller: Viewer):
     caller.visible(code, "区划")
-    division = store.division(code)
-    if division is None or division.level not in ("district", "township"):
-        raise NotFound("没有这个区县或乡镇(街道) (no such district or township)")
-    villages = [d.code for d in store.divisions("village", within=code)]
-    names = store.division_names({code[:6]})
-    return {"area": {"code": code, "name": division.name, "level": division.level,
-                     "district_name": names.get(code[:6], "")},
-            "units": [u.__dict__ for u in store.units([code])],
-            "townships": _townships(store, villages, store.issues(code), full=False)}
+
+    def answer():
+        division = store.division(code)
+        if division is None or division.level not in ("district", "township"):
+            raise NotFound("没有这个区县或乡镇(街道) (no such district or township)")
+        villages = [d.code for d in store.divisions("village", within=code)]
+        names = store.division_names({code[:6]})
+        return JSONResponse({"area": {"code": code, "name": division.name, "level": division.level,
+                                      "district_name": names.get(code[:6], "")},
+                             "units": [u.__dict__ for u in store.units([code])],
+                             **_townships(store, villages, store.issues(code), AREA_FIELDS)}).body
+    return Response(cache.get(store, ("ui-area", code), answer), media_type="application/json")
 
 
 @router.get("/ui/village/{code}", summary="一个村(社区)的问题，及其乡镇、区县")
@@ -176,7 +183,7 @@ def village(code: str, store: StoreDep, caller: Viewer) -> dict[str, Any]:
     names = store.division_names({code[:6], code[:9]})
     return {"code": code, "name": found.name, "township_code": code[:9], "township_name": names.get(code[:9], ""),
             "district_code": code[:6], "district_name": names.get(code[:6], ""),
-            "issues": [_issue_row(i) for i in store.issues(code)]}
+            "issues": [dict(zip(ISSUE_FIELDS, _issue_row(i, ISSUE_FIELDS))) for i in store.issues(code)]}
 
 
 @router.get("/views/chain/{issue_id}", response_class=HTMLResponse, responses=HTML, summary="责任链视图")
