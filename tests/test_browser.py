@@ -216,13 +216,13 @@ def test_each_view_renders_offline_in_chromium_and_exports(browser, served):
         assert drawn <= 700, "a view never puts thousands of nodes in a browser"
         text = page.page.inner_text("header")
         assert re.search(r"[\u4e00-\u9fff]", text), text
+        page.page.screenshot(path=str(SHOTS / f"view-{name}.png"))
         # A click on a node highlights its neighbourhood: the other nodes are dimmed.
         page.page.evaluate("""() => { const n = window.xunchaNodes.getIds()[0];
             window.xunchaNetwork.selectNodes([n]);
             window.xunchaNetwork.body.emitter.emit('click', {nodes: [n], edges: []}); }""")
         dimmed = page.page.evaluate("window.xunchaNodes.get().filter(n => n.color === '#e6e6e6').length")
         assert name in ("chain", "unit") or dimmed > 0
-        page.page.screenshot(path=str(SHOTS / f"view-{name}.png"))
         if name in ("area", "rootcause"):
             # The same export as the web UI's: what is shown, the legend in the PNG, villages as XLSX.
             page.page.select_option("#filter", "村(社区)")
