@@ -110,14 +110,23 @@ def main() -> None:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
 
-                def open_ui(hash_: str = ""):
+                def open_ui():
                     context = browser.new_context(viewport={"width": 1400, "height": 900})
                     page = context.new_page()
                     page.goto(f"{base}/ui")
                     page.evaluate("t => sessionStorage.setItem('xuncha-token', t)", token)
-                    page.goto(f"{base}/ui#{hash_}" if hash_ else f"{base}/ui?again")
+                    page.goto(f"{base}/ui?again")   # a new document, the token in this tab's session
                     page.wait_for_selector("#causes tbody tr", timeout=120000)
                     return context, page
+
+                def measure(page, kind: str, attempt: int, group: int) -> None:
+                    """A tab just opened: to drawn, one group expanded, every group and village opened."""
+                    page.wait_for_selector(f".pane[data-kind={kind}][data-drawn]", timeout=120000)
+                    record(f"{kind}_ms" if attempt else f"{kind}_first_ms", page.evaluate("xunchaUi.active().drawnMs"))
+                    record(f"{kind}_expand_ms", page.evaluate(EXPAND, group))
+                    record(f"{kind}_all_open_ms", page.evaluate(ALL_OPEN))
+                    facts[f"{kind}_nodes_all_open"] = page.evaluate("xunchaUi.active().nodes.length")
+
                 for attempt in range(args.repeat + 1):
                     context, page = open_ui()
                     listed = page.evaluate("Number(document.body.dataset.listAt)")
@@ -127,17 +136,9 @@ def main() -> None:
                     page.click("#causes th[data-key=villages]")
                     facts["map_villages"] = int(page.inner_text("#causes tbody tr >> nth=0 >> td >> nth=6"))
                     page.click("#causes tbody tr >> nth=0")
-                    page.wait_for_selector(".pane[data-kind=map][data-drawn]", timeout=120000)
-                    record("map_ms" if attempt else "map_first_ms", page.evaluate("Number(document.body.dataset.drawnMs)"))
-                    record("expand_ms", page.evaluate(EXPAND, 0))
-                    record("map_all_open_ms", page.evaluate(ALL_OPEN))
-                    facts["map_nodes_all_open"] = page.evaluate("xunchaUi.active().nodes.length")
+                    measure(page, "map", attempt, 0)
                     page.evaluate("xunchaUi.openTab({kind: 'area', code: '500101'})")
-                    page.wait_for_selector(".pane[data-kind=area][data-drawn]", timeout=120000)
-                    record("area_ms" if attempt else "area_first_ms", page.evaluate("xunchaUi.active().drawnMs"))
-                    record("area_expand_ms", page.evaluate(EXPAND, 1))
-                    record("area_all_open_ms", page.evaluate(ALL_OPEN))
-                    facts["area_nodes_all_open"] = page.evaluate("xunchaUi.active().nodes.length")
+                    measure(page, "area", attempt, 1)
                     record("yardstick_ms", page.evaluate(YARDSTICK))
                     context.close()
                 browser.close()
