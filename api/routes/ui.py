@@ -94,7 +94,7 @@ def _cause_row(cause: dict, names: dict[str, str]) -> dict:
             "district_code": cause["district_code"], "district_name": names.get(cause["district_code"], ""),
             "category": cause["category"], "duty": cause["duty"], "confidence": cause["confidence"],
             "villages": len(cause.get("villages", [])), "observed": e.get("observed"),
-            "expected": e.get("expected"), "amount_yuan": e.get("amount_yuan", e.get("amount")),
+            "expected": e.get("expected"), "amount_yuan": e.get("amount_yuan"),
             "recurrences": e.get("recurrences")}
 
 
