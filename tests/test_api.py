@@ -76,6 +76,8 @@ def routes(api: Api) -> list[tuple[str, str, dict, str]]:
         ("GET", "/categories", {}, "viewer"), ("GET", "/duties", {}, "viewer"), ("GET", "/search?q=高笋塘", {}, "viewer"),
         ("GET", f"/views/chain/{home['issue_id']}", {}, "viewer"), ("GET", f"/views/area/{HOME}001", {}, "viewer"),
         ("GET", f"/views/unit/{HOME}-civil_affairs", {}, "viewer"),
+        ("GET", "/me", {}, "viewer"), ("GET", f"/ui/area/{HOME}001", {}, "viewer"),
+        ("GET", f"/ui/village/{home['village_code']}", {}, "viewer"), ("GET", f"/ui/rootcauses?district={HOME}", {}, "analyst"),
         ("GET", f"/stats?district={HOME}", {}, "viewer"),
         ("GET", f"/issues?district={HOME}&limit=5", {}, "viewer"), ("GET", f"/issues/{home['issue_id']}", {}, "viewer"),
         ("GET", f"/issues/{home['issue_id']}/chain", {}, "viewer"),
