@@ -177,7 +177,8 @@ def test_every_error_is_counted_and_the_first_are_shown(wanzhou, tmp_path):
 
 
 # -- every class of bad input -------------------------------------------------------------------------
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c.slow else c for c in CASES],
+                         ids=[c.id for c in CASES])
 def test_bad_input_is_refused_with_its_place_and_nothing_is_written(wanzhou, tmp_path, case):
     if case.before:
         case.before(wanzhou, tmp_path)
