@@ -66,8 +66,9 @@ class Columns:
 
 
 def _normal(header) -> str:
+    # "*" and "＊" mark required columns in many offices' templates (*问题编号): not part of the name.
     return (str(header).strip().lower().replace("（", "(").replace("）", ")").replace(" ", "")
-            .replace("\u3000", "").replace("\n", ""))
+            .replace("\u3000", "").replace("\n", "").replace("*", "").replace("＊", ""))
 
 
 @dataclass
@@ -724,3 +725,5 @@ def _longer_than_header(table: Table, number: int, row: list, width: int) -> Non
     beyond = [(position, value) for position, value in enumerate(row[width:], start=width) if value.strip()]
     if beyond:
         table.longer.append((number, len(row), width, beyond[0]))
+    elif table.source.delimiter == "，":  # the values moved right by a "，" in the text: the last one was empty
+        table.longer.append((number, len(row), width, (width, "")))

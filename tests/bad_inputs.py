@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from loaders.catalog import catalog_units
+
 from .conftest import DONGFANG, GAOSUNTANG, write_csv, write_xlsx
 
 ISSUE_HEADER = ["问题编号", "村(社区)代码", "巡察轮次", "发现日期", "问题类别", "问题描述", "严重程度", "涉及金额",
@@ -235,6 +237,16 @@ CASES = [
     Case("amount-infinite", "issues", ledger(涉及金额="inf"), "有限的数", row=3, column="涉及金额"),
     Case("amount-nan", "issues", ledger(涉及金额="nan"), "有限的数", row=3, column="涉及金额"),
     Case("yes-no", "issues", ledger(立行立改="也许"), "是 或 否", row=3, column="立行立改"),
+    Case("amount-decimal-comma", "issues", ledger(涉及金额="1.234,50"), "小数点用“.”而不是逗号", row=3,
+         column="涉及金额"),
+    Case("amount-comma-not-thousands", "issues", ledger(涉及金额="1,23"), "若是 1.23 请写作 1.23，若是 123", row=3,
+         column="涉及金额"),
+    Case("amount-thousands-misplaced", "issues", ledger(涉及金额="12,34,567"), "千位分隔符“,”须每三位一个", row=3,
+         column="涉及金额"),
+    Case("amount-in-wan-yuan", "issues", ledger(涉及金额="1.2万元"), "请换算成元，如 1.2万元 写作 12000", row=3,
+         column="涉及金额"),
+    Case("found-year-mistyped", "issues", ledger(发现日期="0024-03-05"), "不早于 2000-01-01 的日期（年份是否写错？",
+         row=3, column="发现日期"),
     # -- values well-formed but wrong ---------------------------------------------------------------
     Case("village-not-loaded", "issues", ledger(**{"村(社区)代码": "500101001999"}), "已加载区划中的村(社区)代码",
          row=3, column="村(社区)代码"),
@@ -246,6 +258,15 @@ CASES = [
          column="问题类别"),
     Case("root-unit-unknown", "issues", ledger(根源单位="万州区不存在局"), "已加载单位的单位编号或名称", row=3,
          column="根源单位"),
+    Case("root-unit-other-district", "issues", ledger(根源单位="涪陵区民政局"), "问题所在区县（500101）的单位", row=3,
+         column="根源单位", before=lambda store, d: store.upsert_units(catalog_units(store, "500102"))),
+    Case("village-code-and-name-disagree", "issues",
+         lambda d: write_csv(d / "台账.csv", ["问题编号", "村(社区)代码", "村(社区)名称"] + ISSUE_HEADER[2:],
+                             [["Q1", DONGFANG, "东方广场社区"] + issue()[2:],
+                              ["Q2", DONGFANG, "黄柏村"] + issue()[2:]]),
+         "代码 500101001001 是 东方广场社区居民委员会", row=3, column="村(社区)名称"),
+    Case("category-look-alike", "issues", ledger(问题类别="村(居) 务公开"), "看起来相同，但全角/半角字符、空格或引号不同",
+         row=3, column="问题类别"),
     Case("closed-before-found", "issues", ledger(整改状态="已销号", 销号日期="2024-01-01"), "不早于发现日期", row=3,
          column="销号日期"),
     Case("due-before-found", "issues", ledger(整改时限="2024-01-01"), "不早于发现日期", row=3, column="整改时限"),
