@@ -181,7 +181,7 @@ class SQLiteStore:
         self._write_lock = threading.RLock()
         if not create and not self.path.is_file():
             raise StoreMissing(f"没有存储：{self.path} 不存在 (no store at {self.path})；"
-                               "先用 xuncha load divisions 建立")
+                               "先加载区划 (xuncha load divisions)")
         try:
             if (not create if read_only is None else read_only) and self._open_read_only():
                 return

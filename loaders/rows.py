@@ -130,6 +130,17 @@ class Table:
     # CSV rows with values beyond the header's last column: (row, values in the row, columns of
     # the header, the first such (position, value)).
     longer: list[tuple[int, int, int, tuple[int, str]]] = field(default_factory=list)
+    columns: Columns | None = None  # the format read, for the names of columns the file lacks
+
+    def header(self, column: str) -> str:
+        """A column as the user names it: its header in the file, else (a column the file lacks)
+        its name in the file's header language, Chinese unless every header is English."""
+        written = self.headers.get(column)
+        if written is not None:
+            return written
+        if self.columns is not None and any(not h.isascii() for h in self.headers.values()):
+            return next((a for a in self.columns.aliases.get(column, ()) if not a.isascii()), column)
+        return column
 
     def value(self, row: list, column: str):
         position = self.index.get(column)
@@ -229,7 +240,7 @@ def read_table(path: str | Path, columns: Columns) -> Table:
                                   ".csv、.csv.gz、.xlsx 或 .xls 文件 (a CSV or Excel file)"))
     (header_at, index, headers, extra), grid = _excel_table(path, source, columns)
     source.header_row = header_at + 1
-    table = Table(file=name, index=index, headers=headers, extra=extra, source=source)
+    table = Table(file=name, index=index, headers=headers, extra=extra, source=source, columns=columns)
     header = grid[header_at]
     blank = {i for i, h in enumerate(header) if cell_value(h) is None}
 
@@ -270,21 +281,21 @@ def _find_header(name: str, head: list[list], columns: Columns):
                 raise InputError(twice)
             return at, index, headers, extra
         if index and (best is None or len(index) > len(best[1])):
-            best = (at, index, missing)
+            best = (at, headers, missing)
     if best is None:
         required = "、".join(columns.describe(c) for c in columns.required)
         raise InputError(RowError(name, None, None, None,
                                   f"前 {HEADER_SEARCH_ROWS} 行中有一行表头，写有这些列：{required} "
                                   "(a header row naming the required columns; none found)"))
-    at, _, missing = best
+    at, found, missing = best
+    probe = Table(file=name, index={}, headers=found, columns=columns)
     errors = []
     for item in missing:
         if isinstance(item, tuple):
             text = " 或 ".join(columns.describe(c) for c in item)
         else:
             text = columns.describe(item)
-        first = item if isinstance(item, str) else item[0]
-        errors.append(RowError(name, at + 1, (columns.aliases.get(first) or (first,))[0], None,
+        errors.append(RowError(name, at + 1, probe.header(item if isinstance(item, str) else item[0]), None,
                                f"表头中有列 {text} (a required column is missing)"))
     raise InputError(errors)
 
@@ -667,7 +678,7 @@ def _csv_table(path: Path, columns: Columns) -> Table:
     else:
         raise first_error
     source = Source("csv", encoding=encoding, delimiter=delimiter, header_row=header_at + 1)
-    table = Table(file=name, index=index, headers=headers, extra=extra, source=source)
+    table = Table(file=name, index=index, headers=headers, extra=extra, source=source, columns=columns)
     header = head[header_at]
     width = len(header)
     if width > MAX_COLUMNS:

@@ -140,7 +140,7 @@ def _row_errors(table: Table, number: int, fields: dict, exc: ValidationError) -
             if head in MODELS_FIELDS:
                 column, message = head, rest
         value = fields.get(column) if isinstance(column, str) else None
-        header = table.headers.get(column, column) if isinstance(column, str) else None
+        header = table.header(column) if isinstance(column, str) else None
         errors.append(RowError(table.file, number, header, value, expected_for(column, value, message)))
     return errors
 
@@ -261,7 +261,7 @@ def _validate_all(store: GraphStore, kind: str, table: Table, *, new_category: b
         if kind == "issues" and "village_code" not in fields:
             village = table.value(row, "village")
             if village is None:
-                errors.append(RowError(table.file, number, table.headers.get("village_code", "village_code"), None,
+                errors.append(RowError(table.file, number, table.header("village_code"), None,
                                        "12 位村(社区)代码，或村(社区)名称及其乡镇(街道) (a village code or name)"))
                 continue
             pending_names.append((number, fields, table.extras(row), str(village),
@@ -282,7 +282,7 @@ def _validate_all(store: GraphStore, kind: str, table: Table, *, new_category: b
                 listed = "；".join(f"{c.code} {c.name} (乡镇 {c.parent_code})" for c in candidates[:10])
                 expected = (f"唯一的村(社区)；同名的有 {len(candidates)} 个：{listed}；请填写村(社区)代码或乡镇(街道) "
                             "(a unique village: give its code or township)")
-            errors.append(RowError(table.file, number, table.headers.get("village", "village"), village, expected))
+            errors.append(RowError(table.file, number, table.header("village"), village, expected))
     # Checks across rows and against the store run on every row's raw values, so a row with a
     # format error still has its duplicates and unknown references reported.
     if progress is not None:
@@ -322,7 +322,7 @@ def _check_village_names(store: GraphStore, table: Table, named: dict) -> list[R
         township = townships.get(known[1])
         where = f"（{township.name}）" if township else ""
         for number in numbers:
-            errors.append(RowError(table.file, number, table.headers.get("village", "village"), name,
+            errors.append(RowError(table.file, number, table.header("village"), name,
                                    f"与村(社区)代码一致的名称：代码 {code} 是 {known[0]}{where}，请核对代码或名称 "
                                    "(the code's village)"))
     return errors
@@ -364,7 +364,7 @@ def _validate_row(table, model, number, fields, extra, records, errors):
     if _has_control(fields, extra):
         bad = [(c, v) for c, v in {**fields, **extra}.items() if isinstance(v, str) and _CONTROL.search(v)]
         for column, value in bad:
-            errors.append(RowError(table.file, number, table.headers.get(column, column), value,
+            errors.append(RowError(table.file, number, table.header(column), value,
                                    "不含控制字符（如 NUL）的文本 (text without control characters)"))
         return
     if model is IssueIn and (record := plain_issue(fields, extra)) is not None:
@@ -392,7 +392,7 @@ def _duplicates(table: Table, raw, key, column: str, what: str) -> list[RowError
         if k is None or (isinstance(k, tuple) and None in k):
             continue
         if k in seen:
-            errors.append(RowError(table.file, number, table.headers.get(column, column),
+            errors.append(RowError(table.file, number, table.header(column),
                                    k if isinstance(k, str) else fields.get(column),
                                    f"{what}在文件中只出现一次；第 {seen[k]} 行已有 (each {what} once)"))
         else:
@@ -482,7 +482,7 @@ def _check_categories(store: GraphStore, table: Table, raw, **_):
         rates = [fields.get(c) for c in ("rate_village", "rate_community")]
         if (rates[0] is None) != (rates[1] is None):
             column = "rate_community" if rates[1] is None else "rate_village"
-            errors.append(RowError(table.file, number, table.headers.get(column, column), None,
+            errors.append(RowError(table.file, number, table.header(column), None,
                                    "村和社区的参考问题数同时给出或同时留空 (both rates, or neither)"))
     return errors, {}
 
@@ -499,7 +499,7 @@ def _check_issues(store: GraphStore, table: Table, raw: list[tuple[int, IssueKey
     by_name: dict[str, list] = {}
     for u in units:
         by_name.setdefault(u.name, []).append(u)
-    header = table.headers.get
+    header = table.header
     updates: dict[int, dict] = {}
     for number, (issue_id, code, category, hint, status) in raw:
         change = {}

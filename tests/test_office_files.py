@@ -314,3 +314,16 @@ def test_with_no_category_loaded_the_message_says_how_to_load_them(tmp_path):
     store.close()
     expected = caught.value.errors[0].expected
     assert "先运行 xuncha catalog load 或 xuncha load categories" in expected and "：；" not in expected
+
+
+def test_a_column_the_file_lacks_is_named_in_the_files_header_language(wanzhou, tmp_path):
+    header = [h for h in ISSUE_HEADER if h != "销号日期"]
+    row = [v for h, v in zip(ISSUE_HEADER, issue("Q1", 整改状态="已销号")) if h != "销号日期"]
+    with pytest.raises(InputError) as caught:
+        load_table(wanzhou, "issues", write_csv(tmp_path / "台账.csv", header, [row]))
+    assert caught.value.errors[0].column == "销号日期"
+    english = ["issue_id", "village_code", "round_id", "found_on", "category", "severity", "status"]
+    values = ["Q1", DONGFANG, "2024年第1轮", "2024-03-05", "低保特困救助", "一般", "已销号"]
+    with pytest.raises(InputError) as caught:
+        load_table(wanzhou, "issues", write_csv(tmp_path / "ledger.csv", english, [values]))
+    assert caught.value.errors[0].column == "closed_on"
