@@ -10,6 +10,9 @@ from .errors import InputError, StoreUnavailable
 from .settings import Settings, get_settings
 from .store import GraphStore
 
+# The one version: the package's (pyproject.toml reads it here) and the API's.
+__version__ = "0.2.0"
+
 NEO4J_SCHEMES = ("neo4j://", "neo4j+s://", "neo4j+ssc://", "bolt://", "bolt+s://", "bolt+ssc://")
 
 
@@ -31,4 +34,4 @@ def open_store(url: str | None = None, settings: Settings | None = None, create:
     raise InputError(f"存储位置 sqlite:///路径 或 neo4j://主机:端口，而不是 {url!r} (a store URL)")
 
 
-__all__ = ["GraphStore", "open_store", "Settings", "get_settings"]
+__all__ = ["GraphStore", "open_store", "Settings", "get_settings", "__version__"]
