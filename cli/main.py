@@ -141,23 +141,17 @@ def cmd_show(args) -> int:
                 raise InputError(RowError("show", None, None, args.code,
                                           f"唯一的区划；匹配的有 {len(found)}{'+' if len(found) > 10 else ''} 个："
                                           f"{listed}；请用代码 (a unique division)"))
-        ancestors = []
-        code = division.parent_code
-        while code:
-            parent = store.division(code)
-            if parent is None:
-                break
-            ancestors.append(parent)
-            code = parent.parent_code
+        from graph import service
+        ancestors = service.ancestors(store, division)
         children = store.children_counts(division.code)
         units = store.units([division.code])
     result = {"code": division.code, "name": division.name, "level": division.level, "kind": division.kind,
-              "ancestors": [{"code": a.code, "name": a.name, "level": a.level} for a in reversed(ancestors)],
+              "ancestors": [{"code": a.code, "name": a.name, "level": a.level} for a in ancestors],
               "children": children, "units": [u.__dict__ for u in units]}
     if args.json:
         _print_json(result)
         return 0
-    path = " > ".join(a.name for a in reversed(ancestors))
+    path = " > ".join(a.name for a in ancestors)
     print(f"{division.name} ({division.code}, {LEVEL_ZH[division.level]}{'·' + division.kind if division.kind else ''})")
     if path:
         print(f"上级：{path}")

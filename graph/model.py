@@ -179,6 +179,15 @@ DONE_STATUSES = ("rectified", "closed")
 OPEN_STATUSES = ("open", "in_progress", "reopened")
 ONCE_RECTIFIED = ("rectified", "closed", "reopened")
 
+# The weight of a finding in the ledger's evidence, by severity (一般 1, 较重 2, 严重 4); a value
+# outside the enumeration (none passes validation) weighs as the gravest.
+SEVERITY_WEIGHT = {Severity.MINOR.value: 1.0, Severity.SERIOUS.value: 2.0, Severity.GRAVE.value: 4.0}
+UNKNOWN_SEVERITY_WEIGHT = max(SEVERITY_WEIGHT.values())
+# The ledger rule's constants as query parameters: the stores' aggregations (LEDGER_SQL,
+# LEDGER_CYPHER) bind these, graph/analysis/ledger.py reads the same names.
+LEDGER_PARAMETERS = {"once_rectified": list(ONCE_RECTIFIED), "severity_weight": dict(SEVERITY_WEIGHT),
+                     "unknown_severity_weight": UNKNOWN_SEVERITY_WEIGHT}
+
 
 def _enum_validator(enum_cls):
     def check(value):
