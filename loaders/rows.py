@@ -315,8 +315,15 @@ def _excel_table(path: Path, source: Source, columns: Columns):
                 raise InputError(RowError(path.name, None, None, None, "至少一个工作表 (a worksheet)"))
             first_error, found = None, []
             for position, sheet_name in enumerate(names):
-                member = members[position] if members and position < len(members) else None
-                formulas = _check_sheet(path, member, sheet_name) if member else []
+                if members is not None:
+                    member = members[position] if position < len(members) else None
+                    if member is None:  # calamine would read a part this pass cannot bound
+                        raise InputError(RowError(path.name, None, None, None,
+                                                  f"一个可读的 Excel 工作簿；找不到工作表“{sheet_name}”的内容，请在 Excel "
+                                                  "中打开后另存为 .xlsx (a workbook whose sheets can be found)"))
+                    formulas = _check_sheet(path, member, sheet_name)
+                else:
+                    formulas = []
                 sheet = workbook.get_sheet_by_index(position)
                 _check_extent(path.name, sheet_name, sheet.total_height, sheet.total_width)
                 head = sheet.to_python(skip_empty_area=False, nrows=HEADER_SEARCH_ROWS)
@@ -372,28 +379,35 @@ def _check_extent(file: str, sheet: str, rows: int, columns: int) -> None:
                               "(a worksheet within the size limits)"))
 
 
-_SHEET_TARGET = re.compile(rb'<Relationship[^>]*?Id="([^"]+)"[^>]*?Target="([^"]+)"|'
-                           rb'<Relationship[^>]*?Target="([^"]+)"[^>]*?Id="([^"]+)"')
-_SHEET_ELEMENT = re.compile(rb"<(?:\w+:)?sheet\b[^>]*?\br:id=\"([^\"]+)\"")
+_SHEET_TARGET = re.compile(rb"""<(?:\w+:)?Relationship[^>]*?\bId=["']([^"']+)["'][^>]*?\bTarget=["']([^"']+)["']|"""
+                           rb"""<(?:\w+:)?Relationship[^>]*?\bTarget=["']([^"']+)["'][^>]*?\bId=["']([^"']+)["']""")
+_SHEET_ELEMENT = re.compile(rb"""<(?:\w+:)?sheet\b[^>]*?\b\w+:id=["']([^"']+)["']""")
 
 
-def _sheet_members(path: Path) -> list[str | None] | None:
-    """The archive member of each worksheet, in the workbook's order (None where it is not found);
-    None for a file that is no readable archive (calamine then says what is wrong with it). The
-    parts a workbook unpacks to are bounded first, by what the archive says of them."""
+def _sheet_members(path: Path) -> list[str | None]:
+    """The archive member of each worksheet, in the workbook's order (None where it is not found).
+    A workbook whose sheets cannot be found here is refused: calamine would read parts this module
+    has not bounded. The parts a workbook unpacks to are bounded first, by what the archive says of
+    them (the pass over each sheet then counts what it really unpacks)."""
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError):
-        return None
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise InputError(RowError(path.name, None, None, None,
+                                  f"一个可读的 Excel 工作簿 ({type(exc).__name__}: {exc})")) from None
     with archive:
+        names = archive.namelist()
+        if len(names) != len(set(names)):  # a reader could take either copy of a part
+            raise InputError(RowError(path.name, None, None, None,
+                                      "一个可读的 Excel 工作簿；该文件有重名的部件 (a workbook without duplicate parts)"))
         declared = sum(info.file_size for info in archive.infolist())
         if declared > MAX_UNZIPPED:
             raise InputError(_too_large(path.name, f"该工作簿解压后有 {declared:,} 字节"))
         try:
             workbook = archive.read("xl/workbook.xml")
             rels = archive.read("xl/_rels/workbook.xml.rels")
-        except (KeyError, zipfile.BadZipFile, OSError):
-            return None
+        except (KeyError, zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error) as exc:
+            raise InputError(RowError(path.name, None, None, None,
+                                      f"一个可读的 Excel 工作簿 ({type(exc).__name__}: {exc})")) from None
         targets = {}
         for m in _SHEET_TARGET.finditer(rels):
             rid, target = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
