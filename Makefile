@@ -35,12 +35,12 @@ demo: install
 	$(XUNCHA) viz area 500101 -o out/views/万州区.html
 	$(BIN)/python -c "import json; c = json.load(open('out/rootcauses.json'))[0]; print(c['unit_id'], c['category'])" \
 	  | { read unit category; $(XUNCHA) viz rootcause "$$unit" "$$category" -o out/views/rootcause-1.html; }
-	@echo "reports: out/rootcauses.xlsx out/rootcauses.json out/packages.xlsx out/packages.json; views: out/views/"
+	@echo "报告：out/rootcauses.xlsx、out/rootcauses.json、out/packages.xlsx、out/packages.json；图：out/views/"
 	@echo ""
-	@echo "HTTP API 分析员令牌 (an analyst token for the API; only its hash is stored):"
+	@echo "HTTP API 分析员令牌（只显示这一次，存储中只保存它的哈希）："
 	@$(XUNCHA) token create --role analyst --name demo | sed -n 2p
-	@echo "start the API:  $(BIN)/xuncha --store $(DEMO_STORE) serve    (Ctrl-C stops it)"
-	@echo "then open:      http://127.0.0.1:8000/docs (API, offline; Authorize with the token) or http://127.0.0.1:8000/ui"
+	@echo "启动 API：  $(BIN)/xuncha --store $(DEMO_STORE) serve    （Ctrl-C 停止）"
+	@echo "然后打开：  http://127.0.0.1:8000/docs（API 文档，离线可用；用上面的令牌 Authorize）或 http://127.0.0.1:8000/ui"
 
 # The Neo4j engine for tests and development: a small Java launcher over Neo4j 5.26 (LTS), no Docker.
 $(NEO4J_CP): $(NEO4J_DEV)/pom.xml $(NEO4J_DEV)/src/main/java/xuncha/Neo4jDev.java

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from graph import Settings, get_settings, open_store
+from graph import Settings, __version__, get_settings, open_store
 from graph.errors import InputError, XunchaError
 
 from .audit import refusal
@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.store.close()
 
     # /redoc is served by routes/ui.py: the bundle without its CDN logo.
-    app = FastAPIOffline(title="xuncha 巡察 API", version="0.2.0", lifespan=lifespan, responses=ERROR_RESPONSES,
+    app = FastAPIOffline(title="xuncha 巡察 API", version=__version__, lifespan=lifespan, responses=ERROR_RESPONSES,
                          redoc_url=None,
                          description="村(社区)巡察责任链图谱：区划、单位、问题、责任链、根源单位与联动整改包。"
                                      "所有接口需要 `Authorization: Bearer <令牌>`（`xuncha token create`）。")

@@ -83,7 +83,9 @@ def pad(text, width: int, right: bool = False) -> str:
 def cmd_load(args) -> int:
     from loaders import tables
     from loaders.divisions import DEFAULT_DIVISIONS, load_divisions
-    with closing(open_store(args.store)) as store:
+    # Only divisions start a store: any other table into a store that does not exist is refused,
+    # and no empty file is left behind (the message says to load divisions first).
+    with closing(open_store(args.store, create=args.table == "divisions", read_only=False)) as store:
         if args.table == "divisions":
             summary = load_divisions(store, args.path or DEFAULT_DIVISIONS, province=args.province,
                                      district=args.district, show_progress=not args.json)
@@ -113,11 +115,10 @@ def cmd_stats(args) -> int:
         _print_json(counts)
         return 0
     levels = counts["by_level"]
-    print("区划 divisions: " + ", ".join(f"{LEVEL_ZH[k]} {v:,}" for k, v in levels.items()))
-    print("村级 village-level units: " + ", ".join(
-        f"{VILLAGE_KIND_ZH[k]} {v:,}" for k, v in counts["villages_by_kind"].items()))
-    print(f"单位 units {counts['units']:,}; 问题类别 categories {counts['categories']:,}; "
-          f"权责 duties {counts['duties']:,}; 问题 issues {counts['issues']:,}")
+    print("区划：" + "，".join(f"{LEVEL_ZH[k]} {v:,}" for k, v in levels.items()))
+    print("村级单位：" + "，".join(f"{VILLAGE_KIND_ZH[k]} {v:,}" for k, v in counts["villages_by_kind"].items()))
+    print(f"单位 {counts['units']:,}，问题类别 {counts['categories']:,}，权责 {counts['duties']:,}，"
+          f"问题 {counts['issues']:,}")
     # Padded by display width: a CJK name takes two columns a character.
     name_width = max([display_width(d["name"]) for d in counts["districts"]] + [4]) + 2
     print(pad("代码", 8) + pad("区县", name_width) + "".join(pad(h, 8, True) for h in ("乡镇", "村", "社区", "合计")))
@@ -143,30 +144,24 @@ def cmd_show(args) -> int:
                 raise InputError(RowError("show", None, None, args.code,
                                           f"唯一的区划；匹配的有 {len(found)}{'+' if len(found) > 10 else ''} 个："
                                           f"{listed}；请用代码 (a unique division)"))
-        ancestors = []
-        code = division.parent_code
-        while code:
-            parent = store.division(code)
-            if parent is None:
-                break
-            ancestors.append(parent)
-            code = parent.parent_code
+        from graph import service
+        ancestors = service.ancestors(store, division)
         children = store.children_counts(division.code)
         units = store.units([division.code])
     result = {"code": division.code, "name": division.name, "level": division.level, "kind": division.kind,
-              "ancestors": [{"code": a.code, "name": a.name, "level": a.level} for a in reversed(ancestors)],
+              "ancestors": [{"code": a.code, "name": a.name, "level": a.level} for a in ancestors],
               "children": children, "units": [u.__dict__ for u in units]}
     if args.json:
         _print_json(result)
         return 0
-    path = " > ".join(a.name for a in reversed(ancestors))
+    path = " > ".join(a.name for a in ancestors)
     print(f"{division.name} ({division.code}, {LEVEL_ZH[division.level]}{'·' + division.kind if division.kind else ''})")
     if path:
-        print(f"上级 ancestors: {path}")
+        print(f"上级：{path}")
     for level, n in children.items():
-        print(f"下辖 {LEVEL_ZH.get(level, level)}: {n:,}")
+        print(f"下辖{LEVEL_ZH.get(level, level)}：{n:,}")
     for u in units:
-        print(f"单位 {u.unit_id} {u.name} ({u.function})")
+        print(f"单位：{u.unit_id} {u.name}（{u.function}）")
     return 0
 
 
@@ -269,11 +264,16 @@ def cmd_packages(args) -> int:
     from graph.reports import write_packages
     with closing(_reading(args)) as store:
         packages = service.packages(store, as_of=args.as_of, **_analysis_options(args, store))
-    if args.xlsx:
+    if args.xlsx and not packages:
+        # An empty report would read as "nothing to rectify"; the user is told instead.
+        print(f"没有整改包（没有高于置信度阈值的根源单位），未写出 {args.xlsx}", file=sys.stderr)
+    elif args.xlsx:
         write_packages(packages, args.xlsx)
     if args.json:
         _print_json(packages)
         return 0
+    if not packages:
+        print("没有整改包（没有高于置信度阈值的根源单位）")
     for p in packages:
         a, t = p["agency_end"], p["totals"]
         print(f"{p['package_id']} {p['root_cause']['category']}")
@@ -284,7 +284,7 @@ def cmd_packages(args) -> int:
               f"{'已销号' if state['closed'] else ('可销号' if state['closable'] else '未销号')}")
         print(f"  基层端: {t['villages']} 个村(社区)、{t['issues']} 个问题（未完成 {t['open_issues']}"
               f"{f'，{overdue} 个村(社区)已逾期' if overdue else ''}）")
-    if args.xlsx:
+    if args.xlsx and packages:
         print(f"已写入 {args.xlsx}")
     return 0
 
@@ -298,8 +298,10 @@ def cmd_history(args) -> int:
         from graph.analysis.planning import recurrence_links
         links = [link for link in recurrence_links(store.issues_in(issue.village_code[:9], issue.category))
                  if args.issue_id in (link["closed"], link["reopened_by"])]
+    from graph.settings import office_time
     rows = [{"status": c.status, "status_zh": Status(c.status).zh,
-             "closed_on": c.closed_on.isoformat() if c.closed_on else None, "recorded_at": c.recorded_at}
+             "closed_on": c.closed_on.isoformat() if c.closed_on else None, "recorded_at": c.recorded_at,
+             "recorded_at_local": office_time(c.recorded_at)}
             for c in changes]
     if args.json:
         _print_json({"issue_id": args.issue_id, "history": rows, "recurrence": links})
@@ -307,7 +309,7 @@ def cmd_history(args) -> int:
     print(f"问题 {args.issue_id} 的整改状态记录：")
     for r in rows:
         closed = f"，销号日期 {r['closed_on']}" if r["closed_on"] else ""
-        print(f"  {r['recorded_at']}  {r['status_zh']}{closed}")
+        print(f"  {r['recorded_at_local']}  {r['status_zh']}{closed}")
     for link in links:
         state = "已重新打开（复发重开）" if link["reopened"] else "原问题应重新打开（xuncha reopen --apply）"
         print(f"  复发：{link['closed']} 整改后，{link['round']} 在同一村(社区)又发现同类问题 {link['reopened_by']}，{state}")
@@ -626,11 +628,34 @@ def cmd_serve(args) -> int:
 # -- parser -----------------------------------------------------------------------------------------
 class ChineseHelpFormatter(argparse.HelpFormatter):
     def add_usage(self, usage, actions, groups, prefix=None):
-        super().add_usage(usage, actions, groups, prefix or "用法：")
+        # argparse builds a command's name from the usage with prefix "": no second 用法：.
+        super().add_usage(usage, actions, groups, "用法：" if prefix is None else prefix)
+
+
+# argparse's own messages, as the user reads them.
+_ARGPARSE_ZH = ((r"the following arguments are required: (.*)", r"缺少参数：\1"),
+                (r"argument (\S+): invalid choice: (.*) \(choose from (.*)\)", r"参数 \1：无效的选择 \2（可选 \3）"),
+                (r"argument (\S+): invalid (\w+) value: (.*)", r"参数 \1：无效的值 \3"),
+                (r"argument (\S+): expected one argument", r"参数 \1：需要一个值"),
+                (r"argument (\S+): not allowed with argument (\S+)", r"参数 \1 不能与 \2 同时使用"),
+                (r"one of the arguments (.*) is required", r"需要以下参数之一：\1"),
+                (r"unrecognized arguments: (.*)", r"无法识别的参数：\1"),
+                (r"argument (\S+): (.*)", r"参数 \1：\2"))
+
+
+class ChineseArgumentParser(argparse.ArgumentParser):
+    def error(self, message):
+        import re
+        for pattern, text in _ARGPARSE_ZH:
+            if re.fullmatch(pattern, message):
+                message = re.sub(pattern, text, message)
+                break
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}：{message}\n")
 
 
 def _parser(**kwargs) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(formatter_class=ChineseHelpFormatter, add_help=False, **kwargs)
+    parser = ChineseArgumentParser(formatter_class=ChineseHelpFormatter, add_help=False, **kwargs)
     parser.add_argument("-h", "--help", action="help", help="显示帮助并退出 (show this help)")
     parser._positionals.title = "位置参数"
     parser._optionals.title = "选项"

@@ -10,6 +10,9 @@ from .errors import InputError, StoreUnavailable
 from .settings import Settings, get_settings
 from .store import AccessStore, GraphStore
 
+# The one version: the package's (pyproject.toml reads it here) and the API's.
+__version__ = "0.2.0"
+
 NEO4J_SCHEMES = ("neo4j://", "neo4j+s://", "neo4j+ssc://", "bolt://", "bolt+s://", "bolt+ssc://")
 
 
@@ -41,4 +44,4 @@ def open_access(store: GraphStore) -> AccessStore:
     return Neo4jAccess(store)
 
 
-__all__ = ["AccessStore", "GraphStore", "open_access", "open_store", "Settings", "get_settings"]
+__all__ = ["AccessStore", "GraphStore", "open_access", "open_store", "Settings", "get_settings", "__version__"]

@@ -179,6 +179,15 @@ DONE_STATUSES = ("rectified", "closed")
 OPEN_STATUSES = ("open", "in_progress", "reopened")
 ONCE_RECTIFIED = ("rectified", "closed", "reopened")
 
+# The weight of a finding in the ledger's evidence, by severity (一般 1, 较重 2, 严重 4); a value
+# outside the enumeration (none passes validation) weighs as the gravest.
+SEVERITY_WEIGHT = {Severity.MINOR.value: 1.0, Severity.SERIOUS.value: 2.0, Severity.GRAVE.value: 4.0}
+UNKNOWN_SEVERITY_WEIGHT = max(SEVERITY_WEIGHT.values())
+# The ledger rule's constants as query parameters: the stores' aggregations (LEDGER_SQL,
+# LEDGER_CYPHER) bind these, graph/analysis/ledger.py reads the same names.
+LEDGER_PARAMETERS = {"once_rectified": list(ONCE_RECTIFIED), "severity_weight": dict(SEVERITY_WEIGHT),
+                     "unknown_severity_weight": UNKNOWN_SEVERITY_WEIGHT}
+
 
 def _enum_validator(enum_cls):
     def check(value):
@@ -236,6 +245,79 @@ def _today() -> dt.date:
 
 
 _TODAY: list = [float("-inf"), None]
+
+
+# No village inspection finding predates this: a year written 0024 or 1024 is a typing error.
+EARLIEST_FOUND = dt.date(2000, 1, 1)
+
+# Full-width digits and signs as a Chinese input method types them, as the ASCII ones.
+_HALF_WIDTH = str.maketrans("０１２３４５６７８９．，－／：", "0123456789.,-/:")
+
+
+def half_width(text: str) -> str:
+    """Full-width digits and number signs as ASCII: a code or amount typed with a Chinese input
+    method reads the same as one typed without.
+
+    >>> half_width("５００１０１００１００１"), half_width("１，２３４．５")
+    ('500101001001', '1,234.5')
+    """
+    return text.translate(_HALF_WIDTH) if not text.isascii() else text
+
+
+_THOUSANDS = re.compile(r"^[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?$")
+_DECIMAL_COMMA = re.compile(r"^[0-9]{1,3}(?:\.[0-9]{3})*,[0-9]+$")
+
+
+def parse_amount(text: str) -> str:
+    """An amount in yuan as written in a ledger, as the text of a number, or ValueError saying why
+    not: thousands separators only every three digits (1,234.50), no decimal comma (1.234,50 or
+    1,23 are refused, not read as 1.2345 or 123), 元 allowed after the number, 万元 refused with a
+    hint (the column is in yuan).
+
+    >>> parse_amount("1,234.50"), parse_amount("１２０００元"), parse_amount("800")
+    ('1234.50', '12000', '800')
+    >>> parse_amount("1,23")
+    Traceback (most recent call last):
+    ValueError: 数字，小数点用“.”而不是逗号：“1,23”若是 1.23 请写作 1.23，若是 123 请写作 123 (a decimal point, not a comma)
+    """
+    text = half_width(text.strip())
+    if "万" in text or "亿" in text:
+        raise ValueError(f"以元为单位的数字：“{text}”请换算成元，如 1.2万元 写作 12000 (an amount in yuan)")
+    text = text.removesuffix("元").strip()
+    if "," in text:
+        if _THOUSANDS.match(text):
+            return text.replace(",", "")
+        if _DECIMAL_COMMA.match(text):
+            point = text.replace(".", "").replace(",", ".")
+            meant = (f"应写作 {point}" if "." in text else
+                     f"若是 {point} 请写作 {point}，若是 {text.replace(',', '')} 请写作 {text.replace(',', '')}")
+            raise ValueError(f"数字，小数点用“.”而不是逗号：“{text}”{meant} (a decimal point, not a comma)")
+        raise ValueError(f"数字；千位分隔符“,”须每三位一个，如 1,234.50：“{text}”不是 (thousands separators every "
+                         "three digits)")
+    return text
+
+
+def category_spelling(name: str) -> str:
+    """A category name with full-width brackets as half-width ones, as the catalog writes them: 村（居）务公开
+    is 村(居)务公开, never a look-alike second category.
+
+    >>> category_spelling("村（居）务公开")
+    '村(居)务公开'
+    """
+    return name.replace("（", "(").replace("）", ")").strip() if not name.isascii() else name.strip()
+
+
+def village_name_matches(given: str, statistical: str) -> bool:
+    """Whether a ledger's village name names the statistical division: the name itself, or the
+    name without its committee suffix (东方广场社区 for 东方广场社区居委会), as the stores resolve names.
+
+    >>> village_name_matches("东方广场社区", "东方广场社区居委会"), village_name_matches("黄柏村", "东方广场社区居委会")
+    (True, False)
+    """
+    return statistical == given or any(statistical == given + suffix for suffix in VILLAGE_SUFFIXES)
+
+
+VILLAGE_SUFFIXES = ("村民委员会", "居民委员会", "村委会", "居委会")
 
 
 def parse_bool(value: Any) -> bool:
@@ -296,6 +378,11 @@ class DutyIn(Record):
     _level = field_validator("level", mode="before")(_enum_validator(UnitLevel))
     _duty = field_validator("duty", mode="before")(_enum_validator(DutyType))
 
+    @field_validator("category", mode="before")
+    @classmethod
+    def _category(cls, value):
+        return category_spelling(value) if isinstance(value, str) else value
+
 
 class IssueIn(Record):
     """A row of the problem ledger (问题台账), after the village has been resolved to its code."""
@@ -333,8 +420,13 @@ class IssueIn(Record):
         if value is None or (isinstance(value, str) and not value.strip()):
             return None
         if isinstance(value, str):
-            value = value.replace(",", "").strip()
+            return parse_amount(value)
         return value
+
+    @field_validator("category", mode="before")
+    @classmethod
+    def _category(cls, value):
+        return category_spelling(value) if isinstance(value, str) else value
 
     @field_validator("root_unit_hint", mode="before")
     @classmethod
@@ -345,6 +437,9 @@ class IssueIn(Record):
     def _dates_and_status_agree(self):
         # Each rule names its field first, so the loader reports the column the user has to fix.
         today = _today()
+        if self.found_on < EARLIEST_FOUND:
+            raise ValueError(f"found_on: 不早于 {EARLIEST_FOUND} 的日期（年份是否写错？如 0024 应为 2024）"
+                             f"(a date from {EARLIEST_FOUND.year} on)")
         if self.found_on > today:
             raise ValueError(f"found_on: 不晚于今天 ({today}) 的日期 (not in the future)")
         if self.closed_on is not None and self.closed_on > today:
@@ -498,7 +593,7 @@ def plain_issue_values(issue_id, village_code, round_id, found_on, category, des
             return None
     # The rules between fields, as IssueIn._dates_and_status_agree states them.
     today = _today()
-    if found_on > today or (closed_on is not None and (closed_on > today or closed_on < found_on)):
+    if found_on > today or found_on < EARLIEST_FOUND or (closed_on is not None and (closed_on > today or closed_on < found_on)):
         return None
     if due_on is not None and due_on < found_on:
         return None
@@ -526,6 +621,16 @@ class CategoryIn(Record):
     rate_community: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     money: bool = False
     systemic_fix: str = ""
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name(cls, value):
+        return category_spelling(value) if isinstance(value, str) else value
+
+    @field_validator("rate_village", "rate_community", mode="before")
+    @classmethod
+    def _rate(cls, value):
+        return half_width(value) if isinstance(value, str) else value
 
     @field_validator("money", mode="before")
     @classmethod

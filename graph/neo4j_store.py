@@ -23,7 +23,7 @@ from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionE
 
 from . import projection
 from .errors import Forbidden, InputError, StoreError, StoreUnavailable
-from .model import CategoryIn, Division, DutyIn, IssueIn, KIND_BY_LEVEL, UnitIn
+from .model import KIND_BY_LEVEL, LEDGER_PARAMETERS, CategoryIn, Division, DutyIn, IssueIn, UnitIn
 from .store import (ApiToken, AuditEntry, Duty, Exposure, HintCount, Issue, LedgerCell, LedgerFacts, Progress, StatusChange, Unit,
                     VillageCount, WriteSummary, extra_json, issue_row)
 
@@ -604,7 +604,7 @@ class Neo4jStore:
         return found[0]["rows"] if found else []
 
     def ledger_facts(self) -> LedgerFacts:
-        cells = [LedgerCell(*r[:8], float(r[8]), round(float(r[9]), 2), r[10], r[11]) for r in self._table(LEDGER_CYPHER)]
+        cells = [LedgerCell(*r[:8], float(r[8]), round(float(r[9]), 2), r[10], r[11]) for r in self._table(LEDGER_CYPHER, **LEDGER_PARAMETERS)]
         exposure = [Exposure._make(r) for r in self._table(EXPOSURE_CYPHER)]
         hints = [HintCount(*r) for r in self._table(
             "MATCH (i:Issue) WHERE i.root_unit_hint IS NOT NULL "
@@ -638,10 +638,10 @@ WITH last.round_id AS latest
 MATCH (i:Issue)
 WITH latest, i.village_code AS village, i.township_code AS township, i.district_code AS district,
      i.category AS category, count(*) AS n,
-     sum(CASE i.severity WHEN 'minor' THEN 1.0 WHEN 'serious' THEN 2.0 ELSE 4.0 END) AS w,
+     sum(coalesce($severity_weight[i.severity], $unknown_severity_weight)) AS w,
      sum(coalesce(i.amount_yuan, 0.0)) AS amount,
-     max(CASE WHEN i.status IN ['rectified', 'closed', 'reopened'] AND i.round_id <> latest THEN 1 ELSE 0 END) AS rectified,
-     min(CASE WHEN i.status IN ['rectified', 'closed', 'reopened'] THEN toString(i.found_on) + '|' + i.round_id END) AS first_done,
+     max(CASE WHEN i.status IN $once_rectified AND i.round_id <> latest THEN 1 ELSE 0 END) AS rectified,
+     min(CASE WHEN i.status IN $once_rectified THEN toString(i.found_on) + '|' + i.round_id END) AS first_done,
      collect([toString(i.found_on), i.round_id]) AS findings
 WITH village, township, district, category, n, w, amount, rectified,
      CASE WHEN first_done IS NULL THEN 0 WHEN any(f IN findings WHERE f[0] > substring(first_done, 0, 10)

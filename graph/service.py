@@ -74,6 +74,19 @@ def _cause(rank: int, candidate, issues: list | None) -> dict:
     return item
 
 
+def ancestors(store: GraphStore, division) -> list:
+    """A division's ancestors, top-down (province first): the one walk up the PART_OF chain the
+    CLI's ``show`` and the API's ``/divisions/{code}`` both give."""
+    found, code = [], division.parent_code
+    while code:
+        parent = store.division(code)
+        if parent is None:
+            break
+        found.append(parent)
+        code = parent.parent_code
+    return found[::-1]
+
+
 def chain(store: GraphStore, issue_id: str) -> dict:
     graph = store.chain_graph(issue_id)
     if f"issue:{issue_id}" not in graph:

@@ -1,6 +1,9 @@
 """The one place configuration is read from: environment variables, with defaults for a laptop."""
 from __future__ import annotations
 
+import datetime as dt
+import re
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -24,7 +27,39 @@ class Settings(BaseSettings):
     cypher_timeout_s: float = Field(10.0, validation_alias="XUNCHA_CYPHER_TIMEOUT")
     cypher_row_limit: int = Field(5000, validation_alias="XUNCHA_CYPHER_ROWS")
     cypher_max_mb: int = Field(8, validation_alias="XUNCHA_CYPHER_MB")
+    # Times are stored in UTC and shown in the office's zone: an offset (+08:00, China's) or an
+    # IANA name (Asia/Urumqi) where the machine has the zone database.
+    timezone: str = Field("+08:00", validation_alias="XUNCHA_TIMEZONE")
 
 
 def get_settings() -> Settings:
     return Settings()
+
+
+def office_zone(name: str | None = None) -> dt.tzinfo:
+    """The office's time zone: ``XUNCHA_TIMEZONE`` (default +08:00).
+
+    >>> str(office_zone("+08:00")), str(office_zone("UTC-03:30"))
+    ('UTC+08:00', 'UTC-03:30')
+    """
+    name = name or get_settings().timezone
+    offset = re.fullmatch(r"(?:UTC)?([+-])(\d{1,2}):?(\d{2})?", name.strip())
+    if offset:
+        sign = 1 if offset.group(1) == "+" else -1
+        return dt.timezone(sign * dt.timedelta(hours=int(offset.group(2)), minutes=int(offset.group(3) or 0)))
+    from zoneinfo import ZoneInfo
+    return ZoneInfo(name)
+
+
+def office_time(stored: str | None, zone: dt.tzinfo | None = None) -> str | None:
+    """A stored UTC time (ISO 8601) as the office reads it, in its zone.
+
+    >>> office_time("2026-12-03T09:30:00+00:00", office_zone("+08:00"))
+    '2026-12-03 17:30:00'
+    """
+    if not stored:
+        return stored
+    moment = dt.datetime.fromisoformat(stored)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(zone or office_zone()).strftime("%Y-%m-%d %H:%M:%S")

@@ -15,7 +15,7 @@ from typing import Iterable, Iterator, Sequence
 import networkx as nx
 
 from .errors import DiskFull, InputError, NotSupported, StoreError, StoreMissing, StoreUnavailable
-from .model import CategoryIn, Division, DutyIn, IssueIn, IssueRecord, UnitIn
+from .model import LEDGER_PARAMETERS, CategoryIn, Division, DutyIn, IssueIn, IssueRecord, UnitIn
 from . import projection
 from .store import (ApiToken, AuditEntry, Duty, Exposure, HintCount, Issue, LedgerCell, LedgerFacts, Progress,
                     StatusChange, Unit, VillageCount, WriteSummary, extra_json)
@@ -136,7 +136,7 @@ ISSUE_COLUMNS = ("issue_id", "village_code", "township_code", "district_code", "
 
 def _refresh_ledger(db: sqlite3.Connection) -> None:
     db.execute("DELETE FROM ledger_cell")
-    db.execute("INSERT INTO ledger_cell " + LEDGER_SQL)
+    db.execute("INSERT INTO ledger_cell " + LEDGER_SQL, LEDGER_SQL_PARAMETERS)
 
 
 class _Spelled(dict):
@@ -182,7 +182,7 @@ class SQLiteStore:
         self._in_atomic = False  # set, under the write lock, by the thread inside atomic()
         if not create and not self.path.is_file():
             raise StoreMissing(f"没有存储：{self.path} 不存在 (no store at {self.path})；"
-                               "先用 xuncha load divisions 建立")
+                               "先加载区划 (xuncha load divisions)")
         try:
             if (not create if read_only is None else read_only) and self._open_read_only():
                 return
@@ -622,12 +622,10 @@ LEDGER_SQL = """
 WITH latest AS (SELECT round_id FROM issue ORDER BY found_on DESC, round_id DESC LIMIT 1),
 vc AS (
     SELECT village_code, township_code, district_code, category, COUNT(*) AS n,
-           SUM(CASE severity WHEN 'minor' THEN 1.0 WHEN 'serious' THEN 2.0 ELSE 4.0 END) AS w,
+           SUM({weight}) AS w,
            SUM(COALESCE(amount_yuan, 0)) AS amount,
-           MAX(status IN ('rectified', 'closed', 'reopened') AND round_id <> (SELECT round_id FROM latest))
-               AS rectified,
-           MIN(CASE WHEN status IN ('rectified', 'closed', 'reopened') THEN found_on || '|' || round_id END)
-               AS first_done
+           MAX(status IN ({once_rectified}) AND round_id <> (SELECT round_id FROM latest)) AS rectified,
+           MIN(CASE WHEN status IN ({once_rectified}) THEN found_on || '|' || round_id END) AS first_done
     FROM issue NOT INDEXED GROUP BY village_code, category
 ),
 -- Found again after its first rectification, in another round. A second pass over the ledger
@@ -644,7 +642,16 @@ FROM vc JOIN vt ON vt.village_code = vc.village_code JOIN division v ON v.code =
 LEFT JOIN recurred r ON r.village_code = vc.village_code AND r.category = vc.category
 GROUP BY vc.township_code, vc.district_code, v.kind, vc.category
 ORDER BY vc.township_code, v.kind, vc.category
-"""
+""".format(
+    weight="CASE severity " + " ".join(f"WHEN :severity{i} THEN :weight{i}" for i in range(len(LEDGER_PARAMETERS["severity_weight"])))
+           + " ELSE :unknown_severity_weight END",
+    once_rectified=", ".join(f":once_rectified{i}" for i in range(len(LEDGER_PARAMETERS["once_rectified"]))))
+# The rule's statuses and weights (graph.analysis.ledger.LEDGER_PARAMETERS), bound by name.
+LEDGER_SQL_PARAMETERS = {
+    **{f"severity{i}": severity for i, severity in enumerate(LEDGER_PARAMETERS["severity_weight"])},
+    **{f"weight{i}": weight for i, weight in enumerate(LEDGER_PARAMETERS["severity_weight"].values())},
+    **{f"once_rectified{i}": status for i, status in enumerate(LEDGER_PARAMETERS["once_rectified"])},
+    "unknown_severity_weight": LEDGER_PARAMETERS["unknown_severity_weight"]}
 
 EXPOSURE_SQL = """
 SELECT t.code, t.parent_code, v.kind, COUNT(*), COUNT(n.village_code),

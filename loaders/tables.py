@@ -10,6 +10,7 @@ import functools
 import gc
 import operator
 import re
+import unicodedata
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,8 @@ from pydantic import ValidationError
 from graph.access import EVERY_DISTRICT, Scope, refuse_foreign_issues
 from graph.errors import InputError, RowError
 from graph.model import (ISSUE_FIELD_ORDER, NO_EXTRA, CategoryIn, DutyIn, IssueIn, IssueRecord, Status, UnitIn,
-                         UnitLevel, plain_issue, plain_issue_values)
+                         UnitLevel, category_spelling, half_width, plain_issue, plain_issue_values,
+                         village_name_matches)
 from graph.store import GraphStore, WriteSummary
 
 from .progress import Progress
@@ -139,7 +141,7 @@ def _row_errors(table: Table, number: int, fields: dict, exc: ValidationError) -
             if head in MODELS_FIELDS:
                 column, message = head, rest
         value = fields.get(column) if isinstance(column, str) else None
-        header = table.headers.get(column, column) if isinstance(column, str) else None
+        header = table.header(column) if isinstance(column, str) else None
         errors.append(RowError(table.file, number, header, value, expected_for(column, value, message)))
     return errors
 
@@ -217,6 +219,10 @@ def _validate_all(store: GraphStore, kind: str, table: Table, *, new_category: b
     lacking = None in positions
     cells = operator.itemgetter(*(-1 if p is None else p for p in positions)) if positions else None
     status_at = ISSUE_FIELD_ORDER.index("status")
+    # A ledger with both a code and a name column: each row's pair, checked against the loaded
+    # divisions after the rows (a name that is not the code's village is refused, not ignored).
+    name_at = table.index.get("village") if "village_code" in table.index else None
+    named: dict[tuple[str, str], list[int]] = {}
     for count, (number, row) in enumerate(table.rows, start=1):
         if progress is not None and count % 5000 == 0:
             progress(5000)
@@ -243,17 +249,21 @@ def _validate_all(store: GraphStore, kind: str, table: Table, *, new_category: b
                 records.append((number, record))
                 raw.append((number, _issue_keys((record.issue_id, record.village_code, record.category,
                                                  record.root_unit_hint, intern(values[status_at])))))
+                if name_at is not None:
+                    _named(named, number, record.village_code, table.value(row, "village"))
                 continue
-            fields = table.fields(row, canonical)
+            fields = _half_width_numbers(table.fields(row, canonical))
             raw.append((number, _issue_keys(_text_of(fields.get(k)) for k in IssueKeys._fields)))
         else:
-            fields = table.fields(row, canonical)
+            fields = _half_width_numbers(table.fields(row, canonical))
             # Only what the checks across rows read is kept for every row.
             raw.append((number, {k: fields[k] for k in keep if k in fields}))
+        if name_at is not None and "village_code" in fields:
+            _named(named, number, _text_of(fields["village_code"]), table.value(row, "village"))
         if kind == "issues" and "village_code" not in fields:
             village = table.value(row, "village")
             if village is None:
-                errors.append(RowError(table.file, number, table.headers.get("village_code", "village_code"), None,
+                errors.append(RowError(table.file, number, table.header("village_code"), None,
                                        "12 位村(社区)代码，或村(社区)名称及其乡镇(街道) (a village code or name)"))
                 continue
             pending_names.append((number, fields, table.extras(row), str(village),
@@ -274,7 +284,7 @@ def _validate_all(store: GraphStore, kind: str, table: Table, *, new_category: b
                 listed = "；".join(f"{c.code} {c.name} (乡镇 {c.parent_code})" for c in candidates[:10])
                 expected = (f"唯一的村(社区)；同名的有 {len(candidates)} 个：{listed}；请填写村(社区)代码或乡镇(街道) "
                             "(a unique village: give its code or township)")
-            errors.append(RowError(table.file, number, table.headers.get("village", "village"), village, expected))
+            errors.append(RowError(table.file, number, table.header("village"), village, expected))
     # Checks across rows and against the store run on every row's raw values, so a row with a
     # format error still has its duplicates and unknown references reported.
     if progress is not None:
@@ -291,10 +301,52 @@ def _validate_all(store: GraphStore, kind: str, table: Table, *, new_category: b
               "categories": _check_categories}[kind]
     found, updates = checks(store, table, raw, **options)
     errors += found
+    if named:
+        errors += _check_village_names(store, table, named)
     if errors:
         raise InputError(sorted(errors, key=lambda e: (e.row or 0)))
     return Validated(kind, [_updated(record, updates[number]) if number in updates else record
                             for number, record in records], table.source)
+
+
+def _named(named: dict, number: int, code, name) -> None:
+    if code and name is not None:
+        named.setdefault((code, str(name)), []).append(number)
+
+
+def _check_village_names(store: GraphStore, table: Table, named: dict) -> list[RowError]:
+    """Rows whose village name is not the village of their code: which of the two is wrong only
+    the office knows, so the row is refused naming both."""
+    loaded: dict[str, tuple[str, str | None]] = {}
+    for district in sorted({code[:6] for code, _ in named if len(code) == 12 and code.isdigit()}):
+        for village in store.divisions("village", within=district):
+            loaded[village.code] = (village.name, village.parent_code)
+    townships = {code: store.division(code) for code in {p for _, p in loaded.values() if p}} if loaded else {}
+    errors = []
+    for (code, name), numbers in named.items():
+        known = loaded.get(code)
+        if known is None or village_name_matches(name, known[0]):
+            continue  # an unknown code is reported as such
+        township = townships.get(known[1])
+        where = f"（{township.name}）" if township else ""
+        for number in numbers:
+            errors.append(RowError(table.file, number, table.header("village"), name,
+                                   f"与村(社区)代码一致的名称：代码 {code} 是 {known[0]}{where}，请核对代码或名称 "
+                                   "(the code's village)"))
+    return errors
+
+
+# Columns holding codes, numbers and dates: full-width digits read as ASCII ones.
+_NUMBER_COLUMNS = ("village_code", "area_code", "amount_yuan", "found_on", "due_on", "closed_on",
+                   "rate_village", "rate_community")
+
+
+def _half_width_numbers(fields: dict) -> dict:
+    for column in _NUMBER_COLUMNS:
+        value = fields.get(column)
+        if value.__class__ is str and not value.isascii():
+            fields[column] = half_width(value)
+    return fields
 
 
 def _updated(record, change: dict):
@@ -320,7 +372,7 @@ def _validate_row(table, model, number, fields, extra, records, errors):
     if _has_control(fields, extra):
         bad = [(c, v) for c, v in {**fields, **extra}.items() if isinstance(v, str) and _CONTROL.search(v)]
         for column, value in bad:
-            errors.append(RowError(table.file, number, table.headers.get(column, column), value,
+            errors.append(RowError(table.file, number, table.header(column), value,
                                    "不含控制字符（如 NUL）的文本 (text without control characters)"))
         return
     if model is IssueIn and (record := plain_issue(fields, extra)) is not None:
@@ -348,7 +400,7 @@ def _duplicates(table: Table, raw, key, column: str, what: str) -> list[RowError
         if k is None or (isinstance(k, tuple) and None in k):
             continue
         if k in seen:
-            errors.append(RowError(table.file, number, table.headers.get(column, column),
+            errors.append(RowError(table.file, number, table.header(column),
                                    k if isinstance(k, str) else fields.get(column),
                                    f"{what}在文件中只出现一次；第 {seen[k]} 行已有 (each {what} once)"))
         else:
@@ -377,9 +429,9 @@ def _check_duties(store: GraphStore, table: Table, raw, new_category=False, new_
         functions.setdefault(unit.level, set()).add(unit.function)
     for number, fields in raw:
         category = _text_of(fields.get("category"))
-        if category and not new_category and category not in aliases:
+        if category and not new_category and _canonical_category(category, aliases) is None:
             errors.append(RowError(table.file, number, table.headers["category"], category,
-                                   f"问题类别表中的类别：{_listed(categories)}；新类别请加 --new-category "
+                                   _unknown_category(category, categories) + "；新类别请加 --new-category "
                                    "(a category of the taxonomy)"))
         function, level = _text_of(fields.get("function")), _text_of(fields.get("level"))
         try:
@@ -406,13 +458,39 @@ def _category_names(store: GraphStore) -> tuple[list[str], dict[str, str]]:
     return names, aliases
 
 
+def _canonical_category(name: str, aliases: dict[str, str]) -> str | None:
+    """The taxonomy's name for a category as written (its name, its key, or its name with
+    full-width brackets), else None."""
+    canonical = aliases.get(name)
+    if canonical is None:
+        canonical = aliases.get(category_spelling(name))
+    return canonical
+
+
+def _look_alike(text: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", text).replace("“", '"').replace("”", '"').split())
+
+
+def _unknown_category(name: str, names: list[str]) -> str:
+    """What was expected instead of an unknown category: the loaded ones, first a look-alike that
+    differs only in full-width or half-width characters, spaces or quotes, saying so."""
+    if not names:
+        return "问题类别表中的类别；尚未加载任何问题类别：先运行 xuncha catalog load 或 xuncha load categories"
+    alike = [n for n in names if _look_alike(n) == _look_alike(name)]
+    if alike:
+        return (f"问题类别表中的类别：“{alike[0]}”与所填写法看起来相同，但全角/半角字符、空格或引号不同，"
+                f"请照“{alike[0]}”填写")
+    return f"问题类别表中的类别：{_listed(names)}"
+
+
 def _check_categories(store: GraphStore, table: Table, raw, **_):
-    errors = _duplicates(table, raw, lambda f: _text_of(f.get("name")), "name", "问题类别")
+    errors = _duplicates(table, raw, lambda f: _text_of(f.get("name")) and category_spelling(_text_of(f["name"])),
+                         "name", "问题类别")
     for number, fields in raw:
         rates = [fields.get(c) for c in ("rate_village", "rate_community")]
         if (rates[0] is None) != (rates[1] is None):
             column = "rate_community" if rates[1] is None else "rate_village"
-            errors.append(RowError(table.file, number, table.headers.get(column, column), None,
+            errors.append(RowError(table.file, number, table.header(column), None,
                                    "村和社区的参考问题数同时给出或同时留空 (both rates, or neither)"))
     return errors, {}
 
@@ -425,11 +503,11 @@ def _check_issues(store: GraphStore, table: Table, raw: list[tuple[int, IssueKey
     statuses = {} if allow_reopen else store.issue_statuses(keys.issue_id for _, keys in raw if keys.issue_id)
     # Units are read only when some row names one (a province's 13,000 otherwise).
     units = store.units() if any(keys.root_unit_hint for _, keys in raw) else []
-    by_id = {u.unit_id for u in units}
-    by_name: dict[str, list[str]] = {}
+    by_id = {u.unit_id: u for u in units}
+    by_name: dict[str, list] = {}
     for u in units:
-        by_name.setdefault(u.name, []).append(u.unit_id)
-    header = table.headers.get
+        by_name.setdefault(u.name, []).append(u)
+    header = table.header
     updates: dict[int, dict] = {}
     for number, (issue_id, code, category, hint, status) in raw:
         change = {}
@@ -437,21 +515,28 @@ def _check_issues(store: GraphStore, table: Table, raw: list[tuple[int, IssueKey
             errors.append(RowError(table.file, number, header("village_code", "village_code"), code,
                                    "已加载区划中的村(社区)代码 (a loaded village code)"))
         if category is not None:
-            canonical = categories.get(category)
+            canonical = _canonical_category(category, categories)
             if canonical is None:
-                known = f"：{_listed(names)}" if names else "；尚未加载问题类别 (xuncha catalog load 或 load categories)"
                 errors.append(RowError(table.file, number, header("category"), category,
-                                       f"问题类别表中的类别{known} (a category of the taxonomy)"))
+                                       _unknown_category(category, names) + " (a category of the taxonomy)"))
             elif canonical != category:
                 change["category"] = canonical
-        if hint and hint not in by_id:
-            many = by_name.get(hint, [])
-            if len(many) == 1:
-                change["root_unit_hint"] = many[0]
-            else:
-                expected = ("已加载单位的单位编号或名称 (a loaded unit)" if not many else
-                            f"唯一的单位；同名单位有 {len(many)} 个：{'、'.join(many[:5])}，请填写单位编号")
-                errors.append(RowError(table.file, number, header("root_unit_hint"), hint, expected))
+        if hint:
+            unit = by_id.get(hint)
+            if unit is None:
+                many = by_name.get(hint, [])
+                if len(many) == 1:
+                    unit = many[0]
+                    change["root_unit_hint"] = unit.unit_id
+                else:
+                    expected = ("已加载单位的单位编号或名称 (a loaded unit)" if not many else
+                                f"唯一的单位；同名单位有 {len(many)} 个：{'、'.join(u.unit_id for u in many[:5])}，"
+                                "请填写单位编号")
+                    errors.append(RowError(table.file, number, header("root_unit_hint"), hint, expected))
+            if unit is not None and code and not code.startswith(unit.area_code[:6]):
+                errors.append(RowError(table.file, number, header("root_unit_hint"), hint,
+                                       f"问题所在区县（{code[:6]}）的单位：{unit.name}（{unit.unit_id}）属于区县 "
+                                       f"{unit.area_code[:6]} (a unit of the problem's own district)"))
         if status and statuses and statuses.get(issue_id) == Status.CLOSED.value:
             try:
                 reopened = Status.parse(status) is not Status.CLOSED

@@ -139,3 +139,18 @@ def chongqing_scenario(chongqing_template, tmp_path_factory):
         load_table(store, table, files[table])
     store.close()
     return path, scenario, files
+
+
+# -- the edit-test loop --------------------------------------------------------------------------
+# `pytest -m "not slow"` leaves out what needs a real Neo4j engine, a real browser or the whole of
+# Chongqing's generated ledger; CI runs everything. Tests that are slow for another reason are
+# marked where they are written.
+SLOW_FIXTURES = {"neo4j_server", "neo4j_store", "browser", "chongqing_scenario"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        params = getattr(item, "callspec", None)
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or (
+                params is not None and "neo4j" in params.params.values()):
+            item.add_marker(pytest.mark.slow)

@@ -145,3 +145,57 @@ def test_chain_prints_chinese_enumerations(chongqing_scenario):
     assert any(zh in first for zh in ("一般", "较重", "严重")) and any(
         zh in first for zh in ("未整改", "整改中", "已整改", "已销号"))
     assert not re.search(r"\b(minor|serious|grave|open|closed)\b", first)
+
+
+def test_a_load_into_a_store_that_does_not_exist_leaves_no_file_and_says_load_divisions_first(tmp_path):
+    missing = tmp_path / "x.db"
+    ledger = tmp_path / "台账.csv"
+    ledger.write_text("问题编号,村(社区)代码\nQ1,500101001001\n", encoding="utf-8")
+    result = run_cli("load", "issues", str(ledger), store=f"sqlite:///{missing}")
+    assert result.returncode == 2 and "先加载区划 (xuncha load divisions)" in result.stderr
+    assert not missing.exists()
+
+
+def test_usage_and_argument_errors_are_in_chinese():
+    result = run_cli("load")
+    assert result.returncode == 2
+    assert result.stderr.startswith("用法：xuncha load") and "用法：用法：" not in result.stderr
+    assert "xuncha load：缺少参数：table" in result.stderr and "error" not in result.stderr
+    result = run_cli("rootcauses", "--level", "province")
+    assert "参数 --level：无效的选择 'province'" in result.stderr
+
+
+def test_stats_and_show_print_chinese_only(chongqing_template, tmp_path):
+    db = tmp_path / "x.db"
+    shutil.copy(chongqing_template, db)
+    for args in (["stats", "--district", "500101"], ["show", "500101001"]):
+        result = run_cli(*args, store=f"sqlite:///{db}")
+        assert result.returncode == 0, result.stderr
+        # codes, unit ids and function keys are the data's own; no English label around them
+        words = set(re.findall(r"(?<![\w-])[A-Za-z]{3,}(?![\w-])", result.stdout))
+        assert not words, (args, words)
+
+
+def test_history_shows_times_in_the_offices_zone_and_keeps_utc_in_json(chongqing_template, tmp_path):
+    import datetime as dt
+    db = tmp_path / "x.db"
+    shutil.copy(chongqing_template, db)
+    ledger = tmp_path / "台账.csv"
+    ledger.write_text("问题编号,村(社区)代码,巡察轮次,发现日期,问题类别,严重程度,整改状态\n"
+                      "Q1,500101001001,2024年第1轮,2024-03-05,低保特困救助,一般,未整改\n", encoding="utf-8")
+    assert run_cli("load", "issues", str(ledger), store=f"sqlite:///{db}").returncode == 0
+    stored = json.loads(run_cli("history", "Q1", "--json", store=f"sqlite:///{db}").stdout)["history"][0]["recorded_at"]
+    utc = dt.datetime.fromisoformat(stored)
+    assert utc.utcoffset() == dt.timedelta(0)
+    beijing = (utc + dt.timedelta(hours=8)).strftime("%Y-%m-%d %H:%M:%S")
+    text = run_cli("history", "Q1", store=f"sqlite:///{db}").stdout
+    assert f"{beijing}  未整改" in text
+
+
+def test_packages_with_nothing_to_write_say_so_and_write_nothing(chongqing_template, tmp_path):
+    db = tmp_path / "x.db"
+    shutil.copy(chongqing_template, db)
+    result = run_cli("packages", "--xlsx", str(tmp_path / "包.xlsx"), store=f"sqlite:///{db}")
+    assert result.returncode == 0, result.stderr
+    assert "没有整改包" in result.stdout and "未写出" in result.stderr
+    assert not (tmp_path / "包.xlsx").exists()

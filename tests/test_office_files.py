@@ -177,7 +177,8 @@ def test_every_error_is_counted_and_the_first_are_shown(wanzhou, tmp_path):
 
 
 # -- every class of bad input -------------------------------------------------------------------------
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c.slow else c for c in CASES],
+                         ids=[c.id for c in CASES])
 def test_bad_input_is_refused_with_its_place_and_nothing_is_written(wanzhou, tmp_path, case):
     if case.before:
         case.before(wanzhou, tmp_path)
@@ -262,3 +263,67 @@ def test_a_gbk_ledger_with_one_damaged_row_is_refused_at_that_row(wanzhou, tmp_p
     assert (error.file, error.row, error.value[:5]) == ("台账.csv", 2501, "ff ff")
     assert "UTF-8 或 GBK/GB18030" in error.expected
     assert snapshot(wanzhou) == before
+
+
+# -- written as a Chinese input method types it ------------------------------------------------------
+def test_full_width_digits_a_starred_header_and_a_full_width_comma_separator_load(wanzhou, tmp_path):
+    header = ["*" + h if h in ("问题编号", "巡察轮次") else h for h in ISSUE_HEADER]
+    row = issue("Q1", **{"村(社区)代码": "５００１０１００１００１", "涉及金额": "１２０００．５", "问题描述": "低保对象动态管理不及时"})
+    path = tmp_path / "台账.csv"
+    path.write_text("，".join(header) + "\n" + "，".join(row) + "\n", encoding="utf-8")
+    summary = load_table(wanzhou, "issues", path)
+    assert summary.inserted == 1 and summary.source["delimiter"] == "，"
+    assert rows_of(wanzhou) == [("Q1", DONGFANG, "2024-03-05", 12000.5, "in_progress")]
+
+
+def test_a_full_width_comma_inside_a_value_is_refused_saying_why(wanzhou, tmp_path):
+    path = tmp_path / "台账.csv"
+    row = issue("Q1", 问题描述="低保对象动态管理不及时，未公示")
+    path.write_text("，".join(ISSUE_HEADER) + "\n" + "，".join(row) + "\n", encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        load_table(wanzhou, "issues", path)
+    assert any("文字中的“，”也被当作了分隔符" in e.expected and e.row == 2 for e in caught.value.errors), caught.value.errors
+
+
+def test_amounts_with_thousands_separators_or_yuan_are_read_as_written(wanzhou, tmp_path):
+    path = write_csv(tmp_path / "台账.csv", ISSUE_HEADER,
+                     [issue("Q1", 涉及金额="1,234.50"), issue("Q2", 涉及金额="12000元"), issue("Q3", 涉及金额="1,234,567")])
+    load_table(wanzhou, "issues", path)
+    assert [r[3] for r in rows_of(wanzhou)] == [1234.5, 12000.0, 1234567.0]
+
+
+def test_full_width_brackets_never_make_a_look_alike_category(wanzhou, tmp_path):
+    """The office's taxonomy and its ledger write 村（居）务公开 with full-width brackets: it is the
+    catalog's 村(居)务公开, updated, not a 21st category beside it."""
+    before = [c.name for c in wanzhou.categories()]
+    path = write_csv(tmp_path / "问题类别.csv", ["问题类别", "类别分组"], [["村（居）务公开", "公开透明"]])
+    summary = load_table(wanzhou, "categories", path)
+    assert (summary.inserted, summary.updated) == (0, 1)
+    assert sorted(c.name for c in wanzhou.categories()) == sorted(before)
+    load_table(wanzhou, "issues", write_csv(tmp_path / "台账.csv", ISSUE_HEADER, [issue("Q1", 问题类别="村（居）务公开")]))
+    assert wanzhou.issue("Q1").category == "村(居)务公开"
+
+
+def test_with_no_category_loaded_the_message_says_how_to_load_them(tmp_path):
+    from graph.sqlite_store import SQLiteStore
+    from loaders.divisions import DEFAULT_DIVISIONS
+    store = SQLiteStore(tmp_path / "x.db")
+    load_divisions(store, DEFAULT_DIVISIONS, district=WANZHOU, show_progress=False)
+    with pytest.raises(InputError) as caught:
+        load_table(store, "issues", write_csv(tmp_path / "台账.csv", ISSUE_HEADER, [issue("Q1")]))
+    store.close()
+    expected = caught.value.errors[0].expected
+    assert "先运行 xuncha catalog load 或 xuncha load categories" in expected and "：；" not in expected
+
+
+def test_a_column_the_file_lacks_is_named_in_the_files_header_language(wanzhou, tmp_path):
+    header = [h for h in ISSUE_HEADER if h != "销号日期"]
+    row = [v for h, v in zip(ISSUE_HEADER, issue("Q1", 整改状态="已销号")) if h != "销号日期"]
+    with pytest.raises(InputError) as caught:
+        load_table(wanzhou, "issues", write_csv(tmp_path / "台账.csv", header, [row]))
+    assert caught.value.errors[0].column == "销号日期"
+    english = ["issue_id", "village_code", "round_id", "found_on", "category", "severity", "status"]
+    values = ["Q1", DONGFANG, "2024年第1轮", "2024-03-05", "低保特困救助", "一般", "已销号"]
+    with pytest.raises(InputError) as caught:
+        load_table(wanzhou, "issues", write_csv(tmp_path / "ledger.csv", english, [values]))
+    assert caught.value.errors[0].column == "closed_on"

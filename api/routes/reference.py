@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
+from graph import service
 from graph.errors import NotFound
 
 from ..deps import CacheDep, StoreDep, Viewer
@@ -43,14 +44,8 @@ def division(code: str, store: StoreDep, caller: Viewer):
     found = store.division(code)
     if found is None:
         raise NotFound("没有这个区划 (no such division)")
-    ancestors, parent = [], found.parent_code
-    while parent:
-        d = store.division(parent)
-        if d is None:
-            break
-        ancestors.append(d._asdict())
-        parent = d.parent_code
-    return {**found._asdict(), "ancestors": ancestors[::-1], "children": store.children_counts(code)}
+    return {**found._asdict(), "ancestors": [d._asdict() for d in service.ancestors(store, found)],
+            "children": store.children_counts(code)}
 
 
 @router.get("/units", response_model=Page[UnitOut], summary="单位：按区划、职能筛选")

@@ -10,7 +10,10 @@ Rules
   round of its latest finding), so a later round could have seen the category again.
 * Such a village *recurred* when, after its earliest rectified/closed finding of the category (by
   date, then round), the category was found again on a later date in another round.
-* Severity weights: 一般 1, 较重 2, 严重 4.
+* Severity weights: 一般 1, 较重 2, 严重 4 (``graph.model.SEVERITY_WEIGHT``).
+
+The statuses and weights are defined once, in :mod:`graph.model`; the stores' queries take them as
+bound parameters (``graph.model.LEDGER_PARAMETERS``), so SQL, Cypher and this reference read the same rule.
 """
 from __future__ import annotations
 
@@ -19,10 +22,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable
 
-from ..model import ONCE_RECTIFIED
+from ..model import ONCE_RECTIFIED, SEVERITY_WEIGHT, UNKNOWN_SEVERITY_WEIGHT
 from ..store import Exposure, HintCount, LedgerCell, VillageCount
 
-SEVERITY_WEIGHT = {"minor": 1.0, "serious": 2.0, "grave": 4.0}
 DONE = ONCE_RECTIFIED
 
 
@@ -95,7 +97,7 @@ def ledger_facts_from_findings(findings: Iterable[Finding], villages: dict[str, 
         cell[1] += n
         cell[2] += n * n
         cell[3] += n * totals[village]
-        cell[4] += sum(SEVERITY_WEIGHT.get(f.severity, 4.0) for f in found)
+        cell[4] += sum(SEVERITY_WEIGHT.get(f.severity, UNKNOWN_SEVERITY_WEIGHT) for f in found)
         cell[5] += sum(f.amount_yuan or 0.0 for f in found)
         cell[6] += int(rectified)
         cell[7] += int(recurred)
