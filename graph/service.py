@@ -26,7 +26,7 @@ def root_cause_report(store: GraphStore, *, district: str | None = None, level: 
     """The root causes and, for the pairs in scope that could not be tested, each distinct reason
     (no baseline, no reference rates). Baselines always use everything loaded; ``district`` filters."""
     candidates = surface_root_causes(store.ledger_facts(), min_confidence=min_confidence)
-    notes = sorted({c.reason for c in candidates if c.reason and (district is None or c.district_code == district)
+    notes = sorted({c.reason for c in candidates if not c.tested and c.reason and (district is None or c.district_code == district)
                     and (level is None or c.level == level)})
     selected = [c for c in candidates
                 if (include_all or c.surfaced)

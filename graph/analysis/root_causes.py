@@ -78,29 +78,31 @@ class Candidate:
     unit_name: str
     duty: str
     bearers: list[tuple]  # (duty order, unit_id, unit name, duty) of every duty bearer of the area
-    observed: int
-    expected: float
-    p_excess: float
+    # None where the pair was not tested: an untested pair has no figures that could pass for a test's
+    observed: int | None
+    expected: float | None
+    p_excess: float | None
     p_recurrence: float | None
-    p_value: float
+    p_value: float | None
     baseline: str | None = None
     tested: bool = True
     reason: str | None = None   # why a pair was not tested
-    q_value: float = 1.0
+    q_value: float | None = 1.0
     score: float = 0.0
     surfaced: bool = False
     explained_by: list[str] = field(default_factory=list)
     evidence: dict = field(default_factory=dict)
 
     @property
-    def confidence(self) -> float:
-        return 1.0 - self.q_value
+    def confidence(self) -> float | None:
+        return None if self.q_value is None else 1.0 - self.q_value
 
     def as_dict(self) -> dict:
+        tested = self.tested
         evidence = {
-            "observed": self.observed, "expected": round(self.expected, 3),
-            "ratio": round(self.observed / self.expected, 3) if self.expected > 0 else None,
-            "p_excess": _sig(self.p_excess),
+            "observed": self.observed, "expected": round(self.expected, 3) if tested else None,
+            "ratio": round(self.observed / self.expected, 3) if tested and self.expected > 0 else None,
+            "p_excess": _sig(self.p_excess) if tested else None,
             "p_recurrence": None if self.p_recurrence is None else _sig(self.p_recurrence),
             "baseline": self.baseline, "baseline_zh": BASELINE_ZH.get(self.baseline or "", None),
             **self.evidence,
@@ -108,8 +110,9 @@ class Candidate:
         return {
             "unit_id": self.unit_id, "unit_name": self.unit_name, "level": self.level, "duty": self.duty,
             "area_code": self.area_code, "area_name": self.area_name, "district_code": self.district_code,
-            "category": self.category, "score": round(self.score, 4), "p_value": _sig(self.p_value),
-            "q_value": _sig(self.q_value), "confidence": round(self.confidence, 6), "surfaced": self.surfaced,
+            "category": self.category, "score": round(self.score, 4),
+            "p_value": _sig(self.p_value) if tested else None, "q_value": _sig(self.q_value) if tested else None,
+            "confidence": round(self.confidence, 6) if tested else None, "surfaced": self.surfaced,
             "tested": self.tested, "reason": self.reason, "explained_by": self.explained_by,
             "responsible_units": [{"unit_id": u[1], "unit_name": u[2], "duty": u[3]} for u in self.bearers],
             "evidence": evidence,
@@ -604,7 +607,8 @@ def township_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, 
             reasons.append(None)
         else:
             labels.append(None)
-            reasons.append("没有可比的已巡察乡镇(街道)：本区县和其他区县都没有足够的台账")
+            reasons.append("没有可比的已巡察乡镇(街道)：本区县和其他区县都没有足够的台账；"
+                           "载入本区县其他乡镇(街道)或其他区县的台账后可检验")
     return Baseline(share, share_var, usable, labels, reasons)
 
 
@@ -640,6 +644,51 @@ def reference_shares(facts: LedgerFacts, categories: list[str]) -> tuple[np.ndar
     if (totals <= 0).any():
         return None, "问题类别参考比例全为 0，区县层级无法与参考比较"
     return shares / totals, None
+
+
+def rate_gaps(facts: LedgerFacts, categories: list[str]) -> dict[str, str]:
+    """The categories whose reference rate is missing (``"none"``) or zero (``"zero"``): with one
+    district inspected, every district pair needs every category's rate (a category's share is its
+    rate over the sum of all of them).
+
+    >>> from graph.model import CategoryIn
+    >>> rates = [CategoryIn(name="低保", rate_village=0.1, rate_community=0.2), CategoryIn(name="作风")]
+    >>> rate_gaps(LedgerFacts([], [], [], [], [], rates), ["低保", "作风", "集体资金"])
+    {'作风': 'none', '集体资金': 'none'}
+    """
+    rates = {c.name: c for c in facts.categories}
+    gaps = {}
+    for name in categories:
+        c = rates.get(name)
+        if c is None or c.rate_village is None or c.rate_community is None:
+            gaps[name] = "none"
+        elif c.rate_village <= 0 or c.rate_community <= 0:
+            gaps[name] = "zero"
+    return gaps
+
+
+def untested_district_reason(category: str, gaps: dict[str, str]) -> str:
+    """Why a district pair of ``category`` is not tested when one district has a ledger and some
+    categories have no usable rate (:func:`rate_gaps`), naming the pair's own category and what
+    would make it testable.
+
+    >>> untested_district_reason("低保", {"作风": "none"})[:44]
+    '只有一个区县有台账；问题类别“低保”有参考比例，但“作风”没有参考比例：各类别的参考份额'
+    >>> "参考比例为 0" in untested_district_reason("低保", {"低保": "zero"})
+    True
+    """
+    what = {"none": "没有参考比例", "zero": "的参考比例为 0"}
+    if category in gaps:
+        own = f"问题类别“{category}”{what[gaps[category]]}"
+        if gaps[category] == "zero":
+            own += "，零期望无法作为比较基准"
+    else:
+        first = sorted(gaps)[0]
+        more = f"等 {len(gaps)} 个类别" if len(gaps) > 1 else ""
+        own = (f"问题类别“{category}”有参考比例，但“{first}”{more}{what[gaps[first]]}："
+               "各类别的参考份额要由全部类别的比例算出")
+    return (f"只有一个区县有台账；{own}，区县层级未检验。在问题类别表中补齐正数比例(xuncha load categories)，"
+            "或载入其他区县的台账后可检验；乡镇(街道)层级照常检验")
 
 
 def district_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, np.ndarray, np.ndarray],
@@ -844,6 +893,7 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
     bearers = _duty_bearers(facts, set(tally.townships) | set(tally.districts))  # areas with a ledger only
     hints = _hint_counts(facts, tally)
     reference, reference_reason = reference_shares(facts, tally.categories)
+    gaps = rate_gaps(facts, tally.categories)
 
     spread = between_district_spread(tally, rho)
     township_base = township_baselines(tally, rho, spread, reference)
@@ -884,11 +934,15 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
                 units = bearers.get((level, area, category))
                 if not units:
                     continue
-                rec = p_rec[a][j] if tested and p_rec[a][j] >= 0 else None
-                candidate = _candidate(
-                    level, area, name, area_districts[a], category, units, observed[a][j], expected[a][j],
-                    p_ex[a][j] if tested else 1.0, rec, p_all[a][j] if tested else 1.0, base.label[a],
-                    base.reason[a], hints)
+                if tested:
+                    rec = p_rec[a][j] if p_rec[a][j] >= 0 else None
+                    candidate = _candidate(level, area, name, area_districts[a], category, units, observed[a][j],
+                                           expected[a][j], p_ex[a][j], rec, p_all[a][j], base.label[a], None, hints)
+                else:  # no figures: an untested pair must not look tested
+                    reason = (untested_district_reason(category, gaps) if level == "district" and gaps
+                              else base.reason[a])
+                    candidate = _candidate(level, area, name, area_districts[a], category, units, None, None, None,
+                                           None, None, None, reason, hints)
                 if by_villages and tested and (a, j) in by_villages:
                     candidate.evidence["p_excess_sum"] = by_villages[(a, j)]
                     candidate.evidence["test"] = "villages"
@@ -917,27 +971,34 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
     attribute_levels(candidates, tally, district_base, rho, min_confidence)
     add_evidence(candidates, tally, rho, rho_t)
     score_candidates(candidates, tally)
-    candidates.sort(key=lambda c: (not c.surfaced, not c.tested, -round(c.score, 9), c.p_value, c.level,
-                                   c.area_code, c.category))
+    candidates.sort(key=lambda c: (not c.surfaced, not c.tested, -round(c.score, 9),
+                                   c.p_value if c.tested else 1.0, c.level, c.area_code, c.category))
     return candidates
 
 
 # -- 5. attribution ------------------------------------------------------------------------------------
 def attribute_levels(candidates: list[Candidate], tally: Tally, district_base: Baseline, rho: np.ndarray,
                      min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> None:
-    """Settle each excess at one level, in place.
+    """Settle each excess at one level, in place, by what the district shows outside its townships.
 
     * The townships of a surfaced district pair that pass for the category, on their own or in
       the family of the district's townships (hierarchical testing: a township is only tested
       there once its district pair stands), are *local*. Where they are fewer than half of the
-      district's inspected townships (the excess is concentrated, not spread), the district pair
-      is tested again without them; if what remains shows no excess (p above both the district
-      level's cut-off and ``1 - min_confidence``), it was theirs:
-      the district pair is withdrawn and marked ``explained_by`` them, and they are surfaced with
+      district's inspected townships, the district pair is tested again without them
+      (:func:`rest_of_district`: excess and recurrence).
+    * The rest shows the excess or the recurrence at the discovery level (``1 - min_confidence``),
+      or the local townships are more than half: the excess is the district's. Its surfaced
+      townships are withdrawn, ``explained_by`` the district unit.
+    * The rest shows nothing (p above both the district level's cut-off and ``REST_LEVEL``) and
+      its count fits the baseline better than the district's rate: the excess was the local
+      townships'. The district pair is withdrawn, ``explained_by`` them, and they are surfaced with
       the confidence of the family they passed in.
-    * A surfaced township inside a district pair that stands is the district unit's: withdrawn and
-      marked ``explained_by`` the district unit (its villages are in the district package).
+    * In between (the rest shows a little, not enough to be a discovery of its own): both stand.
+      A district cannot take a township's discovery on evidence that lies in that township.
 
+    A district pair whose excess alone would not stand (it stands on recurrence) says so in its
+    ``reason``, with the townships its recurrences are concentrated in, where a few hold them. The
+    withdrawn side carries ``explaining_p_values``: the p-value of each pair that explains it.
     No pair is ever surfaced here that did not pass the threshold on its own test.
     """
     inside = defaultdict(list)
@@ -962,55 +1023,107 @@ def attribute_levels(candidates: list[Candidate], tally: Tally, district_base: B
     ti = {t: i for i, t in enumerate(tally.townships)}
     di = {d: i for i, d in enumerate(tally.districts)}
     ci = {c: i for i, c in enumerate(tally.categories)}
+    district_wide: dict[tuple[str, str], Candidate] = {}  # district pairs whose excess is theirs
     for c in candidates:
-        local = by_pair.get((c.area_code, c.category), []) if c.level == "district" else []
-        if not (c.surfaced and local):
+        if not (c.level == "district" and c.surfaced):
             continue
         d, j = di[c.area_code], ci[c.category]
-        if 2 * len(local) >= int((tally.district == d).sum()):
-            continue  # half the district's inspected townships or more: spread, not concentrated
-        rows = [ti[t.area_code] for t in local]
-        x = tally.district_x[d:d + 1] - tally.x[rows].sum(axis=0, keepdims=True)
-        n = tally.district_n[d:d + 1] - tally.n[rows].sum(axis=0, keepdims=True)
-        nn = tally.district_nn[d:d + 1] - tally.nn[rows].sum(axis=0, keepdims=True)
-        base = Baseline(district_base.share[d:d + 1], district_base.share_var[d:d + 1],
-                        district_base.usable[d:d + 1] & (n > 0), district_base.label[d:d + 1],
-                        district_base.reason[d:d + 1])
-        observed, trials, mean, variance = excess_moments(x, n, nn, base, rho)
-        rest = float(excess_sf_array(observed, trials, mean, variance)[0, j])
-        spread_fits = district_wide_fits(float(observed[0, j]), float(mean[0, j]), float(variance[0, j]),
-                                         c.observed / c.expected if c.expected > 0 else 1.0)
-        # Recurrence without them too: the district's other townships against the other districts.
-        rectified = tally.rectified[tally.district == d, j].sum() - tally.rectified[rows, j].sum()
-        recurred = tally.recurred[tally.district == d, j].sum() - tally.recurred[rows, j].sum()
-        rest_n = tally.rectified[tally.district != d, j].sum()  # 0 with one district: no test
-        rest_k = tally.recurred[tally.district != d, j].sum()
-        p_rec = recurrence_p_values(np.array([rectified]), np.array([recurred]), np.array([rest_n]),
-                                    np.array([rest_k]))
+        if c.p_excess > alpha:
+            c.reason = recurrence_alone_note(c, tally, d, j, district_base, rho, alpha, inside)
+        local = by_pair.get((c.area_code, c.category), [])
+        if not local or 2 * len(local) >= int((tally.district == d).sum()):
+            district_wide[(c.area_code, c.category)] = c  # none stand out, or half or more: spread
+            continue
+        rest_excess, rest_rec, spread_fits = rest_of_district(
+            tally, d, j, [ti[t.area_code] for t in local], district_base, rho,
+            c.observed / c.expected if c.expected > 0 else 1.0)
         # either line of evidence showing in the rest keeps it the district's (combined with a
         # recurrence line that shows nothing, a clear excess would be diluted away)
-        rest = min(rest, float(combine(np.array([rest]), p_rec)[0]))
+        rest = min(rest_excess, float(combine(np.array([rest_excess]), np.array([rest_rec]))[0]))
         c.evidence["p_without_local_townships"] = _sig(rest)
-        # The rest must show no excess at all (not merely less than the cut-off): a district-wide
-        # cause keeps an excess without a township or two, a township's cause leaves none. This
-        # only chooses between two explanations of a pair that already stands, so the rest's
-        # excess is judged at REST_LEVEL, not at a discovery threshold: mid-term, with half the
-        # townships inspected, a district-wide cause often shows clearly in only a few of them.
+        c.evidence["p_excess_without_local_townships"] = _sig(rest_excess)
+        if not np.isnan(rest_rec):
+            c.evidence["p_recurrence_without_local_townships"] = _sig(rest_rec)
         if spread_fits:
             c.evidence["rest_fits_district_rate"] = True
-        elif rest > max(cutoff, REST_LEVEL):
+        if rest <= alpha:
+            district_wide[(c.area_code, c.category)] = c
+        elif rest > max(cutoff, REST_LEVEL) and not spread_fits:
+            # The rest shows no excess at all (not merely less than the cut-off): a district-wide
+            # cause keeps an excess without a township or two, a township's cause leaves none.
+            # Judged at REST_LEVEL, not at a discovery threshold: it only chooses between two
+            # explanations of a pair that already stands (mid-term, with half the townships
+            # inspected, a district-wide cause often shows clearly in only a few of them).
             c.surfaced = False
             c.explained_by = sorted(t.area_code for t in local)
+            c.evidence["explaining_p_values"] = {t.area_code: _sig(t.p_value) for t in local}
+        # else both stand: the district shows something outside its local townships, but not
+        # enough to take their discoveries from them
+        if (c.area_code, c.category) not in district_wide:
             for t in local:
                 if not t.surfaced:
                     t.q_value = promoted[(t.area_code, t.category)]
                     t.surfaced = True
                     t.evidence["tested_within_district"] = c.area_code
-    district_causes = {(c.area_code, c.category): c.unit_id for c in candidates if c.level == "district" and c.surfaced}
     for c in candidates:
-        if c.level == "township" and c.surfaced and (c.district_code, c.category) in district_causes:
+        cause = district_wide.get((c.district_code, c.category)) if c.level == "township" else None
+        if cause is not None and c.surfaced:
             c.surfaced = False
-            c.explained_by = [district_causes[(c.district_code, c.category)]]
+            c.explained_by = [cause.unit_id]
+            c.evidence["explaining_p_values"] = {cause.area_code: _sig(cause.p_value)}
+
+
+def rest_of_district(tally: Tally, d: int, j: int, rows: list[int], district_base: Baseline, rho: np.ndarray,
+                     ratio: float) -> tuple[float, float, bool]:
+    """District ``d``'s pair of category ``j`` without the townships ``rows``: the excess p-value
+    of the rest, its recurrence p-value against the other districts (NaN where no test can be
+    made), and whether the rest's count fits the district's own rate (``ratio`` × the baseline)
+    better than the baseline (:func:`district_wide_fits`)."""
+    x = tally.district_x[d:d + 1] - tally.x[rows].sum(axis=0, keepdims=True)
+    n = tally.district_n[d:d + 1] - tally.n[rows].sum(axis=0, keepdims=True)
+    nn = tally.district_nn[d:d + 1] - tally.nn[rows].sum(axis=0, keepdims=True)
+    base = Baseline(district_base.share[d:d + 1], district_base.share_var[d:d + 1],
+                    district_base.usable[d:d + 1] & (n > 0), district_base.label[d:d + 1],
+                    district_base.reason[d:d + 1])
+    observed, trials, mean, variance = excess_moments(x, n, nn, base, rho)
+    p_excess = float(excess_sf_array(observed, trials, mean, variance)[0, j])
+    fits = district_wide_fits(float(observed[0, j]), float(mean[0, j]), float(variance[0, j]), ratio)
+    in_district = tally.district == d
+    rectified = tally.rectified[in_district, j].sum() - tally.rectified[rows, j].sum()
+    recurred = tally.recurred[in_district, j].sum() - tally.recurred[rows, j].sum()
+    rest_n = tally.rectified[~in_district, j].sum()  # 0 with one district: no test
+    rest_k = tally.recurred[~in_district, j].sum()
+    p_rec = recurrence_p_values(np.array([rectified]), np.array([recurred]), np.array([rest_n]), np.array([rest_k]))
+    return p_excess, float(p_rec[0]), fits
+
+
+# At most this many townships are named as where a district's recurrences are concentrated.
+CONCENTRATED_MAX = 3
+
+
+def recurrence_alone_note(c: Candidate, tally: Tally, d: int, j: int, district_base: Baseline, rho: np.ndarray,
+                          alpha: float, inside: dict) -> str:
+    """The reason of a district pair that stands on recurrence alone (its excess test would not
+    surface it): said in so many words, with the townships its recurrences are concentrated in,
+    the fewest (up to ``CONCENTRATED_MAX``, most recurrences first) without which the rest of the
+    district shows no recurrence at ``alpha``; none named where they are spread wider."""
+    rows = np.flatnonzero(tally.district == d)
+    by_count = sorted(rows.tolist(), key=lambda t: (-tally.recurred[t, j], tally.townships[t]))
+    names = {t.area_code: t.area_name for t in inside.get((c.area_code, c.category), [])}
+    total = int(tally.recurred[rows, j].sum())
+    head = (f"仅凭整改后复发成立：问题数 {c.observed} 个，期望 {c.expected:.1f} 个，超出检验 p={_sig(c.p_excess):g}；"
+            f"复发检验 p={_sig(c.p_recurrence or 1.0):g}")
+    for size in range(1, min(CONCENTRATED_MAX, len(rows) - 1) + 1):
+        chosen = [t for t in by_count[:size] if tally.recurred[t, j] > 0]
+        if len(chosen) < size:
+            break
+        _, rest_rec, _ = rest_of_district(tally, d, j, chosen, district_base, rho, 1.0)
+        if np.isnan(rest_rec) or rest_rec > alpha:
+            held = int(tally.recurred[chosen, j].sum())
+            where = "、".join(names.get(tally.townships[t], tally.townships[t]) for t in chosen)
+            return (f"{head}；复发集中于 {where}（{total} 个复发村中 {held} 个，其余乡镇(街道)复发检验 "
+                    f"p={_sig(rest_rec) if not np.isnan(rest_rec) else 1:g}）")
+    return f"{head}；复发分布于本区县多个乡镇(街道)"
 
 
 def district_wide_fits(observed: float, mean: float, variance: float, ratio: float) -> bool:
@@ -1118,6 +1231,7 @@ def _candidate(level, area, area_name, district, category, units, observed, expe
         if hinted:
             best = min(range(len(units)), key=lambda i: (-counts[i], units[i][0], units[i][1]))
     _, unit_id, unit_name, duty = units[best]
+    tested = reason is None
     return Candidate(level, area, area_name, district, category, unit_id, unit_name, duty, units, observed, expected,
-                     p_excess, p_rec, p_value, baseline, reason is None, reason, 1.0, 0.0, False, [],
+                     p_excess, p_rec, p_value, baseline, tested, reason, 1.0 if tested else None, 0.0, False, [],
                      {"hints": hinted})
