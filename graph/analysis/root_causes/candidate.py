@@ -17,7 +17,16 @@ BASELINE_ZH = {
 
 @dataclass(slots=True)
 class Candidate:
-    """One tested pair (higher-level area, category) with the unit that answers for it."""
+    """One pair (higher-level area, category) with the unit that answers for it; its figures are
+    None where it was not tested, so nothing printed can pass for a test's result.
+
+    >>> bearers = [(0, "500101-ca", "民政局", "primary")]
+    >>> untested = Candidate("district", "500101", "万州区", "500101", "低保", "500101-ca", "民政局", "primary",
+    ...                      bearers, None, None, None, None, None, tested=False, reason="没有参考比例", q_value=None)
+    >>> d = untested.as_dict()
+    >>> d["p_value"], d["confidence"], d["evidence"]["observed"], d["evidence"]["expected"], d["reason"]
+    (None, None, None, None, '没有参考比例')
+    """
 
     level: str
     area_code: str
@@ -70,5 +79,9 @@ class Candidate:
 
 
 def _sig(x: float) -> float:
-    """Round to 6 significant digits, so both stores print the same figures."""
+    """Round to 6 significant digits, so both stores print the same figures.
+
+    >>> _sig(0.000123456789), _sig(31.0 / 3)
+    (0.000123457, 10.3333)
+    """
     return float(f"{x:.6g}")

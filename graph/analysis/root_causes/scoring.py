@@ -48,7 +48,16 @@ def add_evidence(candidates: list[Candidate], tally: Tally, rho: np.ndarray, rho
 def score_candidates(candidates: list[Candidate], tally: Tally) -> None:
     """``score = −log10(p) · √(severity ratio) · (1 + hint share)``: the severity ratio is the
     pair's mean severity weight over the ledger's; the hint share, the share of its problems whose
-    inspectors pointed at one of its duty bearers."""
+    inspectors pointed at one of its duty bearers. An untested pair scores 0.
+
+    >>> from types import SimpleNamespace
+    >>> tally = SimpleNamespace(x=np.array([100.0]), weight=np.array([150.0]))  # mean weight 1.5
+    >>> c = SimpleNamespace(tested=True, p_value=1e-6, observed=10, score=0.0,
+    ...                     evidence={"severity_weight": 30.0, "hints": 5})      # twice as severe, half hinted
+    >>> score_candidates([c], tally)
+    >>> round(c.score, 3)                                                      # 6 · √2 · 1.5
+    12.728
+    """
     total_issues = tally.x.sum()
     mean_weight = tally.weight.sum() / total_issues if total_issues else 1.0
     for c in candidates:
