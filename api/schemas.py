@@ -167,8 +167,8 @@ class RootCauseOut(BaseModel):
     category: str
     duty: str
     score: float
-    confidence: float
-    p_value: float
+    confidence: float | None = None   # None: the pair was not tested (see reason)
+    p_value: float | None = None
     surfaced: bool
     tested: bool
     district_code: str

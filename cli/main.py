@@ -250,9 +250,17 @@ def cmd_rootcauses(args) -> int:
         print("没有高于置信度阈值的根源单位")
     for c in causes:
         e = c["evidence"]
+        if not c["tested"]:  # no figures for an untested pair, only why
+            print(f"{c['rank']:>3}. {c['unit_name']} [{LEVEL_ZH[c['level']]}] {c['category']}: 未检验（{c['reason']}）")
+            continue
         print(f"{c['rank']:>3}. {c['unit_name']} [{LEVEL_ZH[c['level']]}] {c['category']}: 得分 {c['score']:.1f}, "
               f"置信度 {c['confidence']:.4f}, 发现 {e['observed']} 个 (期望 {e['expected']:.1f}), "
               f"涉及 {e['villages_affected']} 个村(社区), 整改后复发 {e['recurrences']} 个村(社区)")
+        if c["reason"]:  # a pair standing on recurrence alone, and where
+            print(f"     说明：{c['reason']}")
+        if c["explained_by"]:
+            print(f"     已归因于 {'、'.join(c['explained_by'])}（p 值 "
+                  f"{'、'.join(f'{p:g}' for p in e.get('explaining_p_values', {}).values())}；本项 p={c['p_value']:g}）")
     for path in (args.xlsx, args.csv):
         if path:
             print(f"已写入 {path}")

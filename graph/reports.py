@@ -138,7 +138,7 @@ def write_csv(rows: Iterable[Sequence], headers: Sequence[str], path: str | Path
 
 ROOT_CAUSE_HEADERS = ["排名", "根源单位编号", "根源单位", "层级", "所属区划代码", "所属区划", "问题类别", "责任类型",
                       "得分", "置信度", "p值", "问题数", "期望问题数", "涉及村(社区)数", "整改后复发村(社区)数",
-                      "涉及金额(元)", "巡察组提示数"]
+                      "涉及金额(元)", "巡察组提示数", "说明"]
 ROOT_CAUSE_ISSUE_HEADERS = ["排名", "根源单位", "问题类别", "问题编号"]
 
 
@@ -149,7 +149,7 @@ def root_cause_rows(causes: list[dict]) -> list[list]:
         rows.append([c["rank"], c["unit_id"], c["unit_name"], LEVEL_ZH.get(c["level"], c["level"]), c["area_code"],
                      c["area_name"], c["category"], DutyType(c["duty"]).zh, c["score"], c["confidence"], c["p_value"],
                      e["observed"], e["expected"], e.get("villages_affected"), e.get("recurrences"),
-                     e.get("amount_yuan"), e.get("hints")])
+                     e.get("amount_yuan"), e.get("hints"), c.get("reason")])
     return rows
 
 
@@ -159,7 +159,7 @@ def write_root_causes(causes: list[dict], path: str | Path) -> Path:
     sheet = workbook.active
     sheet.title = "根源问题"
     _table(sheet, ROOT_CAUSE_HEADERS, root_cause_rows(causes),
-           [6, 26, 24, 10, 12, 14, 22, 10, 8, 9, 10, 10, 10, 12, 12, 12, 10])
+           [6, 26, 24, 10, 12, 14, 22, 10, 8, 9, 10, 10, 10, 12, 12, 12, 10, 40])
     detail = workbook.create_sheet("问题明细")
     _table(detail, ROOT_CAUSE_ISSUE_HEADERS,
            ([c["rank"], c["unit_name"], c["category"], issue_id] for c in causes for issue_id in c.get("issue_ids", [])),

@@ -36,7 +36,7 @@ def root_cause_report(store: GraphStore, *, district: str | None = None, level: 
     store's :func:`surfaced` analysis at ``min_confidence``, when the caller has it already."""
     if candidates is None:
         candidates = surfaced(store, min_confidence)
-    notes = sorted({c.reason for c in candidates if c.reason and (district is None or c.district_code == district)
+    notes = sorted({c.reason for c in candidates if not c.tested and c.reason and (district is None or c.district_code == district)
                     and (level is None or c.level == level)})
     selected = [c for c in candidates
                 if (include_all or c.surfaced)
