@@ -34,7 +34,8 @@ def _print_json(value) -> None:
 
 
 TABLE_ZH = {"divisions": "区划", "categories": "问题类别", "units": "单位", "duties": "权责", "issues": "问题",
-            "functions": "职能", "base": "村(社区)基础信息", "key_villages": "乡镇推荐重点村名单"}
+            "functions": "职能", "base": "村(社区)基础信息", "key_villages": "乡镇推荐重点村名单",
+            "inspections": "巡察记录"}
 
 
 def _summary_line(label: str, summary) -> str:
@@ -473,33 +474,66 @@ def cmd_keylist(args) -> int:
 
 def cmd_plan(args) -> int:
     from graph import service
-    from graph.analysis.planning import DIRECT, JOINT, SPECIAL
+    from graph.analysis.planning import DIRECT, JOINT
     with closing(_reading(args)) as store:
         district, config, base = _planning_inputs(args, store)
+        per_team = {mode: n for mode, n in ((DIRECT, args.direct), (JOINT, args.joint)) if n is not None}
         plan = service.coverage_plan(store, district, teams=args.teams, term_end=args.term_end, start=args.start,
-                                     rounds_per_year=args.rounds_per_year,
-                                     per_team={DIRECT: args.direct, SPECIAL: args.joint, JOINT: args.joint},
-                                     base_data=base, config=config, term_start=args.term_start)
+                                     rounds_per_year=args.rounds_per_year, per_team=per_team, base_data=base,
+                                     config=config, term_start=args.term_start, today=args.as_of)
     if args.xlsx:
-        from graph.reports import write_sheet
-        write_sheet(args.xlsx, "巡察计划", ["轮次", "开始", "村(社区)代码", "村(社区)", "乡镇(街道)代码", "分类", "巡察方式", "届内"],
-               ([r["round"], r["starts_on"], m["village_code"], m["name"], m["township_code"], m["class"], m["mode"],
-                 "是" if r["within_term"] else "否"] for r in plan["rounds"] for m in r["villages"]),
-               [6, 12, 14, 24, 14, 8, 12, 6])
+        from graph.reports import write_plan
+        write_plan(plan, args.xlsx)
     if args.json:
         _print_json(plan)
         return 0 if plan["feasible"] else 1
     print(f"{district}：村(社区) {plan['villages']} 个，本届已巡 {plan['inspected']} 个，待巡 {plan['to_inspect']} 个；"
-          f"{plan['teams']} 个巡察组，届内可安排 {plan['rounds_available']} 轮")
+          f"{plan['teams']} 个巡察组，届内可安排 {plan['rounds_available']} 轮（前半届 {plan['first_half']} 轮）")
     for r in plan["rounds"]:
         modes = "、".join(f"{k} {v}" for k, v in r["by_mode"].items())
-        print(f"  第 {r['round']} 轮（{r['starts_on']} 起）：{len(r['villages'])} 个（{modes}）"
+        print(f"  第 {r['round']} 轮 {r['round_id']}（{r['starts_on']} 至 {r['ends_on']}）：{len(r['teams'])} 个组，"
+              f"乡镇(街道) {len(r['townships'])} 个，村(社区) {len(r['villages'])} 个（{modes}）"
               f"{'' if r['within_term'] else '  ← 超出本届'}")
+    for p in plan["special"]:
+        print(f"  专项巡察建议（计划之外另行安排）：{p['topic']}，{p['scope']['villages']} 个村(社区)，"
+              f"牵头单位 {p['lead_unit']['unit_name']}")
+    if args.xlsx:
+        print(f"已写入 {args.xlsx}")
     if plan["feasible"]:
-        print(f"届内全覆盖：{plan['covered']}/{plan['villages']}")
+        print(f"届内全覆盖：{plan['covered']}/{plan['villages']}；重点村{'均在' if plan['key_in_first_half'] else '未全部在'}"
+              f"前半届；届内空余 {plan['spare_team_rounds']} 组次可安排专项巡察和回头看")
         return 0
     print(f"本届结束前无法全覆盖：需要 {plan['rounds_needed']} 轮，或 {plan['teams_needed']} 个巡察组", file=sys.stderr)
     return 1
+
+
+def cmd_inspections(args) -> int:
+    from graph import service
+    with closing(_existing(args, args.action == "load")) as store:
+        district = _district(store, args.district)
+        if args.action == "load":
+            from loaders.base_data import read_inspections
+            if not args.file:
+                raise InputError("xuncha inspections load 巡察记录.xlsx --district CODE [--round 巡察轮次]")
+            areas = {d.code for level in ("township", "village") for d in store.divisions(level, within=district)}
+            summary = store.save_inspections(read_inspections(args.file, areas, args.round))
+        records = store.inspections(district)
+        covered = service.inspected_this_term(store, district, args.term_start)
+    rows = [{**r.__dict__, "started_on": r.started_on.isoformat(),
+             "ended_on": r.ended_on.isoformat() if r.ended_on else None} for r in records]
+    if args.xlsx:
+        from graph.reports import write_sheet
+        write_sheet(args.xlsx, "巡察记录", ["对象代码", "巡察轮次", "开始日期", "结束日期", "巡察组", "巡察方式"],
+                    ([r["area_code"], r["round_id"], r["started_on"], r["ended_on"], r["team"], r["mode"]] for r in rows),
+                    [14, 14, 12, 12, 8, 12])
+    if args.json:
+        _print_json({"district": district, "records": rows, "inspected": len(covered),
+                     **({"loaded": summary.as_dict()} if args.action == "load" else {})})
+        return 0
+    if args.action == "load":
+        print(_summary_line("inspections", summary))
+    print(f"{district}：巡察记录 {len(rows)} 条；本届已巡村(社区)和乡镇(街道) {len(covered)} 个（含发现问题的村）")
+    return 0
 
 
 def cmd_rectify(args) -> int:
@@ -743,18 +777,29 @@ def build_parser() -> argparse.ArgumentParser:
     keylist.add_argument("--reason", help="调整理由（增列、移出时必填）")
     keylist.add_argument("--by", help="推荐单位、调整人或审定人")
     keylist.add_argument("--base", help="村(社区)基础信息表，用于与指标分类比较")
-    plan = command("plan", cmd_plan, "届内全覆盖巡察计划 (a plan of rounds)")
+    plan = command("plan", cmd_plan, "届内全覆盖巡察计划：轮次起止、各组任务、专项巡察建议另列 (a work plan)")
     plan.add_argument("--district", required=True, help="区县代码")
     plan.add_argument("--teams", type=int, required=True, help="巡察组数")
     plan.add_argument("--term-end", type=_date, required=True, help="本届结束日期")
     plan.add_argument("--start", type=_date, help="第一轮开始日期（默认今天）")
-    plan.add_argument("--term-start", type=_date, help="本届开始日期：此后发现过问题的村视为已巡（默认全部台账）")
-    plan.add_argument("--rounds-per-year", type=int, default=2, help="每年轮次（默认 2）")
-    plan.add_argument("--direct", type=int, default=4, help="每组每轮直接巡村村数（默认 4）")
-    plan.add_argument("--joint", type=int, default=8, help="每组每轮乡村一体巡或专项巡察村数（默认 8）")
+    plan.add_argument("--as-of", type=_date, help="制定计划的日期（默认今天）：第一轮不能早于它")
+    plan.add_argument("--term-start", type=_date,
+                      help="本届开始日期：此后有巡察记录或发现过问题的村(社区)视为已巡（默认全部记录）")
+    plan.add_argument("--rounds-per-year", type=int, help="每年轮次：1、2、3、4、6 或 12（默认见配置，2）")
+    plan.add_argument("--direct", type=int, help="每组每轮直接巡村的重点村数（默认见配置，4）")
+    plan.add_argument("--joint", type=int, help="每组每轮乡村一体巡的对象数，乡镇(街道)本身计 1 个（默认见配置，15）")
     plan.add_argument("--base", help="村(社区)基础信息表")
-    plan.add_argument("--config", help="分类配置（TOML）")
-    plan.add_argument("--xlsx", help="同时写出 Excel")
+    plan.add_argument("--config", help="分类和计划配置（TOML）")
+    plan.add_argument("--xlsx", help="同时写出 Excel：巡察计划、轮次、乡镇(街道)、专项巡察建议")
+
+    inspections = command("inspections", cmd_inspections,
+                          "巡察记录：某轮巡察了哪些村(社区)和乡镇(街道)，无论是否发现问题 (inspections done)")
+    inspections.add_argument("action", choices=["load", "show"], help="load 导入（如计划表中已完成的一轮）；show 查看")
+    inspections.add_argument("file", nargs="?", help="load：巡察记录表（列 对象代码、巡察轮次、开始日期，可选 结束日期、巡察组、巡察方式）")
+    inspections.add_argument("--district", required=True, help="区县代码")
+    inspections.add_argument("--round", help="load：只导入这一巡察轮次的行")
+    inspections.add_argument("--term-start", type=_date, help="本届开始日期（统计本届已巡）")
+    inspections.add_argument("--xlsx", help="同时写出 Excel")
 
     rectify = command("rectify", cmd_rectify, "整改预警：按期、15日内到期、逾期、逾期超90日 (deadline warnings)")
     rectify.add_argument("--district", required=True, help="区县代码")

@@ -22,7 +22,7 @@ from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionE
 from . import projection
 from .errors import Forbidden, InputError, StoreError, StoreUnavailable
 from .model import CategoryIn, Division, DutyIn, IssueIn, KIND_BY_LEVEL, UnitIn
-from .store import (ApiToken, AuditEntry, Duty, Exposure, HintCount, Issue, LedgerCell, LedgerFacts, Progress, StatusChange, Unit,
+from .store import (ApiToken, AuditEntry, Duty, Exposure, HintCount, Inspection, Issue, LedgerCell, LedgerFacts, Progress, StatusChange, Unit,
                     VillageCount, WriteSummary, extra_json, issue_row)
 
 BATCH = 5_000
@@ -555,6 +555,23 @@ class Neo4jStore:
 
     def projection(self, district: str | None = None) -> nx.MultiDiGraph:
         return projection.projection(self, district)
+
+    # -- planning records -------------------------------------------------------------------------
+    def save_inspections(self, inspections: Sequence[Inspection]) -> WriteSummary:
+        # One node per (area, round), linked to its village or township.
+        rows = [{"key": f"{r.area_code}|{r.round_id}", "area_code": r.area_code, "round_id": r.round_id,
+                 "district_code": r.area_code[:6], "started_on": r.started_on, "ended_on": r.ended_on,
+                 "team": r.team, "mode": r.mode} for r in inspections]
+        return self._upsert(
+            rows, "key", "MATCH (n:Inspection) WHERE n.key IN $keys RETURN n.key AS key, n {.*} AS props",
+            "UNWIND $rows AS r MERGE (n:Inspection {key: r.key}) SET n += r "
+            "WITH n, r MATCH (d:Division {code: r.area_code}) MERGE (n)-[:INSPECTED]->(d)")
+
+    def inspections(self, district: str) -> list[Inspection]:
+        rows = self._read("MATCH (n:Inspection {district_code: $district}) RETURN n ORDER BY n.started_on, n.area_code",
+                          district=district)
+        return [Inspection(n["area_code"], n["round_id"], _native(n["started_on"]), _native(n.get("ended_on")),
+                           n.get("team") or "", n.get("mode") or "") for n in (r["n"] for r in rows)]
 
 
 # The ledger rules of graph/analysis/ledger.py, as the SQLite store's LEDGER_SQL computes them:

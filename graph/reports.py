@@ -270,3 +270,49 @@ def write_notice(package: dict, path: str | Path, as_of: dt.date, office: str = 
             for v in package["grassroots_end"] for i in v["issues"]),
            [14, 22, 14, 16, 40, 10, 12, 50])
     return save_workbook(workbook, path)
+
+
+# -- planning and the closed loop ------------------------------------------------------------------
+# Every planning and follow-up command writes its table with these helpers: Chinese headers, dates
+# as date cells, a frozen header, text never a formula (see :func:`put`).
+PLAN_HEADERS = ["轮次", "巡察轮次", "开始日期", "结束日期", "巡察组", "对象类型", "对象代码", "对象名称",
+                "所属乡镇(街道)代码", "分类", "巡察方式", "届内", "前半届"]
+
+
+def write_workbook(path: str | Path, sheets: Sequence[tuple[str, list[str], Iterable[Sequence], list[int]]]) -> Path:
+    """A workbook of several tables: ``(title, headers, rows, widths)`` each."""
+    workbook = Workbook()
+    for index, (title, headers, rows, widths) in enumerate(sheets):
+        sheet = workbook.active if index == 0 else workbook.create_sheet()
+        sheet.title = title
+        _table(sheet, headers, rows, widths)
+    return save_workbook(workbook, path)
+
+
+def write_plan(plan: dict, path: str | Path) -> Path:
+    """Sheet 巡察计划 (one row per team's object: township or village; its columns load back as
+    inspection records), 轮次, 乡镇(街道) and 专项巡察建议 (listed beside the plan)."""
+    yes = lambda flag: "是" if flag else "否"  # noqa: E731
+    rows = [[r["round"], r["round_id"], r["starts_on"], r["ends_on"], o["team"], o["kind"],
+             o["village_code"] or o["township_code"], o["name"], o["township_code"], o["class"] or "", o["mode"],
+             yes(r["within_term"]), yes(r["first_half"])]
+            for r in plan["rounds"] for o in sorted(r["townships"] + r["villages"],
+                                                    key=lambda o: (o["team"], o["township_code"], o["village_code"] or ""))]
+    rounds = [[r["round"], r["round_id"], r["starts_on"], r["ends_on"], yes(r["within_term"]), yes(r["first_half"]),
+               len(r["teams"]), len(r["townships"]), r["by_mode"].get("直接巡村", 0), r["by_mode"].get("乡村一体巡", 0)]
+              for r in plan["rounds"]]
+    townships = [[t["township_code"], t["name"], t["mode"] or "（所辖均为重点村，直接巡村）", t["joint_villages"],
+                  t["direct_villages"]] for t in plan["townships"]]
+    special = [[p["proposal_id"], p["topic"], p["scope"]["area_name"], p["scope"]["villages"], p["scope"]["townships"],
+                p["scope"]["key_villages"], p["lead_unit"]["unit_name"], p["cause"]["category"], p["cause"]["confidence"],
+                p["cause"]["observed"], p["cause"]["expected"], "；".join(p["reasons"])] for p in plan["special"]]
+    return write_workbook(path, [
+        ("巡察计划", PLAN_HEADERS, rows, [6, 14, 12, 12, 8, 10, 14, 26, 14, 8, 12, 6, 8]),
+        ("轮次", ["轮次", "巡察轮次", "开始日期", "结束日期", "届内", "前半届", "巡察组数", "乡镇(街道)数", "直接巡村",
+                "乡村一体巡"], rounds, [6, 14, 12, 12, 6, 8, 10, 12, 10, 10]),
+        ("乡镇(街道)", ["乡镇(街道)代码", "乡镇(街道)", "巡察方式", "一体巡察的一般村数", "直接巡察的重点村数"], townships,
+         [14, 20, 22, 18, 18]),
+        ("专项巡察建议", ["建议编号", "专项巡察主题", "范围", "涉及村(社区)数", "涉及乡镇(街道)数", "其中重点村数", "牵头单位",
+                     "根源问题类别", "置信度", "发现问题数", "期望问题数", "理由"], special,
+         [24, 24, 10, 14, 16, 12, 24, 18, 8, 10, 10, 80]),
+    ])

@@ -155,12 +155,11 @@ def classification(store: GraphStore, district: str, base_data: dict | None = No
 
 def classified_modes(store: GraphStore, district: str, base_data: dict | None = None,
                      config: dict | None = None) -> tuple[list, list[dict]]:
-    """The classes and the inspection modes of the district's villages, from one root-cause analysis."""
-    from .analysis.planning import recommend_modes
-    causes = root_causes(store, district=district)
-    classes = classification(store, district, base_data, config, causes=causes)
-    systemic = [c for c in causes if c["level"] == "district"]
-    return classes, recommend_modes(classes, {district: systemic})
+    """The classes and the inspection modes of the district's villages (直接巡村 for key villages,
+    乡村一体巡 for the others)."""
+    from .analysis.planning import village_modes
+    classes = classification(store, district, base_data, config)
+    return classes, village_modes(classes)
 
 
 def inspection_modes(store: GraphStore, district: str, base_data: dict | None = None,
@@ -168,17 +167,46 @@ def inspection_modes(store: GraphStore, district: str, base_data: dict | None = 
     return classified_modes(store, district, base_data, config)[1]
 
 
+def planning_view(store: GraphStore, district: str, base_data: dict | None = None, config: dict | None = None
+                  ) -> dict:
+    """Classes, the modes of villages and townships, and the 专项巡察 proposals beside them, from one
+    root-cause analysis."""
+    from .analysis.planning import special_proposals, township_modes, village_modes
+    causes = root_causes(store, district=district)
+    classes = classification(store, district, base_data, config, causes=causes)
+    modes = village_modes(classes)
+    names = store.division_names({c.township_code for c in classes})
+    return {"classes": classes, "modes": modes, "townships": township_modes(modes, names),
+            "special": special_proposals(causes, classes)}
+
+
+def inspected_this_term(store: GraphStore, district: str, term_start: dt.date | None = None) -> set[str]:
+    """Codes of the villages and townships inspected since ``term_start`` (all, without it): those
+    with an inspection record, and villages where a problem was found (a finding is a visit)."""
+    since = lambda day: term_start is None or day >= term_start  # noqa: E731
+    done = {r.area_code for r in store.inspections(district) if since(r.started_on)}
+    return done | {i.village_code for i in _district_issues(store, district) if since(i.found_on)}
+
+
 def coverage_plan(store: GraphStore, district: str, *, teams: int, term_end: dt.date, start: dt.date | None = None,
-                  rounds_per_year: int = 2, per_team: dict | None = None, base_data: dict | None = None,
-                  config: dict | None = None, term_start: dt.date | None = None) -> dict:
-    """Villages inspected this term (a problem found since ``term_start``) and rounds for the rest."""
-    from .analysis.planning import DIRECT, JOINT, SPECIAL, plan_rounds
-    modes = inspection_modes(store, district, base_data, config)
-    inspected = {i.village_code for i in _district_issues(store, district)
-                 if term_start is None or i.found_on >= term_start}
-    plan = plan_rounds(modes, inspected, teams=teams, per_team=per_team or {DIRECT: 4, SPECIAL: 8, JOINT: 8},
-                       rounds_per_year=rounds_per_year, start=start or dt.date.today(), term_end=term_end)
-    return {"district": district, **plan}
+                  rounds_per_year: int | None = None, per_team: dict | None = None, base_data: dict | None = None,
+                  config: dict | None = None, term_start: dt.date | None = None, today: dt.date | None = None) -> dict:
+    """A work plan for the villages and townships not inspected this term, with the townships'
+    modes and the 专项巡察 proposals listed beside it (not inside it). Impossible input: InputError."""
+    from .analysis.planning import DIRECT, JOINT, PlanError, plan_defaults, plan_rounds
+    defaults = plan_defaults(config)
+    per_team = {DIRECT: defaults["direct"], JOINT: defaults["joint"], **(per_team or {})}
+    today = today or dt.date.today()
+    view = planning_view(store, district, base_data, config)
+    names = {t["township_code"]: t["name"] for t in view["townships"]}
+    try:
+        plan = plan_rounds(view["modes"], names, inspected_this_term(store, district, term_start), teams=teams,
+                           per_team=per_team, rounds_per_year=rounds_per_year or defaults["rounds_per_year"],
+                           start=start or today, term_end=term_end, today=today)
+    except PlanError as exc:
+        raise InputError(RowError(exc.option, None, None, exc.value, exc.expected)) from None
+    return {"district": district, **plan, "per_team": per_team, "townships": view["townships"],
+            "special": view["special"]}
 
 
 def rectification_status(store: GraphStore, district: str, as_of: dt.date | None = None) -> dict:
@@ -225,9 +253,10 @@ def _key_list_change(store: GraphStore, district: str, change) -> tuple[dict | N
 
 def propose_key_villages(store: GraphStore, district: str, rows: list[dict], by: str, file: str = ""):
     """Import the townships' proposal (``loaders.base_data.read_key_village_proposal`` reads the file);
-    it replaces the district's list, approval included. Returns (before, after)."""
+    it replaces the townships' part of the list and its approval, the office's adjustments kept.
+    Returns (before, after)."""
     from .analysis.key_villages import propose
-    return _key_list_change(store, district, lambda before, at: propose(district, rows, by, at, file))
+    return _key_list_change(store, district, lambda before, at: propose(district, rows, by, at, file, earlier=before))
 
 
 def adjust_key_villages(store: GraphStore, district: str, village_code: str, action: str, reason: str, by: str):

@@ -17,8 +17,8 @@ import networkx as nx
 from .errors import DiskFull, InputError, NotSupported, StoreError, StoreMissing, StoreUnavailable
 from .model import CategoryIn, Division, DutyIn, IssueIn, IssueRecord, UnitIn
 from . import projection
-from .store import (ApiToken, AuditEntry, Duty, Exposure, HintCount, Issue, LedgerCell, LedgerFacts, Progress,
-                    StatusChange, Unit, VillageCount, WriteSummary, extra_json)
+from .store import (ApiToken, AuditEntry, Duty, Exposure, HintCount, Inspection, Issue, LedgerCell, LedgerFacts,
+                    Progress, StatusChange, Unit, VillageCount, WriteSummary, extra_json)
 
 SCHEMA_TABLES = {"division", "category", "unit", "duty", "issue", "issue_status", "ledger_cell", "api_token",
                  "audit", "meta", "package_end", "key_village_list"}
@@ -620,6 +620,18 @@ class SQLiteStore:
     def projection(self, district: str | None = None) -> nx.MultiDiGraph:
         return projection.projection(self, district)
 
+    # -- planning records (PLANNING_SCHEMA) -------------------------------------------------------
+    def save_inspections(self, inspections: Sequence[Inspection]) -> WriteSummary:
+        rows = ((r.area_code, r.round_id, r.area_code[:6], _iso(r.started_on), _iso(r.ended_on), r.team, r.mode)
+                for r in inspections)
+        return self._upsert("inspection", ("area_code", "round_id"),
+                            ("area_code", "round_id", "district_code", "started_on", "ended_on", "team", "mode"), rows)
+
+    def inspections(self, district: str) -> list[Inspection]:
+        rows = self.db.execute("SELECT area_code, round_id, started_on, ended_on, team, mode FROM inspection "
+                               "WHERE district_code = ? ORDER BY started_on, area_code", (district,))
+        return [Inspection(a, r, _date(s), _date(e), t, m) for a, r, s, e, t, m in rows]
+
 
 # The ledger rules of graph/analysis/ledger.py (the reference this is tested against): per village
 # and category first, then per township, village kind and category, with the moments of the
@@ -661,3 +673,15 @@ WHERE v.level = 'village'
 GROUP BY t.code, t.parent_code, v.kind
 ORDER BY t.code, v.kind
 """
+
+# Planning records: inspections done (a round's visit to a village or township, with or without
+# findings), part of the schema every store file gets.
+PLANNING_SCHEMA = """
+CREATE TABLE IF NOT EXISTS inspection (
+    area_code TEXT NOT NULL, round_id TEXT NOT NULL, district_code TEXT NOT NULL, started_on TEXT NOT NULL,
+    ended_on TEXT, team TEXT, mode TEXT, PRIMARY KEY (area_code, round_id)
+);
+CREATE INDEX IF NOT EXISTS inspection_district ON inspection(district_code);
+"""
+SCHEMA += PLANNING_SCHEMA
+SCHEMA_TABLES |= {"inspection"}

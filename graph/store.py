@@ -196,6 +196,18 @@ def issue_row(issue: IssueIn, township: str, district: str) -> dict:
             "extra": extra_json(issue.extra)}
 
 
+@dataclass(frozen=True)
+class Inspection:
+    """A round's visit to a village or a township (巡察记录), whether or not it found problems."""
+
+    area_code: str          # 12-digit village or 9-digit township
+    round_id: str
+    started_on: dt.date
+    ended_on: dt.date | None = None
+    team: str = ""
+    mode: str = ""          # 直接巡村 / 乡村一体巡
+
+
 @runtime_checkable
 class GraphStore(Protocol):
     url: str
@@ -254,3 +266,7 @@ class GraphStore(Protocol):
     def village_counts(self, townships: Sequence[str]) -> list[VillageCount]: ...
     def chain_graph(self, issue_id: str) -> nx.MultiDiGraph: ...
     def projection(self, district: str | None = None) -> nx.MultiDiGraph: ...
+
+    # -- planning records -------------------------------------------------------------------------
+    def save_inspections(self, inspections: Sequence[Inspection]) -> WriteSummary: ...
+    def inspections(self, district: str) -> list[Inspection]: ...
