@@ -175,9 +175,12 @@ def planning_view(store: GraphStore, district: str, base_data: dict | None = Non
     causes = root_causes(store, district=district)
     classes = classification(store, district, base_data, config, causes=causes)
     modes = village_modes(classes)
-    names = store.division_names({c.township_code for c in classes})
-    return {"classes": classes, "modes": modes, "townships": township_modes(modes, names),
-            "special": special_proposals(causes, classes)}
+    names = store.division_names({c.township_code for c in classes} | {district})
+    units = {u.function: {"unit_id": u.unit_id, "unit_name": u.name} for u in store.units([district])}
+    special = special_proposals(causes, classes, units, (config or {}).get("scale"))
+    for p in special:
+        p["scope"]["area_name"] = names.get(p["scope"]["area_code"], p["scope"]["area_name"])
+    return {"classes": classes, "modes": modes, "townships": township_modes(modes, names), "special": special}
 
 
 def inspected_this_term(store: GraphStore, district: str, term_start: dt.date | None = None) -> set[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
 
@@ -339,3 +340,48 @@ def test_the_key_village_list_is_proposed_adjusted_and_approved(wanzhou, tmp_pat
     shown = json.loads(run_cli("keylist", "show", "--district", WANZHOU, "--json", store=store).stdout)
     assert [c["action"] for c in shown["changes"]] == ["add", "remove"] and shown["approved"] is None
     assert set(shown["against_indicators"]) == {"listed_but_ordinary", "key_but_not_listed"}
+
+
+def test_a_weak_organisation_stays_key_and_direct_after_the_list_is_approved(wanzhou, tmp_path):
+    """“直接巡村……主要适用于……党组织软弱涣散的村”: the townships' list, once approved, adjusts the
+    other villages, never that rule."""
+    store = f"sqlite:///{wanzhou.path}"
+    villages = wanzhou.divisions("village", within=WANZHOU)
+    weak, listed = [v.code for v in villages[10:13]], villages[0].code
+    base = tmp_path / "基础信息.csv"
+    base.write_bytes(("村(社区)代码,人口,软弱涣散\n" + "".join(f"{code},800,是\n" for code in weak)).encode("gbk"))
+    proposal = write_csv(tmp_path / "名单.csv", ["村(社区)代码", "推荐理由"], [[listed, "信访多"]])
+    assert run_cli("keylist", "propose", str(proposal), "--district", WANZHOU, "--by", "各乡镇(街道)",
+                   store=store).returncode == 0
+    assert run_cli("keylist", "add", "--district", WANZHOU, "--village", villages[1].code, "--reason", "历年问题多",
+                   "--by", "巡察办张三", store=store).returncode == 0
+    assert run_cli("keylist", "approve", "--district", WANZHOU, "--by", "巡察办主任", store=store).returncode == 0
+    result = run_cli("classify", "--district", WANZHOU, "--base", str(base), "--json", store=store)
+    rows = {r["village_code"]: r for r in json.loads(result.stdout)}
+    for code in weak:
+        assert rows[code]["class"] == KEY and rows[code]["mode"] == DIRECT, ARTICLE["direct_for"]
+        assert rows[code]["reasons"][0].startswith("软弱涣散")
+    assert rows[listed]["class"] == KEY and rows[villages[1].code]["class"] == KEY, ARTICLE["township_list"]
+    assert sum(r["class"] == KEY for r in rows.values()) == 5
+    # The townships send a corrected list: the office's addition (with its reason) is kept.
+    again = run_cli("keylist", "propose", str(proposal), "--district", WANZHOU, "--by", "各乡镇(街道)", "--json",
+                    store=store)
+    record = json.loads(again.stdout)
+    assert record["status"] == "adjusted" and record["villages"][villages[1].code]["reason"] == "历年问题多"
+    assert [c["by"] for c in record["changes"]] == ["巡察办张三"]
+
+
+def test_every_rule_quotes_the_article_and_the_table_names_it():
+    """Each sentence a rule follows is the article's own (its parts, where “……” leaves words out),
+    and docs/planning.md's table maps it to its rule and test."""
+    from pathlib import Path
+    table = (Path(__file__).resolve().parent.parent / "docs" / "planning.md").read_text(encoding="utf-8")
+    tests = {name for name in globals() if name.startswith("test_")}
+    for key, sentence in ARTICLE.items():
+        assert f"`{key}`" in table, f"docs/planning.md 缺少规则 {key}：{sentence}"
+        row = next(line for line in table.splitlines() if f"`{key}`" in line)
+        for part in sentence.split("……"):
+            assert part in row, f"{key}: {part}"
+        named = set(re.findall(r"`(test_\w+)`", row))
+        assert named or "doctest" in row, f"{key} 没有对应的测试：{sentence}"
+        assert named <= tests, f"{key}: {sorted(named - tests)}"

@@ -237,3 +237,16 @@ def test_the_key_village_list_is_kept_as_settled(any_store):
     any_store.save_key_villages(WANZHOU, record, "2026-11-03T16:00:00")  # the same again: one record
     assert any_store.key_villages(WANZHOU) == record and any_store.key_villages("500102") is None
     assert any_store.data_version() > version  # cached classifications are recomputed
+
+
+def test_inspections_are_records_found_problems_or_not(any_store):
+    from graph.store import Inspection
+    load_divisions(any_store, DEFAULT_DIVISIONS, district=WANZHOU, show_progress=False)
+    rows = [Inspection(DONGFANG, "2027年第1轮", dt.date(2027, 1, 4), dt.date(2027, 2, 28), "第1组", "乡村一体巡"),
+            Inspection(DONGFANG[:9], "2027年第1轮", dt.date(2027, 1, 4), None, "第1组", "乡村一体巡")]
+    assert any_store.save_inspections(rows).inserted == 2
+    assert any_store.save_inspections(rows).unchanged == 2  # the same again changes nothing
+    assert sorted(any_store.inspections(WANZHOU), key=lambda r: r.area_code) == sorted(rows, key=lambda r: r.area_code)
+    later = Inspection(DONGFANG, "2027年第1轮", dt.date(2027, 1, 4), dt.date(2027, 3, 10), "第1组", "乡村一体巡")
+    assert any_store.save_inspections([later]).updated == 1
+    assert later in any_store.inspections(WANZHOU) and any_store.inspections("500102") == []

@@ -36,11 +36,17 @@ class PlanOut(BaseModel):
     villages: int
     inspected: int
     to_inspect: int
-    rounds: list[dict[str, Any]]
+    rounds: list[dict[str, Any]] = Field(description="轮次：起止日期、各组对象（乡镇(街道)和村(社区)）")
     rounds_available: int
+    first_half: int = Field(description="前半届轮数：重点村安排在这些轮次")
+    key_in_first_half: bool
+    spare_team_rounds: int = Field(description="届内空余组次，可安排专项巡察和回头看")
     feasible: bool
     covered: int
     teams: int
+    per_team: dict[str, int]
+    townships: list[dict[str, Any]] = Field(description="各乡镇(街道)的巡察方式")
+    special: list[dict[str, Any]] = Field(description="专项巡察建议，列在计划之外")
     teams_needed: int | None = None
     rounds_needed: int | None = None
 
@@ -94,10 +100,10 @@ def classification(store: StoreDep, cache: CacheDep, caller: Analyst, district: 
     return cache.get(store, ("classification", district), compute)
 
 
-@router.get("/plan", response_model=PlanOut, summary="届内全覆盖巡察计划")
+@router.get("/plan", response_model=PlanOut, summary="届内全覆盖巡察计划（专项巡察建议另列）")
 def plan(store: StoreDep, caller: Analyst, district: str = District, teams: int = Query(..., ge=1, le=500),
          term_end: dt.date = Query(...), start: dt.date | None = None, term_start: dt.date | None = None,
-         rounds_per_year: int = Query(2, ge=1, le=12)):
+         rounds_per_year: int | None = Query(None, ge=1, le=12)):
     district = _district(store, caller, district)
     return service.coverage_plan(store, district, teams=teams, term_end=term_end, start=start,
                                  rounds_per_year=rounds_per_year, config=read_config(), term_start=term_start)

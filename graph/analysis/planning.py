@@ -140,23 +140,23 @@ def classify(villages: list[tuple[str, str, str]], indicators: dict[str, dict[st
 # The sentences of the source article each planning rule follows (quoted; "……" marks words left out).
 # docs/planning.md maps each to its rule and test; a failing rule's message names its sentence.
 ARTICLE = {
-    "classify": "首要就是对村(社区)进行科学分类，合理采取组织形式",
-    "township_list": "由乡镇提出初步分类名单，巡察办以乡镇意见为基础，参考相关职能部门意见进行调整，"
+    "classify": "首要就是对村(社区)进行科学分类,合理采取组织形式",
+    "township_list": "由乡镇提出初步分类名单,巡察办以乡镇意见为基础,参考相关职能部门意见进行调整,"
                      "最后报巡察工作领导小组和党委审定",
-    "indicators": "由巡察办确定若干指标，向相关职能部门收集各村基础数据，通过一定参数或标准，确定初步分类名单",
-    "key_direct": "重点村要通过直接巡，确保巡深巡透",
+    "indicators": "由巡察办确定若干指标,向相关职能部门收集各村基础数据,通过一定参数或标准,确定初步分类名单",
+    "key_direct": "重点村要通过直接巡,确保巡深巡透",
     "direct_for": "直接巡村……主要适用于人口体量大、资金项目多、矛盾纠纷突出、党组织软弱涣散的村",
-    "joint_for": "乡村一体巡……适用于体量不大、村情平稳的村，是在时间紧、任务重、巡察力量相对不足等情况下，"
+    "joint_for": "乡村一体巡……适用于体量不大、村情平稳的村,是在时间紧、任务重、巡察力量相对不足等情况下,"
                  "完成对村(社区)巡察全覆盖的主要方式",
-    "joint_together": "乡村一体巡有助于减轻对基层的干扰，有助于问题双向印证，有助于乡村共同整改",
-    "joint_village": "要真正把村作为独立的巡察对象来看待，保障必要的人员力量和现场巡察时间",
-    "special_supplement": "专项巡察……主要适用于检查重大部署落实、发现群众反映强烈的系统性问题等，可作为对村(社区)巡察的补充方式",
+    "joint_together": "乡村一体巡有助于减轻对基层的干扰,有助于问题双向印证,有助于乡村共同整改",
+    "joint_village": "要真正把村作为独立的巡察对象来看待,保障必要的人员力量和现场巡察时间",
+    "special_supplement": "专项巡察……主要适用于检查重大部署落实、发现群众反映强烈的系统性问题等,可作为对村(社区)巡察的补充方式",
     "special_for": "建议对党组织软弱涣散、经济发展滞后、基层治理矛盾突出、生态环境承载力大、廉洁风险突出、巡察反馈整改不力的村(社区)采用",
     "coverage": "统筹考虑届内实现全覆盖、现有巡察力量、村级分类情况等要素",
     "immediate": "通过立行立改“短平快”解决百姓身边“小急难”问题",
-    "transfer": "根子在上级，我们不能只盯着基层抓整改，需要“机关、基层”两端发力，联动整改",
-    "evaluate": "巡察整改落实得怎么样，最后需要有人来评估、来验收，形成闭环机制",
-    "shifts": "要把握好村级党组织履责重心由脱贫攻坚转向乡村振兴的变化，要把握“一肩挑”政策落实后村“两委”班子运行情况的变化，"
+    "transfer": "根子在上级,我们不能只盯着基层抓整改,需要“机关、基层”两端发力,联动整改",
+    "evaluate": "巡察整改落实得怎么样,最后需要有人来评估、来验收,形成闭环机制",
+    "shifts": "要把握好村级党组织履责重心由脱贫攻坚转向乡村振兴的变化,要把握“一肩挑”政策落实后村“两委”班子运行情况的变化,"
               "要把握群众身边不正之风和腐败问题表现形式的变化",
 }
 
@@ -198,11 +198,24 @@ def township_modes(modes: list[dict], names: dict[str, str]) -> list[dict]:
              "joint_villages": n[JOINT], "direct_villages": n[DIRECT]} for t, n in sorted(counts.items())]
 
 
-def special_proposals(causes: list[dict], classes: list[VillageClass]) -> list[dict]:
+# The article's kinds of village a special inspection suits (``ARTICLE["special_for"]``) that the
+# indicators show, each with its topic and the district unit that leads it (by function).
+SPECIAL_KINDS = {
+    "weak_organisation": ("软弱涣散村党组织专项巡察", "organization"),
+    "integrity_risk": ("廉洁风险突出村专项巡察", "discipline"),
+    "disputes": ("基层治理矛盾突出村专项巡察", "petitions"),
+    "recurrences": ("巡察反馈整改不力村专项巡察", "inspection_office"),
+}
+SPECIAL_MIN_VILLAGES = 5   # "涉及的村数量多、分布广": at least this many villages in two townships or more
+
+
+def special_proposals(causes: list[dict], classes: list[VillageClass], district_units: dict[str, dict] | None = None,
+                      scale: dict[str, float] | None = None) -> list[dict]:
     """专项巡察 proposals, listed beside the plan (``ARTICLE["special_supplement"]``): one per surfaced
-    district-level root cause, a systemic problem across many villages. Each has its topic, scope
-    (villages, townships, key villages among them), the lead unit (the root unit) and the cause
-    that prompts it. The villages keep their own mode in the plan.
+    district-level root cause (a systemic problem; led by its root unit), and one per kind of village
+    of ``ARTICLE["special_for"]`` the indicators show in many villages (led by the district unit of
+    ``district_units``: function -> unit). Each has its topic, scope (villages, townships, key
+    villages among them), lead unit and the cause that prompts it. Villages keep their own mode.
 
     >>> cause = {"level": "district", "area_code": "500101", "area_name": "万州区", "category": "惠民惠农资金",
     ...          "unit_id": "500101-agriculture", "unit_name": "万州区农业农村委", "confidence": 0.999,
@@ -213,27 +226,49 @@ def special_proposals(causes: list[dict], classes: list[VillageClass]) -> list[d
     ('惠民惠农资金专项巡察', '万州区农业农村委', 2, 2, 1)
     >>> p["cause"]["expected"]
     16
+    >>> weak = [VillageClass(f"5001010{t}0001", "", f"5001010{t}0", 0.2, KEY, {}, {"weak_organisation": 1}) for t in range(10, 16)]
+    >>> [(p["topic"], p["scope"]["villages"], p["lead_unit"]["unit_name"])
+    ...  for p in special_proposals([], weak, {"organization": {"unit_id": "500101-organization", "unit_name": "万州区委组织部"}})]
+    [('软弱涣散村党组织专项巡察', 6, '万州区委组织部')]
     """
     key = {c.village_code for c in classes if c.klass == KEY}
+    scale = {**DEFAULT_CONFIG["scale"], **(scale or {})}
+
+    def proposal(pid, topic, area, villages, lead, cause, reason):
+        return {"proposal_id": pid, "topic": topic,
+                "scope": {"area_code": area[0], "area_name": area[1], "villages": len(villages),
+                          "townships": len({v[:9] for v in villages}), "key_villages": len(key & set(villages)),
+                          "village_codes": villages},
+                "lead_unit": lead, "cause": cause, "reasons": [reason, ARTICLE["special_supplement"]]}
+
     out = []
     for cause in causes:
         if cause.get("level") != "district":
             continue
         villages = sorted(cause.get("villages", ()))
         evidence = cause.get("evidence", {})
-        out.append({
-            "proposal_id": f"ZX-{cause['area_code']}-{cause['category']}",
-            "topic": f"{cause['category']}专项巡察",
-            "scope": {"area_code": cause["area_code"], "area_name": cause.get("area_name", cause["area_code"]),
-                      "villages": len(villages), "townships": len({v[:9] for v in villages}),
-                      "key_villages": len(key & set(villages)), "village_codes": villages},
-            "lead_unit": {"unit_id": cause["unit_id"], "unit_name": cause["unit_name"]},
-            "cause": {"unit_name": cause["unit_name"], "category": cause["category"],
-                      "confidence": round(cause.get("confidence", 0.0), 4), "observed": evidence.get("observed"),
-                      "expected": None if evidence.get("expected") is None else round(evidence["expected"])},
-            "reasons": [f"{cause['category']}在全区 {len(villages)} 个村(社区)集中出现，根子在{cause['unit_name']}",
-                        ARTICLE["special_supplement"]],
-        })
+        out.append(proposal(
+            f"ZX-{cause['area_code']}-{cause['category']}", f"{cause['category']}专项巡察",
+            (cause["area_code"], cause.get("area_name", cause["area_code"])), villages,
+            {"unit_id": cause["unit_id"], "unit_name": cause["unit_name"]},
+            {"unit_name": cause["unit_name"], "category": cause["category"],
+             "confidence": round(cause.get("confidence", 0.0), 4), "observed": evidence.get("observed"),
+             "expected": None if evidence.get("expected") is None else round(evidence["expected"])},
+            f"{cause['category']}在全区 {len(villages)} 个村(社区)集中出现，根子在{cause['unit_name']}"))
+    district = classes[0].village_code[:6] if classes else ""
+    for indicator, (topic, function) in SPECIAL_KINDS.items():
+        # A flag (软弱涣散) or a count at its scale's full mark (矛盾纠纷和信访, 整改后复发).
+        villages = sorted(c.village_code for c in classes
+                          if float(c.indicators.get(indicator, 0) or 0) >= scale.get(indicator, 1))
+        if len(villages) < SPECIAL_MIN_VILLAGES or len({v[:9] for v in villages}) < 2:
+            continue
+        lead = (district_units or {}).get(function) or {"unit_id": f"{district}-{function}", "unit_name": function}
+        out.append(proposal(
+            f"ZX-{district}-{INDICATOR_ZH[indicator]}", topic, (district, district), villages, lead,
+            {"unit_name": lead["unit_name"], "category": INDICATOR_ZH[indicator], "confidence": None,
+             "observed": len(villages), "expected": None},
+            f"{len(villages)} 个村(社区){INDICATOR_ZH[indicator]}（指标达到 {scale.get(indicator, 1):g}），"
+            f"分布在 {len({v[:9] for v in villages})} 个乡镇(街道)；{ARTICLE['special_for']}"))
     return out
 
 
