@@ -605,19 +605,25 @@ def cmd_notice(args) -> int:
     from pathlib import Path
 
     from graph import service
-    from graph.reports import write_notice
+    from graph.reports import write_notice, write_notice_html
     as_of = args.as_of or dt.date.today()
     with closing(_reading(args)) as store:
-        packages = service.packages(store, district=_district(store, args.district), top=args.top, as_of=as_of)
+        notices = service.transfer_notices(store, _district(store, args.district), as_of=as_of, top=args.top,
+                                           term_start=args.term_start)
     out = Path(args.out)
     written = []
-    for package in packages:
-        name = f"{package['package_id']}-{package['agency_end']['unit_name']}.xlsx".replace("/", "_")
-        written.append(str(write_notice(package, out / name, as_of)))
+    for notice in notices:
+        stem = f"{notice['unit_id']}-{notice['unit_name']}".replace("/", "_")
+        written.append({"unit_id": notice["unit_id"], "unit_name": notice["unit_name"], "leader": notice["leader"],
+                        "causes": len(notice["causes"]), "hints": len(notice["hints"]), "open": len(notice["items"]),
+                        "xlsx": str(write_notice(notice, out / f"{stem}.xlsx", as_of)),
+                        "html": str(write_notice_html(notice, out / f"{stem}.html", as_of))})
     if args.json:
         _print_json({"notices": written})
     else:
-        print(f"抄告单 {len(written)} 份，已写入 {out}")
+        print(f"抄告单 {len(written)} 份（每个接收单位一份，Excel 和可打印的 HTML），已写入 {out}")
+        for n in written:
+            print(f"  {n['unit_name']}：根源问题 {n['causes']} 类，巡察组提示 {n['hints']} 类，未完成整改 {n['open']} 个")
     return 0
 
 
@@ -824,8 +830,10 @@ def build_parser() -> argparse.ArgumentParser:
     package.add_argument("--on", type=_date, help="完成或销号日期（默认今天）")
     package.add_argument("--note", help="佐证说明（机关端完成时必填）")
 
-    notice = command("notice", cmd_notice, "向根源单位反馈移交的抄告单（每个整改包一份 Excel，可打印）(transfer notices)")
-    notice.add_argument("--district", help="只为这个区县")
+    notice = command("notice", cmd_notice, "反馈移交抄告单：每个接收单位一份（根源分析和巡察组提示的根源单位），"
+                                           "Excel 和可打印的 HTML (transfer notices)")
+    notice.add_argument("--district", required=True, help="区县代码")
+    notice.add_argument("--term-start", type=_date, help="本届开始日期：此前已整改的问题不再计入")
     notice.add_argument("--top", type=int, help="只为前 N 个整改包")
     notice.add_argument("--as-of", type=_date, help="抄告日期，时限从此日算起（默认今天）")
     notice.add_argument("--out", required=True, help="输出文件夹")

@@ -210,11 +210,11 @@ class Neo4jStore:
 
     def upsert_units(self, units: Sequence[UnitIn]) -> WriteSummary:
         rows = [{"unit_id": u.unit_id, "name": u.name, "level": u.level.value, "area_code": u.area_code,
-                 "function": u.function, "extra": extra_json(u.extra)} for u in units]
+                 "function": u.function, "extra": extra_json(u.extra), "leader": u.leader or None} for u in units]
         return self._upsert(
             rows, "unit_id",
             "MATCH (u:Unit) WHERE u.unit_id IN $keys RETURN u.unit_id AS key, "
-            "u {.name, .level, .area_code, .function, .extra} AS props",
+            "u {.name, .level, .area_code, .function, .extra, .leader} AS props",
             "UNWIND $rows AS r MERGE (u:Unit {unit_id: r.unit_id}) SET u += r "
             "WITH u, r OPTIONAL MATCH (u)-[old:BELONGS_TO|DUTY]->() DELETE old "
             "WITH DISTINCT u, r MATCH (a:Division {code: r.area_code}) MERGE (u)-[:BELONGS_TO]->(a) "
@@ -472,7 +472,8 @@ class Neo4jStore:
         }
 
     def units(self, area_codes: Iterable[str] | None = None) -> list[Unit]:
-        collected = "WITH u ORDER BY u.unit_id RETURN collect([u.unit_id, u.name, u.level, u.area_code, u.function]) AS rows"
+        collected = ("WITH u ORDER BY u.unit_id "
+                     "RETURN collect([u.unit_id, u.name, u.level, u.area_code, u.function, coalesce(u.leader, '')]) AS rows")
         if area_codes is None:
             rows = self._table(f"MATCH (u:Unit) {collected}")
         else:

@@ -226,34 +226,25 @@ def write_packages(packages: list[dict], path: str | Path) -> Path:
     return save_workbook(workbook, path)
 
 
-def write_notice(package: dict, path: str | Path, as_of: dt.date, office: str = "巡察工作领导小组办公室") -> Path:
-    """A transfer notice (反馈移交抄告单) for the agency end of a joint package: to the root unit and
-    its leader in charge, the evidence, what is to be fixed by when, and the grassroots list on a
-    second sheet. Printable on A4 (fit to one page wide)."""
-    cause, agency, totals = package["root_cause"], package["agency_end"], package["totals"]
-    e = cause.get("evidence", {})
+NOTICE_LIST_HEADERS = ["村(社区)代码", "村(社区)", "乡镇(街道)", "问题编号", "问题类别", "问题描述", "整改状态",
+                       "发现日期", "整改时限", "移交依据", "基层端责任单位"]
+
+
+def _notice_rows(notice: dict) -> list[list]:
+    return [[i["village_code"], i["village_name"], i["township_name"], i["issue_id"], i["category"], i["description"],
+             i["status_zh"], i["found_on"], i["due_on"], i["source"], i["responsible"]] for i in notice["items"]]
+
+
+def write_notice(notice: dict, path: str | Path, as_of: dt.date, office: str = "巡察工作领导小组办公室") -> Path:
+    """A transfer notice (反馈移交抄告单) to one receiving unit and its leader in charge: what points
+    at it (causes and the inspectors' hints), what is to be fixed by when, and the problems still
+    open on a second sheet. Printable on A4 (fit to one page wide)."""
+    from .analysis.transfer import notice_lines
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = "抄告单"
     put(sheet, 1, 1, "巡察发现问题反馈移交抄告单").font = Font(bold=True, size=16)
-    lines = [
-        ("编号", f"{package['package_id']}-抄告"),
-        ("致", f"{agency['unit_name']}（{agency['unit_id']}）"),
-        ("抄送", "分管领导：________________"),
-        ("问题类别", cause["category"]),
-        ("发现情况", f"巡察在{cause['area_name']}所辖 {totals['villages']} 个村(社区)发现{cause['category']}问题 "
-                     f"{totals['issues']} 个（按同类地区情况期望约 {e.get('expected', '—')} 个），"
-                     f"其中 {totals['open_issues']} 个尚未完成整改；整改后复发 {e.get('recurrences', 0)} 个村(社区)。"),
-        ("根源分析", f"该类问题在本区域集中、反复出现，根子在{agency['unit_name']}（{agency['duty_zh']}），"
-                     f"置信度 {cause.get('confidence', 0):.3f}。"),
-        ("整改要求", agency["task"]),
-        ("完成时限", agency["due_on"]),
-        ("协同单位", "；".join(u["unit_name"] for u in agency.get("co_responsible", [])) or "无"),
-        ("反馈要求", "请于完成时限前将整改情况（含佐证材料）书面反馈巡察办；基层端整改清单见第二页。"),
-        ("", ""),
-        ("", f"{office}　　{as_of.year}年{as_of.month}月{as_of.day}日"),
-    ]
-    for offset, (label, text) in enumerate(lines, start=3):
+    for offset, (label, text) in enumerate(notice_lines(notice, as_of, office), start=3):
         put(sheet, offset, 1, label).font = Font(bold=True)
         cell = put(sheet, offset, 2, text)
         cell.alignment = Alignment(wrap_text=True, vertical="top")
@@ -263,13 +254,43 @@ def write_notice(package: dict, path: str | Path, as_of: dt.date, office: str = 
     sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
     sheet.page_setup.fitToWidth = 1
     sheet.sheet_properties.pageSetUpPr.fitToPage = True
-    listing = workbook.create_sheet("基层端清单")
-    _table(listing, ["村(社区)代码", "村(社区)", "乡镇(街道)", "问题编号", "问题描述", "整改状态", "整改时限", "基层端责任单位"],
-           ([v["village_code"], v["village_name"], v["township_name"], i["issue_id"], i["description"], i["status_zh"],
-             v["due_on"], "；".join(u["unit_name"] for u in v["responsible_units"])]
-            for v in package["grassroots_end"] for i in v["issues"]),
-           [14, 22, 14, 16, 40, 10, 12, 50])
+    _table(workbook.create_sheet("基层端清单"), NOTICE_LIST_HEADERS, _notice_rows(notice),
+           [14, 22, 14, 16, 16, 40, 10, 12, 12, 10, 50])
     return save_workbook(workbook, path)
+
+
+def write_notice_html(notice: dict, path: str | Path, as_of: dt.date, office: str = "巡察工作领导小组办公室") -> Path:
+    """The same notice as one printable HTML page (A4, no outside resource: it opens offline)."""
+    from html import escape
+
+    from .analysis.transfer import notice_lines
+    lines = "".join(f"<tr><th>{escape(label)}</th><td>{escape(text)}</td></tr>"
+                    for label, text in notice_lines(notice, as_of, office))
+    head = "".join(f"<th>{escape(h)}</th>" for h in NOTICE_LIST_HEADERS)
+    body = "".join("<tr>" + "".join(f"<td>{escape('' if v is None else str(v))}</td>" for v in row) + "</tr>"
+                   for row in _notice_rows(notice))
+    page = f"""<!DOCTYPE html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>巡察发现问题反馈移交抄告单 · {escape(notice['unit_name'])}</title>
+<style>
+@page {{ size: A4; margin: 18mm 15mm; }}
+body {{ font-family: "Noto Serif CJK SC", "SimSun", serif; font-size: 12pt; color: #000; }}
+h1 {{ text-align: center; font-size: 20pt; letter-spacing: 0.1em; }}
+table {{ border-collapse: collapse; width: 100%; }}
+.notice th {{ width: 7em; text-align: left; vertical-align: top; padding: 4px 6px; }}
+.notice td {{ padding: 4px 6px; }}
+.list {{ page-break-before: always; font-size: 9pt; }}
+.list th, .list td {{ border: 1px solid #444; padding: 2px 4px; }}
+</style></head><body>
+<h1>巡察发现问题反馈移交抄告单</h1>
+<table class="notice">{lines}</table>
+<section class="list"><h2>基层端清单（尚未完成整改的问题）</h2>
+<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></section>
+</body></html>
+"""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
 
 
 # -- planning and the closed loop ------------------------------------------------------------------

@@ -334,6 +334,20 @@ def reopen_recurrences(store: GraphStore, district: str, *, apply: bool = False,
     return {"district": district, "applied": apply, "issues": links, "packages": package_links}
 
 
+def transfer_notices(store: GraphStore, district: str, as_of: dt.date | None = None, top: int | None = None,
+                     term_start: dt.date | None = None) -> list[dict]:
+    """反馈移交: one notice per receiving unit, from the surfaced causes' packages and from the
+    problems whose 根源单位 the inspectors named (see :mod:`graph.analysis.transfer`)."""
+    from .analysis.transfer import transfer_notices as notices
+    found = packages(store, district=district, top=top, as_of=as_of)
+    hinted = [i for i in _district_issues(store, district) if i.root_unit_hint]
+    villages = {i.village_code for i in hinted}
+    names = store.division_names(villages | {v[:9] for v in villages})
+    areas = {district} | {t.code for t in store.divisions("township", within=district)}
+    units = {u.unit_id: u for u in store.units(areas)}
+    return notices(found, hinted, units, names, term_start)
+
+
 def back_check(store: GraphStore, district: str, share: float = 0.05, seed: int = 1) -> dict:
     from .analysis.planning import back_check_sample
     closed = [i.issue_id for i in _district_issues(store, district) if i.status in DONE_STATUSES]

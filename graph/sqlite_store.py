@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS category (
 );
 CREATE TABLE IF NOT EXISTS unit (
     unit_id TEXT PRIMARY KEY, name TEXT NOT NULL, level TEXT NOT NULL, area_code TEXT NOT NULL,
-    function TEXT NOT NULL, extra TEXT
+    function TEXT NOT NULL, extra TEXT, leader TEXT
 );
 CREATE INDEX IF NOT EXISTS unit_area ON unit(area_code, function);
 CREATE TABLE IF NOT EXISTS duty (
@@ -197,6 +197,8 @@ class SQLiteStore:
             if columns and "issues_sq" not in columns:  # derived table of an older version: rebuilt below
                 self.db.execute("DROP TABLE ledger_cell")
             self.db.executescript(SCHEMA)
+            if "leader" not in {r[1] for r in self.db.execute("PRAGMA table_info(unit)")}:  # an older file
+                self.db.execute("ALTER TABLE unit ADD COLUMN leader TEXT")
             if (self.db.execute("SELECT EXISTS (SELECT 1 FROM issue)").fetchone()[0]
                     and not self.db.execute("SELECT EXISTS (SELECT 1 FROM ledger_cell)").fetchone()[0]):
                 with self._transaction() as db:  # a file written before ledger_cell existed
@@ -216,7 +218,8 @@ class SQLiteStore:
                                  check_same_thread=False, isolation_level=None)
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if not SCHEMA_TABLES <= tables or "issues_sq" not in {
-                r[1] for r in db.execute("PRAGMA table_info(ledger_cell)")}:
+                r[1] for r in db.execute("PRAGMA table_info(ledger_cell)")} or "leader" not in {
+                r[1] for r in db.execute("PRAGMA table_info(unit)")}:
             db.close()
             return False
         if (db.execute("SELECT EXISTS (SELECT 1 FROM issue)").fetchone()[0]
@@ -301,8 +304,10 @@ class SQLiteStore:
                                                     "money", "systemic_fix", "extra"), rows)
 
     def upsert_units(self, units: Sequence[UnitIn]) -> WriteSummary:
-        rows = ((u.unit_id, u.name, u.level.value, u.area_code, u.function, extra_json(u.extra)) for u in units)
-        return self._upsert("unit", ("unit_id",), ("unit_id", "name", "level", "area_code", "function", "extra"), rows)
+        rows = ((u.unit_id, u.name, u.level.value, u.area_code, u.function, extra_json(u.extra), u.leader or None)
+                for u in units)
+        return self._upsert("unit", ("unit_id",), ("unit_id", "name", "level", "area_code", "function", "extra", "leader"),
+                            rows)
 
     def upsert_duties(self, duties: Sequence[DutyIn]) -> WriteSummary:
         """The categories a duties table names are the taxonomy: new ones are added, without
@@ -545,10 +550,11 @@ class SQLiteStore:
 
     def units(self, area_codes: Iterable[str] | None = None) -> list[Unit]:
         if area_codes is None:
-            rows = self.db.execute("SELECT unit_id, name, level, area_code, function FROM unit ORDER BY unit_id")
+            rows = self.db.execute("SELECT unit_id, name, level, area_code, function, COALESCE(leader, '') FROM unit "
+                                   "ORDER BY unit_id")
         else:
-            rows = sorted(_where_in(self.db, "SELECT unit_id, name, level, area_code, function FROM unit "
-                                             "WHERE area_code IN ({marks})", set(area_codes)))
+            rows = sorted(_where_in(self.db, "SELECT unit_id, name, level, area_code, function, COALESCE(leader, '') "
+                                             "FROM unit WHERE area_code IN ({marks})", set(area_codes)))
         return [Unit(*r) for r in rows]
 
     def duties(self) -> list[Duty]:

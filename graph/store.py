@@ -47,6 +47,7 @@ class Unit:
     level: str
     area_code: str
     function: str
+    leader: str = ""   # 分管领导, where the units table names one
 
 
 @dataclass(frozen=True)

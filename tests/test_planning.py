@@ -234,16 +234,49 @@ def test_the_generator_writes_base_data_that_follows_the_ledger(chongqing, tmp_p
     assert again.issues == scenario.issues and again.base == scenario.base
 
 
-def test_transfer_notices_and_recurrence_links(wanzhou, tmp_path):
+def test_one_notice_per_receiving_unit_from_causes_and_inspectors_hints(wanzhou, tmp_path):
+    """“根子在上级……需要“机关、基层”两端发力,联动整改”: every unit the analysis or the inspectors
+    point at gets one notice, addressed to its leader in charge; done items are not re-listed."""
     from openpyxl import load_workbook
-    result = run_cli("notice", "--district", WANZHOU, "--as-of", "2026-11-28", "--out", str(tmp_path / "notices"),
-                     "--json", store=f"sqlite:///{wanzhou.path}")
+    store = f"sqlite:///{wanzhou.path}"
+    [cause] = [c for c in service.root_causes(wanzhou, district=WANZHOU)][:1]
+    units = write_csv(tmp_path / "单位.csv", ["单位编号", "单位名称", "层级", "所属区划代码", "职能", "分管领导"],
+                      [[cause["unit_id"], cause["unit_name"], "区县" if cause["level"] == "district" else "乡镇",
+                        cause["area_code"], cause["unit_id"].split("-", 1)[1], "王五（副区长）"]])
+    assert run_cli("load", "units", str(units), store=store).returncode == 0
+    assert run_cli("load", "units", str(units), "--json", store=store).stdout.count('"unchanged": 1') == 1
+    # The inspectors name 组织部 as the root of two problems: one open, one closed in the term before.
+    ledger = write_csv(tmp_path / "提示.csv", ["问题编号", "村(社区)代码", "巡察轮次", "发现日期", "问题类别", "严重程度",
+                                              "整改状态", "销号日期", "根源单位"],
+                       [["HINT-1", DONGFANG, "2026年第2轮", "2026-10-09", "基层党组织建设", "一般", "未整改", "",
+                         "万州区委组织部"],
+                        ["HINT-0", DONGFANG, "2021年第1轮", "2021-04-01", "基层党组织建设", "一般", "已销号", "2021-06-01",
+                         "500101-organization"]])
+    assert run_cli("load", "issues", str(ledger), store=store).returncode == 0, "hint by name or by id"
+    result = run_cli("notice", "--district", WANZHOU, "--as-of", "2026-11-28", "--term-start", "2022-01-01",
+                     "--out", str(tmp_path / "notices"), "--json", store=store)
     assert result.returncode == 0, result.stderr
-    [first, *_] = json.loads(result.stdout)["notices"]
-    sheet = load_workbook(first)["抄告单"]
+    notices = {n["unit_id"]: n for n in json.loads(result.stdout)["notices"]}
+    assert len(notices) == len(json.loads(result.stdout)["notices"]), "one notice per receiving unit"
+    lead = notices[cause["unit_id"]]
+    sheet = load_workbook(lead["xlsx"])["抄告单"]
     text = "\n".join(str(c.value) for row in sheet.iter_rows() for c in row if c.value)
-    assert "巡察发现问题反馈移交抄告单" in text and "分管领导" in text and "2027-02-26" in text
-    assert load_workbook(first)["基层端清单"].max_row > 1
+    assert "巡察发现问题反馈移交抄告单" in text and "分管领导：王五（副区长）" in text and "2027-02-26" in text
+    assert not re.search(r"\d+\.\d+ ?个", text), "counts are whole numbers"
+    listing = load_workbook(lead["xlsx"])["基层端清单"]
+    assert [c.value for c in listing[1]][:4] == ["村(社区)代码", "村(社区)", "乡镇(街道)", "问题编号"]
+    statuses = {row[6] for row in listing.iter_rows(min_row=2, values_only=True)}
+    assert statuses and statuses <= {"未整改", "整改中", "复发重开"}, "done items are counted, not re-listed"
+    # The unit only the inspectors named has its notice too, with the open problem and not the old one.
+    organisation = notices["500101-organization"]
+    rows = list(load_workbook(organisation["xlsx"])["基层端清单"].iter_rows(min_row=2, values_only=True))
+    assert [r[3] for r in rows] == ["HINT-1"] and rows[0][9] == "巡察组提示"
+    page = open(organisation["html"], encoding="utf-8").read()
+    assert "分管领导：____" in page and "HINT-1" in page and "HINT-0" not in page
+    assert "http" not in page and "<script" not in page  # prints offline
+
+
+def test_recurrence_links_in_the_history(wanzhou):
     from graph.analysis.planning import recurrence_links
     links = recurrence_links(wanzhou.issues(WANZHOU))
     assert links
@@ -378,8 +411,9 @@ def test_every_rule_quotes_the_article_and_the_table_names_it():
     table = (Path(__file__).resolve().parent.parent / "docs" / "planning.md").read_text(encoding="utf-8")
     tests = {name for name in globals() if name.startswith("test_")}
     for key, sentence in ARTICLE.items():
-        assert f"`{key}`" in table, f"docs/planning.md 缺少规则 {key}：{sentence}"
-        row = next(line for line in table.splitlines() if f"`{key}`" in line)
+        rows = [line for line in table.splitlines() if line.startswith(f"| `{key}` |")]
+        assert len(rows) == 1, f"docs/planning.md 缺少规则 {key}：{sentence}"
+        row = rows[0]
         for part in sentence.split("……"):
             assert part in row, f"{key}: {part}"
         named = set(re.findall(r"`(test_\w+)`", row))
