@@ -35,7 +35,7 @@ def _print_json(value) -> None:
 
 TABLE_ZH = {"divisions": "区划", "categories": "问题类别", "units": "单位", "duties": "权责", "issues": "问题",
             "functions": "职能", "base": "村(社区)基础信息", "key_villages": "乡镇推荐重点村名单",
-            "inspections": "巡察记录"}
+            "inspections": "巡察记录", "backcheck": "抽查结果"}
 
 
 def _summary_line(label: str, summary) -> str:
@@ -408,13 +408,10 @@ def cmd_classify(args) -> int:
     rows = [{**c.as_dict(), "mode": modes[c.village_code]["mode"], "mode_reasons": modes[c.village_code]["reasons"]}
             for c in classes]
     if args.xlsx:
-        from graph.reports import write_sheet
-        keys = list(INDICATOR_ZH)
-        write_sheet(args.xlsx, "村(社区)分类", ["村(社区)代码", "村(社区)", "乡镇(街道)代码", "分类", "得分", "巡察方式", "理由"]
-               + [f"{INDICATOR_ZH[k]}得分" for k in keys],
-               ([r["village_code"], r["name"], r["township_code"], r["class"], r["score"], r["mode"],
-                 "；".join(r["mode_reasons"])] + [r["contributions"].get(k, 0) for k in keys] for r in rows),
-               [14, 22, 12, 8, 8, 12, 50] + [10] * len(keys))
+        from graph.reports import write_classification
+        with closing(_reading(args)) as store:
+            names = store.division_names({r["township_code"] for r in rows})
+        write_classification(rows, names, INDICATOR_ZH, args.xlsx)
     if args.json:
         _print_json(rows)
         return 0
@@ -454,6 +451,11 @@ def cmd_keylist(args) -> int:
             from loaders.base_data import read_base_data
             base = read_base_data(args.base, {v.code for v in store.divisions("village", within=district)})
         result = service.key_village_list(store, district, base)
+        if args.xlsx:
+            from graph.reports import write_key_list
+            codes = set(result["villages"]) | {c["village_code"] for c in result["changes"]} | {
+                code for found in result["against_indicators"].values() for code in found}
+            write_key_list(result, store.division_names(codes | {c[:9] for c in codes}), args.xlsx)
     if args.json:
         _print_json(result)
         return 0
@@ -539,21 +541,39 @@ def cmd_inspections(args) -> int:
 def cmd_rectify(args) -> int:
     from graph import service
     from graph.analysis.planning import WARNING_ZH
+    from loaders.base_data import read_config
     with closing(_reading(args)) as store:
-        status = service.rectification_status(store, _district(store, args.district), args.as_of)
+        status = service.rectification_status(store, _district(store, args.district), args.as_of,
+                                              config=read_config(args.config))
+    if args.xlsx:
+        from graph.reports import write_rectification
+        write_rectification(status, args.xlsx)
     if args.json:
         _print_json(status)
         return 0
     print(f"{status['district']} 整改预警（{status['as_of']}）：" + "、".join(
         f"{WARNING_ZH[k]} {n}" for k, n in status["counts"].items() if n))
-    print(f"立行立改：{status['immediate']['done']}/{status['immediate']['total']} 已完成")
+    immediate = status["immediate"]
+    print(f"立行立改（{status['immediate_days']} 日内整改）：{immediate['done']}/{immediate['total']} 已完成，"
+          f"逾期 {immediate['overdue']} 个")
+    by_id = {r["issue_id"]: r for r in status["issues"]}
+    for issue_id in status["immediate_overdue"][:args.top]:
+        r = by_id[issue_id]
+        print(f"  {issue_id} {r['township_name']}{r['village_name']} {r['category']}：时限 {r['due_on']}，"
+              f"责任单位 {'；'.join(r['responsible'])}")
+    if args.xlsx:
+        print(f"已写入 {args.xlsx}")
     return 0
 
 
 def cmd_reopen(args) -> int:
     from graph import service
     with closing(_existing(args, args.apply)) as store:
-        result = service.reopen_recurrences(store, _district(store, args.district), apply=args.apply, on=args.on)
+        result = service.reopen_recurrences(store, _district(store, args.district), apply=args.apply, on=args.on,
+                                            by=args.by or "")
+    if args.xlsx:
+        from graph.reports import write_reopen
+        write_reopen(result, args.xlsx)
     if args.json:
         _print_json(result)
         return 0
@@ -569,15 +589,34 @@ def cmd_reopen(args) -> int:
 
 def cmd_backcheck(args) -> int:
     from graph import service
+    if args.action == "record":
+        from loaders.base_data import read_back_check_results
+        if not args.file:
+            raise InputError("xuncha backcheck record 抽查结果.xlsx --district CODE --by 抽查人")
+        with closing(_existing(args, writing=True)) as store:
+            rows = read_back_check_results(args.file, service.BACKCHECK_RESULTS)
+            recorded = service.record_back_checks(store, _district(store, args.district), rows, args.by or "")
+        if args.json:
+            _print_json(recorded)
+        else:
+            print(_summary_line("backcheck", WriteSummary(**recorded["recorded"])))
+            if recorded["not_fixed"]:
+                print(f"未整改到位 {len(recorded['not_fixed'])} 个：{'、'.join(recorded['not_fixed'])}")
+        return 0
     with closing(_reading(args)) as store:
         result = service.back_check(store, _district(store, args.district), args.share, args.seed)
+    if args.xlsx:
+        from graph.reports import write_back_check
+        write_back_check(result, args.xlsx)
     if args.json:
         _print_json(result)
         return 0
-    print(f"{result['district']}：已整改/销号 {result['closed']} 个，抽查 {len(result['sample'])} 个（种子 {result['seed']}，"
-          f"同样的种子得到同样的样本）")
-    for issue_id in result["sample"]:
-        print(f"  {issue_id}")
+    print(f"{result['district']}：有已整改/销号问题的村(社区) {result['villages_with_closed']} 个（问题 {result['closed']} 个），"
+          f"抽查 {len(result['villages'])} 个村(社区)、{len(result['sample'])} 个问题（种子 {result['seed']}，同样的种子得到同样的样本）")
+    for v in result["villages"]:
+        print(f"  {v['village_code']} {v['township_name']}{v['village_name']}：{len(v['issues'])} 个问题")
+    if args.xlsx:
+        print(f"已写入 {args.xlsx}（填写“抽查结果”表后用 xuncha backcheck record 导入）")
     return 0
 
 
@@ -585,6 +624,9 @@ def cmd_evaluate(args) -> int:
     from graph import service
     with closing(_reading(args)) as store:
         result = service.evaluation(store, _district(store, args.district), args.as_of)
+    if args.xlsx:
+        from graph.reports import write_evaluation
+        write_evaluation(result, args.xlsx)
     if args.json:
         _print_json(result)
         return 0
@@ -634,7 +676,7 @@ def cmd_package(args) -> int:
     on = args.on or dt.date.today()
     with closing(_existing(args, writing=True)) as store:
         record = service.complete_agency_end if args.action == "agency-done" else service.close_package
-        _, package = record(store, args.package_id, on, args.note or "")
+        _, package = record(store, args.package_id, on, args.note or "", by=args.by)
     if args.json:
         _print_json({"package_id": package["package_id"], "status": package["status"]})
     else:
@@ -783,6 +825,7 @@ def build_parser() -> argparse.ArgumentParser:
     keylist.add_argument("--reason", help="调整理由（增列、移出时必填）")
     keylist.add_argument("--by", help="推荐单位、调整人或审定人")
     keylist.add_argument("--base", help="村(社区)基础信息表，用于与指标分类比较")
+    keylist.add_argument("--xlsx", help="同时写出 Excel：重点村名单、调整记录、与指标分类不一致")
     plan = command("plan", cmd_plan, "届内全覆盖巡察计划：轮次起止、各组任务、专项巡察建议另列 (a work plan)")
     plan.add_argument("--district", required=True, help="区县代码")
     plan.add_argument("--teams", type=int, required=True, help="巡察组数")
@@ -810,25 +853,37 @@ def build_parser() -> argparse.ArgumentParser:
     rectify = command("rectify", cmd_rectify, "整改预警：按期、15日内到期、逾期、逾期超90日 (deadline warnings)")
     rectify.add_argument("--district", required=True, help="区县代码")
     rectify.add_argument("--as-of", type=_date, help="预警日期（默认今天）")
+    rectify.add_argument("--config", help="配置（TOML）：[plan] immediate_days 立行立改时限天数（默认 15）")
+    rectify.add_argument("--top", type=int, default=20, help="列出前 N 个逾期的立行立改事项")
+    rectify.add_argument("--xlsx", help="同时写出 Excel：整改预警、立行立改逾期、汇总")
 
     reopen = command("reopen", cmd_reopen, "整改后复发的问题和已销号整改包重新打开，并记录关联 (reopen recurrences)")
     reopen.add_argument("--district", required=True, help="区县代码")
     reopen.add_argument("--apply", action="store_true", help="写入（默认只列出，不改动）")
-    reopen.add_argument("--on", type=_date, help="整改包重新打开的日期（默认今天）")
-    backcheck = command("backcheck", cmd_backcheck, "已整改问题随机抽查，种子可复现 (a back-check sample)")
+    reopen.add_argument("--on", type=_date, help="重新打开的日期（默认今天）；复发问题的新整改时限从此日算起")
+    reopen.add_argument("--by", help="操作人（记入整改包的历史）")
+    reopen.add_argument("--xlsx", help="同时写出 Excel：复发问题、重新打开的整改包")
+    backcheck = command("backcheck", cmd_backcheck, "按村(社区)随机抽查已整改问题，种子可复现；抽查结果导回 (back-checks)")
+    backcheck.add_argument("action", nargs="?", choices=["sample", "record"], default="sample",
+                           help="sample 抽样（默认）；record 导入填好的抽查结果表")
+    backcheck.add_argument("file", nargs="?", help="record：抽查结果表（列 问题编号、抽查结果、抽查日期，可选 抽查人、说明）")
     backcheck.add_argument("--district", required=True, help="区县代码")
-    backcheck.add_argument("--share", type=float, default=0.05, help="抽查比例（默认 5%%）")
+    backcheck.add_argument("--by", help="record：抽查人（结果表未填“抽查人”的行）")
+    backcheck.add_argument("--xlsx", help="同时写出 Excel：抽查村(社区)、抽查结果（可填写后导回）")
+    backcheck.add_argument("--share", type=float, default=0.05, help="抽查村(社区)比例（默认 5%%）")
     backcheck.add_argument("--seed", type=int, default=1, help="随机种子")
 
     evaluate = command("evaluate", cmd_evaluate, "成效评估：按期整改率、销号率、复发率、各轮问题结构 (effectiveness)")
     evaluate.add_argument("--district", required=True, help="区县代码")
     evaluate.add_argument("--as-of", type=_date, help="评估日期（默认今天）")
+    evaluate.add_argument("--xlsx", help="同时写出 Excel：全区、各乡镇(街道)、各部门、各整改包、三个变化(按轮次)")
 
     package = command("package", cmd_package, "整改包两端：记录机关端完成，两端都完成后销号 (package ends and closure)")
     package.add_argument("action", choices=["agency-done", "close"], help="agency-done 机关端完成；close 销号")
     package.add_argument("package_id", help="整改包编号，如 PKG-500101-村(居)务公开")
     package.add_argument("--on", type=_date, help="完成或销号日期（默认今天）")
     package.add_argument("--note", help="佐证说明（机关端完成时必填）")
+    package.add_argument("--by", required=True, help="经办人：谁确认机关端完成或销号（记入整改包的历史）")
 
     notice = command("notice", cmd_notice, "反馈移交抄告单：每个接收单位一份（根源分析和巡察组提示的根源单位），"
                                            "Excel 和可打印的 HTML (transfer notices)")

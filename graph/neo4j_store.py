@@ -22,7 +22,7 @@ from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionE
 from . import projection
 from .errors import Forbidden, InputError, StoreError, StoreUnavailable
 from .model import CategoryIn, Division, DutyIn, IssueIn, KIND_BY_LEVEL, UnitIn
-from .store import (ApiToken, AuditEntry, Duty, Exposure, HintCount, Inspection, Issue, LedgerCell, LedgerFacts, Progress, StatusChange, Unit,
+from .store import (ApiToken, AuditEntry, Duty, Exposure, FollowUp, HintCount, Inspection, Issue, LedgerCell, LedgerFacts, Progress, StatusChange, Unit,
                     VillageCount, WriteSummary, extra_json, issue_row)
 
 BATCH = 5_000
@@ -573,6 +573,20 @@ class Neo4jStore:
                           district=district)
         return [Inspection(n["area_code"], n["round_id"], _native(n["started_on"]), _native(n.get("ended_on")),
                            n.get("team") or "", n.get("mode") or "") for n in (r["n"] for r in rows)]
+
+    def save_follow_ups(self, records: Sequence[FollowUp]) -> WriteSummary:
+        rows = [{"key": f"{r.kind}|{r.target}|{r.on.isoformat()}|{r.result}", "kind": r.kind, "target": r.target,
+                 "district_code": r.district, "done_on": r.on, "done_by": r.by, "result": r.result, "note": r.note}
+                for r in records]
+        return self._upsert(
+            rows, "key", "MATCH (n:FollowUp) WHERE n.key IN $keys RETURN n.key AS key, n {.*} AS props",
+            "UNWIND $rows AS r MERGE (n:FollowUp {key: r.key}) SET n += r")
+
+    def follow_ups(self, district: str, kind: str) -> list[FollowUp]:
+        rows = self._read("MATCH (n:FollowUp {district_code: $district, kind: $kind}) RETURN n "
+                          "ORDER BY n.done_on, n.target, n.result", district=district, kind=kind)
+        return [FollowUp(n["kind"], n["target"], n["district_code"], _native(n["done_on"]), n["done_by"], n["result"],
+                         n.get("note") or "") for n in (r["n"] for r in rows)]
 
 
 # The ledger rules of graph/analysis/ledger.py, as the SQLite store's LEDGER_SQL computes them:

@@ -337,3 +337,118 @@ def write_plan(plan: dict, path: str | Path) -> Path:
                      "根源问题类别", "置信度", "发现问题数", "期望问题数", "理由"], special,
          [24, 24, 10, 14, 16, 12, 24, 18, 8, 10, 10, 80]),
     ])
+
+
+def _yes(flag) -> str:
+    return "是" if flag else ""
+
+
+def write_classification(rows: list[dict], names: dict[str, str], indicator_zh: dict[str, str], path) -> Path:
+    keys = list(indicator_zh)
+    return write_sheet(path, "村(社区)分类",
+                       ["村(社区)代码", "村(社区)", "乡镇(街道)代码", "乡镇(街道)", "分类", "得分", "巡察方式", "理由"]
+                       + [f"{indicator_zh[k]}得分" for k in keys],
+                       ([r["village_code"], r["name"], r["township_code"], names.get(r["township_code"], ""), r["class"],
+                         r["score"], r["mode"], "；".join(r["reasons"])] + [r["contributions"].get(k, 0) for k in keys]
+                        for r in rows),
+                       [14, 22, 12, 14, 8, 8, 12, 50] + [10] * len(keys))
+
+
+def write_key_list(record: dict, names: dict[str, str], path) -> Path:
+    """The key-village list as settled: the villages (source, reason), the office's changes, where
+    it and the indicators disagree."""
+    source = {"township": "乡镇推荐", "office": "巡察办增列"}
+    diff = record["against_indicators"]
+    return write_workbook(path, [
+        ("重点村名单", ["村(社区)代码", "村(社区)", "乡镇(街道)", "来源", "理由", "名单状态"],
+         [[code, v.get("name") or names.get(code, ""), names.get(code[:9], ""), source.get(v.get("source"), ""),
+           v.get("reason", ""), record["status_zh"]] for code, v in record["villages"].items()], [14, 24, 16, 12, 40, 20]),
+        ("调整记录", ["村(社区)代码", "村(社区)", "调整", "理由", "调整人", "时间"],
+         [[c["village_code"], names.get(c["village_code"], ""), "增列" if c["action"] == "add" else "移出", c["reason"],
+           c["by"], c["at"]] for c in record["changes"]], [14, 24, 8, 40, 14, 20]),
+        ("与指标分类不一致", ["村(社区)代码", "村(社区)", "差异"],
+         [[code, names.get(code, ""), "名单内、指标为一般村"] for code in diff["listed_but_ordinary"]]
+         + [[code, names.get(code, ""), "指标为重点村、名单未列入"] for code in diff["key_but_not_listed"]], [14, 24, 24]),
+    ])
+
+
+RECTIFY_HEADERS = ["问题编号", "村(社区)代码", "村(社区)", "乡镇(街道)", "问题类别", "问题描述", "立行立改", "整改状态",
+                   "发现日期", "整改时限", "预警", "责任单位"]
+
+
+def write_rectification(status: dict, path) -> Path:
+    """Deadline warnings: every problem not done, then the 立行立改 items past their short deadline,
+    then the counts."""
+    from .analysis.planning import WARNING_ZH
+    from .model import Status
+    row = lambda r: [r["issue_id"], r["village_code"], r["village_name"], r["township_name"], r["category"],  # noqa: E731
+                     r["description"], _yes(r["immediate"]), Status(r["status"]).zh, r["found_on"], r["due_on"],
+                     r["warning_zh"], "；".join(r["responsible"])]
+    widths = [16, 14, 22, 14, 18, 40, 8, 10, 12, 12, 12, 50]
+    overdue = set(status["immediate_overdue"])
+    return write_workbook(path, [
+        ("整改预警", RECTIFY_HEADERS, [row(r) for r in status["issues"] if r["warning"] != "done"], widths),
+        ("立行立改逾期", RECTIFY_HEADERS, [row(r) for r in status["issues"] if r["issue_id"] in overdue], widths),
+        ("汇总", ["预警", "问题数"], [[WARNING_ZH[k], n] for k, n in status["counts"].items()], [16, 10]),
+    ])
+
+
+BACKCHECK_RESULT_HEADERS = ["村(社区)代码", "村(社区)", "乡镇(街道)", "问题编号", "问题类别", "问题描述", "整改状态",
+                            "销号日期", "抽查结果", "抽查日期", "抽查人", "说明"]
+
+
+def write_back_check(result: dict, path) -> Path:
+    """Sheet 抽查村(社区) (the sample by village) and sheet 抽查结果 (one row per done problem of those
+    villages, with 抽查结果 to fill in: 整改到位 or 未整改到位; the sheet loads back with
+    ``xuncha backcheck record``)."""
+    from openpyxl.worksheet.datavalidation import DataValidation
+    villages = [[v["village_code"], v["village_name"], v["township_name"], len(v["issues"])] for v in result["villages"]]
+    rows = [[v["village_code"], v["village_name"], v["township_name"], i["issue_id"], i["category"], i["description"],
+             i["status_zh"], i["closed_on"], i.get("result", ""), i.get("checked_on"), i.get("checked_by", ""), ""]
+            for v in result["villages"] for i in v["issues"]]
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "抽查村(社区)"
+    _table(sheet, ["村(社区)代码", "村(社区)", "乡镇(街道)", "已整改问题数"], villages, [14, 24, 16, 14])
+    results = workbook.create_sheet("抽查结果")
+    last = _table(results, BACKCHECK_RESULT_HEADERS, rows, [14, 22, 14, 16, 18, 40, 10, 12, 12, 12, 12, 30])
+    choice = DataValidation(type="list", formula1='"整改到位,未整改到位"', allow_blank=True)
+    results.add_data_validation(choice)
+    choice.add(f"I2:I{max(last, 2)}")
+    return save_workbook(workbook, path)
+
+
+def write_evaluation(result: dict, path) -> Path:
+    """成效评估: the district, each township, department and package, and the three shifts by round."""
+    from .analysis.planning import SHIFT_ZH
+    pct = lambda v: None if v is None else round(v, 4)  # noqa: E731
+    measures = ["问题数", "按期整改率", "已整改/销号比例", "整改后复发率"]
+    brief = lambda r: [r["problems"], pct(r["on_time_rate"]), pct(r["share_closed"]), pct(r["recurrence_after_closure"])]  # noqa: E731
+    shift_keys = [k for k in SHIFT_ZH]
+    return write_workbook(path, [
+        ("全区", ["区县代码"] + measures, [[result["district"]] + brief(result)], [10, 10, 12, 14, 12]),
+        ("各乡镇(街道)", ["乡镇(街道)代码", "乡镇(街道)"] + measures,
+         [[t["code"], t["name"]] + brief(t) for t in result["townships"]], [14, 18, 10, 12, 14, 12]),
+        ("各部门", ["单位编号", "单位", "牵头整改包数", "机关端已完成"] + measures,
+         [[d["unit_id"], d["unit_name"], d["packages"], d["agency_done"]] + brief(d) for d in result["departments"]],
+         [26, 24, 12, 12, 10, 12, 14, 12]),
+        ("各整改包", ["整改包编号", "根源单位", "问题类别", "涉及村(社区)数", "问题数", "未完成整改数", "机关端已完成",
+                  "已销号", "销号日期", "按期整改率"],
+         [[p["package_id"], p["unit_name"], p["category"], p["villages"], p["problems"], p["open"],
+           _yes(p["agency_done"]), _yes(p["closed"]), p["closed_on"], pct(p["on_time_rate"])] for p in result["packages"]],
+         [28, 24, 18, 14, 8, 12, 12, 8, 12, 12]),
+        ("三个变化(按轮次)", ["巡察轮次", "问题数"] + [f"{SHIFT_ZH[k]}占比" for k in shift_keys] + ["主要腐败表现形式"],
+         [[r, s["problems"]] + [s[k] for k in shift_keys] + ["、".join(f"{f} {n}" for f, n in list(s["forms"].items())[:5])]
+          for r, s in result["shifts_by_round"].items()], [14, 8, 18, 12, 14, 14, 50]),
+    ])
+
+
+def write_reopen(result: dict, path) -> Path:
+    return write_workbook(path, [
+        ("复发问题", ["原问题编号", "复发问题编号", "巡察轮次", "村(社区)代码", "问题类别", "新整改时限"],
+         [[r["closed"], r["reopened_by"], r["round"], r["village_code"], r["category"], r.get("due_on")]
+          for r in result["issues"]], [16, 16, 14, 14, 18, 12]),
+        ("重新打开的整改包", ["整改包编号", "根源单位编号", "问题类别", "销号日期", "再次发现的问题"],
+         [[p["package_id"], p["unit_id"], p["category"], p["closed_on"], "、".join(p["reopened_by"])]
+          for p in result["packages"]], [28, 26, 18, 12, 60]),
+    ])

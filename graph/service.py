@@ -8,7 +8,7 @@ from .analysis.chains import responsibility_chain
 from .analysis.packages import build_packages
 from .analysis.root_causes import DEFAULT_MIN_CONFIDENCE, surface_root_causes
 from .errors import InputError, NotFound, RowError
-from .model import DONE_STATUSES
+from .model import DONE_STATUSES, Status
 from .store import GraphStore
 
 BULK_FROM = 100  # candidates from which their problems are read in one pass
@@ -80,6 +80,7 @@ def packages(store: GraphStore, as_of: dt.date | None = None, **options) -> list
                        "closed": closed is not None, "closed_on": closed["done_on"].isoformat() if closed else None,
                        "reopened_on": reopened["done_on"].isoformat() if reopened else None,
                        "reopened_note": reopened["note"] if reopened else None}
+    _package_histories(store, found)
     return found
 
 
@@ -91,7 +92,8 @@ def _package(store: GraphStore, package_id: str) -> dict:
     return found
 
 
-def complete_agency_end(store: GraphStore, package_id: str, done_on: dt.date, note: str) -> tuple[dict, dict]:
+def complete_agency_end(store: GraphStore, package_id: str, done_on: dt.date, note: str, by: str = ""
+                        ) -> tuple[dict, dict]:
     """Record that the agency end (机关端) of a package is done, with its date and evidence; the
     package's state before, and the package after."""
     from .access import now
@@ -99,10 +101,12 @@ def complete_agency_end(store: GraphStore, package_id: str, done_on: dt.date, no
     if not note.strip():
         raise InputError(RowError(package_id, None, "--note", None, "机关端完成情况说明（佐证），不能为空 (an evidence note)"))
     store.mark_package_end(package_id, "agency", done_on, note.strip(), now())
+    _record_package_step(store, package_id, "agency", done_on, by, note.strip())
     return before, _package(store, package_id)
 
 
-def close_package(store: GraphStore, package_id: str, closed_on: dt.date, note: str = "") -> tuple[dict, dict]:
+def close_package(store: GraphStore, package_id: str, closed_on: dt.date, note: str = "", by: str = ""
+                  ) -> tuple[dict, dict]:
     """销号: only when both ends are done, the agency's task and every grassroots problem; the
     package's state before, and the package after."""
     from .access import now
@@ -116,7 +120,28 @@ def close_package(store: GraphStore, package_id: str, closed_on: dt.date, note: 
     if missing:
         raise InputError(RowError(package_id, None, None, None, "两端都完成后才能销号；" + "；".join(missing)))
     store.mark_package_end(package_id, "closed", closed_on, note, now())
+    _record_package_step(store, package_id, "closed", closed_on, by, note)
     return status, _package(store, package_id)
+
+
+PACKAGE_STEP_ZH = {"agency": "机关端完成", "closed": "销号", "reopened": "重新打开"}
+
+
+def _record_package_step(store: GraphStore, package_id: str, step: str, on: dt.date, by: str, note: str) -> None:
+    """A package's step in its history (who, when), beside the state the package ends keep."""
+    from .store import FollowUp
+    store.save_follow_ups([FollowUp("package", package_id, package_id.split("-")[1][:6], on, by, step, note)])
+
+
+def _package_histories(store: GraphStore, found: list[dict]) -> None:
+    """Each package's recorded steps, oldest first, under ``status["history"]``."""
+    steps: dict[str, list[dict]] = {}
+    for district in sorted({p["package_id"].split("-")[1][:6] for p in found}):
+        for r in store.follow_ups(district, "package"):
+            steps.setdefault(r.target, []).append({"on": r.on.isoformat(), "by": r.by, "step": r.result,
+                                                   "step_zh": PACKAGE_STEP_ZH.get(r.result, r.result), "note": r.note})
+    for p in found:
+        p["status"]["history"] = steps.get(p["package_id"], [])
 
 
 def _packages(store: GraphStore, as_of: dt.date | None = None, **options) -> list[dict]:
@@ -212,20 +237,38 @@ def coverage_plan(store: GraphStore, district: str, *, teams: int, term_end: dt.
             "special": view["special"]}
 
 
-def rectification_status(store: GraphStore, district: str, as_of: dt.date | None = None) -> dict:
-    from .analysis.planning import WARNING_ZH, deadline_warning
+def rectification_status(store: GraphStore, district: str, as_of: dt.date | None = None,
+                         config: dict | None = None) -> dict:
+    """Each problem's deadline warning, with its village, township and responsible units (the
+    village committee, then the township units bearing a duty for its category); 立行立改 items
+    have their own short deadline (``immediate_days``) and their own overdue list."""
+    from .analysis.packages import township_bearers
+    from .analysis.planning import WARNING_ZH, deadline_warning, immediate_due, plan_defaults
     as_of = as_of or dt.date.today()
+    days = plan_defaults(config)["immediate_days"]
+    issues = _district_issues(store, district)
+    villages = {i.village_code for i in issues}
+    townships = {v[:9] for v in villages}
+    names = store.division_names(villages | townships)
+    bearers = township_bearers(store.units(townships), store.duties())
     rows = []
-    for i in _district_issues(store, district):
-        warning = deadline_warning(i.status, i.due_on, as_of)
-        rows.append({"issue_id": i.issue_id, "village_code": i.village_code, "category": i.category,
-                     "status": i.status, "due_on": i.due_on, "immediate": i.immediate, "warning": warning,
-                     "warning_zh": WARNING_ZH[warning]})
+    for i in issues:
+        due = immediate_due(i, days)
+        warning = deadline_warning(i.status, due, as_of)
+        rows.append({"issue_id": i.issue_id, "village_code": i.village_code,
+                     "village_name": names.get(i.village_code, i.village_code),
+                     "township_name": names.get(i.village_code[:9], i.village_code[:9]), "category": i.category,
+                     "description": i.description, "status": i.status, "found_on": i.found_on, "due_on": due,
+                     "immediate": i.immediate, "warning": warning, "warning_zh": WARNING_ZH[warning],
+                     "responsible": ["村(社区)“两委”"] + [u["unit_name"] for u in
+                                                       bearers.get((i.village_code[:9], i.category), [])]})
     counts = {k: sum(1 for r in rows if r["warning"] == k) for k in WARNING_ZH}
     immediate = [r for r in rows if r["immediate"]]
-    return {"district": district, "as_of": as_of.isoformat(), "counts": counts,
-            "immediate": {"total": len(immediate), "done": sum(1 for r in immediate if r["warning"] == "done")},
-            "issues": rows}
+    overdue = [r for r in immediate if r["warning"] in ("overdue", "overdue_90")]
+    return {"district": district, "as_of": as_of.isoformat(), "counts": counts, "immediate_days": days,
+            "immediate": {"total": len(immediate), "done": sum(1 for r in immediate if r["warning"] == "done"),
+                          "overdue": len(overdue)},
+            "immediate_overdue": [r["issue_id"] for r in overdue], "issues": rows}
 
 
 # -- the key-village list: proposed by the townships, adjusted and approved by the office -----------
@@ -289,7 +332,8 @@ def approve_key_villages(store: GraphStore, district: str, by: str):
     return _key_list_change(store, district, change)
 
 
-def reopen_recurrences(store: GraphStore, district: str, *, apply: bool = False, on: dt.date | None = None) -> dict:
+def reopen_recurrences(store: GraphStore, district: str, *, apply: bool = False, on: dt.date | None = None,
+                       by: str = "") -> dict:
     """Reopen (复发重开) what came back in a later round, with the link recorded:
 
     * a rectified or closed problem whose category was found again in the same village in a later
@@ -300,6 +344,7 @@ def reopen_recurrences(store: GraphStore, district: str, *, apply: bool = False,
 
     With ``apply`` False nothing is written (a preview of the same answer)."""
     from .access import now
+    from .analysis.packages import GRASSROOTS_DAYS
     from .analysis.planning import recurrence_links
     from .model import IssueIn, Status
     on = on or dt.date.today()
@@ -310,9 +355,13 @@ def reopen_recurrences(store: GraphStore, district: str, *, apply: bool = False,
     for link in links:
         old = issues[link["closed"]]
         fields = {k: v for k, v in old.__dict__.items() if k != "extra"}
-        reopened.append(IssueIn.model_validate({**fields, "status": Status.REOPENED, "extra": {
+        # Open again with a deadline of its own: the old one (often of an earlier term) has passed.
+        due = old.due_on if old.due_on and old.due_on > on else on + dt.timedelta(days=GRASSROOTS_DAYS)
+        link["due_on"] = due.isoformat()
+        reopened.append(IssueIn.model_validate({**fields, "status": Status.REOPENED, "due_on": due, "extra": {
             **{k: str(v) for k, v in old.extra.items()},
-            "复发重开": f"{link['reopened_by']}（{link['round']}，同一村(社区)同类问题再次发现）"}}))
+            "复发重开": f"{link['reopened_by']}（{link['round']}，同一村(社区)同类问题再次发现）",
+            **({"原整改时限": old.due_on.isoformat()} if old.due_on and old.due_on != due else {})}}))
     package_links = []
     for p in packages(store, district=district):
         closed_on = p["status"]["closed_on"]
@@ -329,8 +378,9 @@ def reopen_recurrences(store: GraphStore, district: str, *, apply: bool = False,
         if reopened:
             store.upsert_issues(reopened, recorded_at=recorded_at)
         for link in package_links:
-            store.mark_package_end(link["package_id"], "reopened", on,
-                                   "销号后同一根源单位辖区再次发现同类问题：" + "、".join(link["reopened_by"]), recorded_at)
+            note = "销号后同一根源单位辖区再次发现同类问题：" + "、".join(link["reopened_by"])
+            store.mark_package_end(link["package_id"], "reopened", on, note, recorded_at)
+            _record_package_step(store, link["package_id"], "reopened", on, by, note)
     return {"district": district, "applied": apply, "issues": links, "packages": package_links}
 
 
@@ -348,25 +398,88 @@ def transfer_notices(store: GraphStore, district: str, as_of: dt.date | None = N
     return notices(found, hinted, units, names, term_start)
 
 
+BACKCHECK_RESULTS = ("整改到位", "未整改到位")
+
+
 def back_check(store: GraphStore, district: str, share: float = 0.05, seed: int = 1) -> dict:
-    from .analysis.planning import back_check_sample
-    closed = [i.issue_id for i in _district_issues(store, district) if i.status in DONE_STATUSES]
-    return {"district": district, "seed": seed, "share": share, "closed": len(closed),
-            "sample": back_check_sample(closed, share, seed)}
+    """A reproducible sample of villages with rectified or closed problems (抽查), each with its done
+    problems to re-verify on site, and the results recorded so far."""
+    from .analysis.planning import back_check_villages
+    done: dict[str, list] = {}
+    for i in _district_issues(store, district):
+        if i.status in DONE_STATUSES:
+            done.setdefault(i.village_code, []).append(i)
+    sample = back_check_villages({v: [i.issue_id for i in found] for v, found in done.items()}, share, seed)
+    names = store.division_names(set(sample) | {v[:9] for v in sample})
+    results = {r.target: r for r in store.follow_ups(district, "backcheck")}
+    villages = [{"village_code": v, "village_name": names.get(v, v), "township_name": names.get(v[:9], v[:9]),
+                 "issues": [{"issue_id": i.issue_id, "category": i.category, "description": i.description,
+                             "status": i.status, "status_zh": Status(i.status).zh,
+                             "closed_on": i.closed_on.isoformat() if i.closed_on else None,
+                             **({"result": results[i.issue_id].result, "checked_on": results[i.issue_id].on.isoformat(),
+                                 "checked_by": results[i.issue_id].by} if i.issue_id in results else {})}
+                            for i in sorted(done[v], key=lambda i: i.issue_id)]} for v in sample]
+    return {"district": district, "seed": seed, "share": share, "closed": sum(len(f) for f in done.values()),
+            "villages_with_closed": len(done), "villages": villages,
+            "sample": [i["issue_id"] for v in villages for i in v["issues"]]}
+
+
+def record_back_checks(store: GraphStore, district: str, rows: list[dict], by: str) -> dict:
+    """Back-check results from the result sheet (``loaders.base_data.read_back_check_results``), each
+    with who checked and when; a problem found not fixed (未整改到位) is reported, for reopening."""
+    from .store import FollowUp
+    if not by.strip() and any(not r.get("by") for r in rows):
+        raise InputError(RowError("--by", None, None, None, "抽查人（结果表“抽查人”列为空的行）"))
+    known = {i.issue_id for i in _district_issues(store, district)}
+    unknown = [r for r in rows if r["issue_id"] not in known]
+    if unknown:
+        raise InputError([RowError(r["file"], r["row"], "问题编号", r["issue_id"], f"区县 {district} 已加载的问题编号")
+                          for r in unknown])
+    summary = store.save_follow_ups([FollowUp("backcheck", r["issue_id"], district, r["on"], r.get("by") or by.strip(),
+                                              r["result"], r.get("note") or "") for r in rows])
+    return {"district": district, "recorded": summary.as_dict(),
+            "not_fixed": sorted(r["issue_id"] for r in rows if r["result"] != BACKCHECK_RESULTS[0])}
 
 
 def evaluation(store: GraphStore, district: str, as_of: dt.date | None = None) -> dict:
-    """Effectiveness for the district and each of its townships."""
-    from .analysis.planning import effectiveness
+    """成效评估 for the district and each township, department (the district units that lead
+    packages or that the inspectors named) and package, the back-check results, and the three
+    shifts by round."""
+    from .analysis.planning import category_tags, effectiveness, shifts
     as_of = as_of or dt.date.today()
     issues = _district_issues(store, district)
     by_township: dict[str, list] = {}
     for i in issues:
         by_township.setdefault(i.village_code[:9], []).append(i)
     names = store.division_names(by_township)
-    from .analysis.planning import category_tags, shifts
+    brief = lambda found: {k: v for k, v in effectiveness(found, as_of).items() if k != "category_mix_by_round"}  # noqa: E731
+    found_packages = packages(store, district=district, as_of=as_of)
+    by_id = {i.issue_id: i for i in issues}
+    under: dict[str, dict] = {}  # department -> its problems by id: under its packages or named by the inspectors
+    for p in found_packages:
+        under.setdefault(p["agency_end"]["unit_id"], {}).update(
+            (i["issue_id"], by_id[i["issue_id"]]) for v in p["grassroots_end"] for i in v["issues"] if i["issue_id"] in by_id)
+    for i in issues:
+        if i.root_unit_hint:
+            under.setdefault(i.root_unit_hint, {})[i.issue_id] = i
+    units = {u.unit_id: u for u in store.units([district] + sorted(by_township))}
+    checks = store.follow_ups(district, "backcheck")
     return {"district": district, **effectiveness(issues, as_of),
             "shifts_by_round": shifts(issues, category_tags(store.categories())),
-            "townships": [{"code": t, "name": names.get(t, t),
-                           **{k: v for k, v in effectiveness(found, as_of).items() if k != "category_mix_by_round"}}
-                          for t, found in sorted(by_township.items())]}
+            "townships": [{"code": t, "name": names.get(t, t), **brief(found)} for t, found in sorted(by_township.items())],
+            "departments": [{"unit_id": u, "unit_name": units[u].name if u in units else u,
+                             "packages": sum(p["agency_end"]["unit_id"] == u for p in found_packages),
+                             "agency_done": sum(p["agency_end"]["unit_id"] == u and p["status"]["agency_done"]
+                                                for p in found_packages), **brief(found.values())}
+                            for u, found in sorted(under.items())],
+            "packages": [{"package_id": p["package_id"], "unit_name": p["agency_end"]["unit_name"],
+                          "category": p["root_cause"]["category"], "villages": p["totals"]["villages"],
+                          "problems": p["totals"]["issues"], "open": p["totals"]["open_issues"],
+                          "agency_done": p["status"]["agency_done"], "closed": p["status"]["closed"],
+                          "closed_on": p["status"]["closed_on"],
+                          "on_time_rate": effectiveness([by_id[i["issue_id"]] for v in p["grassroots_end"]
+                                                         for i in v["issues"] if i["issue_id"] in by_id],
+                                                        as_of)["on_time_rate"]} for p in found_packages],
+            "back_checks": {"checked": len({r.target for r in checks}),
+                            "fixed": sum(r.result == BACKCHECK_RESULTS[0] for r in checks),
+                            "not_fixed": sorted({r.target for r in checks if r.result != BACKCHECK_RESULTS[0]})}}

@@ -17,7 +17,7 @@ import networkx as nx
 from .errors import DiskFull, InputError, NotSupported, StoreError, StoreMissing, StoreUnavailable
 from .model import CategoryIn, Division, DutyIn, IssueIn, IssueRecord, UnitIn
 from . import projection
-from .store import (ApiToken, AuditEntry, Duty, Exposure, HintCount, Inspection, Issue, LedgerCell, LedgerFacts,
+from .store import (ApiToken, AuditEntry, Duty, Exposure, FollowUp, HintCount, Inspection, Issue, LedgerCell, LedgerFacts,
                     Progress, StatusChange, Unit, VillageCount, WriteSummary, extra_json)
 
 SCHEMA_TABLES = {"division", "category", "unit", "duty", "issue", "issue_status", "ledger_cell", "api_token",
@@ -638,6 +638,16 @@ class SQLiteStore:
                                "WHERE district_code = ? ORDER BY started_on, area_code", (district,))
         return [Inspection(a, r, _date(s), _date(e), t, m) for a, r, s, e, t, m in rows]
 
+    def save_follow_ups(self, records: Sequence[FollowUp]) -> WriteSummary:
+        rows = ((r.kind, r.target, r.district, _iso(r.on), r.by, r.result, r.note) for r in records)
+        return self._upsert("follow_up", ("kind", "target", "done_on", "result"),
+                            ("kind", "target", "district_code", "done_on", "done_by", "result", "note"), rows)
+
+    def follow_ups(self, district: str, kind: str) -> list[FollowUp]:
+        rows = self.db.execute("SELECT kind, target, district_code, done_on, done_by, result, note FROM follow_up "
+                               "WHERE district_code = ? AND kind = ? ORDER BY done_on, target, result", (district, kind))
+        return [FollowUp(k, t, d, _date(on), by, result, note or "") for k, t, d, on, by, result, note in rows]
+
 
 # The ledger rules of graph/analysis/ledger.py (the reference this is tested against): per village
 # and category first, then per township, village kind and category, with the moments of the
@@ -681,13 +691,19 @@ ORDER BY t.code, v.kind
 """
 
 # Planning records: inspections done (a round's visit to a village or township, with or without
-# findings), part of the schema every store file gets.
+# findings) and the follow-up history (back-check results, package ends, who and when), part of
+# the schema every store file gets.
 PLANNING_SCHEMA = """
 CREATE TABLE IF NOT EXISTS inspection (
     area_code TEXT NOT NULL, round_id TEXT NOT NULL, district_code TEXT NOT NULL, started_on TEXT NOT NULL,
     ended_on TEXT, team TEXT, mode TEXT, PRIMARY KEY (area_code, round_id)
 );
 CREATE INDEX IF NOT EXISTS inspection_district ON inspection(district_code);
+CREATE TABLE IF NOT EXISTS follow_up (
+    kind TEXT NOT NULL, target TEXT NOT NULL, district_code TEXT NOT NULL, done_on TEXT NOT NULL,
+    done_by TEXT NOT NULL, result TEXT NOT NULL, note TEXT, PRIMARY KEY (kind, target, done_on, result)
+);
+CREATE INDEX IF NOT EXISTS follow_up_district ON follow_up(district_code, kind);
 """
 SCHEMA += PLANNING_SCHEMA
-SCHEMA_TABLES |= {"inspection"}
+SCHEMA_TABLES |= {"inspection", "follow_up"}

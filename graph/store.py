@@ -209,6 +209,21 @@ class Inspection:
     mode: str = ""          # 直接巡村 / 乡村一体巡
 
 
+@dataclass(frozen=True)
+class FollowUp:
+    """Who did what on which day in following up rectification: a back-check's result on a problem
+    (kind ``backcheck``), a package's end done, closure or reopening (kind ``package``). Kept as a
+    history: a new record never overwrites an earlier one of another day or result."""
+
+    kind: str
+    target: str             # issue id or package id
+    district: str
+    on: dt.date
+    by: str
+    result: str             # 整改到位 / 未整改到位, or agency / closed / reopened
+    note: str = ""
+
+
 @runtime_checkable
 class GraphStore(Protocol):
     url: str
@@ -271,3 +286,5 @@ class GraphStore(Protocol):
     # -- planning records -------------------------------------------------------------------------
     def save_inspections(self, inspections: Sequence[Inspection]) -> WriteSummary: ...
     def inspections(self, district: str) -> list[Inspection]: ...
+    def save_follow_ups(self, records: Sequence[FollowUp]) -> WriteSummary: ...
+    def follow_ups(self, district: str, kind: str) -> list[FollowUp]: ...

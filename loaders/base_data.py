@@ -147,3 +147,35 @@ def read_inspections(path: str | Path, areas: set[str], round_id: str | None = N
         raise InputError(RowError(str(path), None, None, round_id, "至少一行巡察记录" +
                                   ("（该巡察轮次没有行）" if round_id else "")))
     return out
+
+
+# Back-check results (抽查结果): the sample's sheet with 抽查结果 filled in loads back.
+BACKCHECK_COLUMNS = Columns({
+    "issue_id": ("问题编号",), "result": ("抽查结果",), "on": ("抽查日期",), "by": ("抽查人",), "note": ("说明",),
+}, required=("issue_id", "result", "on"))
+
+
+def read_back_check_results(path: str | Path, results: tuple[str, ...]) -> list[dict]:
+    """The rows with a result (rows left blank are not yet checked); every bad value at once."""
+    from graph.model import parse_date
+    table = read_table(path, BACKCHECK_COLUMNS)
+    out, errors = [], []
+    for number, row in table.rows:
+        text = lambda column: "" if table.value(row, column) is None else str(table.value(row, column)).strip()  # noqa: E731
+        if not text("result"):
+            continue
+        if text("result") not in results:
+            errors.append(RowError(table.file, number, table.headers["result"], text("result"), "、".join(results)))
+        try:
+            on = parse_date(table.value(row, "on"))
+            if on is None:
+                raise ValueError
+        except (TypeError, ValueError):
+            errors.append(RowError(table.file, number, table.headers["on"], table.value(row, "on"), "日期 YYYY-MM-DD"))
+            continue
+        out.append({"file": table.file, "row": number, "issue_id": text("issue_id"), "result": text("result"), "on": on,
+                    "by": text("by") if "by" in table.index else "", "note": text("note") if "note" in table.index else ""})
+    errors += table.unnamed_errors()
+    if errors:
+        raise InputError(errors)
+    return out

@@ -55,7 +55,9 @@ class RectificationOut(BaseModel):
     district: str
     as_of: str
     counts: dict[str, int]
+    immediate_days: int = Field(description="立行立改整改时限（自发现之日起的天数）")
     immediate: dict[str, int]
+    immediate_overdue: list[str] = Field(description="逾期的立行立改事项（问题编号）")
     issues: list[dict[str, Any]]
 
 
@@ -64,7 +66,9 @@ class BackCheckOut(BaseModel):
     seed: int
     share: float
     closed: int
-    sample: list[str]
+    villages_with_closed: int
+    villages: list[dict[str, Any]] = Field(description="抽中的村(社区)及其已整改问题（含已录入的抽查结果）")
+    sample: list[str] = Field(description="抽中村(社区)的已整改问题编号")
 
 
 class EvaluationOut(BaseModel):
@@ -76,8 +80,11 @@ class EvaluationOut(BaseModel):
     villages_rectified: int
     villages_recurred: int
     category_mix_by_round: dict[str, dict[str, int]]
-    shifts_by_round: dict[str, dict[str, float]]
+    shifts_by_round: dict[str, dict[str, Any]] = Field(description="按轮次（日期先后）：三个变化，含腐败表现形式")
     townships: list[dict[str, Any]]
+    departments: list[dict[str, Any]] = Field(description="各部门：牵头的整改包和巡察组指出根源在该部门的问题")
+    packages: list[dict[str, Any]]
+    back_checks: dict[str, Any]
 
 
 def _district(store, caller, district: str) -> str:
@@ -111,7 +118,7 @@ def plan(store: StoreDep, caller: Analyst, district: str = District, teams: int 
 
 @router.get("/rectification", response_model=RectificationOut, summary="整改预警")
 def rectification(store: StoreDep, caller: Analyst, district: str = District, as_of: dt.date | None = None):
-    return service.rectification_status(store, _district(store, caller, district), as_of)
+    return service.rectification_status(store, _district(store, caller, district), as_of, config=read_config())
 
 
 @router.get("/backcheck", response_model=BackCheckOut, summary="已整改问题随机抽查（种子可复现）")

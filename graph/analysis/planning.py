@@ -521,7 +521,7 @@ def effectiveness(issues, as_of: dt.date) -> dict:
             "share_closed": round(closed / len(issues), 4) if issues else None,
             "recurrence_after_closure": round(recurred / rectified, 4) if rectified else None,
             "villages_rectified": rectified, "villages_recurred": recurred,
-            "category_mix_by_round": {r: dict(c.most_common()) for r, c in sorted(mix.items())}}
+            "category_mix_by_round": {r: dict(mix[r].most_common()) for r in round_order(issues)}}
 
 
 def recurrence_links(issues) -> list[dict]:
@@ -553,13 +553,33 @@ def recurrence_links(issues) -> list[dict]:
     return links
 
 
-# The shifts the source article names, as tags on categories (by name or group): from poverty
-# alleviation (脱贫攻坚) to rural revitalisation (乡村振兴), and oversight of the combined
-# secretary-director post (书记主任"一肩挑").
+# The shifts the source article names (``ARTICLE["shifts"]``), as tags on categories (by name or
+# group): from poverty alleviation (脱贫攻坚) to rural revitalisation (乡村振兴), and the oversight
+# of the combined secretary-director post (书记主任"一肩挑"). The third, the changing forms of
+# misconduct and corruption close to the people, is read from what each problem says it was
+# (its description): the share of problems showing a form, and the count of each form.
 SHIFT_TAGS = {"poverty_alleviation": ("低保", "特困", "惠民惠农", "扶贫", "返贫"),
               "rural_revitalisation": ("乡村振兴",),
               "secretary_director": ("一肩挑",)}
-SHIFT_ZH = {"poverty_alleviation": "脱贫攻坚与民生兜底", "rural_revitalisation": "乡村振兴", "secretary_director": "“一肩挑”监督"}
+SHIFT_ZH = {"poverty_alleviation": "脱贫攻坚与民生兜底", "rural_revitalisation": "乡村振兴", "secretary_director": "“一肩挑”监督",
+            "corruption_forms": "腐败表现形式"}
+CORRUPTION_FORMS = ("虚报冒领", "优亲厚友", "截留挪用", "套取", "侵占", "贪污", "吃拿卡要", "索要", "超范围列支",
+                    "雁过拔毛", "违规发放")
+
+
+def round_order(issues) -> list[str]:
+    """Rounds by the date of their first finding, not by their names' text ("2024年第10轮" after
+    "2024年第9轮").
+
+    >>> from types import SimpleNamespace as I
+    >>> round_order([I(round_id="2024年第10轮", found_on=dt.date(2024, 10, 1)),
+    ...              I(round_id="2024年第9轮", found_on=dt.date(2024, 9, 1))])
+    ['2024年第9轮', '2024年第10轮']
+    """
+    first: dict[str, dt.date] = {}
+    for i in issues:
+        first[i.round_id] = min(first.get(i.round_id, i.found_on), i.found_on)
+    return sorted(first, key=lambda r: (first[r], r))
 
 
 def category_tags(categories) -> dict[str, set[str]]:
@@ -577,18 +597,58 @@ def category_tags(categories) -> dict[str, set[str]]:
 
 
 def shifts(issues, tags: dict[str, set[str]]) -> dict[str, dict]:
-    """Per round, problems and the share of each shift's categories among them.
+    """Per round (by date), problems, the share of each shift's categories among them, and the
+    forms of corruption they show (share and count of each form).
 
     >>> from types import SimpleNamespace as I
-    >>> rows = [I(round_id="R1", category="低保"), I(round_id="R1", category="作风"), I(round_id="R2", category="振兴")]
+    >>> d = dt.date(2024, 3, 1)
+    >>> rows = [I(round_id="R1", category="低保", description="低保优亲厚友", found_on=d),
+    ...         I(round_id="R1", category="作风", description="作风落实不及时", found_on=d),
+    ...         I(round_id="R2", category="振兴", description="", found_on=d)]
     >>> shifts(rows, {"低保": {"poverty_alleviation"}, "振兴": {"rural_revitalisation"}, "作风": set()})["R1"]
-    {'problems': 2, 'poverty_alleviation': 0.5, 'rural_revitalisation': 0.0, 'secretary_director': 0.0}
+    {'problems': 2, 'poverty_alleviation': 0.5, 'rural_revitalisation': 0.0, 'secretary_director': 0.0, 'corruption_forms': 0.5, 'forms': {'优亲厚友': 1}}
     """
     counts: dict[str, Counter] = defaultdict(Counter)
+    forms: dict[str, Counter] = defaultdict(Counter)
     totals: Counter = Counter()
+    shown: Counter = Counter()
     for i in issues:
         totals[i.round_id] += 1
         for tag in tags.get(i.category, ()):
             counts[i.round_id][tag] += 1
-    return {r: {"problems": totals[r], **{tag: round(counts[r][tag] / totals[r], 4) for tag in SHIFT_TAGS}}
-            for r in sorted(totals)}
+        found = [f for f in CORRUPTION_FORMS if f in (i.description or "")]
+        shown[i.round_id] += bool(found)
+        forms[i.round_id].update(found)
+    return {r: {"problems": totals[r], **{tag: round(counts[r][tag] / totals[r], 4) for tag in SHIFT_TAGS},
+                "corruption_forms": round(shown[r] / totals[r], 4), "forms": dict(forms[r].most_common())}
+            for r in round_order(issues)}
+
+
+def immediate_due(issue, days: int) -> dt.date | None:
+    """A 立行立改 item's deadline (``ARTICLE["immediate"]``: “短平快”): ``days`` after it was found,
+    or the ledger's own deadline when that is sooner; other items keep the ledger's.
+
+    >>> from types import SimpleNamespace as I
+    >>> found = dt.date(2026, 3, 1)
+    >>> immediate_due(I(immediate=True, found_on=found, due_on=dt.date(2026, 5, 30)), 15)
+    datetime.date(2026, 3, 16)
+    >>> immediate_due(I(immediate=False, found_on=found, due_on=dt.date(2026, 5, 30)), 15)
+    datetime.date(2026, 5, 30)
+    """
+    if not issue.immediate:
+        return issue.due_on
+    short = issue.found_on + dt.timedelta(days=days)
+    return min(short, issue.due_on) if issue.due_on else short
+
+
+def back_check_villages(closed: dict[str, list[str]], share: float, seed: int, minimum: int = 1) -> list[str]:
+    """A reproducible random sample of villages with rectified or closed problems, to re-verify on
+    site (抽查): the office goes to a village and checks all its done items there.
+
+    >>> closed = {f"5001010010{i:02d}": [f"Q{i}"] for i in range(40)}
+    >>> back_check_villages(closed, 0.1, seed=7) == back_check_villages(dict(reversed(closed.items())), 0.1, seed=7)
+    True
+    >>> len(back_check_villages(closed, 0.1, seed=7))
+    4
+    """
+    return back_check_sample([v for v, items in closed.items() if items], share, seed, minimum)
