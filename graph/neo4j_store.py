@@ -24,7 +24,7 @@ from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionE
 from . import projection
 from .errors import Forbidden, InputError, StoreError, StoreUnavailable
 from .model import KIND_BY_LEVEL, LEDGER_PARAMETERS, CategoryIn, Division, DutyIn, IssueIn, UnitIn
-from .store import (ApiToken, AuditEntry, Duty, Exposure, HintCount, Issue, LedgerCell, LedgerFacts, Progress, StatusChange, Unit,
+from .store import (ApiToken, AuditEntry, Duty, Exposure, FollowUp, HintCount, Inspection, Issue, LedgerCell, LedgerFacts, Progress, StatusChange, Unit,
                     VillageCount, WriteSummary, extra_json, issue_row)
 
 BATCH = 5_000
@@ -282,11 +282,11 @@ class Neo4jStore:
 
     def upsert_units(self, units: Sequence[UnitIn]) -> WriteSummary:
         rows = [{"unit_id": u.unit_id, "name": u.name, "level": u.level.value, "area_code": u.area_code,
-                 "function": u.function, "extra": extra_json(u.extra)} for u in units]
+                 "function": u.function, "extra": extra_json(u.extra), "leader": u.leader or None} for u in units]
         return self._upsert(
             rows, "unit_id",
             "MATCH (u:Unit) WHERE u.unit_id IN $keys RETURN u.unit_id AS key, "
-            "u {.name, .level, .area_code, .function, .extra} AS props",
+            "u {.name, .level, .area_code, .function, .extra, .leader} AS props",
             "UNWIND $rows AS r MERGE (u:Unit {unit_id: r.unit_id}) SET u += r "
             "WITH u, r OPTIONAL MATCH (u)-[old:BELONGS_TO|DUTY]->() DELETE old "
             "WITH DISTINCT u, r MATCH (a:Division {code: r.area_code}) MERGE (u)-[:BELONGS_TO]->(a) "
@@ -545,7 +545,8 @@ class Neo4jStore:
         }
 
     def units(self, area_codes: Iterable[str] | None = None) -> list[Unit]:
-        collected = "WITH u ORDER BY u.unit_id RETURN collect([u.unit_id, u.name, u.level, u.area_code, u.function]) AS rows"
+        collected = ("WITH u ORDER BY u.unit_id "
+                     "RETURN collect([u.unit_id, u.name, u.level, u.area_code, u.function, coalesce(u.leader, '')]) AS rows")
         if area_codes is None:
             rows = self._table(f"MATCH (u:Unit) {collected}")
         else:
@@ -628,6 +629,37 @@ class Neo4jStore:
 
     def projection(self, district: str | None = None) -> nx.MultiDiGraph:
         return projection.projection(self, district)
+
+    # -- planning records -------------------------------------------------------------------------
+    def save_inspections(self, inspections: Sequence[Inspection]) -> WriteSummary:
+        # One node per (area, round), linked to its village or township.
+        rows = [{"key": f"{r.area_code}|{r.round_id}", "area_code": r.area_code, "round_id": r.round_id,
+                 "district_code": r.area_code[:6], "started_on": r.started_on, "ended_on": r.ended_on,
+                 "team": r.team, "mode": r.mode} for r in inspections]
+        return self._upsert(
+            rows, "key", "MATCH (n:Inspection) WHERE n.key IN $keys RETURN n.key AS key, n {.*} AS props",
+            "UNWIND $rows AS r MERGE (n:Inspection {key: r.key}) SET n += r "
+            "WITH n, r MATCH (d:Division {code: r.area_code}) MERGE (n)-[:INSPECTED]->(d)")
+
+    def inspections(self, district: str) -> list[Inspection]:
+        rows = self._read("MATCH (n:Inspection {district_code: $district}) RETURN n ORDER BY n.started_on, n.area_code",
+                          district=district)
+        return [Inspection(n["area_code"], n["round_id"], _native(n["started_on"]), _native(n.get("ended_on")),
+                           n.get("team") or "", n.get("mode") or "") for n in (r["n"] for r in rows)]
+
+    def save_follow_ups(self, records: Sequence[FollowUp]) -> WriteSummary:
+        rows = [{"key": f"{r.kind}|{r.target}|{r.on.isoformat()}|{r.result}", "kind": r.kind, "target": r.target,
+                 "district_code": r.district, "done_on": r.on, "done_by": r.by, "result": r.result, "note": r.note}
+                for r in records]
+        return self._upsert(
+            rows, "key", "MATCH (n:FollowUp) WHERE n.key IN $keys RETURN n.key AS key, n {.*} AS props",
+            "UNWIND $rows AS r MERGE (n:FollowUp {key: r.key}) SET n += r")
+
+    def follow_ups(self, district: str, kind: str) -> list[FollowUp]:
+        rows = self._read("MATCH (n:FollowUp {district_code: $district, kind: $kind}) RETURN n "
+                          "ORDER BY n.done_on, n.target, n.result", district=district, kind=kind)
+        return [FollowUp(n["kind"], n["target"], n["district_code"], _native(n["done_on"]), n["done_by"], n["result"],
+                         n.get("note") or "") for n in (r["n"] for r in rows)]
 
 
 # The ledger rules of graph/analysis/ledger.py, as the SQLite store's LEDGER_SQL computes them:

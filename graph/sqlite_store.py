@@ -17,8 +17,8 @@ import networkx as nx
 from .errors import DiskFull, InputError, NotSupported, StoreError, StoreMissing, StoreUnavailable
 from .model import LEDGER_PARAMETERS, CategoryIn, Division, DutyIn, IssueIn, IssueRecord, UnitIn
 from . import projection
-from .store import (ApiToken, AuditEntry, Duty, Exposure, HintCount, Issue, LedgerCell, LedgerFacts, Progress,
-                    StatusChange, Unit, VillageCount, WriteSummary, extra_json)
+from .store import (ApiToken, AuditEntry, Duty, Exposure, FollowUp, HintCount, Inspection, Issue, LedgerCell, LedgerFacts,
+                    Progress, StatusChange, Unit, VillageCount, WriteSummary, extra_json)
 
 SCHEMA_TABLES = {"division", "category", "unit", "duty", "issue", "issue_status", "ledger_cell", "api_token",
                  "audit", "meta", "package_end", "key_village_list"}
@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS category (
 );
 CREATE TABLE IF NOT EXISTS unit (
     unit_id TEXT PRIMARY KEY, name TEXT NOT NULL, level TEXT NOT NULL, area_code TEXT NOT NULL,
-    function TEXT NOT NULL, extra TEXT
+    function TEXT NOT NULL, extra TEXT, leader TEXT
 );
 CREATE INDEX IF NOT EXISTS unit_area ON unit(area_code, function);
 CREATE TABLE IF NOT EXISTS duty (
@@ -200,6 +200,8 @@ class SQLiteStore:
             self.db.executescript(SCHEMA)
             if "district_code" not in {r[1] for r in self.db.execute("PRAGMA table_info(audit)")}:
                 self.db.execute("ALTER TABLE audit ADD COLUMN district_code TEXT")  # an older file
+            if "leader" not in {r[1] for r in self.db.execute("PRAGMA table_info(unit)")}:  # an older file
+                self.db.execute("ALTER TABLE unit ADD COLUMN leader TEXT")
             if (self.db.execute("SELECT EXISTS (SELECT 1 FROM issue)").fetchone()[0]
                     and not self.db.execute("SELECT EXISTS (SELECT 1 FROM ledger_cell)").fetchone()[0]):
                 with self._transaction() as db:  # a file written before ledger_cell existed
@@ -220,7 +222,8 @@ class SQLiteStore:
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if not SCHEMA_TABLES <= tables or "issues_sq" not in {
                 r[1] for r in db.execute("PRAGMA table_info(ledger_cell)")} or "district_code" not in {
-                r[1] for r in db.execute("PRAGMA table_info(audit)")}:
+                r[1] for r in db.execute("PRAGMA table_info(audit)")} or "leader" not in {
+                r[1] for r in db.execute("PRAGMA table_info(unit)")}:
             db.close()
             return False
         if (db.execute("SELECT EXISTS (SELECT 1 FROM issue)").fetchone()[0]
@@ -323,8 +326,10 @@ class SQLiteStore:
                                                     "money", "systemic_fix", "extra"), rows)
 
     def upsert_units(self, units: Sequence[UnitIn]) -> WriteSummary:
-        rows = ((u.unit_id, u.name, u.level.value, u.area_code, u.function, extra_json(u.extra)) for u in units)
-        return self._upsert("unit", ("unit_id",), ("unit_id", "name", "level", "area_code", "function", "extra"), rows)
+        rows = ((u.unit_id, u.name, u.level.value, u.area_code, u.function, extra_json(u.extra), u.leader or None)
+                for u in units)
+        return self._upsert("unit", ("unit_id",), ("unit_id", "name", "level", "area_code", "function", "extra", "leader"),
+                            rows)
 
     def upsert_duties(self, duties: Sequence[DutyIn]) -> WriteSummary:
         """The categories a duties table names are the taxonomy: new ones are added, without
@@ -539,10 +544,11 @@ class SQLiteStore:
 
     def units(self, area_codes: Iterable[str] | None = None) -> list[Unit]:
         if area_codes is None:
-            rows = self.db.execute("SELECT unit_id, name, level, area_code, function FROM unit ORDER BY unit_id")
+            rows = self.db.execute("SELECT unit_id, name, level, area_code, function, COALESCE(leader, '') FROM unit "
+                                   "ORDER BY unit_id")
         else:
-            rows = sorted(_where_in(self.db, "SELECT unit_id, name, level, area_code, function FROM unit "
-                                             "WHERE area_code IN ({marks})", set(area_codes)))
+            rows = sorted(_where_in(self.db, "SELECT unit_id, name, level, area_code, function, COALESCE(leader, '') "
+                                             "FROM unit WHERE area_code IN ({marks})", set(area_codes)))
         return [Unit(*r) for r in rows]
 
     def duties(self) -> list[Duty]:
@@ -613,6 +619,28 @@ class SQLiteStore:
 
     def projection(self, district: str | None = None) -> nx.MultiDiGraph:
         return projection.projection(self, district)
+
+    # -- planning records (PLANNING_SCHEMA) -------------------------------------------------------
+    def save_inspections(self, inspections: Sequence[Inspection]) -> WriteSummary:
+        rows = ((r.area_code, r.round_id, r.area_code[:6], _iso(r.started_on), _iso(r.ended_on), r.team, r.mode)
+                for r in inspections)
+        return self._upsert("inspection", ("area_code", "round_id"),
+                            ("area_code", "round_id", "district_code", "started_on", "ended_on", "team", "mode"), rows)
+
+    def inspections(self, district: str) -> list[Inspection]:
+        rows = self.db.execute("SELECT area_code, round_id, started_on, ended_on, team, mode FROM inspection "
+                               "WHERE district_code = ? ORDER BY started_on, area_code", (district,))
+        return [Inspection(a, r, _date(s), _date(e), t, m) for a, r, s, e, t, m in rows]
+
+    def save_follow_ups(self, records: Sequence[FollowUp]) -> WriteSummary:
+        rows = ((r.kind, r.target, r.district, _iso(r.on), r.by, r.result, r.note) for r in records)
+        return self._upsert("follow_up", ("kind", "target", "done_on", "result"),
+                            ("kind", "target", "district_code", "done_on", "done_by", "result", "note"), rows)
+
+    def follow_ups(self, district: str, kind: str) -> list[FollowUp]:
+        rows = self.db.execute("SELECT kind, target, district_code, done_on, done_by, result, note FROM follow_up "
+                               "WHERE district_code = ? AND kind = ? ORDER BY done_on, target, result", (district, kind))
+        return [FollowUp(k, t, d, _date(on), by, result, note or "") for k, t, d, on, by, result, note in rows]
 
 
 # The ledger rules of graph/analysis/ledger.py (the reference this is tested against): per village
@@ -708,3 +736,22 @@ class SQLiteAccess:
                                      "LIMIT ? OFFSET ?", (*args, limit, offset))
         total = self.store.db.execute(f"SELECT COUNT(*) FROM audit {where}", args).fetchone()[0]
         return [AuditEntry(*r) for r in rows], total
+
+
+# Planning records: inspections done (a round's visit to a village or township, with or without
+# findings) and the follow-up history (back-check results, package ends, who and when), part of
+# the schema every store file gets.
+PLANNING_SCHEMA = """
+CREATE TABLE IF NOT EXISTS inspection (
+    area_code TEXT NOT NULL, round_id TEXT NOT NULL, district_code TEXT NOT NULL, started_on TEXT NOT NULL,
+    ended_on TEXT, team TEXT, mode TEXT, PRIMARY KEY (area_code, round_id)
+);
+CREATE INDEX IF NOT EXISTS inspection_district ON inspection(district_code);
+CREATE TABLE IF NOT EXISTS follow_up (
+    kind TEXT NOT NULL, target TEXT NOT NULL, district_code TEXT NOT NULL, done_on TEXT NOT NULL,
+    done_by TEXT NOT NULL, result TEXT NOT NULL, note TEXT, PRIMARY KEY (kind, target, done_on, result)
+);
+CREATE INDEX IF NOT EXISTS follow_up_district ON follow_up(district_code, kind);
+"""
+SCHEMA += PLANNING_SCHEMA
+SCHEMA_TABLES |= {"inspection", "follow_up"}

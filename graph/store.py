@@ -47,6 +47,7 @@ class Unit:
     level: str
     area_code: str
     function: str
+    leader: str = ""   # 分管领导, where the units table names one
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,33 @@ def issue_row(issue: IssueIn, township: str, district: str) -> dict:
             "extra": extra_json(issue.extra)}
 
 
+@dataclass(frozen=True)
+class Inspection:
+    """A round's visit to a village or a township (巡察记录), whether or not it found problems."""
+
+    area_code: str          # 12-digit village or 9-digit township
+    round_id: str
+    started_on: dt.date
+    ended_on: dt.date | None = None
+    team: str = ""
+    mode: str = ""          # 直接巡村 / 乡村一体巡
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """Who did what on which day in following up rectification: a back-check's result on a problem
+    (kind ``backcheck``), a package's end done, closure or reopening (kind ``package``). Kept as a
+    history: a new record never overwrites an earlier one of another day or result."""
+
+    kind: str
+    target: str             # issue id or package id
+    district: str
+    on: dt.date
+    by: str
+    result: str             # 整改到位 / 未整改到位, or agency / closed / reopened
+    note: str = ""
+
+
 @runtime_checkable
 class GraphStore(Protocol):
     url: str
@@ -258,6 +286,11 @@ class GraphStore(Protocol):
     def chain_graph(self, issue_id: str) -> nx.MultiDiGraph: ...
     def projection(self, district: str | None = None) -> nx.MultiDiGraph: ...
 
+    # -- planning records -------------------------------------------------------------------------
+    def save_inspections(self, inspections: Sequence[Inspection]) -> WriteSummary: ...
+    def inspections(self, district: str) -> list[Inspection]: ...
+    def save_follow_ups(self, records: Sequence[FollowUp]) -> WriteSummary: ...
+    def follow_ups(self, district: str, kind: str) -> list[FollowUp]: ...
 
 @runtime_checkable
 class AccessStore(Protocol):

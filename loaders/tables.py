@@ -31,7 +31,7 @@ from .rows import Columns, Source, Table, read_table
 
 UNIT_COLUMNS = Columns({
     "unit_id": ("单位编号",), "name": ("单位名称",), "level": ("层级",),
-    "area_code": ("所属区划代码",), "function": ("职能",),
+    "area_code": ("所属区划代码",), "function": ("职能",), "leader": ("分管领导",),
 }, required=("unit_id", "name", "level", "area_code", "function"))
 
 DUTY_COLUMNS = Columns({
