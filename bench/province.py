@@ -6,8 +6,8 @@
 
 The divisions come from the national set (``../shared/data/divisions``): the province's every
 district, township and village. The term is generated over all of them (every township inspected,
-``--rounds`` rounds); the terms after the first repeat it with ids of their own and every date five
-years later (a 届 of inspection is five years), so the store holds a history that grows. Chongqing's
+``--rounds`` rounds); the terms before it repeat it with ids of their own and every date five
+years earlier per term (a 届 of inspection is five years), so the store holds a history that grows. Chongqing's
 term (the project's own default scenario) is measured alongside as the smallest point.
 
 For each data set and store, in a process of its own (peak memory, max RSS, is its own): the units,
@@ -52,7 +52,7 @@ def national_divisions() -> Path:
 
 
 def later(value: str, years: int) -> str:
-    """An ISO date (or empty) ``years`` later; 29 February becomes the 28th."""
+    """An ISO date (or empty) ``years`` later (earlier if negative); 29 February becomes the 28th."""
     if not value:
         return value
     day = dt.date.fromisoformat(value)
@@ -63,8 +63,8 @@ def later(value: str, years: int) -> str:
 
 
 def terms_file(issues: Path, terms: int, out: Path) -> int:
-    """``terms`` terms of the ledger in one file: the first as generated, each later one with ids
-    prefixed by its term and dates (and the year in the round's name) ``TERM_YEARS`` later."""
+    """``terms`` terms of the ledger in one file, the last as generated, each earlier one with ids
+    prefixed by its term and dates (and the year in the round's name) ``TERM_YEARS`` earlier."""
     with open(issues, encoding="utf-8", newline="") as f:
         reader = csv.reader(f)
         header = next(reader)
@@ -75,9 +75,9 @@ def terms_file(issues: Path, terms: int, out: Path) -> int:
         writer = csv.writer(f)
         writer.writerow(header)
         for term in range(terms):
-            years = term * TERM_YEARS
+            years = (term - terms + 1) * TERM_YEARS  # the last term is the generated one: no date in the future
             for row in rows:
-                if term:
+                if years:
                     row = list(row)
                     row[at["issue_id"]] = f"T{term + 1}-{row[at['issue_id']]}"
                     for i in dates:

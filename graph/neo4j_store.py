@@ -1,8 +1,9 @@
 """The Neo4j 5 store, with the official ``neo4j`` driver. Only this module imports it.
 
-Writes of reference data (divisions, categories, units, duties): one managed write transaction per
-call (all or nothing, as the Protocol promises), with ``UNWIND $rows`` batches inside it; every batch
-is idempotent (MERGE, and only rows that differ are written).
+Writes of categories, units and duties: one managed write transaction per call (all or nothing, as
+the Protocol promises), with ``UNWIND $rows`` batches inside it; every batch is idempotent (MERGE,
+and only rows that differ are written). Divisions, reference data up to the country's 665,000 rows,
+are written a batch per transaction (a load that died is completed by running it again).
 
 Loads of problems, which grow with the ledger (a province's term, several terms), are staged so that
 their memory does not grow with them: each batch is written in a transaction of its own as new
@@ -259,38 +260,35 @@ class Neo4jStore:
 
     # -- writes -----------------------------------------------------------------------------------
     def upsert_divisions(self, divisions: Sequence[Division], progress: Progress | None = None) -> WriteSummary:
-        return self._write(lambda tx: self._upsert_divisions(tx, divisions, progress))
-
-    @staticmethod
-    def _upsert_divisions(tx, divisions: Sequence[Division], progress: Progress | None) -> WriteSummary:
-        total = WriteSummary()
+        """Each batch in a transaction of its own, parents' levels first (so PART_OF finds them): the
+        country's 665,000 divisions in one transaction outgrow a 1 GB heap. Divisions are reference
+        data and every batch is idempotent: a load that died is completed by running it again."""
         # Into a store without divisions (a first load) every row is new: created, not compared.
-        first = tx.run("MATCH (d:Division) RETURN count(d) = 0 AS empty").single()["empty"]
-        # One label per level; parents first so PART_OF finds them. All levels in one transaction.
+        first = not self._read("MATCH (d:Division) RETURN count(d) > 0 AS found")[0]["found"]
+        total = WriteSummary()
         for level in ("province", "city", "district", "township", "village"):
             rows = [{"code": d.code, "name": d.name, "level": d.level, "parent_code": d.parent_code, "kind": d.kind}
                     for d in divisions if d.level == level]
-            if not rows:
-                continue
             label = KIND_BY_LEVEL[level].value
-            if first:
-                for batch in _batches(rows, FIRST_LOAD_BATCH):
-                    tx.run(f"UNWIND $rows AS r CREATE (d:Division:{label}) SET d = r "
-                           "WITH d, r MATCH (p:Division {code: r.parent_code}) CREATE (d)-[:PART_OF]->(p)",
-                           rows=batch).consume()
+            for batch in _batches(rows, FIRST_LOAD_BATCH if first else BATCH):
+                if first:
+                    self._write(lambda tx: tx.run(
+                        f"UNWIND $rows AS r CREATE (d:Division:{label}) SET d = r "
+                        "WITH d, r MATCH (p:Division {code: r.parent_code}) CREATE (d)-[:PART_OF]->(p)",
+                        rows=batch).consume())
+                    total += WriteSummary(inserted=len(batch))
                     if progress:
                         progress(len(batch))
-                total += WriteSummary(inserted=len(rows))
-                continue
-            total += _upsert_in(
-                tx, rows, "code",
-                "MATCH (d:Division) WHERE d.code IN $keys "
-                "RETURN d.code AS key, d {.name, .level, .parent_code, .kind} AS props",
-                f"UNWIND $rows AS r MERGE (d:Division {{code: r.code}}) "
-                f"SET d:{label}, d.name = r.name, d.level = r.level, d.parent_code = r.parent_code, d.kind = r.kind "
-                "WITH d, r OPTIONAL MATCH (d)-[old:PART_OF]->() DELETE old "
-                "WITH DISTINCT d, r MATCH (p:Division {code: r.parent_code}) MERGE (d)-[:PART_OF]->(p)",
-                progress)
+                    continue
+                total += self._write(lambda tx: _upsert_in(
+                    tx, batch, "code",
+                    "MATCH (d:Division) WHERE d.code IN $keys "
+                    "RETURN d.code AS key, d {.name, .level, .parent_code, .kind} AS props",
+                    f"UNWIND $rows AS r MERGE (d:Division {{code: r.code}}) "
+                    f"SET d:{label}, d.name = r.name, d.level = r.level, d.parent_code = r.parent_code, d.kind = r.kind "
+                    "WITH d, r OPTIONAL MATCH (d)-[old:PART_OF]->() DELETE old "
+                    "WITH DISTINCT d, r MATCH (p:Division {code: r.parent_code}) MERGE (d)-[:PART_OF]->(p)",
+                    progress))
         return total
 
     def upsert_categories(self, categories: Sequence[CategoryIn]) -> WriteSummary:

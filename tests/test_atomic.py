@@ -128,8 +128,8 @@ def test_a_full_disk_is_reported_as_such_and_the_store_is_unchanged(tmp_path):
 
 
 def test_a_load_neo4j_refuses_for_memory_says_so_in_chinese_and_writes_nothing(tmp_path):
-    """An engine whose transactions may use 2 MB (db.memory.transaction.max) refuses the one
-    transaction of Chongqing's divisions: the analyst reads why and what to change, not a traceback."""
+    """An engine whose transactions may use 2 MB (db.memory.transaction.max) refuses the batch of
+    Chongqing's villages: the analyst reads why and what to change, not a traceback."""
     from graph.neo4j_store import Neo4jStore
 
     from . import neo4j_engine
@@ -143,7 +143,7 @@ def test_a_load_neo4j_refuses_for_memory_says_so_in_chinese_and_writes_nothing(t
                                 cwd=ROOT, env={**os.environ, "NEO4J_PASSWORD": NEO4J_PASSWORD},
                                 capture_output=True, text=True)
         assert result.returncode == 1, result.stderr
-        assert "内存不足" in result.stderr and "NEO4J_DEV_HEAP" in result.stderr and "数据未改变" in result.stderr
+        assert "内存不足" in result.stderr and "NEO4J_DEV_HEAP" in result.stderr and "没有写入任何数据" in result.stderr
         assert "Traceback" not in result.stderr
         store = Neo4jStore(engine.uri, user="neo4j", password=NEO4J_PASSWORD)
         assert store.counts()["by_level"]["village"] == 0
