@@ -11,6 +11,7 @@ import unicodedata
 from contextlib import closing
 
 from graph import open_store
+from graph.access import EVERY_DISTRICT, Scope
 from graph.errors import InputError, RowError, XunchaError
 from graph.analysis.root_causes import DEFAULT_MIN_CONFIDENCE
 from graph.model import LEVEL_ZH, VILLAGE_KIND_ZH, Severity, Status
@@ -89,11 +90,13 @@ def cmd_load(args) -> int:
         else:
             if not args.path:
                 raise InputError(f"xuncha load {args.table} 文件路径 (the file to load)")
-            if args.province or args.district:
-                raise InputError("--province 和 --district 只用于加载区划 (divisions only)")
+            if args.province or (args.district and args.table != "issues"):
+                raise InputError("--province 只用于加载区划；--district 只用于区划和问题 (divisions and issues only)")
+            # A district's ledger writes that district's problems only: the API's ownership rule.
+            scope = Scope(_district(store, args.district)) if args.district else EVERY_DISTRICT
             summary = tables.load_table(store, args.table, args.path, show_progress=not args.json,
                                         new_category=args.new_category, new_function=args.new_function,
-                                        allow_reopen=args.allow_reopen)
+                                        allow_reopen=args.allow_reopen, scope=scope)
     if args.json:
         _print_json({"table": args.table, **summary.as_dict()})
     else:
@@ -327,7 +330,7 @@ def cmd_template(args) -> int:
 
 
 def cmd_token(args) -> int:
-    from graph.access import ROLE_ZH, create_token, now
+    from graph.access import ROLE_ZH, create_token, revoke_token, tokens
     if args.action == "create":
         if not args.role:
             raise InputError("xuncha token create --role viewer|analyst|editor|admin")
@@ -346,12 +349,12 @@ def cmd_token(args) -> int:
         if args.action == "revoke":
             if not args.token_id:
                 raise InputError("xuncha token revoke TOKEN_ID")
-            if not store.revoke_token(args.token_id, now()):
-                raise InputError(RowError("token", None, None, args.token_id, "一个有效令牌的编号 (a live token id)"))
+            revoke_token(store, args.token_id)
             print(f"已撤销 {args.token_id}") if not args.json else _print_json({"revoked": args.token_id})
             return 0
-        tokens = store.tokens()
-    rows = [{k: v for k, v in t.__dict__.items() if k != "token_hash"} for t in tokens]
+        # --district: that district's tokens, as its district admin sees them over the API.
+        listed = tokens(store, Scope(_district(store, args.district)) if args.district else EVERY_DISTRICT)
+    rows = [{k: v for k, v in t.__dict__.items() if k != "token_hash"} for t in listed]
     if args.json:
         _print_json(rows)
         return 0
@@ -594,7 +597,8 @@ def cmd_package(args) -> int:
     on = args.on or dt.date.today()
     with closing(_existing(args, writing=True)) as store:
         record = service.complete_agency_end if args.action == "agency-done" else service.close_package
-        _, package = record(store, args.package_id, on, args.note or "")
+        scope = Scope(_district(store, args.district)) if args.district else EVERY_DISTRICT
+        _, package = record(store, args.package_id, on, args.note or "", scope=scope)
     if args.json:
         _print_json({"package_id": package["package_id"], "status": package["status"]})
     else:
@@ -676,7 +680,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="表：divisions 区划、categories 问题类别、units 单位、duties 权责清单、issues 问题台账")
     load.add_argument("path", nargs="?", help="文件（CSV 或 Excel）；区划为文件夹，默认随附的重庆数据")
     load.add_argument("--province", help="区划：只加载这个 2 位省级代码")
-    load.add_argument("--district", help="区划：只加载这个 6 位区县代码")
+    load.add_argument("--district", help="区划：只加载这个 6 位区县代码；问题台账：只能写入这个区县的问题"
+                                         "（其他区县的问题编号或村(社区)代码整表拒绝）")
     load.add_argument("--new-category", action="store_true",
                       help="权责清单：允许新建问题类别表中没有的类别 (create categories)")
     load.add_argument("--new-function", action="store_true",
@@ -789,6 +794,7 @@ def build_parser() -> argparse.ArgumentParser:
     package.add_argument("package_id", help="整改包编号，如 PKG-500101-村(居)务公开")
     package.add_argument("--on", type=_date, help="完成或销号日期（默认今天）")
     package.add_argument("--note", help="佐证说明（机关端完成时必填）")
+    package.add_argument("--district", help="只能写入这个区县的整改包 (the package must be of this district)")
 
     notice = command("notice", cmd_notice, "向根源单位反馈移交的抄告单（每个整改包一份 Excel，可打印）(transfer notices)")
     notice.add_argument("--district", help="只为这个区县")
@@ -809,7 +815,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("token_id", nargs="?", help="revoke：令牌编号")
     token.add_argument("--role", choices=["viewer", "analyst", "editor", "admin"],
                        help="create：角色 viewer 查看 < analyst 分析 < editor 编辑 < admin 管理")
-    token.add_argument("--district", help="create：只能看到和修改这个区县")
+    token.add_argument("--district", help="create：只能看到和修改这个区县；list：只列这个区县的令牌")
     token.add_argument("--name", help="create：令牌名称（如使用它的系统）")
 
     command("repair", cmd_repair, "清理中断的加载留下的数据 (remove what an interrupted load left)")

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
+import threading
 from contextlib import contextmanager
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import networkx as nx
 import neo4j
@@ -115,6 +117,47 @@ REPLACED = "MATCH (i:Issue) WHERE i.until <= $published WITH i LIMIT $limit DETA
 TOKEN_FIELDS = ("token_id", "name", "role", "district_code", "token_hash", "created_at", "revoked_at")
 
 
+# Tokens and audit entries are nodes without relationships, in labels of their own: nothing in the
+# graph leads to them, and the Cypher guard refuses every way to reach an unlinked node (all-node
+# scans, lookups by id, dynamic labels) and every query naming these labels.
+ACCESS_LABELS = ("ApiToken", "AuditEntry")
+# Procedures an analyst may call: the schema's names, nothing that reads files, URLs or other
+# transactions.
+ALLOWED_PROCEDURES = ("db.labels", "db.relationshipTypes", "db.propertyKeys", "db.schema.")
+_DYNAMIC_LABEL = re.compile(r"\$\s*\(")
+# Plan operators that reach nodes without a label or by id (a token is reachable no other way),
+# read files or URLs, or list what other sessions do.
+_UNLABELLED = ("AllNodesScan", "PartitionedAllNodesScan", "NodeByIdSeek", "NodeByElementIdSeek",
+               "DirectedRelationshipByIdSeek", "UndirectedRelationshipByIdSeek",
+               "DirectedRelationshipByElementIdSeek", "UndirectedRelationshipByElementIdSeek")
+_SHOWN = ("ShowIndexes", "ShowConstraints", "ShowFunctions", "ShowProcedures")
+
+
+def _refusal(plan: dict | None) -> str | None:
+    """Why a query's plan may not run for an analyst, or None: every operator of the plan tree."""
+    if plan is None:
+        return None
+    operator = plan.get("operatorType", "").split("@")[0]
+    details = str((plan.get("args") or {}).get("Details", ""))
+    if "LoadCSV" in operator:
+        return "不允许 LOAD CSV：分析查询不能读取文件或网址 (LOAD CSV is not allowed)"
+    if operator in _UNLABELLED:
+        return "请为每个节点指明标签（如 (i:Issue)），不能扫描所有节点或按 id 查找 (name a label for every node)"
+    if operator.startswith("Show") and operator not in _SHOWN or operator.startswith("Terminate"):
+        return f"不允许 {operator} (not allowed)"
+    if operator == "ProcedureCall":
+        name = details.split("(")[0].strip()
+        if not name.startswith(ALLOWED_PROCEDURES):
+            return (f"不允许调用过程 {name}；可用：db.labels、db.relationshipTypes、db.propertyKeys、db.schema.* "
+                    "(procedure not allowed)")
+    if any(f":{label}" in details for label in ACCESS_LABELS):
+        return "令牌和审计记录不在分析图中 (tokens and audit are not in the graph)"
+    for child in plan.get("children") or ():
+        if found := _refusal(child):
+            return found
+    return None
+
+
 def _native(value):
     """neo4j.time.Date -> datetime.date; everything else as it is."""
     return value.to_native() if hasattr(value, "to_native") else value
@@ -200,6 +243,9 @@ class Neo4jStore:
     def __init__(self, uri: str, *, user: str = "neo4j", password: str = "", database: str = "neo4j"):
         self.url = uri
         self.database = database
+        # This thread's transaction inside atomic(): the API shares one store between its worker
+        # threads, and a transaction must never be used from another thread.
+        self._local = threading.local()
         try:
             # Notifications (e.g. "property key does not exist" on a fresh database) are not for users.
             self.driver = GraphDatabase.driver(uri, auth=(user, password), notifications_min_severity="OFF")
@@ -218,16 +264,46 @@ class Neo4jStore:
 
     # -- transactions ------------------------------------------------------------------------------
     def _read(self, query: str, **params) -> list[neo4j.Record]:
+        tx = getattr(self._local, "tx", None)
+        if tx is not None:  # inside this thread's atomic(): read what it wrote
+            return list(tx.run(query, **params))
+
         def work(tx):
             return list(tx.run(query, **params))
         return self._run(neo4j.READ_ACCESS, work)
 
     def _write(self, work):
+        tx = getattr(self._local, "write_tx", None)
+        if tx is not None:  # inside this thread's atomic(): one transaction, versioned at its commit
+            return work(tx)
+
         def versioned(tx):
             result = work(tx)
             tx.run(BUMP_VERSION).consume()
             return result
         return self._run(neo4j.WRITE_ACCESS, versioned)
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Every write (and read) of this thread inside the block in one explicit write transaction:
+        the graph's change and its audit entry commit together, or neither does."""
+        if getattr(self._local, "write_tx", None) is not None:
+            yield
+            return
+        try:
+            with self.driver.session(database=self.database, default_access_mode=neo4j.WRITE_ACCESS) as session:
+                with session.begin_transaction() as tx:
+                    self._local.write_tx = self._local.tx = tx
+                    try:
+                        yield
+                        tx.run(BUMP_VERSION).consume()
+                        tx.commit()
+                    finally:
+                        self._local.write_tx = self._local.tx = None
+        except (ServiceUnavailable, SessionExpired) as exc:
+            raise StoreUnavailable(f"Neo4j at {self.url} is unavailable: {exc}") from exc
+        except Neo4jError as exc:
+            raise StoreError(f"Neo4j at {self.url}: {exc.message}") from exc
 
     def _run(self, mode, work):
         def refused_at_once(tx):
@@ -335,6 +411,9 @@ class Neo4jStore:
                       progress: Progress | None = None) -> WriteSummary:
         """Staged (see the module's docstring): batches in transactions of their own, published at once."""
         parents = self._village_parents({i.village_code for i in issues})
+        atomic = getattr(self._local, "write_tx", None)
+        if atomic is not None:
+            return self._upsert_issues_in(atomic, issues, parents, recorded_at, progress)
         total = WriteSummary()
         with self._load_lease() as load:
             for batch in _batches(issues):
@@ -346,6 +425,29 @@ class Neo4jStore:
                 self._write(lambda tx: tx.run("MERGE (m:Meta {key: 'published'}) SET m.value = $load",
                                               load=load).consume())
                 self._clear(REPLACED, load)
+        return total
+
+    @staticmethod
+    def _upsert_issues_in(tx, issues: Sequence[IssueIn], parents: dict, recorded_at: str,
+                          progress: Progress | None) -> WriteSummary:
+        """Inside atomic() (an API write and its audit entry, bounded by the upload's size): the same
+        versions staged, published and tidied in that one transaction, whose lock on the lease
+        node keeps other loads out until it commits."""
+        def clear(query: str, published: int) -> None:
+            while tx.run(query, published=published, limit=10_000).single()["n"] == 10_000:
+                pass
+        tx.run("MERGE (m:Meta {key: 'load'}) SET m.taken = coalesce(m.taken, 0) + 1").consume()
+        published = tx.run(PUBLISHED + "RETURN published").single()["published"]
+        for query in [*UNPUBLISHED, REPLACED]:
+            clear(query, published)
+        load, total = published + 1, WriteSummary()
+        for batch in _batches(issues):
+            total += _stage_issues(tx, [issue_row(i, *parents[i.village_code]) for i in batch], load, recorded_at)
+            if progress:
+                progress(len(batch))
+        if total.inserted or total.updated:
+            tx.run("MERGE (m:Meta {key: 'published'}) SET m.value = $load", load=load).consume()
+            clear(REPLACED, load)
         return total
 
     @contextmanager
@@ -419,30 +521,6 @@ class Neo4jStore:
                 "MATCH (d:Division) WHERE d.code IN $codes RETURN d.code AS code", codes=batch)}
         return found
 
-    # -- API tokens and audit -------------------------------------------------------------------------
-    def save_token(self, token: ApiToken) -> None:
-        self._write(lambda tx: tx.run("CREATE (t:ApiToken) SET t = $t", t=dataclasses.asdict(token)).consume())
-
-    def tokens(self) -> list[ApiToken]:
-        rows = self._read("MATCH (t:ApiToken) RETURN t ORDER BY t.created_at, t.token_id")
-        return [ApiToken(**{f: r["t"].get(f) for f in TOKEN_FIELDS}) for r in rows]
-
-    def token_by_hash(self, token_hash: str) -> ApiToken | None:
-        rows = self._read("MATCH (t:ApiToken {token_hash: $h}) RETURN t", h=token_hash)
-        return ApiToken(**{f: rows[0]["t"].get(f) for f in TOKEN_FIELDS}) if rows else None
-
-    def revoke_token(self, token_id: str, at: str) -> bool:
-        def work(tx):
-            return tx.run("MATCH (t:ApiToken {token_id: $id}) WHERE t.revoked_at IS NULL SET t.revoked_at = $at "
-                          "RETURN count(t) AS n", id=token_id, at=at).single()["n"]
-        return self._write(work) == 1
-
-    def add_audit(self, entry: AuditEntry) -> None:
-        fields = {k: v for k, v in dataclasses.asdict(entry).items() if k != "seq"}
-        self._write(lambda tx: tx.run(
-            "MERGE (m:Meta {key: 'audit'}) SET m.value = coalesce(m.value, 0) + 1 "
-            "CREATE (a:AuditEntry) SET a = $a, a.seq = m.value", a=fields).consume())
-
     def mark_package_end(self, package_id: str, end: str, done_on, note: str, recorded_at: str) -> None:
         self._write(lambda tx: tx.run(
             "MERGE (e:PackageEnd {package_id: $id, end_kind: $end}) "
@@ -476,38 +554,56 @@ class Neo4jStore:
                                                      "recorded_at": r["at"]}
         return out
 
-    def audit(self, limit: int = 100, offset: int = 0) -> tuple[list[AuditEntry], int]:
-        rows = self._read("MATCH (a:AuditEntry) RETURN a ORDER BY a.seq DESC SKIP $offset LIMIT $limit",
-                          offset=offset, limit=limit)
-        total = self._read("MATCH (a:AuditEntry) RETURN count(a) AS n")[0]["n"]
-        names = [f.name for f in dataclasses.fields(AuditEntry)]
-        return [AuditEntry(**{f: r["a"].get(f) for f in names}) for r in rows], total
-
-    def cypher(self, query: str, parameters: dict, limit: int, timeout: float):
-        """Neo4j decides what is read-only, not string matching: ``EXPLAIN`` first, and only a
-        query whose plan is of type ``r`` runs, in a read transaction with a server-side timeout."""
+    def cypher(self, query: str, parameters: dict, limit: int, timeout: float, max_bytes: int = 8 * 2**20):
+        """Analysts' Cypher, safe by construction. Neo4j plans it first (``EXPLAIN``, nothing runs)
+        and the plan decides (:func:`_refusal`): read-only, no LOAD CSV, procedures from an
+        allow-list only, nothing that could reach the tokens and audit entries. It then runs
+        wrapped as ``CALL { query } RETURN columns LIMIT limit + 1`` (the row cap is the engine's),
+        in a read transaction with a server-side timeout, and the answer is cut off at ``max_bytes``
+        of JSON."""
         if query.lstrip().upper().startswith(("EXPLAIN", "PROFILE")):
             raise InputError("不带 EXPLAIN/PROFILE 的查询 (a plain query)")
+        if _DYNAMIC_LABEL.search(query):
+            raise Forbidden("分析查询不能使用动态标签或类型 $(…) (dynamic labels are not allowed)")
+        named = [label for label in ACCESS_LABELS if label.lower() in query.lower()]
+        if named:
+            raise Forbidden(f"令牌和审计记录不在分析图中：不能查询 {named[0]} (tokens and audit are not in the graph)")
         try:
             with self.driver.session(database=self.database, default_access_mode=neo4j.READ_ACCESS) as session:
-                plan = session.run("EXPLAIN " + query, parameters).consume()
+                explained = session.run("EXPLAIN " + query, parameters)
+                columns = list(explained.keys())
+                plan = explained.consume()
                 if plan.query_type != "r":
                     raise Forbidden(f"只读查询；该查询的类型是 {plan.query_type!r}，会写入或修改结构 (read-only Cypher only)")
+                refused = _refusal(plan.plan)
+                if refused:
+                    raise Forbidden(refused)
+                returned = ", ".join(f"`{c.replace('`', '``')}`" for c in columns)
+                capped = f"CALL {{\n{query.rstrip().rstrip(';')}\n}}\nRETURN {returned} LIMIT $__xuncha_limit"
+                try:
+                    session.run("EXPLAIN " + capped, {**parameters, "__xuncha_limit": limit + 1}).consume()
+                except Neo4jError as exc:
+                    raise InputError("这个查询不能加行数上限：请写成 MATCH/CALL … YIELD … RETURN … 的形式 "
+                                     f"(the query cannot be capped): {exc.message}") from exc
 
                 @neo4j.unit_of_work(timeout=timeout)
                 def work(tx):
-                    result = tx.run(query, parameters)
-                    columns, rows, cut = list(result.keys()), [], False
+                    result = tx.run(capped, {**parameters, "__xuncha_limit": limit + 1})
+                    rows, size, cut = [], 0, False
                     for record in result:
-                        if len(rows) >= limit:
+                        row = {k: _plain(v) for k, v in record.items()}
+                        size += len(json.dumps(row, ensure_ascii=False, default=str))
+                        if len(rows) >= limit or size > max_bytes:
                             cut = True
                             break
-                        rows.append({k: _plain(v) for k, v in record.items()})
+                        rows.append(row)
                     return columns, rows, cut
                 return session.execute_read(work)
         except (ServiceUnavailable, SessionExpired) as exc:
             raise StoreUnavailable("Neo4j 不可用 (Neo4j is unavailable)") from exc
         except Neo4jError as exc:
+            if "TransactionTimedOut" in (exc.code or ""):
+                raise InputError(f"查询超过 {timeout:g} 秒，已中止 (the query timed out)") from exc
             raise InputError(f"Cypher 查询有误 (Cypher error): {exc.message}") from exc
 
     def data_version(self) -> int:
@@ -520,6 +616,14 @@ class Neo4jStore:
             found.update({r["id"]: r["status"] for r in self._read(
                 PUBLISHED + f"MATCH (i:Issue) WHERE i.issue_id IN $ids AND {visible('i')} "
                 "RETURN i.issue_id AS id, i.status AS status", ids=batch)})
+        return found
+
+    def issues_by_id(self, issue_ids: Iterable[str]) -> dict[str, Issue]:
+        found: dict[str, Issue] = {}
+        for batch in _batches(sorted(set(issue_ids)), 20_000):
+            found.update((issue.issue_id, issue) for issue in (self._issue(r["i"]) for r in self._read(
+                PUBLISHED + f"MATCH (i:Issue) WHERE i.issue_id IN $ids AND {visible('i')} RETURN {self._ISSUE}",
+                ids=batch)))
         return found
 
     @staticmethod
@@ -763,3 +867,43 @@ WITH t.code AS township, t.parent_code AS district, v.kind AS kind, count(v) AS 
 ORDER BY township, kind
 RETURN collect([township, district, kind, villages, inspected, issues, issues_sq]) AS rows
 """
+
+
+class Neo4jAccess:
+    """API tokens and the audit log in the store's database, beside the graph but not linked to it;
+    written inside :meth:`Neo4jStore.atomic`, an audit entry commits with the change it records."""
+
+    def __init__(self, store: Neo4jStore):
+        self.store = store
+
+    def save_token(self, token: ApiToken) -> None:
+        self.store._write(lambda tx: tx.run("CREATE (t:ApiToken) SET t = $t", t=dataclasses.asdict(token)).consume())
+
+    def tokens(self, district: str | None = None) -> list[ApiToken]:
+        rows = self.store._read("MATCH (t:ApiToken) WHERE $district IS NULL OR t.district_code = $district "
+                                "RETURN t ORDER BY t.created_at, t.token_id", district=district)
+        return [ApiToken(**{f: r["t"].get(f) for f in TOKEN_FIELDS}) for r in rows]
+
+    def token_by_hash(self, token_hash: str) -> ApiToken | None:
+        rows = self.store._read("MATCH (t:ApiToken {token_hash: $h}) RETURN t", h=token_hash)
+        return ApiToken(**{f: rows[0]["t"].get(f) for f in TOKEN_FIELDS}) if rows else None
+
+    def revoke_token(self, token_id: str, at: str) -> bool:
+        def work(tx):
+            return tx.run("MATCH (t:ApiToken {token_id: $id}) WHERE t.revoked_at IS NULL SET t.revoked_at = $at "
+                          "RETURN count(t) AS n", id=token_id, at=at).single()["n"]
+        return self.store._write(work) == 1
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        fields = {k: v for k, v in dataclasses.asdict(entry).items() if k != "seq"}
+        self.store._write(lambda tx: tx.run(
+            "MERGE (m:Meta {key: 'audit'}) SET m.value = coalesce(m.value, 0) + 1 "
+            "CREATE (a:AuditEntry) SET a = $a, a.seq = m.value", a=fields).consume())
+
+    def audit(self, limit: int = 100, offset: int = 0, district: str | None = None) -> tuple[list[AuditEntry], int]:
+        where = "WHERE $district IS NULL OR a.district_code = $district"
+        rows = self.store._read(f"MATCH (a:AuditEntry) {where} RETURN a ORDER BY a.seq DESC SKIP $offset LIMIT $limit",
+                                offset=offset, limit=limit, district=district)
+        total = self.store._read(f"MATCH (a:AuditEntry) {where} RETURN count(a) AS n", district=district)[0]["n"]
+        names = [f.name for f in dataclasses.fields(AuditEntry)]
+        return [AuditEntry(**{f: r["a"].get(f) for f in names}) for r in rows], total

@@ -7,11 +7,18 @@ import datetime as dt
 from .analysis.chains import responsibility_chain
 from .analysis.packages import build_packages
 from .analysis.root_causes import DEFAULT_MIN_CONFIDENCE, surface_root_causes
+from .access import EVERY_DISTRICT, Scope
 from .errors import InputError, NotFound, RowError
 from .model import DONE_STATUSES
 from .store import GraphStore
 
 BULK_FROM = 100  # candidates from which their problems are read in one pass
+
+
+def surfaced(store: GraphStore, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> list:
+    """Every tested (area, category) pair of the whole store, best first: the one analysis the
+    root-cause reports, packages and views select from (baselines always use everything loaded)."""
+    return surface_root_causes(store.ledger_facts(), min_confidence=min_confidence)
 
 
 def root_causes(store: GraphStore, **options) -> list[dict]:
@@ -22,10 +29,13 @@ def root_causes(store: GraphStore, **options) -> list[dict]:
 
 def root_cause_report(store: GraphStore, *, district: str | None = None, level: str | None = None,
                       top: int | None = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
-                      include_all: bool = False, with_issues: bool = True) -> tuple[list[dict], list[str]]:
+                      include_all: bool = False, with_issues: bool = True,
+                      candidates: list | None = None) -> tuple[list[dict], list[str]]:
     """The root causes and, for the pairs in scope that could not be tested, each distinct reason
-    (no baseline, no reference rates). Baselines always use everything loaded; ``district`` filters."""
-    candidates = surface_root_causes(store.ledger_facts(), min_confidence=min_confidence)
+    (no baseline, no reference rates); ``district`` and ``level`` filter. ``candidates``: the
+    store's :func:`surfaced` analysis at ``min_confidence``, when the caller has it already."""
+    if candidates is None:
+        candidates = surfaced(store, min_confidence)
     notes = sorted({c.reason for c in candidates if c.reason and (district is None or c.district_code == district)
                     and (level is None or c.level == level)})
     selected = [c for c in candidates
@@ -43,15 +53,25 @@ def root_cause_report(store: GraphStore, *, district: str | None = None, level: 
         issues_of = lambda c: under.get((c.area_code, c.category), [])  # noqa: E731
     else:
         issues_of = lambda c: store.issues_in(c.area_code, c.category)  # noqa: E731
-    out = []
-    for rank, candidate in enumerate(selected, start=1):
-        item = {"rank": rank, **candidate.as_dict()}
-        if with_issues:
-            issues = issues_of(candidate)
-            item["villages"] = sorted({i.village_code for i in issues})
-            item["issue_ids"] = [i.issue_id for i in issues]
-        out.append(item)
-    return out, notes
+    return [_cause(rank, c, issues_of(c) if with_issues else None)
+            for rank, c in enumerate(selected, start=1)], notes
+
+
+def root_cause(store: GraphStore, unit_id: str, category: str, candidates: list | None = None) -> dict | None:
+    """One tested pair, surfaced or not, as :func:`root_causes` with ``include_all`` gives it (its
+    rank among all pairs, its villages and issue ids); None if the pair was not tested."""
+    for rank, c in enumerate(surfaced(store) if candidates is None else candidates, start=1):
+        if c.unit_id == unit_id and c.category == category:
+            return _cause(rank, c, store.issues_in(c.area_code, c.category))
+    return None
+
+
+def _cause(rank: int, candidate, issues: list | None) -> dict:
+    item = {"rank": rank, **candidate.as_dict()}
+    if issues is not None:
+        item["villages"] = sorted({i.village_code for i in issues})
+        item["issue_ids"] = [i.issue_id for i in issues]
+    return item
 
 
 def chain(store: GraphStore, issue_id: str) -> dict:
@@ -83,30 +103,37 @@ def packages(store: GraphStore, as_of: dt.date | None = None, **options) -> list
     return found
 
 
-def _package(store: GraphStore, package_id: str) -> dict:
+def _package(store: GraphStore, package_id: str, scope: Scope = EVERY_DISTRICT) -> dict:
+    """The package as surfaced now. A district's caller reaches its district's packages only: the
+    area the id names (as sent) and the area of the package found (as stored) both lie inside."""
     area = package_id.split("-")[1] if package_id.count("-") >= 2 else ""
+    missing = NotFound(f"没有这个整改包 {package_id} (no such package among the surfaced root causes)")
+    if scope.district is not None and not (area.isdigit() and scope.sees(area)):
+        raise missing
     found = next((p for p in packages(store, district=area[:6] or None) if p["package_id"] == package_id), None)
-    if found is None:
-        raise NotFound(f"没有这个整改包 {package_id} (no such package among the surfaced root causes)")
+    if found is None or not scope.sees(found["root_cause"]["area_code"]):
+        raise missing
     return found
 
 
-def complete_agency_end(store: GraphStore, package_id: str, done_on: dt.date, note: str) -> tuple[dict, dict]:
+def complete_agency_end(store: GraphStore, package_id: str, done_on: dt.date, note: str,
+                        scope: Scope = EVERY_DISTRICT) -> tuple[dict, dict]:
     """Record that the agency end (机关端) of a package is done, with its date and evidence; the
     package's state before, and the package after."""
     from .access import now
-    before = _package(store, package_id)["status"]
+    before = _package(store, package_id, scope)["status"]
     if not note.strip():
         raise InputError(RowError(package_id, None, "--note", None, "机关端完成情况说明（佐证），不能为空 (an evidence note)"))
     store.mark_package_end(package_id, "agency", done_on, note.strip(), now())
     return before, _package(store, package_id)
 
 
-def close_package(store: GraphStore, package_id: str, closed_on: dt.date, note: str = "") -> tuple[dict, dict]:
+def close_package(store: GraphStore, package_id: str, closed_on: dt.date, note: str = "",
+                  scope: Scope = EVERY_DISTRICT) -> tuple[dict, dict]:
     """销号: only when both ends are done, the agency's task and every grassroots problem; the
     package's state before, and the package after."""
     from .access import now
-    package = _package(store, package_id)
+    package = _package(store, package_id, scope)
     status = package["status"]
     missing = []
     if not status["agency_done"]:
@@ -210,9 +237,10 @@ def key_village_list(store: GraphStore, district: str, base_data: dict | None = 
             "against_indicators": compare(record, by_indicators)}
 
 
-def _key_list_change(store: GraphStore, district: str, change) -> tuple[dict | None, dict]:
+def _key_list_change(store: GraphStore, district: str, change, scope: Scope) -> tuple[dict | None, dict]:
     from .access import now
     from .analysis.key_villages import ListError
+    scope.require(district, "区县")
     before = store.key_villages(district)
     at = now()
     try:
@@ -223,16 +251,19 @@ def _key_list_change(store: GraphStore, district: str, change) -> tuple[dict | N
     return before, after
 
 
-def propose_key_villages(store: GraphStore, district: str, rows: list[dict], by: str, file: str = ""):
+def propose_key_villages(store: GraphStore, district: str, rows: list[dict], by: str, file: str = "",
+                         scope: Scope = EVERY_DISTRICT):
     """Import the townships' proposal (``loaders.base_data.read_key_village_proposal`` reads the file);
     it replaces the district's list, approval included. Returns (before, after)."""
     from .analysis.key_villages import propose
-    return _key_list_change(store, district, lambda before, at: propose(district, rows, by, at, file))
+    return _key_list_change(store, district, lambda before, at: propose(district, rows, by, at, file), scope)
 
 
-def adjust_key_villages(store: GraphStore, district: str, village_code: str, action: str, reason: str, by: str):
+def adjust_key_villages(store: GraphStore, district: str, village_code: str, action: str, reason: str, by: str,
+                        scope: Scope = EVERY_DISTRICT):
     """The office adds or removes a village, with its reason. Returns (before, after)."""
     from .analysis.key_villages import adjust
+    scope.require(district, "区县")
     village = store.division(village_code)
     if village is None or village.level != "village" or not village_code.startswith(district):
         raise InputError(RowError("重点村名单", None, "村(社区)代码", village_code,
@@ -243,10 +274,10 @@ def adjust_key_villages(store: GraphStore, district: str, village_code: str, act
             raise InputError(RowError("重点村名单", None, None, district, "先导入乡镇推荐名单 (no proposed list yet)"))
         return adjust(before, {"village_code": village.code, "name": village.name,
                                "township_code": village.parent_code}, action, reason, by, at)
-    return _key_list_change(store, district, change)
+    return _key_list_change(store, district, change, scope)
 
 
-def approve_key_villages(store: GraphStore, district: str, by: str):
+def approve_key_villages(store: GraphStore, district: str, by: str, scope: Scope = EVERY_DISTRICT):
     """Approval by the office (who, when): from now on classification and the plan use the list."""
     from .analysis.key_villages import approve
 
@@ -254,10 +285,11 @@ def approve_key_villages(store: GraphStore, district: str, by: str):
         if before is None:
             raise InputError(RowError("重点村名单", None, None, district, "先导入乡镇推荐名单 (no proposed list yet)"))
         return approve(before, by, at)
-    return _key_list_change(store, district, change)
+    return _key_list_change(store, district, change, scope)
 
 
-def reopen_recurrences(store: GraphStore, district: str, *, apply: bool = False, on: dt.date | None = None) -> dict:
+def reopen_recurrences(store: GraphStore, district: str, *, apply: bool = False, on: dt.date | None = None,
+                       scope: Scope = EVERY_DISTRICT) -> dict:
     """Reopen (复发重开) what came back in a later round, with the link recorded:
 
     * a rectified or closed problem whose category was found again in the same village in a later
@@ -270,6 +302,7 @@ def reopen_recurrences(store: GraphStore, district: str, *, apply: bool = False,
     from .access import now
     from .analysis.planning import recurrence_links
     from .model import IssueIn, Status
+    scope.require(district, "区县")
     on = on or dt.date.today()
     issues = {i.issue_id: i for i in _district_issues(store, district)}
     links = [link for link in recurrence_links(issues.values())
@@ -292,6 +325,11 @@ def reopen_recurrences(store: GraphStore, district: str, *, apply: bool = False,
             package_links.append({"package_id": p["package_id"], "unit_id": p["agency_end"]["unit_id"],
                                   "category": p["root_cause"]["category"], "closed_on": closed_on,
                                   "reopened_by": later})
+    # What the reopening changes, as it stood (the audit's before): the problems' status and notes,
+    # the packages' closure.
+    before = {"issues": {link["closed"]: {"status": issues[link["closed"]].status,
+                                          "extra": issues[link["closed"]].extra} for link in links},
+              "packages": {link["package_id"]: {"closed_on": link["closed_on"]} for link in package_links}}
     if apply:
         recorded_at = now()
         if reopened:
@@ -299,7 +337,7 @@ def reopen_recurrences(store: GraphStore, district: str, *, apply: bool = False,
         for link in package_links:
             store.mark_package_end(link["package_id"], "reopened", on,
                                    "销号后同一根源单位辖区再次发现同类问题：" + "、".join(link["reopened_by"]), recorded_at)
-    return {"district": district, "applied": apply, "issues": links, "packages": package_links}
+    return {"district": district, "applied": apply, "issues": links, "packages": package_links, "before": before}
 
 
 def back_check(store: GraphStore, district: str, share: float = 0.05, seed: int = 1) -> dict:

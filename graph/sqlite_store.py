@@ -73,7 +73,7 @@ CREATE TABLE IF NOT EXISTS api_token (
 );
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, token_id TEXT, token_name TEXT,
-    action TEXT NOT NULL, target TEXT NOT NULL, before TEXT, after TEXT
+    action TEXT NOT NULL, target TEXT NOT NULL, before TEXT, after TEXT, district_code TEXT
 );
 CREATE TABLE IF NOT EXISTS package_end (
     package_id TEXT NOT NULL, end_kind TEXT NOT NULL, done_on TEXT NOT NULL, note TEXT, recorded_at TEXT NOT NULL,
@@ -179,6 +179,7 @@ class SQLiteStore:
         self.path = Path(path)
         self.url = f"sqlite:///{self.path}"
         self._write_lock = threading.RLock()
+        self._in_atomic = False  # set, under the write lock, by the thread inside atomic()
         if not create and not self.path.is_file():
             raise StoreMissing(f"没有存储：{self.path} 不存在 (no store at {self.path})；"
                                "先用 xuncha load divisions 建立")
@@ -197,6 +198,8 @@ class SQLiteStore:
             if columns and "issues_sq" not in columns:  # derived table of an older version: rebuilt below
                 self.db.execute("DROP TABLE ledger_cell")
             self.db.executescript(SCHEMA)
+            if "district_code" not in {r[1] for r in self.db.execute("PRAGMA table_info(audit)")}:
+                self.db.execute("ALTER TABLE audit ADD COLUMN district_code TEXT")  # an older file
             if (self.db.execute("SELECT EXISTS (SELECT 1 FROM issue)").fetchone()[0]
                     and not self.db.execute("SELECT EXISTS (SELECT 1 FROM ledger_cell)").fetchone()[0]):
                 with self._transaction() as db:  # a file written before ledger_cell existed
@@ -216,7 +219,8 @@ class SQLiteStore:
                                  check_same_thread=False, isolation_level=None)
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if not SCHEMA_TABLES <= tables or "issues_sq" not in {
-                r[1] for r in db.execute("PRAGMA table_info(ledger_cell)")}:
+                r[1] for r in db.execute("PRAGMA table_info(ledger_cell)")} or "district_code" not in {
+                r[1] for r in db.execute("PRAGMA table_info(audit)")}:
             db.close()
             return False
         if (db.execute("SELECT EXISTS (SELECT 1 FROM issue)").fetchone()[0]
@@ -237,8 +241,26 @@ class SQLiteStore:
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         # The API shares one connection between its threads: one write transaction at a time.
         with self._write_lock:
+            if self._in_atomic:  # this thread's atomic() holds the transaction: join it
+                yield self.db
+                return
             with self._transaction_unlocked() as db:
                 yield db
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Every write of this thread inside the block (graph and audit alike) in one transaction:
+        all committed together, or none."""
+        with self._write_lock:
+            if self._in_atomic:
+                yield
+                return
+            with self._transaction_unlocked():
+                self._in_atomic = True
+                try:
+                    yield
+                finally:
+                    self._in_atomic = False
 
     @contextmanager
     def _transaction_unlocked(self) -> Iterator[sqlite3.Connection]:
@@ -400,32 +422,6 @@ class SQLiteStore:
     def existing_codes(self, codes: Iterable[str]) -> set[str]:
         return {r[0] for r in _where_in(self.db, "SELECT code FROM division WHERE code IN ({marks})", set(codes))}
 
-    # -- API tokens and audit -------------------------------------------------------------------------
-    def save_token(self, token: ApiToken) -> None:
-        with self._transaction() as db:
-            db.execute("INSERT INTO api_token (token_id, name, role, district_code, token_hash, created_at, revoked_at) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?)", dataclasses.astuple(token))
-
-    def tokens(self) -> list[ApiToken]:
-        rows = self.db.execute("SELECT token_id, name, role, district_code, token_hash, created_at, revoked_at "
-                               "FROM api_token ORDER BY created_at, token_id")
-        return [ApiToken(*r) for r in rows]
-
-    def token_by_hash(self, token_hash: str) -> ApiToken | None:
-        row = self.db.execute("SELECT token_id, name, role, district_code, token_hash, created_at, revoked_at "
-                              "FROM api_token WHERE token_hash = ?", (token_hash,)).fetchone()
-        return None if row is None else ApiToken(*row)
-
-    def revoke_token(self, token_id: str, at: str) -> bool:
-        with self._transaction() as db:
-            return db.execute("UPDATE api_token SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL",
-                              (at, token_id)).rowcount == 1
-
-    def add_audit(self, entry: AuditEntry) -> None:
-        with self._transaction() as db:
-            db.execute("INSERT INTO audit (at, token_id, token_name, action, target, before, after) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?)", dataclasses.astuple(entry)[:7])
-
     def mark_package_end(self, package_id: str, end: str, done_on: dt.date, note: str, recorded_at: str) -> None:
         with self._transaction() as db:
             db.execute("INSERT INTO package_end (package_id, end_kind, done_on, note, recorded_at) VALUES (?, ?, ?, ?, ?) "
@@ -453,13 +449,7 @@ class SQLiteStore:
                                             "recorded_at": at}
         return out
 
-    def audit(self, limit: int = 100, offset: int = 0) -> tuple[list[AuditEntry], int]:
-        rows = self.db.execute("SELECT at, token_id, token_name, action, target, before, after, seq FROM audit "
-                               "ORDER BY seq DESC LIMIT ? OFFSET ?", (limit, offset))
-        total = self.db.execute("SELECT COUNT(*) FROM audit").fetchone()[0]
-        return [AuditEntry(*r) for r in rows], total
-
-    def cypher(self, query: str, parameters: dict, limit: int, timeout: float):
+    def cypher(self, query: str, parameters: dict, limit: int, timeout: float, max_bytes: int = 0):
         raise NotSupported("Cypher 查询需要 Neo4j 存储；嵌入式 SQLite 存储不支持 (Cypher needs the Neo4j store)")
 
     def data_version(self) -> int:
@@ -471,6 +461,10 @@ class SQLiteStore:
             return {}  # a first load: 200,000 ids need not be looked up in an empty table
         return dict(_where_in(self.db, "SELECT issue_id, status FROM issue WHERE issue_id IN ({marks})",
                               set(issue_ids)))
+
+    def issues_by_id(self, issue_ids: Iterable[str]) -> dict[str, Issue]:
+        return {row[0]: self._issue(row) for row in _where_in(
+            self.db, self._ISSUE_SELECT + "WHERE issue_id IN ({marks})", set(issue_ids))}
 
     def division(self, code: str) -> Division | None:
         row = self.db.execute("SELECT code, name, level, parent_code, kind FROM division WHERE code = ?",
@@ -665,3 +659,49 @@ WHERE v.level = 'village'
 GROUP BY t.code, t.parent_code, v.kind
 ORDER BY t.code, v.kind
 """
+
+
+TOKEN_COLUMNS = "token_id, name, role, district_code, token_hash, created_at, revoked_at"
+AUDIT_COLUMNS = "at, token_id, token_name, action, target, before, after, district_code"
+
+
+class SQLiteAccess:
+    """API tokens and the audit log, in tables of their own in the store's file and on its
+    connection: an audit entry written inside :meth:`SQLiteStore.atomic` commits with the change it
+    records, or not at all."""
+
+    def __init__(self, store: SQLiteStore):
+        self.store = store
+
+    def save_token(self, token: ApiToken) -> None:
+        with self.store._transaction() as db:
+            db.execute(f"INSERT INTO api_token ({TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       dataclasses.astuple(token))
+
+    def tokens(self, district: str | None = None) -> list[ApiToken]:
+        where, args = ("WHERE district_code = ?", (district,)) if district else ("", ())
+        rows = self.store.db.execute(f"SELECT {TOKEN_COLUMNS} FROM api_token {where} ORDER BY created_at, token_id",
+                                     args)
+        return [ApiToken(*r) for r in rows]
+
+    def token_by_hash(self, token_hash: str) -> ApiToken | None:
+        row = self.store.db.execute(f"SELECT {TOKEN_COLUMNS} FROM api_token WHERE token_hash = ?",
+                                    (token_hash,)).fetchone()
+        return None if row is None else ApiToken(*row)
+
+    def revoke_token(self, token_id: str, at: str) -> bool:
+        with self.store._transaction() as db:
+            return db.execute("UPDATE api_token SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL",
+                              (at, token_id)).rowcount == 1
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        with self.store._transaction() as db:
+            db.execute(f"INSERT INTO audit ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       dataclasses.astuple(entry)[:8])
+
+    def audit(self, limit: int = 100, offset: int = 0, district: str | None = None) -> tuple[list[AuditEntry], int]:
+        where, args = ("WHERE district_code = ?", (district,)) if district else ("", ())
+        rows = self.store.db.execute(f"SELECT {AUDIT_COLUMNS}, seq FROM audit {where} ORDER BY seq DESC "
+                                     "LIMIT ? OFFSET ?", (*args, limit, offset))
+        total = self.store.db.execute(f"SELECT COUNT(*) FROM audit {where}", args).fetchone()[0]
+        return [AuditEntry(*r) for r in rows], total

@@ -13,7 +13,7 @@ from graph.errors import NotFound
 from loaders.base_data import read_config
 
 from ..audit import audit
-from ..deps import Analyst, CacheDep, Caller, Editor, SettingsDep, StoreDep
+from ..deps import Analyst, CacheDep, Caller, Editor, StoreDep
 from ..uploads import uploaded
 
 router = APIRouter(tags=["计划与整改闭环 (planning and the closed loop)"])
@@ -148,30 +148,31 @@ def key_villages(store: StoreDep, caller: Analyst, district: str = District):
 
 
 @router.post("/key-villages/propose", response_model=KeyVillageListOut, summary="导入乡镇推荐的重点村名单（CSV 或 Excel）")
-async def propose_key_villages(file: UploadFile, store: StoreDep, settings: SettingsDep, caller: Editor,
+async def propose_key_villages(file: UploadFile, store: StoreDep, caller: Editor,
                                district: str = Form(..., pattern=r"^\d{6}$"),
                                by: str = Form(..., min_length=1, description="推荐单位")):
     from loaders.base_data import read_key_village_proposal
     district = _district(store, caller, district)
     villages = {v.code: (v.name, v.parent_code) for v in store.divisions("village", within=district)}
-    async with uploaded(file, settings.max_upload_mb) as (name, path):
+    async with uploaded(file) as (name, path):
         rows = read_key_village_proposal(path, villages)
     return _key_list_write(store, caller, district, "key_villages.propose",
-                           lambda: service.propose_key_villages(store, district, rows, by, file=name))
+                           lambda: service.propose_key_villages(store, district, rows, by, file=name,
+                                                                scope=caller.access))
 
 
 @router.post("/key-villages/adjust", response_model=KeyVillageListOut, summary="巡察办增列或移出一个村（附理由）")
 def adjust_key_villages(body: KeyVillageChangeIn, store: StoreDep, caller: Editor):
     district = _district(store, caller, body.district)
     return _key_list_write(store, caller, district, "key_villages.adjust", lambda: service.adjust_key_villages(
-        store, district, body.village_code, body.action, body.reason, _who(caller)))
+        store, district, body.village_code, body.action, body.reason, _who(caller), scope=caller.access))
 
 
 @router.post("/key-villages/approve", response_model=KeyVillageListOut, summary="巡察办审定重点村名单（记录审定人和时间）")
 def approve_key_villages(body: KeyVillageApproveIn, store: StoreDep, caller: Editor):
     district = _district(store, caller, body.district)
     return _key_list_write(store, caller, district, "key_villages.approve",
-                           lambda: service.approve_key_villages(store, district, _who(caller)))
+                           lambda: service.approve_key_villages(store, district, _who(caller), scope=caller.access))
 
 
 def _who(caller: Caller) -> str:
@@ -179,6 +180,7 @@ def _who(caller: Caller) -> str:
 
 
 def _key_list_write(store, caller: Caller, district: str, action: str, change) -> dict:
-    before, after = change()
-    audit(store, caller, action, district, before, after)
+    with store.atomic():
+        before, after = change()
+        audit(store, caller, action, district, before, after, district)
     return service.key_village_list(store, district, config=read_config())
