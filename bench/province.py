@@ -208,7 +208,9 @@ def child(args) -> None:
 
 def run(args, store_kind: str, files: dict, template: Path, work: Path) -> dict:
     from graph.sqlite_store import SQLiteStore
-    districts = [d.code for d in SQLiteStore(template).divisions("district", within=files["province"])]
+    reference = SQLiteStore(template)
+    districts = [d.code for d in reference.divisions("district", within=files["province"])]
+    reference.close()
     payload = {k: str(v) for k, v in files.items() if k in ("units", "duties", "issues")}
     payload.update(district=districts[0], districts=[districts[0], districts[len(districts) // 2], districts[-1]])
     engine = None
@@ -219,8 +221,9 @@ def run(args, store_kind: str, files: dict, template: Path, work: Path) -> dict:
     else:
         os.environ["NEO4J_DEV_PAGECACHE_MB"] = str(args.pagecache_mb)
         os.environ["NEO4J_DEV_HEAP"] = args.heap
-        from tests import neo4j_engine
         import importlib
+
+        from tests import neo4j_engine
         importlib.reload(neo4j_engine)  # the heap is read when the module loads
         engine = neo4j_engine.start(work / f"neo4j-{time.monotonic_ns()}", neo4j_engine.free_port(), PASSWORD)
         url = engine.uri
