@@ -702,6 +702,17 @@ def cmd_package(args) -> int:
     return 0
 
 
+def cmd_repair(args) -> int:
+    with closing(_existing(args, writing=True)) as store:
+        found = store.repair()
+    if args.json:
+        _print_json(found)
+    else:
+        print("已清理中断的加载留下的数据 (leftovers of an interrupted load removed)：" +
+              "，".join(f"{k} {v}" for k, v in found.items()))
+    return 0
+
+
 def cmd_serve(args) -> int:
     import os
 
@@ -948,6 +959,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--district", help="create：只能看到和修改这个区县；list：只列这个区县的令牌")
     token.add_argument("--name", help="create：令牌名称（如使用它的系统）")
 
+    command("repair", cmd_repair, "清理中断的加载留下的数据 (remove what an interrupted load left)")
     serve = command("serve", cmd_serve, "运行 HTTP API（默认只监听 127.0.0.1）", json_output=False)
     serve.add_argument("--host", help="监听地址")
     serve.add_argument("--port", type=int, help="端口")

@@ -236,6 +236,10 @@ class SQLiteStore:
     def close(self) -> None:
         self.db.close()
 
+    def repair(self) -> dict:
+        # A write that died is rolled back from SQLite's journal when the file is next opened.
+        return {"integrity": self.db.execute("PRAGMA integrity_check").fetchone()[0]}
+
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         # The API shares one connection between its threads: one write transaction at a time.

@@ -241,6 +241,9 @@ class GraphStore(Protocol):
     def upsert_duties(self, duties: Sequence[DutyIn]) -> WriteSummary: ...
     def upsert_issues(self, issues: Sequence[IssueIn], recorded_at: str,
                       progress: Progress | None = None) -> WriteSummary: ...
+    def repair(self) -> dict:
+        """Remove what a write that died left behind (never visible to reads); what was found."""
+        ...
 
     def atomic(self) -> ContextManager[None]:
         """Every write of the calling thread inside the block, this store's and its
