@@ -290,7 +290,11 @@ def bench_store(kind: str, args, work: Path) -> dict:
         engine = neo4j_engine.start(work / "neo4j", neo4j_engine.free_port(), password)
         url = engine.uri
         print(f"loading Neo4j on {url} …", file=sys.stderr)
-        build_store(url, work / "files")
+        try:
+            build_store(url, work / "files")
+        except BaseException:
+            engine.stop()
+            raise
     result: dict = {"store": kind, "workers": args.workers, "clients": args.clients}
     server = None
     try:
