@@ -9,11 +9,12 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from graph import GraphStore, Settings
-from graph.access import allows, authenticate, token_hash
+from graph.access import Scope, allows
 from graph.errors import Forbidden, NotFound, Unauthorized
 from graph.store import ApiToken
 
-from .cache import VersionedCache, run_read
+from .bodies import live_token
+from .cache import VersionedCache
 
 
 # The dependencies are coroutines: FastAPI runs a plain function in its thread pool, and four hops a
@@ -46,9 +47,14 @@ class Caller:
     def district(self) -> str | None:
         return self.token.district_code
 
+    @property
+    def access(self) -> Scope:
+        """The token's scope, as the service layer's writes take it."""
+        return Scope(self.token.district_code)
+
     def sees(self, code: str | None) -> bool:
         """Whether a division code (or an object's district) is inside the caller's scope."""
-        return self.district is None or (code is not None and code.startswith(self.district))
+        return self.access.sees(code)
 
     def scope(self, district: str | None) -> str | None:
         """The district a list is limited to: the caller's own, whatever was asked; another
@@ -60,18 +66,15 @@ class Caller:
         return self.district
 
     def visible(self, code: str | None, what: str = "对象"):
-        if not self.sees(code):
-            raise NotFound(f"没有这个{what} (not found)")
+        self.access.require(code, what)
 
 
-async def _caller(request: Request, store: StoreDep, cache: CacheDep,
-            credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
+async def _caller(request: Request,
+                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
     if credentials is None:
         raise Unauthorized("需要令牌：Authorization: Bearer <token> (a bearer token is required)")
-    # Cached per data version: creating or revoking a token is a write, so a revoked token is
-    # refused from the next request on.
-    token = await run_read(store, lambda: cache.get(store, ("token", token_hash(credentials.credentials)),
-                                                    lambda: authenticate(store, credentials.credentials)))
+    # A write's token was checked at the door (api.bodies), before its body was read.
+    token = getattr(request.state, "token", None) or await live_token(request.app.state, credentials.credentials)
     if token is None:
         raise Unauthorized("令牌无效或已撤销 (invalid or revoked token)")
     request.state.caller = token

@@ -7,6 +7,7 @@ pool); settings read once. Bearer tokens with roles and an optional district sco
 """
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -19,6 +20,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from graph import Settings, __version__, get_settings, open_store
 from graph.errors import InputError, XunchaError
 
+from .audit import refusal
+from .bodies import Doors
 from .cache import VersionedCache
 from .deps import StoreDep
 from .routes import admin, analysis, issues, planning, reference, ui
@@ -50,9 +53,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             app.state.store.close()
 
+    # /redoc is served by routes/ui.py: the bundle without its CDN logo.
     app = FastAPIOffline(title="xuncha 巡察 API", version=__version__, lifespan=lifespan, responses=ERROR_RESPONSES,
+                         redoc_url=None,
                          description="村(社区)巡察责任链图谱：区划、单位、问题、责任链、根源单位与联动整改包。"
                                      "所有接口需要 `Authorization: Bearer <令牌>`（`xuncha token create`）。")
+    app.add_middleware(Doors, error=error_body)
     if settings.cors_origins.strip():
         app.add_middleware(CORSMiddleware, allow_origins=[o.strip() for o in settings.cors_origins.split(",")],
                            allow_methods=["GET", "POST", "PATCH", "DELETE"], allow_headers=["Authorization"])
@@ -61,10 +67,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def project_error(request: Request, exc: XunchaError) -> JSONResponse:
         """Every project error, mapped once, with the HTTP status it knows. Messages never carry a
         store path or a stack trace."""
-        details = [e.as_dict() for e in exc.errors] if isinstance(exc, InputError) else []
+        details = [e.as_dict() for e in getattr(exc, "errors", ())]
         message = "输入有误 (invalid input)" if isinstance(exc, InputError) else str(exc).split("\n")[0]
         if exc.http_status >= 500 and exc.http_status not in (501, 503, 507):
             message = "存储出错，请查看服务日志 (store error; see the server log)"
+        token = getattr(request.state, "token", None)  # set at the door for writes only
+        if exc.http_status in (403, 404) and token is not None:
+            try:
+                refusal(request.app.state.store, token, request, exc.http_status, message)
+            except XunchaError:  # the refusal is answered even when the log cannot be written
+                logging.getLogger("xuncha.api").exception("refused write not logged")
         return error_body(exc.http_status, message, details)
 
     @app.exception_handler(RequestValidationError)
@@ -80,7 +92,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(Exception)
     def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        import logging
         logging.getLogger("xuncha.api").exception("unexpected error")
         return error_body(500, "内部错误，请查看服务日志 (internal error)")
 

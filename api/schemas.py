@@ -167,8 +167,8 @@ class RootCauseOut(BaseModel):
     category: str
     duty: str
     score: float
-    confidence: float
-    p_value: float
+    confidence: float | None = None   # None: the pair was not tested (see reason)
+    p_value: float | None = None
     surfaced: bool
     tested: bool
     district_code: str
@@ -260,6 +260,7 @@ class AuditOut(BaseModel):
     target: str
     before: dict[str, Any] | None
     after: dict[str, Any] | None
+    district_code: str | None = Field(None, description="所涉区县；空：多个或全部区县")
 
 
 class HealthOut(BaseModel):
@@ -274,7 +275,27 @@ class IssueRef(BaseModel):
     category: str
 
 
+class Whereabouts(BaseModel):
+    """The district and township a search hit lies in, to tell namesakes apart."""
+    district_name: str = ""
+    township_name: str = ""
+
+
+class DivisionHit(DivisionOut, Whereabouts):
+    pass
+
+
+class UnitHit(UnitOut, Whereabouts):
+    pass
+
+
+class IssueHit(IssueRef, Whereabouts):
+    description: str = ""
+    village_name: str = ""
+
+
 class SearchOut(BaseModel):
-    divisions: list[DivisionOut]
-    units: list[UnitOut]
-    issues: list[IssueRef]
+    divisions: list[DivisionHit]
+    units: list[UnitHit]
+    issues: list[IssueHit]
+    categories: list[str] = []

@@ -11,7 +11,8 @@ Families (generator options, ``loaders/scenario.py``), none of them tuned for:
   (v)   office       — another province (宁夏, 64), an office's own catalog of 6–10 categories,
                        no rates, 3 rounds
 Usages: (a) one district office (its ledger in the whole province's divisions); (b) a province
-office, 60 % of districts inspected; (c) mid-term, half of the townships inspected; (d) everything.
+office, 60 % of districts inspected; (c) mid-term, half of the townships inspected; (d) everything;
+(e) a city office of 4–8 districts (few districts to estimate their spread from), six causes.
 
 The oracle is a likelihood-ratio test that knows the generating model (true category shares,
 the villages a district cause multiplied and by how much, Dirichlet concentration, a cause's
@@ -54,7 +55,9 @@ from loaders.divisions import DEFAULT_DIVISIONS, load_divisions  # noqa: E402
 from loaders.scenario import generate_scenario  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-NATIONAL = ROOT.parent / "shared" / "data" / "divisions"
+# The national divisions beside the checkout (or beside the folder of checkouts it sits in).
+NATIONAL = next((p / "shared" / "data" / "divisions" for p in (ROOT.parent, ROOT.parent.parent)
+                 if (p / "shared" / "data" / "divisions").is_dir()), ROOT.parent / "shared" / "data" / "divisions")
 
 FAMILIES = {
     "standard": lambda seed: dict(rounds=2),
@@ -64,7 +67,7 @@ FAMILIES = {
     "office": lambda seed: dict(rounds=3, every_round=True, kappa=30.0, office_categories=6 + seed % 5),
 }
 PROVINCE = {"office": "64"}  # the others: Chongqing (50)
-USAGES = ("a", "b", "c", "d")
+USAGES = ("a", "b", "c", "d", "e")
 ORACLE_M, ORACLE_F = 4.0, 0.8
 # A district cause multiplies the rate ×2–3 in 60–90 % of the district's townships: the midpoints.
 ORACLE_DISTRICT_M, ORACLE_DISTRICT_F = 2.5, 0.75
@@ -226,6 +229,9 @@ def scope_for(usage: str, districts: list[str], villages_in: dict[str, int], rng
         return {"districts": chosen}
     if usage == "c":
         return {"districts": districts, "township_share": 0.5}
+    if usage == "e":
+        size = 4 + int(rng.integers(5))
+        return {"districts": sorted(rng.choice(districts, size=size, replace=False).tolist()), "causes": 6}
     return {"districts": districts}
 
 
@@ -397,6 +403,7 @@ def summarise(runs: list[dict]) -> list[dict]:
                 "null_township_tests": len(null_p),
                 "ks_township": _ks(null_p), "p_le_0.01": _tail(null_p, 0.01), "p_le_0.05": _tail(null_p, 0.05),
                 "ks_district": _ks(null_pd), "null_district_tests": len(null_pd),
+                "district_p_le_0.01": _tail(null_pd, 0.01),
                 "surface_seconds_max": max(r["surface_seconds"] for r in group),
                 "notes": sorted({n for r in group for n in r["notes"]}),
             })
@@ -484,8 +491,9 @@ def print_summary(summary: list[dict], json_path: str | None, runs: list[dict]) 
         Path(json_path).write_text(json.dumps({"summary": summary, "qq": qq_by_family(runs), "runs": kept},
                                               ensure_ascii=False, indent=1), encoding="utf-8")
     print("| family | usage | district recall | oracle (its false/planted) | ratio | township recall | oracle | ratio | recurrence recall | "
-          "ranked first (oracle sees it) | false/planted | false/null | KS township (n) | P(p≤.01)/.01 | KS district |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "ranked first (oracle sees it) | false/planted | false/null | KS township (n) | P(p≤.01)/.01 | KS district | "
+          "district P(p≤.01)/.01 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in summary:
         print(f"| {r['family']} | {r['usage']} | {r['district_recall']} ({r['district_tested']}/{r['district_causes']}) "
               f"| {r.get('district_oracle_recall')} ({r.get('district_oracle_false_per_planted')}) "
@@ -493,7 +501,7 @@ def print_summary(summary: list[dict], json_path: str | None, runs: list[dict]) 
               f"| {r['township_recall']} ({r['township_causes']}) | {r['oracle_recall']} | {r['ratio_to_oracle']} "
               f"| {r['recurrence_recall']} ({r['recurrence_causes']}) | {r['ranked_first']} ({r.get('ranked_first_seen')}) | {r['false_per_planted']} "
               f"| {r['false_per_null']} | {r['ks_township']} ({r['null_township_tests']}) | {r['p_le_0.01']} "
-              f"| {r['ks_district']} |")
+              f"| {r['ks_district']} | {r.get('district_p_le_0.01')} |")
     print()
     print("QQ of randomised null p-values (pooled over usages): quantile at each level; calibrated ≈ level")
     print("| family | level | null p-values | KS D (p) | " + " | ".join(f"q{x}" for x in QQ_LEVELS) + " |")

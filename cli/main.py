@@ -11,6 +11,7 @@ import unicodedata
 from contextlib import closing
 
 from graph import open_store
+from graph.access import EVERY_DISTRICT, Scope
 from graph.errors import InputError, RowError, XunchaError
 from graph.analysis.root_causes import DEFAULT_MIN_CONFIDENCE
 from graph.model import LEVEL_ZH, VILLAGE_KIND_ZH, Severity, Status
@@ -34,7 +35,8 @@ def _print_json(value) -> None:
 
 
 TABLE_ZH = {"divisions": "区划", "categories": "问题类别", "units": "单位", "duties": "权责", "issues": "问题",
-            "functions": "职能", "base": "村(社区)基础信息", "key_villages": "乡镇推荐重点村名单"}
+            "functions": "职能", "base": "村(社区)基础信息", "key_villages": "乡镇推荐重点村名单",
+            "inspections": "巡察记录", "backcheck": "抽查结果"}
 
 
 def _summary_line(label: str, summary) -> str:
@@ -91,11 +93,13 @@ def cmd_load(args) -> int:
         else:
             if not args.path:
                 raise InputError(f"xuncha load {args.table} 文件路径 (the file to load)")
-            if args.province or args.district:
-                raise InputError("--province 和 --district 只用于加载区划 (divisions only)")
+            if args.province or (args.district and args.table != "issues"):
+                raise InputError("--province 只用于加载区划；--district 只用于区划和问题 (divisions and issues only)")
+            # A district's ledger writes that district's problems only: the API's ownership rule.
+            scope = Scope(_district(store, args.district)) if args.district else EVERY_DISTRICT
             summary = tables.load_table(store, args.table, args.path, show_progress=not args.json,
                                         new_category=args.new_category, new_function=args.new_function,
-                                        allow_reopen=args.allow_reopen)
+                                        allow_reopen=args.allow_reopen, scope=scope)
     if args.json:
         _print_json({"table": args.table, **summary.as_dict()})
     else:
@@ -247,9 +251,17 @@ def cmd_rootcauses(args) -> int:
         print("没有高于置信度阈值的根源单位")
     for c in causes:
         e = c["evidence"]
+        if not c["tested"]:  # no figures for an untested pair, only why
+            print(f"{c['rank']:>3}. {c['unit_name']} [{LEVEL_ZH[c['level']]}] {c['category']}: 未检验（{c['reason']}）")
+            continue
         print(f"{c['rank']:>3}. {c['unit_name']} [{LEVEL_ZH[c['level']]}] {c['category']}: 得分 {c['score']:.1f}, "
               f"置信度 {c['confidence']:.4f}, 发现 {e['observed']} 个 (期望 {e['expected']:.1f}), "
               f"涉及 {e['villages_affected']} 个村(社区), 整改后复发 {e['recurrences']} 个村(社区)")
+        if c["reason"]:  # a pair standing on recurrence alone, and where
+            print(f"     说明：{c['reason']}")
+        if c["explained_by"]:
+            print(f"     已归因于 {'、'.join(c['explained_by'])}（p 值 "
+                  f"{'、'.join(f'{p:g}' for p in e.get('explaining_p_values', {}).values())}；本项 p={c['p_value']:g}）")
     for path in (args.xlsx, args.csv):
         if path:
             print(f"已写入 {path}")
@@ -329,7 +341,7 @@ def cmd_template(args) -> int:
 
 
 def cmd_token(args) -> int:
-    from graph.access import ROLE_ZH, create_token, now
+    from graph.access import ROLE_ZH, create_token, revoke_token, tokens
     if args.action == "create":
         if not args.role:
             raise InputError("xuncha token create --role viewer|analyst|editor|admin")
@@ -348,12 +360,12 @@ def cmd_token(args) -> int:
         if args.action == "revoke":
             if not args.token_id:
                 raise InputError("xuncha token revoke TOKEN_ID")
-            if not store.revoke_token(args.token_id, now()):
-                raise InputError(RowError("token", None, None, args.token_id, "一个有效令牌的编号 (a live token id)"))
+            revoke_token(store, args.token_id)
             print(f"已撤销 {args.token_id}") if not args.json else _print_json({"revoked": args.token_id})
             return 0
-        tokens = store.tokens()
-    rows = [{k: v for k, v in t.__dict__.items() if k != "token_hash"} for t in tokens]
+        # --district: that district's tokens, as its district admin sees them over the API.
+        listed = tokens(store, Scope(_district(store, args.district)) if args.district else EVERY_DISTRICT)
+    rows = [{k: v for k, v in t.__dict__.items() if k != "token_hash"} for t in listed]
     if args.json:
         _print_json(rows)
         return 0
@@ -409,13 +421,10 @@ def cmd_classify(args) -> int:
     rows = [{**c.as_dict(), "mode": modes[c.village_code]["mode"], "mode_reasons": modes[c.village_code]["reasons"]}
             for c in classes]
     if args.xlsx:
-        from graph.reports import write_sheet
-        keys = list(INDICATOR_ZH)
-        write_sheet(args.xlsx, "村(社区)分类", ["村(社区)代码", "村(社区)", "乡镇(街道)代码", "分类", "得分", "巡察方式", "理由"]
-               + [f"{INDICATOR_ZH[k]}得分" for k in keys],
-               ([r["village_code"], r["name"], r["township_code"], r["class"], r["score"], r["mode"],
-                 "；".join(r["mode_reasons"])] + [r["contributions"].get(k, 0) for k in keys] for r in rows),
-               [14, 22, 12, 8, 8, 12, 50] + [10] * len(keys))
+        from graph.reports import write_classification
+        with closing(_reading(args)) as store:
+            names = store.division_names({r["township_code"] for r in rows})
+        write_classification(rows, names, INDICATOR_ZH, args.xlsx)
     if args.json:
         _print_json(rows)
         return 0
@@ -455,6 +464,11 @@ def cmd_keylist(args) -> int:
             from loaders.base_data import read_base_data
             base = read_base_data(args.base, {v.code for v in store.divisions("village", within=district)})
         result = service.key_village_list(store, district, base)
+        if args.xlsx:
+            from graph.reports import write_key_list
+            codes = set(result["villages"]) | {c["village_code"] for c in result["changes"]} | {
+                code for found in result["against_indicators"].values() for code in found}
+            write_key_list(result, store.division_names(codes | {c[:9] for c in codes}), args.xlsx)
     if args.json:
         _print_json(result)
         return 0
@@ -475,53 +489,104 @@ def cmd_keylist(args) -> int:
 
 def cmd_plan(args) -> int:
     from graph import service
-    from graph.analysis.planning import DIRECT, JOINT, SPECIAL
+    from graph.analysis.planning import DIRECT, JOINT
     with closing(_reading(args)) as store:
         district, config, base = _planning_inputs(args, store)
+        per_team = {mode: n for mode, n in ((DIRECT, args.direct), (JOINT, args.joint)) if n is not None}
         plan = service.coverage_plan(store, district, teams=args.teams, term_end=args.term_end, start=args.start,
-                                     rounds_per_year=args.rounds_per_year,
-                                     per_team={DIRECT: args.direct, SPECIAL: args.joint, JOINT: args.joint},
-                                     base_data=base, config=config, term_start=args.term_start)
+                                     rounds_per_year=args.rounds_per_year, per_team=per_team, base_data=base,
+                                     config=config, term_start=args.term_start, today=args.as_of)
     if args.xlsx:
-        from graph.reports import write_sheet
-        write_sheet(args.xlsx, "巡察计划", ["轮次", "开始", "村(社区)代码", "村(社区)", "乡镇(街道)代码", "分类", "巡察方式", "届内"],
-               ([r["round"], r["starts_on"], m["village_code"], m["name"], m["township_code"], m["class"], m["mode"],
-                 "是" if r["within_term"] else "否"] for r in plan["rounds"] for m in r["villages"]),
-               [6, 12, 14, 24, 14, 8, 12, 6])
+        from graph.reports import write_plan
+        write_plan(plan, args.xlsx)
     if args.json:
         _print_json(plan)
         return 0 if plan["feasible"] else 1
     print(f"{district}：村(社区) {plan['villages']} 个，本届已巡 {plan['inspected']} 个，待巡 {plan['to_inspect']} 个；"
-          f"{plan['teams']} 个巡察组，届内可安排 {plan['rounds_available']} 轮")
+          f"{plan['teams']} 个巡察组，届内可安排 {plan['rounds_available']} 轮（前半届 {plan['first_half']} 轮）")
     for r in plan["rounds"]:
         modes = "、".join(f"{k} {v}" for k, v in r["by_mode"].items())
-        print(f"  第 {r['round']} 轮（{r['starts_on']} 起）：{len(r['villages'])} 个（{modes}）"
+        print(f"  第 {r['round']} 轮 {r['round_id']}（{r['starts_on']} 至 {r['ends_on']}）：{len(r['teams'])} 个组，"
+              f"乡镇(街道) {len(r['townships'])} 个，村(社区) {len(r['villages'])} 个（{modes}）"
               f"{'' if r['within_term'] else '  ← 超出本届'}")
+    for p in plan["special"]:
+        print(f"  专项巡察建议（计划之外另行安排）：{p['topic']}，{p['scope']['villages']} 个村(社区)，"
+              f"牵头单位 {p['lead_unit']['unit_name']}")
+    if args.xlsx:
+        print(f"已写入 {args.xlsx}")
     if plan["feasible"]:
-        print(f"届内全覆盖：{plan['covered']}/{plan['villages']}")
+        print(f"届内全覆盖：{plan['covered']}/{plan['villages']}；重点村{'均在' if plan['key_in_first_half'] else '未全部在'}"
+              f"前半届；届内空余 {plan['spare_team_rounds']} 组次可安排专项巡察和回头看")
         return 0
     print(f"本届结束前无法全覆盖：需要 {plan['rounds_needed']} 轮，或 {plan['teams_needed']} 个巡察组", file=sys.stderr)
     return 1
 
 
+def cmd_inspections(args) -> int:
+    from graph import service
+    with closing(_existing(args, args.action == "load")) as store:
+        district = _district(store, args.district)
+        if args.action == "load":
+            from loaders.base_data import read_inspections
+            if not args.file:
+                raise InputError("xuncha inspections load 巡察记录.xlsx --district CODE [--round 巡察轮次]")
+            areas = {d.code for level in ("township", "village") for d in store.divisions(level, within=district)}
+            summary = store.save_inspections(read_inspections(args.file, areas, args.round))
+        records = store.inspections(district)
+        covered = service.inspected_this_term(store, district, args.term_start)
+    rows = [{**r.__dict__, "started_on": r.started_on.isoformat(),
+             "ended_on": r.ended_on.isoformat() if r.ended_on else None} for r in records]
+    if args.xlsx:
+        from graph.reports import write_sheet
+        write_sheet(args.xlsx, "巡察记录", ["对象代码", "巡察轮次", "开始日期", "结束日期", "巡察组", "巡察方式"],
+                    ([r["area_code"], r["round_id"], r["started_on"], r["ended_on"], r["team"], r["mode"]] for r in rows),
+                    [14, 14, 12, 12, 8, 12])
+    if args.json:
+        _print_json({"district": district, "records": rows, "inspected": len(covered),
+                     **({"loaded": summary.as_dict()} if args.action == "load" else {})})
+        return 0
+    if args.action == "load":
+        print(_summary_line("inspections", summary))
+    print(f"{district}：巡察记录 {len(rows)} 条；本届已巡村(社区)和乡镇(街道) {len(covered)} 个（含发现问题的村）")
+    return 0
+
+
 def cmd_rectify(args) -> int:
     from graph import service
     from graph.analysis.planning import WARNING_ZH
+    from loaders.base_data import read_config
     with closing(_reading(args)) as store:
-        status = service.rectification_status(store, _district(store, args.district), args.as_of)
+        status = service.rectification_status(store, _district(store, args.district), args.as_of,
+                                              config=read_config(args.config))
+    if args.xlsx:
+        from graph.reports import write_rectification
+        write_rectification(status, args.xlsx)
     if args.json:
         _print_json(status)
         return 0
     print(f"{status['district']} 整改预警（{status['as_of']}）：" + "、".join(
         f"{WARNING_ZH[k]} {n}" for k, n in status["counts"].items() if n))
-    print(f"立行立改：{status['immediate']['done']}/{status['immediate']['total']} 已完成")
+    immediate = status["immediate"]
+    print(f"立行立改（{status['immediate_days']} 日内整改）：{immediate['done']}/{immediate['total']} 已完成，"
+          f"逾期 {immediate['overdue']} 个")
+    by_id = {r["issue_id"]: r for r in status["issues"]}
+    for issue_id in status["immediate_overdue"][:args.top]:
+        r = by_id[issue_id]
+        print(f"  {issue_id} {r['township_name']}{r['village_name']} {r['category']}：时限 {r['due_on']}，"
+              f"责任单位 {'；'.join(r['responsible'])}")
+    if args.xlsx:
+        print(f"已写入 {args.xlsx}")
     return 0
 
 
 def cmd_reopen(args) -> int:
     from graph import service
     with closing(_existing(args, args.apply)) as store:
-        result = service.reopen_recurrences(store, _district(store, args.district), apply=args.apply, on=args.on)
+        result = service.reopen_recurrences(store, _district(store, args.district), apply=args.apply, on=args.on,
+                                            by=args.by or "")
+    if args.xlsx:
+        from graph.reports import write_reopen
+        write_reopen(result, args.xlsx)
     if args.json:
         _print_json(result)
         return 0
@@ -537,15 +602,34 @@ def cmd_reopen(args) -> int:
 
 def cmd_backcheck(args) -> int:
     from graph import service
+    if args.action == "record":
+        from loaders.base_data import read_back_check_results
+        if not args.file:
+            raise InputError("xuncha backcheck record 抽查结果.xlsx --district CODE --by 抽查人")
+        with closing(_existing(args, writing=True)) as store:
+            rows = read_back_check_results(args.file, service.BACKCHECK_RESULTS)
+            recorded = service.record_back_checks(store, _district(store, args.district), rows, args.by or "")
+        if args.json:
+            _print_json(recorded)
+        else:
+            print(_summary_line("backcheck", WriteSummary(**recorded["recorded"])))
+            if recorded["not_fixed"]:
+                print(f"未整改到位 {len(recorded['not_fixed'])} 个：{'、'.join(recorded['not_fixed'])}")
+        return 0
     with closing(_reading(args)) as store:
         result = service.back_check(store, _district(store, args.district), args.share, args.seed)
+    if args.xlsx:
+        from graph.reports import write_back_check
+        write_back_check(result, args.xlsx)
     if args.json:
         _print_json(result)
         return 0
-    print(f"{result['district']}：已整改/销号 {result['closed']} 个，抽查 {len(result['sample'])} 个（种子 {result['seed']}，"
-          f"同样的种子得到同样的样本）")
-    for issue_id in result["sample"]:
-        print(f"  {issue_id}")
+    print(f"{result['district']}：有已整改/销号问题的村(社区) {result['villages_with_closed']} 个（问题 {result['closed']} 个），"
+          f"抽查 {len(result['villages'])} 个村(社区)、{len(result['sample'])} 个问题（种子 {result['seed']}，同样的种子得到同样的样本）")
+    for v in result["villages"]:
+        print(f"  {v['village_code']} {v['township_name']}{v['village_name']}：{len(v['issues'])} 个问题")
+    if args.xlsx:
+        print(f"已写入 {args.xlsx}（填写“抽查结果”表后用 xuncha backcheck record 导入）")
     return 0
 
 
@@ -553,6 +637,9 @@ def cmd_evaluate(args) -> int:
     from graph import service
     with closing(_reading(args)) as store:
         result = service.evaluation(store, _district(store, args.district), args.as_of)
+    if args.xlsx:
+        from graph.reports import write_evaluation
+        write_evaluation(result, args.xlsx)
     if args.json:
         _print_json(result)
         return 0
@@ -573,19 +660,25 @@ def cmd_notice(args) -> int:
     from pathlib import Path
 
     from graph import service
-    from graph.reports import write_notice
+    from graph.reports import write_notice, write_notice_html
     as_of = args.as_of or dt.date.today()
     with closing(_reading(args)) as store:
-        packages = service.packages(store, district=_district(store, args.district), top=args.top, as_of=as_of)
+        notices = service.transfer_notices(store, _district(store, args.district), as_of=as_of, top=args.top,
+                                           term_start=args.term_start)
     out = Path(args.out)
     written = []
-    for package in packages:
-        name = f"{package['package_id']}-{package['agency_end']['unit_name']}.xlsx".replace("/", "_")
-        written.append(str(write_notice(package, out / name, as_of)))
+    for notice in notices:
+        stem = f"{notice['unit_id']}-{notice['unit_name']}".replace("/", "_")
+        written.append({"unit_id": notice["unit_id"], "unit_name": notice["unit_name"], "leader": notice["leader"],
+                        "causes": len(notice["causes"]), "hints": len(notice["hints"]), "open": len(notice["items"]),
+                        "xlsx": str(write_notice(notice, out / f"{stem}.xlsx", as_of)),
+                        "html": str(write_notice_html(notice, out / f"{stem}.html", as_of))})
     if args.json:
         _print_json({"notices": written})
     else:
-        print(f"抄告单 {len(written)} 份，已写入 {out}")
+        print(f"抄告单 {len(written)} 份（每个接收单位一份，Excel 和可打印的 HTML），已写入 {out}")
+        for n in written:
+            print(f"  {n['unit_name']}：根源问题 {n['causes']} 类，巡察组提示 {n['hints']} 类，未完成整改 {n['open']} 个")
     return 0
 
 
@@ -596,7 +689,8 @@ def cmd_package(args) -> int:
     on = args.on or dt.date.today()
     with closing(_existing(args, writing=True)) as store:
         record = service.complete_agency_end if args.action == "agency-done" else service.close_package
-        _, package = record(store, args.package_id, on, args.note or "")
+        scope = Scope(_district(store, args.district)) if args.district else EVERY_DISTRICT
+        _, package = record(store, args.package_id, on, args.note or "", by=args.by, scope=scope)
     if args.json:
         _print_json({"package_id": package["package_id"], "status": package["status"]})
     else:
@@ -605,6 +699,17 @@ def cmd_package(args) -> int:
         closed = f"已销号 {state['closed_on']}" if state["closed"] else "未销号"
         agency = "已完成" if state["agency_done"] else "未完成"
         print(f"{package['package_id']}：机关端{agency}，基层端{grassroots}，{closed}")
+    return 0
+
+
+def cmd_repair(args) -> int:
+    with closing(_existing(args, writing=True)) as store:
+        found = store.repair()
+    if args.json:
+        _print_json(found)
+    else:
+        print("已清理中断的加载留下的数据 (leftovers of an interrupted load removed)：" +
+              "，".join(f"{k} {v}" for k, v in found.items()))
     return 0
 
 
@@ -690,7 +795,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="表：divisions 区划、categories 问题类别、units 单位、duties 权责清单、issues 问题台账")
     load.add_argument("path", nargs="?", help="文件（CSV 或 Excel）；区划为文件夹，默认随附的重庆数据")
     load.add_argument("--province", help="区划：只加载这个 2 位省级代码")
-    load.add_argument("--district", help="区划：只加载这个 6 位区县代码")
+    load.add_argument("--district", help="区划：只加载这个 6 位区县代码；问题台账：只能写入这个区县的问题"
+                                         "（其他区县的问题编号或村(社区)代码整表拒绝）")
     load.add_argument("--new-category", action="store_true",
                       help="权责清单：允许新建问题类别表中没有的类别 (create categories)")
     load.add_argument("--new-function", action="store_true",
@@ -768,44 +874,71 @@ def build_parser() -> argparse.ArgumentParser:
     keylist.add_argument("--reason", help="调整理由（增列、移出时必填）")
     keylist.add_argument("--by", help="推荐单位、调整人或审定人")
     keylist.add_argument("--base", help="村(社区)基础信息表，用于与指标分类比较")
-    plan = command("plan", cmd_plan, "届内全覆盖巡察计划 (a plan of rounds)")
+    keylist.add_argument("--xlsx", help="同时写出 Excel：重点村名单、调整记录、与指标分类不一致")
+    plan = command("plan", cmd_plan, "届内全覆盖巡察计划：轮次起止、各组任务、专项巡察建议另列 (a work plan)")
     plan.add_argument("--district", required=True, help="区县代码")
     plan.add_argument("--teams", type=int, required=True, help="巡察组数")
     plan.add_argument("--term-end", type=_date, required=True, help="本届结束日期")
     plan.add_argument("--start", type=_date, help="第一轮开始日期（默认今天）")
-    plan.add_argument("--term-start", type=_date, help="本届开始日期：此后发现过问题的村视为已巡（默认全部台账）")
-    plan.add_argument("--rounds-per-year", type=int, default=2, help="每年轮次（默认 2）")
-    plan.add_argument("--direct", type=int, default=4, help="每组每轮直接巡村村数（默认 4）")
-    plan.add_argument("--joint", type=int, default=8, help="每组每轮乡村一体巡或专项巡察村数（默认 8）")
+    plan.add_argument("--as-of", type=_date, help="制定计划的日期（默认今天）：第一轮不能早于它")
+    plan.add_argument("--term-start", type=_date,
+                      help="本届开始日期：此后有巡察记录或发现过问题的村(社区)视为已巡（默认全部记录）")
+    plan.add_argument("--rounds-per-year", type=int, help="每年轮次：1、2、3、4、6 或 12（默认见配置，2）")
+    plan.add_argument("--direct", type=int, help="每组每轮直接巡村的重点村数（默认见配置，4）")
+    plan.add_argument("--joint", type=int, help="每组每轮乡村一体巡的对象数，乡镇(街道)本身计 1 个（默认见配置，15）")
     plan.add_argument("--base", help="村(社区)基础信息表")
-    plan.add_argument("--config", help="分类配置（TOML）")
-    plan.add_argument("--xlsx", help="同时写出 Excel")
+    plan.add_argument("--config", help="分类和计划配置（TOML）")
+    plan.add_argument("--xlsx", help="同时写出 Excel：巡察计划、轮次、乡镇(街道)、专项巡察建议")
+
+    inspections = command("inspections", cmd_inspections,
+                          "巡察记录：某轮巡察了哪些村(社区)和乡镇(街道)，无论是否发现问题 (inspections done)")
+    inspections.add_argument("action", choices=["load", "show"], help="load 导入（如计划表中已完成的一轮）；show 查看")
+    inspections.add_argument("file", nargs="?", help="load：巡察记录表（列 对象代码、巡察轮次、开始日期，可选 结束日期、巡察组、巡察方式）")
+    inspections.add_argument("--district", required=True, help="区县代码")
+    inspections.add_argument("--round", help="load：只导入这一巡察轮次的行")
+    inspections.add_argument("--term-start", type=_date, help="本届开始日期（统计本届已巡）")
+    inspections.add_argument("--xlsx", help="同时写出 Excel")
 
     rectify = command("rectify", cmd_rectify, "整改预警：按期、15日内到期、逾期、逾期超90日 (deadline warnings)")
     rectify.add_argument("--district", required=True, help="区县代码")
     rectify.add_argument("--as-of", type=_date, help="预警日期（默认今天）")
+    rectify.add_argument("--config", help="配置（TOML）：[plan] immediate_days 立行立改时限天数（默认 15）")
+    rectify.add_argument("--top", type=int, default=20, help="列出前 N 个逾期的立行立改事项")
+    rectify.add_argument("--xlsx", help="同时写出 Excel：整改预警、立行立改逾期、汇总")
 
     reopen = command("reopen", cmd_reopen, "整改后复发的问题和已销号整改包重新打开，并记录关联 (reopen recurrences)")
     reopen.add_argument("--district", required=True, help="区县代码")
     reopen.add_argument("--apply", action="store_true", help="写入（默认只列出，不改动）")
-    reopen.add_argument("--on", type=_date, help="整改包重新打开的日期（默认今天）")
-    backcheck = command("backcheck", cmd_backcheck, "已整改问题随机抽查，种子可复现 (a back-check sample)")
+    reopen.add_argument("--on", type=_date, help="重新打开的日期（默认今天）；复发问题的新整改时限从此日算起")
+    reopen.add_argument("--by", help="操作人（记入整改包的历史）")
+    reopen.add_argument("--xlsx", help="同时写出 Excel：复发问题、重新打开的整改包")
+    backcheck = command("backcheck", cmd_backcheck, "按村(社区)随机抽查已整改问题，种子可复现；抽查结果导回 (back-checks)")
+    backcheck.add_argument("action", nargs="?", choices=["sample", "record"], default="sample",
+                           help="sample 抽样（默认）；record 导入填好的抽查结果表")
+    backcheck.add_argument("file", nargs="?", help="record：抽查结果表（列 问题编号、抽查结果、抽查日期，可选 抽查人、说明）")
     backcheck.add_argument("--district", required=True, help="区县代码")
-    backcheck.add_argument("--share", type=float, default=0.05, help="抽查比例（默认 5%%）")
+    backcheck.add_argument("--by", help="record：抽查人（结果表未填“抽查人”的行）")
+    backcheck.add_argument("--xlsx", help="同时写出 Excel：抽查村(社区)、抽查结果（可填写后导回）")
+    backcheck.add_argument("--share", type=float, default=0.05, help="抽查村(社区)比例（默认 5%%）")
     backcheck.add_argument("--seed", type=int, default=1, help="随机种子")
 
     evaluate = command("evaluate", cmd_evaluate, "成效评估：按期整改率、销号率、复发率、各轮问题结构 (effectiveness)")
     evaluate.add_argument("--district", required=True, help="区县代码")
     evaluate.add_argument("--as-of", type=_date, help="评估日期（默认今天）")
+    evaluate.add_argument("--xlsx", help="同时写出 Excel：全区、各乡镇(街道)、各部门、各整改包、三个变化(按轮次)")
 
     package = command("package", cmd_package, "整改包两端：记录机关端完成，两端都完成后销号 (package ends and closure)")
     package.add_argument("action", choices=["agency-done", "close"], help="agency-done 机关端完成；close 销号")
     package.add_argument("package_id", help="整改包编号，如 PKG-500101-村(居)务公开")
     package.add_argument("--on", type=_date, help="完成或销号日期（默认今天）")
     package.add_argument("--note", help="佐证说明（机关端完成时必填）")
+    package.add_argument("--district", help="只能写入这个区县的整改包 (the package must be of this district)")
+    package.add_argument("--by", required=True, help="经办人：谁确认机关端完成或销号（记入整改包的历史）")
 
-    notice = command("notice", cmd_notice, "向根源单位反馈移交的抄告单（每个整改包一份 Excel，可打印）(transfer notices)")
-    notice.add_argument("--district", help="只为这个区县")
+    notice = command("notice", cmd_notice, "反馈移交抄告单：每个接收单位一份（根源分析和巡察组提示的根源单位），"
+                                           "Excel 和可打印的 HTML (transfer notices)")
+    notice.add_argument("--district", required=True, help="区县代码")
+    notice.add_argument("--term-start", type=_date, help="本届开始日期：此前已整改的问题不再计入")
     notice.add_argument("--top", type=int, help="只为前 N 个整改包")
     notice.add_argument("--as-of", type=_date, help="抄告日期，时限从此日算起（默认今天）")
     notice.add_argument("--out", required=True, help="输出文件夹")
@@ -823,9 +956,10 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("token_id", nargs="?", help="revoke：令牌编号")
     token.add_argument("--role", choices=["viewer", "analyst", "editor", "admin"],
                        help="create：角色 viewer 查看 < analyst 分析 < editor 编辑 < admin 管理")
-    token.add_argument("--district", help="create：只能看到和修改这个区县")
+    token.add_argument("--district", help="create：只能看到和修改这个区县；list：只列这个区县的令牌")
     token.add_argument("--name", help="create：令牌名称（如使用它的系统）")
 
+    command("repair", cmd_repair, "清理中断的加载留下的数据 (remove what an interrupted load left)")
     serve = command("serve", cmd_serve, "运行 HTTP API（默认只监听 127.0.0.1）", json_output=False)
     serve.add_argument("--host", help="监听地址")
     serve.add_argument("--port", type=int, help="端口")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .errors import InputError, StoreUnavailable
 from .settings import Settings, get_settings
-from .store import GraphStore
+from .store import AccessStore, GraphStore
 
 # The one version: the package's (pyproject.toml reads it here) and the API's.
 __version__ = "0.2.0"
@@ -34,4 +34,14 @@ def open_store(url: str | None = None, settings: Settings | None = None, create:
     raise InputError(f"存储位置 sqlite:///路径 或 neo4j://主机:端口，而不是 {url!r} (a store URL)")
 
 
-__all__ = ["GraphStore", "open_store", "Settings", "get_settings", "__version__"]
+def open_access(store: GraphStore) -> AccessStore:
+    """The API tokens and audit log kept beside a graph store: in its file or database, so an audit
+    entry commits in the transaction of the change it records (``store.atomic()``)."""
+    from .sqlite_store import SQLiteAccess, SQLiteStore
+    if isinstance(store, SQLiteStore):
+        return SQLiteAccess(store)
+    from .neo4j_store import Neo4jAccess
+    return Neo4jAccess(store)
+
+
+__all__ = ["AccessStore", "GraphStore", "open_access", "open_store", "Settings", "get_settings", "__version__"]

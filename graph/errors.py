@@ -97,6 +97,21 @@ class StoreError(XunchaError):
     exit_code = 1
 
 
+class StoreOutOfMemory(StoreError):
+    """The database refused a transaction for want of memory; nothing of it was written."""
+
+    http_status = 503
+
+    def __init__(self, store: str, detail: str):
+        super().__init__(
+            f"{store} 内存不足，拒绝了这次写入，该事务没有写入任何数据 (out of memory; the refused "
+            "transaction wrote nothing)；问题台账的加载在完成前对查询不可见，调整后重新加载即可。"
+            "请给 Neo4j 更多堆内存：docker-compose.yml 的 NEO4J_server_memory_heap_max__size，"
+            "项目的启动器用 NEO4J_DEV_HEAP（如 2g），或 neo4j.conf 的 server.memory.heap.max_size；"
+            "单个事务的上限是 dbms.memory.transaction.total.max（默认为堆的 70%）。"
+            f"各省规模所需内存见 README 的 Neo4j 一节。引擎原文：{detail}")
+
+
 class DiskFull(StoreError):
     """The disk filled up during a write; the transaction was rolled back."""
 

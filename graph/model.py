@@ -355,6 +355,7 @@ class UnitIn(Record):
     level: UnitLevel
     area_code: str
     function: str = Field(min_length=1)
+    leader: str | None = None   # 分管领导: the leader in charge, whom a transfer notice is copied to
 
     _level = field_validator("level", mode="before")(_enum_validator(UnitLevel))
 

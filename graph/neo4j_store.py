@@ -1,8 +1,19 @@
 """The Neo4j 5 store, with the official ``neo4j`` driver. Only this module imports it.
 
-Writes: one managed write transaction per call (all or nothing, as the Protocol promises), with
-``UNWIND $rows`` batches inside it; the driver retries the whole transaction on transient errors,
-and every batch is idempotent (MERGE, and only rows that differ are written).
+Writes of categories, units and duties: one managed write transaction per call (all or nothing, as
+the Protocol promises), with ``UNWIND $rows`` batches inside it; every batch is idempotent (MERGE,
+and only rows that differ are written). Divisions, reference data up to the country's 665,000 rows,
+are written a batch per transaction (a load that died is completed by running it again).
+
+Loads of problems, which grow with the ledger (a province's term, several terms), are staged so that
+their memory does not grow with them: each batch is written in a transaction of its own as new
+*versions* of the problems, numbered by the load (``since``; the version a changed problem replaces
+gets ``until``). Readers see a version when ``since <= published < until`` (``published``: the
+number of the last finished load, on the ``Meta {key: 'published'}`` node), so a load becomes visible
+all at once in one small transaction that sets that number. A load that dies leaves versions beyond
+``published`` that the next load, or ``xuncha repair``, deletes; replaced versions are deleted after
+publication. Loads hold a lease (a write lock in an open transaction, released by the server when
+the loading process's connection ends) so two never interleave.
 Reads: managed read transactions, routed to followers on a cluster or Aura. The counting behind
 root-cause surfacing runs as Cypher aggregation inside Neo4j.
 """
@@ -10,8 +21,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import threading
-from typing import Iterable, Sequence
+from contextlib import contextmanager
+from typing import Iterable, Iterator, Sequence
 
 import networkx as nx
 import neo4j
@@ -20,18 +33,26 @@ from neo4j import GraphDatabase
 from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionExpired
 
 from . import projection
-from .errors import Forbidden, InputError, StoreError, StoreUnavailable
+from .errors import Forbidden, InputError, StoreError, StoreOutOfMemory, StoreUnavailable
 from .model import KIND_BY_LEVEL, LEDGER_PARAMETERS, CategoryIn, Division, DutyIn, IssueIn, UnitIn
-from .store import (ApiToken, AuditEntry, Duty, Exposure, HintCount, Issue, LedgerCell, LedgerFacts, Progress, StatusChange, Unit,
+from .store import (ApiToken, AuditEntry, Duty, Exposure, FollowUp, HintCount, Inspection, Issue, LedgerCell, LedgerFacts, Progress, StatusChange, Unit,
                     VillageCount, WriteSummary, extra_json, issue_row)
 
 BATCH = 5_000
+FIRST_LOAD_BATCH = 20_000
 
 SCHEMA = [
     "CREATE CONSTRAINT division_code IF NOT EXISTS FOR (d:Division) REQUIRE d.code IS UNIQUE",
     "CREATE CONSTRAINT unit_id IF NOT EXISTS FOR (u:Unit) REQUIRE u.unit_id IS UNIQUE",
     "CREATE CONSTRAINT category_name IF NOT EXISTS FOR (c:Category) REQUIRE c.name IS UNIQUE",
-    "CREATE CONSTRAINT issue_id IF NOT EXISTS FOR (i:Issue) REQUIRE i.issue_id IS UNIQUE",
+    # A problem has one node per version while a load is staged (see the module's docstring): its
+    # id is indexed, not unique. A store made before versions had the constraint: it is dropped.
+    "DROP CONSTRAINT issue_id IF EXISTS",
+    "CREATE INDEX issue_id_version IF NOT EXISTS FOR (i:Issue) ON (i.issue_id)",
+    "CREATE INDEX issue_since IF NOT EXISTS FOR (i:Issue) ON (i.since)",
+    "CREATE INDEX issue_until IF NOT EXISTS FOR (i:Issue) ON (i.until)",
+    "CREATE INDEX status_since IF NOT EXISTS FOR (s:StatusChange) ON (s.since)",
+    "CREATE CONSTRAINT meta_key IF NOT EXISTS FOR (m:Meta) REQUIRE m.key IS UNIQUE",
     "CREATE CONSTRAINT round_id IF NOT EXISTS FOR (r:InspectionRound) REQUIRE r.round_id IS UNIQUE",
     "CREATE CONSTRAINT duty_rule IF NOT EXISTS FOR (r:DutyRule) REQUIRE (r.category, r.level, r.function, r.duty) IS UNIQUE",
     "CREATE INDEX division_level IF NOT EXISTS FOR (d:Division) ON (d.level)",
@@ -47,9 +68,94 @@ SCHEMA = [
     "CREATE CONSTRAINT api_token_hash IF NOT EXISTS FOR (t:ApiToken) REQUIRE t.token_hash IS UNIQUE",
     "CREATE INDEX audit_seq IF NOT EXISTS FOR (a:AuditEntry) ON (a.seq)",
 ]
+# What the engine answers when a transaction would pass its memory limits (total, or per transaction).
+OUT_OF_MEMORY = {"Neo.TransientError.General.MemoryPoolOutOfMemoryError",
+                 "Neo.TransientError.General.TransactionMemoryLimit", "Neo.TransientError.General.OutOfMemoryError"}
 # One more on every committed write, in the write's own transaction: caches key on it.
 BUMP_VERSION = "MERGE (m:Meta {key: 'version'}) SET m.value = coalesce(m.value, 0) + 1"
+# The number of the last published load, bound as ``published`` for the visibility test below.
+PUBLISHED = "OPTIONAL MATCH (pub:Meta {key: 'published'}) WITH coalesce(pub.value, 0) AS published "
+
+
+def visible(node: str) -> str:
+    """The Cypher test that a version of a problem is the published one (``published`` in scope)."""
+    return f"(coalesce({node}.since, 0) <= published AND coalesce({node}.until, published + 1) > published)"
+
+
+# What the problems' batches compare with the row, and what they write.
+ISSUE_PROPS = (".village_code, .township_code, .district_code, .round_id, .found_on, .category, .description, "
+               ".severity, .amount_yuan, .status, .immediate, .due_on, .closed_on, .root_unit_hint, .extra")
+# The current version of each problem of a batch; stale versions were removed when the lease was taken.
+STAGE_FETCH = ("MATCH (i:Issue) WHERE i.issue_id IN $keys AND i.until IS NULL AND coalesce(i.since, 0) < $load "
+               f"RETURN i.issue_id AS key, i {{{ISSUE_PROPS}}} AS props, COUNT {{ (i)-[:HAS_STATUS]->() }} AS history")
+STAGE_VERSIONS = (
+    "UNWIND $rows AS r "
+    "CREATE (i:Issue) SET i = r, i.since = $load "
+    "WITH i, r MATCH (v:Division {code: r.village_code}) CREATE (i)-[:FOUND_IN]->(v) "
+    "MERGE (c:Category {name: r.category}) CREATE (i)-[:OF_CATEGORY]->(c) "
+    "MERGE (round:InspectionRound {round_id: r.round_id}) CREATE (i)-[:IN_ROUND]->(round) "
+    "WITH i, r OPTIONAL MATCH (hint:Unit {unit_id: r.root_unit_hint}) "
+    "FOREACH (_ IN CASE WHEN hint IS NULL THEN [] ELSE [1] END | CREATE (i)-[:ROOT_CAUSE_AT {source: 'hint'}]->(hint))")
+# A changed problem: its current version ends where the new one begins, and the new one carries its history.
+STAGE_REPLACED = (
+    "UNWIND $ids AS id "
+    "MATCH (old:Issue {issue_id: id}) WHERE old.until IS NULL AND coalesce(old.since, 0) < $load "
+    "MATCH (new:Issue {issue_id: id}) WHERE new.since = $load "
+    "SET old.until = $load "
+    "WITH old, new MATCH (old)-[:HAS_STATUS]->(s:StatusChange) CREATE (new)-[:HAS_STATUS]->(s)")
+STAGE_STATUS = (
+    "UNWIND $rows AS r MATCH (i:Issue {issue_id: r.issue_id}) WHERE i.since = $load "
+    "CREATE (i)-[:HAS_STATUS]->(:StatusChange {issue_id: r.issue_id, seq: r.seq, status: r.status, "
+    "closed_on: r.closed_on, recorded_at: $recorded_at, since: $load})")
+# Clearing, in bounded transactions: what a dead load staged, and versions a published load replaced.
+UNPUBLISHED = [
+    "MATCH (i:Issue) WHERE i.since > $published WITH i LIMIT $limit DETACH DELETE i RETURN count(*) AS n",
+    "MATCH (s:StatusChange) WHERE s.since > $published WITH s LIMIT $limit DETACH DELETE s RETURN count(*) AS n",
+    "MATCH (i:Issue) WHERE i.until > $published WITH i LIMIT $limit REMOVE i.until RETURN count(*) AS n",
+]
+REPLACED = "MATCH (i:Issue) WHERE i.until <= $published WITH i LIMIT $limit DETACH DELETE i RETURN count(*) AS n"
 TOKEN_FIELDS = ("token_id", "name", "role", "district_code", "token_hash", "created_at", "revoked_at")
+
+
+# Tokens and audit entries are nodes without relationships, in labels of their own: nothing in the
+# graph leads to them, and the Cypher guard refuses every way to reach an unlinked node (all-node
+# scans, lookups by id, dynamic labels) and every query naming these labels.
+ACCESS_LABELS = ("ApiToken", "AuditEntry")
+# Procedures an analyst may call: the schema's names, nothing that reads files, URLs or other
+# transactions.
+ALLOWED_PROCEDURES = ("db.labels", "db.relationshipTypes", "db.propertyKeys", "db.schema.")
+_DYNAMIC_LABEL = re.compile(r"\$\s*\(")
+# Plan operators that reach nodes without a label or by id (a token is reachable no other way),
+# read files or URLs, or list what other sessions do.
+_UNLABELLED = ("AllNodesScan", "PartitionedAllNodesScan", "NodeByIdSeek", "NodeByElementIdSeek",
+               "DirectedRelationshipByIdSeek", "UndirectedRelationshipByIdSeek",
+               "DirectedRelationshipByElementIdSeek", "UndirectedRelationshipByElementIdSeek")
+_SHOWN = ("ShowIndexes", "ShowConstraints", "ShowFunctions", "ShowProcedures")
+
+
+def _refusal(plan: dict | None) -> str | None:
+    """Why a query's plan may not run for an analyst, or None: every operator of the plan tree."""
+    if plan is None:
+        return None
+    operator = plan.get("operatorType", "").split("@")[0]
+    details = str((plan.get("args") or {}).get("Details", ""))
+    if "LoadCSV" in operator:
+        return "不允许 LOAD CSV：分析查询不能读取文件或网址 (LOAD CSV is not allowed)"
+    if operator in _UNLABELLED:
+        return "请为每个节点指明标签（如 (i:Issue)），不能扫描所有节点或按 id 查找 (name a label for every node)"
+    if operator.startswith("Show") and operator not in _SHOWN or operator.startswith("Terminate"):
+        return f"不允许 {operator} (not allowed)"
+    if operator == "ProcedureCall":
+        name = details.split("(")[0].strip()
+        if not name.startswith(ALLOWED_PROCEDURES):
+            return (f"不允许调用过程 {name}；可用：db.labels、db.relationshipTypes、db.propertyKeys、db.schema.* "
+                    "(procedure not allowed)")
+    if any(f":{label}" in details for label in ACCESS_LABELS):
+        return "令牌和审计记录不在分析图中 (tokens and audit are not in the graph)"
+    for child in plan.get("children") or ():
+        if found := _refusal(child):
+            return found
+    return None
 
 
 def _native(value):
@@ -98,6 +204,34 @@ def _upsert_in(tx, rows: list[dict], key: str, fetch: str, write: str, progress:
     return WriteSummary(inserted, updated, unchanged)
 
 
+def _stage_issues(tx, rows: list[dict], load: int, recorded_at: str) -> WriteSummary:
+    """One batch of a load, in its own transaction: new versions of the new and changed problems
+    (``since = load``), invisible until the load is published; unchanged rows write nothing."""
+    existing = {r["key"]: (r["props"], r["history"]) for r in tx.run(STAGE_FETCH, keys=[r["issue_id"] for r in rows],
+                                                                      load=load)}
+    written, replaced, statuses = [], [], []
+    for row in rows:
+        found = existing.get(row["issue_id"])
+        if found is None:
+            written.append(row)
+            statuses.append({**row, "seq": 0})
+            continue
+        old, history = found
+        if all(_native(old.get(c)) == row.get(c) for c in row if c != "issue_id"):
+            continue
+        written.append(row)
+        replaced.append(row["issue_id"])
+        if old.get("status") != row["status"] or _native(old.get("closed_on")) != row["closed_on"]:
+            statuses.append({**row, "seq": history})
+    if written:
+        tx.run(STAGE_VERSIONS, rows=written, load=load).consume()
+    if replaced:
+        tx.run(STAGE_REPLACED, ids=replaced, load=load).consume()
+    if statuses:
+        tx.run(STAGE_STATUS, rows=statuses, load=load, recorded_at=recorded_at).consume()
+    return WriteSummary(len(written) - len(replaced), len(replaced), len(rows) - len(written))
+
+
 def _batches(rows: list, size: int = BATCH):
     for start in range(0, len(rows), size):
         yield rows[start:start + size]
@@ -109,9 +243,8 @@ class Neo4jStore:
     def __init__(self, uri: str, *, user: str = "neo4j", password: str = "", database: str = "neo4j"):
         self.url = uri
         self.database = database
-        # The transaction of an _in_one_read, per thread: the API shares one store between its
-        # worker threads, and a transaction must never be used from another thread (32 clients
-        # asking for chains at once hung on one that was).
+        # This thread's transaction inside atomic(): the API shares one store between its worker
+        # threads, and a transaction must never be used from another thread.
         self._local = threading.local()
         try:
             # Notifications (e.g. "property key does not exist" on a fresh database) are not for users.
@@ -132,41 +265,69 @@ class Neo4jStore:
     # -- transactions ------------------------------------------------------------------------------
     def _read(self, query: str, **params) -> list[neo4j.Record]:
         tx = getattr(self._local, "tx", None)
-        if tx is not None:  # inside this thread's _in_one_read: share its transaction
+        if tx is not None:  # inside this thread's atomic(): read what it wrote
             return list(tx.run(query, **params))
 
         def work(tx):
             return list(tx.run(query, **params))
-        return self._run(neo4j.READ_ACCESS, work)
-
-    def _in_one_read(self, function, *args):
-        """Run ``function(*args)``, whose reads go through ``_read``, in one read transaction:
-        one round of routing and session set-up instead of one per query."""
-        def work(tx):
-            self._local.tx = tx
-            try:
-                return function(*args)
-            finally:
-                self._local.tx = None
         return self._run(neo4j.READ_ACCESS, work)
 
     def _write(self, work):
+        tx = getattr(self._local, "write_tx", None)
+        if tx is not None:  # inside this thread's atomic(): one transaction, versioned at its commit
+            return work(tx)
+
         def versioned(tx):
             result = work(tx)
             tx.run(BUMP_VERSION).consume()
             return result
         return self._run(neo4j.WRITE_ACCESS, versioned)
 
-    def _run(self, mode, work):
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Every write (and read) of this thread inside the block in one explicit write transaction:
+        the graph's change and its audit entry commit together, or neither does."""
+        if getattr(self._local, "write_tx", None) is not None:
+            yield
+            return
         try:
-            with self.driver.session(database=self.database, default_access_mode=mode) as session:
-                if mode == neo4j.READ_ACCESS:
-                    return session.execute_read(work)
-                return session.execute_write(work)
+            with self.driver.session(database=self.database, default_access_mode=neo4j.WRITE_ACCESS) as session:
+                with session.begin_transaction() as tx:
+                    self._local.write_tx = self._local.tx = tx
+                    try:
+                        yield
+                        tx.run(BUMP_VERSION).consume()
+                        tx.commit()
+                    finally:
+                        self._local.write_tx = self._local.tx = None
         except (ServiceUnavailable, SessionExpired) as exc:
             raise StoreUnavailable(f"Neo4j at {self.url} is unavailable: {exc}") from exc
         except Neo4jError as exc:
             raise StoreError(f"Neo4j at {self.url}: {exc.message}") from exc
+
+    def _run(self, mode, work):
+        def refused_at_once(tx):
+            # A transaction refused for memory is refused again: not one for the driver to retry.
+            try:
+                return work(tx)
+            except Neo4jError as exc:
+                if exc.code in OUT_OF_MEMORY:
+                    raise self._out_of_memory(exc) from exc
+                raise
+        try:
+            with self.driver.session(database=self.database, default_access_mode=mode) as session:
+                if mode == neo4j.READ_ACCESS:
+                    return session.execute_read(refused_at_once)
+                return session.execute_write(refused_at_once)
+        except (ServiceUnavailable, SessionExpired) as exc:
+            raise StoreUnavailable(f"Neo4j at {self.url} is unavailable: {exc}") from exc
+        except Neo4jError as exc:
+            if exc.code in OUT_OF_MEMORY:
+                raise self._out_of_memory(exc) from exc
+            raise StoreError(f"Neo4j at {self.url}: {exc.message}") from exc
+
+    def _out_of_memory(self, exc: Neo4jError) -> StoreOutOfMemory:
+        return StoreOutOfMemory(f"Neo4j ({self.url})", exc.message)
 
     def _upsert(self, rows: list[dict], key: str, fetch: str, write: str,
                 progress: Progress | None = None, **params) -> WriteSummary:
@@ -175,27 +336,35 @@ class Neo4jStore:
 
     # -- writes -----------------------------------------------------------------------------------
     def upsert_divisions(self, divisions: Sequence[Division], progress: Progress | None = None) -> WriteSummary:
-        return self._write(lambda tx: self._upsert_divisions(tx, divisions, progress))
-
-    @staticmethod
-    def _upsert_divisions(tx, divisions: Sequence[Division], progress: Progress | None) -> WriteSummary:
+        """Each batch in a transaction of its own, parents' levels first (so PART_OF finds them): the
+        country's 665,000 divisions in one transaction outgrow a 1 GB heap. Divisions are reference
+        data and every batch is idempotent: a load that died is completed by running it again."""
+        # Into a store without divisions (a first load) every row is new: created, not compared.
+        first = not self._read("MATCH (d:Division) RETURN count(d) > 0 AS found")[0]["found"]
         total = WriteSummary()
-        # One label per level; parents first so PART_OF finds them. All levels in one transaction.
         for level in ("province", "city", "district", "township", "village"):
             rows = [{"code": d.code, "name": d.name, "level": d.level, "parent_code": d.parent_code, "kind": d.kind}
                     for d in divisions if d.level == level]
-            if not rows:
-                continue
             label = KIND_BY_LEVEL[level].value
-            total += _upsert_in(
-                tx, rows, "code",
-                "MATCH (d:Division) WHERE d.code IN $keys "
-                "RETURN d.code AS key, d {.name, .level, .parent_code, .kind} AS props",
-                f"UNWIND $rows AS r MERGE (d:Division {{code: r.code}}) "
-                f"SET d:{label}, d.name = r.name, d.level = r.level, d.parent_code = r.parent_code, d.kind = r.kind "
-                "WITH d, r OPTIONAL MATCH (d)-[old:PART_OF]->() DELETE old "
-                "WITH DISTINCT d, r MATCH (p:Division {code: r.parent_code}) MERGE (d)-[:PART_OF]->(p)",
-                progress)
+            for batch in _batches(rows, FIRST_LOAD_BATCH if first else BATCH):
+                if first:
+                    self._write(lambda tx: tx.run(
+                        f"UNWIND $rows AS r CREATE (d:Division:{label}) SET d = r "
+                        "WITH d, r MATCH (p:Division {code: r.parent_code}) CREATE (d)-[:PART_OF]->(p)",
+                        rows=batch).consume())
+                    total += WriteSummary(inserted=len(batch))
+                    if progress:
+                        progress(len(batch))
+                    continue
+                total += self._write(lambda tx: _upsert_in(
+                    tx, batch, "code",
+                    "MATCH (d:Division) WHERE d.code IN $keys "
+                    "RETURN d.code AS key, d {.name, .level, .parent_code, .kind} AS props",
+                    f"UNWIND $rows AS r MERGE (d:Division {{code: r.code}}) "
+                    f"SET d:{label}, d.name = r.name, d.level = r.level, d.parent_code = r.parent_code, d.kind = r.kind "
+                    "WITH d, r OPTIONAL MATCH (d)-[old:PART_OF]->() DELETE old "
+                    "WITH DISTINCT d, r MATCH (p:Division {code: r.parent_code}) MERGE (d)-[:PART_OF]->(p)",
+                    progress))
         return total
 
     def upsert_categories(self, categories: Sequence[CategoryIn]) -> WriteSummary:
@@ -210,11 +379,11 @@ class Neo4jStore:
 
     def upsert_units(self, units: Sequence[UnitIn]) -> WriteSummary:
         rows = [{"unit_id": u.unit_id, "name": u.name, "level": u.level.value, "area_code": u.area_code,
-                 "function": u.function, "extra": extra_json(u.extra)} for u in units]
+                 "function": u.function, "extra": extra_json(u.extra), "leader": u.leader or None} for u in units]
         return self._upsert(
             rows, "unit_id",
             "MATCH (u:Unit) WHERE u.unit_id IN $keys RETURN u.unit_id AS key, "
-            "u {.name, .level, .area_code, .function, .extra} AS props",
+            "u {.name, .level, .area_code, .function, .extra, .leader} AS props",
             "UNWIND $rows AS r MERGE (u:Unit {unit_id: r.unit_id}) SET u += r "
             "WITH u, r OPTIONAL MATCH (u)-[old:BELONGS_TO|DUTY]->() DELETE old "
             "WITH DISTINCT u, r MATCH (a:Division {code: r.area_code}) MERGE (u)-[:BELONGS_TO]->(a) "
@@ -240,35 +409,93 @@ class Neo4jStore:
 
     def upsert_issues(self, issues: Sequence[IssueIn], recorded_at: str,
                       progress: Progress | None = None) -> WriteSummary:
+        """Staged (see the module's docstring): batches in transactions of their own, published at once."""
         parents = self._village_parents({i.village_code for i in issues})
-        rows = [issue_row(i, *parents[i.village_code]) for i in issues]
-        return self._upsert(
-            rows, "issue_id",
-            "MATCH (i:Issue) WHERE i.issue_id IN $keys RETURN i.issue_id AS key, "
-            "i {.village_code, .township_code, .district_code, .round_id, .found_on, .category, .description, "
-            ".severity, .amount_yuan, .status, .immediate, .due_on, .closed_on, .root_unit_hint, .extra} AS props",
-            # History: a new StatusChange whenever status or closing date differ from the last one.
-            "UNWIND $rows AS r "
-            "OPTIONAL MATCH (old:Issue {issue_id: r.issue_id}) "
-            "WITH r, old, old IS NULL OR old.status <> r.status "
-            "  OR coalesce(toString(old.closed_on), '') <> coalesce(toString(r.closed_on), '') AS status_changed "
-            "MERGE (i:Issue {issue_id: r.issue_id}) SET i += r "
-            "WITH i, r, status_changed "
-            "OPTIONAL MATCH (i)-[old:FOUND_IN|OF_CATEGORY|IN_ROUND|ROOT_CAUSE_AT]->() DELETE old "
-            "WITH DISTINCT i, r, status_changed "
-            "MATCH (v:Division {code: r.village_code}) MERGE (i)-[:FOUND_IN]->(v) "
-            "MERGE (c:Category {name: r.category}) MERGE (i)-[:OF_CATEGORY]->(c) "
-            "MERGE (round:InspectionRound {round_id: r.round_id}) MERGE (i)-[:IN_ROUND]->(round) "
-            "WITH i, r, status_changed "
-            "OPTIONAL MATCH (hint:Unit {unit_id: r.root_unit_hint}) "
-            "FOREACH (_ IN CASE WHEN hint IS NULL THEN [] ELSE [1] END | "
-            "  MERGE (i)-[:ROOT_CAUSE_AT {source: 'hint'}]->(hint)) "
-            "WITH i, r, status_changed WHERE status_changed "
-            "OPTIONAL MATCH (i)-[:HAS_STATUS]->(previous:StatusChange) "
-            "WITH i, r, count(previous) AS seq "
-            "CREATE (i)-[:HAS_STATUS]->(:StatusChange {issue_id: r.issue_id, seq: seq, status: r.status, "
-            "closed_on: r.closed_on, recorded_at: $recorded_at})",
-            progress, recorded_at=recorded_at)
+        atomic = getattr(self._local, "write_tx", None)
+        if atomic is not None:
+            return self._upsert_issues_in(atomic, issues, parents, recorded_at, progress)
+        total = WriteSummary()
+        with self._load_lease() as load:
+            for batch in _batches(issues):
+                rows = [issue_row(i, *parents[i.village_code]) for i in batch]
+                total += self._run(neo4j.WRITE_ACCESS, lambda tx: _stage_issues(tx, rows, load, recorded_at))
+                if progress:
+                    progress(len(batch))
+            if total.inserted or total.updated:
+                self._write(lambda tx: tx.run("MERGE (m:Meta {key: 'published'}) SET m.value = $load",
+                                              load=load).consume())
+                self._clear(REPLACED, load)
+        return total
+
+    @staticmethod
+    def _upsert_issues_in(tx, issues: Sequence[IssueIn], parents: dict, recorded_at: str,
+                          progress: Progress | None) -> WriteSummary:
+        """Inside atomic() (an API write and its audit entry, bounded by the upload's size): the same
+        versions staged, published and tidied in that one transaction, whose lock on the lease
+        node keeps other loads out until it commits."""
+        def clear(query: str, published: int) -> None:
+            while tx.run(query, published=published, limit=10_000).single()["n"] == 10_000:
+                pass
+        tx.run("MERGE (m:Meta {key: 'load'}) SET m.taken = coalesce(m.taken, 0) + 1").consume()
+        published = tx.run(PUBLISHED + "RETURN published").single()["published"]
+        for query in [*UNPUBLISHED, REPLACED]:
+            clear(query, published)
+        load, total = published + 1, WriteSummary()
+        for batch in _batches(issues):
+            total += _stage_issues(tx, [issue_row(i, *parents[i.village_code]) for i in batch], load, recorded_at)
+            if progress:
+                progress(len(batch))
+        if total.inserted or total.updated:
+            tx.run("MERGE (m:Meta {key: 'published'}) SET m.value = $load", load=load).consume()
+            clear(REPLACED, load)
+        return total
+
+    @contextmanager
+    def _load_lease(self):
+        """The number of a new load, with the lease that keeps other loads out until it is published.
+
+        The lease is a write lock on the ``Meta {key: 'load'}`` node, held by a transaction left
+        open: a second load waits for it, and when the loading process dies its connection closes and
+        the server releases the lock. Taking it clears what a dead load left (all of it unpublished,
+        or published and not yet tidied)."""
+        self._write(lambda tx: tx.run("MERGE (:Meta {key: 'load'})").consume())
+        try:
+            session = self.driver.session(database=self.database)
+            lease = session.begin_transaction()
+            lease.run("MATCH (m:Meta {key: 'load'}) SET m.taken = coalesce(m.taken, 0) + 1").consume()
+        except (ServiceUnavailable, SessionExpired) as exc:
+            raise StoreUnavailable(f"Neo4j at {self.url} is unavailable: {exc}") from exc
+        try:
+            published = self._tidy()
+            yield published + 1
+        finally:
+            try:
+                lease.rollback()
+            finally:
+                session.close()
+
+    def _tidy(self) -> int:
+        """Delete what a dead load staged and the versions a published load replaced, in bounded
+        transactions; the published load's number. Only under the lease (loads, ``repair``)."""
+        published = self._read(PUBLISHED + "RETURN published")[0]["published"]
+        for query in UNPUBLISHED:
+            self._clear(query, published)
+        self._clear(REPLACED, published)
+        return published
+
+    def _clear(self, query: str, published: int, limit: int = 10_000) -> int:
+        cleared = 0
+        while True:
+            n = self._run(neo4j.WRITE_ACCESS,
+                          lambda tx: tx.run(query, published=published, limit=limit).single()["n"])
+            cleared += n
+            if n < limit:
+                return cleared
+
+    def repair(self) -> dict:
+        """What a load that died left behind, removed (it was never visible)."""
+        with self._load_lease() as load:
+            return {"published_load": load - 1}
 
     def _village_parents(self, villages: set[str]) -> dict[str, tuple[str, str]]:
         found = {}
@@ -293,30 +520,6 @@ class Neo4jStore:
             found |= {r["code"] for r in self._read(
                 "MATCH (d:Division) WHERE d.code IN $codes RETURN d.code AS code", codes=batch)}
         return found
-
-    # -- API tokens and audit -------------------------------------------------------------------------
-    def save_token(self, token: ApiToken) -> None:
-        self._write(lambda tx: tx.run("CREATE (t:ApiToken) SET t = $t", t=dataclasses.asdict(token)).consume())
-
-    def tokens(self) -> list[ApiToken]:
-        rows = self._read("MATCH (t:ApiToken) RETURN t ORDER BY t.created_at, t.token_id")
-        return [ApiToken(**{f: r["t"].get(f) for f in TOKEN_FIELDS}) for r in rows]
-
-    def token_by_hash(self, token_hash: str) -> ApiToken | None:
-        rows = self._read("MATCH (t:ApiToken {token_hash: $h}) RETURN t", h=token_hash)
-        return ApiToken(**{f: rows[0]["t"].get(f) for f in TOKEN_FIELDS}) if rows else None
-
-    def revoke_token(self, token_id: str, at: str) -> bool:
-        def work(tx):
-            return tx.run("MATCH (t:ApiToken {token_id: $id}) WHERE t.revoked_at IS NULL SET t.revoked_at = $at "
-                          "RETURN count(t) AS n", id=token_id, at=at).single()["n"]
-        return self._write(work) == 1
-
-    def add_audit(self, entry: AuditEntry) -> None:
-        fields = {k: v for k, v in dataclasses.asdict(entry).items() if k != "seq"}
-        self._write(lambda tx: tx.run(
-            "MERGE (m:Meta {key: 'audit'}) SET m.value = coalesce(m.value, 0) + 1 "
-            "CREATE (a:AuditEntry) SET a = $a, a.seq = m.value", a=fields).consume())
 
     def mark_package_end(self, package_id: str, end: str, done_on, note: str, recorded_at: str) -> None:
         self._write(lambda tx: tx.run(
@@ -351,38 +554,56 @@ class Neo4jStore:
                                                      "recorded_at": r["at"]}
         return out
 
-    def audit(self, limit: int = 100, offset: int = 0) -> tuple[list[AuditEntry], int]:
-        rows = self._read("MATCH (a:AuditEntry) RETURN a ORDER BY a.seq DESC SKIP $offset LIMIT $limit",
-                          offset=offset, limit=limit)
-        total = self._read("MATCH (a:AuditEntry) RETURN count(a) AS n")[0]["n"]
-        names = [f.name for f in dataclasses.fields(AuditEntry)]
-        return [AuditEntry(**{f: r["a"].get(f) for f in names}) for r in rows], total
-
-    def cypher(self, query: str, parameters: dict, limit: int, timeout: float):
-        """Neo4j decides what is read-only, not string matching: ``EXPLAIN`` first, and only a
-        query whose plan is of type ``r`` runs, in a read transaction with a server-side timeout."""
+    def cypher(self, query: str, parameters: dict, limit: int, timeout: float, max_bytes: int = 8 * 2**20):
+        """Analysts' Cypher, safe by construction. Neo4j plans it first (``EXPLAIN``, nothing runs)
+        and the plan decides (:func:`_refusal`): read-only, no LOAD CSV, procedures from an
+        allow-list only, nothing that could reach the tokens and audit entries. It then runs
+        wrapped as ``CALL { query } RETURN columns LIMIT limit + 1`` (the row cap is the engine's),
+        in a read transaction with a server-side timeout, and the answer is cut off at ``max_bytes``
+        of JSON."""
         if query.lstrip().upper().startswith(("EXPLAIN", "PROFILE")):
             raise InputError("不带 EXPLAIN/PROFILE 的查询 (a plain query)")
+        if _DYNAMIC_LABEL.search(query):
+            raise Forbidden("分析查询不能使用动态标签或类型 $(…) (dynamic labels are not allowed)")
+        named = [label for label in ACCESS_LABELS if label.lower() in query.lower()]
+        if named:
+            raise Forbidden(f"令牌和审计记录不在分析图中：不能查询 {named[0]} (tokens and audit are not in the graph)")
         try:
             with self.driver.session(database=self.database, default_access_mode=neo4j.READ_ACCESS) as session:
-                plan = session.run("EXPLAIN " + query, parameters).consume()
+                explained = session.run("EXPLAIN " + query, parameters)
+                columns = list(explained.keys())
+                plan = explained.consume()
                 if plan.query_type != "r":
                     raise Forbidden(f"只读查询；该查询的类型是 {plan.query_type!r}，会写入或修改结构 (read-only Cypher only)")
+                refused = _refusal(plan.plan)
+                if refused:
+                    raise Forbidden(refused)
+                returned = ", ".join(f"`{c.replace('`', '``')}`" for c in columns)
+                capped = f"CALL {{\n{query.rstrip().rstrip(';')}\n}}\nRETURN {returned} LIMIT $__xuncha_limit"
+                try:
+                    session.run("EXPLAIN " + capped, {**parameters, "__xuncha_limit": limit + 1}).consume()
+                except Neo4jError as exc:
+                    raise InputError("这个查询不能加行数上限：请写成 MATCH/CALL … YIELD … RETURN … 的形式 "
+                                     f"(the query cannot be capped): {exc.message}") from exc
 
                 @neo4j.unit_of_work(timeout=timeout)
                 def work(tx):
-                    result = tx.run(query, parameters)
-                    columns, rows, cut = list(result.keys()), [], False
+                    result = tx.run(capped, {**parameters, "__xuncha_limit": limit + 1})
+                    rows, size, cut = [], 0, False
                     for record in result:
-                        if len(rows) >= limit:
+                        row = {k: _plain(v) for k, v in record.items()}
+                        size += len(json.dumps(row, ensure_ascii=False, default=str))
+                        if len(rows) >= limit or size > max_bytes:
                             cut = True
                             break
-                        rows.append({k: _plain(v) for k, v in record.items()})
+                        rows.append(row)
                     return columns, rows, cut
                 return session.execute_read(work)
         except (ServiceUnavailable, SessionExpired) as exc:
             raise StoreUnavailable("Neo4j 不可用 (Neo4j is unavailable)") from exc
         except Neo4jError as exc:
+            if "TransactionTimedOut" in (exc.code or ""):
+                raise InputError(f"查询超过 {timeout:g} 秒，已中止 (the query timed out)") from exc
             raise InputError(f"Cypher 查询有误 (Cypher error): {exc.message}") from exc
 
     def data_version(self) -> int:
@@ -393,7 +614,16 @@ class Neo4jStore:
         found: dict[str, str] = {}
         for batch in _batches(sorted(set(issue_ids)), 20_000):
             found.update({r["id"]: r["status"] for r in self._read(
-                "MATCH (i:Issue) WHERE i.issue_id IN $ids RETURN i.issue_id AS id, i.status AS status", ids=batch)})
+                PUBLISHED + f"MATCH (i:Issue) WHERE i.issue_id IN $ids AND {visible('i')} "
+                "RETURN i.issue_id AS id, i.status AS status", ids=batch)})
+        return found
+
+    def issues_by_id(self, issue_ids: Iterable[str]) -> dict[str, Issue]:
+        found: dict[str, Issue] = {}
+        for batch in _batches(sorted(set(issue_ids)), 20_000):
+            found.update((issue.issue_id, issue) for issue in (self._issue(r["i"]) for r in self._read(
+                PUBLISHED + f"MATCH (i:Issue) WHERE i.issue_id IN $ids AND {visible('i')} RETURN {self._ISSUE}",
+                ids=batch)))
         return found
 
     @staticmethod
@@ -456,10 +686,11 @@ class Neo4jStore:
             p=prefix)
         if district:
             units = self._read("MATCH (u:Unit) WHERE u.area_code STARTS WITH $p RETURN count(u) AS n", p=prefix)[0]["n"]
-            issues = self._read("MATCH (i:Issue {district_code: $d}) RETURN count(i) AS n", d=district)[0]["n"]
+            issues = self._read(PUBLISHED + f"MATCH (i:Issue {{district_code: $d}}) WHERE {visible('i')} "
+                                "RETURN count(i) AS n", d=district)[0]["n"]
         else:
             units = self._read("MATCH (u:Unit) RETURN count(u) AS n")[0]["n"]
-            issues = self._read("MATCH (i:Issue) RETURN count(i) AS n")[0]["n"]
+            issues = self._read(PUBLISHED + f"MATCH (i:Issue) WHERE {visible('i')} RETURN count(i) AS n")[0]["n"]
         categories = self._read("MATCH (c:Category) RETURN count(c) AS n")[0]["n"]
         duties = self._read("MATCH (r:DutyRule) RETURN count(r) AS n")[0]["n"]
         return {
@@ -472,7 +703,8 @@ class Neo4jStore:
         }
 
     def units(self, area_codes: Iterable[str] | None = None) -> list[Unit]:
-        collected = "WITH u ORDER BY u.unit_id RETURN collect([u.unit_id, u.name, u.level, u.area_code, u.function]) AS rows"
+        collected = ("WITH u ORDER BY u.unit_id "
+                     "RETURN collect([u.unit_id, u.name, u.level, u.area_code, u.function, coalesce(u.leader, '')]) AS rows")
         if area_codes is None:
             rows = self._table(f"MATCH (u:Unit) {collected}")
         else:
@@ -503,23 +735,27 @@ class Neo4jStore:
                      i.get("root_unit_hint"), json.loads(i["extra"]) if i.get("extra") else {})
 
     def issue(self, issue_id: str) -> Issue | None:
-        rows = self._read(f"MATCH (i:Issue {{issue_id: $id}}) RETURN {self._ISSUE}", id=issue_id)
+        rows = self._read(PUBLISHED + f"MATCH (i:Issue {{issue_id: $id}}) WHERE {visible('i')} RETURN {self._ISSUE}",
+                          id=issue_id)
         return self._issue(rows[0]["i"]) if rows else None
 
     def issue_history(self, issue_id: str) -> list[StatusChange]:
-        rows = self._read("MATCH (:Issue {issue_id: $id})-[:HAS_STATUS]->(s:StatusChange) "
+        rows = self._read(PUBLISHED + f"MATCH (i:Issue {{issue_id: $id}}) WHERE {visible('i')} "
+                          "MATCH (i)-[:HAS_STATUS]->(s:StatusChange) "
                           "RETURN s.status AS status, s.closed_on AS closed_on, s.recorded_at AS at ORDER BY s.seq",
                           id=issue_id)
         return [StatusChange(issue_id, r["status"], _native(r["closed_on"]), r["at"]) for r in rows]
 
     def issues_in(self, area_code: str, category: str) -> list[Issue]:
         field = "township_code" if len(area_code) == 9 else "district_code"
-        rows = self._read(f"MATCH (i:Issue {{category: $category, {field}: $area}}) RETURN {self._ISSUE} "
+        rows = self._read(PUBLISHED + f"MATCH (i:Issue {{category: $category, {field}: $area}}) "
+                          f"WHERE {visible('i')} RETURN {self._ISSUE} "
                           "ORDER BY i.village_code, i.found_on, i.issue_id", category=category, area=area_code)
         return [self._issue(r["i"]) for r in rows]
 
     def issues(self, district: str | None = None) -> list[Issue]:
-        rows = self._read(f"MATCH (i:Issue) WHERE i.village_code STARTS WITH $p RETURN {self._ISSUE} "
+        rows = self._read(PUBLISHED + f"MATCH (i:Issue) WHERE i.village_code STARTS WITH $p AND {visible('i')} "
+                          f"RETURN {self._ISSUE} "
                           "ORDER BY i.issue_id", p=district or "")
         return [self._issue(r["i"]) for r in rows]
 
@@ -534,7 +770,7 @@ class Neo4jStore:
         cells = [LedgerCell(*r[:8], float(r[8]), round(float(r[9]), 2), r[10], r[11]) for r in self._table(LEDGER_CYPHER, **LEDGER_PARAMETERS)]
         exposure = [Exposure._make(r) for r in self._table(EXPOSURE_CYPHER)]
         hints = [HintCount(*r) for r in self._table(
-            "MATCH (i:Issue) WHERE i.root_unit_hint IS NOT NULL "
+            PUBLISHED + f"MATCH (i:Issue) WHERE i.root_unit_hint IS NOT NULL AND {visible('i')} "
             "WITH i.township_code AS township, i.category AS category, i.root_unit_hint AS unit, count(*) AS n "
             "ORDER BY township, category, unit RETURN collect([township, category, unit, n]) AS rows")]
         names = dict(self._table(
@@ -544,25 +780,94 @@ class Neo4jStore:
 
     def village_counts(self, townships: Sequence[str]) -> list[VillageCount]:
         return [VillageCount._make(r) for r in self._table(
-            "MATCH (i:Issue) WHERE i.township_code IN $townships "
+            PUBLISHED + f"MATCH (i:Issue) WHERE i.township_code IN $townships AND {visible('i')} "
             "WITH i.village_code AS village, i.category AS category, count(*) AS n "
             "MATCH (v:Division {code: village}) "
             "WITH village, v.kind AS kind, category, n ORDER BY village, category "
             "RETURN collect([village, kind, category, n]) AS rows", townships=sorted(set(townships)))]
 
     def chain_graph(self, issue_id: str) -> nx.MultiDiGraph:
-        return self._in_one_read(projection.chain_graph, self, issue_id)
+        """One query for all the parts :func:`projection.chain_graph` reads one by one."""
+        rows = self._read(CHAIN_CYPHER, id=issue_id)
+        if not rows:
+            return nx.MultiDiGraph()
+        found = rows[0]
+        issue = self._issue(found["i"])
+        units = [Unit(*u) for u in found["units"]]
+        if found["hint"] and all(u.unit_id != issue.root_unit_hint for u in units):
+            units.append(Unit(*found["hint"]))
+        return projection.chain_of(issue, [self._division(a) for a in found["areas"]], units,
+                                   [CategoryIn(name=issue.category)] if found["category"] else [],
+                                   [Duty(*d) for d in found["duties"]])
 
     def projection(self, district: str | None = None) -> nx.MultiDiGraph:
         return projection.projection(self, district)
 
+    # -- planning records -------------------------------------------------------------------------
+    def save_inspections(self, inspections: Sequence[Inspection]) -> WriteSummary:
+        # One node per (area, round), linked to its village or township.
+        rows = [{"key": f"{r.area_code}|{r.round_id}", "area_code": r.area_code, "round_id": r.round_id,
+                 "district_code": r.area_code[:6], "started_on": r.started_on, "ended_on": r.ended_on,
+                 "team": r.team, "mode": r.mode} for r in inspections]
+        return self._upsert(
+            rows, "key", "MATCH (n:Inspection) WHERE n.key IN $keys RETURN n.key AS key, n {.*} AS props",
+            "UNWIND $rows AS r MERGE (n:Inspection {key: r.key}) SET n += r "
+            "WITH n, r MATCH (d:Division {code: r.area_code}) MERGE (n)-[:INSPECTED]->(d)")
+
+    def inspections(self, district: str) -> list[Inspection]:
+        rows = self._read("MATCH (n:Inspection {district_code: $district}) RETURN n ORDER BY n.started_on, n.area_code",
+                          district=district)
+        return [Inspection(n["area_code"], n["round_id"], _native(n["started_on"]), _native(n.get("ended_on")),
+                           n.get("team") or "", n.get("mode") or "") for n in (r["n"] for r in rows)]
+
+    def save_follow_ups(self, records: Sequence[FollowUp]) -> WriteSummary:
+        rows = [{"key": f"{r.kind}|{r.target}|{r.on.isoformat()}|{r.result}", "kind": r.kind, "target": r.target,
+                 "district_code": r.district, "done_on": r.on, "done_by": r.by, "result": r.result, "note": r.note}
+                for r in records]
+        return self._upsert(
+            rows, "key", "MATCH (n:FollowUp) WHERE n.key IN $keys RETURN n.key AS key, n {.*} AS props",
+            "UNWIND $rows AS r MERGE (n:FollowUp {key: r.key}) SET n += r")
+
+    def follow_ups(self, district: str, kind: str) -> list[FollowUp]:
+        rows = self._read("MATCH (n:FollowUp {district_code: $district, kind: $kind}) RETURN n "
+                          "ORDER BY n.done_on, n.target, n.result", district=district, kind=kind)
+        return [FollowUp(n["kind"], n["target"], n["district_code"], _native(n["done_on"]), n["done_by"], n["result"],
+                         n.get("note") or "") for n in (r["n"] for r in rows)]
+
+
+# A problem's chain: the village and its ancestors by parent code (a division has at most four),
+# the units of those areas by id, the hinted unit, the category and its duties.
+CHAIN_CYPHER = PUBLISHED + f"""
+MATCH (i:Issue {{issue_id: $id}}) WHERE {visible('i')}
+OPTIONAL MATCH (a0:Division {{code: i.village_code}})
+OPTIONAL MATCH (a1:Division {{code: a0.parent_code}})
+OPTIONAL MATCH (a2:Division {{code: a1.parent_code}})
+OPTIONAL MATCH (a3:Division {{code: a2.parent_code}})
+OPTIONAL MATCH (a4:Division {{code: a3.parent_code}})
+WITH i, [a IN [a0, a1, a2, a3, a4] WHERE a IS NOT NULL | a {{.code, .name, .level, .parent_code, .kind}}] AS areas
+CALL (areas) {{
+  MATCH (u:Unit) WHERE u.area_code IN [a IN areas | a.code]
+  WITH u ORDER BY u.unit_id
+  RETURN collect([u.unit_id, u.name, u.level, u.area_code, u.function]) AS units
+}}
+CALL (i) {{
+  MATCH (r:DutyRule {{category: i.category}})
+  WITH r ORDER BY r.level, r.function, r.duty
+  RETURN collect([r.category, r.level, r.function, r.duty]) AS duties
+}}
+OPTIONAL MATCH (hint:Unit {{unit_id: i.root_unit_hint}})
+RETURN {Neo4jStore._ISSUE}, areas, units, duties,
+       CASE WHEN hint IS NULL THEN null ELSE [hint.unit_id, hint.name, hint.level, hint.area_code, hint.function] END AS hint,
+       EXISTS {{ (:Category {{name: i.category}}) }} AS category
+"""
 
 # The ledger rules of graph/analysis/ledger.py, as the SQLite store's LEDGER_SQL computes them:
 # per village and category first, then per township, village kind and category.
-LEDGER_CYPHER = """
-MATCH (last:Issue) WITH last ORDER BY last.found_on DESC, last.round_id DESC LIMIT 1
-WITH last.round_id AS latest
-MATCH (i:Issue)
+LEDGER_CYPHER = PUBLISHED + f"""
+MATCH (last:Issue) WHERE {visible('last')}
+WITH published, last ORDER BY last.found_on DESC, last.round_id DESC LIMIT 1
+WITH published, last.round_id AS latest
+MATCH (i:Issue) WHERE {visible('i')}
 WITH latest, i.village_code AS village, i.township_code AS township, i.district_code AS district,
      i.category AS category, count(*) AS n,
      sum(coalesce($severity_weight[i.severity], $unknown_severity_weight)) AS w,
@@ -573,9 +878,9 @@ WITH latest, i.village_code AS village, i.township_code AS township, i.district_
 WITH village, township, district, category, n, w, amount, rectified,
      CASE WHEN first_done IS NULL THEN 0 WHEN any(f IN findings WHERE f[0] > substring(first_done, 0, 10)
           AND f[1] <> substring(first_done, 11)) THEN 1 ELSE 0 END AS recurred
-WITH village, collect({township: township, district: district, category: category, n: n, w: w, amount: amount,
-                       rectified: rectified, recurred: recurred}) AS cells, sum(n) AS total
-MATCH (v:Division {code: village})
+WITH village, collect({{township: township, district: district, category: category, n: n, w: w, amount: amount,
+                       rectified: rectified, recurred: recurred}}) AS cells, sum(n) AS total
+MATCH (v:Division {{code: village}})
 UNWIND cells AS c
 WITH c.township AS township, c.district AS district, v.kind AS kind, c.category AS category,
      count(*) AS villages, sum(c.n) AS issues, sum(c.n * c.n) AS issues_sq, sum(c.n * total) AS issues_cross,
@@ -586,11 +891,51 @@ RETURN collect([township, district, kind, category, villages, issues, issues_sq,
                 rectified, recurred]) AS rows
 """
 
-EXPOSURE_CYPHER = """
+EXPOSURE_CYPHER = PUBLISHED + f"""
 MATCH (v:Village)-[:PART_OF]->(t:Township)
-WITH t, v, COUNT { (:Issue)-[:FOUND_IN]->(v) } AS total
+WITH t, v, COUNT {{ (i:Issue)-[:FOUND_IN]->(v) WHERE {visible('i')} }} AS total
 WITH t.code AS township, t.parent_code AS district, v.kind AS kind, count(v) AS villages,
      sum(CASE WHEN total > 0 THEN 1 ELSE 0 END) AS inspected, sum(total) AS issues, sum(total * total) AS issues_sq
 ORDER BY township, kind
 RETURN collect([township, district, kind, villages, inspected, issues, issues_sq]) AS rows
 """
+
+
+class Neo4jAccess:
+    """API tokens and the audit log in the store's database, beside the graph but not linked to it;
+    written inside :meth:`Neo4jStore.atomic`, an audit entry commits with the change it records."""
+
+    def __init__(self, store: Neo4jStore):
+        self.store = store
+
+    def save_token(self, token: ApiToken) -> None:
+        self.store._write(lambda tx: tx.run("CREATE (t:ApiToken) SET t = $t", t=dataclasses.asdict(token)).consume())
+
+    def tokens(self, district: str | None = None) -> list[ApiToken]:
+        rows = self.store._read("MATCH (t:ApiToken) WHERE $district IS NULL OR t.district_code = $district "
+                                "RETURN t ORDER BY t.created_at, t.token_id", district=district)
+        return [ApiToken(**{f: r["t"].get(f) for f in TOKEN_FIELDS}) for r in rows]
+
+    def token_by_hash(self, token_hash: str) -> ApiToken | None:
+        rows = self.store._read("MATCH (t:ApiToken {token_hash: $h}) RETURN t", h=token_hash)
+        return ApiToken(**{f: rows[0]["t"].get(f) for f in TOKEN_FIELDS}) if rows else None
+
+    def revoke_token(self, token_id: str, at: str) -> bool:
+        def work(tx):
+            return tx.run("MATCH (t:ApiToken {token_id: $id}) WHERE t.revoked_at IS NULL SET t.revoked_at = $at "
+                          "RETURN count(t) AS n", id=token_id, at=at).single()["n"]
+        return self.store._write(work) == 1
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        fields = {k: v for k, v in dataclasses.asdict(entry).items() if k != "seq"}
+        self.store._write(lambda tx: tx.run(
+            "MERGE (m:Meta {key: 'audit'}) SET m.value = coalesce(m.value, 0) + 1 "
+            "CREATE (a:AuditEntry) SET a = $a, a.seq = m.value", a=fields).consume())
+
+    def audit(self, limit: int = 100, offset: int = 0, district: str | None = None) -> tuple[list[AuditEntry], int]:
+        where = "WHERE $district IS NULL OR a.district_code = $district"
+        rows = self.store._read(f"MATCH (a:AuditEntry) {where} RETURN a ORDER BY a.seq DESC SKIP $offset LIMIT $limit",
+                                offset=offset, limit=limit, district=district)
+        total = self.store._read(f"MATCH (a:AuditEntry) {where} RETURN count(a) AS n", district=district)[0]["n"]
+        names = [f.name for f in dataclasses.fields(AuditEntry)]
+        return [AuditEntry(**{f: r["a"].get(f) for f in names}) for r in rows], total

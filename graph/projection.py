@@ -57,27 +57,34 @@ def link_hint(g: nx.MultiDiGraph, i: Issue) -> None:
 def chain_graph(store: GraphStore, issue_id: str) -> nx.MultiDiGraph:
     """The issue, its village and ancestors, their units with DUTY edges for the issue's category,
     and the hinted unit: everything :func:`graph.analysis.chains.responsibility_chain` walks."""
-    g = nx.MultiDiGraph()
     issue = store.issue(issue_id)
     if issue is None:
-        return g
-    add_issue(g, issue)
+        return nx.MultiDiGraph()
     areas, code = [], issue.village_code
     while code:
         division = store.division(code)
         if division is None:
             break
-        add_division(g, division)
-        areas.append(division.code)
+        areas.append(division)
         code = division.parent_code
-    units = store.units(areas)
+    units = store.units([a.code for a in areas])
     if issue.root_unit_hint and all(u.unit_id != issue.root_unit_hint for u in units):
         units += [u for u in store.units() if u.unit_id == issue.root_unit_hint]
+    return chain_of(issue, areas, units, [c for c in store.categories() if c.name == issue.category],
+                    [d for d in store.duties() if d.category == issue.category])
+
+
+def chain_of(issue: Issue, areas: list[Division], units: list[Unit], categories, duties) -> nx.MultiDiGraph:
+    """The chain graph of :func:`chain_graph` from its parts, however a store read them: the areas
+    from the village up, the units of those areas by id (then the hinted unit if elsewhere), the
+    issue's category and its duties."""
+    g = nx.MultiDiGraph()
+    add_issue(g, issue)
+    for division in areas:
+        add_division(g, division)
     for unit in units:
         add_unit(g, unit)
-    add_category_duties(g, [c for c in store.categories() if c.name == issue.category],
-                        [d for d in store.duties() if d.category == issue.category],
-                        [f"unit:{u.unit_id}" for u in units])
+    add_category_duties(g, categories, duties, [f"unit:{u.unit_id}" for u in units])
     link_hint(g, issue)
     return g
 

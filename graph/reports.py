@@ -138,7 +138,7 @@ def write_csv(rows: Iterable[Sequence], headers: Sequence[str], path: str | Path
 
 ROOT_CAUSE_HEADERS = ["排名", "根源单位编号", "根源单位", "层级", "所属区划代码", "所属区划", "问题类别", "责任类型",
                       "得分", "置信度", "p值", "问题数", "期望问题数", "涉及村(社区)数", "整改后复发村(社区)数",
-                      "涉及金额(元)", "巡察组提示数"]
+                      "涉及金额(元)", "巡察组提示数", "说明"]
 ROOT_CAUSE_ISSUE_HEADERS = ["排名", "根源单位", "问题类别", "问题编号"]
 
 
@@ -149,7 +149,7 @@ def root_cause_rows(causes: list[dict]) -> list[list]:
         rows.append([c["rank"], c["unit_id"], c["unit_name"], LEVEL_ZH.get(c["level"], c["level"]), c["area_code"],
                      c["area_name"], c["category"], DutyType(c["duty"]).zh, c["score"], c["confidence"], c["p_value"],
                      e["observed"], e["expected"], e.get("villages_affected"), e.get("recurrences"),
-                     e.get("amount_yuan"), e.get("hints")])
+                     e.get("amount_yuan"), e.get("hints"), c.get("reason")])
     return rows
 
 
@@ -159,7 +159,7 @@ def write_root_causes(causes: list[dict], path: str | Path) -> Path:
     sheet = workbook.active
     sheet.title = "根源问题"
     _table(sheet, ROOT_CAUSE_HEADERS, root_cause_rows(causes),
-           [6, 26, 24, 10, 12, 14, 22, 10, 8, 9, 10, 10, 10, 12, 12, 12, 10])
+           [6, 26, 24, 10, 12, 14, 22, 10, 8, 9, 10, 10, 10, 12, 12, 12, 10, 40])
     detail = workbook.create_sheet("问题明细")
     _table(detail, ROOT_CAUSE_ISSUE_HEADERS,
            ([c["rank"], c["unit_name"], c["category"], issue_id] for c in causes for issue_id in c.get("issue_ids", [])),
@@ -226,34 +226,25 @@ def write_packages(packages: list[dict], path: str | Path) -> Path:
     return save_workbook(workbook, path)
 
 
-def write_notice(package: dict, path: str | Path, as_of: dt.date, office: str = "巡察工作领导小组办公室") -> Path:
-    """A transfer notice (反馈移交抄告单) for the agency end of a joint package: to the root unit and
-    its leader in charge, the evidence, what is to be fixed by when, and the grassroots list on a
-    second sheet. Printable on A4 (fit to one page wide)."""
-    cause, agency, totals = package["root_cause"], package["agency_end"], package["totals"]
-    e = cause.get("evidence", {})
+NOTICE_LIST_HEADERS = ["村(社区)代码", "村(社区)", "乡镇(街道)", "问题编号", "问题类别", "问题描述", "整改状态",
+                       "发现日期", "整改时限", "移交依据", "基层端责任单位"]
+
+
+def _notice_rows(notice: dict) -> list[list]:
+    return [[i["village_code"], i["village_name"], i["township_name"], i["issue_id"], i["category"], i["description"],
+             i["status_zh"], i["found_on"], i["due_on"], i["source"], i["responsible"]] for i in notice["items"]]
+
+
+def write_notice(notice: dict, path: str | Path, as_of: dt.date, office: str = "巡察工作领导小组办公室") -> Path:
+    """A transfer notice (反馈移交抄告单) to one receiving unit and its leader in charge: what points
+    at it (causes and the inspectors' hints), what is to be fixed by when, and the problems still
+    open on a second sheet. Printable on A4 (fit to one page wide)."""
+    from .analysis.transfer import notice_lines
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = "抄告单"
     put(sheet, 1, 1, "巡察发现问题反馈移交抄告单").font = Font(bold=True, size=16)
-    lines = [
-        ("编号", f"{package['package_id']}-抄告"),
-        ("致", f"{agency['unit_name']}（{agency['unit_id']}）"),
-        ("抄送", "分管领导：________________"),
-        ("问题类别", cause["category"]),
-        ("发现情况", f"巡察在{cause['area_name']}所辖 {totals['villages']} 个村(社区)发现{cause['category']}问题 "
-                     f"{totals['issues']} 个（按同类地区情况期望约 {e.get('expected', '—')} 个），"
-                     f"其中 {totals['open_issues']} 个尚未完成整改；整改后复发 {e.get('recurrences', 0)} 个村(社区)。"),
-        ("根源分析", f"该类问题在本区域集中、反复出现，根子在{agency['unit_name']}（{agency['duty_zh']}），"
-                     f"置信度 {cause.get('confidence', 0):.3f}。"),
-        ("整改要求", agency["task"]),
-        ("完成时限", agency["due_on"]),
-        ("协同单位", "；".join(u["unit_name"] for u in agency.get("co_responsible", [])) or "无"),
-        ("反馈要求", "请于完成时限前将整改情况（含佐证材料）书面反馈巡察办；基层端整改清单见第二页。"),
-        ("", ""),
-        ("", f"{office}　　{as_of.year}年{as_of.month}月{as_of.day}日"),
-    ]
-    for offset, (label, text) in enumerate(lines, start=3):
+    for offset, (label, text) in enumerate(notice_lines(notice, as_of, office), start=3):
         put(sheet, offset, 1, label).font = Font(bold=True)
         cell = put(sheet, offset, 2, text)
         cell.alignment = Alignment(wrap_text=True, vertical="top")
@@ -263,10 +254,201 @@ def write_notice(package: dict, path: str | Path, as_of: dt.date, office: str = 
     sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
     sheet.page_setup.fitToWidth = 1
     sheet.sheet_properties.pageSetUpPr.fitToPage = True
-    listing = workbook.create_sheet("基层端清单")
-    _table(listing, ["村(社区)代码", "村(社区)", "乡镇(街道)", "问题编号", "问题描述", "整改状态", "整改时限", "基层端责任单位"],
-           ([v["village_code"], v["village_name"], v["township_name"], i["issue_id"], i["description"], i["status_zh"],
-             v["due_on"], "；".join(u["unit_name"] for u in v["responsible_units"])]
-            for v in package["grassroots_end"] for i in v["issues"]),
-           [14, 22, 14, 16, 40, 10, 12, 50])
+    _table(workbook.create_sheet("基层端清单"), NOTICE_LIST_HEADERS, _notice_rows(notice),
+           [14, 22, 14, 16, 16, 40, 10, 12, 12, 10, 50])
     return save_workbook(workbook, path)
+
+
+def write_notice_html(notice: dict, path: str | Path, as_of: dt.date, office: str = "巡察工作领导小组办公室") -> Path:
+    """The same notice as one printable HTML page (A4, no outside resource: it opens offline)."""
+    from html import escape
+
+    from .analysis.transfer import notice_lines
+    lines = "".join(f"<tr><th>{escape(label)}</th><td>{escape(text)}</td></tr>"
+                    for label, text in notice_lines(notice, as_of, office))
+    head = "".join(f"<th>{escape(h)}</th>" for h in NOTICE_LIST_HEADERS)
+    body = "".join("<tr>" + "".join(f"<td>{escape('' if v is None else str(v))}</td>" for v in row) + "</tr>"
+                   for row in _notice_rows(notice))
+    page = f"""<!DOCTYPE html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>巡察发现问题反馈移交抄告单 · {escape(notice['unit_name'])}</title>
+<style>
+@page {{ size: A4; margin: 18mm 15mm; }}
+body {{ font-family: "Noto Serif CJK SC", "SimSun", serif; font-size: 12pt; color: #000; }}
+h1 {{ text-align: center; font-size: 20pt; letter-spacing: 0.1em; }}
+table {{ border-collapse: collapse; width: 100%; }}
+.notice th {{ width: 7em; text-align: left; vertical-align: top; padding: 4px 6px; }}
+.notice td {{ padding: 4px 6px; }}
+.list {{ page-break-before: always; font-size: 9pt; }}
+.list th, .list td {{ border: 1px solid #444; padding: 2px 4px; }}
+</style></head><body>
+<h1>巡察发现问题反馈移交抄告单</h1>
+<table class="notice">{lines}</table>
+<section class="list"><h2>基层端清单（尚未完成整改的问题）</h2>
+<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></section>
+</body></html>
+"""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+# -- planning and the closed loop ------------------------------------------------------------------
+# Every planning and follow-up command writes its table with these helpers: Chinese headers, dates
+# as date cells, a frozen header, text never a formula (see :func:`put`).
+PLAN_HEADERS = ["轮次", "巡察轮次", "开始日期", "结束日期", "巡察组", "对象类型", "对象代码", "对象名称",
+                "所属乡镇(街道)代码", "分类", "巡察方式", "届内", "前半届"]
+
+
+def write_workbook(path: str | Path, sheets: Sequence[tuple[str, list[str], Iterable[Sequence], list[int]]]) -> Path:
+    """A workbook of several tables: ``(title, headers, rows, widths)`` each."""
+    workbook = Workbook()
+    for index, (title, headers, rows, widths) in enumerate(sheets):
+        sheet = workbook.active if index == 0 else workbook.create_sheet()
+        sheet.title = title
+        _table(sheet, headers, rows, widths)
+    return save_workbook(workbook, path)
+
+
+def write_plan(plan: dict, path: str | Path) -> Path:
+    """Sheet 巡察计划 (one row per team's object: township or village; its columns load back as
+    inspection records), 轮次, 乡镇(街道) and 专项巡察建议 (listed beside the plan)."""
+    yes = lambda flag: "是" if flag else "否"  # noqa: E731
+    rows = [[r["round"], r["round_id"], r["starts_on"], r["ends_on"], o["team"], o["kind"],
+             o["village_code"] or o["township_code"], o["name"], o["township_code"], o["class"] or "", o["mode"],
+             yes(r["within_term"]), yes(r["first_half"])]
+            for r in plan["rounds"] for o in sorted(r["townships"] + r["villages"],
+                                                    key=lambda o: (o["team"], o["township_code"], o["village_code"] or ""))]
+    rounds = [[r["round"], r["round_id"], r["starts_on"], r["ends_on"], yes(r["within_term"]), yes(r["first_half"]),
+               len(r["teams"]), len(r["townships"]), r["by_mode"].get("直接巡村", 0), r["by_mode"].get("乡村一体巡", 0)]
+              for r in plan["rounds"]]
+    townships = [[t["township_code"], t["name"], t["mode"] or "（所辖均为重点村，直接巡村）", t["joint_villages"],
+                  t["direct_villages"]] for t in plan["townships"]]
+    special = [[p["proposal_id"], p["topic"], p["scope"]["area_name"], p["scope"]["villages"], p["scope"]["townships"],
+                p["scope"]["key_villages"], p["lead_unit"]["unit_name"], p["cause"]["category"], p["cause"]["confidence"],
+                p["cause"]["observed"], p["cause"]["expected"], "；".join(p["reasons"])] for p in plan["special"]]
+    return write_workbook(path, [
+        ("巡察计划", PLAN_HEADERS, rows, [6, 14, 12, 12, 8, 10, 14, 26, 14, 8, 12, 6, 8]),
+        ("轮次", ["轮次", "巡察轮次", "开始日期", "结束日期", "届内", "前半届", "巡察组数", "乡镇(街道)数", "直接巡村",
+                "乡村一体巡"], rounds, [6, 14, 12, 12, 6, 8, 10, 12, 10, 10]),
+        ("乡镇(街道)", ["乡镇(街道)代码", "乡镇(街道)", "巡察方式", "一体巡察的一般村数", "直接巡察的重点村数"], townships,
+         [14, 20, 22, 18, 18]),
+        ("专项巡察建议", ["建议编号", "专项巡察主题", "范围", "涉及村(社区)数", "涉及乡镇(街道)数", "其中重点村数", "牵头单位",
+                     "根源问题类别", "置信度", "发现问题数", "期望问题数", "理由"], special,
+         [24, 24, 10, 14, 16, 12, 24, 18, 8, 10, 10, 80]),
+    ])
+
+
+def _yes(flag) -> str:
+    return "是" if flag else ""
+
+
+def write_classification(rows: list[dict], names: dict[str, str], indicator_zh: dict[str, str], path) -> Path:
+    keys = list(indicator_zh)
+    return write_sheet(path, "村(社区)分类",
+                       ["村(社区)代码", "村(社区)", "乡镇(街道)代码", "乡镇(街道)", "分类", "得分", "巡察方式", "理由"]
+                       + [f"{indicator_zh[k]}得分" for k in keys],
+                       ([r["village_code"], r["name"], r["township_code"], names.get(r["township_code"], ""), r["class"],
+                         r["score"], r["mode"], "；".join(r["reasons"])] + [r["contributions"].get(k, 0) for k in keys]
+                        for r in rows),
+                       [14, 22, 12, 14, 8, 8, 12, 50] + [10] * len(keys))
+
+
+def write_key_list(record: dict, names: dict[str, str], path) -> Path:
+    """The key-village list as settled: the villages (source, reason), the office's changes, where
+    it and the indicators disagree."""
+    source = {"township": "乡镇推荐", "office": "巡察办增列"}
+    diff = record["against_indicators"]
+    return write_workbook(path, [
+        ("重点村名单", ["村(社区)代码", "村(社区)", "乡镇(街道)", "来源", "理由", "名单状态"],
+         [[code, v.get("name") or names.get(code, ""), names.get(code[:9], ""), source.get(v.get("source"), ""),
+           v.get("reason", ""), record["status_zh"]] for code, v in record["villages"].items()], [14, 24, 16, 12, 40, 20]),
+        ("调整记录", ["村(社区)代码", "村(社区)", "调整", "理由", "调整人", "时间"],
+         [[c["village_code"], names.get(c["village_code"], ""), "增列" if c["action"] == "add" else "移出", c["reason"],
+           c["by"], c["at"]] for c in record["changes"]], [14, 24, 8, 40, 14, 20]),
+        ("与指标分类不一致", ["村(社区)代码", "村(社区)", "差异"],
+         [[code, names.get(code, ""), "名单内、指标为一般村"] for code in diff["listed_but_ordinary"]]
+         + [[code, names.get(code, ""), "指标为重点村、名单未列入"] for code in diff["key_but_not_listed"]], [14, 24, 24]),
+    ])
+
+
+RECTIFY_HEADERS = ["问题编号", "村(社区)代码", "村(社区)", "乡镇(街道)", "问题类别", "问题描述", "立行立改", "整改状态",
+                   "发现日期", "整改时限", "预警", "责任单位"]
+
+
+def write_rectification(status: dict, path) -> Path:
+    """Deadline warnings: every problem not done, then the 立行立改 items past their short deadline,
+    then the counts."""
+    from .analysis.planning import WARNING_ZH
+    from .model import Status
+    row = lambda r: [r["issue_id"], r["village_code"], r["village_name"], r["township_name"], r["category"],  # noqa: E731
+                     r["description"], _yes(r["immediate"]), Status(r["status"]).zh, r["found_on"], r["due_on"],
+                     r["warning_zh"], "；".join(r["responsible"])]
+    widths = [16, 14, 22, 14, 18, 40, 8, 10, 12, 12, 12, 50]
+    overdue = set(status["immediate_overdue"])
+    return write_workbook(path, [
+        ("整改预警", RECTIFY_HEADERS, [row(r) for r in status["issues"] if r["warning"] != "done"], widths),
+        ("立行立改逾期", RECTIFY_HEADERS, [row(r) for r in status["issues"] if r["issue_id"] in overdue], widths),
+        ("汇总", ["预警", "问题数"], [[WARNING_ZH[k], n] for k, n in status["counts"].items()], [16, 10]),
+    ])
+
+
+BACKCHECK_RESULT_HEADERS = ["村(社区)代码", "村(社区)", "乡镇(街道)", "问题编号", "问题类别", "问题描述", "整改状态",
+                            "销号日期", "抽查结果", "抽查日期", "抽查人", "说明"]
+
+
+def write_back_check(result: dict, path) -> Path:
+    """Sheet 抽查村(社区) (the sample by village) and sheet 抽查结果 (one row per done problem of those
+    villages, with 抽查结果 to fill in: 整改到位 or 未整改到位; the sheet loads back with
+    ``xuncha backcheck record``)."""
+    from openpyxl.worksheet.datavalidation import DataValidation
+    villages = [[v["village_code"], v["village_name"], v["township_name"], len(v["issues"])] for v in result["villages"]]
+    rows = [[v["village_code"], v["village_name"], v["township_name"], i["issue_id"], i["category"], i["description"],
+             i["status_zh"], i["closed_on"], i.get("result", ""), i.get("checked_on"), i.get("checked_by", ""), ""]
+            for v in result["villages"] for i in v["issues"]]
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "抽查村(社区)"
+    _table(sheet, ["村(社区)代码", "村(社区)", "乡镇(街道)", "已整改问题数"], villages, [14, 24, 16, 14])
+    results = workbook.create_sheet("抽查结果")
+    last = _table(results, BACKCHECK_RESULT_HEADERS, rows, [14, 22, 14, 16, 18, 40, 10, 12, 12, 12, 12, 30])
+    choice = DataValidation(type="list", formula1='"整改到位,未整改到位"', allow_blank=True)
+    results.add_data_validation(choice)
+    choice.add(f"I2:I{max(last, 2)}")
+    return save_workbook(workbook, path)
+
+
+def write_evaluation(result: dict, path) -> Path:
+    """成效评估: the district, each township, department and package, and the three shifts by round."""
+    from .analysis.planning import SHIFT_ZH
+    pct = lambda v: None if v is None else round(v, 4)  # noqa: E731
+    measures = ["问题数", "按期整改率", "已整改/销号比例", "整改后复发率"]
+    brief = lambda r: [r["problems"], pct(r["on_time_rate"]), pct(r["share_closed"]), pct(r["recurrence_after_closure"])]  # noqa: E731
+    shift_keys = [k for k in SHIFT_ZH]
+    return write_workbook(path, [
+        ("全区", ["区县代码"] + measures, [[result["district"]] + brief(result)], [10, 10, 12, 14, 12]),
+        ("各乡镇(街道)", ["乡镇(街道)代码", "乡镇(街道)"] + measures,
+         [[t["code"], t["name"]] + brief(t) for t in result["townships"]], [14, 18, 10, 12, 14, 12]),
+        ("各部门", ["单位编号", "单位", "牵头整改包数", "机关端已完成"] + measures,
+         [[d["unit_id"], d["unit_name"], d["packages"], d["agency_done"]] + brief(d) for d in result["departments"]],
+         [26, 24, 12, 12, 10, 12, 14, 12]),
+        ("各整改包", ["整改包编号", "根源单位", "问题类别", "涉及村(社区)数", "问题数", "未完成整改数", "机关端已完成",
+                  "已销号", "销号日期", "按期整改率"],
+         [[p["package_id"], p["unit_name"], p["category"], p["villages"], p["problems"], p["open"],
+           _yes(p["agency_done"]), _yes(p["closed"]), p["closed_on"], pct(p["on_time_rate"])] for p in result["packages"]],
+         [28, 24, 18, 14, 8, 12, 12, 8, 12, 12]),
+        ("三个变化(按轮次)", ["巡察轮次", "问题数"] + [f"{SHIFT_ZH[k]}占比" for k in shift_keys] + ["主要腐败表现形式"],
+         [[r, s["problems"]] + [s[k] for k in shift_keys] + ["、".join(f"{f} {n}" for f, n in list(s["forms"].items())[:5])]
+          for r, s in result["shifts_by_round"].items()], [14, 8, 18, 12, 14, 14, 50]),
+    ])
+
+
+def write_reopen(result: dict, path) -> Path:
+    return write_workbook(path, [
+        ("复发问题", ["原问题编号", "复发问题编号", "巡察轮次", "村(社区)代码", "问题类别", "新整改时限"],
+         [[r["closed"], r["reopened_by"], r["round"], r["village_code"], r["category"], r.get("due_on")]
+          for r in result["issues"]], [16, 16, 14, 14, 18, 12]),
+        ("重新打开的整改包", ["整改包编号", "根源单位编号", "问题类别", "销号日期", "再次发现的问题"],
+         [[p["package_id"], p["unit_id"], p["category"], p["closed_on"], "、".join(p["reopened_by"])]
+          for p in result["packages"]], [28, 26, 18, 12, 60]),
+    ])

@@ -7,11 +7,18 @@ import datetime as dt
 from .analysis.chains import responsibility_chain
 from .analysis.packages import build_packages
 from .analysis.root_causes import DEFAULT_MIN_CONFIDENCE, surface_root_causes
+from .access import EVERY_DISTRICT, Scope
 from .errors import InputError, NotFound, RowError
-from .model import DONE_STATUSES
+from .model import DONE_STATUSES, Status
 from .store import GraphStore
 
 BULK_FROM = 100  # candidates from which their problems are read in one pass
+
+
+def surfaced(store: GraphStore, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> list:
+    """Every tested (area, category) pair of the whole store, best first: the one analysis the
+    root-cause reports, packages and views select from (baselines always use everything loaded)."""
+    return surface_root_causes(store.ledger_facts(), min_confidence=min_confidence)
 
 
 def root_causes(store: GraphStore, **options) -> list[dict]:
@@ -22,11 +29,14 @@ def root_causes(store: GraphStore, **options) -> list[dict]:
 
 def root_cause_report(store: GraphStore, *, district: str | None = None, level: str | None = None,
                       top: int | None = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
-                      include_all: bool = False, with_issues: bool = True) -> tuple[list[dict], list[str]]:
+                      include_all: bool = False, with_issues: bool = True,
+                      candidates: list | None = None) -> tuple[list[dict], list[str]]:
     """The root causes and, for the pairs in scope that could not be tested, each distinct reason
-    (no baseline, no reference rates). Baselines always use everything loaded; ``district`` filters."""
-    candidates = surface_root_causes(store.ledger_facts(), min_confidence=min_confidence)
-    notes = sorted({c.reason for c in candidates if c.reason and (district is None or c.district_code == district)
+    (no baseline, no reference rates); ``district`` and ``level`` filter. ``candidates``: the
+    store's :func:`surfaced` analysis at ``min_confidence``, when the caller has it already."""
+    if candidates is None:
+        candidates = surfaced(store, min_confidence)
+    notes = sorted({c.reason for c in candidates if not c.tested and c.reason and (district is None or c.district_code == district)
                     and (level is None or c.level == level)})
     selected = [c for c in candidates
                 if (include_all or c.surfaced)
@@ -43,15 +53,25 @@ def root_cause_report(store: GraphStore, *, district: str | None = None, level: 
         issues_of = lambda c: under.get((c.area_code, c.category), [])  # noqa: E731
     else:
         issues_of = lambda c: store.issues_in(c.area_code, c.category)  # noqa: E731
-    out = []
-    for rank, candidate in enumerate(selected, start=1):
-        item = {"rank": rank, **candidate.as_dict()}
-        if with_issues:
-            issues = issues_of(candidate)
-            item["villages"] = sorted({i.village_code for i in issues})
-            item["issue_ids"] = [i.issue_id for i in issues]
-        out.append(item)
-    return out, notes
+    return [_cause(rank, c, issues_of(c) if with_issues else None)
+            for rank, c in enumerate(selected, start=1)], notes
+
+
+def root_cause(store: GraphStore, unit_id: str, category: str, candidates: list | None = None) -> dict | None:
+    """One tested pair, surfaced or not, as :func:`root_causes` with ``include_all`` gives it (its
+    rank among all pairs, its villages and issue ids); None if the pair was not tested."""
+    for rank, c in enumerate(surfaced(store) if candidates is None else candidates, start=1):
+        if c.unit_id == unit_id and c.category == category:
+            return _cause(rank, c, store.issues_in(c.area_code, c.category))
+    return None
+
+
+def _cause(rank: int, candidate, issues: list | None) -> dict:
+    item = {"rank": rank, **candidate.as_dict()}
+    if issues is not None:
+        item["villages"] = sorted({i.village_code for i in issues})
+        item["issue_ids"] = [i.issue_id for i in issues]
+    return item
 
 
 def ancestors(store: GraphStore, division) -> list:
@@ -93,33 +113,42 @@ def packages(store: GraphStore, as_of: dt.date | None = None, **options) -> list
                        "closed": closed is not None, "closed_on": closed["done_on"].isoformat() if closed else None,
                        "reopened_on": reopened["done_on"].isoformat() if reopened else None,
                        "reopened_note": reopened["note"] if reopened else None}
+    _package_histories(store, found)
     return found
 
 
-def _package(store: GraphStore, package_id: str) -> dict:
+def _package(store: GraphStore, package_id: str, scope: Scope = EVERY_DISTRICT) -> dict:
+    """The package as surfaced now. A district's caller reaches its district's packages only: the
+    area the id names (as sent) and the area of the package found (as stored) both lie inside."""
     area = package_id.split("-")[1] if package_id.count("-") >= 2 else ""
+    missing = NotFound(f"没有这个整改包 {package_id} (no such package among the surfaced root causes)")
+    if scope.district is not None and not (area.isdigit() and scope.sees(area)):
+        raise missing
     found = next((p for p in packages(store, district=area[:6] or None) if p["package_id"] == package_id), None)
-    if found is None:
-        raise NotFound(f"没有这个整改包 {package_id} (no such package among the surfaced root causes)")
+    if found is None or not scope.sees(found["root_cause"]["area_code"]):
+        raise missing
     return found
 
 
-def complete_agency_end(store: GraphStore, package_id: str, done_on: dt.date, note: str) -> tuple[dict, dict]:
+def complete_agency_end(store: GraphStore, package_id: str, done_on: dt.date, note: str, by: str = "",
+                        scope: Scope = EVERY_DISTRICT) -> tuple[dict, dict]:
     """Record that the agency end (机关端) of a package is done, with its date and evidence; the
     package's state before, and the package after."""
     from .access import now
-    before = _package(store, package_id)["status"]
+    before = _package(store, package_id, scope)["status"]
     if not note.strip():
         raise InputError(RowError(package_id, None, "--note", None, "机关端完成情况说明（佐证），不能为空 (an evidence note)"))
     store.mark_package_end(package_id, "agency", done_on, note.strip(), now())
+    _record_package_step(store, package_id, "agency", done_on, by, note.strip())
     return before, _package(store, package_id)
 
 
-def close_package(store: GraphStore, package_id: str, closed_on: dt.date, note: str = "") -> tuple[dict, dict]:
+def close_package(store: GraphStore, package_id: str, closed_on: dt.date, note: str = "", by: str = "",
+                  scope: Scope = EVERY_DISTRICT) -> tuple[dict, dict]:
     """销号: only when both ends are done, the agency's task and every grassroots problem; the
     package's state before, and the package after."""
     from .access import now
-    package = _package(store, package_id)
+    package = _package(store, package_id, scope)
     status = package["status"]
     missing = []
     if not status["agency_done"]:
@@ -129,7 +158,28 @@ def close_package(store: GraphStore, package_id: str, closed_on: dt.date, note: 
     if missing:
         raise InputError(RowError(package_id, None, None, None, "两端都完成后才能销号；" + "；".join(missing)))
     store.mark_package_end(package_id, "closed", closed_on, note, now())
+    _record_package_step(store, package_id, "closed", closed_on, by, note)
     return status, _package(store, package_id)
+
+
+PACKAGE_STEP_ZH = {"agency": "机关端完成", "closed": "销号", "reopened": "重新打开"}
+
+
+def _record_package_step(store: GraphStore, package_id: str, step: str, on: dt.date, by: str, note: str) -> None:
+    """A package's step in its history (who, when), beside the state the package ends keep."""
+    from .store import FollowUp
+    store.save_follow_ups([FollowUp("package", package_id, package_id.split("-")[1][:6], on, by, step, note)])
+
+
+def _package_histories(store: GraphStore, found: list[dict]) -> None:
+    """Each package's recorded steps, oldest first, under ``status["history"]``."""
+    steps: dict[str, list[dict]] = {}
+    for district in sorted({p["package_id"].split("-")[1][:6] for p in found}):
+        for r in store.follow_ups(district, "package"):
+            steps.setdefault(r.target, []).append({"on": r.on.isoformat(), "by": r.by, "step": r.result,
+                                                   "step_zh": PACKAGE_STEP_ZH.get(r.result, r.result), "note": r.note})
+    for p in found:
+        p["status"]["history"] = steps.get(p["package_id"], [])
 
 
 def _packages(store: GraphStore, as_of: dt.date | None = None, **options) -> list[dict]:
@@ -168,12 +218,11 @@ def classification(store: GraphStore, district: str, base_data: dict | None = No
 
 def classified_modes(store: GraphStore, district: str, base_data: dict | None = None,
                      config: dict | None = None) -> tuple[list, list[dict]]:
-    """The classes and the inspection modes of the district's villages, from one root-cause analysis."""
-    from .analysis.planning import recommend_modes
-    causes = root_causes(store, district=district)
-    classes = classification(store, district, base_data, config, causes=causes)
-    systemic = [c for c in causes if c["level"] == "district"]
-    return classes, recommend_modes(classes, {district: systemic})
+    """The classes and the inspection modes of the district's villages (直接巡村 for key villages,
+    乡村一体巡 for the others)."""
+    from .analysis.planning import village_modes
+    classes = classification(store, district, base_data, config)
+    return classes, village_modes(classes)
 
 
 def inspection_modes(store: GraphStore, district: str, base_data: dict | None = None,
@@ -181,33 +230,83 @@ def inspection_modes(store: GraphStore, district: str, base_data: dict | None = 
     return classified_modes(store, district, base_data, config)[1]
 
 
+def planning_view(store: GraphStore, district: str, base_data: dict | None = None, config: dict | None = None
+                  ) -> dict:
+    """Classes, the modes of villages and townships, and the 专项巡察 proposals beside them, from one
+    root-cause analysis."""
+    from .analysis.planning import special_proposals, township_modes, village_modes
+    causes = root_causes(store, district=district)
+    classes = classification(store, district, base_data, config, causes=causes)
+    modes = village_modes(classes)
+    names = store.division_names({c.township_code for c in classes} | {district})
+    units = {u.function: {"unit_id": u.unit_id, "unit_name": u.name} for u in store.units([district])}
+    special = special_proposals(causes, classes, units, (config or {}).get("scale"))
+    for p in special:
+        p["scope"]["area_name"] = names.get(p["scope"]["area_code"], p["scope"]["area_name"])
+    return {"classes": classes, "modes": modes, "townships": township_modes(modes, names), "special": special}
+
+
+def inspected_this_term(store: GraphStore, district: str, term_start: dt.date | None = None) -> set[str]:
+    """Codes of the villages and townships inspected since ``term_start`` (all, without it): those
+    with an inspection record, and villages where a problem was found (a finding is a visit)."""
+    since = lambda day: term_start is None or day >= term_start  # noqa: E731
+    done = {r.area_code for r in store.inspections(district) if since(r.started_on)}
+    return done | {i.village_code for i in _district_issues(store, district) if since(i.found_on)}
+
+
 def coverage_plan(store: GraphStore, district: str, *, teams: int, term_end: dt.date, start: dt.date | None = None,
-                  rounds_per_year: int = 2, per_team: dict | None = None, base_data: dict | None = None,
-                  config: dict | None = None, term_start: dt.date | None = None) -> dict:
-    """Villages inspected this term (a problem found since ``term_start``) and rounds for the rest."""
-    from .analysis.planning import DIRECT, JOINT, SPECIAL, plan_rounds
-    modes = inspection_modes(store, district, base_data, config)
-    inspected = {i.village_code for i in _district_issues(store, district)
-                 if term_start is None or i.found_on >= term_start}
-    plan = plan_rounds(modes, inspected, teams=teams, per_team=per_team or {DIRECT: 4, SPECIAL: 8, JOINT: 8},
-                       rounds_per_year=rounds_per_year, start=start or dt.date.today(), term_end=term_end)
-    return {"district": district, **plan}
+                  rounds_per_year: int | None = None, per_team: dict | None = None, base_data: dict | None = None,
+                  config: dict | None = None, term_start: dt.date | None = None, today: dt.date | None = None) -> dict:
+    """A work plan for the villages and townships not inspected this term, with the townships'
+    modes and the 专项巡察 proposals listed beside it (not inside it). Impossible input: InputError."""
+    from .analysis.planning import DIRECT, JOINT, PlanError, plan_defaults, plan_rounds
+    defaults = plan_defaults(config)
+    per_team = {DIRECT: defaults["direct"], JOINT: defaults["joint"], **(per_team or {})}
+    today = today or dt.date.today()
+    view = planning_view(store, district, base_data, config)
+    names = {t["township_code"]: t["name"] for t in view["townships"]}
+    try:
+        plan = plan_rounds(view["modes"], names, inspected_this_term(store, district, term_start), teams=teams,
+                           per_team=per_team, rounds_per_year=rounds_per_year or defaults["rounds_per_year"],
+                           start=start or today, term_end=term_end, today=today)
+    except PlanError as exc:
+        raise InputError(RowError(exc.option, None, None, exc.value, exc.expected)) from None
+    return {"district": district, **plan, "per_team": per_team, "townships": view["townships"],
+            "special": view["special"]}
 
 
-def rectification_status(store: GraphStore, district: str, as_of: dt.date | None = None) -> dict:
-    from .analysis.planning import WARNING_ZH, deadline_warning
+def rectification_status(store: GraphStore, district: str, as_of: dt.date | None = None,
+                         config: dict | None = None) -> dict:
+    """Each problem's deadline warning, with its village, township and responsible units (the
+    village committee, then the township units bearing a duty for its category); 立行立改 items
+    have their own short deadline (``immediate_days``) and their own overdue list."""
+    from .analysis.packages import township_bearers
+    from .analysis.planning import WARNING_ZH, deadline_warning, immediate_due, plan_defaults
     as_of = as_of or dt.date.today()
+    days = plan_defaults(config)["immediate_days"]
+    issues = _district_issues(store, district)
+    villages = {i.village_code for i in issues}
+    townships = {v[:9] for v in villages}
+    names = store.division_names(villages | townships)
+    bearers = township_bearers(store.units(townships), store.duties())
     rows = []
-    for i in _district_issues(store, district):
-        warning = deadline_warning(i.status, i.due_on, as_of)
-        rows.append({"issue_id": i.issue_id, "village_code": i.village_code, "category": i.category,
-                     "status": i.status, "due_on": i.due_on, "immediate": i.immediate, "warning": warning,
-                     "warning_zh": WARNING_ZH[warning]})
+    for i in issues:
+        due = immediate_due(i, days)
+        warning = deadline_warning(i.status, due, as_of)
+        rows.append({"issue_id": i.issue_id, "village_code": i.village_code,
+                     "village_name": names.get(i.village_code, i.village_code),
+                     "township_name": names.get(i.village_code[:9], i.village_code[:9]), "category": i.category,
+                     "description": i.description, "status": i.status, "found_on": i.found_on, "due_on": due,
+                     "immediate": i.immediate, "warning": warning, "warning_zh": WARNING_ZH[warning],
+                     "responsible": ["村(社区)“两委”"] + [u["unit_name"] for u in
+                                                       bearers.get((i.village_code[:9], i.category), [])]})
     counts = {k: sum(1 for r in rows if r["warning"] == k) for k in WARNING_ZH}
     immediate = [r for r in rows if r["immediate"]]
-    return {"district": district, "as_of": as_of.isoformat(), "counts": counts,
-            "immediate": {"total": len(immediate), "done": sum(1 for r in immediate if r["warning"] == "done")},
-            "issues": rows}
+    overdue = [r for r in immediate if r["warning"] in ("overdue", "overdue_90")]
+    return {"district": district, "as_of": as_of.isoformat(), "counts": counts, "immediate_days": days,
+            "immediate": {"total": len(immediate), "done": sum(1 for r in immediate if r["warning"] == "done"),
+                          "overdue": len(overdue)},
+            "immediate_overdue": [r["issue_id"] for r in overdue], "issues": rows}
 
 
 # -- the key-village list: proposed by the townships, adjusted and approved by the office -----------
@@ -223,9 +322,10 @@ def key_village_list(store: GraphStore, district: str, base_data: dict | None = 
             "against_indicators": compare(record, by_indicators)}
 
 
-def _key_list_change(store: GraphStore, district: str, change) -> tuple[dict | None, dict]:
+def _key_list_change(store: GraphStore, district: str, change, scope: Scope) -> tuple[dict | None, dict]:
     from .access import now
     from .analysis.key_villages import ListError
+    scope.require(district, "区县")
     before = store.key_villages(district)
     at = now()
     try:
@@ -236,16 +336,21 @@ def _key_list_change(store: GraphStore, district: str, change) -> tuple[dict | N
     return before, after
 
 
-def propose_key_villages(store: GraphStore, district: str, rows: list[dict], by: str, file: str = ""):
+def propose_key_villages(store: GraphStore, district: str, rows: list[dict], by: str, file: str = "",
+                         scope: Scope = EVERY_DISTRICT):
     """Import the townships' proposal (``loaders.base_data.read_key_village_proposal`` reads the file);
-    it replaces the district's list, approval included. Returns (before, after)."""
+    it replaces the townships' part of the list and its approval, the office's adjustments kept.
+    Returns (before, after)."""
     from .analysis.key_villages import propose
-    return _key_list_change(store, district, lambda before, at: propose(district, rows, by, at, file))
+    return _key_list_change(store, district, lambda before, at: propose(district, rows, by, at, file, earlier=before),
+                            scope)
 
 
-def adjust_key_villages(store: GraphStore, district: str, village_code: str, action: str, reason: str, by: str):
+def adjust_key_villages(store: GraphStore, district: str, village_code: str, action: str, reason: str, by: str,
+                        scope: Scope = EVERY_DISTRICT):
     """The office adds or removes a village, with its reason. Returns (before, after)."""
     from .analysis.key_villages import adjust
+    scope.require(district, "区县")
     village = store.division(village_code)
     if village is None or village.level != "village" or not village_code.startswith(district):
         raise InputError(RowError("重点村名单", None, "村(社区)代码", village_code,
@@ -256,10 +361,10 @@ def adjust_key_villages(store: GraphStore, district: str, village_code: str, act
             raise InputError(RowError("重点村名单", None, None, district, "先导入乡镇推荐名单 (no proposed list yet)"))
         return adjust(before, {"village_code": village.code, "name": village.name,
                                "township_code": village.parent_code}, action, reason, by, at)
-    return _key_list_change(store, district, change)
+    return _key_list_change(store, district, change, scope)
 
 
-def approve_key_villages(store: GraphStore, district: str, by: str):
+def approve_key_villages(store: GraphStore, district: str, by: str, scope: Scope = EVERY_DISTRICT):
     """Approval by the office (who, when): from now on classification and the plan use the list."""
     from .analysis.key_villages import approve
 
@@ -267,10 +372,11 @@ def approve_key_villages(store: GraphStore, district: str, by: str):
         if before is None:
             raise InputError(RowError("重点村名单", None, None, district, "先导入乡镇推荐名单 (no proposed list yet)"))
         return approve(before, by, at)
-    return _key_list_change(store, district, change)
+    return _key_list_change(store, district, change, scope)
 
 
-def reopen_recurrences(store: GraphStore, district: str, *, apply: bool = False, on: dt.date | None = None) -> dict:
+def reopen_recurrences(store: GraphStore, district: str, *, apply: bool = False, on: dt.date | None = None,
+                       by: str = "", scope: Scope = EVERY_DISTRICT) -> dict:
     """Reopen (复发重开) what came back in a later round, with the link recorded:
 
     * a rectified or closed problem whose category was found again in the same village in a later
@@ -281,8 +387,10 @@ def reopen_recurrences(store: GraphStore, district: str, *, apply: bool = False,
 
     With ``apply`` False nothing is written (a preview of the same answer)."""
     from .access import now
+    from .analysis.packages import GRASSROOTS_DAYS
     from .analysis.planning import recurrence_links
     from .model import IssueIn, Status
+    scope.require(district, "区县")
     on = on or dt.date.today()
     issues = {i.issue_id: i for i in _district_issues(store, district)}
     links = [link for link in recurrence_links(issues.values())
@@ -291,9 +399,13 @@ def reopen_recurrences(store: GraphStore, district: str, *, apply: bool = False,
     for link in links:
         old = issues[link["closed"]]
         fields = {k: v for k, v in old.__dict__.items() if k != "extra"}
-        reopened.append(IssueIn.model_validate({**fields, "status": Status.REOPENED, "extra": {
+        # Open again with a deadline of its own: the old one (often of an earlier term) has passed.
+        due = old.due_on if old.due_on and old.due_on > on else on + dt.timedelta(days=GRASSROOTS_DAYS)
+        link["due_on"] = due.isoformat()
+        reopened.append(IssueIn.model_validate({**fields, "status": Status.REOPENED, "due_on": due, "extra": {
             **{k: str(v) for k, v in old.extra.items()},
-            "复发重开": f"{link['reopened_by']}（{link['round']}，同一村(社区)同类问题再次发现）"}}))
+            "复发重开": f"{link['reopened_by']}（{link['round']}，同一村(社区)同类问题再次发现）",
+            **({"原整改时限": old.due_on.isoformat()} if old.due_on and old.due_on != due else {})}}))
     package_links = []
     for p in packages(store, district=district):
         closed_on = p["status"]["closed_on"]
@@ -305,35 +417,118 @@ def reopen_recurrences(store: GraphStore, district: str, *, apply: bool = False,
             package_links.append({"package_id": p["package_id"], "unit_id": p["agency_end"]["unit_id"],
                                   "category": p["root_cause"]["category"], "closed_on": closed_on,
                                   "reopened_by": later})
+    # What the reopening changes, as it stood (the audit's before): the problems' status and notes,
+    # the packages' closure.
+    before = {"issues": {link["closed"]: {"status": issues[link["closed"]].status,
+                                          "extra": issues[link["closed"]].extra} for link in links},
+              "packages": {link["package_id"]: {"closed_on": link["closed_on"]} for link in package_links}}
     if apply:
         recorded_at = now()
         if reopened:
             store.upsert_issues(reopened, recorded_at=recorded_at)
         for link in package_links:
-            store.mark_package_end(link["package_id"], "reopened", on,
-                                   "销号后同一根源单位辖区再次发现同类问题：" + "、".join(link["reopened_by"]), recorded_at)
-    return {"district": district, "applied": apply, "issues": links, "packages": package_links}
+            note = "销号后同一根源单位辖区再次发现同类问题：" + "、".join(link["reopened_by"])
+            store.mark_package_end(link["package_id"], "reopened", on, note, recorded_at)
+            _record_package_step(store, link["package_id"], "reopened", on, by, note)
+    return {"district": district, "applied": apply, "issues": links, "packages": package_links, "before": before}
+
+
+def transfer_notices(store: GraphStore, district: str, as_of: dt.date | None = None, top: int | None = None,
+                     term_start: dt.date | None = None) -> list[dict]:
+    """反馈移交: one notice per receiving unit, from the surfaced causes' packages and from the
+    problems whose 根源单位 the inspectors named (see :mod:`graph.analysis.transfer`)."""
+    from .analysis.transfer import transfer_notices as notices
+    found = packages(store, district=district, top=top, as_of=as_of)
+    hinted = [i for i in _district_issues(store, district) if i.root_unit_hint]
+    villages = {i.village_code for i in hinted}
+    names = store.division_names(villages | {v[:9] for v in villages})
+    areas = {district} | {t.code for t in store.divisions("township", within=district)}
+    units = {u.unit_id: u for u in store.units(areas)}
+    return notices(found, hinted, units, names, term_start)
+
+
+BACKCHECK_RESULTS = ("整改到位", "未整改到位")
 
 
 def back_check(store: GraphStore, district: str, share: float = 0.05, seed: int = 1) -> dict:
-    from .analysis.planning import back_check_sample
-    closed = [i.issue_id for i in _district_issues(store, district) if i.status in DONE_STATUSES]
-    return {"district": district, "seed": seed, "share": share, "closed": len(closed),
-            "sample": back_check_sample(closed, share, seed)}
+    """A reproducible sample of villages with rectified or closed problems (抽查), each with its done
+    problems to re-verify on site, and the results recorded so far."""
+    from .analysis.planning import back_check_villages
+    done: dict[str, list] = {}
+    for i in _district_issues(store, district):
+        if i.status in DONE_STATUSES:
+            done.setdefault(i.village_code, []).append(i)
+    sample = back_check_villages({v: [i.issue_id for i in found] for v, found in done.items()}, share, seed)
+    names = store.division_names(set(sample) | {v[:9] for v in sample})
+    results = {r.target: r for r in store.follow_ups(district, "backcheck")}
+    villages = [{"village_code": v, "village_name": names.get(v, v), "township_name": names.get(v[:9], v[:9]),
+                 "issues": [{"issue_id": i.issue_id, "category": i.category, "description": i.description,
+                             "status": i.status, "status_zh": Status(i.status).zh,
+                             "closed_on": i.closed_on.isoformat() if i.closed_on else None,
+                             **({"result": results[i.issue_id].result, "checked_on": results[i.issue_id].on.isoformat(),
+                                 "checked_by": results[i.issue_id].by} if i.issue_id in results else {})}
+                            for i in sorted(done[v], key=lambda i: i.issue_id)]} for v in sample]
+    return {"district": district, "seed": seed, "share": share, "closed": sum(len(f) for f in done.values()),
+            "villages_with_closed": len(done), "villages": villages,
+            "sample": [i["issue_id"] for v in villages for i in v["issues"]]}
+
+
+def record_back_checks(store: GraphStore, district: str, rows: list[dict], by: str) -> dict:
+    """Back-check results from the result sheet (``loaders.base_data.read_back_check_results``), each
+    with who checked and when; a problem found not fixed (未整改到位) is reported, for reopening."""
+    from .store import FollowUp
+    if not by.strip() and any(not r.get("by") for r in rows):
+        raise InputError(RowError("--by", None, None, None, "抽查人（结果表“抽查人”列为空的行）"))
+    known = {i.issue_id for i in _district_issues(store, district)}
+    unknown = [r for r in rows if r["issue_id"] not in known]
+    if unknown:
+        raise InputError([RowError(r["file"], r["row"], "问题编号", r["issue_id"], f"区县 {district} 已加载的问题编号")
+                          for r in unknown])
+    summary = store.save_follow_ups([FollowUp("backcheck", r["issue_id"], district, r["on"], r.get("by") or by.strip(),
+                                              r["result"], r.get("note") or "") for r in rows])
+    return {"district": district, "recorded": summary.as_dict(),
+            "not_fixed": sorted(r["issue_id"] for r in rows if r["result"] != BACKCHECK_RESULTS[0])}
 
 
 def evaluation(store: GraphStore, district: str, as_of: dt.date | None = None) -> dict:
-    """Effectiveness for the district and each of its townships."""
-    from .analysis.planning import effectiveness
+    """成效评估 for the district and each township, department (the district units that lead
+    packages or that the inspectors named) and package, the back-check results, and the three
+    shifts by round."""
+    from .analysis.planning import category_tags, effectiveness, shifts
     as_of = as_of or dt.date.today()
     issues = _district_issues(store, district)
     by_township: dict[str, list] = {}
     for i in issues:
         by_township.setdefault(i.village_code[:9], []).append(i)
     names = store.division_names(by_township)
-    from .analysis.planning import category_tags, shifts
+    brief = lambda found: {k: v for k, v in effectiveness(found, as_of).items() if k != "category_mix_by_round"}  # noqa: E731
+    found_packages = packages(store, district=district, as_of=as_of)
+    by_id = {i.issue_id: i for i in issues}
+    under: dict[str, dict] = {}  # department -> its problems by id: under its packages or named by the inspectors
+    for p in found_packages:
+        under.setdefault(p["agency_end"]["unit_id"], {}).update(
+            (i["issue_id"], by_id[i["issue_id"]]) for v in p["grassroots_end"] for i in v["issues"] if i["issue_id"] in by_id)
+    for i in issues:
+        if i.root_unit_hint:
+            under.setdefault(i.root_unit_hint, {})[i.issue_id] = i
+    units = {u.unit_id: u for u in store.units([district] + sorted(by_township))}
+    checks = store.follow_ups(district, "backcheck")
     return {"district": district, **effectiveness(issues, as_of),
             "shifts_by_round": shifts(issues, category_tags(store.categories())),
-            "townships": [{"code": t, "name": names.get(t, t),
-                           **{k: v for k, v in effectiveness(found, as_of).items() if k != "category_mix_by_round"}}
-                          for t, found in sorted(by_township.items())]}
+            "townships": [{"code": t, "name": names.get(t, t), **brief(found)} for t, found in sorted(by_township.items())],
+            "departments": [{"unit_id": u, "unit_name": units[u].name if u in units else u,
+                             "packages": sum(p["agency_end"]["unit_id"] == u for p in found_packages),
+                             "agency_done": sum(p["agency_end"]["unit_id"] == u and p["status"]["agency_done"]
+                                                for p in found_packages), **brief(found.values())}
+                            for u, found in sorted(under.items())],
+            "packages": [{"package_id": p["package_id"], "unit_name": p["agency_end"]["unit_name"],
+                          "category": p["root_cause"]["category"], "villages": p["totals"]["villages"],
+                          "problems": p["totals"]["issues"], "open": p["totals"]["open_issues"],
+                          "agency_done": p["status"]["agency_done"], "closed": p["status"]["closed"],
+                          "closed_on": p["status"]["closed_on"],
+                          "on_time_rate": effectiveness([by_id[i["issue_id"]] for v in p["grassroots_end"]
+                                                         for i in v["issues"] if i["issue_id"] in by_id],
+                                                        as_of)["on_time_rate"]} for p in found_packages],
+            "back_checks": {"checked": len({r.target for r in checks}),
+                            "fixed": sum(r.result == BACKCHECK_RESULTS[0] for r in checks),
+                            "not_fixed": sorted({r.target for r in checks if r.result != BACKCHECK_RESULTS[0]})}}

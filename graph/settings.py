@@ -22,8 +22,11 @@ class Settings(BaseSettings):
     # Browsers on other origins are refused unless an operator lists them (comma-separated).
     cors_origins: str = Field("", validation_alias="XUNCHA_CORS_ORIGINS")
     max_upload_mb: int = Field(50, validation_alias="XUNCHA_MAX_UPLOAD_MB")
+    # POST /issues as JSON (up to 5,000 problems); every other JSON body is capped at 256 KB.
+    max_json_mb: int = Field(8, validation_alias="XUNCHA_MAX_JSON_MB")
     cypher_timeout_s: float = Field(10.0, validation_alias="XUNCHA_CYPHER_TIMEOUT")
     cypher_row_limit: int = Field(5000, validation_alias="XUNCHA_CYPHER_ROWS")
+    cypher_max_mb: int = Field(8, validation_alias="XUNCHA_CYPHER_MB")
     # Times are stored in UTC and shown in the office's zone: an offset (+08:00, China's) or an
     # IANA name (Asia/Urumqi) where the machine has the zone database.
     timezone: str = Field("+08:00", validation_alias="XUNCHA_TIMEZONE")

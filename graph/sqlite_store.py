@@ -17,8 +17,8 @@ import networkx as nx
 from .errors import DiskFull, InputError, NotSupported, StoreError, StoreMissing, StoreUnavailable
 from .model import LEDGER_PARAMETERS, CategoryIn, Division, DutyIn, IssueIn, IssueRecord, UnitIn
 from . import projection
-from .store import (ApiToken, AuditEntry, Duty, Exposure, HintCount, Issue, LedgerCell, LedgerFacts, Progress,
-                    StatusChange, Unit, VillageCount, WriteSummary, extra_json)
+from .store import (ApiToken, AuditEntry, Duty, Exposure, FollowUp, HintCount, Inspection, Issue, LedgerCell, LedgerFacts,
+                    Progress, StatusChange, Unit, VillageCount, WriteSummary, extra_json)
 
 SCHEMA_TABLES = {"division", "category", "unit", "duty", "issue", "issue_status", "ledger_cell", "api_token",
                  "audit", "meta", "package_end", "key_village_list"}
@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS category (
 );
 CREATE TABLE IF NOT EXISTS unit (
     unit_id TEXT PRIMARY KEY, name TEXT NOT NULL, level TEXT NOT NULL, area_code TEXT NOT NULL,
-    function TEXT NOT NULL, extra TEXT
+    function TEXT NOT NULL, extra TEXT, leader TEXT
 );
 CREATE INDEX IF NOT EXISTS unit_area ON unit(area_code, function);
 CREATE TABLE IF NOT EXISTS duty (
@@ -73,7 +73,7 @@ CREATE TABLE IF NOT EXISTS api_token (
 );
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, token_id TEXT, token_name TEXT,
-    action TEXT NOT NULL, target TEXT NOT NULL, before TEXT, after TEXT
+    action TEXT NOT NULL, target TEXT NOT NULL, before TEXT, after TEXT, district_code TEXT
 );
 CREATE TABLE IF NOT EXISTS package_end (
     package_id TEXT NOT NULL, end_kind TEXT NOT NULL, done_on TEXT NOT NULL, note TEXT, recorded_at TEXT NOT NULL,
@@ -179,6 +179,7 @@ class SQLiteStore:
         self.path = Path(path)
         self.url = f"sqlite:///{self.path}"
         self._write_lock = threading.RLock()
+        self._in_atomic = False  # set, under the write lock, by the thread inside atomic()
         if not create and not self.path.is_file():
             raise StoreMissing(f"没有存储：{self.path} 不存在 (no store at {self.path})；"
                                "先加载区划 (xuncha load divisions)")
@@ -197,6 +198,10 @@ class SQLiteStore:
             if columns and "issues_sq" not in columns:  # derived table of an older version: rebuilt below
                 self.db.execute("DROP TABLE ledger_cell")
             self.db.executescript(SCHEMA)
+            if "district_code" not in {r[1] for r in self.db.execute("PRAGMA table_info(audit)")}:
+                self.db.execute("ALTER TABLE audit ADD COLUMN district_code TEXT")  # an older file
+            if "leader" not in {r[1] for r in self.db.execute("PRAGMA table_info(unit)")}:  # an older file
+                self.db.execute("ALTER TABLE unit ADD COLUMN leader TEXT")
             if (self.db.execute("SELECT EXISTS (SELECT 1 FROM issue)").fetchone()[0]
                     and not self.db.execute("SELECT EXISTS (SELECT 1 FROM ledger_cell)").fetchone()[0]):
                 with self._transaction() as db:  # a file written before ledger_cell existed
@@ -216,7 +221,9 @@ class SQLiteStore:
                                  check_same_thread=False, isolation_level=None)
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if not SCHEMA_TABLES <= tables or "issues_sq" not in {
-                r[1] for r in db.execute("PRAGMA table_info(ledger_cell)")}:
+                r[1] for r in db.execute("PRAGMA table_info(ledger_cell)")} or "district_code" not in {
+                r[1] for r in db.execute("PRAGMA table_info(audit)")} or "leader" not in {
+                r[1] for r in db.execute("PRAGMA table_info(unit)")}:
             db.close()
             return False
         if (db.execute("SELECT EXISTS (SELECT 1 FROM issue)").fetchone()[0]
@@ -229,12 +236,34 @@ class SQLiteStore:
     def close(self) -> None:
         self.db.close()
 
+    def repair(self) -> dict:
+        # A write that died is rolled back from SQLite's journal when the file is next opened.
+        return {"integrity": self.db.execute("PRAGMA integrity_check").fetchone()[0]}
+
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         # The API shares one connection between its threads: one write transaction at a time.
         with self._write_lock:
+            if self._in_atomic:  # this thread's atomic() holds the transaction: join it
+                yield self.db
+                return
             with self._transaction_unlocked() as db:
                 yield db
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Every write of this thread inside the block (graph and audit alike) in one transaction:
+        all committed together, or none."""
+        with self._write_lock:
+            if self._in_atomic:
+                yield
+                return
+            with self._transaction_unlocked():
+                self._in_atomic = True
+                try:
+                    yield
+                finally:
+                    self._in_atomic = False
 
     @contextmanager
     def _transaction_unlocked(self) -> Iterator[sqlite3.Connection]:
@@ -301,8 +330,10 @@ class SQLiteStore:
                                                     "money", "systemic_fix", "extra"), rows)
 
     def upsert_units(self, units: Sequence[UnitIn]) -> WriteSummary:
-        rows = ((u.unit_id, u.name, u.level.value, u.area_code, u.function, extra_json(u.extra)) for u in units)
-        return self._upsert("unit", ("unit_id",), ("unit_id", "name", "level", "area_code", "function", "extra"), rows)
+        rows = ((u.unit_id, u.name, u.level.value, u.area_code, u.function, extra_json(u.extra), u.leader or None)
+                for u in units)
+        return self._upsert("unit", ("unit_id",), ("unit_id", "name", "level", "area_code", "function", "extra", "leader"),
+                            rows)
 
     def upsert_duties(self, duties: Sequence[DutyIn]) -> WriteSummary:
         """The categories a duties table names are the taxonomy: new ones are added, without
@@ -396,32 +427,6 @@ class SQLiteStore:
     def existing_codes(self, codes: Iterable[str]) -> set[str]:
         return {r[0] for r in _where_in(self.db, "SELECT code FROM division WHERE code IN ({marks})", set(codes))}
 
-    # -- API tokens and audit -------------------------------------------------------------------------
-    def save_token(self, token: ApiToken) -> None:
-        with self._transaction() as db:
-            db.execute("INSERT INTO api_token (token_id, name, role, district_code, token_hash, created_at, revoked_at) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?)", dataclasses.astuple(token))
-
-    def tokens(self) -> list[ApiToken]:
-        rows = self.db.execute("SELECT token_id, name, role, district_code, token_hash, created_at, revoked_at "
-                               "FROM api_token ORDER BY created_at, token_id")
-        return [ApiToken(*r) for r in rows]
-
-    def token_by_hash(self, token_hash: str) -> ApiToken | None:
-        row = self.db.execute("SELECT token_id, name, role, district_code, token_hash, created_at, revoked_at "
-                              "FROM api_token WHERE token_hash = ?", (token_hash,)).fetchone()
-        return None if row is None else ApiToken(*row)
-
-    def revoke_token(self, token_id: str, at: str) -> bool:
-        with self._transaction() as db:
-            return db.execute("UPDATE api_token SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL",
-                              (at, token_id)).rowcount == 1
-
-    def add_audit(self, entry: AuditEntry) -> None:
-        with self._transaction() as db:
-            db.execute("INSERT INTO audit (at, token_id, token_name, action, target, before, after) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?)", dataclasses.astuple(entry)[:7])
-
     def mark_package_end(self, package_id: str, end: str, done_on: dt.date, note: str, recorded_at: str) -> None:
         with self._transaction() as db:
             db.execute("INSERT INTO package_end (package_id, end_kind, done_on, note, recorded_at) VALUES (?, ?, ?, ?, ?) "
@@ -449,13 +454,7 @@ class SQLiteStore:
                                             "recorded_at": at}
         return out
 
-    def audit(self, limit: int = 100, offset: int = 0) -> tuple[list[AuditEntry], int]:
-        rows = self.db.execute("SELECT at, token_id, token_name, action, target, before, after, seq FROM audit "
-                               "ORDER BY seq DESC LIMIT ? OFFSET ?", (limit, offset))
-        total = self.db.execute("SELECT COUNT(*) FROM audit").fetchone()[0]
-        return [AuditEntry(*r) for r in rows], total
-
-    def cypher(self, query: str, parameters: dict, limit: int, timeout: float):
+    def cypher(self, query: str, parameters: dict, limit: int, timeout: float, max_bytes: int = 0):
         raise NotSupported("Cypher 查询需要 Neo4j 存储；嵌入式 SQLite 存储不支持 (Cypher needs the Neo4j store)")
 
     def data_version(self) -> int:
@@ -467,6 +466,10 @@ class SQLiteStore:
             return {}  # a first load: 200,000 ids need not be looked up in an empty table
         return dict(_where_in(self.db, "SELECT issue_id, status FROM issue WHERE issue_id IN ({marks})",
                               set(issue_ids)))
+
+    def issues_by_id(self, issue_ids: Iterable[str]) -> dict[str, Issue]:
+        return {row[0]: self._issue(row) for row in _where_in(
+            self.db, self._ISSUE_SELECT + "WHERE issue_id IN ({marks})", set(issue_ids))}
 
     def division(self, code: str) -> Division | None:
         row = self.db.execute("SELECT code, name, level, parent_code, kind FROM division WHERE code = ?",
@@ -545,10 +548,11 @@ class SQLiteStore:
 
     def units(self, area_codes: Iterable[str] | None = None) -> list[Unit]:
         if area_codes is None:
-            rows = self.db.execute("SELECT unit_id, name, level, area_code, function FROM unit ORDER BY unit_id")
+            rows = self.db.execute("SELECT unit_id, name, level, area_code, function, COALESCE(leader, '') FROM unit "
+                                   "ORDER BY unit_id")
         else:
-            rows = sorted(_where_in(self.db, "SELECT unit_id, name, level, area_code, function FROM unit "
-                                             "WHERE area_code IN ({marks})", set(area_codes)))
+            rows = sorted(_where_in(self.db, "SELECT unit_id, name, level, area_code, function, COALESCE(leader, '') "
+                                             "FROM unit WHERE area_code IN ({marks})", set(area_codes)))
         return [Unit(*r) for r in rows]
 
     def duties(self) -> list[Duty]:
@@ -620,6 +624,28 @@ class SQLiteStore:
     def projection(self, district: str | None = None) -> nx.MultiDiGraph:
         return projection.projection(self, district)
 
+    # -- planning records (PLANNING_SCHEMA) -------------------------------------------------------
+    def save_inspections(self, inspections: Sequence[Inspection]) -> WriteSummary:
+        rows = ((r.area_code, r.round_id, r.area_code[:6], _iso(r.started_on), _iso(r.ended_on), r.team, r.mode)
+                for r in inspections)
+        return self._upsert("inspection", ("area_code", "round_id"),
+                            ("area_code", "round_id", "district_code", "started_on", "ended_on", "team", "mode"), rows)
+
+    def inspections(self, district: str) -> list[Inspection]:
+        rows = self.db.execute("SELECT area_code, round_id, started_on, ended_on, team, mode FROM inspection "
+                               "WHERE district_code = ? ORDER BY started_on, area_code", (district,))
+        return [Inspection(a, r, _date(s), _date(e), t, m) for a, r, s, e, t, m in rows]
+
+    def save_follow_ups(self, records: Sequence[FollowUp]) -> WriteSummary:
+        rows = ((r.kind, r.target, r.district, _iso(r.on), r.by, r.result, r.note) for r in records)
+        return self._upsert("follow_up", ("kind", "target", "done_on", "result"),
+                            ("kind", "target", "district_code", "done_on", "done_by", "result", "note"), rows)
+
+    def follow_ups(self, district: str, kind: str) -> list[FollowUp]:
+        rows = self.db.execute("SELECT kind, target, district_code, done_on, done_by, result, note FROM follow_up "
+                               "WHERE district_code = ? AND kind = ? ORDER BY done_on, target, result", (district, kind))
+        return [FollowUp(k, t, d, _date(on), by, result, note or "") for k, t, d, on, by, result, note in rows]
+
 
 # The ledger rules of graph/analysis/ledger.py (the reference this is tested against): per village
 # and category first, then per township, village kind and category, with the moments of the
@@ -668,3 +694,68 @@ WHERE v.level = 'village'
 GROUP BY t.code, t.parent_code, v.kind
 ORDER BY t.code, v.kind
 """
+
+
+TOKEN_COLUMNS = "token_id, name, role, district_code, token_hash, created_at, revoked_at"
+AUDIT_COLUMNS = "at, token_id, token_name, action, target, before, after, district_code"
+
+
+class SQLiteAccess:
+    """API tokens and the audit log, in tables of their own in the store's file and on its
+    connection: an audit entry written inside :meth:`SQLiteStore.atomic` commits with the change it
+    records, or not at all."""
+
+    def __init__(self, store: SQLiteStore):
+        self.store = store
+
+    def save_token(self, token: ApiToken) -> None:
+        with self.store._transaction() as db:
+            db.execute(f"INSERT INTO api_token ({TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       dataclasses.astuple(token))
+
+    def tokens(self, district: str | None = None) -> list[ApiToken]:
+        where, args = ("WHERE district_code = ?", (district,)) if district else ("", ())
+        rows = self.store.db.execute(f"SELECT {TOKEN_COLUMNS} FROM api_token {where} ORDER BY created_at, token_id",
+                                     args)
+        return [ApiToken(*r) for r in rows]
+
+    def token_by_hash(self, token_hash: str) -> ApiToken | None:
+        row = self.store.db.execute(f"SELECT {TOKEN_COLUMNS} FROM api_token WHERE token_hash = ?",
+                                    (token_hash,)).fetchone()
+        return None if row is None else ApiToken(*row)
+
+    def revoke_token(self, token_id: str, at: str) -> bool:
+        with self.store._transaction() as db:
+            return db.execute("UPDATE api_token SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL",
+                              (at, token_id)).rowcount == 1
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        with self.store._transaction() as db:
+            db.execute(f"INSERT INTO audit ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       dataclasses.astuple(entry)[:8])
+
+    def audit(self, limit: int = 100, offset: int = 0, district: str | None = None) -> tuple[list[AuditEntry], int]:
+        where, args = ("WHERE district_code = ?", (district,)) if district else ("", ())
+        rows = self.store.db.execute(f"SELECT {AUDIT_COLUMNS}, seq FROM audit {where} ORDER BY seq DESC "
+                                     "LIMIT ? OFFSET ?", (*args, limit, offset))
+        total = self.store.db.execute(f"SELECT COUNT(*) FROM audit {where}", args).fetchone()[0]
+        return [AuditEntry(*r) for r in rows], total
+
+
+# Planning records: inspections done (a round's visit to a village or township, with or without
+# findings) and the follow-up history (back-check results, package ends, who and when), part of
+# the schema every store file gets.
+PLANNING_SCHEMA = """
+CREATE TABLE IF NOT EXISTS inspection (
+    area_code TEXT NOT NULL, round_id TEXT NOT NULL, district_code TEXT NOT NULL, started_on TEXT NOT NULL,
+    ended_on TEXT, team TEXT, mode TEXT, PRIMARY KEY (area_code, round_id)
+);
+CREATE INDEX IF NOT EXISTS inspection_district ON inspection(district_code);
+CREATE TABLE IF NOT EXISTS follow_up (
+    kind TEXT NOT NULL, target TEXT NOT NULL, district_code TEXT NOT NULL, done_on TEXT NOT NULL,
+    done_by TEXT NOT NULL, result TEXT NOT NULL, note TEXT, PRIMARY KEY (kind, target, done_on, result)
+);
+CREATE INDEX IF NOT EXISTS follow_up_district ON follow_up(district_code, kind);
+"""
+SCHEMA += PLANNING_SCHEMA
+SCHEMA_TABLES |= {"inspection", "follow_up"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, NamedTuple, Protocol, Sequence, runtime_checkable
+from typing import Callable, ContextManager, Iterable, NamedTuple, Protocol, Sequence, runtime_checkable
 
 import networkx as nx
 
@@ -47,6 +47,7 @@ class Unit:
     level: str
     area_code: str
     function: str
+    leader: str = ""   # 分管领导, where the units table names one
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,7 @@ class AuditEntry:
     target: str
     before: str | None   # JSON
     after: str | None    # JSON
+    district_code: str | None = None  # the district the change (or refusal) concerns; None: several or all
     seq: int | None = None
 
 
@@ -196,6 +198,33 @@ def issue_row(issue: IssueIn, township: str, district: str) -> dict:
             "extra": extra_json(issue.extra)}
 
 
+@dataclass(frozen=True)
+class Inspection:
+    """A round's visit to a village or a township (巡察记录), whether or not it found problems."""
+
+    area_code: str          # 12-digit village or 9-digit township
+    round_id: str
+    started_on: dt.date
+    ended_on: dt.date | None = None
+    team: str = ""
+    mode: str = ""          # 直接巡村 / 乡村一体巡
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """Who did what on which day in following up rectification: a back-check's result on a problem
+    (kind ``backcheck``), a package's end done, closure or reopening (kind ``package``). Kept as a
+    history: a new record never overwrites an earlier one of another day or result."""
+
+    kind: str
+    target: str             # issue id or package id
+    district: str
+    on: dt.date
+    by: str
+    result: str             # 整改到位 / 未整改到位, or agency / closed / reopened
+    note: str = ""
+
+
 @runtime_checkable
 class GraphStore(Protocol):
     url: str
@@ -212,25 +241,27 @@ class GraphStore(Protocol):
     def upsert_duties(self, duties: Sequence[DutyIn]) -> WriteSummary: ...
     def upsert_issues(self, issues: Sequence[IssueIn], recorded_at: str,
                       progress: Progress | None = None) -> WriteSummary: ...
+    def repair(self) -> dict:
+        """Remove what a write that died left behind (never visible to reads); what was found."""
+        ...
 
-    # -- API tokens and audit (written in their own transactions) ---------------------------------
-    def save_token(self, token: ApiToken) -> None: ...
-    def tokens(self) -> list[ApiToken]: ...
-    def token_by_hash(self, token_hash: str) -> ApiToken | None: ...
-    def revoke_token(self, token_id: str, at: str) -> bool: ...
-    def add_audit(self, entry: AuditEntry) -> None: ...
+    def atomic(self) -> ContextManager[None]:
+        """Every write of the calling thread inside the block, this store's and its
+        :class:`AccessStore`'s, in one transaction: committed together or not at all."""
+        ...
+
     # Ends of joint packages: "agency" (机关端完成) and "closed" (销号), each with its date and note.
     def mark_package_end(self, package_id: str, end: str, done_on: dt.date, note: str, recorded_at: str) -> None: ...
     def package_ends(self, package_ids: Iterable[str]) -> dict[str, dict[str, dict]]: ...
     def save_key_villages(self, district: str, record: dict, updated_at: str) -> None: ...
     def key_villages(self, district: str) -> dict | None: ...
-    def audit(self, limit: int = 100, offset: int = 0) -> tuple[list[AuditEntry], int]: ...
 
     # -- reads ------------------------------------------------------------------------------------
     def data_version(self) -> int: ...
-    def cypher(self, query: str, parameters: dict, limit: int, timeout: float) -> tuple[list[str], list[dict], bool]:
-        """A read-only Cypher query (columns, rows up to ``limit``, whether more were cut off);
-        :class:`NotSupported` on a store without Cypher."""
+    def cypher(self, query: str, parameters: dict, limit: int, timeout: float,
+               max_bytes: int = 8 * 2**20) -> tuple[list[str], list[dict], bool]:
+        """A read-only Cypher query (columns, rows up to ``limit`` and ``max_bytes`` of JSON,
+        whether more were cut off); :class:`NotSupported` on a store without Cypher."""
         ...
     def existing_codes(self, codes: Iterable[str]) -> set[str]: ...
     def division(self, code: str) -> Division | None: ...
@@ -246,6 +277,9 @@ class GraphStore(Protocol):
     def issue(self, issue_id: str) -> Issue | None: ...
     def issue_history(self, issue_id: str) -> list[StatusChange]: ...
     def issue_statuses(self, issue_ids: Iterable[str]) -> dict[str, str]: ...
+    def issues_by_id(self, issue_ids: Iterable[str]) -> dict[str, Issue]:
+        """Those of these problems that exist, by id (ownership and the audit's before and after)."""
+        ...
     def issues_in(self, area_code: str, category: str) -> list[Issue]: ...
     def issues(self, district: str | None = None) -> list[Issue]: ...
 
@@ -254,3 +288,23 @@ class GraphStore(Protocol):
     def village_counts(self, townships: Sequence[str]) -> list[VillageCount]: ...
     def chain_graph(self, issue_id: str) -> nx.MultiDiGraph: ...
     def projection(self, district: str | None = None) -> nx.MultiDiGraph: ...
+
+    # -- planning records -------------------------------------------------------------------------
+    def save_inspections(self, inspections: Sequence[Inspection]) -> WriteSummary: ...
+    def inspections(self, district: str) -> list[Inspection]: ...
+    def save_follow_ups(self, records: Sequence[FollowUp]) -> WriteSummary: ...
+    def follow_ups(self, district: str, kind: str) -> list[FollowUp]: ...
+
+@runtime_checkable
+class AccessStore(Protocol):
+    """API tokens and the audit log: who may call, and what was done. Kept apart from the graph
+    (:func:`graph.open_access` gives the one beside a graph store, in the same file or database, so
+    an audit entry commits with the change it records inside ``GraphStore.atomic``). ``district``
+    filters: a district's tokens, or the entries concerning a district; None, all of them."""
+
+    def save_token(self, token: ApiToken) -> None: ...
+    def tokens(self, district: str | None = None) -> list[ApiToken]: ...
+    def token_by_hash(self, token_hash: str) -> ApiToken | None: ...
+    def revoke_token(self, token_id: str, at: str) -> bool: ...
+    def add_audit(self, entry: AuditEntry) -> None: ...
+    def audit(self, limit: int = 100, offset: int = 0, district: str | None = None) -> tuple[list[AuditEntry], int]: ...

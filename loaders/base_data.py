@@ -99,3 +99,83 @@ def read_key_village_proposal(path: str | Path, villages: dict[str, tuple[str, s
     if not out:
         raise InputError(RowError(str(path), None, None, None, "至少一个推荐的重点村 (an empty list)"))
     return out
+
+
+# Inspections done (巡察记录): one row a village or township visited in a round, found problems or
+# not. The plan's sheet 巡察计划 has these columns, so a round's rows load back once it is done.
+INSPECTION_COLUMNS = Columns({
+    "area_code": ("对象代码", "村(社区)代码", "乡镇(街道)代码"), "round_id": ("巡察轮次",),
+    "started_on": ("开始日期",), "ended_on": ("结束日期",), "team": ("巡察组",), "mode": ("巡察方式",),
+}, required=("area_code", "round_id", "started_on"))
+
+
+def read_inspections(path: str | Path, areas: set[str], round_id: str | None = None) -> list:
+    """Inspection records of a file, ``areas`` the district's loaded village and township codes;
+    with ``round_id``, only that round's rows. Every bad value reported at once."""
+    from graph.model import parse_date
+    from graph.store import Inspection
+    table = read_table(path, INSPECTION_COLUMNS)
+    out, errors = [], []
+    for number, row in table.rows:
+        value = lambda column: table.value(row, column)  # noqa: E731
+        text = lambda column: "" if value(column) is None else str(value(column)).strip()  # noqa: E731
+        if round_id is not None and text("round_id") != round_id:
+            continue
+        code, dates = text("area_code"), {}
+        if code not in areas:
+            errors.append(RowError(table.file, number, table.headers["area_code"], code or None,
+                                   "所选区县已加载的村(社区) 12 位或乡镇(街道) 9 位代码 (a loaded village or township)"))
+        for column in ("started_on", "ended_on"):
+            raw = value(column)
+            try:
+                dates[column] = parse_date(raw)
+                if dates[column] is None and column == "started_on":
+                    raise ValueError
+            except (TypeError, ValueError):
+                errors.append(RowError(table.file, number, table.headers.get(column, column), raw,
+                                       "日期 YYYY-MM-DD (a date)"))
+        if dates.get("started_on") and dates.get("ended_on") and dates["ended_on"] < dates["started_on"]:
+            errors.append(RowError(table.file, number, table.headers["ended_on"], dates["ended_on"].isoformat(),
+                                   f"不早于开始日期 {dates['started_on'].isoformat()}"))
+        if not errors:
+            out.append(Inspection(code, text("round_id"), dates["started_on"], dates["ended_on"], text("team"),
+                                  text("mode")))
+    errors += table.unnamed_errors()
+    if errors:
+        raise InputError(errors)
+    if not out:
+        raise InputError(RowError(str(path), None, None, round_id, "至少一行巡察记录" +
+                                  ("（该巡察轮次没有行）" if round_id else "")))
+    return out
+
+
+# Back-check results (抽查结果): the sample's sheet with 抽查结果 filled in loads back.
+BACKCHECK_COLUMNS = Columns({
+    "issue_id": ("问题编号",), "result": ("抽查结果",), "on": ("抽查日期",), "by": ("抽查人",), "note": ("说明",),
+}, required=("issue_id", "result", "on"))
+
+
+def read_back_check_results(path: str | Path, results: tuple[str, ...]) -> list[dict]:
+    """The rows with a result (rows left blank are not yet checked); every bad value at once."""
+    from graph.model import parse_date
+    table = read_table(path, BACKCHECK_COLUMNS)
+    out, errors = [], []
+    for number, row in table.rows:
+        text = lambda column: "" if table.value(row, column) is None else str(table.value(row, column)).strip()  # noqa: E731
+        if not text("result"):
+            continue
+        if text("result") not in results:
+            errors.append(RowError(table.file, number, table.headers["result"], text("result"), "、".join(results)))
+        try:
+            on = parse_date(table.value(row, "on"))
+            if on is None:
+                raise ValueError
+        except (TypeError, ValueError):
+            errors.append(RowError(table.file, number, table.headers["on"], table.value(row, "on"), "日期 YYYY-MM-DD"))
+            continue
+        out.append({"file": table.file, "row": number, "issue_id": text("issue_id"), "result": text("result"), "on": on,
+                    "by": text("by") if "by" in table.index else "", "note": text("note") if "note" in table.index else ""})
+    errors += table.unnamed_errors()
+    if errors:
+        raise InputError(errors)
+    return out

@@ -19,6 +19,7 @@ from typing import NamedTuple, Sequence
 
 from pydantic import ValidationError
 
+from graph.access import EVERY_DISTRICT, Scope, refuse_foreign_issues
 from graph.errors import InputError, RowError
 from graph.model import (ISSUE_FIELD_ORDER, NO_EXTRA, CategoryIn, DutyIn, IssueIn, IssueRecord, Status, UnitIn,
                          UnitLevel, category_spelling, half_width, plain_issue, plain_issue_values,
@@ -30,7 +31,7 @@ from .rows import Columns, Source, Table, read_table
 
 UNIT_COLUMNS = Columns({
     "unit_id": ("单位编号",), "name": ("单位名称",), "level": ("层级",),
-    "area_code": ("所属区划代码",), "function": ("职能",),
+    "area_code": ("所属区划代码",), "function": ("职能",), "leader": ("分管领导",),
 }, required=("unit_id", "name", "level", "area_code", "function"))
 
 DUTY_COLUMNS = Columns({
@@ -168,16 +169,17 @@ def validate_rows(store: GraphStore, kind: str, rows: Sequence[dict], source: st
 
 def validate_table(store: GraphStore, kind: str, path: str | Path, *, new_category: bool = False,
                    new_function: bool = False, allow_reopen: bool = False,
-                   progress: Progress | None = None) -> Validated:
+                   progress: Progress | None = None, scope: Scope = EVERY_DISTRICT) -> Validated:
     """Read and check a whole table; return its records or raise :class:`InputError` with every error.
 
     ``new_category``: a duties table may name categories the taxonomy does not have (they are
     created); otherwise a misspelt category is refused rather than becoming a new one.
     ``new_function``: a duty may name a function no loaded unit has. ``allow_reopen``: an issues
-    table may move a closed (已销号) issue back to another status."""
+    table may move a closed (已销号) issue back to another status. ``scope``: a district's caller
+    writes its district's problems only (:func:`graph.access.refuse_foreign_issues`)."""
     table = read_table(path, COLUMNS[kind])
     return _validate(store, kind, table, new_category=new_category, new_function=new_function,
-                     allow_reopen=allow_reopen, progress=progress)
+                     allow_reopen=allow_reopen, progress=progress, scope=scope)
 
 
 @contextmanager
@@ -202,7 +204,7 @@ def _validate(store: GraphStore, kind: str, table: Table, **options) -> Validate
 
 def _validate_all(store: GraphStore, kind: str, table: Table, *, new_category: bool = False,
                   new_function: bool = False, allow_reopen: bool = False,
-                  progress: Progress | None = None) -> Validated:
+                  progress: Progress | None = None, scope: Scope = EVERY_DISTRICT) -> Validated:
     model = MODELS[kind]
     keep = RAW_KEYS.get(kind, ())
     canonical = [c for c in COLUMNS[kind].aliases if c in table.index and c not in ("village", "township")]
@@ -288,6 +290,12 @@ def _validate_all(store: GraphStore, kind: str, table: Table, *, new_category: b
     if progress is not None:
         progress.finish()
     errors += table.unnamed_errors()
+    if kind == "issues" and scope.district is not None:
+        # Ownership first: a problem outside the caller's district is not looked at any further
+        # (whether it is closed, say), whatever the row says.
+        sent = {number: record.village_code for number, record in records}
+        refuse_foreign_issues(store, scope, ((number, keys.issue_id, sent.get(number, keys.village_code))
+                                             for number, keys in raw), table.file, table.headers)
     options = {"new_category": new_category, "new_function": new_function, "allow_reopen": allow_reopen}
     checks = {"units": _check_units, "duties": _check_duties, "issues": _check_issues,
               "categories": _check_categories}[kind]

@@ -29,6 +29,7 @@ UNIT_TEMPLATE = {
     "level": ("层级", "区县 或 乡镇", [m.zh for m in UnitLevel]),
     "area_code": ("所属区划代码", "区县6位或乡镇9位统计代码", None),
     "function": ("职能", "职能键，与权责清单一致，如 civil_affairs", None),
+    "leader": ("分管领导", "抄告单抄送的分管领导，如 张三（副区长），可空", None),
 }
 DUTY_TEMPLATE = {
     "category": ("问题类别", "如 低保特困救助", None),
@@ -69,7 +70,7 @@ PROPOSAL_TEMPLATE = {
     "reason": ("推荐理由", "为什么列为重点村", None),
 }
 EXAMPLES = {
-    "units": ["500101-civil_affairs", "万州区民政局", "区县", "500101", "civil_affairs"],
+    "units": ["500101-civil_affairs", "万州区民政局", "区县", "500101", "civil_affairs", "张三（副区长）"],
     "duties": ["低保特困救助", "乡镇", "civil_affairs", "主体责任"],
     "issues": ["Q2024-0001", "500101001001", "黄柏村", "高笋塘街道", "2024年第1轮", "2024-03-05", "低保特困救助", "低保对象动态管理不及时",
                "较重", "12000", "整改中", "否", "2024-06-05", "", "500101001-civil_affairs"],

@@ -21,9 +21,16 @@ ROOT = Path(__file__).resolve().parent.parent
 LAUNCHER = ROOT / "tools" / "neo4j-dev"
 CLASSPATH = LAUNCHER / "target" / "classpath.txt"
 DEV_HOME = ROOT / ".neo4j-dev"
+# Memory, from the environment: NEO4J_DEV_HEAP (the JVM's heap, default 1g) and NEO4J_DEV_PAGECACHE_MB
+# (Neo4j's page cache, default 512). Loads of problems are staged in bounded batches, so the heap
+# need not grow with a ledger; the page cache is best the size of the store on disk. Measured
+# (docs/benchmarks.md, "Province scale"): Chongqing's term, a 200,000-row ledger and Sichuan's term
+# (222,295 problems, a 1.1 GB store) load at the default 1g; for a province give NEO4J_DEV_HEAP=2g
+# and NEO4J_DEV_PAGECACHE_MB at least the store's size.
+HEAP = os.environ.get("NEO4J_DEV_HEAP", "1g")
 # What Neo4j's own neo4j.conf passes to the JVM, so Netty and the page cache may use NIO internals.
 JVM_FLAGS = [
-    "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", "-Dio.netty.tryReflectionSetAccessible=true",
+    "-Xms256m", f"-Xmx{HEAP}", "-XX:+UseG1GC", "-Dio.netty.tryReflectionSetAccessible=true",
     "-Djdk.nio.maxCachedBufferSize=1024", "-XX:-OmitStackTraceInFastThrow",
     "--add-opens=java.base/java.nio=ALL-UNNAMED", "--add-opens=java.base/java.io=ALL-UNNAMED",
     "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED", "--add-opens=java.base/java.lang=ALL-UNNAMED",
@@ -90,7 +97,9 @@ def _wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: flo
     raise EngineError(f"Neo4j did not open port {port} within {timeout:.0f} s; log {log}")
 
 
-def start(home: Path, port: int, password: str, timeout: float = 180) -> Engine:
+def start(home: Path, port: int, password: str, timeout: float = 180, settings: dict | None = None) -> Engine:
+    """An engine on ``port`` with its data in ``home``; ``settings``: more of the launcher's
+    environment (e.g. ``NEO4J_DEV_TX_MAX_MB``)."""
     reason = java_available()
     if reason:
         raise EngineError(reason)
@@ -101,7 +110,8 @@ def start(home: Path, port: int, password: str, timeout: float = 180) -> Engine:
     home.mkdir(parents=True, exist_ok=True)
     log = home / "neo4j-dev.log"
     classpath = f"{LAUNCHER / 'target' / 'classes'}{os.pathsep}{CLASSPATH.read_text().strip()}"
-    env = {**os.environ, "NEO4J_DEV_HOME": str(home), "NEO4J_DEV_PORT": str(port), "NEO4J_PASSWORD": password}
+    env = {**os.environ, **(settings or {}), "NEO4J_DEV_HOME": str(home), "NEO4J_DEV_PORT": str(port),
+           "NEO4J_PASSWORD": password}
     with open(log, "w") as out:
         process = subprocess.Popen(["java", *JVM_FLAGS, "-cp", classpath, "xuncha.Neo4jDev"], env=env,
                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -122,7 +132,9 @@ def main(argv: list[str]) -> int:
             return 0
         engine = start(DEV_HOME, int(os.environ.get("NEO4J_DEV_PORT", "7687")), password)
         pid_file.write_text(str(engine.process.pid))
-        print(f"Neo4j 5 on {engine.uri} (user neo4j, password from NEO4J_PASSWORD), data in {DEV_HOME}")
+        print(f"Neo4j 5 on {engine.uri} (user neo4j, password from NEO4J_PASSWORD), data in {DEV_HOME}; "
+              f"heap {HEAP} (NEO4J_DEV_HEAP), page cache {os.environ.get('NEO4J_DEV_PAGECACHE_MB', '512')} MB "
+              "(NEO4J_DEV_PAGECACHE_MB); for a province see README, Neo4j")
         return 0
     if command == "stop":
         if not pid_file.exists():

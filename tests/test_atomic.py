@@ -71,9 +71,33 @@ def test_sqlite_load_killed_mid_write_leaves_the_store_as_before(chongqing, tmp_
     assert chongqing.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
+def raw_issue_nodes(store) -> int:
+    """Every problem node in the graph, staged or replaced versions too (what the reads filter)."""
+    with store.driver.session() as session:
+        return session.run("MATCH (i:Issue) RETURN count(i) AS n").single()["n"]
+
+
 def test_neo4j_load_killed_mid_write_leaves_the_store_as_before(neo4j_store, tmp_path):
+    # A 200,000-row ledger on the engine's 1 GB heap: its batches are committed one by one as
+    # they are staged, so the kill leaves staged versions the readers must not see.
     load_scope(neo4j_store, districts=(WANZHOU,))
-    check_kill(neo4j_store, neo4j_store.url, tmp_path, 20_000, env={"NEO4J_PASSWORD": NEO4J_PASSWORD})
+    check_kill(neo4j_store, neo4j_store.url, tmp_path, 200_000, env={"NEO4J_PASSWORD": NEO4J_PASSWORD})
+    assert raw_issue_nodes(neo4j_store) == 200_000  # the dead load's staging and replaced versions gone
+
+
+def test_repair_removes_what_a_killed_neo4j_load_staged(neo4j_store, tmp_path):
+    load_scope(neo4j_store, districts=(WANZHOU,))
+    neo4j_store.upsert_units(catalog_units(neo4j_store, WANZHOU))
+    load_table(neo4j_store, "issues", ledger(tmp_path / "first.csv", neo4j_store, 3_000, status="未整改"))
+    before = state(neo4j_store)
+    kill_mid_write(neo4j_store.url, ledger(tmp_path / "all.csv", neo4j_store, 30_000),
+                   {"NEO4J_PASSWORD": NEO4J_PASSWORD})
+    assert raw_issue_nodes(neo4j_store) > 3_000  # staged, unseen
+    result = subprocess.run([sys.executable, "-m", "cli.main", "--store", neo4j_store.url, "repair", "--json"],
+                            cwd=ROOT, env={**os.environ, "NEO4J_PASSWORD": NEO4J_PASSWORD},
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert raw_issue_nodes(neo4j_store) == 3_000 and state(neo4j_store) == before
 
 
 def test_a_full_disk_is_reported_as_such_and_the_store_is_unchanged(tmp_path):
@@ -101,3 +125,28 @@ def test_a_full_disk_is_reported_as_such_and_the_store_is_unchanged(tmp_path):
         store.close()
     finally:
         subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_load_neo4j_refuses_for_memory_says_so_in_chinese_and_writes_nothing(tmp_path):
+    """An engine whose transactions may use 2 MB (db.memory.transaction.max) refuses the batch of
+    Chongqing's villages: the analyst reads why and what to change, not a traceback."""
+    from graph.neo4j_store import Neo4jStore
+
+    from . import neo4j_engine
+    reason = neo4j_engine.java_available()
+    if reason and not neo4j_engine.required():
+        pytest.skip(reason)
+    engine = neo4j_engine.start(tmp_path / "small", neo4j_engine.free_port(), NEO4J_PASSWORD,
+                                settings={"NEO4J_DEV_TX_MAX_MB": "2"})
+    try:
+        result = subprocess.run([sys.executable, "-m", "cli.main", "--store", engine.uri, "load", "divisions"],
+                                cwd=ROOT, env={**os.environ, "NEO4J_PASSWORD": NEO4J_PASSWORD},
+                                capture_output=True, text=True)
+        assert result.returncode == 1, result.stderr
+        assert "内存不足" in result.stderr and "NEO4J_DEV_HEAP" in result.stderr and "没有写入任何数据" in result.stderr
+        assert "Traceback" not in result.stderr
+        store = Neo4jStore(engine.uri, user="neo4j", password=NEO4J_PASSWORD)
+        assert store.counts()["by_level"]["village"] == 0
+        store.close()
+    finally:
+        engine.stop()

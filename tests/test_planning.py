@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
 
 from graph import service
-from graph.analysis.planning import DIRECT, JOINT, KEY, SPECIAL
+from graph.analysis.planning import ARTICLE, DIRECT, JOINT, KEY, SPECIAL
 from graph.errors import InputError
 from loaders.base_data import read_base_data, read_config
 from loaders.catalog import catalog_units
 from loaders.scenario import generate_scenario
 from loaders.tables import load_table
 
-from .conftest import WANZHOU, run_cli, write_csv
+from .conftest import DONGFANG, WANZHOU, run_cli, write_csv
 
 
 @pytest.fixture
@@ -27,6 +28,28 @@ def wanzhou(chongqing, tmp_path):
     for table in ("units", "duties", "issues"):
         load_table(chongqing, table, files[table])
     return chongqing
+
+
+PLANNING_DAY = dt.date(2026, 12, 3)
+
+
+@pytest.fixture(scope="module")
+def wanzhou_term(chongqing_template, tmp_path_factory):
+    """万州区 with the generated ledger of seed 9 (the term before) and its base data: the office
+    plans the next five-year term. Loaded once; tests that write use ``wanzhou`` instead."""
+    import shutil
+
+    from graph.sqlite_store import SQLiteStore
+    work = tmp_path_factory.mktemp("wanzhou9")
+    shutil.copy(chongqing_template, work / "xuncha.db")
+    store = SQLiteStore(work / "xuncha.db")
+    store.upsert_units(catalog_units(store, WANZHOU))
+    files = generate_scenario(store, districts=[WANZHOU], seed=9).write(work / "scenario")
+    for table in ("units", "duties", "issues"):
+        load_table(store, table, files[table])
+    base = read_base_data(files["base"], {v.code for v in store.divisions("village", within=WANZHOU)})
+    yield store, base
+    store.close()
 
 
 def test_classification_from_the_graph_and_from_base_data(wanzhou, tmp_path):
@@ -54,42 +77,79 @@ def test_bad_base_data_is_refused_with_its_place(wanzhou, tmp_path):
                                                                 (4, "软弱涣散")]
 
 
-def test_modes_follow_the_class_and_the_surfaced_cause(wanzhou):
-    modes = service.inspection_modes(wanzhou, WANZHOU, config=read_config())
+def test_modes_follow_the_class_and_special_inspections_are_proposed_apart(wanzhou):
+    view = service.planning_view(wanzhou, WANZHOU, config=read_config())
     causes = [c for c in service.root_causes(wanzhou, district=WANZHOU) if c["level"] == "district"]
     assert causes, "seed 3 plants a district cause that surfaces"
-    special = {m["village_code"] for m in modes if m["mode"] == SPECIAL}
-    assert special == set(causes[0]["villages"])
-    for m in modes:
-        if m["mode"] == SPECIAL:
-            assert causes[0]["unit_name"] in m["reasons"][0]
-        else:
-            assert (m["mode"] == DIRECT) == (m["class"] == KEY)
+    for m in view["modes"]:
+        assert m["mode"] != SPECIAL, f"专项巡察不是村的巡察方式：{ARTICLE['special_supplement']}"
+        assert (m["mode"] == DIRECT) == (m["class"] == KEY), ARTICLE["key_direct"]
+    [proposal] = [p for p in view["special"] if p["cause"]["category"] == causes[0]["category"]]
+    assert proposal["lead_unit"]["unit_name"] == causes[0]["unit_name"], ARTICLE["special_supplement"]
+    assert proposal["scope"]["village_codes"] == sorted(causes[0]["villages"])
+    assert proposal["topic"] == f"{causes[0]['category']}专项巡察"
+    # Each township with 一般村 is itself inspected with them (乡村一体巡).
+    joint = {m["township_code"] for m in view["modes"] if m["mode"] == JOINT}
+    assert {t["township_code"] for t in view["townships"] if t["mode"] == JOINT} == joint, ARTICLE["joint_together"]
 
 
-def test_the_plan_covers_every_village_before_the_term_ends(wanzhou):
-    result = run_cli("plan", "--district", WANZHOU, "--teams", "25", "--start", "2027-01-01", "--term-end",
-                     "2028-12-31", "--term-start", "2030-01-01", "--json", store=f"sqlite:///{wanzhou.path}")
-    assert result.returncode == 0, result.stderr
-    plan = json.loads(result.stdout)
+def _term_plan(store, teams=6, **options):
+    """万州's plan for a five-year term beginning on the office's planning day."""
+    return service.coverage_plan(store, WANZHOU, teams=teams, start=PLANNING_DAY, today=PLANNING_DAY,
+                                 term_end=dt.date(2031, 12, 2), term_start=PLANNING_DAY, config=read_config(), **options)
+
+
+def test_the_plan_covers_every_village_with_teams_dates_and_townships_kept_together(wanzhou_term):
+    store, base = wanzhou_term
+    plan = _term_plan(store, base_data=base)
     planned = [m["village_code"] for r in plan["rounds"] for m in r["villages"]]
-    assert len(planned) == len(set(planned)) == 610  # every village once
-    assert all(r["within_term"] and r["starts_on"] <= "2028-12-31" for r in plan["rounds"])
-    assert plan["feasible"] and plan["covered"] == 610
-    # Key villages come first; a township's joint-mode villages stay in one round.
-    order = [m["mode"] for r in plan["rounds"] for m in r["villages"]]
-    assert order.index(JOINT) > max(i for i, m in enumerate(order) if m != JOINT)
+    assert len(planned) == len(set(planned)) == 610 and plan["feasible"] and plan["covered"] == 610, ARTICLE["coverage"]
+    assert all(r["within_term"] and r["ends_on"] <= "2031-12-02" for r in plan["rounds"])
+    # Rounds follow each other: each ends the day before the next starts, all dated.
+    for earlier, later in zip(plan["rounds"], plan["rounds"][1:]):
+        assert dt.date.fromisoformat(earlier["ends_on"]) + dt.timedelta(days=1) == dt.date.fromisoformat(later["starts_on"])
+    # Key villages by direct inspection, in the first half of the term.
+    key = [(r, m) for r in plan["rounds"] for m in r["villages"] if m["class"] == KEY]
+    assert key and all(m["mode"] == DIRECT and r["round"] <= plan["rounds_available"] / 2 for r, m in key), \
+        ARTICLE["key_direct"]
+    # Every township with 一般村 is visited, in the same round as all its 一般村, by a named team.
     rounds_of: dict[str, set[int]] = {}
     for r in plan["rounds"]:
-        for m in r["villages"]:
-            if m["mode"] == JOINT:
-                rounds_of.setdefault(m["township_code"], set()).add(r["round"])
-    assert sum(len(s) > 1 for s in rounds_of.values()) <= len(plan["rounds"])  # only at a round's edge
+        for o in r["villages"] + r["townships"]:
+            assert o["team"].startswith("第") and o["team"].endswith("组")
+            if o["mode"] == JOINT:
+                rounds_of.setdefault(o["township_code"], set()).add(r["round"])
+    visited = {t["township_code"] for r in plan["rounds"] for t in r["townships"]}
+    assert visited == {t["township_code"] for t in plan["townships"] if t["mode"] == JOINT}, ARTICLE["joint_together"]
+    assert all(len(rounds) == 1 for rounds in rounds_of.values()), ARTICLE["joint_together"]
+    # No team holds more than its share of a round.
+    for r in plan["rounds"]:
+        load: dict[str, float] = {}
+        for o in r["villages"] + r["townships"]:
+            load[o["team"]] = load.get(o["team"], 0) + 1 / plan["per_team"][o["mode"]]
+        assert max(load.values()) <= 1 + 1e-9 and len(load) <= 6
+    # 专项巡察 proposals are listed beside the plan, not in it.
+    assert plan["special"] and not any(m["mode"] == SPECIAL for r in plan["rounds"] for m in r["villages"])
+
+
+def test_impossible_plans_are_refused_in_chinese(wanzhou_term):
+    store, _ = wanzhou_term
+    args = ["plan", "--district", WANZHOU, "--as-of", "2026-12-03", "--term-end", "2031-12-02"]
+    for extra, option in ((["--teams", "0"], "--teams"), (["--teams", "6", "--direct", "0"], "--direct"),
+                          (["--teams", "6", "--joint", "-1"], "--joint"),
+                          (["--teams", "6", "--start", "2026-01-01"], "--start"),
+                          (["--teams", "6", "--rounds-per-year", "5"], "--rounds-per-year")):
+        refused = run_cli(*args, *extra, store=f"sqlite:///{store.path}")
+        assert refused.returncode == 2 and option in refused.stderr and "应为" in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr
+    backwards = run_cli("plan", "--district", WANZHOU, "--teams", "6", "--as-of", "2026-12-03", "--start",
+                        "2027-01-01", "--term-end", "2026-12-31", store=f"sqlite:///{store.path}")
+    assert backwards.returncode == 2 and "--term-end" in backwards.stderr and "None" not in backwards.stderr
 
 
 def test_a_plan_that_cannot_finish_says_what_it_would_take(wanzhou):
-    args = ["plan", "--district", WANZHOU, "--start", "2027-01-01", "--term-end", "2027-12-31", "--term-start",
-            "2030-01-01", "--json"]
+    args = ["plan", "--district", WANZHOU, "--as-of", "2026-12-03", "--start", "2027-01-01", "--term-end",
+            "2027-12-31", "--term-start", "2030-01-01", "--json"]
     short = run_cli(*args, "--teams", "3", store=f"sqlite:///{wanzhou.path}")
     assert short.returncode == 1
     plan = json.loads(short.stdout)
@@ -98,13 +158,36 @@ def test_a_plan_that_cannot_finish_says_what_it_would_take(wanzhou):
     assert enough.returncode == 0 and json.loads(enough.stdout)["covered"] == 610
 
 
-def test_villages_inspected_this_term_are_not_planned_again(wanzhou):
-    plan = service.coverage_plan(wanzhou, WANZHOU, teams=40, term_end=dt.date(2030, 12, 31),
-                                 start=dt.date(2027, 1, 1), config=read_config())
-    inspected = {i.village_code for i in wanzhou.issues(WANZHOU)}
+def test_villages_inspected_this_term_are_not_planned_again_found_problems_or_not(wanzhou, tmp_path):
+    found = {i.village_code for i in wanzhou.issues(WANZHOU)}
+    quiet = sorted({v.code for v in wanzhou.divisions("village", within=WANZHOU)} - found)
+    assert len(quiet) > 5, "seed 3 leaves villages where nothing was found"
+    # The office records a round's visits, with no problem found in these villages.
+    record = write_csv(tmp_path / "巡察记录.csv", ["对象代码", "巡察轮次", "开始日期", "结束日期", "巡察组"],
+                       [[code, "2026年第1轮", "2026-09-01", "2026-10-15", "第1组"] for code in quiet])
+    loaded = run_cli("inspections", "load", str(record), "--district", WANZHOU, "--json",
+                     store=f"sqlite:///{wanzhou.path}")
+    assert loaded.returncode == 0, loaded.stderr
+    again = run_cli("inspections", "load", str(record), "--district", WANZHOU, "--json",
+                    store=f"sqlite:///{wanzhou.path}")
+    assert json.loads(again.stdout)["loaded"]["unchanged"] == len(quiet)  # loading twice changes nothing
+    plan = service.coverage_plan(wanzhou, WANZHOU, teams=40, term_end=dt.date(2030, 12, 31), start=dt.date(2027, 1, 1),
+                                 today=dt.date(2026, 12, 3), config=read_config())
     planned = {m["village_code"] for r in plan["rounds"] for m in r["villages"]}
-    assert plan["inspected"] == len(inspected) and not planned & inspected
-    assert len(planned | inspected) == 610
+    assert plan["inspected"] == len(found) + len(quiet) == 610 and not planned
+    # A township whose villages were all visited is not planned again either.
+    assert plan["rounds"] == [] and plan["feasible"]
+
+
+def test_bad_inspection_records_are_refused_whole(wanzhou, tmp_path):
+    bad = write_csv(tmp_path / "巡察记录.csv", ["对象代码", "巡察轮次", "开始日期", "结束日期"],
+                    [[DONGFANG, "2026年第1轮", "2026-09-01", "2026-10-15"], ["500102001001", "2026年第1轮", "2026-09-01", ""],
+                     [DONGFANG, "2026年第2轮", "2026-13-01", ""], [DONGFANG, "2026年第3轮", "2026-10-01", "2026-09-01"]])
+    refused = run_cli("inspections", "load", str(bad), "--district", WANZHOU, store=f"sqlite:///{wanzhou.path}")
+    assert refused.returncode == 2
+    assert "第 3 行" in refused.stderr and "500102001001" in refused.stderr and "第 4 行" in refused.stderr
+    assert "第 5 行" in refused.stderr and "不早于开始日期" in refused.stderr
+    assert wanzhou.inspections(WANZHOU) == []  # nothing half-written
 
 
 def test_warnings_back_check_and_effectiveness(wanzhou):
@@ -151,16 +234,49 @@ def test_the_generator_writes_base_data_that_follows_the_ledger(chongqing, tmp_p
     assert again.issues == scenario.issues and again.base == scenario.base
 
 
-def test_transfer_notices_and_recurrence_links(wanzhou, tmp_path):
+def test_one_notice_per_receiving_unit_from_causes_and_inspectors_hints(wanzhou, tmp_path):
+    """“根子在上级……需要“机关、基层”两端发力,联动整改”: every unit the analysis or the inspectors
+    point at gets one notice, addressed to its leader in charge; done items are not re-listed."""
     from openpyxl import load_workbook
-    result = run_cli("notice", "--district", WANZHOU, "--as-of", "2026-11-28", "--out", str(tmp_path / "notices"),
-                     "--json", store=f"sqlite:///{wanzhou.path}")
+    store = f"sqlite:///{wanzhou.path}"
+    [cause] = [c for c in service.root_causes(wanzhou, district=WANZHOU)][:1]
+    units = write_csv(tmp_path / "单位.csv", ["单位编号", "单位名称", "层级", "所属区划代码", "职能", "分管领导"],
+                      [[cause["unit_id"], cause["unit_name"], "区县" if cause["level"] == "district" else "乡镇",
+                        cause["area_code"], cause["unit_id"].split("-", 1)[1], "王五（副区长）"]])
+    assert run_cli("load", "units", str(units), store=store).returncode == 0
+    assert run_cli("load", "units", str(units), "--json", store=store).stdout.count('"unchanged": 1') == 1
+    # The inspectors name 组织部 as the root of two problems: one open, one closed in the term before.
+    ledger = write_csv(tmp_path / "提示.csv", ["问题编号", "村(社区)代码", "巡察轮次", "发现日期", "问题类别", "严重程度",
+                                              "整改状态", "销号日期", "根源单位"],
+                       [["HINT-1", DONGFANG, "2026年第2轮", "2026-10-09", "基层党组织建设", "一般", "未整改", "",
+                         "万州区委组织部"],
+                        ["HINT-0", DONGFANG, "2021年第1轮", "2021-04-01", "基层党组织建设", "一般", "已销号", "2021-06-01",
+                         "500101-organization"]])
+    assert run_cli("load", "issues", str(ledger), store=store).returncode == 0, "hint by name or by id"
+    result = run_cli("notice", "--district", WANZHOU, "--as-of", "2026-11-28", "--term-start", "2022-01-01",
+                     "--out", str(tmp_path / "notices"), "--json", store=store)
     assert result.returncode == 0, result.stderr
-    [first, *_] = json.loads(result.stdout)["notices"]
-    sheet = load_workbook(first)["抄告单"]
+    notices = {n["unit_id"]: n for n in json.loads(result.stdout)["notices"]}
+    assert len(notices) == len(json.loads(result.stdout)["notices"]), "one notice per receiving unit"
+    lead = notices[cause["unit_id"]]
+    sheet = load_workbook(lead["xlsx"])["抄告单"]
     text = "\n".join(str(c.value) for row in sheet.iter_rows() for c in row if c.value)
-    assert "巡察发现问题反馈移交抄告单" in text and "分管领导" in text and "2027-02-26" in text
-    assert load_workbook(first)["基层端清单"].max_row > 1
+    assert "巡察发现问题反馈移交抄告单" in text and "分管领导：王五（副区长）" in text and "2027-02-26" in text
+    assert not re.search(r"\d+\.\d+ ?个", text), "counts are whole numbers"
+    listing = load_workbook(lead["xlsx"])["基层端清单"]
+    assert [c.value for c in listing[1]][:4] == ["村(社区)代码", "村(社区)", "乡镇(街道)", "问题编号"]
+    statuses = {row[6] for row in listing.iter_rows(min_row=2, values_only=True)}
+    assert statuses and statuses <= {"未整改", "整改中", "复发重开"}, "done items are counted, not re-listed"
+    # The unit only the inspectors named has its notice too, with the open problem and not the old one.
+    organisation = notices["500101-organization"]
+    rows = list(load_workbook(organisation["xlsx"])["基层端清单"].iter_rows(min_row=2, values_only=True))
+    assert [r[3] for r in rows] == ["HINT-1"] and rows[0][9] == "巡察组提示"
+    page = open(organisation["html"], encoding="utf-8").read()
+    assert "分管领导：____" in page and "HINT-1" in page and "HINT-0" not in page
+    assert "http" not in page and "<script" not in page  # prints offline
+
+
+def test_recurrence_links_in_the_history(wanzhou):
     from graph.analysis.planning import recurrence_links
     links = recurrence_links(wanzhou.issues(WANZHOU))
     assert links
@@ -257,3 +373,49 @@ def test_the_key_village_list_is_proposed_adjusted_and_approved(wanzhou, tmp_pat
     shown = json.loads(run_cli("keylist", "show", "--district", WANZHOU, "--json", store=store).stdout)
     assert [c["action"] for c in shown["changes"]] == ["add", "remove"] and shown["approved"] is None
     assert set(shown["against_indicators"]) == {"listed_but_ordinary", "key_but_not_listed"}
+
+
+def test_a_weak_organisation_stays_key_and_direct_after_the_list_is_approved(wanzhou, tmp_path):
+    """“直接巡村……主要适用于……党组织软弱涣散的村”: the townships' list, once approved, adjusts the
+    other villages, never that rule."""
+    store = f"sqlite:///{wanzhou.path}"
+    villages = wanzhou.divisions("village", within=WANZHOU)
+    weak, listed = [v.code for v in villages[10:13]], villages[0].code
+    base = tmp_path / "基础信息.csv"
+    base.write_bytes(("村(社区)代码,人口,软弱涣散\n" + "".join(f"{code},800,是\n" for code in weak)).encode("gbk"))
+    proposal = write_csv(tmp_path / "名单.csv", ["村(社区)代码", "推荐理由"], [[listed, "信访多"]])
+    assert run_cli("keylist", "propose", str(proposal), "--district", WANZHOU, "--by", "各乡镇(街道)",
+                   store=store).returncode == 0
+    assert run_cli("keylist", "add", "--district", WANZHOU, "--village", villages[1].code, "--reason", "历年问题多",
+                   "--by", "巡察办张三", store=store).returncode == 0
+    assert run_cli("keylist", "approve", "--district", WANZHOU, "--by", "巡察办主任", store=store).returncode == 0
+    result = run_cli("classify", "--district", WANZHOU, "--base", str(base), "--json", store=store)
+    rows = {r["village_code"]: r for r in json.loads(result.stdout)}
+    for code in weak:
+        assert rows[code]["class"] == KEY and rows[code]["mode"] == DIRECT, ARTICLE["direct_for"]
+        assert rows[code]["reasons"][0].startswith("软弱涣散")
+    assert rows[listed]["class"] == KEY and rows[villages[1].code]["class"] == KEY, ARTICLE["township_list"]
+    assert sum(r["class"] == KEY for r in rows.values()) == 5
+    # The townships send a corrected list: the office's addition (with its reason) is kept.
+    again = run_cli("keylist", "propose", str(proposal), "--district", WANZHOU, "--by", "各乡镇(街道)", "--json",
+                    store=store)
+    record = json.loads(again.stdout)
+    assert record["status"] == "adjusted" and record["villages"][villages[1].code]["reason"] == "历年问题多"
+    assert [c["by"] for c in record["changes"]] == ["巡察办张三"]
+
+
+def test_every_rule_quotes_the_article_and_the_table_names_it():
+    """Each sentence a rule follows is the article's own (its parts, where “……” leaves words out),
+    and docs/planning.md's table maps it to its rule and test."""
+    from pathlib import Path
+    table = (Path(__file__).resolve().parent.parent / "docs" / "planning.md").read_text(encoding="utf-8")
+    tests = {name for name in globals() if name.startswith("test_")}
+    for key, sentence in ARTICLE.items():
+        rows = [line for line in table.splitlines() if line.startswith(f"| `{key}` |")]
+        assert len(rows) == 1, f"docs/planning.md 缺少规则 {key}：{sentence}"
+        row = rows[0]
+        for part in sentence.split("……"):
+            assert part in row, f"{key}: {part}"
+        named = set(re.findall(r"`(test_\w+)`", row))
+        assert named or "doctest" in row, f"{key} 没有对应的测试：{sentence}"
+        assert named <= tests, f"{key}: {sorted(named - tests)}"

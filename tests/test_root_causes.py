@@ -262,6 +262,43 @@ def test_office_catalog_without_rates_makes_no_district_test_and_says_why(chongq
     assert all(c.confidence >= 0.99 for c in candidates if c.surfaced)
     printed = run_cli("rootcauses", "--district", "500101", store=f"sqlite:///{chongqing.path}")
     assert printed.returncode == 0 and "未检验" in printed.stdout and "参考比例" in printed.stdout
+    # --all: an untested pair carries no figure that could pass for a test's, in any output
+    store = f"sqlite:///{chongqing.path}"
+    every = json.loads(run_cli("rootcauses", "--district", "500101", "--all", "--json", "--level", "district",
+                               "--xlsx", str(tmp_path / "all.xlsx"), store=store).stdout)
+    assert every and all(not c["tested"] for c in every)
+    for c in every:
+        assert (c["p_value"], c["q_value"], c["confidence"]) == (None, None, None)
+        e = c["evidence"]
+        assert (e["observed"], e["expected"], e["ratio"], e["p_excess"]) == (None, None, None, None)
+        assert f"问题类别“{c['category']}”没有参考比例" in c["reason"] and "可检验" in c["reason"]
+    from openpyxl import load_workbook
+    sheet = load_workbook(tmp_path / "all.xlsx")["根源问题"]
+    headers = [cell.value for cell in sheet[1]]
+    for row in sheet.iter_rows(min_row=2, values_only=True):
+        values = dict(zip(headers, row))
+        assert values["置信度"] is None and values["p值"] is None and values["问题数"] is None
+        assert "参考比例" in values["说明"]
+    plain = run_cli("rootcauses", "--district", "500101", "--all", "--level", "district", store=store).stdout
+    lines = [line for line in plain.splitlines() if line[:4].strip().rstrip(".").isdigit()]
+    assert lines and all("未检验" in line and "置信度" not in line for line in lines)
+
+
+def test_an_untested_district_pair_names_its_own_category_and_the_missing_rate():
+    """One district, rates for two categories of three: no district pair can be tested (the shares
+    need every rate); each says which category lacks one, and none prints figures."""
+    import numpy as np
+    facts = _simulated_facts(np.random.default_rng(5), ["500101"], townships=6)
+    facts = dataclasses.replace(facts, categories=[CategoryIn(name="低保", rate_village=0.1, rate_community=0.1),
+                                                   CategoryIn(name="作风", rate_village=0.6, rate_community=0.6)])
+    districts = {c.category: c for c in surface_root_causes(facts, min_confidence=0.0) if c.level == "district"}
+    assert set(districts) == {"低保", "作风", "集体资金管理"}
+    for category, c in districts.items():
+        assert not c.tested and not c.surfaced
+        assert (c.p_value, c.confidence, c.observed, c.expected) == (None, None, None, None)
+        assert c.as_dict()["evidence"]["observed"] is None
+    assert "问题类别“集体资金管理”没有参考比例" in districts["集体资金管理"].reason
+    assert "问题类别“低保”有参考比例，但“集体资金管理”没有参考比例" in districts["低保"].reason
 
 
 # -- degenerate baselines ---------------------------------------------------------------------------
@@ -288,8 +325,8 @@ def test_six_rows_in_one_township_give_no_certainty():
                 Exposure("500102001", "500102", "village", 10, 0, 0, 0)]
     candidates = surface_root_causes(_facts(cells, exposure))
     assert candidates and not any(c.surfaced for c in candidates)
-    assert all(c.p_value > 0 for c in candidates)
-    assert all(c.reason for c in candidates if not c.tested)
+    assert all(c.p_value > 0 for c in candidates if c.tested)
+    assert all(c.reason and c.p_value is None for c in candidates if not c.tested)
 
 
 def test_peers_without_a_ledger_are_no_baseline():
@@ -318,10 +355,12 @@ def test_zero_totals_and_a_single_township_are_not_tested():
     assert surface_root_causes(_facts([], [Exposure("500101001", "500101", "village", 5, 0, 0, 0)])) == []
 
 
-def _simulated_facts(rng, districts, townships=12, villages=10, shares=None, causes=(), per_village=12):
+def _simulated_facts(rng, districts, townships=12, villages=10, shares=None, causes=(), per_village=12,
+                     recurrence=None):
     """Facts from villages simulated one by one (multinomial counts over three categories), as the
     store would aggregate them. ``shares``: per district, the categories' shares (default equal
-    everywhere); ``causes``: (area code, category index, multiplier) over all of an area's villages."""
+    everywhere); ``causes``: (area code, category index, multiplier) over all of an area's villages;
+    ``recurrence``: township code -> (villages rectified, villages where 低保 came back)."""
     import numpy as np
     names = ["低保", "作风", "集体资金管理"]
     cells, exposure = [], []
@@ -338,8 +377,10 @@ def _simulated_facts(rng, districts, townships=12, villages=10, shares=None, cau
             x = np.array([rng.multinomial(k, p) for k in n])
             for j, name in enumerate(names):
                 xs = x[:, j]
+                rectified, recurred = (recurrence(township) if recurrence and j == 0 else (0, 0))
                 cells.append(LedgerCell(township, district, "village", name, int((xs > 0).sum()), int(xs.sum()),
-                                        int((xs ** 2).sum()), int((xs * n).sum()), float(xs.sum()), 0.0, 0, 0))
+                                        int((xs ** 2).sum()), int((xs * n).sum()), float(xs.sum()), 0.0,
+                                        rectified, recurred))
             exposure.append(Exposure(township, district, "village", villages, villages, int(n.sum()),
                                      int((n ** 2).sum())))
     return _facts(cells, exposure)
@@ -461,3 +502,98 @@ def test_a_zero_reference_rate_is_no_baseline():
     assert districts and all(not c.tested and "参考比例为 0" in c.reason for c in districts)
     assert all(c.p_value is None or c.p_value > 0 for c in candidates)
     assert [c for c in surface_root_causes(facts) if c.surfaced] == []
+
+
+# -- attribution that follows the evidence ------------------------------------------------------------
+def _recurring(rng, concentrated):
+    """Eight districts of twelve townships; in 500101 township 001 has 低保 ×3 and 7 of its 9
+    rectified villages saw it again, its other townships a little below the baseline. Elsewhere 4
+    villages rectified a township, each coming back with chance 0.17. ``concentrated``: the rest
+    of 500101 sees 11 of 33 come back (a little more than elsewhere, not a discovery of its own);
+    else 22 of 33 (the whole district's fixes do not hold)."""
+    def recurrence(township):
+        if township == "500101001":
+            return 9, 7
+        if township.startswith("500101"):
+            return 3, (1 if concentrated else 2)
+        return 4, int(rng.binomial(4, 0.17))
+    causes = [("500101001", 0, 3.0)] + [(f"500101{t:03d}", 0, 0.85) for t in range(2, 13)]
+    return _simulated_facts(rng, [f"5001{d:02d}" for d in range(1, 9)], causes=causes, recurrence=recurrence)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_a_district_standing_on_recurrence_in_one_township_does_not_take_its_cause(seed):
+    """The shape an office met: a township far above its district in 低保, the district without
+    excess, standing on recurrence whose excess lies in that township's villages. Outside the
+    township the district shows a little recurrence, no discovery: the township's cause stays
+    surfaced, and the district pair, if it stands, says it stands on recurrence concentrated there."""
+    import numpy as np
+    facts = _recurring(np.random.default_rng(seed), concentrated=True)
+    candidates = surface_root_causes(facts)
+    pair = {(c.level, c.area_code, c.category): c for c in candidates}
+    township, district = pair[("township", "500101001", "低保")], pair[("district", "500101", "低保")]
+    assert township.surfaced and not township.explained_by
+    assert district.p_excess > 0.01
+    if district.surfaced:
+        assert "仅凭整改后复发成立" in district.reason and "复发集中于 500101001" in district.reason
+        assert district.evidence["p_recurrence_without_local_townships"] > 0.01
+    # a township is never withdrawn for a district that shows nothing at the discovery level outside it
+    for c in candidates:
+        if c.level == "township" and c.explained_by:
+            d = pair[("district", c.area_code[:6], c.category)]
+            assert d.evidence.get("p_without_local_townships", 0.0) <= 0.01
+            assert c.evidence["explaining_p_values"] == {d.area_code: d.as_dict()["p_value"]}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_a_district_whose_fixes_fail_everywhere_explains_its_township(seed):
+    """The same township, but the district's other townships see 低保 come back as often: the
+    recurrence shows outside the township at the discovery level, so the excess is the district's.
+    The township is withdrawn, explained by the district unit, with both p-values listed."""
+    import numpy as np
+    candidates = surface_root_causes(_recurring(np.random.default_rng(seed), concentrated=False))
+    pair = {(c.level, c.area_code, c.category): c for c in candidates}
+    township, district = pair[("township", "500101001", "低保")], pair[("district", "500101", "低保")]
+    assert district.surfaced and district.evidence["p_recurrence_without_local_townships"] <= 0.01
+    assert "复发集中于" not in (district.reason or "")
+    assert not township.surfaced and township.explained_by == [district.unit_id]
+    assert township.evidence["explaining_p_values"] == {"500101": district.as_dict()["p_value"]}
+    assert township.p_value < 1e-4  # its own p-value stays beside the district's
+
+
+def test_plain_output_says_a_district_stands_on_concentrated_recurrence(tmp_path):
+    """The analyst's plain output: the district line carries the reason (复发集中于 …)."""
+    import numpy as np
+    from graph.reports import root_cause_rows
+    facts = _recurring(np.random.default_rng(1), concentrated=True)
+    causes = [c.as_dict() for c in surface_root_causes(facts) if c.surfaced and c.level == "district"]
+    standing = [c for c in causes if c["category"] == "低保"]
+    assert standing and "复发集中于" in standing[0]["reason"]
+    row = root_cause_rows([{"rank": 1, **standing[0]}])[0]
+    assert "复发集中于" in row[-1]
+
+
+# -- few districts ------------------------------------------------------------------------------------
+def _city(rng, causes=()):
+    """A city office's six districts: 500101 is large (30 townships of ten villages), the other
+    five have ten townships each; ``causes`` as in :func:`_simulated_facts`."""
+    big = _simulated_facts(rng, ["500101"], townships=30, causes=causes)
+    rest = _simulated_facts(rng, [f"5001{d:02d}" for d in range(2, 7)], townships=10, causes=causes)
+    return dataclasses.replace(big, cells=big.cells + rest.cells, exposure=big.exposure + rest.exposure,
+                               units=big.units + rest.units)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_a_cause_in_the_largest_of_six_districts_is_not_hidden_by_the_spread_it_makes(seed):
+    """Six districts, a ×1.6 cause in 低保 over every village of the largest (a third of the
+    ledger). Its own deviation must not become the spread its test allows: it surfaces, at the
+    district. The same city without a cause surfaces no district."""
+    import numpy as np
+    surfaced = [(c.level, c.area_code, c.category)
+                for c in surface_root_causes(_city(np.random.default_rng(seed), [("500101", 0, 1.6)])) if c.surfaced]
+    assert ("district", "500101", "低保") in surfaced
+    # the cause lowers the largest district's other shares, and with them the other districts'
+    # baseline: the false-discovery rate is kept on average, and one seed of four has one more
+    assert len([k for k in surfaced if k[0] == "district" and k[1:] != ("500101", "低保")]) <= 1
+    null = surface_root_causes(_city(np.random.default_rng(100 + seed)))
+    assert [c for c in null if c.surfaced and c.level == "district"] == []

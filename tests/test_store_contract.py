@@ -209,11 +209,13 @@ def test_recurrences_are_reopened_with_their_link(any_store, tmp_path):
     assert [(link["closed"], link["reopened_by"]) for link in preview["issues"]] == [("Q1", "Q2")]
     assert any_store.issue("Q1").status == "closed"  # a preview writes nothing
     before = any_store.ledger_facts()
-    applied = service.reopen_recurrences(any_store, WANZHOU, apply=True)
+    applied = service.reopen_recurrences(any_store, WANZHOU, apply=True, on=dt.date(2026, 11, 28))
     assert applied["applied"] and [link["closed"] for link in applied["issues"]] == ["Q1"]
     q1 = any_store.issue("Q1")
     assert q1.status == "reopened" and q1.closed_on == dt.date(2024, 5, 1)
     assert "Q2" in q1.extra["复发重开"]
+    # Reopened with a deadline of its own, the old one (2024) kept in its record.
+    assert q1.due_on == dt.date(2027, 1, 27) and q1.extra["原整改时限"] == "2024-06-05"
     assert [h.status for h in any_store.issue_history("Q1")] == ["closed", "reopened"]
     assert any_store.issue("Q3").status == "closed"  # nothing came back in its category
     # The fix that did not hold is still the ledger's recurrence evidence.
@@ -221,7 +223,7 @@ def test_recurrences_are_reopened_with_their_link(any_store, tmp_path):
     # Open again for tracking: a deadline warning, no longer done.
     warnings = {r["issue_id"]: r["warning"] for r in
                 service.rectification_status(any_store, WANZHOU, dt.date(2026, 11, 28))["issues"]}
-    assert warnings["Q1"] == "overdue_90" and warnings["Q3"] == "done"
+    assert warnings["Q1"] == "on_time" and warnings["Q3"] == "done"
     again = service.reopen_recurrences(any_store, WANZHOU, apply=True)
     assert again["issues"] == [] and [h.status for h in any_store.issue_history("Q1")] == ["closed", "reopened"]
 
@@ -237,3 +239,33 @@ def test_the_key_village_list_is_kept_as_settled(any_store):
     any_store.save_key_villages(WANZHOU, record, "2026-11-03T16:00:00")  # the same again: one record
     assert any_store.key_villages(WANZHOU) == record and any_store.key_villages("500102") is None
     assert any_store.data_version() > version  # cached classifications are recomputed
+
+
+def test_inspections_are_records_found_problems_or_not(any_store):
+    from graph.store import Inspection
+    load_divisions(any_store, DEFAULT_DIVISIONS, district=WANZHOU, show_progress=False)
+    rows = [Inspection(DONGFANG, "2027年第1轮", dt.date(2027, 1, 4), dt.date(2027, 2, 28), "第1组", "乡村一体巡"),
+            Inspection(DONGFANG[:9], "2027年第1轮", dt.date(2027, 1, 4), None, "第1组", "乡村一体巡")]
+    assert any_store.save_inspections(rows).inserted == 2
+    assert any_store.save_inspections(rows).unchanged == 2  # the same again changes nothing
+    assert sorted(any_store.inspections(WANZHOU), key=lambda r: r.area_code) == sorted(rows, key=lambda r: r.area_code)
+    later = Inspection(DONGFANG, "2027年第1轮", dt.date(2027, 1, 4), dt.date(2027, 3, 10), "第1组", "乡村一体巡")
+    assert any_store.save_inspections([later]).updated == 1
+    assert later in any_store.inspections(WANZHOU) and any_store.inspections("500102") == []
+
+
+def test_follow_ups_are_kept_as_a_history(any_store):
+    from graph.store import FollowUp
+    pid = "PKG-500101-低保特困救助"
+    first = [FollowUp("package", pid, WANZHOU, dt.date(2026, 11, 25), "巡察办张三", "closed", "两端完成"),
+             FollowUp("backcheck", "Q1", WANZHOU, dt.date(2026, 12, 1), "巡察办李四", "未整改到位", "台账未更新")]
+    assert any_store.save_follow_ups(first).inserted == 2 and any_store.save_follow_ups(first).unchanged == 2
+    # Reopened, then closed again by someone else: every step stays, in order.
+    later = [FollowUp("package", pid, WANZHOU, dt.date(2026, 12, 2), "系统", "reopened"),
+             FollowUp("package", pid, WANZHOU, dt.date(2027, 1, 5), "巡察办王五", "closed")]
+    any_store.save_follow_ups(later)
+    history = any_store.follow_ups(WANZHOU, "package")
+    assert [(r.on, r.by, r.result) for r in history] == [(dt.date(2026, 11, 25), "巡察办张三", "closed"),
+                                                         (dt.date(2026, 12, 2), "系统", "reopened"),
+                                                         (dt.date(2027, 1, 5), "巡察办王五", "closed")]
+    assert any_store.follow_ups(WANZHOU, "backcheck") == first[1:] and any_store.follow_ups("500102", "package") == []

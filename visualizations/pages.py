@@ -26,15 +26,19 @@ def area_page(store: GraphStore, code: str) -> str:
                                           or code.startswith(n)), code)
 
 
-def root_cause_page(store: GraphStore, unit_id: str, category: str) -> str:
-    causes = service.root_causes(store, include_all=True)
-    cause = next((c for c in causes if c["unit_id"] == unit_id and c["category"] == category), None)
+def root_cause_page(store: GraphStore, unit_id: str, category: str, candidates: list | None = None,
+                    packages_of=None, projection_of=None) -> str:
+    """The root-cause view of one tested pair. The API passes its cached analysis: the store's
+    :func:`graph.service.surfaced` ``candidates``, ``packages_of(district)`` and
+    ``projection_of(district)``; without them each is computed here."""
+    cause = service.root_cause(store, unit_id, category, candidates)
     if cause is None:
         raise NotFound(f"没有检验过的组合：{unit_id} · {category} (no such unit and category)")
-    packages = service.packages(store, district=cause["district_code"]) if cause["surfaced"] else []
+    packages = (packages_of or (lambda d: service.packages(store, district=d)))(cause["district_code"]) \
+        if cause["surfaced"] else []
     package = next((p for p in packages if p["root_cause"]["unit_id"] == unit_id
                     and p["root_cause"]["category"] == category), None)
-    graph = store.projection(cause["district_code"])
+    graph = (projection_of or store.projection)(cause["district_code"])
     return views.root_cause_view(graph, cause, package)
 
 

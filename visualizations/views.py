@@ -2,13 +2,17 @@
 subgraph (the store's projection) to one HTML string, with vis-network and every style inlined and
 no outside resource, so a page opens on an intranet with no internet.
 
-pyvis builds each network and its options; the page is rendered through the project's own template
-(``templates/view.html``), because pyvis's templates load Bootstrap from a CDN in every mode and
-insert tooltips with ``innerHTML``. Here tooltips are plain text, turned into DOM nodes with
-``textContent``. Positions are computed with networkx (layers for chains and maps), and physics
-is off, so a district with hundreds of villages is drawn at once. Views are capped: beyond
-``MAX_NODES`` nodes, problems are aggregated (per village and category, then per township), and the
-page says what was aggregated.
+What pyvis does here, plainly: it holds the nodes (``add_node``) and the options (``set_options``)
+and hands them over as vis-network's data (``get_network_data``). The rest is the project's own:
+edges are appended to its list directly (pyvis's ``add_edge`` looks for a duplicate among every
+edge, quadratic in a district's thousands), positions are computed here (layers for chains, rings
+of townships for maps; physics off, so hundreds of villages are drawn at once), and the page is
+rendered through ``templates/view.html``, because pyvis's templates load Bootstrap from a CDN in
+every mode and insert tooltips with ``innerHTML``. Here tooltips are plain text, turned into DOM
+nodes with ``textContent``. Each page exports what it shows (PNG, JSON, XLSX) with the web UI's
+script (``templates/export.js``). Area views are capped: beyond ``MAX_NODES`` nodes, problems are
+aggregated into their villages, and the page says so; a root-cause map shows every affected
+village, grouped by township.
 """
 from __future__ import annotations
 
@@ -44,6 +48,12 @@ def vis_network_js() -> str:
     return (HERE / "vendor" / "vis-network.min.js").read_text(encoding="utf-8")
 
 
+@lru_cache(maxsize=1)
+def export_js() -> str:
+    """The PNG, JSON and XLSX export the web UI serves at /ui/export.js, inlined in each page."""
+    return (HERE / "templates" / "export.js").read_text(encoding="utf-8")
+
+
 class View:
     """A network under construction: pyvis holds nodes, edges and options."""
 
@@ -55,20 +65,24 @@ class View:
         self._edges: set[tuple[str, str, str]] = set()
 
     def node(self, node_id: str, label: str, group: str, title: str, color: str, x: float, y: float,
-             size: int = 14, shape: str = "dot", anchor: bool = False) -> None:
+             size: int = 14, shape: str = "dot", anchor: bool = False, legend: str | None = None) -> None:
+        """A node; ``legend`` names what its colour means (default: its kind), so the legend lists
+        exactly the colours drawn."""
         if node_id in self.net.node_ids:
             return
         # "kind", not vis-network's "group": a group's palette would override the colours given here.
         self.net.add_node(node_id, label=label, kind=GROUP_ZH.get(group, group), title=title, color=color,
                           x=round(x, 1), y=round(y, 1), size=size, shape=shape, physics=False, anchor=anchor)
-        self.legend.setdefault(GROUP_ZH.get(group, group), color)
+        self.legend.setdefault(legend or GROUP_ZH.get(group, group), color)
 
     def edge(self, source: str, target: str, label: str = "", color: str = "#999999", title: str = "",
-             dashes: bool = False) -> None:
+             dashes: bool = False, legend: str | None = None) -> None:
         key = (source, target, label)
         if key in self._edges:
             return
         self._edges.add(key)
+        if legend:
+            self.legend.setdefault(legend, color)
         # pyvis's add_edge scans every edge for duplicates (quadratic): the set above does that,
         # and the edge is appended as pyvis would store it.
         self.net.edges.append({"from": source, "to": target, "label": label, "title": title, "arrows": "to",
@@ -80,11 +94,12 @@ class View:
                              ' "edges": {"smooth": false}}')
         nodes, edges, _, _, _, options = self.net.get_network_data()
         import json
+        legend = [{"label": k, "color": v} for k, v in self.legend.items()]
         data = {"nodes": nodes, "edges": edges, "options": json.loads(options) if isinstance(options, str) else options,
-                "groups": sorted({n["kind"] for n in nodes})}
+                "groups": sorted({n["kind"] for n in nodes}), "legend": legend}
         return _environment().get_template("view.html").render(
-            title=self.title, data=data, vis_network=vis_network_js(), notes=self.notes,
-            legend=[{"label": k, "color": v} for k, v in self.legend.items()])
+            title=self.title, data=data, vis_network=vis_network_js(), export_js=export_js(), notes=self.notes,
+            legend=legend)
 
 
 def _issue_tip(a: dict) -> str:
@@ -127,22 +142,20 @@ def chain_view(graph: nx.MultiDiGraph, issue_id: str) -> str:
             node = f"unit:{unit['unit_id']}"
             view.node(node, unit["unit_name"], "unit", f"{unit['unit_name']}\n{unit['duty_zh']}\n编号 {unit['unit_id']}",
                       LEVEL_COLOR["unit"], x, y, size=12, shape="ellipse")
-            view.edge(node, level["code"], unit["duty_zh"], DUTY_COLOR.get(unit["duty"], "#999"))
+            view.edge(node, level["code"], unit["duty_zh"], DUTY_COLOR.get(unit["duty"], "#999"),
+                      legend=f"连线：{unit['duty_zh']}")
     attrs = graph.nodes[f"issue:{issue_id}"]
     node = f"issue:{issue_id}"
     view.node(node, f"{issue_id} {issue.get('category', '')}", "issue", _issue_tip(attrs),
-              STATUS_COLOR.get(attrs.get("status"), "#888"), 0, len(levels) * 170, size=18, shape="diamond", anchor=True)
+              STATUS_COLOR.get(attrs.get("status"), "#888"), 0, len(levels) * 170, size=18, shape="diamond", anchor=True,
+              legend=f"问题：{Status(attrs['status']).zh}")
     if levels:
         view.edge(levels[-1]["code"], node, "发现问题")
     if chain.get("hint"):
         hint = chain["hint"]
         target = f"unit:{hint['unit_id']}"
         if target in view.net.node_ids:
-            view.edge(node, target, "巡察组提示根源", "#8e1b1b", dashes=True)
-    for status, color in STATUS_COLOR.items():
-        view.legend.setdefault(f"问题：{Status(status).zh}", color)
-    for duty, color in DUTY_COLOR.items():
-        view.legend.setdefault(f"连线：{DutyType(duty).zh}", color)
+            view.edge(node, target, "巡察组提示根源", "#8e1b1b", dashes=True, legend="连线：巡察组提示根源")
     return view.html()
 
 
@@ -223,15 +236,14 @@ def area_view(graph: nx.MultiDiGraph, area: str, key_villages: set[str] | None =
                 view.node(node, f"{category} {n}", "problems", f"{category}\n{n} 个问题，未完成整改 {still_open[(v, category)]} 个",
                           STATUS_COLOR["open"] if share >= .5 else STATUS_COLOR["rectified"],
                           vx * 1.25 + 40 * (k % 3), vy * 1.25 + 40 * (k // 3),
-                          size=6 + min(n, 20), shape="square")
+                          size=6 + min(n, 20), shape="square",
+                          legend="问题组：半数以上未整改" if share >= .5 else "问题组：多数已整改")
                 view.edge(v, node)
     else:
         view.notes.append(f"为保持可用，{groups:,} 组问题（按村和类别）已并入各村(社区)节点：村节点大小表示问题数")
     for v in key_villages & set(villages):
         node = view.net.get_node(v)
         node["borderWidth"], node["shape"] = 4, "star"
-    view.legend.setdefault("问题组：半数以上未整改", STATUS_COLOR["open"])
-    view.legend.setdefault("问题组：多数已整改", STATUS_COLOR["rectified"])
     return view.html()
 
 
@@ -247,7 +259,7 @@ def root_cause_view(graph: nx.MultiDiGraph, cause: dict, package: dict | None = 
                 f"涉及 {e.get('villages_affected')} 个村(社区)，整改后复发 {e.get('recurrences', 0)} 个")
     import math
     view.node(unit, cause["unit_name"], "unit", evidence, LEVEL_COLOR["district" if cause["level"] == "district"
-              else "township"], 0, -140, size=28, shape="box", anchor=True)
+              else "township"], 0, -140, size=28, shape="box", anchor=True, legend="根源单位")
     category = f"category:{cause['category']}"
     view.node(category, cause["category"], "category", f"问题类别 {cause['category']}", LEVEL_COLOR["category"],
               0, 0, size=20, shape="ellipse", anchor=True)
@@ -255,12 +267,9 @@ def root_cause_view(graph: nx.MultiDiGraph, cause: dict, package: dict | None = 
     if package:
         agency = package["agency_end"]
         view.node("agency-end", "机关端整改", "unit", f"机关端：{agency['unit_name']}\n任务：{agency['task']}\n时限：{agency['due_on']}",
-                  "#444444", 260, -140, size=16, shape="box")
+                  "#444444", 260, -140, size=16, shape="box", legend="机关端整改")
         view.edge(unit, "agency-end", "整改任务", "#444444", dashes=True)
     villages = sorted(cause.get("villages", []))
-    shown = villages if len(villages) <= MAX_NODES // 2 else villages[:MAX_NODES // 2]
-    if len(shown) < len(villages):
-        view.notes.append(f"涉及 {len(villages)} 个村(社区)，图中显示前 {len(shown)} 个")
     ids = set(cause.get("issue_ids", []))
     per_village: dict[str, list[dict]] = defaultdict(list)
     for node, a in graph.nodes(data=True):
@@ -268,24 +277,40 @@ def root_cause_view(graph: nx.MultiDiGraph, cause: dict, package: dict | None = 
             village = next((t for _, t, d in graph.out_edges(node, data=True) if d.get("type") == "FOUND_IN"), None)
             per_village[village].append(a)
     grassroots = {v["village_code"]: v for v in (package or {}).get("grassroots_end", [])}
-    # The affected villages on a ring around the category, in code order (so by township).
-    radius = max(260, len(shown) * 46 / (2 * math.pi))
-    for k, v in enumerate(shown):
-        angle = math.pi / 2 + 2 * math.pi * k / max(len(shown), 1)
-        a = graph.nodes.get(v, {"name": v})
-        found = per_village.get(v, [])
-        open_n = sum(1 for i in found if i["status"] in OPEN_STATUSES)
-        responsible = "、".join(u["unit_name"] for u in grassroots.get(v, {}).get("responsible_units", []))
-        tip = f"{a['name']}\n本类问题 {len(found)} 个，未完成整改 {open_n} 个" + (f"\n基层端责任：{responsible}" if responsible else "")
-        for i in found[:3]:
-            tip += f"\n· {i.get('description') or i.get('issue_id')}（{Status(i['status']).zh}）"
-        view.node(v, a["name"].replace("村民委员会", "村").replace("居民委员会", ""), "village", tip,
-                  STATUS_COLOR["open"] if open_n else STATUS_COLOR["rectified"],
-                  radius * math.cos(angle), radius * math.sin(angle),
-                  size=8 + min(len(found), 20))
-        view.edge(category, v, str(len(found)) if found else "")
-    view.legend.setdefault("村：仍有未整改", STATUS_COLOR["open"])
-    view.legend.setdefault("村：已整改", STATUS_COLOR["rectified"])
+    by_township: dict[str, list[str]] = defaultdict(list)
+    for v in villages:
+        by_township[v[:9]].append(v)
+    # Every affected village, around its township; the townships on a ring around the category
+    # (a district cause reaches 250 villages and more: none is left out).
+    townships = sorted(by_township)
+    radius = max(300, sum(90 + 8 * len(by_township[t]) for t in townships) / math.pi)
+    for k, township in enumerate(townships):
+        angle = math.pi / 2 + 2 * math.pi * k / max(len(townships), 1)
+        tx, ty = radius * math.cos(angle), radius * math.sin(angle)
+        members = by_township[township]
+        found_here = sum(len(per_village.get(v, [])) for v in members)
+        t = graph.nodes.get(township, {"name": township})
+        if len(townships) > 1:
+            view.node(township, t["name"], "township", f"乡镇(街道) {t['name']}\n涉及村(社区) {len(members)} 个，"
+                      f"本类问题 {found_here} 个", LEVEL_COLOR["township"], tx, ty, size=14, shape="box")
+            view.edge(category, township, str(found_here))
+            hub, ring = township, 40 + 7 * len(members)
+        else:
+            hub, ring, tx, ty = category, max(260, len(members) * 46 / (2 * math.pi)), 0, 0
+        for j, v in enumerate(members):
+            a = graph.nodes.get(v, {"name": v})
+            found = per_village.get(v, [])
+            open_n = sum(1 for i in found if i["status"] in OPEN_STATUSES)
+            responsible = "、".join(u["unit_name"] for u in grassroots.get(v, {}).get("responsible_units", []))
+            tip = f"{a['name']}\n本类问题 {len(found)} 个，未完成整改 {open_n} 个" + (f"\n基层端责任：{responsible}" if responsible else "")
+            for i in found[:3]:
+                tip += f"\n· {i.get('description') or i.get('issue_id')}（{Status(i['status']).zh}）"
+            turn = angle + 2 * math.pi * j / max(len(members), 1)
+            view.node(v, a["name"].replace("村民委员会", "村").replace("居民委员会", ""), "village", tip,
+                      STATUS_COLOR["open"] if open_n else STATUS_COLOR["rectified"],
+                      tx + ring * math.cos(turn), ty + ring * math.sin(turn), size=8 + min(len(found), 20),
+                      legend="村(社区)：仍有未整改" if open_n else "村(社区)：已整改")
+            view.edge(hub, v, str(len(found)) if found and hub == category else "")
     return view.html()
 
 
@@ -303,7 +328,7 @@ def unit_view(graph: nx.MultiDiGraph, unit_id: str) -> str:
     for d, members in rings.items():
         for k, node in enumerate(members):
             angle = 2 * math.pi * k / max(len(members), 1)
-            radius = 240 * d
+            radius = max(240 * d, len(members) * 48 / (2 * math.pi))   # labels apart however many
             attrs = graph.nodes[node]
             kind = str(attrs.get("kind", "")).lower()
             group = attrs.get("level") or ("issue" if kind == "issue" else kind or "unit")
@@ -311,8 +336,10 @@ def unit_view(graph: nx.MultiDiGraph, unit_id: str) -> str:
             tip = _issue_tip(attrs) if kind == "issue" else f"{label}\n{node}"
             color = STATUS_COLOR.get(attrs.get("status"), LEVEL_COLOR.get(group, "#888"))
             view.node(node, str(label), group, tip, color, radius * math.cos(angle), radius * math.sin(angle),
-                      size=24 if node == center else 12, shape="box" if node == center else "dot", anchor=node == center)
+                      size=24 if node == center else 12, shape="box" if node == center else "dot", anchor=node == center,
+                      legend=f"问题：{Status(attrs['status']).zh}" if kind == "issue" else None)
     for u, v, data in graph.edges(data=True):
         duty = data.get("duty")
-        view.edge(u, v, DutyType(duty).zh if duty else "", DUTY_COLOR.get(duty, "#aaaaaa"))
+        view.edge(u, v, DutyType(duty).zh if duty else "", DUTY_COLOR.get(duty, "#aaaaaa"),
+                  legend=f"连线：{DutyType(duty).zh}" if duty else None)
     return view.html()

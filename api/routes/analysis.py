@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
@@ -19,7 +19,7 @@ from graph.errors import Forbidden, NotFound
 from graph.reports import write_packages, write_root_causes
 
 from ..audit import audit
-from ..cache import run_read
+from ..cache import VersionedCache, run_read
 from ..deps import Analyst, CacheDep, Caller, Editor, SettingsDep, StoreDep, Viewer
 from ..schemas import ChainOut, CypherIn, CypherOut, NeighborhoodOut, PackageOut, Page, RootCauseOut
 from .issues import scoped_issue
@@ -47,20 +47,29 @@ def _district(store, caller: Caller, district: str | None) -> str | None:
     return district
 
 
-def _causes_key(store, caller, district, level, min_confidence, include_all):
+def surfaced(store, cache: VersionedCache, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> list:
+    """The root-cause analysis of the whole store, once per data version: every selection by
+    district and level, the packages and the served views read it."""
+    return cache.analysis.get(store, ("surfaced", min_confidence), lambda: service.surfaced(store, min_confidence))
+
+
+def _causes_key(store, cache, caller, district, level, min_confidence, include_all):
     district = _district(store, caller, district)
     return (("rootcauses", district, level, min_confidence, include_all),
-            lambda: service.root_causes(store, district=district, level=level,
-                                        min_confidence=min_confidence, include_all=include_all))
+            lambda: service.root_causes(store, district=district, level=level, min_confidence=min_confidence,
+                                        include_all=include_all,
+                                        candidates=surfaced(store, cache, min_confidence)))
 
 
 def _causes(store, cache, caller, district, level, min_confidence, include_all):
-    return cache.get(store, *_causes_key(store, caller, district, level, min_confidence, include_all))
+    return cache.analysis.get(store, *_causes_key(store, cache, caller, district, level, min_confidence,
+                                                  include_all))
 
 
 async def _causes_async(store, cache, caller, district, level, min_confidence, include_all):
-    key = await run_read(store, lambda: _causes_key(store, caller, district, level, min_confidence, include_all))
-    return await cache.aget(store, *key)
+    key = await run_read(store, lambda: _causes_key(store, cache, caller, district, level, min_confidence,
+                                                    include_all))
+    return await cache.analysis.aget(store, *key)
 
 
 @router.get("/rootcauses", response_model=Page[RootCauseOut], summary="上级根源单位（含证据），分页")
@@ -83,10 +92,17 @@ def rootcauses_xlsx(store: StoreDep, cache: CacheDep, caller: Analyst,
     return _xlsx(write_root_causes, causes, "rootcauses.xlsx")
 
 
+def district_packages(store, cache: VersionedCache, district: str | None, level: str | None = None,
+                      as_of: dt.date | None = None) -> list[dict]:
+    """The joint packages of a district (or all), from the cached analysis, once per data version."""
+    as_of = as_of or dt.date.today()
+    return cache.analysis.get(store, ("packages", district, level, as_of),
+                              lambda: service.packages(store, district=district, level=level, as_of=as_of,
+                                                       candidates=surfaced(store, cache)))
+
+
 def _packages(store, cache, caller, district, level, as_of):
-    district = _district(store, caller, district)
-    return cache.get(store, ("packages", district, level, as_of),
-                     lambda: service.packages(store, district=district, level=level, as_of=as_of))
+    return district_packages(store, cache, _district(store, caller, district), level, as_of)
 
 
 @router.get("/packages", response_model=Page[PackageOut], summary="机关+基层联动整改包，分页")
@@ -94,7 +110,7 @@ def packages(store: StoreDep, cache: CacheDep, caller: Analyst, district: str | 
              level: Literal["township", "district"] | None = Level,
              as_of: dt.date | None = Query(None, description="报告日期，时限从此日算起（默认今天）"),
              limit: int = Query(20, ge=1, le=500), offset: int = Offset):
-    found = _packages(store, cache, caller, district, level, as_of or dt.date.today())
+    found = _packages(store, cache, caller, district, level, as_of)
     return {"items": found[offset:offset + limit], "total": len(found), "limit": limit, "offset": offset}
 
 
@@ -103,7 +119,7 @@ def packages(store: StoreDep, cache: CacheDep, caller: Analyst, district: str | 
 def packages_xlsx(store: StoreDep, cache: CacheDep, caller: Analyst,
                   district: str | None = Query(None, pattern=r"^\d{6}$"),
                   level: Literal["township", "district"] | None = Level, as_of: dt.date | None = None):
-    found = _packages(store, cache, caller, district, level, as_of or dt.date.today())
+    found = _packages(store, cache, caller, district, level, as_of)
     return _xlsx(write_packages, found, "packages.xlsx")
 
 
@@ -111,6 +127,13 @@ def _xlsx(writer, data, name: str) -> Response:
     with tempfile.TemporaryDirectory() as tmp:
         content = writer(data, Path(tmp) / name).read_bytes()
     return Response(content, media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def projection_entry(store, district: str | None) -> tuple[tuple, Callable]:
+    """The cache key and computation of a district's projection (None: the province's), kept in
+    the pool sized by graph nodes, once per data version: no flood of chains or neighbourhoods
+    evicts it."""
+    return ("projection", district), lambda: store.projection(district)
 
 
 def _node_district(node: str, attrs: dict) -> str | None:
@@ -130,7 +153,7 @@ async def neighborhood(store: StoreDep, cache: CacheDep, caller: Viewer,
     district = id[:6] if id[:1].isdigit() and len(id) >= 6 else caller.district
     if id[:1].isdigit():
         caller.visible(id, "节点")
-    graph = await cache.aget(store, ("projection", district), lambda: store.projection(district))
+    graph = await cache.graphs.aget(store, *projection_entry(store, district))
     if id not in graph:
         raise NotFound("没有这个节点 (no such node)")
     attrs = graph.nodes[id]
@@ -161,19 +184,13 @@ def cypher(body: CypherIn, store: StoreDep, settings: SettingsDep, caller: Analy
     if caller.district is not None:
         raise Forbidden("限定区县的令牌不能使用 Cypher：Cypher 可以读到任何区县 (district tokens cannot use Cypher)")
     columns, rows, cut = store.cypher(body.query, body.parameters, settings.cypher_row_limit,
-                                      settings.cypher_timeout_s)
+                                      settings.cypher_timeout_s, settings.cypher_max_mb * 2**20)
     return {"columns": columns, "rows": rows, "truncated": cut}
 
 
 class PackageEndIn(BaseModel):
     on: dt.date | None = None
     note: str = Field("", max_length=2000, description="佐证说明 (evidence)")
-
-
-def _scoped_package(store, caller: Caller, package_id: str) -> None:
-    area = package_id.split("-")[1] if package_id.count("-") >= 2 else ""
-    if not area.isdigit() or not caller.sees(area):
-        raise NotFound("没有这个整改包 (no such package)")
 
 
 @router.post("/packages/{package_id}/agency-done", response_model=PackageOut, summary="记录机关端整改完成")
@@ -208,17 +225,22 @@ def reopen(body: ReopenIn, store: StoreDep, caller: Editor):
     found = store.division(district)
     if found is None or found.level != "district":
         raise NotFound("没有这个区县 (no such district)")
-    result = service.reopen_recurrences(store, district, apply=body.apply, on=body.on)
-    if body.apply and (result["issues"] or result["packages"]):
-        audit(store, caller, "rectification.reopen", district, {},
-               {"issues": [link["closed"] for link in result["issues"]],
-                "packages": [link["package_id"] for link in result["packages"]]})
+    with store.atomic():
+        result = service.reopen_recurrences(store, district, apply=body.apply, on=body.on, scope=caller.access)
+        before = result.pop("before")
+        if body.apply and (result["issues"] or result["packages"]):
+            ids = [link["closed"] for link in result["issues"]]
+            after = store.issues_by_id(ids)
+            audit(store, caller, "rectification.reopen", district, before, {
+                "issues": {i: {"status": after[i].status, "extra": after[i].extra} for i in ids},
+                "packages": {p["package_id"]: {"reopened_by": p["reopened_by"]} for p in result["packages"]}},
+                district)
     return result
 
 
 def _package_end(store, caller: Caller, package_id: str, action: str, record, on: dt.date, note: str) -> dict:
-    _scoped_package(store, caller, package_id)
-    before, package = record(store, package_id, on, note)
-    audit(store, caller, action, package_id, before, package["status"])
+    with store.atomic():
+        before, package = record(store, package_id, on, note, scope=caller.access)
+        audit(store, caller, action, package_id, before, package["status"], package["root_cause"]["area_code"][:6])
     return package
 

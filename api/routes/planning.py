@@ -13,7 +13,7 @@ from graph.errors import NotFound
 from loaders.base_data import read_config
 
 from ..audit import audit
-from ..deps import Analyst, CacheDep, Caller, Editor, SettingsDep, StoreDep
+from ..deps import Analyst, CacheDep, Caller, Editor, StoreDep
 from ..uploads import uploaded
 
 router = APIRouter(tags=["计划与整改闭环 (planning and the closed loop)"])
@@ -36,11 +36,17 @@ class PlanOut(BaseModel):
     villages: int
     inspected: int
     to_inspect: int
-    rounds: list[dict[str, Any]]
+    rounds: list[dict[str, Any]] = Field(description="轮次：起止日期、各组对象（乡镇(街道)和村(社区)）")
     rounds_available: int
+    first_half: int = Field(description="前半届轮数：重点村安排在这些轮次")
+    key_in_first_half: bool
+    spare_team_rounds: int = Field(description="届内空余组次，可安排专项巡察和回头看")
     feasible: bool
     covered: int
     teams: int
+    per_team: dict[str, int]
+    townships: list[dict[str, Any]] = Field(description="各乡镇(街道)的巡察方式")
+    special: list[dict[str, Any]] = Field(description="专项巡察建议，列在计划之外")
     teams_needed: int | None = None
     rounds_needed: int | None = None
 
@@ -49,7 +55,9 @@ class RectificationOut(BaseModel):
     district: str
     as_of: str
     counts: dict[str, int]
+    immediate_days: int = Field(description="立行立改整改时限（自发现之日起的天数）")
     immediate: dict[str, int]
+    immediate_overdue: list[str] = Field(description="逾期的立行立改事项（问题编号）")
     issues: list[dict[str, Any]]
 
 
@@ -58,7 +66,9 @@ class BackCheckOut(BaseModel):
     seed: int
     share: float
     closed: int
-    sample: list[str]
+    villages_with_closed: int
+    villages: list[dict[str, Any]] = Field(description="抽中的村(社区)及其已整改问题（含已录入的抽查结果）")
+    sample: list[str] = Field(description="抽中村(社区)的已整改问题编号")
 
 
 class EvaluationOut(BaseModel):
@@ -70,8 +80,11 @@ class EvaluationOut(BaseModel):
     villages_rectified: int
     villages_recurred: int
     category_mix_by_round: dict[str, dict[str, int]]
-    shifts_by_round: dict[str, dict[str, float]]
+    shifts_by_round: dict[str, dict[str, Any]] = Field(description="按轮次（日期先后）：三个变化，含腐败表现形式")
     townships: list[dict[str, Any]]
+    departments: list[dict[str, Any]] = Field(description="各部门：牵头的整改包和巡察组指出根源在该部门的问题")
+    packages: list[dict[str, Any]]
+    back_checks: dict[str, Any]
 
 
 def _district(store, caller, district: str) -> str:
@@ -94,10 +107,10 @@ def classification(store: StoreDep, cache: CacheDep, caller: Analyst, district: 
     return cache.get(store, ("classification", district), compute)
 
 
-@router.get("/plan", response_model=PlanOut, summary="届内全覆盖巡察计划")
+@router.get("/plan", response_model=PlanOut, summary="届内全覆盖巡察计划（专项巡察建议另列）")
 def plan(store: StoreDep, caller: Analyst, district: str = District, teams: int = Query(..., ge=1, le=500),
          term_end: dt.date = Query(...), start: dt.date | None = None, term_start: dt.date | None = None,
-         rounds_per_year: int = Query(2, ge=1, le=12)):
+         rounds_per_year: int | None = Query(None, ge=1, le=12)):
     district = _district(store, caller, district)
     return service.coverage_plan(store, district, teams=teams, term_end=term_end, start=start,
                                  rounds_per_year=rounds_per_year, config=read_config(), term_start=term_start)
@@ -105,7 +118,7 @@ def plan(store: StoreDep, caller: Analyst, district: str = District, teams: int 
 
 @router.get("/rectification", response_model=RectificationOut, summary="整改预警")
 def rectification(store: StoreDep, caller: Analyst, district: str = District, as_of: dt.date | None = None):
-    return service.rectification_status(store, _district(store, caller, district), as_of)
+    return service.rectification_status(store, _district(store, caller, district), as_of, config=read_config())
 
 
 @router.get("/backcheck", response_model=BackCheckOut, summary="已整改问题随机抽查（种子可复现）")
@@ -148,30 +161,31 @@ def key_villages(store: StoreDep, caller: Analyst, district: str = District):
 
 
 @router.post("/key-villages/propose", response_model=KeyVillageListOut, summary="导入乡镇推荐的重点村名单（CSV 或 Excel）")
-async def propose_key_villages(file: UploadFile, store: StoreDep, settings: SettingsDep, caller: Editor,
+async def propose_key_villages(file: UploadFile, store: StoreDep, caller: Editor,
                                district: str = Form(..., pattern=r"^\d{6}$"),
                                by: str = Form(..., min_length=1, description="推荐单位")):
     from loaders.base_data import read_key_village_proposal
     district = _district(store, caller, district)
     villages = {v.code: (v.name, v.parent_code) for v in store.divisions("village", within=district)}
-    async with uploaded(file, settings.max_upload_mb) as (name, path):
+    async with uploaded(file) as (name, path):
         rows = read_key_village_proposal(path, villages)
     return _key_list_write(store, caller, district, "key_villages.propose",
-                           lambda: service.propose_key_villages(store, district, rows, by, file=name))
+                           lambda: service.propose_key_villages(store, district, rows, by, file=name,
+                                                                scope=caller.access))
 
 
 @router.post("/key-villages/adjust", response_model=KeyVillageListOut, summary="巡察办增列或移出一个村（附理由）")
 def adjust_key_villages(body: KeyVillageChangeIn, store: StoreDep, caller: Editor):
     district = _district(store, caller, body.district)
     return _key_list_write(store, caller, district, "key_villages.adjust", lambda: service.adjust_key_villages(
-        store, district, body.village_code, body.action, body.reason, _who(caller)))
+        store, district, body.village_code, body.action, body.reason, _who(caller), scope=caller.access))
 
 
 @router.post("/key-villages/approve", response_model=KeyVillageListOut, summary="巡察办审定重点村名单（记录审定人和时间）")
 def approve_key_villages(body: KeyVillageApproveIn, store: StoreDep, caller: Editor):
     district = _district(store, caller, body.district)
     return _key_list_write(store, caller, district, "key_villages.approve",
-                           lambda: service.approve_key_villages(store, district, _who(caller)))
+                           lambda: service.approve_key_villages(store, district, _who(caller), scope=caller.access))
 
 
 def _who(caller: Caller) -> str:
@@ -179,6 +193,7 @@ def _who(caller: Caller) -> str:
 
 
 def _key_list_write(store, caller: Caller, district: str, action: str, change) -> dict:
-    before, after = change()
-    audit(store, caller, action, district, before, after)
+    with store.atomic():
+        before, after = change()
+        audit(store, caller, action, district, before, after, district)
     return service.key_village_list(store, district, config=read_config())

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 from graph import service
 from graph.errors import NotFound
 
-from ..deps import StoreDep, Viewer
+from ..deps import CacheDep, StoreDep, Viewer
 from ..schemas import CategoryOut, DivisionDetail, DivisionOut, DutyOut, Page, SearchOut, StatsOut, UnitOut
 
 router = APIRouter(tags=["区划与单位 (divisions and units)"])
@@ -86,13 +86,37 @@ def stats(store: StoreDep, caller: Viewer, district: str | None = Query(None, pa
     return store.counts(district)
 
 
-@router.get("/search", response_model=SearchOut, summary="按名称或代码查找村、乡镇、区县、单位和问题")
-def search(store: StoreDep, caller: Viewer, q: str = Query(..., min_length=1, max_length=50),
+def _whereabouts(names: dict[str, str], code: str, within: bool = False) -> dict[str, str]:
+    """The district and township above a division code (``within``: the code's own area too, as
+    for a unit's)."""
+    reach = len(code) + within
+    return {"district_name": names.get(code[:6], "") if reach > 6 else "",
+            "township_name": names.get(code[:9], "") if reach > 9 else ""}
+
+
+@router.get("/search", response_model=SearchOut,
+            summary="按名称或代码查找村、乡镇、区县、单位、问题类别和问题（附所在区县、乡镇）")
+def search(store: StoreDep, cache: CacheDep, caller: Viewer, q: str = Query(..., min_length=1, max_length=50),
            limit: int = Query(20, ge=1, le=100)):
     q = q.strip()
     divisions = [d._asdict() for d in store.find_divisions(q, limit=limit * 5) if caller.sees(d.code)][:limit]
-    units = [u.__dict__ for u in store.units() if (q in u.name or u.unit_id == q) and caller.sees(u.area_code)][:limit]
+    units = [u.__dict__ for u in store.units() if (q in u.name or u.unit_id.startswith(q))
+             and caller.sees(u.area_code)][:limit]
+    categories = [c.name for c in store.categories() if q in c.name][:limit]
     issue = store.issue(q)
-    issues = [{"issue_id": issue.issue_id, "village_code": issue.village_code, "category": issue.category}] \
-        if issue is not None and caller.sees(issue.village_code) else []
-    return {"divisions": divisions, "units": units, "issues": issues}
+    if issue is not None and caller.sees(issue.village_code):
+        issues = [issue]
+    else:  # by description, or the start of a problem number; the ledger kept per data version
+        ledger = cache.get(store, ("issues", caller.district), lambda: store.issues(caller.district))
+        issues = [i for i in ledger if q in i.description or i.issue_id.startswith(q)][:limit]
+    issues = [{"issue_id": i.issue_id, "village_code": i.village_code, "category": i.category,
+               "description": i.description} for i in issues]
+    codes = {d["code"] for d in divisions} | {u["area_code"] for u in units} | {i["village_code"] for i in issues}
+    names = store.division_names({c[:n] for c in codes for n in (6, 9, 12) if len(c) >= n})
+    for d in divisions:
+        d.update(_whereabouts(names, d["code"]))
+    for u in units:
+        u.update(_whereabouts(names, u["area_code"], within=True))
+    for i in issues:
+        i.update(_whereabouts(names, i["village_code"]), village_name=names.get(i["village_code"], ""))
+    return {"divisions": divisions, "units": units, "issues": issues, "categories": categories}

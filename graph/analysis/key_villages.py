@@ -24,23 +24,38 @@ class ListError(ValueError):
     """A change the list refuses: the message says why, in Chinese."""
 
 
-def propose(district: str, rows: list[dict], by: str, at: str, file: str = "") -> dict:
+def propose(district: str, rows: list[dict], by: str, at: str, file: str = "", earlier: dict | None = None) -> dict:
     """A new list from the townships' proposal: ``rows`` of ``{"village_code", "township_code", "name",
-    "reason"}``. A new proposal replaces the district's earlier list (and its approval).
+    "reason"}``. It replaces the townships' part of the ``earlier`` list and its approval; the
+    office's adjustments (its additions and removals, with their reasons) are applied again to the
+    new proposal and kept in the record.
 
     >>> record = propose("500101", [{"village_code": "500101001001", "township_code": "500101001",
     ...                              "name": "东方广场社区", "reason": "信访多"}], "高笋塘街道", "2026-11-01T09:00:00")
     >>> record["status"], list(record["villages"]), record["villages"]["500101001001"]["source"]
     ('proposed', ['500101001001'], 'township')
+    >>> office = adjust(record, {"village_code": "500101001002"}, "add", "历年问题多", "巡察办", "2026-11-02T10:00:00")
+    >>> again = propose("500101", [], "高笋塘街道", "2026-11-05T09:00:00", earlier=office)
+    >>> again["status"], list(again["villages"]), again["changes"][0]["reason"]
+    ('adjusted', ['500101001002'], '历年问题多')
     """
     if not by.strip():
         raise ListError("推荐人或推荐单位不能为空 (who proposed the list)")
     villages = {r["village_code"]: {"township_code": r.get("township_code") or r["village_code"][:9],
                                     "name": r.get("name") or "", "source": "township",
                                     "reason": r.get("reason") or ""} for r in rows}
-    return {"district": district, "status": "proposed", "villages": dict(sorted(villages.items())),
-            "proposed": {"by": by.strip(), "at": at, "file": file, "count": len(villages)},
-            "changes": [], "approved": None}
+    changes = list((earlier or {}).get("changes", []))
+    for change in changes:  # in their order: the office's last word on a village stands
+        if change["action"] == "remove":
+            villages.pop(change["village_code"], None)
+        else:
+            office = (earlier or {}).get("villages", {}).get(change["village_code"])
+            villages[change["village_code"]] = {**(office or {"township_code": change["village_code"][:9], "name": ""}),
+                                                "source": "office", "reason": change["reason"]}
+    return {"district": district, "status": "adjusted" if changes else "proposed",
+            "villages": dict(sorted(villages.items())),
+            "proposed": {"by": by.strip(), "at": at, "file": file, "count": len(rows)},
+            "changes": changes, "approved": None}
 
 
 def adjust(record: dict, village: dict, action: str, reason: str, by: str, at: str) -> dict:
@@ -105,13 +120,16 @@ def compare(record: dict, classes: list[VillageClass]) -> dict:
 
 
 def apply_approved(classes: list[VillageClass], record: dict | None) -> list[VillageClass]:
-    """The classes with an approved list in force: a listed village is 重点村, any other 一般村, each
-    with the list's reason first. An unapproved list changes nothing.
+    """The classes with an approved list in force (``ARTICLE["township_list"]``): a listed village is
+    重点村, with the list's reason; a 软弱涣散 village stays 重点村 whether listed or not
+    (``ARTICLE["direct_for"]``: approval adjusts the rest, never that rule); any other is 一般村.
+    An unapproved list changes nothing.
 
-    >>> classes = [VillageClass("v1", "甲村", "t1", 0.9, KEY, {}), VillageClass("v2", "乙村", "t1", 0.1, ORDINARY, {})]
+    >>> classes = [VillageClass("v1", "甲村", "t1", 0.9, KEY, {}), VillageClass("v2", "乙村", "t1", 0.1, ORDINARY, {}),
+    ...            VillageClass("v3", "丙村", "t1", 0.2, KEY, {}, {}, ["软弱涣散"], ("软弱涣散",))]
     >>> record = approve(propose("x", [{"village_code": "v2", "reason": "换届"}], "乡镇", "t"), "主任", "t")
     >>> [(c.village_code, c.klass, c.reasons) for c in apply_approved(classes, record)]
-    [('v1', '一般村', ['审定名单未列入']), ('v2', '重点村', ['乡镇推荐：换届'])]
+    [('v1', '一般村', ['审定名单未列入']), ('v2', '重点村', ['乡镇推荐：换届']), ('v3', '重点村', ['软弱涣散（审定名单未列入，仍为重点村）'])]
     """
     if not record or record.get("status") != "approved":
         return classes
@@ -121,10 +139,12 @@ def apply_approved(classes: list[VillageClass], record: dict | None) -> list[Vil
         entry = listed.get(c.village_code)
         if entry is not None:
             source = "乡镇推荐" if entry["source"] == "township" else "巡察办增列"
-            reasons = [f"{source}：{entry['reason']}" if entry["reason"] else source]
-            out.append(VillageClass(c.village_code, c.name, c.township_code, c.score, KEY, c.contributions,
-                                    c.indicators, reasons))
+            klass, reasons = KEY, [f"{source}：{entry['reason']}" if entry["reason"] else source]
+            reasons += [r for r in c.forced if r not in reasons[0]]
+        elif c.forced:
+            klass, reasons = KEY, [f"{'、'.join(c.forced)}（审定名单未列入，仍为重点村）"]
         else:
-            out.append(VillageClass(c.village_code, c.name, c.township_code, c.score, ORDINARY, c.contributions,
-                                    c.indicators, ["审定名单未列入"] if c.klass == KEY else []))
+            klass, reasons = ORDINARY, ["审定名单未列入"] if c.klass == KEY else []
+        out.append(VillageClass(c.village_code, c.name, c.township_code, c.score, klass, c.contributions,
+                                c.indicators, reasons, c.forced))
     return out

@@ -12,6 +12,29 @@ AGENCY_DAYS = 90       # a systemic fix (policy, fund flow, supervision) gets a 
 GRASSROOTS_DAYS = 60   # a village's own fix, when the ledger gives no due date
 
 
+def township_bearers(township_units: list, duties: list) -> dict[tuple[str, str], list[dict]]:
+    """(township, category) -> the township's units with a duty for the category, primary first.
+
+    >>> from graph.store import Duty, Unit
+    >>> units = [Unit("500101001-civil_affairs", "高笋塘街道社会事务办", "township", "500101001", "civil_affairs")]
+    >>> township_bearers(units, [Duty("低保", "township", "civil_affairs", "primary")])[("500101001", "低保")][0]["unit_name"]
+    '高笋塘街道社会事务办'
+    """
+    bearers = defaultdict(list)
+    functions = defaultdict(list)
+    for duty in duties:
+        if duty.level == "township":
+            functions[(duty.function, duty.category)].append(duty.duty)
+    for unit in township_units:
+        for category in {c for (f, c) in functions if f == unit.function}:
+            for duty in functions[(unit.function, category)]:
+                bearers[(unit.area_code, category)].append(
+                    {"unit_id": unit.unit_id, "unit_name": unit.name, "duty": duty, "duty_zh": DutyType(duty).zh})
+    for found in bearers.values():
+        found.sort(key=lambda u: (DUTY_ORDER[DutyType(u["duty"])], u["unit_id"]))
+    return bearers
+
+
 def build_packages(causes: list[dict], issues: dict, names: dict[str, str], township_units: list,
                    duties: list, categories: dict, as_of: dt.date | None = None) -> list[dict]:
     """One package per root cause, in the causes' order.
@@ -54,16 +77,7 @@ def build_packages(causes: list[dict], issues: dict, names: dict[str, str], town
     '500101001-civil_affairs'
     """
     as_of = as_of or dt.date.today()
-    bearers = defaultdict(list)  # (township, category) -> township-level units with a duty
-    functions = defaultdict(list)
-    for duty in duties:
-        if duty.level == "township":
-            functions[(duty.function, duty.category)].append(duty.duty)
-    for unit in township_units:
-        for category in {c for (f, c) in functions if f == unit.function}:
-            for duty in functions[(unit.function, category)]:
-                bearers[(unit.area_code, category)].append(
-                    {"unit_id": unit.unit_id, "unit_name": unit.name, "duty": duty, "duty_zh": DutyType(duty).zh})
+    bearers = township_bearers(township_units, duties)
     packages = []
     for cause in causes:
         found = issues.get(cause["rank"], [])
@@ -80,8 +94,7 @@ def build_packages(causes: list[dict], issues: dict, names: dict[str, str], town
             ledger_due = max((i.due_on for i in pending if i.due_on), default=None)
             overdue = ledger_due is not None and ledger_due < as_of
             due = ledger_due if ledger_due is not None and not overdue else as_of + dt.timedelta(days=GRASSROOTS_DAYS)
-            units = sorted(bearers.get((township, cause["category"]), []),
-                           key=lambda u: (DUTY_ORDER[DutyType(u["duty"])], u["unit_id"]))
+            units = bearers.get((township, cause["category"]), [])
             grassroots.append({
                 "village_code": village, "village_name": names.get(village, village),
                 "township_code": township, "township_name": names.get(township, township),

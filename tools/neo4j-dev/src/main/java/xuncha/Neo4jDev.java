@@ -25,8 +25,12 @@ public final class Neo4jDev {
         int port = Integer.parseInt(env("NEO4J_DEV_PORT", "7687"));
         String password = env("NEO4J_PASSWORD", "xuncha-dev-password");
         long pageCache = Long.parseLong(env("NEO4J_DEV_PAGECACHE_MB", "512")) * 1024 * 1024;
+        // The memory one transaction may use (db.memory.transaction.max in neo4j.conf);
+        // 0, the default, leaves only the total limit (70 % of the heap).
+        long transactionMax = Long.parseLong(env("NEO4J_DEV_TX_MAX_MB", "0")) * 1024 * 1024;
 
         DatabaseManagementService dbms = new DatabaseManagementServiceBuilder(home)
+                .setConfig(GraphDatabaseSettings.memory_transaction_max_size, transactionMax)
                 .setConfig(BoltConnector.enabled, true)
                 .setConfig(BoltConnector.listen_address, new SocketAddress("127.0.0.1", port))
                 .setConfig(HttpConnector.enabled, false)

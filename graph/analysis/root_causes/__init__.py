@@ -1,0 +1,171 @@
+"""Root-cause surfacing: which higher-level unit's jurisdiction shows a category of problems far
+more often than a fair baseline, and at which level the excess belongs.
+
+Pure functions over :class:`graph.store.LedgerFacts`, the aggregates every store computes in the
+same way. The steps, each a module one can read and test alone:
+
+1. :mod:`.tally` — the ledger as arrays (township × village kind × category), inspected
+   areas only: peers are areas with a ledger, not merely loaded divisions.
+2. :mod:`.dispersion` — how much each category clusters in villages beyond chance
+   (beta-binomial ρ, from the villages themselves), so repeated rounds, persisting problems and
+   villages of very different risk widen the null instead of being thrown away.
+3. :mod:`.spread` — how far districts differ beyond their villages' variation;
+   :mod:`.baselines` — the share each area is compared with, with its own uncertainty, and the
+   reason where no valid baseline exists.
+4. :mod:`.tests` — the two lines of evidence, excess and recurrence; the township pairs the sums
+   single out are tested again on the per-village evidence (:mod:`..village_evidence`).
+5. :mod:`.attribution` — district or township: an excess spread across a district is the
+   district unit's; one concentrated in townships that surface on their own is theirs.
+6. :mod:`.scoring` — the answering unit, the evidence and the ranking.
+
+This module runs them in order (:func:`surface_root_causes`). ``docs/root-causes.md`` gives the
+model, its assumptions, and the benchmark matrix it is judged on.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...store import LedgerFacts
+from ..stats import benjamini_hochberg, excess_sf_array, weighted_benjamini_hochberg
+from .attribution import (CONCENTRATED_MAX, REST_LEVEL, attribute_levels, district_wide_fits,  # noqa: F401
+                          recurrence_alone_note, rest_of_district)
+from .baselines import (REFERENCE_CV, Baseline, _posterior, _standardised, district_baselines,  # noqa: F401
+                        district_prior, rate_gaps, reference_prior, reference_shares, township_baselines,
+                        untested_district_reason)
+from .candidate import BASELINE_ZH, DEFAULT_MIN_CONFIDENCE, Candidate, _sig  # noqa: F401
+from .dispersion import (OUTLIER_P, OUTLIER_Z, _clustering_parts, _design_effect, _rho, dispersions,  # noqa: F401
+                         estimate_dispersion)
+from .scoring import _candidate, _duty_bearers, _hint_counts, add_evidence, score_candidates  # noqa: F401
+from .spread import (CHI2_1_MEDIAN, MIN_SPREAD_CELLS, ORDINARY_Z, between_district_spread,  # noqa: F401
+                     category_spreads, pooling_weight, relative_spread)
+from .tally import KIND_INDEX, KINDS, Tally, tally_ledger  # noqa: F401
+from .tests import (WEIGHT_FLOOR, _village_arrays, combine, excess_moments, excess_p_values,  # noqa: F401
+                    recurrence_p_values, township_weights, village_p_values)
+
+
+def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> list[Candidate]:
+    """Test every (township, category) and (district, category) pair with a ledger and a duty
+    bearer, attribute each excess to the right level, and return every pair, best first;
+    ``surfaced`` marks the candidates (never one whose confidence is below ``min_confidence``).
+
+    Parameters
+    ----------
+    facts : LedgerFacts
+        The store's aggregates: problems per township, village kind and category, units, duties.
+    min_confidence : float
+        ``1 - q`` (Benjamini–Hochberg, per level) a pair needs to be surfaced.
+
+    Returns
+    -------
+    list of Candidate
+        Sorted by ``surfaced``, ``tested``, then ``score`` (descending), area code and category.
+        Pairs that could not be tested carry ``tested=False`` and the ``reason``.
+
+    Examples
+    --------
+    Two districts of four townships; township 110101001 has far more 低保 problems than its
+    neighbours and its unit bears primary duty for them:
+
+    >>> from graph.store import LedgerCell, LedgerFacts, Unit, Duty
+    >>> cells = []
+    >>> for d in ("110101", "110102"):
+    ...     for i in range(1, 5):
+    ...         t = f"{d}00{i}"
+    ...         low = 40 if t == "110101001" else 4
+    ...         cells.append(LedgerCell(t, d, "village", "低保", 5, low, low, low, low, 0, 0, 0))
+    ...         cells.append(LedgerCell(t, d, "village", "作风", 5, 30, 30, 30, 30, 0, 0, 0))
+    >>> units = [Unit(f"{t}-ca", f"{t}民政办", "township", t, "civil_affairs")
+    ...          for t in [c.township_code for c in cells[::2]]]
+    >>> facts = LedgerFacts(cells, [], [], units, [Duty("低保", "township", "civil_affairs", "primary")], [])
+    >>> top = surface_root_causes(facts)[0]
+    >>> top.unit_id, top.level, top.surfaced, top.observed, round(top.expected, 1), top.baseline
+    ('110101001-ca', 'township', True, 40, 8.5, 'district_peers')
+    """
+    tally = tally_ledger(facts)
+    if not tally.townships:
+        return []
+    rho, rho_t = dispersions(tally)
+    bearers = _duty_bearers(facts, set(tally.townships) | set(tally.districts))  # areas with a ledger only
+    hints = _hint_counts(facts, tally)
+    reference, reference_reason = reference_shares(facts, tally.categories)
+    gaps = rate_gaps(facts, tally.categories)
+
+    spread = between_district_spread(tally, rho)
+    township_base = township_baselines(tally, rho, spread, reference)
+    observed_t, trials_t, expected_t, variance_t = excess_moments(tally.x, tally.n, tally.nn, township_base, rho_t)
+    p_sum_t = excess_sf_array(observed_t, trials_t, expected_t, variance_t)
+    p_ex_t, _ = village_p_values(tally, township_base, rho_t, p_sum_t, facts.village_counts)
+    rect_d, recur_d = tally.by_district(tally.rectified), tally.by_district(tally.recurred)
+    p_rec_t = recurrence_p_values(tally.rectified, tally.recurred, rect_d[tally.district] - tally.rectified,
+                                  recur_d[tally.district] - tally.recurred)
+
+    district_base = district_baselines(tally, rho, spread, reference, reference_reason)
+    # District pairs keep the sums: the per-village statistic was tried for them (saddlepoint
+    # tail) and changed little, the spread between districts dominating their null.
+    observed_d, expected_d, p_ex_d = excess_p_values(tally.district_x, tally.district_n, tally.district_nn,
+                                                     district_base, rho)
+    if len(tally.districts) >= 2:
+        p_rec_d = recurrence_p_values(rect_d, recur_d, rect_d.sum(axis=0) - rect_d, recur_d.sum(axis=0) - recur_d)
+    else:  # one district: no baseline for its recurrence. Other categories are none: a frequent
+        # category is found again more often wherever it is, root or not.
+        p_rec_d = np.full(rect_d.shape, np.nan)
+
+    candidates: list[Candidate] = []
+    levels = (("township", tally.townships, [tally.districts[d] for d in tally.district], township_base,
+               observed_t, expected_t, p_ex_t, p_rec_t, p_sum_t),
+              ("district", tally.districts, tally.districts, district_base, observed_d, expected_d, p_ex_d, p_rec_d,
+               p_ex_d))
+    for level, areas, area_districts, base, observed, expected, p_ex, p_rec, p_sum in levels:
+        # Plain lists: indexing numpy arrays element by element costs more than the tests.
+        # Pairs whose p-value the per-village test gave: their evidence says so, with the sums' p.
+        by_villages = {(a, j): _sig(float(p_sum[a, j])) for a, j in np.argwhere(p_ex != p_sum).tolist()}
+        p_all = combine(p_ex, p_rec).tolist()
+        observed, expected = np.rint(observed).astype(int).tolist(), expected.tolist()
+        p_ex, p_rec = p_ex.tolist(), np.where(np.isnan(p_rec), -1.0, p_rec).tolist()
+        for a, area in enumerate(areas):
+            tested = base.reason[a] is None
+            name = facts.names.get(area, area)
+            for j, category in enumerate(tally.categories):
+                units = bearers.get((level, area, category))
+                if not units:
+                    continue
+                if tested:
+                    rec = p_rec[a][j] if p_rec[a][j] >= 0 else None
+                    candidate = _candidate(level, area, name, area_districts[a], category, units, observed[a][j],
+                                           expected[a][j], p_ex[a][j], rec, p_all[a][j], base.label[a], None, hints)
+                else:  # no figures: an untested pair must not look tested
+                    reason = (untested_district_reason(category, gaps) if level == "district" and gaps
+                              else base.reason[a])
+                    candidate = _candidate(level, area, name, area_districts[a], category, units, None, None, None,
+                                           None, None, None, reason, hints)
+                if by_villages and tested and (a, j) in by_villages:
+                    candidate.evidence["p_excess_sum"] = by_villages[(a, j)]
+                    candidate.evidence["test"] = "villages"
+                candidates.append(candidate)
+
+    for level in ("township", "district"):
+        tested = [c for c in candidates if c.level == level and c.tested]
+        if level == "township":
+            # Weighted by each pair's chance of showing a cause (township_weights): pairs too
+            # small to show one no longer dilute the false-discovery rate of those that can.
+            row = {code: i for i, code in enumerate(tally.townships)}
+            col = {category: j for j, category in enumerate(tally.categories)}
+            at = (np.array([row[c.area_code] for c in tested], dtype=int),
+                  np.array([col[c.category] for c in tested], dtype=int))
+            mask = np.zeros(expected_t.shape, bool)
+            mask[at] = True
+            weights = township_weights(expected_t, variance_t, mask, 1 - min_confidence)[at]
+            q_values = weighted_benjamini_hochberg([c.p_value for c in tested], weights)
+            for c, w in zip(tested, np.round(weights, 3).tolist()):
+                c.evidence["fdr_weight"] = w
+        else:
+            q_values = benjamini_hochberg([c.p_value for c in tested])
+        for c, q in zip(tested, q_values):
+            c.q_value = q
+            c.surfaced = c.confidence >= min_confidence
+    attribute_levels(candidates, tally, district_base, rho, min_confidence)
+    add_evidence(candidates, tally, rho, rho_t)
+    score_candidates(candidates, tally)
+    candidates.sort(key=lambda c: (not c.surfaced, not c.tested, -round(c.score, 9),
+                                   c.p_value if c.tested else 1.0, c.level, c.area_code, c.category))
+    return candidates

@@ -1,0 +1,251 @@
+"""Step 3: the share each area is compared with, with its own uncertainty, and the reason where no
+valid baseline exists: townships against their district's other townships (pooled toward the
+ordinary districts or the reference rates), districts against the other districts or the rates."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...store import LedgerFacts
+from .dispersion import _design_effect
+from .spread import ORDINARY_Z, between_district_spread, pooling_weight  # noqa: F401  (the doctests)
+from .tally import KINDS, Tally, tally_ledger  # noqa: F401
+
+
+# A district's share of a category is taken to stay within about ±10 % (one standard deviation) of
+# a reference rate (catalog, office table) for reasons that have nothing to do with a root cause.
+REFERENCE_CV = 0.10
+
+
+@dataclass
+class Baseline:
+    """Expected shares and their uncertainty for a set of areas (a × k × c), and per area the
+    name of the baseline, or the reason no test can be made."""
+
+    share: np.ndarray
+    share_var: np.ndarray
+    usable: np.ndarray        # a × k: kinds with a baseline
+    label: list[str | None]   # per area
+    reason: list[str | None]  # per area, where nothing is usable
+
+
+def _standardised(x: np.ndarray, n: np.ndarray, nn: np.ndarray, rho: np.ndarray, centre: np.ndarray,
+                  tau2: np.ndarray) -> np.ndarray:
+    """How many standard errors each area's own share lies from ``centre`` (k × c), areas
+    differing by ``tau2`` beyond their villages' variation; 0 where an area has no problems."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        own = np.where(n[:, :, None] > 0, x / n[:, :, None], centre[None])
+        sampling = centre * (1 - centre) * _design_effect(n, nn, rho) / np.maximum(n[:, :, None], 1)
+        return np.nan_to_num((own - centre[None]) / np.sqrt(sampling + tau2[None]))
+
+
+def _posterior(x_rest: np.ndarray, n_rest: np.ndarray, nn_rest: np.ndarray, rho: np.ndarray,
+               prior_share: np.ndarray | None = None, prior_weight: np.ndarray | None = None):
+    """The baseline's share and its variance. The prior is the share over every inspected area
+    with the weight that the spread between districts allows (empirical Bayes, see
+    :func:`pooling_weight`), or Jeffreys' (never exactly 0 or 1) where nothing can be
+    pooled. The baseline's own village clustering shrinks its effective size by the design effect."""
+    if prior_share is None:
+        prior_share, prior_weight = np.full(x_rest.shape[1:], 0.5), np.ones(x_rest.shape[1:])
+    design = _design_effect(n_rest, nn_rest, rho)
+    effective = n_rest[:, :, None] / design
+    share = (x_rest / design + prior_weight * prior_share) / (effective + prior_weight)
+    return share, share * (1 - share) / (effective + prior_weight + 1.0)
+
+
+def district_prior(tally: Tally, rho: np.ndarray, spread, x_rest, n_rest, nn_rest) -> tuple[np.ndarray, np.ndarray]:
+    """The share each township's baseline (the rest of its district) is pooled toward, and its
+    weight in problems (t × k × c).
+
+    Where the rest of the district looks like an ordinary district (within ``ORDINARY_Z``
+    standard errors of the ordinary districts' share, given how much ordinary districts differ,
+    ``tau2_usual``), it is pooled as an ordinary district is: toward that share by
+    ``tau2_usual``, so a thin district baseline borrows the province's precision. A district that
+    stands out (a district-wide cause, local conditions) keeps its own level: pooled toward the
+    share over every area only by ``tau2_all``, the spread with such districts counted, so its
+    townships are not each taken for a cause.
+    """
+    share, tau2_all, tau2_usual, centre = spread[:4]
+    ordinary = np.abs(_standardised(x_rest, n_rest, nn_rest, rho, centre, tau2_usual)) <= ORDINARY_Z
+    return (np.where(ordinary, centre[None], share[None]),
+            np.where(ordinary, pooling_weight(centre, tau2_usual)[None], pooling_weight(share, tau2_all)[None]))
+
+
+def reference_prior(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where fewer than three districts have a ledger: the share each township's baseline is pooled
+    toward, and its weight in problems (t × k × c). The reference shares, trusted to
+    ±``REFERENCE_CV``, where the township's district as a whole is within ``ORDINARY_Z`` standard
+    errors of them; else none (a weight of one problem): a district whose share stands out (a
+    district-wide cause, local conditions) keeps its own level. The whole district decides, so its
+    townships are judged alike, and a township with a cause of its own only makes the district
+    less ordinary (no pooling, the cautious side).
+
+    >>> from graph.store import LedgerCell, Exposure, LedgerFacts
+    >>> cells, exposure = [], []
+    >>> for t in range(1, 5):
+    ...     code = f"500101{t:03d}"
+    ...     cells += [LedgerCell(code, "500101", "village", "低保", 10, 30, 30, 30, 30, 0, 0, 0),
+    ...               LedgerCell(code, "500101", "village", "作风", 10, 70, 70, 70, 70, 0, 0, 0)]
+    ...     exposure.append(Exposure(code, "500101", "village", 10, 10, 100, 100))
+    >>> tally = tally_ledger(LedgerFacts(cells, exposure, [], [], [], []))
+    >>> near, weight = reference_prior(tally, np.zeros(2), np.array([[0.3, 0.7]] * 3))
+    >>> float(near[0, 0, 0]), int(weight[0, 0, 0])     # the district agrees: pooled, by ~230 problems
+    (0.3, 232)
+    >>> far, weight = reference_prior(tally, np.zeros(2), np.array([[0.1, 0.9]] * 3))
+    >>> int(weight[0, 0, 0])                           # three times the reference: its own level
+    1
+    """
+    tau2 = (REFERENCE_CV * reference) ** 2
+    z = _standardised(tally.district_x, tally.district_n, tally.district_nn, rho, reference, tau2)
+    ordinary = (np.abs(z) <= ORDINARY_Z)[tally.district]                        # t × k × c
+    return (np.broadcast_to(reference, ordinary.shape).copy(),
+            np.where(ordinary, pooling_weight(reference, tau2)[None], 1.0))
+
+
+def township_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, np.ndarray, np.ndarray],
+                       reference: np.ndarray | None = None) -> Baseline:
+    """Each township against the other inspected townships of its district; where those are fewer
+    problems than the township's own, against every other inspected township loaded. With three
+    or more districts, the district's share is pooled toward the ordinary districts' share by as
+    much as districts do not differ (:func:`district_prior`, ``spread``: :func:`between_district_spread`).
+    With fewer, toward the ``reference`` shares (:func:`reference_shares`) where there are any, by
+    as much as the reference is trusted (±``REFERENCE_CV``): a district office's thin ledger
+    (partial coverage, mid-term) borrows the catalog's precision as a province's borrows its
+    districts' (:func:`reference_prior`). A district that stands out from the reference keeps its
+    own level."""
+    xd, nd, nnd = tally.district_x, tally.district_n, tally.district_nn
+    x_rest = xd[tally.district] - tally.x
+    n_rest = nd[tally.district] - tally.n
+    nn_rest = nnd[tally.district] - tally.nn
+    x_all = tally.x.sum(axis=0) - tally.x
+    n_all = tally.n.sum(axis=0) - tally.n
+    nn_all = tally.nn.sum(axis=0) - tally.nn
+    own = n_rest >= np.maximum(tally.n, 1)                       # t × k
+    wide = ~own & (n_all >= np.maximum(tally.n, 1))
+    if len(tally.districts) >= 3:
+        prior = district_prior(tally, rho, spread, x_rest, n_rest, nn_rest)
+    elif reference is not None:
+        prior = reference_prior(tally, rho, reference)
+    else:
+        prior = (None, None)
+    share_d, var_d = _posterior(x_rest, n_rest, nn_rest, rho, *prior)
+    share_w, var_w = _posterior(x_all, n_all, nn_all, rho)
+    share = np.where(own[:, :, None], share_d, share_w)
+    share_var = np.where(own[:, :, None], var_d, var_w)
+    usable = (own | wide) & (tally.n > 0)
+    labels, reasons = [], []
+    for t in range(len(tally.townships)):
+        kinds = tally.n[t] > 0
+        if usable[t][kinds].all():
+            labels.append("district_peers" if own[t][kinds].all() else "wider_peers")
+            reasons.append(None)
+        elif usable[t].any():
+            labels.append("district_peers" if own[t][usable[t]].all() else "wider_peers")
+            reasons.append(None)
+        else:
+            labels.append(None)
+            reasons.append("没有可比的已巡察乡镇(街道)：本区县和其他区县都没有足够的台账；"
+                           "载入本区县其他乡镇(街道)或其他区县的台账后可检验")
+    return Baseline(share, share_var, usable, labels, reasons)
+
+
+def reference_shares(facts: LedgerFacts, categories: list[str]) -> tuple[np.ndarray | None, str | None]:
+    """Each category's expected share of a village's problems, by kind, from the categories table's
+    rates (the catalog's or the office's own: ``xuncha load categories``); None, with the reason,
+    when a category of the ledger has no rate: a uniform share would be an invention.
+
+    >>> from graph.model import CategoryIn
+    >>> from graph.store import LedgerFacts
+    >>> rated = [CategoryIn(name="低保", rate_village=0.1, rate_community=0.2),
+    ...          CategoryIn(name="作风", rate_village=0.3, rate_community=0.2)]
+    >>> shares, why = reference_shares(LedgerFacts([], [], [], [], [], rated), ["作风", "低保"])
+    >>> shares[0].round(6).tolist(), why
+    ([0.75, 0.25], None)
+    >>> reference_shares(LedgerFacts([], [], [], [], [], [CategoryIn(name="低保")]), ["低保"])[1][:10]
+    '问题类别“低保”没有'
+    """
+    rates = {c.name: c for c in facts.categories}
+    shares = np.zeros((len(KINDS), len(categories)))
+    for j, name in enumerate(categories):
+        category = rates.get(name)
+        if category is None or category.rate_village is None or category.rate_community is None:
+            return None, (f"问题类别“{name}”没有参考比例(rate_village/rate_community)，区县层级无法与参考比较；"
+                          "可用 xuncha load categories 载入带比例的问题类别表")
+        if category.rate_village <= 0 or category.rate_community <= 0:
+            # Nothing is expected against which a count could be judged: any count would be
+            # infinitely surprising (p = 0), which is the table's silence, not evidence.
+            return None, (f"问题类别“{name}”的参考比例为 0，零期望无法作为比较基准，区县层级未与参考比较；"
+                          "请在问题类别表中填写正数比例 (a zero rate is no baseline)")
+        shares[0, j], shares[1, j], shares[2, j] = category.rate_village, category.rate_community, category.rate_community
+    totals = shares.sum(axis=1, keepdims=True)
+    if (totals <= 0).any():
+        return None, "问题类别参考比例全为 0，区县层级无法与参考比较"
+    return shares / totals, None
+
+
+def rate_gaps(facts: LedgerFacts, categories: list[str]) -> dict[str, str]:
+    """The categories whose reference rate is missing (``"none"``) or zero (``"zero"``): with one
+    district inspected, every district pair needs every category's rate (a category's share is its
+    rate over the sum of all of them).
+
+    >>> from graph.model import CategoryIn
+    >>> rates = [CategoryIn(name="低保", rate_village=0.1, rate_community=0.2), CategoryIn(name="作风")]
+    >>> rate_gaps(LedgerFacts([], [], [], [], [], rates), ["低保", "作风", "集体资金"])
+    {'作风': 'none', '集体资金': 'none'}
+    """
+    rates = {c.name: c for c in facts.categories}
+    gaps = {}
+    for name in categories:
+        c = rates.get(name)
+        if c is None or c.rate_village is None or c.rate_community is None:
+            gaps[name] = "none"
+        elif c.rate_village <= 0 or c.rate_community <= 0:
+            gaps[name] = "zero"
+    return gaps
+
+
+def untested_district_reason(category: str, gaps: dict[str, str]) -> str:
+    """Why a district pair of ``category`` is not tested when one district has a ledger and some
+    categories have no usable rate (:func:`rate_gaps`), naming the pair's own category and what
+    would make it testable.
+
+    >>> untested_district_reason("低保", {"作风": "none"})[:44]
+    '只有一个区县有台账；问题类别“低保”有参考比例，但“作风”没有参考比例：各类别的参考份额'
+    >>> "参考比例为 0" in untested_district_reason("低保", {"低保": "zero"})
+    True
+    """
+    what = {"none": "没有参考比例", "zero": "的参考比例为 0"}
+    if category in gaps:
+        own = f"问题类别“{category}”{what[gaps[category]]}"
+        if gaps[category] == "zero":
+            own += "，零期望无法作为比较基准"
+    else:
+        first = sorted(gaps)[0]
+        more = f"等 {len(gaps)} 个类别" if len(gaps) > 1 else ""
+        own = (f"问题类别“{category}”有参考比例，但“{first}”{more}{what[gaps[first]]}："
+               "各类别的参考份额要由全部类别的比例算出")
+    return (f"只有一个区县有台账；{own}，区县层级未检验。在问题类别表中补齐正数比例(xuncha load categories)，"
+            "或载入其他区县的台账后可检验；乡镇(街道)层级照常检验")
+
+
+def district_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, np.ndarray, np.ndarray],
+                       reference: np.ndarray | None, reference_reason: str | None) -> Baseline:
+    """Each district against the other districts with a ledger; with one district inspected,
+    against the reference shares (uncertain by ``REFERENCE_CV``); else no test, and why."""
+    xd, nd, nnd = tally.district_x, tally.district_n, tally.district_nn
+    D = len(tally.districts)
+    if D >= 2:
+        share, share_var = _posterior(xd.sum(axis=0) - xd, nd.sum(axis=0) - nd, nnd.sum(axis=0) - nnd, rho)
+        # Ordinary districts differ beyond their villages' variation (τ²): a district is a root
+        # cause only beyond that spread.
+        share_var = share_var + spread[4]
+        usable = (nd.sum(axis=0) - nd > 0) & (nd > 0)
+        return Baseline(share, share_var, usable, ["other_districts"] * D, [None] * D)
+    if reference is not None:
+        share = np.broadcast_to(reference, (D,) + reference.shape).copy()
+        return Baseline(share, (REFERENCE_CV * share) ** 2, nd > 0, ["reference"] * D, [None] * D)
+    why = ("只有一个区县有台账，" + (reference_reason or "问题类别没有参考比例")
+           + "。区县层级未检验；乡镇(街道)层级照常检验")
+    empty = np.zeros((D, len(KINDS), len(tally.categories)))
+    return Baseline(empty, empty, np.zeros((D, len(KINDS)), dtype=bool), [None] * D, [why] * D)

@@ -1,0 +1,153 @@
+"""Step 4: the two lines of evidence, excess (sums, then the per-village test for the pairs the sums
+single out) and recurrence, one p-value from both, and the township pairs' weights in the
+false-discovery rate."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+from scipy import stats
+
+from ..stats import excess_sf_array
+from ..village_evidence import ALT_MULTIPLIER, ALT_SHARE, SCREEN, village_tail
+from .baselines import Baseline
+from .candidate import DEFAULT_MIN_CONFIDENCE
+from .tally import KIND_INDEX, Tally
+
+
+# Township pairs share the false-discovery rate by the chance each has of showing a cause: half
+# the weight evenly, half by that chance (so a pair the model says cannot show one keeps half).
+WEIGHT_FLOOR = 0.5
+
+
+def excess_moments(x, n, nn, baseline: Baseline, rho: np.ndarray):
+    """Observed count, problems, null mean and null variance of every (area, category), over the
+    kinds that have a baseline. The null: each village's count of the category given its total is
+    beta-binomial with the baseline's share and the category's ρ (``rho``: per category, or per
+    area and category); the share itself is uncertain (its posterior variance). Returns arrays a × c.
+    """
+    use = baseline.usable[:, :, None]
+    xs, ns = np.where(use, x, 0.0), np.where(use[:, :, 0], n, 0.0)
+    pairs = np.where(use[:, :, 0], nn - n, 0.0)
+    observed = xs.sum(axis=1)
+    trials = ns.sum(axis=1)[:, None] * np.ones_like(observed)
+    mean = (ns[:, :, None] * baseline.share).sum(axis=1)
+    s = baseline.share
+    rho = rho[:, None, :] if rho.ndim == 2 else rho[None, None, :]  # per area (townships) or per category
+    variance = (s * (1 - s) * (ns[:, :, None] + rho * pairs[:, :, None])
+                + ns[:, :, None] ** 2 * baseline.share_var).sum(axis=1)
+    return observed, trials, mean, variance
+
+
+def township_weights(mean: np.ndarray, variance: np.ndarray, tested: np.ndarray,
+                     alpha: float = 1 - DEFAULT_MIN_CONFIDENCE) -> np.ndarray:
+    """Weights for the township pairs' weighted Benjamini–Hochberg (:func:`.stats.
+    weighted_benjamini_hochberg`), from each pair's null moments only: ``WEIGHT_FLOOR`` plus the
+    rest in proportion to the chance (normal approximation) that a township cause as the
+    per-village test defines it (×``ALT_MULTIPLIER`` on ``ALT_SHARE`` of villages) reaches the
+    family's Bonferroni level α/m. The moments come from the pair's totals and its peers, not
+    from its own count of the category, so under the null the weights do not depend on its
+    p-value. Averages 1 over the ``tested`` pairs; 0 elsewhere.
+
+    >>> w = township_weights(np.array([[0.5, 8.0, 40.0]]), np.array([[0.6, 10.0, 60.0]]), np.ones((1, 3), bool))
+    >>> w.round(3).tolist(), round(float(w.mean()), 6)
+    ([[0.6, 1.079, 1.321]], 1.0)
+    """
+    weights = np.zeros(mean.shape)
+    m = int(tested.sum())
+    if m == 0:
+        return weights
+    z = stats.norm.isf(alpha / m)
+    lift = 1 + ALT_SHARE * (ALT_MULTIPLIER - 1)
+    sd0 = np.sqrt(np.maximum(variance, 1e-12))
+    critical = mean + z * sd0
+    power = stats.norm.sf((critical - lift * mean) / (sd0 * np.sqrt(lift)))
+    power = np.where(tested, power, 0.0)
+    average = power.sum() / m
+    if average <= 0:
+        return np.where(tested, 1.0, 0.0)
+    return np.where(tested, WEIGHT_FLOOR + (1 - WEIGHT_FLOOR) * power / average, 0.0)
+
+
+def excess_p_values(x, n, nn, baseline: Baseline, rho: np.ndarray):
+    """Observed count, null mean and upper-tail p-value (:func:`excess_moments`) of every pair."""
+    observed, trials, mean, variance = excess_moments(x, n, nn, baseline, rho)
+    return observed, mean, excess_sf_array(observed, trials, mean, variance)
+
+
+def village_p_values(tally: Tally, baseline: Baseline, rho: np.ndarray, p_excess: np.ndarray,
+                     village_counts=None):
+    """The township pairs the excess test puts at ``p ≤ SCREEN``, tested again on the per-village
+    evidence (:mod:`.village_evidence`): their p-values replace the excess test's. ``village_counts``
+    gives the (village, category) counts of the townships asked (``LedgerFacts.village_counts``);
+    without it nothing changes. Returns the p-values (t × c) and the randomised ``P(T > t)``
+    alongside (for calibration), NaN where the excess test's p-value stands."""
+    p = p_excess.copy()
+    above = np.full(p.shape, np.nan)
+    screened = np.argwhere(p_excess <= SCREEN)
+    if village_counts is None or screened.size == 0:
+        return p, above
+    townships = sorted({tally.townships[t] for t in screened[:, 0]})
+    villages = _village_arrays(village_counts(townships), tally)
+    for t, j in screened.tolist():
+        code = tally.townships[t]
+        if code not in villages:
+            continue
+        n, x, kind = villages[code]
+        usable = baseline.usable[t, kind]
+        if not usable.any():
+            continue
+        n, x, kind = n[usable], x[usable, j], kind[usable]
+        p[t, j], above[t, j] = village_tail(n, x, baseline.share[t, kind, j],
+                                            np.sqrt(baseline.share_var[t, kind, j]),
+                                            float(rho[t, j] if rho.ndim == 2 else rho[j]))
+    return p, above
+
+
+def _village_arrays(counts, tally: Tally) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per township: its villages' problems N_v, counts X_v (village × category) and kinds."""
+    ci = {c: i for i, c in enumerate(tally.categories)}
+    rows: dict[str, dict[str, list]] = defaultdict(dict)
+    kinds: dict[str, int] = {}
+    for village, kind, category, issues in counts:
+        row = rows[village[:9]].setdefault(village, [0.0] * len(ci))
+        row[ci[category]] += issues
+        kinds[village] = KIND_INDEX.get(kind or "other", 2)
+    out = {}
+    for township, by_village in rows.items():
+        x = np.array(list(by_village.values()))
+        out[township] = (x.sum(axis=1), x, np.array([kinds[v] for v in by_village], dtype=int))
+    return out
+
+
+def recurrence_p_values(rectified, recurred, rectified_rest, recurred_rest):
+    """Villages where a rectified category came back, against the baseline's villages (one-sided
+    Fisher's exact test; the baseline's rate is itself uncertain). NaN where no test can be made:
+    nothing rectified that a later round could have seen again, or no baseline.
+
+    >>> recurrence_p_values(np.array([4.0]), np.array([4.0]), np.array([40.0]), np.array([2.0])).round(6).tolist()  # 15 / C(44, 4)
+    [0.00011]
+    """
+    k, n = np.rint(recurred), np.rint(rectified)
+    k_rest, n_rest = np.rint(recurred_rest), np.rint(rectified_rest)
+    p = np.full(np.shape(k), np.nan)
+    valid = (n > 0) & (n_rest > 0)
+    p[valid & (k == 0)] = 1.0
+    test = valid & (k > 0)
+    if test.any():
+        p[test] = np.minimum(1.0, stats.hypergeom.sf(k[test] - 1, (n + n_rest)[test], (k + k_rest)[test], n[test]))
+    return p
+
+
+def combine(p_excess: np.ndarray, p_recurrence: np.ndarray) -> np.ndarray:
+    """Excess and recurrence are two views of one root; either may show it alone. The smaller
+    p-value, doubled (Bonferroni), is valid whatever their dependence; a recurrence test that
+    could not be made is no evidence either way.
+
+    >>> combine(np.array([0.01, 0.01, 0.3]), np.array([np.nan, 0.2, 0.001])).tolist()
+    [0.01, 0.02, 0.002]
+    """
+    both = ~np.isnan(p_recurrence)
+    out = p_excess.copy()
+    out[both] = np.minimum(1.0, 2 * np.minimum(p_excess[both], p_recurrence[both]))
+    return out

@@ -1,0 +1,97 @@
+"""The API's cache under another system's mixed load: the analyses (root causes, packages, the
+projections) are kept apart from per-item answers (chains, neighbourhoods), so a flood of one kind
+never evicts the other; the served views read the same analysis; and any committed write makes
+every cached answer of the older data unreachable."""
+from __future__ import annotations
+
+import pytest
+
+from api.cache import MISSING, Pool, VersionedCache
+from graph.analysis.root_causes import DEFAULT_MIN_CONFIDENCE
+from visualizations import pages
+
+from .conftest import load_scope
+from .test_api import HOME, api  # noqa: F401  (the fixture: an app over each store, tokens of every role)
+
+SURFACED = ("surfaced", DEFAULT_MIN_CONFIDENCE)
+
+
+def small_cache(api) -> VersionedCache:
+    """A cache whose per-item pool holds only 20 answers, so that a flood is affordable in a test."""
+    cache = VersionedCache(answers=20)
+    api.client.app.state.cache = cache
+    return cache
+
+
+def test_a_flood_of_distinct_chains_and_neighbourhoods_keeps_the_analyses(api):
+    cache = small_cache(api)
+    store = api.client.app.state.store
+    causes = api.call("GET", "/rootcauses?limit=5", "analyst").json()
+    assert causes["total"] > 0
+    unit = causes["items"][0]["unit_id"]
+    assert api.call("GET", f"/graph/neighborhood?id=unit:{unit}&limit=20", "analyst").status_code == 200
+    analysis, province = cache.analysis.peek(store, SURFACED), cache.graphs.peek(store, ("projection", None))
+    assert analysis is not MISSING and province is not MISSING
+    flood = [i["issue_id"] for i in api.scenario.issues[:60]]
+    for issue_id in flood:
+        assert api.call("GET", f"/issues/{issue_id}/chain", "viewer").status_code == 200
+        assert api.call("GET", f"/graph/neighborhood?id=issue:{issue_id}&depth=2", "viewer").status_code == 200
+    # The per-item pool overflowed (its oldest chains are gone) ...
+    assert len(cache.answers) <= 20
+    assert cache.answers.peek(store, ("chain", flood[0])) is MISSING
+    # ... and the analysis and the province's graph are the very objects computed before it.
+    assert cache.analysis.peek(store, SURFACED) is analysis
+    assert cache.graphs.peek(store, ("projection", None)) is province
+    assert api.call("GET", "/rootcauses?limit=5", "analyst").json() == causes
+
+
+def test_the_served_root_cause_view_reads_the_cached_analysis_and_matches_the_cli(api):
+    cache = small_cache(api)
+    store = api.client.app.state.store
+    cause = api.call("GET", "/rootcauses?limit=1", "analyst").json()["items"][0]
+    analysis = cache.analysis.peek(store, SURFACED)
+    page = api.call("GET", f"/views/rootcause/{cause['unit_id']}/{cause['category']}", "analyst")
+    assert page.status_code == 200
+    assert cache.analysis.peek(store, SURFACED) is analysis  # read, not recomputed
+    assert cache.graphs.peek(store, ("projection", cause["district_code"])) is not MISSING
+    # The same page as `xuncha viz rootcause` computes without any cache.
+    assert page.text == pages.root_cause_page(store, cause["unit_id"], cause["category"])
+    packages = api.call("GET", f"/packages?district={cause['district_code']}", "analyst").json()
+    assert any(p["root_cause"]["unit_id"] == cause["unit_id"] for p in packages["items"])
+    assert cache.analysis.peek(store, SURFACED) is analysis
+
+
+def test_a_write_makes_every_cached_answer_of_the_older_data_unreachable(api):
+    cache = small_cache(api)
+    store = api.client.app.state.store
+    issue = api.home_issue
+    before = api.call("GET", f"/issues/{issue['issue_id']}/chain", "viewer").json()
+    listed = api.call("GET", f"/issues?village={issue['village_code']}&status=closed", "viewer").json()["total"]
+    api.call("GET", "/rootcauses?limit=5", "analyst")
+    assert cache.analysis.peek(store, SURFACED) is not MISSING
+    # An editor moves the problem to another category and closes it.
+    current = api.call("GET", f"/issues/{issue['issue_id']}", "viewer").json()
+    other = next(c for c in ("集体资金管理", "低保特困救助") if c != current["category"])
+    row = {"issue_id": issue["issue_id"], "village_code": issue["village_code"], "round_id": current["round_id"],
+           "found_on": current["found_on"], "category": other, "severity": "一般", "status": "已销号",
+           "closed_on": current["found_on"]}
+    written = api.call("POST", "/issues?allow_reopen=true", "editor", json=[row])
+    assert written.status_code == 201, written.json()
+    after = api.call("GET", f"/issues/{issue['issue_id']}/chain", "viewer").json()
+    assert (before["issue"]["category"], after["issue"]["category"]) == (current["category"], other)
+    closed = api.call("GET", f"/issues?village={issue['village_code']}&status=closed", "viewer").json()["total"]
+    assert closed == listed + (current["status"] != "closed")
+    assert cache.analysis.peek(store, SURFACED) is MISSING  # recomputed on the next read
+
+
+def test_a_pool_weighs_what_it_holds_and_a_write_empties_it(sqlite_store):
+    graphs = Pool(100, weigh=len)
+    graphs.get(sqlite_store, ("a",), lambda: list(range(60)))
+    graphs.get(sqlite_store, ("b",), lambda: list(range(30)))
+    assert graphs.weight == 90
+    graphs.get(sqlite_store, ("c",), lambda: list(range(30)))  # over 100: the least recently used goes
+    assert graphs.peek(sqlite_store, ("a",)) is MISSING and graphs.weight == 60
+    graphs.get(sqlite_store, ("huge",), lambda: list(range(500)))  # larger than the pool: not kept
+    assert graphs.peek(sqlite_store, ("b",)) is not MISSING and graphs.peek(sqlite_store, ("huge",)) is MISSING
+    load_scope(sqlite_store, (HOME,))  # a committed write
+    assert graphs.peek(sqlite_store, ("b",)) is MISSING and graphs.weight == 0
