@@ -512,7 +512,7 @@ def _check_issues(store: GraphStore, table: Table, raw: list[tuple[int, IssueKey
     for number, (issue_id, code, category, hint, status) in raw:
         change = {}
         if code and code not in villages and code.isdigit() and len(code) == 12:
-            errors.append(RowError(table.file, number, header("village_code", "village_code"), code,
+            errors.append(RowError(table.file, number, header("village_code"), code,
                                    "已加载区划中的村(社区)代码 (a loaded village code)"))
         if category is not None:
             canonical = _canonical_category(category, categories)
