@@ -123,7 +123,8 @@ def test_the_cli_applies_the_same_ownership_rule(tmp_path, chongqing):
     assert f"区县 {HOME} 没有这个问题" in refused.stderr and "万州台账.csv 第 2 行，列“问题编号”" in refused.stderr
     assert chongqing.issues(OTHER) == before
     package = f"PKG-{OTHER}001-{other.category}"
-    refused = run_cli("package", "agency-done", package, "--note", "x", "--district", HOME, store=url)
+    refused = run_cli("package", "agency-done", package, "--note", "x", "--by", "万州区巡察办",
+                      "--district", HOME, store=url)
     assert refused.returncode == 2 and "没有这个整改包" in refused.stderr
     # Without --district the operator's CLI writes anywhere, as an all-district token does.
     assert run_cli("load", "issues", str(ledger), "--allow-reopen", store=url).returncode == 0
