@@ -10,7 +10,7 @@ import re
 import pytest
 
 from graph import service
-from graph.analysis.planning import ARTICLE, DIRECT, JOINT, KEY, SPECIAL
+from graph.analysis.planning import ARTICLE, CORRUPTION_FORMS, DIRECT, JOINT, KEY, SPECIAL
 from graph.errors import InputError
 from loaders.base_data import read_base_data, read_config
 from loaders.catalog import catalog_units
@@ -197,19 +197,30 @@ def test_warnings_back_check_and_effectiveness(wanzhou):
     first = run_cli("backcheck", "--district", WANZHOU, "--seed", "9", "--json", store=f"sqlite:///{wanzhou.path}")
     second = run_cli("backcheck", "--district", WANZHOU, "--seed", "9", "--json", store=f"sqlite:///{wanzhou.path}")
     other = run_cli("backcheck", "--district", WANZHOU, "--seed", "10", "--json", store=f"sqlite:///{wanzhou.path}")
-    sample = json.loads(first.stdout)["sample"]
-    assert sample == json.loads(second.stdout)["sample"] != json.loads(other.stdout)["sample"]
+    sample = json.loads(first.stdout)["villages"]
+    assert sample == json.loads(second.stdout)["villages"] != json.loads(other.stdout)["villages"]
     closed = {i.issue_id for i in wanzhou.issues(WANZHOU) if i.status in ("rectified", "closed")}
-    assert set(sample) <= closed and len(sample) == -(-len(closed) * 5 // 100)
+    with_closed = {i.village_code for i in wanzhou.issues(WANZHOU) if i.issue_id in closed}
+    # Villages are sampled (5 % of those with done items), and each brings all its done items.
+    assert len(sample) == -(-len(with_closed) * 5 // 100) and {v["village_code"] for v in sample} <= with_closed
+    for v in sample:
+        assert {i["issue_id"] for i in v["issues"]} == {i.issue_id for i in wanzhou.issues(WANZHOU)
+                                                         if i.village_code == v["village_code"] and i.issue_id in closed}
     result = service.evaluation(wanzhou, WANZHOU, dt.date(2026, 11, 28))
     issues = wanzhou.issues(WANZHOU)
     assert result["share_closed"] == round(len(closed) / len(issues), 4)
     assert len(result["townships"]) == 52 and set(result["category_mix_by_round"]) == {i.round_id for i in issues}
+    first_found = {r: min(i.found_on for i in issues if i.round_id == r) for r in result["shifts_by_round"]}
+    assert list(result["shifts_by_round"]) == sorted(first_found, key=first_found.get), "rounds by date, not text"
     # The article's shifts, per round: 一肩挑 is its own category in the catalog.
     for round_id, shift in result["shifts_by_round"].items():
         in_round = [i for i in issues if i.round_id == round_id]
         share = sum(i.category == "书记主任“一肩挑”运行" for i in in_round) / len(in_round)
         assert shift["secretary_director"] == round(share, 4) and shift["problems"] == len(in_round)
+        # The third shift: the forms of corruption the problems show (虚报冒领, 优亲厚友, …).
+        shown = sum(any(f in i.description for f in CORRUPTION_FORMS) for i in in_round) / len(in_round)
+        assert shift["corruption_forms"] == round(shown, 4) > 0, ARTICLE["shifts"]
+        assert shift["forms"]["虚报冒领"] == sum("虚报冒领" in i.description for i in in_round)
 
 
 def test_the_generator_writes_base_data_that_follows_the_ledger(chongqing, tmp_path):
@@ -290,13 +301,14 @@ def test_a_package_closes_only_when_both_ends_are_done(wanzhou, tmp_path):
     assert pid == f"PKG-{package['root_cause']['area_code']}-{package['root_cause']['category']}"
     assert not package["status"]["closable"] and package["status"]["grassroots_open"] > 0
     store = f"sqlite:///{wanzhou.path}"
-    refused = run_cli("package", "close", pid, store=store)
+    refused = run_cli("package", "close", pid, "--by", "巡察办张三", store=store)
     assert refused.returncode == 2 and "机关端整改尚未完成" in refused.stderr and "基层端还有" in refused.stderr
-    assert run_cli("package", "agency-done", pid, store=store).returncode == 2  # no evidence note
-    done = run_cli("package", "agency-done", pid, "--note", "已出台制度", "--on", "2026-11-01", "--json", store=store)
+    assert run_cli("package", "agency-done", pid, "--by", "巡察办张三", store=store).returncode == 2  # no evidence note
+    done = run_cli("package", "agency-done", pid, "--note", "已出台制度", "--on", "2026-11-01", "--by", "巡察办张三",
+                   "--json", store=store)
     assert json.loads(done.stdout)["status"]["agency_done"]
     # One end done: still refused, the grassroots problems are open.
-    again = run_cli("package", "close", pid, store=store)
+    again = run_cli("package", "close", pid, "--by", "巡察办张三", store=store)
     assert again.returncode == 2 and "机关端" not in again.stderr.split("；", 1)[1] and "基层端还有" in again.stderr
     # Every grassroots problem rectified: now it closes.
     rows = [[i["issue_id"], "已整改", "2026-11-20"] for v in package["grassroots_end"] for i in v["issues"]
@@ -307,7 +319,7 @@ def test_a_package_closes_only_when_both_ends_are_done(wanzhou, tmp_path):
              ("2026-11-20" if i.issue_id in ids else "")] for i in wanzhou.issues(WANZHOU)]
     load_table(wanzhou, "issues", write_csv(tmp_path / "rectified.csv", ["issue_id", "village_code", "round_id",
                "found_on", "category", "severity", "status", "closed_on"], full))
-    closed = run_cli("package", "close", pid, "--on", "2026-11-25", "--json", store=store)
+    closed = run_cli("package", "close", pid, "--on", "2026-11-25", "--by", "巡察办主任李四", "--json", store=store)
     assert closed.returncode == 0, closed.stderr
     assert json.loads(closed.stdout)["status"] | {} == {**json.loads(closed.stdout)["status"], "closed": True,
                                                          "closed_on": "2026-11-25"}
@@ -321,11 +333,14 @@ def test_a_package_closes_only_when_both_ends_are_done(wanzhou, tmp_path):
     assert preview.returncode == 0, preview.stderr
     assert [p["reopened_by"] for p in json.loads(preview.stdout)["packages"] if p["package_id"] == pid] == [["LATER-1"]]
     assert service.packages(wanzhou, district=WANZHOU)[0]["status"]["closed"]  # the preview wrote nothing
-    applied = run_cli("reopen", "--district", WANZHOU, "--apply", "--on", "2026-11-28", store=store)
+    applied = run_cli("reopen", "--district", WANZHOU, "--apply", "--on", "2026-11-28", "--by", "巡察办张三", store=store)
     assert applied.returncode == 0 and "已重新打开" in applied.stdout, applied.stderr
     state = next(p for p in service.packages(wanzhou, district=WANZHOU) if p["package_id"] == pid)["status"]
     assert not state["closed"] and state["reopened_on"] == "2026-11-28" and "LATER-1" in state["reopened_note"]
     assert not state["closable"]  # the new problem is open at the grassroots end
+    # Who did each step, and when, stays in the package's history.
+    assert [(h["step"], h["on"], h["by"]) for h in state["history"]] == [
+        ("agency", "2026-11-01", "巡察办张三"), ("closed", "2026-11-25", "巡察办主任李四"), ("reopened", "2026-11-28", "巡察办张三")]
 
 
 def test_the_key_village_list_is_proposed_adjusted_and_approved(wanzhou, tmp_path):
@@ -419,3 +434,143 @@ def test_every_rule_quotes_the_article_and_the_table_names_it():
         named = set(re.findall(r"`(test_\w+)`", row))
         assert named or "doctest" in row, f"{key} 没有对应的测试：{sentence}"
         assert named <= tests, f"{key}: {sorted(named - tests)}"
+
+
+def _sheets_are_fileable(path) -> dict:
+    """Every sheet of a report: Chinese headers, a frozen header row, no formula anywhere, dates
+    as date cells. The sheets by title, as rows of values."""
+    from openpyxl import load_workbook
+    workbook = load_workbook(path)
+    out = {}
+    for sheet in workbook.worksheets:
+        rows = list(sheet.iter_rows(values_only=True))
+        cells = [c for row in sheet.iter_rows() for c in row]
+        assert not any(c.data_type == "f" for c in cells), f"{path} {sheet.title}: a formula"
+        assert not any(isinstance(c.value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", c.value) for c in cells), \
+            f"{path} {sheet.title}: a date written as text"
+        header = next((r for r in rows if r and all(isinstance(v, str) for v in r if v is not None)), None)
+        if sheet.title != "抄告单":
+            assert sheet.freeze_panes and header and all(re.search(r"[\u4e00-\u9fff]", h) for h in header if h), \
+                f"{path} {sheet.title}: {header}"
+        out[sheet.title] = rows
+    return out
+
+
+def test_the_plan_and_its_proposals_are_fileable(wanzhou_term, tmp_path):
+    """The plan an office files: one row per team's object with dates, the townships' modes, and the
+    专项巡察 proposals on a sheet of their own (“可作为对村(社区)巡察的补充方式”)."""
+    store, base_data = wanzhou_term
+    columns = {"population": "人口", "collective_funds": "集体资金", "projects": "项目数", "disputes": "矛盾纠纷和信访",
+               "weak_organisation": "软弱涣散", "integrity_risk": "廉政风险"}
+    base = write_csv(tmp_path / "基础信息.csv", ["村(社区)代码", *columns.values()],
+                     [[code, *(values.get(k, 0) if k not in ("weak_organisation", "integrity_risk") else
+                               ("是" if values.get(k) else "否") for k in columns)] for code, values in base_data.items()])
+    weak = sum(1 for values in base_data.values() if values.get("weak_organisation"))
+    path = tmp_path / "计划.xlsx"
+    result = run_cli("plan", "--district", WANZHOU, "--teams", "6", "--as-of", "2026-12-03", "--term-end", "2031-12-02",
+                     "--term-start", "2026-12-03", "--base", str(base), "--xlsx", str(path), store=f"sqlite:///{store.path}")
+    assert result.returncode == 0, result.stderr
+    sheets = _sheets_are_fileable(path)
+    assert set(sheets) == {"巡察计划", "轮次", "乡镇(街道)", "专项巡察建议"}
+    header, *rows = sheets["巡察计划"]
+    assert header[:5] == ("轮次", "巡察轮次", "开始日期", "结束日期", "巡察组")
+    assert len([r for r in rows if r[5] == "村(社区)"]) == 610 and all(isinstance(r[2], dt.datetime) for r in rows)
+    topics = {r[1]: r for r in sheets["专项巡察建议"][1:]}
+    assert "软弱涣散村党组织专项巡察" in topics and topics["软弱涣散村党组织专项巡察"][3] == weak > 0, ARTICLE["special_for"]
+    assert topics["软弱涣散村党组织专项巡察"][6] == "万州区委组织部"
+    # A finished round loads back from the plan as inspection records, and is not planned again.
+    work = tmp_path / "term.db"
+    import shutil
+    shutil.copy(store.path, work)
+    loaded = run_cli("inspections", "load", str(path), "--district", WANZHOU, "--round", rows[0][1], "--json",
+                     store=f"sqlite:///{work}")
+    assert loaded.returncode == 0, loaded.stderr
+    assert json.loads(loaded.stdout)["loaded"]["inserted"] == sum(r[1] == rows[0][1] for r in rows)
+    again = run_cli("plan", "--district", WANZHOU, "--teams", "6", "--as-of", "2026-12-03", "--term-end", "2031-12-02",
+                    "--term-start", "2026-12-03", "--json", store=f"sqlite:///{work}")
+    first_round = {r[6] for r in rows if r[1] == rows[0][1]}
+    assert not first_round & {m["village_code"] for r in json.loads(again.stdout)["rounds"] for m in r["villages"]}
+
+
+def test_every_follow_up_report_is_fileable(wanzhou, tmp_path):
+    store = f"sqlite:///{wanzhou.path}"
+    reports = {"classify": ["classify", "--district", WANZHOU],
+               "rectify": ["rectify", "--district", WANZHOU, "--as-of", "2022-08-01"],
+               "backcheck": ["backcheck", "--district", WANZHOU, "--seed", "3"],
+               "evaluate": ["evaluate", "--district", WANZHOU, "--as-of", "2026-11-28"],
+               "reopen": ["reopen", "--district", WANZHOU, "--on", "2026-11-28"],
+               "inspections": ["inspections", "show", "--district", WANZHOU],
+               "packages": ["packages", "--district", WANZHOU, "--as-of", "2026-11-28"]}
+    sheets = {}
+    for name, args in reports.items():
+        result = run_cli(*args, "--xlsx", str(tmp_path / f"{name}.xlsx"), store=store)
+        assert result.returncode == 0, (name, result.stderr)
+        sheets[name] = _sheets_are_fileable(tmp_path / f"{name}.xlsx")
+    # Warnings name the village, the township and who answers for it.
+    header, *rows = sheets["rectify"]["整改预警"]
+    assert header[2:4] == ("村(社区)", "乡镇(街道)") and header[-1] == "责任单位"
+    assert rows and all(r[2] and r[3] and r[-1].startswith("村(社区)“两委”") for r in rows)
+    assert {"各乡镇(街道)", "各部门", "各整改包", "三个变化(按轮次)"} <= set(sheets["evaluate"])
+    assert [r[0] for r in sheets["evaluate"]["三个变化(按轮次)"][1:]] == ["2022年第1轮", "2022年第2轮"]
+    assert "腐败表现形式占比" in sheets["evaluate"]["三个变化(按轮次)"][0]
+    assert len(sheets["evaluate"]["各乡镇(街道)"]) == 53
+
+
+def test_back_check_by_village_and_its_results_load_back(wanzhou, tmp_path):
+    """“最后需要有人来评估、来验收,形成闭环机制”: the office checks sampled villages on site and files
+    what it found, who checked and when."""
+    from openpyxl import load_workbook
+    store = f"sqlite:///{wanzhou.path}"
+    sample = tmp_path / "抽查.xlsx"
+    assert run_cli("backcheck", "--district", WANZHOU, "--seed", "2026", "--xlsx", str(sample), store=store).returncode == 0
+    workbook = load_workbook(sample)
+    sheet = workbook["抽查结果"]
+    header = [c.value for c in sheet[1]]
+    result, on, note = header.index("抽查结果") + 1, header.index("抽查日期") + 1, header.index("说明") + 1
+    ids = [sheet.cell(row=r, column=4).value for r in range(2, sheet.max_row + 1)]
+    assert len(ids) >= 2
+    for r, verdict in ((2, "整改到位"), (3, "未整改到位")):  # the rest not checked yet
+        sheet.cell(row=r, column=result, value=verdict)
+        sheet.cell(row=r, column=on, value=dt.date(2026, 12, 10))
+    sheet.cell(row=3, column=note, value="台账未更新")
+    workbook.save(sample)
+    recorded = run_cli("backcheck", "record", str(sample), "--district", WANZHOU, "--by", "巡察办李四", "--json",
+                       store=store)
+    assert recorded.returncode == 0, recorded.stderr
+    assert json.loads(recorded.stdout)["not_fixed"] == [ids[1]] and json.loads(recorded.stdout)["recorded"]["inserted"] == 2
+    again = run_cli("backcheck", "record", str(sample), "--district", WANZHOU, "--by", "巡察办李四", "--json", store=store)
+    assert json.loads(again.stdout)["recorded"]["unchanged"] == 2  # loading twice changes nothing
+    shown = json.loads(run_cli("backcheck", "--district", WANZHOU, "--seed", "2026", "--json", store=store).stdout)
+    checked = {i["issue_id"]: i for v in shown["villages"] for i in v["issues"] if "result" in i}
+    assert checked[ids[1]] == {**checked[ids[1]], "result": "未整改到位", "checked_on": "2026-12-10", "checked_by": "巡察办李四"}
+    evaluated = service.evaluation(wanzhou, WANZHOU, dt.date(2026, 12, 11))["back_checks"]
+    assert evaluated == {"checked": 2, "fixed": 1, "not_fixed": [ids[1]]}
+    # A result the sheet does not offer is refused, with its row.
+    sheet.cell(row=4, column=result, value="差不多")
+    sheet.cell(row=4, column=on, value=dt.date(2026, 12, 10))
+    workbook.save(sample)
+    refused = run_cli("backcheck", "record", str(sample), "--district", WANZHOU, "--by", "巡察办李四", store=store)
+    assert refused.returncode == 2 and "第 4 行" in refused.stderr and "差不多" in refused.stderr
+
+
+def test_immediate_fixes_have_their_own_short_deadline_and_overdue_list(wanzhou, tmp_path):
+    """“通过立行立改“短平快”解决百姓身边“小急难”问题”: a 立行立改 item is due within days, not
+    with the rest; its lateness has a list of its own."""
+    store = f"sqlite:///{wanzhou.path}"
+    ledger = write_csv(tmp_path / "立行立改.csv", ["问题编号", "村(社区)代码", "巡察轮次", "发现日期", "问题类别", "严重程度",
+                                                 "整改状态", "立行立改", "整改时限"],
+                       [["NOW-1", DONGFANG, "2026年第2轮", "2026-11-01", "供水供电供气", "一般", "未整改", "是", "2027-01-30"],
+                        ["LATER-1", DONGFANG, "2026年第2轮", "2026-11-01", "供水供电供气", "一般", "未整改", "否", "2027-01-30"]])
+    assert run_cli("load", "issues", str(ledger), store=store).returncode == 0
+    status = json.loads(run_cli("rectify", "--district", WANZHOU, "--as-of", "2026-11-28", "--json", store=store).stdout)
+    rows = {r["issue_id"]: r for r in status["issues"]}
+    assert rows["NOW-1"]["due_on"] == "2026-11-16" and rows["NOW-1"]["warning"] == "overdue", ARTICLE["immediate"]
+    assert rows["LATER-1"]["due_on"] == "2027-01-30" and rows["LATER-1"]["warning"] == "on_time"
+    assert "NOW-1" in status["immediate_overdue"] and "LATER-1" not in status["immediate_overdue"]
+    # The office sets its own short deadline.
+    config = tmp_path / "配置.toml"
+    config.write_text(open("loaders/data/planning/classification.toml", encoding="utf-8").read()
+                      .replace("immediate_days = 15", "immediate_days = 30"), encoding="utf-8")
+    longer = json.loads(run_cli("rectify", "--district", WANZHOU, "--as-of", "2026-11-28", "--config", str(config),
+                                "--json", store=store).stdout)
+    assert "NOW-1" not in longer["immediate_overdue"] and longer["immediate_days"] == 30
