@@ -55,9 +55,7 @@ from loaders.divisions import DEFAULT_DIVISIONS, load_divisions  # noqa: E402
 from loaders.scenario import generate_scenario  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-# The national divisions beside the checkout (or beside the folder of checkouts it sits in).
-NATIONAL = next((p / "shared" / "data" / "divisions" for p in (ROOT.parent, ROOT.parent.parent)
-                 if (p / "shared" / "data" / "divisions").is_dir()), ROOT.parent / "shared" / "data" / "divisions")
+NATIONAL = ROOT.parent / "shared" / "data" / "divisions"
 
 FAMILIES = {
     "standard": lambda seed: dict(rounds=2),

@@ -66,7 +66,7 @@ def district_prior(tally: Tally, rho: np.ndarray, spread, x_rest, n_rest, nn_res
     share over every area only by ``tau2_all``, the spread with such districts counted, so its
     townships are not each taken for a cause.
     """
-    share, tau2_all, tau2_usual, centre = spread[:4]
+    share, tau2_all, tau2_usual, centre = spread
     ordinary = np.abs(_standardised(x_rest, n_rest, nn_rest, rho, centre, tau2_usual)) <= ORDINARY_Z
     return (np.where(ordinary, centre[None], share[None]),
             np.where(ordinary, pooling_weight(centre, tau2_usual)[None], pooling_weight(share, tau2_all)[None]))
@@ -239,7 +239,7 @@ def district_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, 
         share, share_var = _posterior(xd.sum(axis=0) - xd, nd.sum(axis=0) - nd, nnd.sum(axis=0) - nnd, rho)
         # Ordinary districts differ beyond their villages' variation (τ²): a district is a root
         # cause only beyond that spread.
-        share_var = share_var + spread[4]
+        share_var = share_var + spread[2][None, :, :]
         usable = (nd.sum(axis=0) - nd > 0) & (nd > 0)
         return Baseline(share, share_var, usable, ["other_districts"] * D, [None] * D)
     if reference is not None:

@@ -20,15 +20,13 @@ ORDINARY_Z = 3.0
 # Fewer (district, category) cells than this with 5 expected problems: the spread between districts
 # is estimated per category (between_district_spread).
 MIN_SPREAD_CELLS = 20
-# Up to this many districts, each district's own null allows the spread estimated without it.
-LEAVE_ONE_OUT_MAX = 12
 
 
 # The median of a χ²(1) variable: med(z²) of standardised deviations when districts do not differ.
 CHI2_1_MEDIAN = float(stats.chi2.median(1))
 
 
-def between_district_spread(tally: Tally, rho: np.ndarray) -> tuple[np.ndarray, ...]:
+def between_district_spread(tally: Tally, rho: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per kind and category, the share over every inspected area, two estimates of τ², the
     variance of the districts' true shares beyond their sampling variance (0 with fewer than three
     districts), and the share of the ordinary districts (those near the median district; the share
@@ -49,11 +47,6 @@ def between_district_spread(tally: Tally, rho: np.ndarray) -> tuple[np.ndarray, 
       alone is too noisy (±50 %), and clipped at zero its noise only ever widened a district's
       null (a ×2.3 cause at p = 0.047 where the oracle gives 1e-5). Per category alone where a
       kind has too few districts with enough problems for the pooled median.
-    * ``tau2_own`` (district × kind × category): ``tau2_usual`` estimated without the district,
-      the spread its own test allows, up to ``LEAVE_ONE_OUT_MAX`` districts (beyond, ``tau2_usual``).
-      Among four to eight districts a cause in the largest district lifts its category's median
-      z², and the spread, which grows with the square of the district's size, hid it
-      (257 found against 156 expected at p = 0.012).
 
     >>> from graph.store import LedgerCell, Exposure, LedgerFacts
     >>> cells, exposure = [], []
@@ -64,17 +57,16 @@ def between_district_spread(tally: Tally, rho: np.ndarray) -> tuple[np.ndarray, 
     ...               LedgerCell(t, t[:6], "village", "作风", 10, 180, 180, 180, 180, 0, 0, 0)]
     ...     exposure.append(Exposure(t, t[:6], "village", 200, 200, 180 + low, 180 + low))
     >>> tally = tally_ledger(LedgerFacts(cells, exposure, [], [], [], []))
-    >>> share, tau2_all, tau2_usual, centre, tau2_own = between_district_spread(tally, estimate_dispersion(tally))
-    >>> bool(tau2_all[0].max() > 0), float(tau2_usual[0].max()), float(tau2_own[:, 0].max())
-    (True, 0.0, 0.0)
+    >>> share, tau2_all, tau2_usual, centre = between_district_spread(tally, estimate_dispersion(tally))
+    >>> bool(tau2_all[0].max() > 0), float(tau2_usual[0].max())
+    (True, 0.0)
     """
     xd, nd, nnd = tally.district_x, tally.district_n, tally.district_nn
     share = (xd.sum(axis=0) + 0.5) / (nd.sum(axis=0)[:, None] + 1.0)          # k × c
     tau2_all, tau2_usual, centres = np.zeros_like(share), np.zeros_like(share), share.copy()
-    tau2_own = np.zeros((len(tally.districts),) + share.shape)                  # d × k × c
     present = nd > 0                                                            # d × k
     if len(tally.districts) < 3:
-        return share, tau2_all, tau2_usual, centres, tau2_own
+        return share, tau2_all, tau2_usual, centres
     design = _design_effect(nd, nnd, rho)
     with np.errstate(invalid="ignore", divide="ignore"):
         own = np.where(present[:, :, None], xd / nd[:, :, None], np.nan)
@@ -95,44 +87,23 @@ def between_district_spread(tally: Tally, rho: np.ndarray) -> tuple[np.ndarray, 
             # Each district against the median of the others: around a median it helped make, a
             # district's deviation runs small (with four districts, two of them nearly vanish).
             others = np.array([np.median(np.delete(o, d, axis=0), axis=0) for d in range(m)])
-            # That median's variance from the others' own sampling variances (a median of unequal
-            # normals: π / (2(m−1)) / mean(1/σ)²; π σ² / (2(m−1)) when they are equal): a large
-            # district among small ones is compared with a median as uncertain as they make it,
-            # not as the median district's size would (its z² ran high, and so the spread).
-            precision = 1 / np.sqrt(sampling)
-            centre_var = math.pi / (2 * (m - 1)) / ((precision.sum(axis=0) - precision) / (m - 1)) ** 2
+            centre_var = math.pi / (2 * (m - 1)) * np.median(sampling, axis=0)  # a median's variance
             z2 = (o - others) ** 2 / (sampling + centre_var)
             # z² ≈ χ²(1) · (1 + φ · size): τ² enters the district and, as much, the median's variance
             size = (1 + math.pi / (2 * (m - 1))) * centre * (1 - centre) / (sampling + centre_var)
-            tau2_usual[k] = _usual_spread(z2, size, n * centre, sampling, centre)
-            # A district's own null allows the spread of the others: its own deviation (a cause)
-            # must not widen its own test. With many districts one is a small part of the median.
-            # With few, one category's handful of z² cannot tell its spread from the others'
-            # (the median of seven is ±90 %, and clipped at zero only ever widens): one φ for all.
-            for i, d in enumerate(np.flatnonzero(rows)):
-                keep = np.arange(m) != i
-                tau2_own[d, k] = (_usual_spread(z2[keep], size[keep], (n * centre)[keep], sampling[keep], centre,
-                                                per_category=False)
-                                  if m <= LEAVE_ONE_OUT_MAX else tau2_usual[k])
+            phi = category_spreads(z2, size, n * centre)
+            if phi is None:
+                inflation = np.median(z2, axis=0) / CHI2_1_MEDIAN
+                tau2_usual[k] = np.maximum(0.0, inflation - 1) * np.median(sampling, axis=0)
+            else:
+                tau2_usual[k] = phi * centre * (1 - centre)
             # The ordinary districts' own share, pooled (the median of small shares runs low):
             # those within ORDINARY_Z of the median district, as a township's baseline judges.
             ordinary = np.abs(o - centre) <= ORDINARY_Z * np.sqrt(sampling + tau2_usual[k])
             x_ordinary = (np.where(ordinary, o * n, 0.0)).sum(axis=0)
             n_ordinary = (np.where(ordinary, n, 0.0)).sum(axis=0)
             centres[k] = (x_ordinary + 0.5) / (n_ordinary + 1.0)
-    return share, np.nan_to_num(tau2_all), np.nan_to_num(tau2_usual), centres, np.nan_to_num(tau2_own)
-
-
-def _usual_spread(z2: np.ndarray, size: np.ndarray, expected: np.ndarray, sampling: np.ndarray,
-                  centre: np.ndarray, per_category: bool = True) -> np.ndarray:
-    """τ² of ordinary districts per category from their z² (:func:`category_spreads`, or with
-    ``per_category`` false the one φ over every category, :func:`relative_spread`); where too
-    few cells for it, each category's median z² alone."""
-    phi = category_spreads(z2, size, expected) if per_category else relative_spread(z2, size, expected)
-    if phi is None:
-        inflation = np.median(z2, axis=0) / CHI2_1_MEDIAN
-        return np.maximum(0.0, inflation - 1) * np.median(sampling, axis=0)
-    return phi * centre * (1 - centre)
+    return share, np.nan_to_num(tau2_all), np.nan_to_num(tau2_usual), centres
 
 
 def relative_spread(z2: np.ndarray, size: np.ndarray, expected: np.ndarray) -> float | None:
