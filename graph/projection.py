@@ -54,19 +54,26 @@ def link_hint(g: nx.MultiDiGraph, i: Issue) -> None:
                    type=Rel.ROOT_CAUSE_AT, source="hint")
 
 
+def lineage(store: GraphStore, code: str | None) -> list[Division]:
+    """The division ``code`` and its ancestors, bottom-up, by parent code (the one walk up the
+    PART_OF chain; a missing division ends it)."""
+    found = []
+    while code:
+        division = store.division(code)
+        if division is None:
+            break
+        found.append(division)
+        code = division.parent_code
+    return found
+
+
 def chain_graph(store: GraphStore, issue_id: str) -> nx.MultiDiGraph:
     """The issue, its village and ancestors, their units with DUTY edges for the issue's category,
     and the hinted unit: everything :func:`graph.analysis.chains.responsibility_chain` walks."""
     issue = store.issue(issue_id)
     if issue is None:
         return nx.MultiDiGraph()
-    areas, code = [], issue.village_code
-    while code:
-        division = store.division(code)
-        if division is None:
-            break
-        areas.append(division)
-        code = division.parent_code
+    areas = lineage(store, issue.village_code)
     units = store.units([a.code for a in areas])
     if issue.root_unit_hint and all(u.unit_id != issue.root_unit_hint for u in units):
         units += [u for u in store.units() if u.unit_id == issue.root_unit_hint]

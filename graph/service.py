@@ -77,14 +77,8 @@ def _cause(rank: int, candidate, issues: list | None) -> dict:
 def ancestors(store: GraphStore, division) -> list:
     """A division's ancestors, top-down (province first): the one walk up the PART_OF chain the
     CLI's ``show`` and the API's ``/divisions/{code}`` both give."""
-    found, code = [], division.parent_code
-    while code:
-        parent = store.division(code)
-        if parent is None:
-            break
-        found.append(parent)
-        code = parent.parent_code
-    return found[::-1]
+    from .projection import lineage
+    return lineage(store, division.parent_code)[::-1]
 
 
 def chain(store: GraphStore, issue_id: str) -> dict:
