@@ -132,8 +132,12 @@ def _xlsx(writer, data, name: str) -> Response:
 def projection_entry(store, district: str | None) -> tuple[tuple, Callable]:
     """The cache key and computation of a district's projection (None: the province's), kept in
     the pool sized by graph nodes, once per data version: no flood of chains or neighbourhoods
-    evicts it."""
-    return ("projection", district), lambda: store.projection(district)
+    evicts it. The projection carries its neighbours' order, remembered as walks go through it."""
+    def compute():
+        graph = store.projection(district)
+        graph.graph["neighbour_order"] = {}  # filled as walks go through (no cycle back to the graph)
+        return graph
+    return ("projection", district), compute
 
 
 def _node_district(node: str, attrs: dict) -> str | None:
@@ -160,18 +164,22 @@ async def neighborhood(store: StoreDep, cache: CacheDep, caller: Viewer,
     if not caller.sees(_node_district(id, attrs) or caller.district):
         raise NotFound("没有这个节点 (no such node)")
 
+    attributes = graph.nodes  # one lookup per node below: a hub's walk asks for thousands
+
     def allowed(node: str) -> bool:
-        code = _node_district(node, graph.nodes[node])
+        code = _node_district(node, attributes[node])
         # Above the caller's district (its city and province) or shared (categories, rounds): shown;
         # another district's: hidden.
         return code is None or caller.sees(code) or (caller.district or "").startswith(code)
-    nodes, edges, cut = neighbourhood_of(graph, id, depth, limit, allowed)
-    return {"center": id, "truncated": cut,
-            "nodes": [{"id": n, "kind": str(graph.nodes[n].get("kind", "")),
-                       "label": str(graph.nodes[n].get("name") or graph.nodes[n].get("description") or n),
-                       "properties": _props(graph.nodes[n])} for n in nodes],
-            "edges": [{"source": u, "target": v, "type": str(d.get("type", "")),
-                       "properties": _props({k: x for k, x in d.items() if k != "type"})} for u, v, d in edges]}
+    nodes, edges, cut = neighbourhood_of(graph, id, depth, limit, allowed, graph.graph.get("neighbour_order"))
+    shown = []
+    for n in nodes:
+        a = attributes[n]
+        shown.append({"id": n, "kind": str(a.get("kind", "")), "label": str(a.get("name") or a.get("description") or n),
+                      "properties": _props(a)})
+    return {"center": id, "truncated": cut, "nodes": shown,
+            "edges": [{"source": u, "target": v, "type": str(d.pop("type", "")), "properties": _props(d)}
+                      for u, v, d in edges]}
 
 
 def _props(attrs: dict) -> dict:

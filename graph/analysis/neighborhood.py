@@ -2,16 +2,31 @@
 over relationships in both directions, capped, saying where the cap cut."""
 from __future__ import annotations
 
-import heapq
 from collections import deque
-
 import networkx as nx
 
 
+def neighbours_by_id(g: nx.MultiDiGraph, node: str) -> list[str]:
+    """A node's neighbours in both directions, once each, in the order of their ids.
+
+    >>> g = nx.MultiDiGraph([("v2", "t1"), ("t1", "d1"), ("v1", "t1"), ("v1", "t1")])
+    >>> neighbours_by_id(g, "t1")
+    ['d1', 'v1', 'v2']
+    """
+    around = set(g.succ[node])
+    around.update(g.pred[node])
+    return sorted(around, key=str)
+
+
 def neighborhood(g: nx.MultiDiGraph, node: str, depth: int = 1, limit: int = 200,
-                 allowed=None) -> tuple[list[str], list[tuple[str, str, dict]], bool]:
+                 allowed=None, memo: dict[str, list[str]] | None = None,
+                 ) -> tuple[list[str], list[tuple[str, str, dict]], bool]:
     """Nodes within ``depth`` steps of ``node`` (at most ``limit``), the edges among them, and
-    whether the cap cut anything off. ``allowed(node_id) -> bool`` hides nodes (another district's).
+    whether the cap cut anything off. ``allowed(node_id) -> bool`` hides nodes (another
+    district's). Each node's neighbours are taken in the order of their ids
+    (:func:`neighbours_by_id`); ``memo``, a dict kept beside a graph that no longer changes (a cached
+    projection), remembers that order per node: a category or a unit has thousands of neighbours,
+    and ordering them again for every walk that passes through cost more than the walk itself.
 
     Examples
     --------
@@ -25,33 +40,42 @@ def neighborhood(g: nx.MultiDiGraph, node: str, depth: int = 1, limit: int = 200
     >>> sorted(nodes), len(edges), cut
     (['d1', 't1', 'v1', 'v2'], 3, False)
     >>> nodes, edges, cut = neighborhood(g, "t1", depth=1, limit=2)
-    >>> len(nodes), cut
-    (2, True)
+    >>> nodes, cut
+    (['t1', 'd1'], True)
+    >>> memo = {}
+    >>> neighborhood(g, "t1", depth=1, limit=10, allowed=lambda n: n != "v1", memo=memo)[0]
+    ['t1', 'd1', 'v2']
+    >>> memo
+    {'t1': ['d1', 'v1', 'v2']}
     """
+    memo = {} if memo is None else memo
+
+    def order(n: str) -> list[str]:
+        found = memo.get(n)
+        if found is None:
+            found = memo[n] = neighbours_by_id(g, n)
+        return found
     seen = {node: 0}
     queue = deque([node])
     truncated = False
-    while queue:
+    while queue and not truncated:
         current = queue.popleft()
-        if seen[current] >= depth:
+        step = seen[current] + 1
+        if step > depth:
             continue
-        # Neighbours in the order of their ids, drawn from a heap only as far as the cap needs:
-        # a category or a unit can have thousands, and sorting them all cost more than the walk.
-        around = set(g.succ[current])
-        around.update(g.pred[current])
-        heap = [(str(n), i, n) for i, n in enumerate(around) if n not in seen]
-        heapq.heapify(heap)
-        while heap:
-            neighbour = heapq.heappop(heap)[2]
-            if allowed is not None and not allowed(neighbour):
+        for neighbour in order(current):
+            if neighbour in seen or (allowed is not None and not allowed(neighbour)):
                 continue
-            if len(seen) >= limit:
+            if len(seen) >= limit:  # something more was within reach: the cap cut it off
                 truncated = True
                 break
-            seen[neighbour] = seen[current] + 1
+            seen[neighbour] = step
             queue.append(neighbour)
-    # The edges among the nodes, read from each node's own adjacency (a subgraph view would filter
-    # a hub's whole adjacency through its node test, edge by edge).
-    edges = [(u, v, dict(data)) for u in seen for v, keyed in g.succ[u].items() if v in seen
-             for data in keyed.values()]
+    # The edges among the nodes, read from each node's own adjacency; a hub (a category, a unit)
+    # is read from the side of the few nodes kept rather than through its thousands of edges.
+    edges = []
+    for u in seen:
+        out = g.succ[u]
+        targets = (v for v in out if v in seen) if len(out) <= len(seen) else (v for v in seen if v in out)
+        edges.extend((u, v, dict(data)) for v in targets for data in out[v].values())
     return list(seen), edges, truncated
