@@ -18,7 +18,7 @@ from fastapi import HTTPException
 
 from graph.access import authenticate, token_hash
 
-from .cache import run_read
+from .cache import reading, run_read
 
 READS = {"GET", "HEAD", "OPTIONS"}
 SMALL_BODY = 256 * 2**10   # a token, a note, a Cypher query: every body but the two below
@@ -83,6 +83,8 @@ class Doors:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["method"] in READS:
+            if scope["type"] == "http":
+                reading()
             return await self.app(scope, receive, send)
         state = scope["app"].state
         plain = bearer(scope["headers"])

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from contextvars import ContextVar
 from typing import Any, Callable
 
 from starlette.concurrency import run_in_threadpool
@@ -27,6 +28,28 @@ from starlette.concurrency import run_in_threadpool
 from graph.store import GraphStore
 
 MISSING = object()
+
+# The data version a read request has seen, once per request: on Neo4j each reading of it is a
+# round trip, and a request asks the cache several times (its token, then its answer). A dict, set
+# by :func:`reading` at the start of a GET, that the thread pool's copies of the context share.
+_seen_versions: ContextVar[dict | None] = ContextVar("seen_versions", default=None)
+
+
+def reading() -> None:
+    """Start a read request: the data version is read once for all its cache lookups. (Not for
+    writes: a write changes the version in the middle of the request.)"""
+    _seen_versions.set({})
+
+
+def data_version(store: GraphStore) -> int:
+    """The store's data version, read once per read request (:func:`reading`)."""
+    seen = _seen_versions.get()
+    if seen is None:
+        return store.data_version()
+    version = seen.get(id(store))
+    if version is None:
+        version = seen[id(store)] = store.data_version()
+    return version
 
 
 async def run_read(store: GraphStore, read: Callable[[], Any]) -> Any:
@@ -61,7 +84,7 @@ class Pool:
 
     def peek(self, store: GraphStore, key: tuple) -> Any:
         """The cached value for the store's current data, or ``MISSING``."""
-        version = store.data_version()
+        version = data_version(store)
         with self._lock:
             self._at(version)
             found = self._items.get(key, MISSING)
@@ -88,7 +111,7 @@ class Pool:
         return value
 
     def get(self, store: GraphStore, key: tuple, compute: Callable[[], Any]) -> Any:
-        version = store.data_version()
+        version = data_version(store)
         with self._lock:
             self._at(version)
             if key in self._items:
