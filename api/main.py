@@ -8,6 +8,7 @@ pool); settings read once. Bearer tokens with roles and an optional district sco
 from __future__ import annotations
 
 import logging
+import threading
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -39,6 +40,16 @@ def error_body(status: int, message: str, details: list[dict] | None = None) -> 
         "code": CODES.get(status, "error"), "message": message, "details": details or []}})
 
 
+def warm(store, cache: VersionedCache) -> None:
+    """Compute the cached root-cause analysis of the store's current data (the one every
+    root-cause list, package and served view reads). A failure here is the first request's to
+    report, not the start's."""
+    try:
+        analysis.surfaced(store, cache)
+    except Exception:  # noqa: BLE001 - logged; the first request computes it again and answers the error
+        logging.getLogger("xuncha.api").warning("预先计算根源分析未完成 (warm-up of the analysis failed)", exc_info=True)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -48,9 +59,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.store = open_store(settings.store, settings, create=False, read_only=False)
         app.state.settings = settings
         app.state.cache = VersionedCache()
+        # The root-cause analysis is computed once per data version (seconds for a province): begun
+        # at start, beside the requests, so an analyst's first list does not wait for it.
+        warming = threading.Thread(target=warm, args=(app.state.store, app.state.cache), name="xuncha-warm",
+                                   daemon=True)
+        warming.start()
         try:
             yield
         finally:
+            warming.join(timeout=60)  # the store is not closed under it
             app.state.store.close()
 
     # /redoc is served by routes/ui.py: the bundle without its CDN logo.
