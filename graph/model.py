@@ -43,6 +43,13 @@ class Rel(StrEnum):
     IN_ROUND = "IN_ROUND"        # issue -> inspection round
 
 
+# What the explorer calls each kind of node and relationship.
+NODE_KIND_ZH = {NodeKind.PROVINCE: "省级", NodeKind.CITY: "市级", NodeKind.DISTRICT: "区县", NodeKind.TOWNSHIP: "乡镇(街道)",
+                NodeKind.VILLAGE: "村(社区)", NodeKind.UNIT: "单位", NodeKind.CATEGORY: "问题类别", NodeKind.ISSUE: "问题",
+                NodeKind.ROUND: "巡察轮次", NodeKind.TASK: "整改任务"}
+REL_ZH = {Rel.PART_OF: "下辖", Rel.BELONGS_TO: "隶属", Rel.FOUND_IN: "发现于", Rel.OF_CATEGORY: "类别", Rel.DUTY: "职责",
+          Rel.ROOT_CAUSE_AT: "根源在", Rel.ASSIGNED_TO: "交办", Rel.IN_ROUND: "所属轮次"}
+
 KIND_BY_LEVEL = {"province": NodeKind.PROVINCE, "city": NodeKind.CITY, "district": NodeKind.DISTRICT,
                  "township": NodeKind.TOWNSHIP, "village": NodeKind.VILLAGE}
 LEVEL_ZH = {"province": "省级", "city": "市级", "district": "区县", "township": "乡镇(街道)",

@@ -82,6 +82,7 @@ def routes(api: Api) -> list[tuple[str, str, dict, str]]:
         ("GET", f"/issues?district={HOME}&limit=5", {}, "viewer"), ("GET", f"/issues/{home['issue_id']}", {}, "viewer"),
         ("GET", f"/issues/{home['issue_id']}/chain", {}, "viewer"),
         ("GET", f"/graph/neighborhood?id={home['village_code'][:9]}&depth=1&limit=50", {}, "viewer"),
+        ("GET", f"/graph/path?from={home['village_code']}&to=issue:{home['issue_id']}", {}, "viewer"),
         ("GET", f"/rootcauses?district={HOME}", {}, "analyst"), ("GET", f"/rootcauses.xlsx?district={HOME}", {}, "analyst"),
         ("GET", f"/packages?district={HOME}", {}, "analyst"), ("GET", f"/packages.xlsx?district={HOME}", {}, "analyst"),
         ("POST", "/issues", {"json": [new]}, "editor"),
@@ -119,7 +120,9 @@ def test_a_district_token_sees_and_changes_its_district_only(api):
         assert {d["code"] for d in api.call("GET", f"/divisions?q={OTHER}", token=token).json()["items"]} == set()
         for path in (f"/issues/{other['issue_id']}", f"/issues/{other['issue_id']}/chain", f"/divisions/{OTHER}",
                      f"/units?district={OTHER}", f"/units/{OTHER}-civil_affairs", f"/stats?district={OTHER}",
-                     f"/issues?district={OTHER}", f"/graph/neighborhood?id={other['village_code']}"):
+                     f"/issues?district={OTHER}", f"/graph/neighborhood?id={other['village_code']}",
+                     f"/graph/path?from={api.home_issue['village_code']}&to={other['village_code']}",
+                     f"/graph/path?from=issue:{api.home_issue['issue_id']}&to=issue:{other['issue_id']}"):
             response = api.call("GET", path, token=token)
             assert response.status_code == 404, (token, path, response.status_code)
             assert response.json()["error"]["code"] == "not_found"
@@ -356,3 +359,31 @@ def test_a_mistyped_store_path_fails_at_start_and_creates_nothing(tmp_path):
         with TestClient(create_app(settings)):
             pass
     assert not (tmp_path / "typo").exists()
+
+
+def test_a_path_between_two_nodes_walks_the_graph_and_stays_in_the_token_district(api):
+    """The analyst picks two nodes (a village and another village's problem) and sees how they are
+    linked; a district token's path never passes through another district's node."""
+    home = api.home_issue
+    other_home = next(i for i in api.scenario.issues
+                      if i["village_code"].startswith(HOME) and i["village_code"] != home["village_code"])
+    for token in ("viewer", "viewer@home"):
+        found = api.call("GET", f"/graph/path?from={home['village_code']}&to=issue:{other_home['issue_id']}",
+                         token=token)
+        assert found.status_code == 200, found.text
+        body = found.json()
+        ids = [n["id"] for n in body["nodes"]]
+        assert ids[0] == home["village_code"] and ids[-1] == f"issue:{other_home['issue_id']}"
+        assert len(ids) == len(set(ids)) >= 3  # not the same village: at least one node between
+        # Each edge joins two nodes next to each other on the path, in either stored direction.
+        assert len(body["edges"]) == len(ids) - 1
+        for (a, b), edge in zip(zip(ids, ids[1:]), body["edges"]):
+            assert {edge["source"], edge["target"]} == {a, b} and edge["type"]
+        if token == "viewer@home":
+            assert not any(n.startswith(OTHER) or n.startswith(f"issue:{api.other_issue['issue_id']}") for n in ids)
+    # Across the two districts: found with an all-district token, a 404 for the district's.
+    across = f"/graph/path?from={home['village_code']}&to={api.other_issue['village_code']}"
+    assert api.call("GET", across, token="viewer").status_code == 200
+    refused = api.call("GET", across, token="viewer@home")
+    assert refused.status_code == 404 and OTHER not in refused.json()["error"]["message"]
+    assert api.call("GET", f"/graph/path?from={home['village_code']}&to=unit:不存在", token="viewer").status_code == 404

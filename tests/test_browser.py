@@ -362,6 +362,19 @@ def test_the_analysts_walk_from_a_root_cause_to_its_villages_and_back(browser, s
     places = [r.split("\n")[-1] for r in namesakes]
     assert len(places) >= 2 and len(set(places)) == len(places) and all(" · " in x for x in places), namesakes
     p.screenshot(path=str(SHOTS / "ui-search.png"))
+    # A path between two nodes: the unit's 路径, then the problem's; the path opens as a view.
+    search(unit)
+    p.click("#results li:has-text('单位') >> nth=0 >> button.route")
+    assert "路径起点" in p.inner_text("#status")
+    search(issue)
+    p.click(f"#results li:has-text('{issue}') >> nth=0 >> button.route")
+    p.wait_for_selector(".pane[data-kind=route][data-drawn]")
+    route = p.evaluate("""() => { const t = xunchaUi.active();
+        return {ids: t.nodes.getIds(), labels: t.nodes.get().map(n => n.label), edges: t.edges.get().map(e => [e.from, e.to, e.label])}; }""")
+    assert route["ids"][0].startswith("unit:") and route["ids"][-1] == f"issue:{issue}", route
+    assert len(route["edges"]) == len(route["ids"]) - 1 and all(re.search(r"[\u4e00-\u9fff]", e[2]) for e in route["edges"]), route
+    assert any(district in label for label in route["labels"]) and not any(RAW.search(label) for label in route["labels"]), route
+    p.click("#tabs .tab.active .close")
     p.click("#tabs .tab:has-text('根源：')")
 
     # 5. Export what is on screen: filtered, one group open, 2× PNG on white with the legend.

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 
 from graph import service
 from graph.analysis.neighborhood import neighborhood as neighbourhood_of
+from graph.analysis.neighborhood import path_between
 from graph.analysis.root_causes import DEFAULT_MIN_CONFIDENCE
 from graph.errors import Forbidden, NotFound
 from graph.reports import write_packages, write_root_causes
@@ -150,6 +151,33 @@ def _node_district(node: str, attrs: dict) -> str | None:
     return None
 
 
+def _visible_to(caller: Caller, attributes) -> Callable[[str], bool]:
+    """Whether the caller may see a projection node: its own district's, those above it (its city
+    and province) and shared ones (categories, rounds); never another district's."""
+    def allowed(node: str) -> bool:
+        code = _node_district(node, attributes[node])
+        return code is None or caller.sees(code) or (caller.district or "").startswith(code)
+    return allowed
+
+
+def _check_node(graph, caller: Caller, id: str) -> None:
+    if id[:1].isdigit():
+        caller.visible(id, "节点")
+    if id not in graph or not caller.sees(_node_district(id, graph.nodes[id]) or caller.district):
+        raise NotFound(f"没有这个节点：{id} (no such node)")
+
+
+def _graph_out(attributes, center: str, nodes, edges, cut: bool) -> dict:
+    shown = []
+    for n in nodes:
+        a = attributes[n]
+        shown.append({"id": n, "kind": str(a.get("kind", "")), "label": str(a.get("name") or a.get("description") or n),
+                      "properties": _props(a)})
+    return {"center": center, "truncated": cut, "nodes": shown,
+            "edges": [{"source": u, "target": v, "type": str(d.pop("type", "")), "properties": _props(d)}
+                      for u, v, d in edges]}
+
+
 @router.get("/graph/neighborhood", response_model=NeighborhoodOut, summary="一个节点的邻域（供可视化），有上限")
 async def neighborhood(store: StoreDep, cache: CacheDep, caller: Viewer,
                        id: str = Query(..., min_length=1, description="区划代码，或 unit:ID、issue:ID、category:名称"),
@@ -158,28 +186,31 @@ async def neighborhood(store: StoreDep, cache: CacheDep, caller: Viewer,
     if id[:1].isdigit():
         caller.visible(id, "节点")
     graph = await cache.graphs.aget(store, *projection_entry(store, district))
-    if id not in graph:
-        raise NotFound("没有这个节点 (no such node)")
-    attrs = graph.nodes[id]
-    if not caller.sees(_node_district(id, attrs) or caller.district):
-        raise NotFound("没有这个节点 (no such node)")
-
+    _check_node(graph, caller, id)
     attributes = graph.nodes  # one lookup per node below: a hub's walk asks for thousands
+    nodes, edges, cut = neighbourhood_of(graph, id, depth, limit, _visible_to(caller, attributes),
+                                         graph.graph.get("neighbour_order"))
+    return _graph_out(attributes, id, nodes, edges, cut)
 
-    def allowed(node: str) -> bool:
-        code = _node_district(node, attributes[node])
-        # Above the caller's district (its city and province) or shared (categories, rounds): shown;
-        # another district's: hidden.
-        return code is None or caller.sees(code) or (caller.district or "").startswith(code)
-    nodes, edges, cut = neighbourhood_of(graph, id, depth, limit, allowed, graph.graph.get("neighbour_order"))
-    shown = []
-    for n in nodes:
-        a = attributes[n]
-        shown.append({"id": n, "kind": str(a.get("kind", "")), "label": str(a.get("name") or a.get("description") or n),
-                      "properties": _props(a)})
-    return {"center": id, "truncated": cut, "nodes": shown,
-            "edges": [{"source": u, "target": v, "type": str(d.pop("type", "")), "properties": _props(d)}
-                      for u, v, d in edges]}
+
+@router.get("/graph/path", response_model=NeighborhoodOut, summary="两个节点之间的最短路径（供可视化）")
+async def path(store: StoreDep, cache: CacheDep, caller: Viewer,
+               source: str = Query(..., alias="from", min_length=1, description="起点：区划代码，或 unit:ID、issue:ID、category:名称"),
+               target: str = Query(..., alias="to", min_length=1, description="终点，写法同起点")):
+    """Through the nodes the token may see only; the two ends' district's graph when they share
+    one (or the token's district), else the province's."""
+    for end in (source, target):
+        if end[:1].isdigit():
+            caller.visible(end, "节点")
+    districts = {end[:6] for end in (source, target) if end[:1].isdigit() and len(end) >= 6}
+    district = caller.district or (districts.pop() if len(districts) == 1 else None)
+    graph = await cache.graphs.aget(store, *projection_entry(store, district))
+    for end in (source, target):
+        _check_node(graph, caller, end)
+    found = path_between(graph, source, target, _visible_to(caller, graph.nodes))
+    if found is None:
+        raise NotFound("这两个节点之间没有可见的路径 (no path between the two nodes)")
+    return _graph_out(graph.nodes, source, *found, False)
 
 
 def _props(attrs: dict) -> dict:

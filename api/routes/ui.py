@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from graph.analysis.root_causes import DEFAULT_MIN_CONFIDENCE
 from graph.errors import NotFound
-from graph.model import LEVEL_ZH, DutyType, Severity, Status, UnitLevel
+from graph.model import LEVEL_ZH, NODE_KIND_ZH, REL_ZH, DutyType, Severity, Status, UnitLevel
 from visualizations import pages
 
 from ..deps import Analyst, CacheDep, StoreDep, Viewer
@@ -84,7 +84,8 @@ def me(store: StoreDep, caller: Viewer):
     return {"name": caller.token.name, "role": caller.token.role, "district": caller.district,
             "districts": [{"code": d.code, "name": d.name} for d in districts],
             "labels": {"status": Status.zh_names(), "severity": Severity.zh_names(), "duty": DutyType.zh_names(),
-                       "level": {**UnitLevel.zh_names(), **LEVEL_ZH}}}
+                       "level": {**UnitLevel.zh_names(), **LEVEL_ZH},
+                       "kind": {str(k): v for k, v in NODE_KIND_ZH.items()}, "rel": {str(k): v for k, v in REL_ZH.items()}}}
 
 
 def _cause_row(cause: dict, names: dict[str, str]) -> dict:

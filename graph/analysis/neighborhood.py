@@ -79,3 +79,39 @@ def neighborhood(g: nx.MultiDiGraph, node: str, depth: int = 1, limit: int = 200
         targets = (v for v in out if v in seen) if len(out) <= len(seen) else (v for v in seen if v in out)
         edges.extend((u, v, dict(data)) for v in targets for data in out[v].values())
     return list(seen), edges, truncated
+
+
+def path_between(g: nx.MultiDiGraph, source: str, target: str, allowed=None,
+                 ) -> tuple[list[str], list[tuple[str, str, dict]]] | None:
+    """The shortest path between two nodes over relationships in either direction (a village to
+    the county bureau that its problem's chain ends at, a problem to another village's through
+    their unit), through ``allowed`` nodes only; its nodes in order and the edges between them
+    (each in its stored direction), or ``None`` when no path exists.
+
+    Examples
+    --------
+    >>> g = nx.MultiDiGraph()
+    >>> for u, v in [("i1", "v1"), ("v1", "t1"), ("i1", "u1"), ("i2", "u1"), ("i2", "v2")]:
+    ...     _ = g.add_edge(u, v, type="X")
+    >>> nodes, edges = path_between(g, "v1", "v2")
+    >>> nodes
+    ['v1', 'i1', 'u1', 'i2', 'v2']
+    >>> [(u, v) for u, v, _ in edges]
+    [('i1', 'v1'), ('i1', 'u1'), ('i2', 'u1'), ('i2', 'v2')]
+    >>> path_between(g, "v1", "v2", allowed=lambda n: n != "u1") is None
+    True
+    """
+    if source not in g or target not in g:
+        return None
+    view = g.to_undirected(as_view=True)
+    if allowed is not None:
+        view = nx.subgraph_view(view, filter_node=allowed)
+    try:
+        nodes = nx.shortest_path(view, source, target)
+    except (nx.NetworkXNoPath, nx.NodeNotFound):
+        return None
+    edges = []
+    for u, v in zip(nodes, nodes[1:]):
+        a, b = (u, v) if g.has_edge(u, v) else (v, u)
+        edges.append((a, b, dict(next(iter(g[a][b].values())))))
+    return nodes, edges
