@@ -223,6 +223,12 @@ def test_each_view_renders_offline_in_chromium_and_exports(browser, served):
             window.xunchaNetwork.body.emitter.emit('click', {nodes: [n], edges: []}); }""")
         dimmed = page.page.evaluate("window.xunchaNodes.get().filter(n => n.color === '#e6e6e6').length")
         assert name in ("chain", "unit") or dimmed > 0
+        if name == "rootcause":
+            # Fitted to the window, the cause, its category and the townships keep labels one can read
+            # (on screen at least 11 px); the villages' appear as one zooms in, and on hover.
+            shown = page.page.evaluate("""() => { const s = xunchaNetwork.getScale();
+                return {scale: s, sizes: xunchaNodes.get().filter(n => n.font && n.font.size).map(n => [n.label, n.font.size * s])}; }""")
+            assert len(shown["sizes"]) >= 2 and all(px >= 11 for _, px in shown["sizes"]), shown
         if name in ("area", "rootcause"):
             # The same export as the web UI's: what is shown, the legend in the PNG, villages as XLSX.
             page.page.select_option("#filter", "村(社区)")

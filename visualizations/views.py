@@ -65,18 +65,23 @@ class View:
         self._edges: set[tuple[str, str, str]] = set()
 
     def node(self, node_id: str, label: str, group: str, title: str, color: str, x: float, y: float,
-             size: int = 14, shape: str = "dot", anchor: bool = False, legend: str | None = None) -> None:
+             size: int = 14, shape: str = "dot", anchor: bool = False, legend: str | None = None,
+             font_size: int | None = None, font_color: str | None = None) -> None:
         """A node; ``legend`` names what its colour means (default: its kind), so the legend lists
-        exactly the colours drawn."""
+        exactly the colours drawn. ``font_size`` (in the layout's units) keeps the label of a node
+        that matters readable when a large view is fitted to the window; other labels (14) are too
+        small to draw at that zoom and appear as one zooms in, and every node has its tooltip."""
         if node_id in self.net.node_ids:
             return
         # "kind", not vis-network's "group": a group's palette would override the colours given here.
         self.net.add_node(node_id, label=label, kind=GROUP_ZH.get(group, group), title=title, color=color,
-                          x=round(x, 1), y=round(y, 1), size=size, shape=shape, physics=False, anchor=anchor)
+                          x=round(x, 1), y=round(y, 1), size=size, shape=shape, physics=False, anchor=anchor,
+                          **({"font": {k: v for k, v in (("size", font_size), ("color", font_color)) if v}}
+                             if font_size or font_color else {}))
         self.legend.setdefault(legend or GROUP_ZH.get(group, group), color)
 
     def edge(self, source: str, target: str, label: str = "", color: str = "#999999", title: str = "",
-             dashes: bool = False, legend: str | None = None) -> None:
+             dashes: bool = False, legend: str | None = None, font_size: int = 11) -> None:
         key = (source, target, label)
         if key in self._edges:
             return
@@ -86,7 +91,7 @@ class View:
         # pyvis's add_edge scans every edge for duplicates (quadratic): the set above does that,
         # and the edge is appended as pyvis would store it.
         self.net.edges.append({"from": source, "to": target, "label": label, "title": title, "arrows": "to",
-                               "color": color, "dashes": dashes, "font": {"size": 11, "align": "middle"}})
+                               "color": color, "dashes": dashes, "font": {"size": font_size, "align": "middle"}})
 
     def html(self) -> str:
         self.net.set_options('{"physics": {"enabled": false}, "interaction": {"hover": true, "tooltipDelay": 120},'
@@ -258,18 +263,33 @@ def root_cause_view(graph: nx.MultiDiGraph, cause: dict, package: dict | None = 
                 f"发现 {e['observed']} 个，期望 {e['expected']:.1f} 个\n置信度 {cause['confidence']:.4f}\n"
                 f"涉及 {e.get('villages_affected')} 个村(社区)，整改后复发 {e.get('recurrences', 0)} 个")
     import math
+    villages = sorted(cause.get("villages", []))
+    by_township: dict[str, list[str]] = defaultdict(list)
+    for v in villages:
+        by_township[v[:9]].append(v)
+    townships = sorted(by_township)
+    # Every affected village, around its township; the townships on a ring around the category
+    # (a district cause reaches 250 villages and more: none is left out).
+    radius = max(300, sum(90 + 8 * len(by_township[t]) for t in townships) / math.pi)
+    # Fitted to a window about 800 pixels wide, the layout (townships' ring plus their villages)
+    # shows at about 400 / extent: the labels that matter are set large enough to read there.
+    extent = radius + 40 + 7 * max((len(m) for m in by_township.values()), default=0) if len(townships) > 1 \
+        else max(260, len(villages) * 46 / (2 * math.pi))
+    readable = max(14, round(14 * extent / 400))
     view.node(unit, cause["unit_name"], "unit", evidence, LEVEL_COLOR["district" if cause["level"] == "district"
-              else "township"], 0, -140, size=28, shape="box", anchor=True, legend="根源单位")
+              else "township"], 0, -140 * readable / 14, size=28, shape="box", anchor=True, legend="根源单位",
+              font_size=round(readable * 1.4), font_color="#ffffff")
     category = f"category:{cause['category']}"
     view.node(category, cause["category"], "category", f"问题类别 {cause['category']}", LEVEL_COLOR["category"],
-              0, 0, size=20, shape="ellipse", anchor=True)
-    view.edge(unit, category, "根源", "#8e1b1b")
+              0, 0, size=20, shape="ellipse", anchor=True, font_size=round(readable * 1.2),
+              font_color="#ffffff")
+    view.edge(unit, category, "根源", "#8e1b1b", font_size=readable)
     if package:
         agency = package["agency_end"]
         view.node("agency-end", "机关端整改", "unit", f"机关端：{agency['unit_name']}\n任务：{agency['task']}\n时限：{agency['due_on']}",
-                  "#444444", 260, -140, size=16, shape="box", legend="机关端整改")
-        view.edge(unit, "agency-end", "整改任务", "#444444", dashes=True)
-    villages = sorted(cause.get("villages", []))
+                  "#444444", 260 * readable / 14, -140 * readable / 14, size=16, shape="box", legend="机关端整改",
+                  font_size=readable, font_color="#ffffff")
+        view.edge(unit, "agency-end", "整改任务", "#444444", dashes=True, font_size=readable)
     ids = set(cause.get("issue_ids", []))
     per_village: dict[str, list[dict]] = defaultdict(list)
     for node, a in graph.nodes(data=True):
@@ -277,13 +297,6 @@ def root_cause_view(graph: nx.MultiDiGraph, cause: dict, package: dict | None = 
             village = next((t for _, t, d in graph.out_edges(node, data=True) if d.get("type") == "FOUND_IN"), None)
             per_village[village].append(a)
     grassroots = {v["village_code"]: v for v in (package or {}).get("grassroots_end", [])}
-    by_township: dict[str, list[str]] = defaultdict(list)
-    for v in villages:
-        by_township[v[:9]].append(v)
-    # Every affected village, around its township; the townships on a ring around the category
-    # (a district cause reaches 250 villages and more: none is left out).
-    townships = sorted(by_township)
-    radius = max(300, sum(90 + 8 * len(by_township[t]) for t in townships) / math.pi)
     for k, township in enumerate(townships):
         angle = math.pi / 2 + 2 * math.pi * k / max(len(townships), 1)
         tx, ty = radius * math.cos(angle), radius * math.sin(angle)
@@ -292,8 +305,9 @@ def root_cause_view(graph: nx.MultiDiGraph, cause: dict, package: dict | None = 
         t = graph.nodes.get(township, {"name": township})
         if len(townships) > 1:
             view.node(township, t["name"], "township", f"乡镇(街道) {t['name']}\n涉及村(社区) {len(members)} 个，"
-                      f"本类问题 {found_here} 个", LEVEL_COLOR["township"], tx, ty, size=14, shape="box")
-            view.edge(category, township, str(found_here))
+                      f"本类问题 {found_here} 个", LEVEL_COLOR["township"], tx, ty, size=14, shape="box",
+                      font_size=readable)
+            view.edge(category, township, str(found_here), font_size=round(readable * 0.8))
             hub, ring = township, 40 + 7 * len(members)
         else:
             hub, ring, tx, ty = category, max(260, len(members) * 46 / (2 * math.pi)), 0, 0
