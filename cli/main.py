@@ -90,6 +90,11 @@ def cmd_load(args) -> int:
         if args.table == "divisions":
             summary = load_divisions(store, args.path or DEFAULT_DIVISIONS, province=args.province,
                                      district=args.district, show_progress=not args.json)
+        elif args.table == "base":
+            from loaders.base_data import load_base_data
+            if not args.path or not args.district:
+                raise InputError("xuncha load base 文件路径 --district 区县代码 (the base-data table and its district)")
+            summary = load_base_data(store, args.path, _district(store, args.district))
         else:
             if not args.path:
                 raise InputError(f"xuncha load {args.table} 文件路径 (the file to load)")
@@ -791,12 +796,13 @@ def build_parser() -> argparse.ArgumentParser:
         return command_parser
 
     load = command("load", cmd_load, "加载区划、问题类别、单位、权责或问题台账 (load a table)")
-    load.add_argument("table", choices=["divisions", "categories", "units", "duties", "issues"],
-                      help="表：divisions 区划、categories 问题类别、units 单位、duties 权责清单、issues 问题台账")
+    load.add_argument("table", choices=["divisions", "categories", "units", "duties", "issues", "base"],
+                      help="表：divisions 区划、categories 问题类别、units 单位、duties 权责清单、issues 问题台账、"
+                           "base 村(社区)基础信息（分类用，需 --district）")
     load.add_argument("path", nargs="?", help="文件（CSV 或 Excel）；区划为文件夹，默认随附的重庆数据")
     load.add_argument("--province", help="区划：只加载这个 2 位省级代码")
     load.add_argument("--district", help="区划：只加载这个 6 位区县代码；问题台账：只能写入这个区县的问题"
-                                         "（其他区县的问题编号或村(社区)代码整表拒绝）")
+                                         "（其他区县的问题编号或村(社区)代码整表拒绝）；基础信息：所属区县")
     load.add_argument("--new-category", action="store_true",
                       help="权责清单：允许新建问题类别表中没有的类别 (create categories)")
     load.add_argument("--new-function", action="store_true",
@@ -860,7 +866,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     classify = command("classify", cmd_classify, "村(社区)分类与巡察方式建议 (classify villages)")
     classify.add_argument("--district", required=True, help="区县代码")
-    classify.add_argument("--base", help="村(社区)基础信息表（人口、集体资金、项目数、矛盾纠纷和信访、软弱涣散、廉政风险）")
+    classify.add_argument("--base", help="村(社区)基础信息表（人口、集体资金、项目数、矛盾纠纷和信访、软弱涣散、廉政风险）；"
+                                         "默认用 xuncha load base 已加载的")
     classify.add_argument("--config", help="权重和阈值配置（TOML；默认随附的 classification.toml）")
     classify.add_argument("--top", type=int, default=10, help="列出得分最高的 N 个重点村")
     classify.add_argument("--xlsx", help="同时写出 Excel")
@@ -873,7 +880,7 @@ def build_parser() -> argparse.ArgumentParser:
     keylist.add_argument("--village", help="增列或移出的村(社区)代码")
     keylist.add_argument("--reason", help="调整理由（增列、移出时必填）")
     keylist.add_argument("--by", help="推荐单位、调整人或审定人")
-    keylist.add_argument("--base", help="村(社区)基础信息表，用于与指标分类比较")
+    keylist.add_argument("--base", help="村(社区)基础信息表，用于与指标分类比较（默认用已加载的）")
     keylist.add_argument("--xlsx", help="同时写出 Excel：重点村名单、调整记录、与指标分类不一致")
     plan = command("plan", cmd_plan, "届内全覆盖巡察计划：轮次起止、各组任务、专项巡察建议另列 (a work plan)")
     plan.add_argument("--district", required=True, help="区县代码")
@@ -886,7 +893,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--rounds-per-year", type=int, help="每年轮次：1、2、3、4、6 或 12（默认见配置，2）")
     plan.add_argument("--direct", type=int, help="每组每轮直接巡村的重点村数（默认见配置，4）")
     plan.add_argument("--joint", type=int, help="每组每轮乡村一体巡的对象数，乡镇(街道)本身计 1 个（默认见配置，15）")
-    plan.add_argument("--base", help="村(社区)基础信息表")
+    plan.add_argument("--base", help="村(社区)基础信息表（默认用 xuncha load base 已加载的）")
     plan.add_argument("--config", help="分类和计划配置（TOML）")
     plan.add_argument("--xlsx", help="同时写出 Excel：巡察计划、轮次、乡镇(街道)、专项巡察建议")
 

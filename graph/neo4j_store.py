@@ -63,6 +63,8 @@ SCHEMA = [
     "CREATE INDEX issue_township IF NOT EXISTS FOR (i:Issue) ON (i.township_code)",
     "CREATE INDEX issue_district IF NOT EXISTS FOR (i:Issue) ON (i.district_code)",
     "CREATE INDEX issue_village IF NOT EXISTS FOR (i:Issue) ON (i.village_code)",
+    "CREATE CONSTRAINT village_base IF NOT EXISTS FOR (b:VillageBase) REQUIRE b.village_code IS UNIQUE",
+    "CREATE INDEX village_base_district IF NOT EXISTS FOR (b:VillageBase) ON (b.district_code)",
     "CREATE CONSTRAINT key_village_list IF NOT EXISTS FOR (k:KeyVillageList) REQUIRE k.district_code IS UNIQUE",
     "CREATE CONSTRAINT api_token_id IF NOT EXISTS FOR (t:ApiToken) REQUIRE t.token_id IS UNIQUE",
     "CREATE CONSTRAINT api_token_hash IF NOT EXISTS FOR (t:ApiToken) REQUIRE t.token_hash IS UNIQUE",
@@ -827,6 +829,21 @@ class Neo4jStore:
         return self._upsert(
             rows, "key", "MATCH (n:FollowUp) WHERE n.key IN $keys RETURN n.key AS key, n {.*} AS props",
             "UNWIND $rows AS r MERGE (n:FollowUp {key: r.key}) SET n += r")
+
+    def save_base_data(self, district: str, indicators: dict[str, dict[str, float]]) -> WriteSummary:
+        # The indicators as the same JSON text as the embedded store's, the node linked to its village.
+        rows = [{"village_code": code, "district_code": district, "indicators": json.dumps(values, sort_keys=True)}
+                for code, values in sorted(indicators.items())]
+        return self._upsert(
+            rows, "village_code", "MATCH (b:VillageBase) WHERE b.village_code IN $keys "
+                                  "RETURN b.village_code AS key, b {.*} AS props",
+            "UNWIND $rows AS r MERGE (b:VillageBase {village_code: r.village_code}) SET b += r "
+            "WITH b, r MATCH (v:Division {code: r.village_code}) MERGE (b)-[:BASE_OF]->(v)")
+
+    def base_data(self, district: str) -> dict[str, dict[str, float]]:
+        rows = self._read("MATCH (b:VillageBase {district_code: $district}) RETURN b.village_code AS code, "
+                          "b.indicators AS indicators", district=district)
+        return {r["code"]: json.loads(r["indicators"]) for r in rows}
 
     def follow_ups(self, district: str, kind: str) -> list[FollowUp]:
         rows = self._read("MATCH (n:FollowUp {district_code: $district, kind: $kind}) RETURN n "

@@ -22,6 +22,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from .model import LEVEL_ZH, DutyType
+from .settings import office_zone
 
 HEADER_FONT = Font(bold=True, color="FFFFFF")
 HEADER_FILL = PatternFill("solid", fgColor="9C1F1F")
@@ -30,6 +31,9 @@ DATE_FORMAT = "yyyy-mm-dd"
 ILLEGAL = re.compile(r"[\000-\010\013\014\016-\037\ufffe\uffff]")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# A stored moment (UTC, ISO 8601 with its offset), as access.now() writes it.
+_ISO_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+MOMENT_FORMAT = "yyyy-mm-dd hh:mm"
 
 
 def clean_text(text: str) -> str:
@@ -55,13 +59,23 @@ def csv_safe(value):
 
 
 def put(sheet, row: int, column: int, value):
-    """Write one cell safely: text as text (never a formula), ISO dates as date cells."""
+    """Write one cell safely: text as text (never a formula), ISO dates as date cells, stored
+    moments (UTC) as date-time cells in the office's zone."""
     if isinstance(value, str):
         if _ISO_DATE.match(value):
             try:
                 value = dt.date.fromisoformat(value)
             except ValueError:
                 pass
+        elif _ISO_MOMENT.match(value):
+            try:
+                moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                pass
+            else:
+                cell = sheet.cell(row=row, column=column, value=moment.astimezone(office_zone()).replace(tzinfo=None))
+                cell.number_format = MOMENT_FORMAT
+                return cell
     if isinstance(value, dt.date):
         cell = sheet.cell(row=row, column=column, value=value)
         cell.number_format = DATE_FORMAT

@@ -196,13 +196,15 @@ def classification(store: GraphStore, district: str, base_data: dict | None = No
                    as_of: dt.date | None = None, causes: list[dict] | None = None, use_list: bool = True) -> list:
     """Every village-level unit of the district, classified on its base data and the graph; where
     the district's key-village list is approved (and ``use_list``), the list decides.
+    ``base_data``: a table read for this call; by default the one loaded into the store
+    (``xuncha load base``), so the CLI and the API score alike.
     ``causes``: the district's root causes, when the caller has them already."""
     from .analysis.planning import classify, graph_indicators
     as_of = as_of or dt.date.today()
     causes = root_causes(store, district=district) if causes is None else causes
     in_cause = {v for c in causes for v in c.get("villages", [])}
     indicators = graph_indicators(_district_issues(store, district), as_of, in_cause)
-    for code, values in (base_data or {}).items():
+    for code, values in (store.base_data(district) if base_data is None else base_data).items():
         indicators.setdefault(code, {}).update(values)
     villages = [(v.code, v.name, v.parent_code) for v in store.divisions("village", within=district)]
     from .analysis.key_villages import apply_approved

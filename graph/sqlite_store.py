@@ -641,6 +641,14 @@ class SQLiteStore:
         return self._upsert("follow_up", ("kind", "target", "done_on", "result"),
                             ("kind", "target", "district_code", "done_on", "done_by", "result", "note"), rows)
 
+    def save_base_data(self, district: str, indicators: dict[str, dict[str, float]]) -> WriteSummary:
+        rows = ((code, district, json.dumps(values, sort_keys=True)) for code, values in sorted(indicators.items()))
+        return self._upsert("village_base", ("village_code",), ("village_code", "district_code", "indicators"), rows)
+
+    def base_data(self, district: str) -> dict[str, dict[str, float]]:
+        rows = self.db.execute("SELECT village_code, indicators FROM village_base WHERE district_code = ?", (district,))
+        return {code: json.loads(values) for code, values in rows}
+
     def follow_ups(self, district: str, kind: str) -> list[FollowUp]:
         rows = self.db.execute("SELECT kind, target, district_code, done_on, done_by, result, note FROM follow_up "
                                "WHERE district_code = ? AND kind = ? ORDER BY done_on, target, result", (district, kind))
@@ -756,6 +764,12 @@ CREATE TABLE IF NOT EXISTS follow_up (
     done_by TEXT NOT NULL, result TEXT NOT NULL, note TEXT, PRIMARY KEY (kind, target, done_on, result)
 );
 CREATE INDEX IF NOT EXISTS follow_up_district ON follow_up(district_code, kind);
+-- Each village's base data (人口、集体资金、项目数 …) as the office loaded it: the classification
+-- reads it from here, so the CLI and the API score alike.
+CREATE TABLE IF NOT EXISTS village_base (
+    village_code TEXT PRIMARY KEY, district_code TEXT NOT NULL, indicators TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS village_base_district ON village_base(district_code);
 """
 SCHEMA += PLANNING_SCHEMA
-SCHEMA_TABLES |= {"inspection", "follow_up"}
+SCHEMA_TABLES |= {"inspection", "follow_up", "village_base"}

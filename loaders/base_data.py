@@ -7,6 +7,7 @@ from pathlib import Path
 
 from graph.errors import InputError, RowError
 from graph.model import parse_bool
+from graph.store import GraphStore, WriteSummary
 
 from .rows import Columns, read_table
 
@@ -47,6 +48,13 @@ def read_base_data(path: str | Path, known_villages: set[str]) -> dict[str, dict
     if errors:
         raise InputError(errors)
     return out
+
+
+def load_base_data(store: GraphStore, path: str | Path, district: str) -> WriteSummary:
+    """Validate the district's base-data table whole, then keep it in the store (one transaction):
+    every classification of the district, from the CLI or the API, scores on it from then on."""
+    known = {v.code for v in store.divisions("village", within=district)}
+    return store.save_base_data(district, read_base_data(path, known))
 
 
 def read_config(path: str | Path | None = None) -> dict:

@@ -3,6 +3,7 @@ small factories for the tables inspection offices keep."""
 from __future__ import annotations
 
 import csv
+import os
 import secrets
 import shutil
 import subprocess
@@ -47,9 +48,10 @@ def write_xlsx(path: Path, header: list[str], rows: list[list]) -> Path:
     return path
 
 
-def run_cli(*args: str, store: str | None = None) -> subprocess.CompletedProcess:
+def run_cli(*args: str, store: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "cli.main"] + (["--store", store] if store else []) + list(args)
-    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, **env} if env else None)
 
 
 @pytest.fixture(scope="session")

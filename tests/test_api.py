@@ -3,6 +3,7 @@ their district only, writes through the same validation as files, an audit of ev
 read-only Cypher decided by Neo4j, one error shape, offline docs."""
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import quote
 
@@ -16,7 +17,7 @@ from loaders.catalog import catalog_units
 from loaders.scenario import generate_scenario
 from loaders.tables import load_table
 
-from .conftest import NEO4J_PASSWORD, load_scope
+from .conftest import NEO4J_PASSWORD, load_scope, run_cli
 
 SCOPE = ("500101", "500102")   # 万州区 and 涪陵区
 HOME, OTHER = SCOPE
@@ -48,12 +49,12 @@ def api(request, tmp_path):
         store.close()
     settings = Settings(XUNCHA_STORE=url, NEO4J_PASSWORD=NEO4J_PASSWORD)
     with TestClient(create_app(settings)) as client:
-        yield Api(client, tokens, scenario, request.param)
+        yield Api(client, tokens, scenario, request.param, url)
 
 
 class Api:
-    def __init__(self, client, tokens, scenario, kind):
-        self.client, self.tokens, self.scenario, self.kind = client, tokens, scenario, kind
+    def __init__(self, client, tokens, scenario, kind, url):
+        self.client, self.tokens, self.scenario, self.kind, self.url = client, tokens, scenario, kind, url
         self.home_issue = next(i for i in scenario.issues if i["village_code"].startswith(HOME))
         self.other_issue = next(i for i in scenario.issues if i["village_code"].startswith(OTHER))
 
@@ -89,6 +90,8 @@ def routes(api: Api) -> list[tuple[str, str, dict, str]]:
         ("PATCH", f"/issues/{home['issue_id']}", {"json": {"note": "已核实"}}, "editor"),
         ("POST", "/issues/upload", upload, "editor"),
         ("GET", f"/classification?district={HOME}", {}, "analyst"),
+        ("POST", "/base-data", {"files": {"file": ("基础信息.csv", f"村(社区)代码,人口\n{home['village_code']},1200\n"
+                                                                    .encode("gbk"))}, "data": {"district": HOME}}, "editor"),
         ("GET", f"/plan?district={HOME}&teams=10&term_end=2030-12-31", {}, "analyst"),
         ("GET", f"/rectification?district={HOME}", {}, "analyst"), ("GET", f"/backcheck?district={HOME}", {}, "analyst"),
         ("GET", f"/evaluation?district={HOME}", {}, "analyst"),
@@ -256,6 +259,41 @@ def test_the_key_village_list_over_http(api):
     assert sum(c["class_"] == "重点村" for c in classes.values()) == 2
     actions = [e["action"] for e in api.call("GET", "/audit?limit=500").json()["items"]]
     assert {"key_villages.propose", "key_villages.adjust", "key_villages.approve"} <= set(actions)
+
+
+def test_base_data_loaded_once_scores_alike_in_the_api_and_the_cli(api):
+    """The office's base data (人口、集体资金 … 软弱涣散), loaded once by upload or ``xuncha load
+    base``, is what every classification scores on: the API's and the CLI's agree village by village."""
+    villages = sorted({i["village_code"] for i in api.scenario.issues if i["village_code"].startswith(HOME)})[:3]
+    weak, big, plain = villages
+    table = ("村(社区)代码,人口,集体资金,项目数,矛盾纠纷和信访,软弱涣散,廉政风险\n"
+             f"{weak},800,20000,1,2,是,否\n{big},5200,3000000,9,14,否,是\n{plain},900,10000,0,0,否,否\n")
+    upload = {"file": ("村(社区)基础信息.csv", table.encode("gbk"))}
+    before = {c["village_code"]: c for c in api.call("GET", f"/classification?district={HOME}").json()}
+    assert api.call("POST", "/base-data", token="analyst", files=upload, data={"district": HOME}).status_code == 403
+    assert api.call("POST", "/base-data", token="editor@home", files=upload,
+                    data={"district": OTHER}).status_code == 404  # a district token, another district
+    foreign = api.other_issue["village_code"]  # another district's village in this district's table
+    refused = api.call("POST", "/base-data", token="editor", files={"file": (
+        "基础信息.csv", f"村(社区)代码,人口\n{weak},800\n{foreign},700\n".encode("gbk"))}, data={"district": HOME})
+    [detail] = refused.json()["error"]["details"]
+    assert refused.status_code == 422 and (detail["row"], detail["column"], detail["value"]) == (3, "村(社区)代码", foreign)
+    assert api.call("GET", f"/classification?district={HOME}").json() == list(before.values())  # nothing written
+    loaded = api.call("POST", "/base-data", token="editor@home", files=upload, data={"district": HOME})
+    assert loaded.status_code == 201 and loaded.json()["inserted"] == 3, loaded.text
+    again = api.call("POST", "/base-data", token="editor@home", files=upload, data={"district": HOME}).json()
+    assert (again["inserted"], again["unchanged"]) == (0, 3)  # loading twice changes nothing
+    after = {c["village_code"]: c for c in api.call("GET", f"/classification?district={HOME}").json()}
+    # “对软弱涣散村党组织 … 直接巡村”: the weak organisation is key and inspected directly.
+    assert after[weak]["class_"] == "重点村" and after[weak]["mode"] == "直接巡村"
+    assert after[big]["score"] > before[big]["score"]
+    cli = run_cli("classify", "--district", HOME, "--json", store=api.url, env={"NEO4J_PASSWORD": NEO4J_PASSWORD})
+    assert cli.returncode == 0, cli.stderr
+    by_cli = {c["village_code"]: c for c in json.loads(cli.stdout)}
+    assert {code: (round(c["score"], 6), c["class"], c["mode"]) for code, c in by_cli.items()} == \
+        {code: (round(c["score"], 6), c["class_"], c["mode"]) for code, c in after.items()}
+    actions = [e["action"] for e in api.call("GET", "/audit?limit=500").json()["items"]]
+    assert actions.count("base_data.upload") == 2
 
 
 def test_one_error_shape_and_bounded_lists(api):

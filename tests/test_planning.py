@@ -388,6 +388,12 @@ def test_the_key_village_list_is_proposed_adjusted_and_approved(wanzhou, tmp_pat
     shown = json.loads(run_cli("keylist", "show", "--district", WANZHOU, "--json", store=store).stdout)
     assert [c["action"] for c in shown["changes"]] == ["add", "remove"] and shown["approved"] is None
     assert set(shown["against_indicators"]) == {"listed_but_ordinary", "key_but_not_listed"}
+    filed = run_cli("keylist", "show", "--district", WANZHOU, "--xlsx", str(tmp_path / "名单.xlsx"), store=store)
+    assert filed.returncode == 0, filed.stderr
+    sheets = _sheets_are_fileable(tmp_path / "名单.xlsx")
+    changes = sheets["调整记录"][1:]
+    assert [(r[0], r[2], r[4]) for r in changes] == [(extra.code, "增列", "巡察办张三"), (extra.code, "移出", "巡察办张三")]
+    assert all(isinstance(r[5], dt.datetime) for r in changes)  # when, as a date-time cell in the office's zone
 
 
 def test_a_weak_organisation_stays_key_and_direct_after_the_list_is_approved(wanzhou, tmp_path):
@@ -424,7 +430,8 @@ def test_every_rule_quotes_the_article_and_the_table_names_it():
     and docs/planning.md's table maps it to its rule and test."""
     from pathlib import Path
     table = (Path(__file__).resolve().parent.parent / "docs" / "planning.md").read_text(encoding="utf-8")
-    tests = {name for name in globals() if name.startswith("test_")}
+    tests = {name for module in Path(__file__).resolve().parent.glob("test_*.py")
+             for name in re.findall(r"^def (test_\w+)", module.read_text(encoding="utf-8"), re.M)}
     for key, sentence in ARTICLE.items():
         rows = [line for line in table.splitlines() if line.startswith(f"| `{key}` |")]
         assert len(rows) == 1, f"docs/planning.md 缺少规则 {key}：{sentence}"
@@ -500,7 +507,8 @@ def test_every_follow_up_report_is_fileable(wanzhou, tmp_path):
                "evaluate": ["evaluate", "--district", WANZHOU, "--as-of", "2026-11-28"],
                "reopen": ["reopen", "--district", WANZHOU, "--on", "2026-11-28"],
                "inspections": ["inspections", "show", "--district", WANZHOU],
-               "packages": ["packages", "--district", WANZHOU, "--as-of", "2026-11-28"]}
+               "packages": ["packages", "--district", WANZHOU, "--as-of", "2026-11-28"],
+               "rootcauses": ["rootcauses", "--district", WANZHOU, "--all"]}
     sheets = {}
     for name, args in reports.items():
         result = run_cli(*args, "--xlsx", str(tmp_path / f"{name}.xlsx"), store=store)

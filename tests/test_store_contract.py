@@ -241,6 +241,20 @@ def test_the_key_village_list_is_kept_as_settled(any_store):
     assert any_store.data_version() > version  # cached classifications are recomputed
 
 
+def test_base_data_is_kept_per_village_and_a_reload_changes_nothing(any_store):
+    load_divisions(any_store, DEFAULT_DIVISIONS, district=WANZHOU, show_progress=False)
+    values = {DONGFANG: {"population": 3200.0, "weak_organisation": 1.0}, f"{WANZHOU}001002": {"projects": 4.0}}
+    assert any_store.base_data(WANZHOU) == {}
+    first = any_store.save_base_data(WANZHOU, values)
+    assert (first.inserted, first.updated, first.unchanged) == (2, 0, 0)
+    again = any_store.save_base_data(WANZHOU, values)
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 2)
+    changed = any_store.save_base_data(WANZHOU, {DONGFANG: {"population": 3300.0}})
+    assert (changed.inserted, changed.updated) == (0, 1)
+    assert any_store.base_data(WANZHOU) == {**values, DONGFANG: {"population": 3300.0}}
+    assert any_store.base_data("500102") == {}
+
+
 def test_inspections_are_records_found_problems_or_not(any_store):
     from graph.store import Inspection
     load_divisions(any_store, DEFAULT_DIVISIONS, district=WANZHOU, show_progress=False)

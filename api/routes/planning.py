@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any, Literal
 
 from fastapi import APIRouter, Form, Query, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from graph import service
@@ -14,6 +15,7 @@ from loaders.base_data import read_config
 
 from ..audit import audit
 from ..deps import Analyst, CacheDep, Caller, Editor, StoreDep
+from ..schemas import WriteOut
 from ..uploads import uploaded
 
 router = APIRouter(tags=["计划与整改闭环 (planning and the closed loop)"])
@@ -172,6 +174,22 @@ async def propose_key_villages(file: UploadFile, store: StoreDep, caller: Editor
     return _key_list_write(store, caller, district, "key_villages.propose",
                            lambda: service.propose_key_villages(store, district, rows, by, file=name,
                                                                 scope=caller.access))
+
+
+@router.post("/base-data", response_model=WriteOut, status_code=201,
+             summary="上传村(社区)基础信息表（CSV 或 Excel），逐行校验，有错则不写入；分类从此用它")
+async def upload_base_data(file: UploadFile, store: StoreDep, caller: Editor,
+                           district: str = Form(..., pattern=r"^\d{6}$", description="区县代码")):
+    from loaders.base_data import load_base_data
+    district = _district(store, caller, district)
+    async with uploaded(file) as (name, path):
+        def write():
+            with store.atomic():
+                summary = load_base_data(store, path, district)
+                audit(store, caller, "base_data.upload", district, None, {"file": name, **summary.as_dict()}, district)
+            return summary
+        summary = await run_in_threadpool(write)
+    return summary.as_dict()
 
 
 @router.post("/key-villages/adjust", response_model=KeyVillageListOut, summary="巡察办增列或移出一个村（附理由）")
