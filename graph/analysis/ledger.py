@@ -54,6 +54,27 @@ def finding(issue) -> Finding:
                    float(amount) if amount not in (None, "") else None, get("root_unit_hint") or None)
 
 
+def came_back(found) -> bool:
+    """Whether one village's findings of one category *recurred*: after the earliest finding that
+    was rectified or closed (by date, then round), the category was found again on a later date in
+    another round. ``found``: records with ``found_on``, ``round_id`` and ``status``. The one home of
+    this rule: the ledger's cells, the classification's indicator and the assessment all call it.
+
+    >>> from types import SimpleNamespace as F
+    >>> came_back([F(found_on="2023-01-05", round_id="R1", status="closed"),
+    ...            F(found_on="2023-07-05", round_id="R2", status="open")])
+    True
+    >>> came_back([F(found_on="2023-01-05", round_id="R1", status="closed"),
+    ...            F(found_on="2023-01-09", round_id="R1", status="open")])  # the same round: not again
+    False
+    """
+    done = [(f.found_on, f.round_id) for f in found if f.status in DONE]
+    if not done:
+        return False
+    first_on, first_round = min(done)
+    return any(f.found_on > first_on and f.round_id != first_round for f in found)
+
+
 def ledger_facts_from_findings(findings: Iterable[Finding], villages: dict[str, tuple[str, str, str]]
                                ) -> tuple[list[LedgerCell], list[Exposure], list[HintCount], list[VillageCount]]:
     """Cells, exposure, hints and per-village counts from findings; ``villages`` maps every loaded
@@ -84,12 +105,8 @@ def ledger_facts_from_findings(findings: Iterable[Finding], villages: dict[str, 
     cells: dict[tuple[str, str, str, str], list] = {}
     for (village, category), found in by_vc.items():
         township, district, kind = villages[village]
-        done = [(f.found_on, f.round_id) for f in found if f.status in DONE]
         rectified = any(f.status in DONE and f.round_id != latest for f in found)
-        recurred = False
-        if rectified and done:
-            first_on, first_round = min(done)
-            recurred = any(f.found_on > first_on and f.round_id != first_round for f in found)
+        recurred = rectified and came_back(found)
         n = len(found)
         key = (township, district, kind, category)
         cell = cells.setdefault(key, [0, 0, 0, 0, 0.0, 0.0, 0, 0])

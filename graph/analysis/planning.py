@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from ..model import DONE_STATUSES, ONCE_RECTIFIED, OPEN_STATUSES
+from .ledger import came_back
 
 KEY, ORDINARY = "重点村", "一般村"
 DIRECT, JOINT, SPECIAL = "直接巡村", "乡村一体巡", "专项巡察"
@@ -88,10 +89,7 @@ def graph_indicators(issues, as_of: dt.date, root_cause_villages: set[str]) -> d
             row["overdue_open"] += 1
         by_vc[(i.village_code, i.category)].append(i)
     for (village, _), found in by_vc.items():
-        found.sort(key=lambda i: (i.found_on, i.round_id))
-        done = next((k for k, i in enumerate(found) if i.status in ONCE_RECTIFIED), None)
-        if done is not None and any(i.round_id != found[done].round_id and i.found_on > found[done].found_on
-                                    for i in found[done + 1:]):
+        if came_back(found):
             out[village]["recurrences"] += 1
     for village in root_cause_villages:
         out[village]["in_root_cause"] = 1
@@ -505,15 +503,8 @@ def effectiveness(issues, as_of: dt.date) -> dict:
     by_vc: dict[tuple[str, str], list] = defaultdict(list)
     for i in issues:
         by_vc[(i.village_code, i.category)].append(i)
-    rectified = recurred = 0
-    for found in by_vc.values():
-        found.sort(key=lambda i: (i.found_on, i.round_id))
-        done = next((k for k, i in enumerate(found) if i.status in ONCE_RECTIFIED), None)
-        if done is None:
-            continue
-        rectified += 1
-        recurred += any(i.round_id != found[done].round_id and i.found_on > found[done].found_on
-                        for i in found[done + 1:])
+    rectified = sum(1 for found in by_vc.values() if any(i.status in ONCE_RECTIFIED for i in found))
+    recurred = sum(1 for found in by_vc.values() if came_back(found))
     mix: dict[str, Counter] = defaultdict(Counter)
     for i in issues:
         mix[i.round_id][i.category] += 1
