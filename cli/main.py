@@ -10,7 +10,7 @@ import sys
 import unicodedata
 from contextlib import closing
 
-from graph import open_store
+from graph import open_store, open_workflow
 from graph.access import EVERY_DISTRICT, Scope
 from graph.errors import InputError, RowError, XunchaError
 from graph.analysis.root_causes import DEFAULT_MIN_CONFIDENCE
@@ -536,8 +536,8 @@ def cmd_inspections(args) -> int:
             if not args.file:
                 raise InputError("xuncha inspections load 巡察记录.xlsx --district CODE [--round 巡察轮次]")
             areas = {d.code for level in ("township", "village") for d in store.divisions(level, within=district)}
-            summary = store.save_inspections(read_inspections(args.file, areas, args.round))
-        records = store.inspections(district)
+            summary = open_workflow(store).save_inspections(read_inspections(args.file, areas, args.round))
+        records = open_workflow(store).inspections(district)
         covered = service.inspected_this_term(store, district, args.term_start)
     rows = [{**r.__dict__, "started_on": r.started_on.isoformat(),
              "ended_on": r.ended_on.isoformat() if r.ended_on else None} for r in records]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .errors import InputError, StoreUnavailable
 from .settings import Settings, get_settings
-from .store import AccessStore, GraphStore
+from .store import AccessStore, GraphStore, WorkflowStore
 
 # The one version: the package's (pyproject.toml reads it here) and the API's.
 __version__ = "0.2.0"
@@ -44,4 +44,16 @@ def open_access(store: GraphStore) -> AccessStore:
     return Neo4jAccess(store)
 
 
-__all__ = ["AccessStore", "GraphStore", "open_access", "open_store", "Settings", "get_settings", "__version__"]
+def open_workflow(store: GraphStore) -> WorkflowStore:
+    """The office's workflow records (packages' ends, key-village lists, inspections, follow-ups,
+    villages' base data) kept beside a graph store: in its file or database, so a record commits in
+    the transaction of the change it belongs to (``store.atomic()``)."""
+    from .sqlite_store import SQLiteStore, SQLiteWorkflow
+    if isinstance(store, SQLiteStore):
+        return SQLiteWorkflow(store)
+    from .neo4j_store import Neo4jWorkflow
+    return Neo4jWorkflow(store)
+
+
+__all__ = ["AccessStore", "GraphStore", "WorkflowStore", "open_access", "open_store", "open_workflow", "Settings",
+           "get_settings", "__version__"]

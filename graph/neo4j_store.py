@@ -523,39 +523,6 @@ class Neo4jStore:
                 "MATCH (d:Division) WHERE d.code IN $codes RETURN d.code AS code", codes=batch)}
         return found
 
-    def mark_package_end(self, package_id: str, end: str, done_on, note: str, recorded_at: str) -> None:
-        self._write(lambda tx: tx.run(
-            "MERGE (e:PackageEnd {package_id: $id, end_kind: $end}) "
-            "SET e.done_on = $done_on, e.note = $note, e.recorded_at = $at",
-            id=package_id, end=end, done_on=done_on, note=note, at=recorded_at).consume())
-
-    def save_key_villages(self, district: str, record: dict, updated_at: str) -> None:
-        # One node per district with the record as JSON (the same text as the embedded store), linked
-        # to the district and to the villages on the list, so Cypher can follow it.
-        body = json.dumps(record, ensure_ascii=False, sort_keys=True)
-        self._write(lambda tx: tx.run(
-            "MERGE (k:KeyVillageList {district_code: $district}) SET k.record = $body, k.updated_at = $at, "
-            "k.status = $status "
-            "WITH k OPTIONAL MATCH (k)-[old:LISTS|FOR_DISTRICT]->() DELETE old "
-            "WITH DISTINCT k MATCH (d:Division {code: $district}) MERGE (k)-[:FOR_DISTRICT]->(d) "
-            "WITH k UNWIND $villages AS code MATCH (v:Division {code: code}) MERGE (k)-[:LISTS]->(v)",
-            district=district, body=body, at=updated_at, status=record.get("status"),
-            villages=sorted(record.get("villages", {}))).consume())
-
-    def key_villages(self, district: str) -> dict | None:
-        rows = self._read("MATCH (k:KeyVillageList {district_code: $district}) RETURN k.record AS record",
-                          district=district)
-        return json.loads(rows[0]["record"]) if rows else None
-
-    def package_ends(self, package_ids: Iterable[str]) -> dict[str, dict[str, dict]]:
-        out: dict[str, dict[str, dict]] = {}
-        for r in self._read("MATCH (e:PackageEnd) WHERE e.package_id IN $ids RETURN e.package_id AS id, "
-                            "e.end_kind AS end, e.done_on AS done_on, e.note AS note, e.recorded_at AS at",
-                            ids=sorted(set(package_ids))):
-            out.setdefault(r["id"], {})[r["end"]] = {"done_on": _native(r["done_on"]), "note": r["note"],
-                                                     "recorded_at": r["at"]}
-        return out
-
     def cypher(self, query: str, parameters: dict, limit: int, timeout: float, max_bytes: int = 8 * 2**20):
         """Analysts' Cypher, safe by construction. Neo4j plans it first (``EXPLAIN``, nothing runs)
         and the plan decides (:func:`_refusal`): read-only, no LOAD CSV, procedures from an
@@ -805,52 +772,6 @@ class Neo4jStore:
     def projection(self, district: str | None = None) -> nx.MultiDiGraph:
         return projection.projection(self, district)
 
-    # -- planning records -------------------------------------------------------------------------
-    def save_inspections(self, inspections: Sequence[Inspection]) -> WriteSummary:
-        # One node per (area, round), linked to its village or township.
-        rows = [{"key": f"{r.area_code}|{r.round_id}", "area_code": r.area_code, "round_id": r.round_id,
-                 "district_code": r.area_code[:6], "started_on": r.started_on, "ended_on": r.ended_on,
-                 "team": r.team, "mode": r.mode} for r in inspections]
-        return self._upsert(
-            rows, "key", "MATCH (n:Inspection) WHERE n.key IN $keys RETURN n.key AS key, n {.*} AS props",
-            "UNWIND $rows AS r MERGE (n:Inspection {key: r.key}) SET n += r "
-            "WITH n, r MATCH (d:Division {code: r.area_code}) MERGE (n)-[:INSPECTED]->(d)")
-
-    def inspections(self, district: str) -> list[Inspection]:
-        rows = self._read("MATCH (n:Inspection {district_code: $district}) RETURN n ORDER BY n.started_on, n.area_code",
-                          district=district)
-        return [Inspection(n["area_code"], n["round_id"], _native(n["started_on"]), _native(n.get("ended_on")),
-                           n.get("team") or "", n.get("mode") or "") for n in (r["n"] for r in rows)]
-
-    def save_follow_ups(self, records: Sequence[FollowUp]) -> WriteSummary:
-        rows = [{"key": f"{r.kind}|{r.target}|{r.on.isoformat()}|{r.result}", "kind": r.kind, "target": r.target,
-                 "district_code": r.district, "done_on": r.on, "done_by": r.by, "result": r.result, "note": r.note}
-                for r in records]
-        return self._upsert(
-            rows, "key", "MATCH (n:FollowUp) WHERE n.key IN $keys RETURN n.key AS key, n {.*} AS props",
-            "UNWIND $rows AS r MERGE (n:FollowUp {key: r.key}) SET n += r")
-
-    def save_base_data(self, district: str, indicators: dict[str, dict[str, float]]) -> WriteSummary:
-        # The indicators as the same JSON text as the embedded store's, the node linked to its village.
-        rows = [{"village_code": code, "district_code": district, "indicators": json.dumps(values, sort_keys=True)}
-                for code, values in sorted(indicators.items())]
-        return self._upsert(
-            rows, "village_code", "MATCH (b:VillageBase) WHERE b.village_code IN $keys "
-                                  "RETURN b.village_code AS key, b {.*} AS props",
-            "UNWIND $rows AS r MERGE (b:VillageBase {village_code: r.village_code}) SET b += r "
-            "WITH b, r MATCH (v:Division {code: r.village_code}) MERGE (b)-[:BASE_OF]->(v)")
-
-    def base_data(self, district: str) -> dict[str, dict[str, float]]:
-        rows = self._read("MATCH (b:VillageBase {district_code: $district}) RETURN b.village_code AS code, "
-                          "b.indicators AS indicators", district=district)
-        return {r["code"]: json.loads(r["indicators"]) for r in rows}
-
-    def follow_ups(self, district: str, kind: str) -> list[FollowUp]:
-        rows = self._read("MATCH (n:FollowUp {district_code: $district, kind: $kind}) RETURN n "
-                          "ORDER BY n.done_on, n.target, n.result", district=district, kind=kind)
-        return [FollowUp(n["kind"], n["target"], n["district_code"], _native(n["done_on"]), n["done_by"], n["result"],
-                         n.get("note") or "") for n in (r["n"] for r in rows)]
-
 
 # A problem's chain: the village and its ancestors by parent code (a division has at most four),
 # the units of those areas by id, the hinted unit, the category and its duties.
@@ -916,6 +837,93 @@ WITH t.code AS township, t.parent_code AS district, v.kind AS kind, count(v) AS 
 ORDER BY township, kind
 RETURN collect([township, district, kind, villages, inspected, issues, issues_sq]) AS rows
 """
+
+
+class Neo4jWorkflow:
+    """The office's workflow records beside the graph, as nodes of their own linked to the divisions
+    they concern: packages' ends, key-village lists, inspections done, follow-ups, villages' base
+    data. Written inside :meth:`Neo4jStore.atomic` they commit with the rest."""
+
+    def __init__(self, store: Neo4jStore):
+        self.store = store
+
+    def mark_package_end(self, package_id: str, end: str, done_on, note: str, recorded_at: str) -> None:
+        self.store._write(lambda tx: tx.run(
+            "MERGE (e:PackageEnd {package_id: $id, end_kind: $end}) "
+            "SET e.done_on = $done_on, e.note = $note, e.recorded_at = $at",
+            id=package_id, end=end, done_on=done_on, note=note, at=recorded_at).consume())
+
+    def package_ends(self, package_ids: Iterable[str]) -> dict[str, dict[str, dict]]:
+        out: dict[str, dict[str, dict]] = {}
+        for r in self.store._read("MATCH (e:PackageEnd) WHERE e.package_id IN $ids RETURN e.package_id AS id, "
+                                  "e.end_kind AS end, e.done_on AS done_on, e.note AS note, e.recorded_at AS at",
+                                  ids=sorted(set(package_ids))):
+            out.setdefault(r["id"], {})[r["end"]] = {"done_on": _native(r["done_on"]), "note": r["note"],
+                                                     "recorded_at": r["at"]}
+        return out
+
+    def save_key_villages(self, district: str, record: dict, updated_at: str) -> None:
+        # One node per district with the record as JSON (the same text as the embedded store), linked
+        # to the district and to the villages on the list, so Cypher can follow it.
+        body = json.dumps(record, ensure_ascii=False, sort_keys=True)
+        self.store._write(lambda tx: tx.run(
+            "MERGE (k:KeyVillageList {district_code: $district}) SET k.record = $body, k.updated_at = $at, "
+            "k.status = $status "
+            "WITH k OPTIONAL MATCH (k)-[old:LISTS|FOR_DISTRICT]->() DELETE old "
+            "WITH DISTINCT k MATCH (d:Division {code: $district}) MERGE (k)-[:FOR_DISTRICT]->(d) "
+            "WITH k UNWIND $villages AS code MATCH (v:Division {code: code}) MERGE (k)-[:LISTS]->(v)",
+            district=district, body=body, at=updated_at, status=record.get("status"),
+            villages=sorted(record.get("villages", {}))).consume())
+
+    def key_villages(self, district: str) -> dict | None:
+        rows = self.store._read("MATCH (k:KeyVillageList {district_code: $district}) RETURN k.record AS record",
+                                district=district)
+        return json.loads(rows[0]["record"]) if rows else None
+
+    def save_inspections(self, inspections: Sequence[Inspection]) -> WriteSummary:
+        # One node per (area, round), linked to its village or township.
+        rows = [{"key": f"{r.area_code}|{r.round_id}", "area_code": r.area_code, "round_id": r.round_id,
+                 "district_code": r.area_code[:6], "started_on": r.started_on, "ended_on": r.ended_on,
+                 "team": r.team, "mode": r.mode} for r in inspections]
+        return self.store._upsert(
+            rows, "key", "MATCH (n:Inspection) WHERE n.key IN $keys RETURN n.key AS key, n {.*} AS props",
+            "UNWIND $rows AS r MERGE (n:Inspection {key: r.key}) SET n += r "
+            "WITH n, r MATCH (d:Division {code: r.area_code}) MERGE (n)-[:INSPECTED]->(d)")
+
+    def inspections(self, district: str) -> list[Inspection]:
+        rows = self.store._read("MATCH (n:Inspection {district_code: $district}) RETURN n ORDER BY n.started_on, n.area_code",
+                                district=district)
+        return [Inspection(n["area_code"], n["round_id"], _native(n["started_on"]), _native(n.get("ended_on")),
+                           n.get("team") or "", n.get("mode") or "") for n in (r["n"] for r in rows)]
+
+    def save_follow_ups(self, records: Sequence[FollowUp]) -> WriteSummary:
+        rows = [{"key": f"{r.kind}|{r.target}|{r.on.isoformat()}|{r.result}", "kind": r.kind, "target": r.target,
+                 "district_code": r.district, "done_on": r.on, "done_by": r.by, "result": r.result, "note": r.note}
+                for r in records]
+        return self.store._upsert(
+            rows, "key", "MATCH (n:FollowUp) WHERE n.key IN $keys RETURN n.key AS key, n {.*} AS props",
+            "UNWIND $rows AS r MERGE (n:FollowUp {key: r.key}) SET n += r")
+
+    def follow_ups(self, district: str, kind: str) -> list[FollowUp]:
+        rows = self.store._read("MATCH (n:FollowUp {district_code: $district, kind: $kind}) RETURN n "
+                                "ORDER BY n.done_on, n.target, n.result", district=district, kind=kind)
+        return [FollowUp(n["kind"], n["target"], n["district_code"], _native(n["done_on"]), n["done_by"], n["result"],
+                         n.get("note") or "") for n in (r["n"] for r in rows)]
+
+    def save_base_data(self, district: str, indicators: dict[str, dict[str, float]]) -> WriteSummary:
+        # The indicators as the same JSON text as the embedded store's, the node linked to its village.
+        rows = [{"village_code": code, "district_code": district, "indicators": json.dumps(values, sort_keys=True)}
+                for code, values in sorted(indicators.items())]
+        return self.store._upsert(
+            rows, "village_code", "MATCH (b:VillageBase) WHERE b.village_code IN $keys "
+                                  "RETURN b.village_code AS key, b {.*} AS props",
+            "UNWIND $rows AS r MERGE (b:VillageBase {village_code: r.village_code}) SET b += r "
+            "WITH b, r MATCH (v:Division {code: r.village_code}) MERGE (b)-[:BASE_OF]->(v)")
+
+    def base_data(self, district: str) -> dict[str, dict[str, float]]:
+        rows = self.store._read("MATCH (b:VillageBase {district_code: $district}) RETURN b.village_code AS code, "
+                                "b.indicators AS indicators", district=district)
+        return {r["code"]: json.loads(r["indicators"]) for r in rows}
 
 
 class Neo4jAccess:

@@ -8,6 +8,7 @@ from .analysis.chains import responsibility_chain
 from .analysis.packages import build_packages
 from .analysis.root_causes import DEFAULT_MIN_CONFIDENCE, surface_root_causes
 from .access import EVERY_DISTRICT, Scope
+from . import open_workflow
 from .errors import InputError, NotFound, RowError
 from .model import DONE_STATUSES, Status
 from .store import GraphStore
@@ -92,7 +93,7 @@ def packages(store: GraphStore, as_of: dt.date | None = None, **options) -> list
     """Joint rectification packages for the surfaced causes, each with the state of its two ends;
     due dates count from ``as_of`` (today)."""
     found = _packages(store, as_of, **options)
-    ends = store.package_ends(p["package_id"] for p in found)
+    ends = open_workflow(store).package_ends(p["package_id"] for p in found)
     for p in found:
         recorded = ends.get(p["package_id"], {})
         agency, closed, reopened = recorded.get("agency"), recorded.get("closed"), recorded.get("reopened")
@@ -132,7 +133,7 @@ def complete_agency_end(store: GraphStore, package_id: str, done_on: dt.date, no
     before = _package(store, package_id, scope)["status"]
     if not note.strip():
         raise InputError(RowError(package_id, None, "--note", None, "机关端完成情况说明（佐证），不能为空 (an evidence note)"))
-    store.mark_package_end(package_id, "agency", done_on, note.strip(), now())
+    open_workflow(store).mark_package_end(package_id, "agency", done_on, note.strip(), now())
     _record_package_step(store, package_id, "agency", done_on, by, note.strip())
     return before, _package(store, package_id)
 
@@ -151,7 +152,7 @@ def close_package(store: GraphStore, package_id: str, closed_on: dt.date, note: 
         missing.append(f"基层端还有 {status['grassroots_open']} 个问题未整改 (grassroots problems still open)")
     if missing:
         raise InputError(RowError(package_id, None, None, None, "两端都完成后才能销号；" + "；".join(missing)))
-    store.mark_package_end(package_id, "closed", closed_on, note, now())
+    open_workflow(store).mark_package_end(package_id, "closed", closed_on, note, now())
     _record_package_step(store, package_id, "closed", closed_on, by, note)
     return status, _package(store, package_id)
 
@@ -162,14 +163,14 @@ PACKAGE_STEP_ZH = {"agency": "机关端完成", "closed": "销号", "reopened": 
 def _record_package_step(store: GraphStore, package_id: str, step: str, on: dt.date, by: str, note: str) -> None:
     """A package's step in its history (who, when), beside the state the package ends keep."""
     from .store import FollowUp
-    store.save_follow_ups([FollowUp("package", package_id, package_id.split("-")[1][:6], on, by, step, note)])
+    open_workflow(store).save_follow_ups([FollowUp("package", package_id, package_id.split("-")[1][:6], on, by, step, note)])
 
 
 def _package_histories(store: GraphStore, found: list[dict]) -> None:
     """Each package's recorded steps, oldest first, under ``status["history"]``."""
     steps: dict[str, list[dict]] = {}
     for district in sorted({p["package_id"].split("-")[1][:6] for p in found}):
-        for r in store.follow_ups(district, "package"):
+        for r in open_workflow(store).follow_ups(district, "package"):
             steps.setdefault(r.target, []).append({"on": r.on.isoformat(), "by": r.by, "step": r.result,
                                                    "step_zh": PACKAGE_STEP_ZH.get(r.result, r.result), "note": r.note})
     for p in found:
@@ -204,12 +205,12 @@ def classification(store: GraphStore, district: str, base_data: dict | None = No
     causes = root_causes(store, district=district) if causes is None else causes
     in_cause = {v for c in causes for v in c.get("villages", [])}
     indicators = graph_indicators(_district_issues(store, district), as_of, in_cause)
-    for code, values in (store.base_data(district) if base_data is None else base_data).items():
+    for code, values in (open_workflow(store).base_data(district) if base_data is None else base_data).items():
         indicators.setdefault(code, {}).update(values)
     villages = [(v.code, v.name, v.parent_code) for v in store.divisions("village", within=district)]
     from .analysis.key_villages import apply_approved
     classes = classify(villages, indicators, config)
-    return apply_approved(classes, store.key_villages(district)) if use_list else classes
+    return apply_approved(classes, open_workflow(store).key_villages(district)) if use_list else classes
 
 
 def classified_modes(store: GraphStore, district: str, base_data: dict | None = None,
@@ -246,7 +247,7 @@ def inspected_this_term(store: GraphStore, district: str, term_start: dt.date | 
     """Codes of the villages and townships inspected since ``term_start`` (all, without it): those
     with an inspection record, and villages where a problem was found (a finding is a visit)."""
     since = lambda day: term_start is None or day >= term_start  # noqa: E731
-    done = {r.area_code for r in store.inspections(district) if since(r.started_on)}
+    done = {r.area_code for r in open_workflow(store).inspections(district) if since(r.started_on)}
     return done | {i.village_code for i in _district_issues(store, district) if since(i.found_on)}
 
 
@@ -310,7 +311,7 @@ def key_village_list(store: GraphStore, district: str, base_data: dict | None = 
                      config: dict | None = None) -> dict:
     """The district's list as it stands, with where it and the indicators disagree."""
     from .analysis.key_villages import STATUS_ZH, compare
-    record = store.key_villages(district)
+    record = open_workflow(store).key_villages(district)
     if record is None:
         raise NotFound(f"区县 {district} 还没有重点村名单：先用 xuncha keylist propose 导入乡镇推荐名单")
     by_indicators = classification(store, district, base_data, config, use_list=False)
@@ -322,13 +323,13 @@ def _key_list_change(store: GraphStore, district: str, change, scope: Scope) -> 
     from .access import now
     from .analysis.key_villages import ListError
     scope.require(district, "区县")
-    before = store.key_villages(district)
+    before = open_workflow(store).key_villages(district)
     at = now()
     try:
         after = change(before, at)
     except ListError as exc:
         raise InputError(RowError("重点村名单", None, None, district, str(exc))) from None
-    store.save_key_villages(district, after, at)
+    open_workflow(store).save_key_villages(district, after, at)
     return before, after
 
 
@@ -424,7 +425,7 @@ def reopen_recurrences(store: GraphStore, district: str, *, apply: bool = False,
             store.upsert_issues(reopened, recorded_at=recorded_at)
         for link in package_links:
             note = "销号后同一根源单位辖区再次发现同类问题：" + "、".join(link["reopened_by"])
-            store.mark_package_end(link["package_id"], "reopened", on, note, recorded_at)
+            open_workflow(store).mark_package_end(link["package_id"], "reopened", on, note, recorded_at)
             _record_package_step(store, link["package_id"], "reopened", on, by, note)
     return {"district": district, "applied": apply, "issues": links, "packages": package_links, "before": before}
 
@@ -456,7 +457,7 @@ def back_check(store: GraphStore, district: str, share: float = 0.05, seed: int 
             done.setdefault(i.village_code, []).append(i)
     sample = back_check_villages({v: [i.issue_id for i in found] for v, found in done.items()}, share, seed)
     names = store.division_names(set(sample) | {v[:9] for v in sample})
-    results = {r.target: r for r in store.follow_ups(district, "backcheck")}
+    results = {r.target: r for r in open_workflow(store).follow_ups(district, "backcheck")}
     villages = [{"village_code": v, "village_name": names.get(v, v), "township_name": names.get(v[:9], v[:9]),
                  "issues": [{"issue_id": i.issue_id, "category": i.category, "description": i.description,
                              "status": i.status, "status_zh": Status(i.status).zh,
@@ -480,7 +481,7 @@ def record_back_checks(store: GraphStore, district: str, rows: list[dict], by: s
     if unknown:
         raise InputError([RowError(r["file"], r["row"], "问题编号", r["issue_id"], f"区县 {district} 已加载的问题编号")
                           for r in unknown])
-    summary = store.save_follow_ups([FollowUp("backcheck", r["issue_id"], district, r["on"], r.get("by") or by.strip(),
+    summary = open_workflow(store).save_follow_ups([FollowUp("backcheck", r["issue_id"], district, r["on"], r.get("by") or by.strip(),
                                               r["result"], r.get("note") or "") for r in rows])
     return {"district": district, "recorded": summary.as_dict(),
             "not_fixed": sorted(r["issue_id"] for r in rows if r["result"] != BACKCHECK_RESULTS[0])}
@@ -508,7 +509,7 @@ def evaluation(store: GraphStore, district: str, as_of: dt.date | None = None) -
         if i.root_unit_hint:
             under.setdefault(i.root_unit_hint, {})[i.issue_id] = i
     units = {u.unit_id: u for u in store.units([district] + sorted(by_township))}
-    checks = store.follow_ups(district, "backcheck")
+    checks = open_workflow(store).follow_ups(district, "backcheck")
     return {"district": district, **effectiveness(issues, as_of),
             "shifts_by_round": shifts(issues, category_tags(store.categories())),
             "townships": [{"code": t, "name": names.get(t, t), **brief(found)} for t, found in sorted(by_township.items())],

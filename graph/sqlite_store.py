@@ -427,33 +427,6 @@ class SQLiteStore:
     def existing_codes(self, codes: Iterable[str]) -> set[str]:
         return {r[0] for r in _where_in(self.db, "SELECT code FROM division WHERE code IN ({marks})", set(codes))}
 
-    def mark_package_end(self, package_id: str, end: str, done_on: dt.date, note: str, recorded_at: str) -> None:
-        with self._transaction() as db:
-            db.execute("INSERT INTO package_end (package_id, end_kind, done_on, note, recorded_at) VALUES (?, ?, ?, ?, ?) "
-                       "ON CONFLICT (package_id, end_kind) DO UPDATE SET done_on = excluded.done_on, "
-                       "note = excluded.note, recorded_at = excluded.recorded_at",
-                       (package_id, end, done_on.isoformat(), note, recorded_at))
-
-    def save_key_villages(self, district: str, record: dict, updated_at: str) -> None:
-        with self._transaction() as db:
-            db.execute("INSERT INTO key_village_list (district_code, record, updated_at) VALUES (?, ?, ?) "
-                       "ON CONFLICT (district_code) DO UPDATE SET record = excluded.record, "
-                       "updated_at = excluded.updated_at",
-                       (district, json.dumps(record, ensure_ascii=False, sort_keys=True), updated_at))
-
-    def key_villages(self, district: str) -> dict | None:
-        row = self.db.execute("SELECT record FROM key_village_list WHERE district_code = ?", (district,)).fetchone()
-        return None if row is None else json.loads(row[0])
-
-    def package_ends(self, package_ids: Iterable[str]) -> dict[str, dict[str, dict]]:
-        out: dict[str, dict[str, dict]] = {}
-        for pid, end, done_on, note, at in _where_in(
-                self.db, "SELECT package_id, end_kind, done_on, note, recorded_at FROM package_end "
-                         "WHERE package_id IN ({marks})", set(package_ids)):
-            out.setdefault(pid, {})[end] = {"done_on": dt.date.fromisoformat(done_on), "note": note,
-                                            "recorded_at": at}
-        return out
-
     def cypher(self, query: str, parameters: dict, limit: int, timeout: float, max_bytes: int = 0):
         raise NotSupported("Cypher 查询需要 Neo4j 存储；嵌入式 SQLite 存储不支持 (Cypher needs the Neo4j store)")
 
@@ -624,36 +597,6 @@ class SQLiteStore:
     def projection(self, district: str | None = None) -> nx.MultiDiGraph:
         return projection.projection(self, district)
 
-    # -- planning records (PLANNING_SCHEMA) -------------------------------------------------------
-    def save_inspections(self, inspections: Sequence[Inspection]) -> WriteSummary:
-        rows = ((r.area_code, r.round_id, r.area_code[:6], _iso(r.started_on), _iso(r.ended_on), r.team, r.mode)
-                for r in inspections)
-        return self._upsert("inspection", ("area_code", "round_id"),
-                            ("area_code", "round_id", "district_code", "started_on", "ended_on", "team", "mode"), rows)
-
-    def inspections(self, district: str) -> list[Inspection]:
-        rows = self.db.execute("SELECT area_code, round_id, started_on, ended_on, team, mode FROM inspection "
-                               "WHERE district_code = ? ORDER BY started_on, area_code", (district,))
-        return [Inspection(a, r, _date(s), _date(e), t, m) for a, r, s, e, t, m in rows]
-
-    def save_follow_ups(self, records: Sequence[FollowUp]) -> WriteSummary:
-        rows = ((r.kind, r.target, r.district, _iso(r.on), r.by, r.result, r.note) for r in records)
-        return self._upsert("follow_up", ("kind", "target", "done_on", "result"),
-                            ("kind", "target", "district_code", "done_on", "done_by", "result", "note"), rows)
-
-    def save_base_data(self, district: str, indicators: dict[str, dict[str, float]]) -> WriteSummary:
-        rows = ((code, district, json.dumps(values, sort_keys=True)) for code, values in sorted(indicators.items()))
-        return self._upsert("village_base", ("village_code",), ("village_code", "district_code", "indicators"), rows)
-
-    def base_data(self, district: str) -> dict[str, dict[str, float]]:
-        rows = self.db.execute("SELECT village_code, indicators FROM village_base WHERE district_code = ?", (district,))
-        return {code: json.loads(values) for code, values in rows}
-
-    def follow_ups(self, district: str, kind: str) -> list[FollowUp]:
-        rows = self.db.execute("SELECT kind, target, district_code, done_on, done_by, result, note FROM follow_up "
-                               "WHERE district_code = ? AND kind = ? ORDER BY done_on, target, result", (district, kind))
-        return [FollowUp(k, t, d, _date(on), by, result, note or "") for k, t, d, on, by, result, note in rows]
-
 
 # The ledger rules of graph/analysis/ledger.py (the reference this is tested against): per village
 # and category first, then per township, village kind and category, with the moments of the
@@ -702,6 +645,71 @@ WHERE v.level = 'village'
 GROUP BY t.code, t.parent_code, v.kind
 ORDER BY t.code, v.kind
 """
+
+
+class SQLiteWorkflow:
+    """The office's workflow records beside the graph, in tables of their own in the store's file and
+    on its connection: packages' ends, key-village lists, inspections done, follow-ups, villages'
+    base data. Written inside :meth:`SQLiteStore.atomic` they commit with the rest."""
+
+    def __init__(self, store: SQLiteStore):
+        self.store = store
+
+    def mark_package_end(self, package_id: str, end: str, done_on: dt.date, note: str, recorded_at: str) -> None:
+        with self.store._transaction() as db:
+            db.execute("INSERT INTO package_end (package_id, end_kind, done_on, note, recorded_at) VALUES (?, ?, ?, ?, ?) "
+                       "ON CONFLICT (package_id, end_kind) DO UPDATE SET done_on = excluded.done_on, "
+                       "note = excluded.note, recorded_at = excluded.recorded_at",
+                       (package_id, end, done_on.isoformat(), note, recorded_at))
+
+    def package_ends(self, package_ids: Iterable[str]) -> dict[str, dict[str, dict]]:
+        out: dict[str, dict[str, dict]] = {}
+        for pid, end, done_on, note, at in _where_in(
+                self.store.db, "SELECT package_id, end_kind, done_on, note, recorded_at FROM package_end "
+                               "WHERE package_id IN ({marks})", set(package_ids)):
+            out.setdefault(pid, {})[end] = {"done_on": dt.date.fromisoformat(done_on), "note": note,
+                                            "recorded_at": at}
+        return out
+
+    def save_key_villages(self, district: str, record: dict, updated_at: str) -> None:
+        with self.store._transaction() as db:
+            db.execute("INSERT INTO key_village_list (district_code, record, updated_at) VALUES (?, ?, ?) "
+                       "ON CONFLICT (district_code) DO UPDATE SET record = excluded.record, "
+                       "updated_at = excluded.updated_at",
+                       (district, json.dumps(record, ensure_ascii=False, sort_keys=True), updated_at))
+
+    def key_villages(self, district: str) -> dict | None:
+        row = self.store.db.execute("SELECT record FROM key_village_list WHERE district_code = ?", (district,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def save_inspections(self, inspections: Sequence[Inspection]) -> WriteSummary:
+        rows = ((r.area_code, r.round_id, r.area_code[:6], _iso(r.started_on), _iso(r.ended_on), r.team, r.mode)
+                for r in inspections)
+        return self.store._upsert("inspection", ("area_code", "round_id"),
+                                  ("area_code", "round_id", "district_code", "started_on", "ended_on", "team", "mode"), rows)
+
+    def inspections(self, district: str) -> list[Inspection]:
+        rows = self.store.db.execute("SELECT area_code, round_id, started_on, ended_on, team, mode FROM inspection "
+                                     "WHERE district_code = ? ORDER BY started_on, area_code", (district,))
+        return [Inspection(a, r, _date(s), _date(e), t, m) for a, r, s, e, t, m in rows]
+
+    def save_follow_ups(self, records: Sequence[FollowUp]) -> WriteSummary:
+        rows = ((r.kind, r.target, r.district, _iso(r.on), r.by, r.result, r.note) for r in records)
+        return self.store._upsert("follow_up", ("kind", "target", "done_on", "result"),
+                                  ("kind", "target", "district_code", "done_on", "done_by", "result", "note"), rows)
+
+    def follow_ups(self, district: str, kind: str) -> list[FollowUp]:
+        rows = self.store.db.execute("SELECT kind, target, district_code, done_on, done_by, result, note FROM follow_up "
+                                     "WHERE district_code = ? AND kind = ? ORDER BY done_on, target, result", (district, kind))
+        return [FollowUp(k, t, d, _date(on), by, result, note or "") for k, t, d, on, by, result, note in rows]
+
+    def save_base_data(self, district: str, indicators: dict[str, dict[str, float]]) -> WriteSummary:
+        rows = ((code, district, json.dumps(values, sort_keys=True)) for code, values in sorted(indicators.items()))
+        return self.store._upsert("village_base", ("village_code",), ("village_code", "district_code", "indicators"), rows)
+
+    def base_data(self, district: str) -> dict[str, dict[str, float]]:
+        rows = self.store.db.execute("SELECT village_code, indicators FROM village_base WHERE district_code = ?", (district,))
+        return {code: json.loads(values) for code, values in rows}
 
 
 TOKEN_COLUMNS = "token_id, name, role, district_code, token_hash, created_at, revoked_at"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+from graph import open_workflow
 from graph.errors import InputError, RowError
 from graph.model import parse_bool
 from graph.store import GraphStore, WriteSummary
@@ -54,7 +55,7 @@ def load_base_data(store: GraphStore, path: str | Path, district: str) -> WriteS
     """Validate the district's base-data table whole, then keep it in the store (one transaction):
     every classification of the district, from the CLI or the API, scores on it from then on."""
     known = {v.code for v in store.divisions("village", within=district)}
-    return store.save_base_data(district, read_base_data(path, known))
+    return open_workflow(store).save_base_data(district, read_base_data(path, known))
 
 
 def read_config(path: str | Path | None = None) -> dict:

@@ -12,6 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from graph import open_workflow
+
 from .conftest import run_cli
 from .test_api import HEADER, HOME, OTHER, SCOPE, api  # noqa: F401  (the fixture, on both stores)
 
@@ -32,8 +34,8 @@ def outside(store, district: str, package_ids) -> tuple:
     """Everything of ``district`` a write could change: its problems (every field and note), its
     packages' recorded ends and its key-village list."""
     issues = sorted((tuple(sorted((k, str(v)) for k, v in i.__dict__.items())) for i in store.issues(district)))
-    ends = store.package_ends([p for p in package_ids if p.split("-")[1].startswith(district)])
-    return issues, repr(sorted(ends.items())), repr(store.key_villages(district))
+    ends = open_workflow(store).package_ends([p for p in package_ids if p.split("-")[1].startswith(district)])
+    return issues, repr(sorted(ends.items())), repr(open_workflow(store).key_villages(district))
 
 
 def close_as_admin(api, issue: dict) -> None:
@@ -309,9 +311,9 @@ def test_the_access_store_keeps_tokens_and_audit_beside_the_graph(any_store):
     with pytest.raises(RuntimeError):
         with any_store.atomic():
             access.add_audit(entry)
-            any_store.mark_package_end(f"PKG-{HOME}001-低保特困救助", "agency", dt.date(2026, 1, 5), "x", "now")
+            open_workflow(any_store).mark_package_end(f"PKG-{HOME}001-低保特困救助", "agency", dt.date(2026, 1, 5), "x", "now")
             raise RuntimeError("the change fails after its entry was written")
-    assert access.audit()[1] == 0 and any_store.package_ends([f"PKG-{HOME}001-低保特困救助"]) == {}
+    assert access.audit()[1] == 0 and open_workflow(any_store).package_ends([f"PKG-{HOME}001-低保特困救助"]) == {}
     assert any_store.data_version() == version
     with any_store.atomic():
         access.add_audit(entry)

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from graph import service
+from graph import open_workflow, service
 from graph.analysis.planning import ARTICLE, CORRUPTION_FORMS, DIRECT, JOINT, KEY, SPECIAL
 from graph.errors import InputError
 from loaders.base_data import read_base_data, read_config
@@ -187,7 +187,7 @@ def test_bad_inspection_records_are_refused_whole(wanzhou, tmp_path):
     assert refused.returncode == 2
     assert "第 3 行" in refused.stderr and "500102001001" in refused.stderr and "第 4 行" in refused.stderr
     assert "第 5 行" in refused.stderr and "不早于开始日期" in refused.stderr
-    assert wanzhou.inspections(WANZHOU) == []  # nothing half-written
+    assert open_workflow(wanzhou).inspections(WANZHOU) == []  # nothing half-written
 
 
 def test_warnings_back_check_and_effectiveness(wanzhou):
@@ -354,7 +354,7 @@ def test_the_key_village_list_is_proposed_adjusted_and_approved(wanzhou, tmp_pat
     bad = write_csv(tmp_path / "bad.csv", ["村(社区)代码", "推荐理由"], [[listed.code, "信访多"], ["500102001001", "外区"]])
     refused = run_cli("keylist", "propose", str(bad), "--district", WANZHOU, "--by", "各乡镇", store=store)
     assert refused.returncode == 2 and "bad.csv 第 3 行" in refused.stderr and "500102001001" in refused.stderr
-    assert wanzhou.key_villages(WANZHOU) is None  # nothing half-written
+    assert open_workflow(wanzhou).key_villages(WANZHOU) is None  # nothing half-written
     proposed = run_cli("keylist", "propose", str(proposal), "--district", WANZHOU, "--by", "各乡镇(街道)", "--json",
                        store=store)
     assert proposed.returncode == 0, proposed.stderr

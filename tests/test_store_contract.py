@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from graph import service
+from graph import open_workflow, service
 from graph.errors import InputError
 from graph.sqlite_store import SQLiteStore
 from loaders.catalog import catalog_units
@@ -187,9 +187,9 @@ def test_ledger_rules_on_a_hand_made_ledger(any_store, tmp_path):
 
 def test_package_ends_are_recorded(any_store):
     import datetime as dt
-    any_store.mark_package_end("PKG-500101-低保特困救助", "agency", dt.date(2026, 11, 1), "已出台制度", "2026-11-01T00:00:00")
-    any_store.mark_package_end("PKG-500101-低保特困救助", "agency", dt.date(2026, 11, 2), "补充佐证", "2026-11-02T00:00:00")
-    ends = any_store.package_ends(["PKG-500101-低保特困救助", "PKG-none"])
+    open_workflow(any_store).mark_package_end("PKG-500101-低保特困救助", "agency", dt.date(2026, 11, 1), "已出台制度", "2026-11-01T00:00:00")
+    open_workflow(any_store).mark_package_end("PKG-500101-低保特困救助", "agency", dt.date(2026, 11, 2), "补充佐证", "2026-11-02T00:00:00")
+    ends = open_workflow(any_store).package_ends(["PKG-500101-低保特困救助", "PKG-none"])
     assert ends == {"PKG-500101-低保特困救助": {"agency": {"done_on": dt.date(2026, 11, 2), "note": "补充佐证",
                                                            "recorded_at": "2026-11-02T00:00:00"}}}
 
@@ -230,29 +230,29 @@ def test_recurrences_are_reopened_with_their_link(any_store, tmp_path):
 
 def test_the_key_village_list_is_kept_as_settled(any_store):
     load_divisions(any_store, DEFAULT_DIVISIONS, district=WANZHOU, show_progress=False)
-    assert any_store.key_villages(WANZHOU) is None
+    assert open_workflow(any_store).key_villages(WANZHOU) is None
     version = any_store.data_version()
     record = {"district": WANZHOU, "status": "approved", "villages": {DONGFANG: {"source": "township", "reason": "信访多"}},
               "proposed": {"by": "高笋塘街道", "at": "2026-11-01T09:00:00"}, "changes": [],
               "approved": {"by": "巡察办主任", "at": "2026-11-03T16:00:00"}}
-    any_store.save_key_villages(WANZHOU, record, "2026-11-03T16:00:00")
-    any_store.save_key_villages(WANZHOU, record, "2026-11-03T16:00:00")  # the same again: one record
-    assert any_store.key_villages(WANZHOU) == record and any_store.key_villages("500102") is None
+    open_workflow(any_store).save_key_villages(WANZHOU, record, "2026-11-03T16:00:00")
+    open_workflow(any_store).save_key_villages(WANZHOU, record, "2026-11-03T16:00:00")  # the same again: one record
+    assert open_workflow(any_store).key_villages(WANZHOU) == record and open_workflow(any_store).key_villages("500102") is None
     assert any_store.data_version() > version  # cached classifications are recomputed
 
 
 def test_base_data_is_kept_per_village_and_a_reload_changes_nothing(any_store):
     load_divisions(any_store, DEFAULT_DIVISIONS, district=WANZHOU, show_progress=False)
     values = {DONGFANG: {"population": 3200.0, "weak_organisation": 1.0}, f"{WANZHOU}001002": {"projects": 4.0}}
-    assert any_store.base_data(WANZHOU) == {}
-    first = any_store.save_base_data(WANZHOU, values)
+    assert open_workflow(any_store).base_data(WANZHOU) == {}
+    first = open_workflow(any_store).save_base_data(WANZHOU, values)
     assert (first.inserted, first.updated, first.unchanged) == (2, 0, 0)
-    again = any_store.save_base_data(WANZHOU, values)
+    again = open_workflow(any_store).save_base_data(WANZHOU, values)
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 2)
-    changed = any_store.save_base_data(WANZHOU, {DONGFANG: {"population": 3300.0}})
+    changed = open_workflow(any_store).save_base_data(WANZHOU, {DONGFANG: {"population": 3300.0}})
     assert (changed.inserted, changed.updated) == (0, 1)
-    assert any_store.base_data(WANZHOU) == {**values, DONGFANG: {"population": 3300.0}}
-    assert any_store.base_data("500102") == {}
+    assert open_workflow(any_store).base_data(WANZHOU) == {**values, DONGFANG: {"population": 3300.0}}
+    assert open_workflow(any_store).base_data("500102") == {}
 
 
 def test_inspections_are_records_found_problems_or_not(any_store):
@@ -260,12 +260,12 @@ def test_inspections_are_records_found_problems_or_not(any_store):
     load_divisions(any_store, DEFAULT_DIVISIONS, district=WANZHOU, show_progress=False)
     rows = [Inspection(DONGFANG, "2027年第1轮", dt.date(2027, 1, 4), dt.date(2027, 2, 28), "第1组", "乡村一体巡"),
             Inspection(DONGFANG[:9], "2027年第1轮", dt.date(2027, 1, 4), None, "第1组", "乡村一体巡")]
-    assert any_store.save_inspections(rows).inserted == 2
-    assert any_store.save_inspections(rows).unchanged == 2  # the same again changes nothing
-    assert sorted(any_store.inspections(WANZHOU), key=lambda r: r.area_code) == sorted(rows, key=lambda r: r.area_code)
+    assert open_workflow(any_store).save_inspections(rows).inserted == 2
+    assert open_workflow(any_store).save_inspections(rows).unchanged == 2  # the same again changes nothing
+    assert sorted(open_workflow(any_store).inspections(WANZHOU), key=lambda r: r.area_code) == sorted(rows, key=lambda r: r.area_code)
     later = Inspection(DONGFANG, "2027年第1轮", dt.date(2027, 1, 4), dt.date(2027, 3, 10), "第1组", "乡村一体巡")
-    assert any_store.save_inspections([later]).updated == 1
-    assert later in any_store.inspections(WANZHOU) and any_store.inspections("500102") == []
+    assert open_workflow(any_store).save_inspections([later]).updated == 1
+    assert later in open_workflow(any_store).inspections(WANZHOU) and open_workflow(any_store).inspections("500102") == []
 
 
 def test_follow_ups_are_kept_as_a_history(any_store):
@@ -273,13 +273,13 @@ def test_follow_ups_are_kept_as_a_history(any_store):
     pid = "PKG-500101-低保特困救助"
     first = [FollowUp("package", pid, WANZHOU, dt.date(2026, 11, 25), "巡察办张三", "closed", "两端完成"),
              FollowUp("backcheck", "Q1", WANZHOU, dt.date(2026, 12, 1), "巡察办李四", "未整改到位", "台账未更新")]
-    assert any_store.save_follow_ups(first).inserted == 2 and any_store.save_follow_ups(first).unchanged == 2
+    assert open_workflow(any_store).save_follow_ups(first).inserted == 2 and open_workflow(any_store).save_follow_ups(first).unchanged == 2
     # Reopened, then closed again by someone else: every step stays, in order.
     later = [FollowUp("package", pid, WANZHOU, dt.date(2026, 12, 2), "系统", "reopened"),
              FollowUp("package", pid, WANZHOU, dt.date(2027, 1, 5), "巡察办王五", "closed")]
-    any_store.save_follow_ups(later)
-    history = any_store.follow_ups(WANZHOU, "package")
+    open_workflow(any_store).save_follow_ups(later)
+    history = open_workflow(any_store).follow_ups(WANZHOU, "package")
     assert [(r.on, r.by, r.result) for r in history] == [(dt.date(2026, 11, 25), "巡察办张三", "closed"),
                                                          (dt.date(2026, 12, 2), "系统", "reopened"),
                                                          (dt.date(2027, 1, 5), "巡察办王五", "closed")]
-    assert any_store.follow_ups(WANZHOU, "backcheck") == first[1:] and any_store.follow_ups("500102", "package") == []
+    assert open_workflow(any_store).follow_ups(WANZHOU, "backcheck") == first[1:] and open_workflow(any_store).follow_ups("500102", "package") == []
