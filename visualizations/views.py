@@ -26,7 +26,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pyvis.network import Network
 
 from graph.analysis.chains import responsibility_chain
-from graph.model import LEVEL_ZH, OPEN_STATUSES, DutyType, Severity, Status
+from graph.model import LEVEL_ZH, NODE_KIND_ZH, OPEN_STATUSES, DutyType, Severity, Status
 
 HERE = Path(__file__).parent
 MAX_NODES = 400
@@ -34,8 +34,9 @@ LEVEL_COLOR = {"province": "#5b3a8e", "city": "#5b3a8e", "district": "#8e1b1b", 
                "village": "#2c7a3f", "unit": "#1f5f99", "category": "#7a6a00", "issue": "#888888"}
 STATUS_COLOR = {"open": "#d62728", "in_progress": "#ff9f1c", "rectified": "#2ca02c", "closed": "#6b8e23", "reopened": "#9467bd"}
 DUTY_COLOR = {"primary": "#b22222", "supervisory": "#1f5f99", "guidance": "#7f7f7f"}
-GROUP_ZH = {"district": "区县", "township": "乡镇(街道)", "village": "村(社区)", "unit": "单位", "category": "问题类别",
-            "issue": "问题", "problems": "问题（汇总）", "city": "市", "province": "省"}
+# The views' groups are the graph's node kinds (their Chinese names from graph.model), plus the
+# problems summed into one node.
+GROUP_ZH = {kind.value.lower(): name for kind, name in NODE_KIND_ZH.items()} | {"problems": "问题（汇总）"}
 
 
 @lru_cache(maxsize=1)

@@ -161,8 +161,7 @@ def _visible_to(caller: Caller, attributes) -> Callable[[str], bool]:
 
 
 def _check_node(graph, caller: Caller, id: str) -> None:
-    if id[:1].isdigit():
-        caller.visible(id, "节点")
+    """A node of the graph the caller may see (a division code was checked before the graph was read)."""
     if id not in graph or not caller.sees(_node_district(id, graph.nodes[id]) or caller.district):
         raise NotFound(f"没有这个节点：{id} (no such node)")
 

@@ -68,11 +68,16 @@ def came_back(found) -> bool:
     ...            F(found_on="2023-01-09", round_id="R1", status="open")])  # the same round: not again
     False
     """
-    done = [(f.found_on, f.round_id) for f in found if f.status in DONE]
+    done = [f for f in found if f.status in DONE]
     if not done:
         return False
-    first_on, first_round = min(done)
-    return any(f.found_on > first_on and f.round_id != first_round for f in found)
+    first = min(done, key=lambda f: (f.found_on, f.round_id))
+    return any(found_again(f, first) for f in found)
+
+
+def found_again(later, earlier) -> bool:
+    """Whether ``later`` finds ``earlier``'s category again: on a later date, in another round."""
+    return later.found_on > earlier.found_on and later.round_id != earlier.round_id
 
 
 def ledger_facts_from_findings(findings: Iterable[Finding], villages: dict[str, tuple[str, str, str]]

@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from ..model import DONE_STATUSES, ONCE_RECTIFIED, OPEN_STATUSES
-from .ledger import came_back
+from .ledger import came_back, found_again
 
 KEY, ORDINARY = "重点村", "一般村"
 DIRECT, JOINT, SPECIAL = "直接巡村", "乡村一体巡", "专项巡察"
@@ -536,7 +536,7 @@ def recurrence_links(issues) -> list[dict]:
         for k, done in enumerate(found):
             if done.status not in ONCE_RECTIFIED:
                 continue
-            later = next((i for i in found[k + 1:] if i.round_id != done.round_id and i.found_on > done.found_on), None)
+            later = next((i for i in found[k + 1:] if found_again(i, done)), None)
             if later is not None:
                 links.append({"closed": done.issue_id, "reopened_by": later.issue_id, "village_code": village,
                               "category": category, "round": later.round_id,
