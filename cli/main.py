@@ -13,8 +13,7 @@ from contextlib import closing
 from graph import open_store, open_workflow
 from graph.access import EVERY_DISTRICT, Scope
 from graph.errors import InputError, RowError, XunchaError
-from graph.analysis.root_causes import DEFAULT_MIN_CONFIDENCE
-from graph.model import LEVEL_ZH, VILLAGE_KIND_ZH, Severity, Status
+from graph.model import DEFAULT_MIN_CONFIDENCE, LEVEL_ZH, VILLAGE_KIND_ZH, Severity, Status
 from graph.store import WriteSummary
 
 

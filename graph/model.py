@@ -18,6 +18,10 @@ from typing import Any, Mapping, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+# A root cause is reported at this confidence or above (1 − the false-discovery rate it is tested
+# at); never below it, whatever the caller asks to list.
+DEFAULT_MIN_CONFIDENCE = 0.99
+
 
 class NodeKind(StrEnum):
     PROVINCE = "Province"

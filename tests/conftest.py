@@ -147,10 +147,11 @@ def chongqing_scenario(chongqing_template, tmp_path_factory):
 
 
 # -- the edit-test loop --------------------------------------------------------------------------
-# `pytest -m "not slow"` leaves out what needs a real Neo4j engine, a real browser or the whole of
-# Chongqing's generated ledger; CI runs everything. Tests that are slow for another reason are
-# marked where they are written.
-SLOW_FIXTURES = {"neo4j_server", "neo4j_store", "browser", "chongqing_scenario"}
+# `pytest -m "not slow"` (under a minute) leaves out what needs a real Neo4j engine, a real browser,
+# the whole of Chongqing's generated ledger or a district's generated term for planning; CI runs
+# everything. Tests that are slow for another reason (many runs of the command line, property
+# tests, simulations) are marked where they are written.
+SLOW_FIXTURES = {"neo4j_server", "neo4j_store", "browser", "chongqing_scenario", "wanzhou", "wanzhou_term"}
 
 
 def pytest_collection_modifyitems(config, items):

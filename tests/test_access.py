@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from graph import open_workflow
 
 from .conftest import run_cli
-from .test_api import HEADER, HOME, OTHER, SCOPE, api  # noqa: F401  (the fixture, on both stores)
+from .test_api import HEADER, HOME, OTHER, SCOPE, api, api_sqlite_template  # noqa: F401  (the fixture, on both stores)
 
 ROW = {"round_id": "2025年第1轮", "found_on": "2025-03-05", "severity": "一般"}
 
@@ -103,6 +103,7 @@ def test_a_district_editor_may_not_touch_another_districts_packages_reopen_or_ke
     assert outside(store, OTHER, packages[OTHER]) == before
 
 
+@pytest.mark.slow
 def test_the_cli_applies_the_same_ownership_rule(tmp_path, chongqing):
     from loaders.catalog import catalog_units
     from loaders.scenario import generate_scenario
@@ -172,6 +173,7 @@ def _write_requests(api, packages: list[str]):
     return st.one_of(json_write, upload, patch, reopen_write, package, propose, adjust, approve)
 
 
+@pytest.mark.slow
 def test_no_write_by_a_district_token_changes_a_row_outside_its_district(api):
     for district in SCOPE:
         for role in ("editor", "admin"):
@@ -209,6 +211,7 @@ ROLE_TABLE = {
 }
 
 
+@pytest.mark.slow
 def test_the_role_table_of_the_readme_holds_for_every_role_and_scope(api):
     from pathlib import Path
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -25,28 +27,44 @@ ROLES = ("viewer", "analyst", "editor", "admin")
 HEADER = ["问题编号", "村(社区)代码", "巡察轮次", "发现日期", "问题类别", "严重程度", "整改状态"]
 
 
+def _two_districts(store, work: Path):
+    """万州区 and 涪陵区 with their units, duties and a generated ledger, and a token of every role,
+    all districts and scoped to 万州区 (the plain tokens by role)."""
+    load_scope(store, SCOPE)
+    for district in SCOPE:
+        store.upsert_units(catalog_units(store, district))
+    scenario = generate_scenario(store, districts=list(SCOPE), seed=3, causes=2)
+    files = scenario.write(work / "scenario")
+    for table in ("units", "duties", "issues"):
+        load_table(store, table, files[table])
+    tokens = {role: create_token(store, role)[0] for role in ROLES}
+    tokens.update({f"{role}@home": create_token(store, role, HOME)[0] for role in ROLES})
+    return scenario, tokens
+
+
+@pytest.fixture(scope="session")
+def api_sqlite_template(tmp_path_factory):
+    """The two districts in a SQLite file, made once: each test gets a copy of its own."""
+    from graph.sqlite_store import SQLiteStore
+    work = tmp_path_factory.mktemp("api-template")
+    store = SQLiteStore(work / "api.db")
+    scenario, tokens = _two_districts(store, work)
+    store.close()
+    return work / "api.db", scenario, tokens
+
+
 @pytest.fixture(params=["sqlite", "neo4j"])
 def api(request, tmp_path):
     """An app over a real store with two districts' ledgers, and a token of every role, all
     districts and scoped to 万州区."""
     if request.param == "sqlite":
-        from graph.sqlite_store import SQLiteStore
+        template, scenario, tokens = request.getfixturevalue("api_sqlite_template")
+        shutil.copy(template, tmp_path / "api.db")
         url = f"sqlite:///{tmp_path / 'api.db'}"
-        store = SQLiteStore(tmp_path / "api.db")
     else:
         store = request.getfixturevalue("neo4j_store")
         url = store.url
-    load_scope(store, SCOPE)
-    for district in SCOPE:
-        store.upsert_units(catalog_units(store, district))
-    scenario = generate_scenario(store, districts=list(SCOPE), seed=3, causes=2)
-    files = scenario.write(tmp_path / "scenario")
-    for table in ("units", "duties", "issues"):
-        load_table(store, table, files[table])
-    tokens = {role: create_token(store, role)[0] for role in ROLES}
-    tokens.update({f"{role}@home": create_token(store, role, HOME)[0] for role in ROLES})
-    if request.param == "sqlite":
-        store.close()
+        scenario, tokens = _two_districts(store, tmp_path)
     settings = Settings(XUNCHA_STORE=url, NEO4J_PASSWORD=NEO4J_PASSWORD)
     with TestClient(create_app(settings)) as client:
         yield Api(client, tokens, scenario, request.param, url)
@@ -102,6 +120,7 @@ def routes(api: Api) -> list[tuple[str, str, dict, str]]:
          for p in api.call("GET", f"/packages?district={HOME}&limit=1").json()["items"]]
 
 
+@pytest.mark.slow
 def test_every_route_admits_its_roles_and_refuses_the_others(api):
     for method, path, kwargs, needed in routes(api):
         assert api.call(method, path, token=None, **kwargs).status_code == 401, path
@@ -261,6 +280,7 @@ def test_the_key_village_list_over_http(api):
     assert {"key_villages.propose", "key_villages.adjust", "key_villages.approve"} <= set(actions)
 
 
+@pytest.mark.slow
 def test_base_data_loaded_once_scores_alike_in_the_api_and_the_cli(api):
     """The office's base data (人口、集体资金 … 软弱涣散), loaded once by upload or ``xuncha load
     base``, is what every classification scores on: the API's and the CLI's agree village by village."""

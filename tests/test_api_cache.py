@@ -11,7 +11,7 @@ from graph.analysis.root_causes import DEFAULT_MIN_CONFIDENCE
 from visualizations import pages
 
 from .conftest import load_scope
-from .test_api import HOME, api  # noqa: F401  (the fixture: an app over each store, tokens of every role)
+from .test_api import HOME, api, api_sqlite_template  # noqa: F401  (the fixture: an app over each store, tokens of every role)
 
 SURFACED = ("surfaced", DEFAULT_MIN_CONFIDENCE)
 
@@ -23,6 +23,7 @@ def small_cache(api) -> VersionedCache:
     return cache
 
 
+@pytest.mark.slow
 def test_a_flood_of_distinct_chains_and_neighbourhoods_keeps_the_analyses(api):
     cache = small_cache(api)
     store = api.client.app.state.store
@@ -45,6 +46,7 @@ def test_a_flood_of_distinct_chains_and_neighbourhoods_keeps_the_analyses(api):
     assert api.call("GET", "/rootcauses?limit=5", "analyst").json() == causes
 
 
+@pytest.mark.slow
 def test_the_served_root_cause_view_reads_the_cached_analysis_and_matches_the_cli(api):
     cache = small_cache(api)
     store = api.client.app.state.store

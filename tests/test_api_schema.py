@@ -39,6 +39,7 @@ def app(tmp_path_factory):
         yield application
 
 
+@pytest.mark.slow
 def test_no_server_error_and_no_undocumented_status(app):
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     client = TestClient(app)

@@ -65,6 +65,7 @@ def check_kill(store, url: str, tmp_path, n: int, env: dict | None = None):
     assert after[0] == n and after != before
 
 
+@pytest.mark.slow
 def test_sqlite_load_killed_mid_write_leaves_the_store_as_before(chongqing, tmp_path):
     # SQLite writes in batches of 50,000 inside one transaction: 120,000 rows give a mid-write moment.
     check_kill(chongqing, f"sqlite:///{chongqing.path}", tmp_path, 120_000)
@@ -100,6 +101,7 @@ def test_repair_removes_what_a_killed_neo4j_load_staged(neo4j_store, tmp_path):
     assert raw_issue_nodes(neo4j_store) == 3_000 and state(neo4j_store) == before
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_reported_as_such_and_the_store_is_unchanged(tmp_path):
     from graph.sqlite_store import SQLiteStore
     disk = tmp_path / "disk"
@@ -127,6 +129,7 @@ def test_a_full_disk_is_reported_as_such_and_the_store_is_unchanged(tmp_path):
         subprocess.run(["umount", str(disk)], check=True)
 
 
+@pytest.mark.slow
 def test_a_load_neo4j_refuses_for_memory_says_so_in_chinese_and_writes_nothing(tmp_path):
     """An engine whose transactions may use 2 MB (db.memory.transaction.max) refuses the batch of
     Chongqing's villages: the analyst reads why and what to change, not a traceback."""

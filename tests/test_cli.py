@@ -47,6 +47,7 @@ def test_help_is_in_chinese():
     assert "--new-category" in result.stdout and "问题类别" in result.stdout
 
 
+@pytest.mark.slow
 def test_reading_a_store_that_does_not_exist_exits_2_and_creates_nothing(tmp_path):
     missing = tmp_path / "no" / "such" / "x.db"
     for args in (["stats"], ["rootcauses", "--json"], ["show", "500101"], ["chain", "Q1"], ["history", "Q1"]):
@@ -77,6 +78,7 @@ def test_reads_work_on_a_read_only_file_system(chongqing_template, tmp_path):
         subprocess.run(["umount", str(mount)], check=True)
 
 
+@pytest.mark.slow
 def test_unknown_district_exits_2(chongqing_template, tmp_path):
     db = tmp_path / "x.db"
     shutil.copy(chongqing_template, db)
@@ -85,6 +87,7 @@ def test_unknown_district_exits_2(chongqing_template, tmp_path):
         assert result.returncode == 2 and "已加载的 6 位区县代码" in result.stderr, result.stderr
 
 
+@pytest.mark.slow
 def test_show_takes_a_name_and_lists_an_ambiguous_one(chongqing_template, tmp_path):
     db = tmp_path / "x.db"
     shutil.copy(chongqing_template, db)
@@ -111,6 +114,7 @@ def test_stats_columns_line_up_with_chinese_names(chongqing_template, tmp_path):
     assert len(widths) == 1, widths  # every row, CJK names included, ends in the same column
 
 
+@pytest.mark.slow
 def test_ci_true_fails_without_the_neo4j_engine(tmp_path):
     """Without Java on PATH, the Neo4j tests fail under CI=true and are skipped elsewhere."""
     test = "tests/test_store_contract.py::test_division_reads"
@@ -165,6 +169,7 @@ def test_usage_and_argument_errors_are_in_chinese():
     assert "参数 --level：无效的选择 'province'" in result.stderr
 
 
+@pytest.mark.slow
 def test_stats_and_show_print_chinese_only(chongqing_template, tmp_path):
     db = tmp_path / "x.db"
     shutil.copy(chongqing_template, db)
@@ -176,6 +181,7 @@ def test_stats_and_show_print_chinese_only(chongqing_template, tmp_path):
         assert not words, (args, words)
 
 
+@pytest.mark.slow
 def test_history_shows_times_in_the_offices_zone_and_keeps_utc_in_json(chongqing_template, tmp_path):
     import datetime as dt
     db = tmp_path / "x.db"
@@ -192,6 +198,7 @@ def test_history_shows_times_in_the_offices_zone_and_keeps_utc_in_json(chongqing
     assert f"{beijing}  未整改" in text
 
 
+@pytest.mark.slow
 def test_packages_with_nothing_to_write_say_so_and_write_nothing(chongqing_template, tmp_path):
     db = tmp_path / "x.db"
     shutil.copy(chongqing_template, db)

@@ -107,6 +107,7 @@ def test_due_dates_count_from_the_report_date(packaged):
             assert village["due_on"] >= "2026-11-28" and village["overdue"]  # the ledger's 2024 dates passed
 
 
+@pytest.mark.slow
 def test_cli_packages_print_no_date_in_the_past(packaged):
     store, _ = packaged
     result = run_cli("packages", "--json", "--as-of", "2026-11-28", store=f"sqlite:///{store.path}")
@@ -114,6 +115,7 @@ def test_cli_packages_print_no_date_in_the_past(packaged):
     assert all(p["agency_end"]["due_on"] > "2026-11-28" for p in json.loads(result.stdout))
 
 
+@pytest.mark.slow
 def test_templates_keep_existing_files_format_codes_as_text_and_list_the_categories(chongqing, tmp_path):
     paths = write_templates(tmp_path)
     result = run_cli("template", str(tmp_path))

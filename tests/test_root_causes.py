@@ -184,6 +184,7 @@ def test_one_district_alone_is_compared_with_the_catalog_rates(sqlite_store, tmp
 
 
 # -- the ways an office uses xuncha -----------------------------------------------------------------
+@pytest.mark.slow
 def test_readme_workflow_one_district_office_finds_its_planted_causes(chongqing_template, tmp_path):
     """The README's workflow: all of Chongqing's divisions, one district's ledger. The other
     districts have no ledger and are no baseline; the district is compared with the catalog."""
@@ -206,6 +207,7 @@ def test_readme_workflow_one_district_office_finds_its_planted_causes(chongqing_
     assert district["evidence"]["baseline"] == "reference"
 
 
+@pytest.mark.slow
 def test_store_ledger_rules_equal_the_reference(chongqing, tmp_path):
     """SQLite's LEDGER_SQL/EXPOSURE_SQL compute what graph/analysis/ledger.py says, on a ledger
     with several rounds, rectifications, recurrences and a 回头看 round."""
@@ -225,6 +227,7 @@ def test_store_ledger_rules_equal_the_reference(chongqing, tmp_path):
     assert sum(c.villages_recurred for c in cells) > 0 and sum(c.villages_rectified for c in cells) > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("usage", ["one_district", "some_districts", "mid_term"])
 def test_null_scenarios_surface_nothing_in_each_usage(chongqing, tmp_path, usage):
     districts = {"one_district": ["500101"], "some_districts": ["500101", "500102", "500230", "500231"],
@@ -239,6 +242,7 @@ def test_null_scenarios_surface_nothing_in_each_usage(chongqing, tmp_path, usage
     assert any(c.level == "district" and c.tested for c in candidates)
 
 
+@pytest.mark.slow
 def test_office_catalog_without_rates_makes_no_district_test_and_says_why(chongqing, tmp_path):
     """An office's own categories (Chinese headers, no rates), one district: townships are tested,
     the district is not, and every untested pair carries the reason."""

@@ -3,6 +3,8 @@ bound into the SQLite and Neo4j aggregations as parameters (no copy of them in t
 one walk up the division chain for the CLI and the API."""
 from __future__ import annotations
 
+import pytest
+
 import json
 import re
 import shutil
@@ -39,6 +41,7 @@ def test_the_sqlite_aggregation_reads_the_weights_it_is_given(chongqing, tmp_pat
     assert [c[8] for c in chongqing.db.execute(LEDGER_SQL, doubled)] == [2 * c[8] for c in cells]
 
 
+@pytest.mark.slow
 def test_show_and_the_api_walk_up_the_same_chain(chongqing_template, tmp_path):
     db = tmp_path / "x.db"
     shutil.copy(chongqing_template, db)

@@ -18,6 +18,7 @@ def test_lower_tails_are_almost_one_not_zero():
     assert excess_sf(1, 12000, 1200.0, 1400.0) == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_binomial_and_hypergeometric_tails_equal_scipy_over_random_inputs():
     rng = np.random.default_rng(20261128)
     for _ in range(5000):
@@ -103,6 +104,7 @@ def test_village_statistic_tail_equals_enumeration_of_every_outcome():
             assert mine == pytest.approx((ge, gt), rel=1e-9, abs=1e-15), (rho, observed)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rho", [0.0, 0.05])
 def test_village_statistic_null_p_values_are_uniform(rho):
     """Randomised p-values of the per-village statistic under its null, simulated: uniform (KS),

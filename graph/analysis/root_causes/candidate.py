@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-
-DEFAULT_MIN_CONFIDENCE = 0.99
+from ...model import DEFAULT_MIN_CONFIDENCE  # noqa: F401  (read here by the package's modules)
 
 
 BASELINE_ZH = {
