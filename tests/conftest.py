@@ -160,3 +160,37 @@ def pytest_collection_modifyitems(config, items):
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or (
                 params is not None and "neo4j" in params.params.values()):
             item.add_marker(pytest.mark.slow)
+
+
+# -- the API's two districts -----------------------------------------------------------------------
+API_SCOPE = ("500101", "500102")   # 万州区 and 涪陵区
+ROLES = ("viewer", "analyst", "editor", "admin")
+
+
+def two_districts(store, work: Path):
+    """万州区 and 涪陵区 with their units, duties and a generated ledger, and a token of every role,
+    all districts and scoped to 万州区 (the plain tokens by role)."""
+    from graph.access import create_token
+    from loaders.catalog import catalog_units
+    from loaders.scenario import generate_scenario
+    from loaders.tables import load_table
+    load_scope(store, API_SCOPE)
+    for district in API_SCOPE:
+        store.upsert_units(catalog_units(store, district))
+    scenario = generate_scenario(store, districts=list(API_SCOPE), seed=3, causes=2)
+    files = scenario.write(work / "scenario")
+    for table in ("units", "duties", "issues"):
+        load_table(store, table, files[table])
+    tokens = {role: create_token(store, role)[0] for role in ROLES}
+    tokens.update({f"{role}@home": create_token(store, role, API_SCOPE[0])[0] for role in ROLES})
+    return scenario, tokens
+
+
+@pytest.fixture(scope="session")
+def api_sqlite_template(tmp_path_factory):
+    """The two districts in a SQLite file, made once: each test gets a copy of its own."""
+    work = tmp_path_factory.mktemp("api-template")
+    store = SQLiteStore(work / "api.db")
+    scenario, tokens = two_districts(store, work)
+    store.close()
+    return work / "api.db", scenario, tokens

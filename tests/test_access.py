@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from graph import open_workflow
 
 from .conftest import run_cli
-from .test_api import HEADER, HOME, OTHER, SCOPE, api, api_sqlite_template  # noqa: F401  (the fixture, on both stores)
+from .test_api import HEADER, HOME, OTHER, SCOPE, api  # noqa: F401  (the fixture, on both stores)
 
 ROW = {"round_id": "2025年第1轮", "found_on": "2025-03-05", "severity": "一般"}
 

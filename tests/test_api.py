@@ -6,51 +6,20 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from graph.access import create_token
 from graph.settings import Settings
-from loaders.catalog import catalog_units
-from loaders.scenario import generate_scenario
-from loaders.tables import load_table
 
-from .conftest import NEO4J_PASSWORD, load_scope, run_cli
+from .conftest import API_SCOPE as SCOPE
+from .conftest import NEO4J_PASSWORD, ROLES, run_cli, two_districts
 
-SCOPE = ("500101", "500102")   # 万州区 and 涪陵区
 HOME, OTHER = SCOPE
-ROLES = ("viewer", "analyst", "editor", "admin")
+
 HEADER = ["问题编号", "村(社区)代码", "巡察轮次", "发现日期", "问题类别", "严重程度", "整改状态"]
-
-
-def _two_districts(store, work: Path):
-    """万州区 and 涪陵区 with their units, duties and a generated ledger, and a token of every role,
-    all districts and scoped to 万州区 (the plain tokens by role)."""
-    load_scope(store, SCOPE)
-    for district in SCOPE:
-        store.upsert_units(catalog_units(store, district))
-    scenario = generate_scenario(store, districts=list(SCOPE), seed=3, causes=2)
-    files = scenario.write(work / "scenario")
-    for table in ("units", "duties", "issues"):
-        load_table(store, table, files[table])
-    tokens = {role: create_token(store, role)[0] for role in ROLES}
-    tokens.update({f"{role}@home": create_token(store, role, HOME)[0] for role in ROLES})
-    return scenario, tokens
-
-
-@pytest.fixture(scope="session")
-def api_sqlite_template(tmp_path_factory):
-    """The two districts in a SQLite file, made once: each test gets a copy of its own."""
-    from graph.sqlite_store import SQLiteStore
-    work = tmp_path_factory.mktemp("api-template")
-    store = SQLiteStore(work / "api.db")
-    scenario, tokens = _two_districts(store, work)
-    store.close()
-    return work / "api.db", scenario, tokens
 
 
 @pytest.fixture(params=["sqlite", "neo4j"])
@@ -64,7 +33,7 @@ def api(request, tmp_path):
     else:
         store = request.getfixturevalue("neo4j_store")
         url = store.url
-        scenario, tokens = _two_districts(store, tmp_path)
+        scenario, tokens = two_districts(store, tmp_path)
     settings = Settings(XUNCHA_STORE=url, NEO4J_PASSWORD=NEO4J_PASSWORD)
     with TestClient(create_app(settings)) as client:
         yield Api(client, tokens, scenario, request.param, url)

@@ -11,7 +11,7 @@ from graph.analysis.root_causes import DEFAULT_MIN_CONFIDENCE
 from visualizations import pages
 
 from .conftest import load_scope
-from .test_api import HOME, api, api_sqlite_template  # noqa: F401  (the fixture: an app over each store, tokens of every role)
+from .test_api import HOME, api  # noqa: F401  (the fixture: an app over each store, tokens of every role)
 
 SURFACED = ("surfaced", DEFAULT_MIN_CONFIDENCE)
 

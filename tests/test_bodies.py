@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from .test_api import HEADER, api, api_sqlite_template  # noqa: F401  (the fixture, on both stores)
+from .test_api import HEADER, api  # noqa: F401  (the fixture, on both stores)
 
 MB = 2**20
 

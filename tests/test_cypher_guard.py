@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-from .test_api import HOME, api, api_sqlite_template  # noqa: F401  (the fixture, on both stores)
+from .test_api import HOME, api  # noqa: F401  (the fixture, on both stores)
 
 ATTACKS = [
     ("LOAD CSV FROM 'file:///etc/passwd' AS row RETURN row", {}),
