@@ -283,6 +283,10 @@ def test_base_data_loaded_once_scores_alike_in_the_api_and_the_cli(api):
         {code: (round(c["score"], 6), c["class_"], c["mode"]) for code, c in after.items()}
     actions = [e["action"] for e in api.call("GET", "/audit?limit=500").json()["items"]]
     assert actions.count("base_data.upload") == 2
+    first = next(e for e in reversed(api.call("GET", "/audit?limit=500").json()["items"])
+                 if e["action"] == "base_data.upload")
+    assert first["before"]["villages"][weak] is None and first["after"]["villages"][weak]["weak_organisation"] == 1
+    assert first["after"]["file"]["name"] == "村(社区)基础信息.csv" and len(first["after"]["file"]["sha256"]) == 64
 
 
 def test_one_error_shape_and_bounded_lists(api):

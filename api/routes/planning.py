@@ -9,14 +9,14 @@ from fastapi import APIRouter, Form, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from graph import service
+from graph import open_workflow, service
 from graph.errors import NotFound
 from loaders.base_data import read_config
 
 from ..audit import audit
 from ..deps import Analyst, CacheDep, Caller, Editor, StoreDep
 from ..schemas import WriteOut
-from ..uploads import uploaded
+from ..uploads import file_sha256, uploaded
 
 router = APIRouter(tags=["计划与整改闭环 (planning and the closed loop)"])
 District = Query(..., pattern=r"^\d{6}$", description="区县代码")
@@ -182,11 +182,20 @@ async def upload_base_data(file: UploadFile, store: StoreDep, caller: Editor,
                            district: str = Form(..., pattern=r"^\d{6}$", description="区县代码")):
     from loaders.base_data import load_base_data
     district = _district(store, caller, district)
+    workflow = open_workflow(store)
     async with uploaded(file) as (name, path):
+        source = {"name": name, "sha256": file_sha256(path)}
+
         def write():
+            # The audit entry lists each village the upload changed, its values before and after.
             with store.atomic():
+                before = workflow.base_data(district)
                 summary = load_base_data(store, path, district)
-                audit(store, caller, "base_data.upload", district, None, {"file": name, **summary.as_dict()}, district)
+                after = workflow.base_data(district)
+                changed = sorted(code for code, values in after.items() if before.get(code) != values)
+                audit(store, caller, "base_data.upload", district, {"villages": {c: before.get(c) for c in changed}},
+                      {"villages": {c: after[c] for c in changed}, "summary": summary.as_dict(), "file": source},
+                      district)
             return summary
         summary = await run_in_threadpool(write)
     return summary.as_dict()
