@@ -27,16 +27,18 @@ def attribute_levels(candidates: list[Candidate], tally: Tally, district_base: B
 
     * The townships of a surfaced district pair that pass for the category, on their own or in
       the family of the district's townships (hierarchical testing: a township is only tested
-      there once its district pair stands), are *local*. Where they are fewer than half of the
-      district's inspected townships, the district pair is tested again without them
-      (:func:`rest_of_district`: excess and recurrence).
-    * The rest shows the excess or the recurrence at the discovery level (``1 - min_confidence``),
-      or the local townships are more than half: the excess is the district's. Its surfaced
-      townships are withdrawn, ``explained_by`` the district unit.
-    * The rest shows nothing (p above both the district level's cut-off and ``REST_LEVEL``) and
-      its count fits the baseline better than the district's rate: the excess was the local
-      townships'. The district pair is withdrawn, ``explained_by`` them, and they are surfaced with
-      the confidence of the family they passed in.
+      there once its district pair stands), are *local*. The district pair is tested again
+      without them (:func:`rest_of_district`: excess and recurrence).
+    * The rest shows the excess or the recurrence at the discovery level (``1 - min_confidence``):
+      the excess is the district's. Its surfaced townships are withdrawn, ``explained_by`` the
+      district unit. Never on less: a township's discovery is not taken on evidence that lies in
+      that township (a township ×4.7 withdrawn for a district standing on "84 found, 76.0
+      expected" and recurrences in that township's villages).
+    * Fewer than half of its townships are local, and the rest shows nothing (p above both the
+      district level's cut-off and ``REST_LEVEL``) and fits the baseline better than the
+      district's rate, or the pair stands on recurrence alone and the rest does not show it: the
+      excess was the local townships'. The district pair is withdrawn, ``explained_by`` them, and
+      they are surfaced with the confidence of the family they passed in.
     * In between (the rest shows a little, not enough to be a discovery of its own): both stand.
       A district cannot take a township's discovery on evidence that lies in that township.
 
@@ -75,9 +77,12 @@ def attribute_levels(candidates: list[Candidate], tally: Tally, district_base: B
         if c.p_excess > alpha:
             c.reason = recurrence_alone_note(c, tally, d, j, district_base, rho, alpha, inside)
         local = by_pair.get((c.area_code, c.category), [])
-        if not local or 2 * len(local) >= int((tally.district == d).sum()):
-            district_wide[(c.area_code, c.category)] = c  # none stand out, or half or more: spread
+        if not local:
+            district_wide[(c.area_code, c.category)] = c  # none stands out: spread
             continue
+        # Half or more of its townships stand out: the district is not withdrawn for them, but
+        # they are withdrawn for it only on what the rest shows (below), as for a few.
+        most = 2 * len(local) >= int((tally.district == d).sum())
         rest_excess, rest_rec, spread_fits = rest_of_district(
             tally, d, j, [ti[t.area_code] for t in local], district_base, rho,
             c.observed / c.expected if c.expected > 0 else 1.0)
@@ -90,9 +95,13 @@ def attribute_levels(candidates: list[Candidate], tally: Tally, district_base: B
             c.evidence["p_recurrence_without_local_townships"] = _sig(rest_rec)
         if spread_fits:
             c.evidence["rest_fits_district_rate"] = True
+        # A rest that fits the district's raised rate speaks for a district-wide excess only
+        # where the district's excess stands: a pair standing on recurrence alone whose rest shows
+        # nothing is the recurrence of its local townships.
+        wide_rate = spread_fits and c.p_excess <= alpha
         if rest <= alpha:
             district_wide[(c.area_code, c.category)] = c
-        elif rest > max(cutoff, REST_LEVEL) and not spread_fits:
+        elif not most and (rest > max(cutoff, REST_LEVEL) or c.p_excess > alpha) and not wide_rate:
             # The rest shows no excess at all (not merely less than the cut-off): a district-wide
             # cause keeps an excess without a township or two, a township's cause leaves none.
             # Judged at REST_LEVEL, not at a discovery threshold: it only chooses between two

@@ -66,7 +66,7 @@ def district_prior(tally: Tally, rho: np.ndarray, spread, x_rest, n_rest, nn_res
     share over every area only by ``tau2_all``, the spread with such districts counted, so its
     townships are not each taken for a cause.
     """
-    share, tau2_all, tau2_usual, centre = spread
+    share, tau2_all, tau2_usual, centre = spread[:4]
     ordinary = np.abs(_standardised(x_rest, n_rest, nn_rest, rho, centre, tau2_usual)) <= ORDINARY_Z
     return (np.where(ordinary, centre[None], share[None]),
             np.where(ordinary, pooling_weight(centre, tau2_usual)[None], pooling_weight(share, tau2_all)[None]))
@@ -236,10 +236,15 @@ def district_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, 
     xd, nd, nnd = tally.district_x, tally.district_n, tally.district_nn
     D = len(tally.districts)
     if D >= 2:
-        share, share_var = _posterior(xd.sum(axis=0) - xd, nd.sum(axis=0) - nd, nnd.sum(axis=0) - nnd, rho)
-        # Ordinary districts differ beyond their villages' variation (τ²): a district is a root
-        # cause only beyond that spread.
-        share_var = share_var + spread[2][None, :, :]
+        n_rest = nd.sum(axis=0) - nd
+        share, share_var = _posterior(xd.sum(axis=0) - xd, n_rest, nnd.sum(axis=0) - nnd, rho)
+        # Ordinary districts differ beyond their villages' variation (τ², estimated without the
+        # district tested): a district is a root cause only beyond that spread. The other
+        # districts' share differs from theirs by as much, averaged over them by size
+        # (Σ n_i² / (Σ n_i)²): with four districts that is a third of τ² again.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            concentration = np.where(n_rest > 0, ((nd ** 2).sum(axis=0) - nd ** 2) / np.maximum(n_rest, 1) ** 2, 0.0)
+        share_var = share_var + spread.tau2_apart * (1 + concentration[:, :, None])
         usable = (nd.sum(axis=0) - nd > 0) & (nd > 0)
         return Baseline(share, share_var, usable, ["other_districts"] * D, [None] * D)
     if reference is not None:
