@@ -10,6 +10,9 @@ Families (generator options, ``loaders/scenario.py``), none of them tuned for:
   (iv)  partial      — 40–70 % of villages inspected, 2 rounds, persisting mix
   (v)   office       — another province (宁夏, 64), an office's own catalog of 6–10 categories,
                        no rates, 3 rounds
+  (vi)  terms        — two terms (届次) of 2 rounds each, persisting mix, districts differing for
+                       local reasons (φ 0.02, stable over terms), causes new in the latest term:
+                       surfaced against the earlier term
 Usages: (a) one district office (its ledger in the whole province's divisions); (b) a province
 office, 60 % of districts inspected; (c) mid-term, half of the townships inspected; (d) everything;
 (e) a city office of 4–8 districts (few districts to estimate their spread from), six causes.
@@ -63,7 +66,12 @@ FAMILIES = {
     "fixes_fail": lambda seed: dict(rounds=2, every_round=True, revisit=True),
     "partial": lambda seed: dict(rounds=2, every_round=True, kappa=30.0, coverage=0.4 + 0.3 * ((seed * 7) % 10) / 10),
     "office": lambda seed: dict(rounds=3, every_round=True, kappa=30.0, office_categories=6 + seed % 5),
+    "terms": lambda seed: dict(rounds=2, every_round=True, kappa=30.0, terms=2, spread=TERMS_SPREAD),
 }
+# The terms family: districts differ for local reasons by φ = 0.02 (a 42 % coefficient of variation
+# of a 10 % share, as tests/test_root_causes.py draws them), the same in both terms; causes are new
+# in the latest term, which is surfaced with the earlier one as its baseline.
+TERMS_SPREAD = 0.02
 PROVINCE = {"office": "64"}  # the others: Chongqing (50)
 USAGES = ("a", "b", "c", "d", "e")
 ORACLE_M, ORACLE_F = 4.0, 0.8
@@ -194,6 +202,7 @@ def oracle_discoveries(scenario, pairs: list[tuple[str, str]], truth_shares: dic
     office (c) over six seeds. Those lifted its Benjamini–Hochberg cut-off, so its recall was not
     the ceiling at the same false-discovery rate."""
     prefix, p_value = (9, oracle_p_value) if level == "township" else (6, oracle_district_p_value)
+    local_share = _local_shares(scenario, truth_shares)
     boost: dict[tuple[str, str], float] = {}
     other_level = "district" if level == "township" else "township"
     for cause in scenario.causes:
@@ -209,12 +218,27 @@ def oracle_discoveries(scenario, pairs: list[tuple[str, str]], truth_shares: dic
     villages_of: dict[str, list[str]] = defaultdict(list)
     for village in totals:
         villages_of[village[:prefix]].append(village)
-    p_values = [p_value([(totals[v], counts.get((v, category), 0), truth_shares[(kind_of[v], category)],
+    p_values = [p_value([(totals[v], counts.get((v, category), 0), local_share(v, kind_of[v], category),
                           boost.get((v, category), 1.0)) for v in villages_of[area]], kappa)
                 for area, category in pairs]
     q = benjamini_hochberg(p_values)
     ORACLE_P.update(zip(((level,) + pair for pair in pairs), p_values))
     return {pair for pair, qv in zip(pairs, q) if qv <= alpha}
+
+
+def _local_shares(scenario, truth_shares: dict):
+    """The true share of a category in a village: the catalog's, or with districts that differ for
+    local reasons (``scenario.local``), the district's own (the oracle knows it)."""
+    if not scenario.local:
+        return lambda village, kind, category: truth_shares[(kind, category)]
+    kinds = {kind for kind, _ in truth_shares}
+    shares = {}
+    for district in {d for d, _ in scenario.local}:
+        for kind in kinds:
+            weights = {c: truth_shares[(kind, c)] * scenario.local[(district, c)] for _, c in truth_shares if _ == kind}
+            total = sum(weights.values())
+            shares.update({(district, kind, c): w / total for c, w in weights.items()})
+    return lambda village, kind, category: shares[(village[:6], kind, category)]
 
 
 # -- one run ---------------------------------------------------------------------------------------
@@ -248,15 +272,24 @@ def run_one(store: SQLiteStore, province: str, family: str, usage: str, seed: in
     generated = time.perf_counter() - started
     kind_of = {v.code: v.kind for v in villages}
     village_map = {v.code: (v.parent_code, v.code[:6], v.kind) for v in villages}
-    cells, exposure, hints, counts = ledger_facts_from_findings((finding(i) for i in scenario.issues), village_map)
+    terms = options.get("terms", 1)
+    latest = f"第{terms}届"
+    current = [i for i in scenario.issues if i.get("term", latest) == latest]
+    cells, exposure, hints, counts = ledger_facts_from_findings((finding(i) for i in current), village_map)
     names = {c.name for c in scenario.categories}
     duties = [Duty(d.category, d.level, d.function, d.duty) for d in store.duties() if d.category in names]
     units = [Unit(u.unit_id, u.name, u.level.value, u.area_code, u.function) for u in scenario.units]
     categories = ([CategoryIn(name=c.name, group=c.group) for c in scenario.categories] if scenario.office
                   else scenario.categories)
     facts = LedgerFacts(cells, exposure, hints, units, duties, categories, village_counts=counts_for(counts))
+    earlier = None
+    if terms > 1:
+        before = [i for i in scenario.issues if i["term"] == f"第{terms - 1}届"]
+        e_cells, e_exposure, e_hints, e_counts = ledger_facts_from_findings((finding(i) for i in before), village_map)
+        earlier = LedgerFacts(e_cells, e_exposure, e_hints, units, duties, categories, village_counts=counts_for(e_counts))
+    scenario.issues = current  # the oracles see the term surfaced
     started = time.perf_counter()
-    candidates = surface_root_causes(facts, min_confidence=DEFAULT_MIN_CONFIDENCE)
+    candidates = surface_root_causes(facts, min_confidence=DEFAULT_MIN_CONFIDENCE, earlier=earlier)
     seconds = time.perf_counter() - started
 
     planted = {(c.level, c.area_code, c.category): c for c in scenario.causes}
@@ -311,7 +344,7 @@ def run_one(store: SQLiteStore, province: str, family: str, usage: str, seed: in
             "p": c.p_value if c else None,
             "oracle_p": ORACLE_P.get((cause.level, cause.area_code, cause.category))})
     if null:
-        result["null_p"] = randomised_null_p(facts, seed)
+        result["null_p"] = randomised_null_p(facts, seed, earlier)
     return result
 
 
@@ -323,7 +356,7 @@ def counts_for(counts):
     return lambda townships: [c for t in sorted(set(townships)) for c in by_township.get(t, [])]
 
 
-def randomised_null_p(facts: LedgerFacts, seed: int) -> dict[str, list[float]]:
+def randomised_null_p(facts: LedgerFacts, seed: int, earlier: LedgerFacts | None = None) -> dict[str, list[float]]:
     """Randomised excess p-values of every testable pair, ``P(X > x) + U · P(X = x)``: exactly
     uniform under a calibrated null whatever the discreteness of the counts, so their distance from
     uniform (KS) measures calibration, not the conservatism of small counts."""
@@ -335,10 +368,12 @@ def randomised_null_p(facts: LedgerFacts, seed: int) -> dict[str, list[float]]:
     reference, why = rc.reference_shares(facts, tally.categories)
     rng = np.random.default_rng(seed)
     out = {}
+    district_base = rc.district_baselines(tally, rho, spread, reference, why)
+    if earlier is not None:  # districts against their own last term, as surfacing judges them
+        district_base = rc.term_test(tally, rc.tally_ledger(earlier), rho, "district").baseline
     for level, arrays, base in (
             ("township", (tally.x, tally.n, tally.nn), rc.township_baselines(tally, rho, spread, reference)),
-            ("district", (tally.district_x, tally.district_n, tally.district_nn),
-             rc.district_baselines(tally, rho, spread, reference, why))):
+            ("district", (tally.district_x, tally.district_n, tally.district_nn), district_base)):
         level_rho = rho_t if level == "township" else rho
         observed, trials, mean, variance = rc.excess_moments(*arrays, base, level_rho)
         tested = np.array([r is None for r in base.reason])[:, None] & (trials > 0) & (mean > 0)

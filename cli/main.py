@@ -201,7 +201,8 @@ def cmd_generate(args) -> int:
                                      rounds=args.rounds, noise=args.noise, causes=args.causes,
                                      every_round=args.every_round, revisit=args.revisit, kappa=args.kappa,
                                      coverage=args.coverage, township_share=args.township_share,
-                                     office_categories=args.office_categories)
+                                     office_categories=args.office_categories, terms=args.terms,
+                                     spread=args.spread)
     paths = scenario.write(args.out)
     result = {**scenario.meta, "files": {k: str(v) for k, v in paths.items()}}
     if args.json:
@@ -233,15 +234,20 @@ def cmd_chain(args) -> int:
 
 
 def _analysis_options(args, store) -> dict:
-    return {"district": _district(store, args.district), "level": args.level, "top": args.top, "min_confidence": args.min_confidence,
-            "include_all": args.all}
+    options = {"district": _district(store, args.district), "level": args.level, "top": args.top,
+               "min_confidence": args.min_confidence, "include_all": args.all}
+    if getattr(args, "term", None) is not None:
+        options["term"] = args.term
+    return options
 
 
 def cmd_rootcauses(args) -> int:
     from graph import service
     from graph.reports import write_root_causes, write_root_causes_csv
     with closing(_reading(args)) as store:
-        causes, notes = service.root_cause_report(store, **_analysis_options(args, store))
+        options = _analysis_options(args, store)
+        current, earlier = service.term_pair(store, options.get("term"))
+        causes, notes = service.root_cause_report(store, **options)
     if args.xlsx:
         write_root_causes(causes, args.xlsx)
     if args.csv:
@@ -249,6 +255,9 @@ def cmd_rootcauses(args) -> int:
     if args.json:
         _print_json(causes)
         return 0
+    if current is not None:
+        print(f"届次：{current}" + (f"（区县以本区县上届 {earlier} 为基线，乡镇(街道)以同届同级为基线，两者证据并列）"
+                                    if earlier else "（没有更早的届次可作基线）"))
     for note in notes:
         print(f"未检验：{note}")
     if not causes:
@@ -837,6 +846,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--township-share", type=float, default=1.0, help="已巡察乡镇(街道)比例（届中）")
     generate.add_argument("--office-categories", type=int,
                           help="巡察办自有问题类别数，中文表头，无参考比例")
+    generate.add_argument("--terms", type=int, default=1,
+                          help="届数（每届五年，台账带“届次”列；根源只植入最近一届）")
+    generate.add_argument("--spread", type=float, default=0.0,
+                          help="区县之间因本地原因的稳定差异 φ（各届相同，不是根源；如 0.02）")
 
     command("chain", cmd_chain, "一个问题的责任链 (responsibility chain)").add_argument("issue_id", help="问题编号")
     command("history", cmd_history, "一个问题的整改状态记录 (status history)").add_argument(
@@ -851,6 +864,8 @@ def build_parser() -> argparse.ArgumentParser:
         analysis.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE,
                               help=f"置信度阈值（默认 {DEFAULT_MIN_CONFIDENCE}）")
         analysis.add_argument("--all", action="store_true", help="列出所有检验过的组合，不只是高于阈值的")
+        if name == "rootcauses":
+            analysis.add_argument("--term", help="只分析这一届（台账“届次”列；默认最近一届，以上一届为基线）")
         analysis.add_argument("--xlsx", help="同时写出 Excel 报告")
         if name == "rootcauses":
             analysis.add_argument("--csv", help="同时写出 CSV 报告（UTF-8 带 BOM）")

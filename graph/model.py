@@ -190,6 +190,26 @@ DONE_STATUSES = ("rectified", "closed")
 OPEN_STATUSES = ("open", "in_progress", "reopened")
 ONCE_RECTIFIED = ("rectified", "closed", "reopened")
 
+# The ledger's optional 届次 column: the term of office (巡察届次) a problem was found in, any label
+# ("第十四届", "2021-2026"). The issue keeps it as a column the format does not name (its
+# ``extra``, in every store), under the header the office wrote; terms are ordered by their first
+# 发现日期 (graph.analysis.terms).
+TERM_HEADER = "届次"
+TERM_HEADERS = (TERM_HEADER, "巡察届次", "届别")
+
+
+def term_of(extra) -> str | None:
+    """The 届次 of an issue from its extra columns; None where the ledger has none.
+
+    >>> term_of({"巡察届次": " 第十四届 "}), term_of({}), term_of(None)
+    ('第十四届', None, None)
+    """
+    for header in TERM_HEADERS:
+        value = (extra or {}).get(header)
+        if value is not None and str(value).strip():
+            return str(value).strip()
+    return None
+
 # The weight of a finding in the ledger's evidence, by severity (一般 1, 较重 2, 严重 4); a value
 # outside the enumeration (none passes validation) weighs as the gravest.
 SEVERITY_WEIGHT = {Severity.MINOR.value: 1.0, Severity.SERIOUS.value: 2.0, Severity.GRAVE.value: 4.0}

@@ -20,6 +20,7 @@ root-cause surfacing runs as Cypher aggregation inside Neo4j.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import re
 import threading
@@ -34,7 +35,7 @@ from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionE
 
 from . import projection
 from .errors import Forbidden, InputError, StoreError, StoreOutOfMemory, StoreUnavailable
-from .model import KIND_BY_LEVEL, LEDGER_PARAMETERS, CategoryIn, Division, DutyIn, IssueIn, UnitIn
+from .model import KIND_BY_LEVEL, LEDGER_PARAMETERS, TERM_HEADERS, CategoryIn, Division, DutyIn, IssueIn, UnitIn, term_of
 from .store import (ApiToken, AuditEntry, Duty, Exposure, FollowUp, HintCount, Inspection, Issue, LedgerCell, LedgerFacts, Progress, StatusChange, Unit,
                     VillageCount, WriteSummary, extra_json, issue_row)
 
@@ -727,6 +728,21 @@ class Neo4jStore:
                           f"RETURN {self._ISSUE} "
                           "ORDER BY i.issue_id", p=district or "")
         return [self._issue(r["i"]) for r in rows]
+
+    def term_starts(self) -> dict[str, dt.date]:
+        # Extra columns are one JSON text (as in SQLite): the few issues naming a term header are
+        # read, and the rule (graph.model.term_of) reads their label.
+        rows = self._table(PUBLISHED + f"MATCH (i:Issue) WHERE i.extra IS NOT NULL AND {visible('i')} "
+                           "AND any(h IN $headers WHERE i.extra CONTAINS h) "
+                           "WITH i.extra AS extra, min(i.found_on) AS first "
+                           "RETURN collect([extra, first]) AS rows", headers=[f'"{h}"' for h in TERM_HEADERS])
+        starts: dict[str, dt.date] = {}
+        for extra, first in rows:
+            term = term_of(json.loads(extra))
+            if term is not None:
+                first = _native(first)
+                starts[term] = min(starts.get(term, first), first)
+        return starts
 
     # -- analysis inputs --------------------------------------------------------------------------
     def _table(self, query: str, **params) -> list[list]:

@@ -7,6 +7,7 @@ import datetime as dt
 from .analysis.chains import responsibility_chain
 from .analysis.packages import build_packages
 from .analysis.root_causes import DEFAULT_MIN_CONFIDENCE, surface_root_causes
+from .analysis.root_causes.terms import order_terms
 from .access import EVERY_DISTRICT, Scope
 from . import open_workflow
 from .errors import InputError, NotFound, RowError
@@ -16,10 +17,64 @@ from .store import GraphStore
 BULK_FROM = 100  # candidates from which their problems are read in one pass
 
 
-def surfaced(store: GraphStore, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> list:
+def surfaced(store: GraphStore, min_confidence: float = DEFAULT_MIN_CONFIDENCE, term: str | None = None) -> list:
     """Every tested (area, category) pair of the whole store, best first: the one analysis the
-    root-cause reports, packages and views select from (baselines always use everything loaded)."""
-    return surface_root_causes(store.ledger_facts(), min_confidence=min_confidence)
+    root-cause reports, packages and views select from (baselines always use everything loaded).
+
+    A ledger with a 届次 column is analysed one term at a time: ``term`` (default the latest),
+    with the term before it as each area's own baseline (graph.analysis.root_causes.terms)."""
+    current, earlier = term_pair(store, term)
+    if current is None:
+        return surface_root_causes(store.ledger_facts(), min_confidence=min_confidence)
+    facts = term_facts(store)
+    return surface_root_causes(facts[current], min_confidence=min_confidence,
+                               earlier=facts.get(earlier) if earlier else None,
+                               terms=(current, earlier) if earlier else None)
+
+
+def term_pair(store: GraphStore, term: str | None = None) -> tuple[str | None, str | None]:
+    """The term analysed and the one before it (None, None for a ledger without 届次); a term the
+    ledger does not have is bad input."""
+    order = order_terms(store.term_starts())
+    if not order:
+        if term is not None:
+            raise InputError(RowError("台账", None, "届次", term,
+                                      "台账中有“届次”列：这份台账没有届次，不能按届次分析 (the ledger has no term column)"))
+        return None, None
+    if term is None:
+        term = order[-1]
+    if term not in order:
+        raise InputError(RowError("台账", None, "届次", term, "台账中的届次之一：" + "、".join(order)))
+    at = order.index(term)
+    return term, (order[at - 1] if at > 0 else None)
+
+
+def term_facts(store: GraphStore) -> dict[str, "LedgerFacts"]:
+    """Each term's ledger facts, by the ledger rules' reference (graph.analysis.ledger), from the
+    store's problems of that term; units, duties, categories and names as the store gives them."""
+    import dataclasses
+    from collections import defaultdict
+    from .analysis.ledger import finding, ledger_facts_from_findings
+    from .model import term_of
+    base = store.ledger_facts()
+    by_term = defaultdict(list)
+    for issue in store.issues():
+        label = term_of(issue.extra)
+        if label is not None:
+            by_term[label].append(finding(issue))
+    villages = {}
+    for district in sorted({c.district_code for c in base.cells}):
+        villages.update({v.code: (v.parent_code, v.code[:6], v.kind) for v in store.divisions("village", within=district)})
+    out = {}
+    for label, findings in by_term.items():
+        cells, exposure, hints, counts = ledger_facts_from_findings(findings, villages)
+        by_township = defaultdict(list)
+        for c in counts:
+            by_township[c.village_code[:9]].append(c)
+        out[label] = dataclasses.replace(
+            base, cells=cells, exposure=exposure, hints=hints,
+            village_counts=lambda townships, by=by_township: [c for t in sorted(set(townships)) for c in by.get(t, [])])
+    return out
 
 
 def root_causes(store: GraphStore, **options) -> list[dict]:
@@ -31,12 +86,12 @@ def root_causes(store: GraphStore, **options) -> list[dict]:
 def root_cause_report(store: GraphStore, *, district: str | None = None, level: str | None = None,
                       top: int | None = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
                       include_all: bool = False, with_issues: bool = True,
-                      candidates: list | None = None) -> tuple[list[dict], list[str]]:
+                      candidates: list | None = None, term: str | None = None) -> tuple[list[dict], list[str]]:
     """The root causes and, for the pairs in scope that could not be tested, each distinct reason
     (no baseline, no reference rates); ``district`` and ``level`` filter. ``candidates``: the
     store's :func:`surfaced` analysis at ``min_confidence``, when the caller has it already."""
     if candidates is None:
-        candidates = surfaced(store, min_confidence)
+        candidates = surfaced(store, min_confidence, term)
     notes = sorted({c.reason for c in candidates if not c.tested and c.reason and (district is None or c.district_code == district)
                     and (level is None or c.level == level)})
     selected = [c for c in candidates
@@ -54,6 +109,13 @@ def root_cause_report(store: GraphStore, *, district: str | None = None, level: 
         issues_of = lambda c: under.get((c.area_code, c.category), [])  # noqa: E731
     else:
         issues_of = lambda c: store.issues_in(c.area_code, c.category)  # noqa: E731
+    current = next((c.evidence["term"] for c in selected if c.evidence.get("term")), None)
+    if current is None and with_issues and selected and store.term_starts():
+        current = term_pair(store, term)[0]
+    if current is not None:  # a term analysed: its own problems only
+        from .model import term_of
+        in_term = issues_of
+        issues_of = lambda c: [i for i in in_term(c) if term_of(i.extra) == current]  # noqa: E731
     return [_cause(rank, c, issues_of(c) if with_issues else None)
             for rank, c in enumerate(selected, start=1)], notes
 

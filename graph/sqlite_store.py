@@ -15,7 +15,7 @@ from typing import Iterable, Iterator, Sequence
 import networkx as nx
 
 from .errors import DiskFull, InputError, NotSupported, StoreError, StoreMissing, StoreUnavailable
-from .model import LEDGER_PARAMETERS, CategoryIn, Division, DutyIn, IssueIn, IssueRecord, UnitIn
+from .model import LEDGER_PARAMETERS, TERM_HEADERS, CategoryIn, Division, DutyIn, IssueIn, IssueRecord, UnitIn
 from . import projection
 from .store import (ApiToken, AuditEntry, Duty, Exposure, FollowUp, HintCount, Inspection, Issue, LedgerCell, LedgerFacts,
                     Progress, StatusChange, Unit, VillageCount, WriteSummary, extra_json)
@@ -590,6 +590,13 @@ class SQLiteStore:
         rows = self.db.execute(self._ISSUE_SELECT + "WHERE village_code >= ? AND village_code < ? ORDER BY issue_id",
                                (lo, hi))
         return [self._issue(r) for r in rows]
+
+    def term_starts(self) -> dict[str, dt.date]:
+        # The term rule's headers, in the order graph.model.term_of reads them.
+        label = "COALESCE(" + ", ".join(f"NULLIF(TRIM(json_extract(extra, '$.\"{h}\"')), '')" for h in TERM_HEADERS) + ")"
+        rows = self.db.execute(f"SELECT {label} AS term, MIN(found_on) FROM issue WHERE extra IS NOT NULL "
+                               "GROUP BY term HAVING term IS NOT NULL")
+        return {str(term): dt.date.fromisoformat(first) for term, first in rows}
 
     def chain_graph(self, issue_id: str) -> nx.MultiDiGraph:
         return projection.chain_graph(self, issue_id)

@@ -27,6 +27,13 @@ Model
   (×2, and the category recurs after closure in 80 % of cases instead of 5 %). Causes are planted
   where a ledger can show them: about ten problems of the category are expected there anyway. The
   planted unit is the one bearing primary duty for the category at that level.
+* ``spread``: districts differ for local reasons, the same in every term: each district's rate of
+  each category is multiplied by ``Gamma`` with relative variance ``spread · (1 − π) / π`` (π the
+  category's share), so district shares spread by ``τ² ≈ spread · π(1 − π)``, as
+  ``tests/test_root_causes.py`` draws them. None of it is a root cause.
+* ``terms``: that many terms (届次) of inspection, five years apart, each a full term as above,
+  over the same villages with the same risks; the ledger's 届次 column labels them 第1届 … 第N届.
+  Causes are planted in the latest term only: new this term.
 * ``office_categories``: an office's own catalog of that many categories (drawn from the default
   one); its files carry Chinese headers and no rates, so nothing tells the analysis the
   categories' expected shares.
@@ -44,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from graph.errors import InputError
-from graph.model import DUTY_ORDER, CategoryIn, DutyType, Division, Severity, Status
+from graph.model import DUTY_ORDER, TERM_HEADER, CategoryIn, DutyType, Division, Severity, Status
 from graph.store import GraphStore
 
 from .catalog import CATALOG_DIR, catalog_units, default_categories
@@ -87,6 +94,8 @@ class Scenario:
     categories: list[CategoryIn] = field(default_factory=list)
     office: bool = False  # an office's own catalog: Chinese headers, no rates in the files
     base: list[list] = field(default_factory=list)  # village base data, BASE_HEADER rows
+    # (district, category) -> the rate's local multiplier (``spread``): the truth an oracle knows
+    local: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def write(self, out: str | Path) -> dict[str, Path]:
         """units.csv, duties.csv, issues.csv, truth.json; with an office catalog also
@@ -104,8 +113,9 @@ class Scenario:
         _write_rows(paths["duties"], ["问题类别", "层级", "职能", "责任类型"] if zh else list(duties[0]),
                     [[d["category"], {"district": "区县", "township": "乡镇"}[d["level"]] if zh else d["level"],
                       d["function"], DutyType(d["duty"]).zh if zh else d["duty"]] for d in duties])
-        fields = [ISSUE_FIELDS_ZH[f] for f in ISSUE_FIELDS] if zh else ISSUE_FIELDS
-        _write_rows(paths["issues"], fields, [[_zh_value(f, i[f]) if zh else i[f] for f in ISSUE_FIELDS]
+        names = ISSUE_FIELDS + (["term"] if self.issues and "term" in self.issues[0] else [])
+        fields = [ISSUE_FIELDS_ZH[f] for f in names] if zh else [TERM_HEADER if f == "term" else f for f in names]
+        _write_rows(paths["issues"], fields, [[_zh_value(f, i[f]) if zh else i[f] for f in names]
                                               for i in self.issues])
         if zh:
             paths["categories"] = out / "categories.csv"
@@ -143,7 +153,7 @@ ISSUE_FIELDS = ["issue_id", "village_code", "round_id", "found_on", "category", 
 ISSUE_FIELDS_ZH = {"issue_id": "问题编号", "village_code": "村(社区)代码", "round_id": "巡察轮次",
                    "found_on": "发现日期", "category": "问题类别", "description": "问题描述", "severity": "严重程度",
                    "amount_yuan": "涉及金额(元)", "status": "整改状态", "immediate": "立行立改", "due_on": "整改时限",
-                   "closed_on": "销号日期", "root_unit_hint": "根源单位"}
+                   "closed_on": "销号日期", "root_unit_hint": "根源单位", "term": TERM_HEADER}
 
 
 def short_name(name: str) -> str:
@@ -172,7 +182,7 @@ def generate_scenario(store: GraphStore, *, province: str | None = None, distric
                       seed: int = 1, rounds: int = 2, noise: float = 0.5, causes: int | None = None,
                       every_round: bool = False, revisit: bool = False, kappa: float | None = None,
                       coverage: float = 1.0, township_share: float = 1.0,
-                      office_categories: int | None = None) -> Scenario:
+                      office_categories: int | None = None, terms: int = 1, spread: float = 0.0) -> Scenario:
     """A generated term of inspection over the loaded divisions of ``province`` or ``districts``;
     see the module's docstring for the model and its options."""
     if not province and not districts:
@@ -181,6 +191,8 @@ def generate_scenario(store: GraphStore, *, province: str | None = None, distric
         raise InputError("--rounds ≥ 1, --noise 在 0 到 2 之间, --coverage 和 --township-share 在 (0, 1] 之间")
     if kappa is not None and kappa <= 0:
         raise InputError("--kappa 须大于 0")
+    if not 1 <= terms <= 5 or not 0 <= spread <= 0.2:
+        raise InputError("--terms 在 1 到 5 之间, --spread 在 0 到 0.2 之间")
     scope = [province] if province else list(districts)
     district_list: list[Division] = []
     for code in scope:
@@ -218,10 +230,23 @@ def generate_scenario(store: GraphStore, *, province: str | None = None, distric
                  for t in sorted(visited_townships)}
     townships_of = {d.code: [t for t in sorted(inspected) if townships[t].parent_code == d.code and inspected[t]]
                     for d in district_list}
-    round_ids = {r: f"{TERM_START.year + (r - 1) // 2}年第{(r - 1) % 2 + 1}轮" for r in range(1, rounds + 1)}
-    round_start = {r: TERM_START + dt.timedelta(days=180 * (r - 1)) for r in range(1, rounds + 2)}
-    if revisit:
-        round_ids[rounds + 1] = f"{TERM_START.year + rounds // 2}年回头看"
+    round_ids: dict[int, str] = {}
+    round_start: dict[int, dt.date] = {}
+    term_label = None
+
+    def start_term(t: int) -> None:
+        """Rounds of term ``t`` (1 … terms): the latest term starts at TERM_START, each earlier five years before."""
+        nonlocal term_label
+        start = TERM_START.replace(year=TERM_START.year - 5 * (terms - t))
+        round_ids.clear()
+        round_ids.update({r: f"{start.year + (r - 1) // 2}年第{(r - 1) % 2 + 1}轮" for r in range(1, rounds + 1)})
+        round_start.clear()
+        round_start.update({r: start + dt.timedelta(days=180 * (r - 1)) for r in range(1, rounds + 2)})
+        if revisit:
+            round_ids[rounds + 1] = f"{start.year + rounds // 2}年回头看"
+        term_label = f"第{t}届" if terms > 1 else None
+
+    start_term(terms)
     last_round = rounds + 1 if revisit else rounds
     visits = {t: (list(range(1, rounds + 1)) if every_round else [round_of[t]]) for t in inspected}
     kind_rate = {"village": "rate_village", "community": "rate_community", "other": "rate_community"}
@@ -278,17 +303,29 @@ def generate_scenario(store: GraphStore, *, province: str | None = None, distric
         used |= clash | {(cause.area_code, category.name)}
         planted.append(cause)
 
-    multiplier: dict[tuple[str, str], tuple[float, PlantedCause]] = {}  # (village, category) -> m, cause
-    recurring: dict[tuple[str, str], PlantedCause] = {}                # (township, category) -> cause
+    planted_multiplier: dict[tuple[str, str], tuple[float, PlantedCause]] = {}  # (village, category) -> m, cause
+    planted_recurring: dict[tuple[str, str], PlantedCause] = {}                # (township, category) -> cause
+    multiplier, recurring = planted_multiplier, planted_recurring
     for cause in planted:
         for township in cause.townships:
             pool = inspected[township]
             chosen = pool if cause.share >= 1 else rng.sample(pool, max(1, round(cause.share * len(pool))))
             for v in chosen:
-                multiplier[(v.code, cause.category)] = (cause.multiplier, cause)
+                planted_multiplier[(v.code, cause.category)] = (cause.multiplier, cause)
                 cause.affected.append(v.code)
             if cause.kind == "recurrence":
-                recurring[(township, cause.category)] = cause
+                planted_recurring[(township, cause.category)] = cause
+    # Local differences between districts, stable over terms (their own stream: a seed's ledger
+    # without them does not change).
+    local: dict[tuple[str, str], float] = {}
+    if spread > 0:
+        spread_rng = np.random.default_rng(seed * 104729 + 3)
+        total = sum(c.rate_village for c in categories)
+        for d in district_list:
+            for c in categories:
+                share = c.rate_village / total
+                v = spread * (1 - share) / share
+                local[(d.code, c.name)] = float(spread_rng.gamma(1 / v, v))
 
     issues: list[dict] = []
     counter: dict[str, int] = {}
@@ -324,6 +361,8 @@ def generate_scenario(store: GraphStore, *, province: str | None = None, distric
             "due_on": (found + dt.timedelta(days=90)).isoformat(),
             "closed_on": closed.isoformat() if closed else "", "root_unit_hint": hint,
         }
+        if term_label:
+            issue["term"] = term_label
         issues.append(issue)
         if planted_by:
             planted_by.villages.add(v.code)
@@ -341,51 +380,61 @@ def generate_scenario(store: GraphStore, *, province: str | None = None, distric
             add(v, category, r, cause, description=f"{issue['description']}（整改后反弹）")
 
     kind_rates = {kind: np.array([getattr(c, attr) for c in categories]) for kind, attr in kind_rate.items()}
-    earlier: list[tuple[Division, object, dict]] = []
+
+    def local_rates(district: str) -> np.ndarray | float:
+        return np.array([local[(district, c.name)] for c in categories]) if local else 1.0
+
     risks: dict[str, float] = {}
-    for township in sorted(inspected):
-        for v in inspected[township]:
-            risk = rng.gammavariate(shape, 1 / shape) if shape else 1.0
-            risks[v.code] = risk
-            rates = kind_rates[v.kind].copy()
-            causes_here = [multiplier.get((v.code, c.name), (1.0, None)) for c in categories]
-            boosted = rates * np.array([m for m, _ in causes_here])
-            if kappa is not None:  # the village's mix of problems, fixed for the term
-                weights = counts_rng.gamma(np.maximum(kappa * boosted / rates.sum(), 1e-9))
-                mix = weights / weights.sum() if weights.sum() > 0 else boosted / boosted.sum()
-            pending: list[tuple[object, dict]] = []
-            for r in visits[township]:
-                for category, issue in pending:  # found again after rectification, next round
-                    recur(v, category, issue, r)
-                pending = []
-                if kappa is None:
-                    counts = counts_rng.poisson(boosted * risk)
-                else:
-                    counts = counts_rng.multinomial(counts_rng.poisson(boosted.sum() * risk), mix)
-                for j, count in enumerate(counts):
-                    category = categories[j]
-                    for _ in range(int(count)):
-                        issue = add(v, category, r, causes_here[j][1])
-                        if issue["status"] in ("rectified", "closed"):
-                            if every_round:
-                                pending.append((category, issue))
-                            elif r < rounds:
-                                earlier.append((v, category, issue))
-            if every_round and revisit:
-                for category, issue in pending:
-                    recur(v, category, issue, last_round)
-    # Follow-up in the last round (回头看) when townships are inspected once: closed problems found again.
-    for v, category, issue in earlier:
-        recur(v, category, issue, last_round)
+    for term in range(1, terms + 1):
+        # Causes act in the latest term only: each is new this term.
+        start_term(term)
+        multiplier, recurring = (planted_multiplier, planted_recurring) if term == terms else ({}, {})
+        earlier: list[tuple[Division, object, dict]] = []
+        for township in sorted(inspected):
+            for v in inspected[township]:
+                risk = risks.get(v.code)
+                if risk is None:  # a village's risk is its own over terms
+                    risk = risks[v.code] = rng.gammavariate(shape, 1 / shape) if shape else 1.0
+                rates = kind_rates[v.kind] * local_rates(v.code[:6])
+                causes_here = [multiplier.get((v.code, c.name), (1.0, None)) for c in categories]
+                boosted = rates * np.array([m for m, _ in causes_here])
+                if kappa is not None:  # the village's mix of problems, fixed for the term
+                    weights = counts_rng.gamma(np.maximum(kappa * boosted / rates.sum(), 1e-9))
+                    mix = weights / weights.sum() if weights.sum() > 0 else boosted / boosted.sum()
+                pending: list[tuple[object, dict]] = []
+                for r in visits[township]:
+                    for category, issue in pending:  # found again after rectification, next round
+                        recur(v, category, issue, r)
+                    pending = []
+                    if kappa is None:
+                        counts = counts_rng.poisson(boosted * risk)
+                    else:
+                        counts = counts_rng.multinomial(counts_rng.poisson(boosted.sum() * risk), mix)
+                    for j, count in enumerate(counts):
+                        category = categories[j]
+                        for _ in range(int(count)):
+                            issue = add(v, category, r, causes_here[j][1])
+                            if issue["status"] in ("rectified", "closed"):
+                                if every_round:
+                                    pending.append((category, issue))
+                                elif r < rounds:
+                                    earlier.append((v, category, issue))
+                if every_round and revisit:
+                    for category, issue in pending:
+                        recur(v, category, issue, last_round)
+        # Follow-up in the last round (回头看) when townships are inspected once: closed problems found again.
+        for v, category, issue in earlier:
+            recur(v, category, issue, last_round)
 
     base = _base_data(villages_of, risks, seed, shape)
     meta = {"seed": seed, "scope": scope, "rounds": rounds, "noise": noise, "causes": len(planted),
             "every_round": every_round, "revisit": revisit, "kappa": kappa, "coverage": coverage,
             "township_share": township_share, "office_categories": office_categories,
+            "terms": terms, "spread": spread,
             "villages": sum(len(v) for v in villages_of.values()),
             "villages_inspected": sum(len(v) for v in inspected.values()), "issues": len(issues)}
     return Scenario(units=units, duties=duties, issues=issues, causes=planted, meta=meta,
-                    categories=categories, office=bool(office_categories), base=base)
+                    categories=categories, office=bool(office_categories), base=base, local=local)
 
 
 BASE_HEADER = ["村(社区)代码", "人口", "集体资金", "项目数", "矛盾纠纷和信访", "软弱涣散", "廉政风险"]

@@ -289,6 +289,17 @@ def test_base_data_loaded_once_scores_alike_in_the_api_and_the_cli(api):
     assert first["after"]["file"]["name"] == "村(社区)基础信息.csv" and len(first["after"]["file"]["sha256"]) == 64
 
 
+def test_a_term_the_ledger_does_not_have_is_refused_in_chinese(api):
+    """/rootcauses takes the CLI's --term; on a ledger without a 届次 column it is bad input, said
+    in Chinese, and the analysis without it is the one every other view reads."""
+    response = api.call("GET", "/rootcauses?term=第1届", token="analyst")
+    assert response.status_code == 422
+    [detail] = response.json()["error"]["details"]
+    assert (detail["column"], detail["value"]) == ("届次", "第1届") and "没有届次" in detail["expected"]
+    plain = api.call("GET", "/rootcauses?all=true&limit=500", token="analyst").json()["items"]
+    assert plain and not any("last_term" in c["evidence"] for c in plain)
+
+
 def test_one_error_shape_and_bounded_lists(api):
     for response in (api.call("GET", "/no-such-route"), api.call("GET", "/issues/NOPE"),
                      api.call("GET", "/issues?limit=501"), api.call("GET", "/issues?status=done"),

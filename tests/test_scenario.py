@@ -65,3 +65,34 @@ def test_generated_files_load_cleanly(chongqing, tmp_path):
     summaries = {t: load_table(chongqing, t, files[t]) for t in ("units", "duties", "issues")}
     assert summaries["issues"].inserted == len(scenario.issues)
     assert chongqing.counts()["issues"] == len(scenario.issues)
+
+
+def test_two_terms_label_each_problem_and_plant_causes_in_the_latest_only(chongqing, tmp_path):
+    """--terms 2 --spread 0.02: every problem carries its 届次 (the file's column), the earlier
+    term five years before the latest, causes act in the latest term only, and the districts'
+    local differences are the same in both terms (a district's share of a category moves together)."""
+    scenario = generate_scenario(chongqing, districts=list(SMALL_SCOPE), seed=5, terms=2, spread=0.02, every_round=True)
+    terms = Counter(i["term"] for i in scenario.issues)
+    assert set(terms) == {"第1届", "第2届"} and min(terms.values()) > 10_000
+    first = {t: min(i["found_on"] for i in scenario.issues if i["term"] == t) for t in terms}
+    assert first["第1届"][:4] == str(int(first["第2届"][:4]) - 5)
+    for cause in scenario.causes:  # the cause's villages see its category ×2–5 in the latest term only
+        affected = set(cause.affected)
+        count = Counter(i["term"] for i in scenario.issues
+                        if i["village_code"] in affected and i["category"] == cause.category)
+        assert count["第2届"] > 1.5 * count["第1届"], (cause.kind, count)
+    with open(scenario.write(tmp_path)["issues"], encoding="utf-8") as f:
+        assert next(csv.reader(f))[-1] == "届次"
+    # the local multipliers make the same districts high in both terms
+    shares = defaultdict(dict)
+    for term in terms:
+        mine = [i for i in scenario.issues if i["term"] == term]
+        for d in SMALL_SCOPE:
+            in_d = [i for i in mine if i["village_code"].startswith(d)]
+            shares[term][d] = {c: sum(i["category"] == c for i in in_d) / len(in_d) for c in {i["category"] for i in in_d}}
+    local = [scenario.local[(d, c)] for d in SMALL_SCOPE for c in shares["第1届"][d]]
+    ratio = [shares["第2届"][d].get(c, 0) / shares["第1届"][d][c] for d in SMALL_SCOPE for c in shares["第1届"][d]
+             if shares["第1届"][d][c] > 0.02]
+    assert statistics.pstdev(local) > 0.2 and statistics.median(ratio) > 0.8
+    same_seed_one_term = generate_scenario(chongqing, districts=list(SMALL_SCOPE), seed=5, every_round=True)
+    assert "term" not in same_seed_one_term.issues[0] and not same_seed_one_term.local

@@ -103,7 +103,9 @@ def test_chains_read_from_many_threads_at_once_are_each_their_own(any_store, tmp
 # The generator's default shape, and one with every village in three rounds plus a 回头看 round,
 # a persisting mix of problems and an office's own categories without rates (Chinese headers).
 LEDGER_SHAPES = {"standard": {}, "multi_round_office": {"rounds": 3, "every_round": True, "revisit": True,
-                                                         "kappa": 30.0, "office_categories": 8}}
+                                                         "kappa": 30.0, "office_categories": 8},
+                 # two terms (a 届次 column): each district against its own last term
+                 "two_terms": {"terms": 2, "spread": 0.02, "every_round": True}}
 
 
 @pytest.mark.parametrize("shape", sorted(LEDGER_SHAPES))
@@ -126,6 +128,8 @@ def test_both_stores_give_identical_answers(neo4j_store, tmp_path, shape):
         for field in ("cells", "exposure", "hints", "units", "duties", "categories", "names"):
             assert getattr(facts[0], field) == getattr(facts[1], field), field
         assert stores[0].counts() == stores[1].counts()
+        assert stores[0].term_starts() == stores[1].term_starts()
+        assert len(stores[0].term_starts()) == LEDGER_SHAPES[shape].get("terms", 0)
         ranked = [service.root_causes(s, include_all=True) for s in stores]
         assert ranked[0] == ranked[1]
         assert any(c["surfaced"] for c in ranked[0])

@@ -48,18 +48,21 @@ def _district(store, caller: Caller, district: str | None) -> str | None:
     return district
 
 
-def surfaced(store, cache: VersionedCache, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> list:
-    """The root-cause analysis of the whole store, once per data version: every selection by
-    district and level, the packages and the served views read it."""
-    return cache.analysis.get(store, ("surfaced", min_confidence), lambda: service.surfaced(store, min_confidence))
+def surfaced(store, cache: VersionedCache, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+             term: str | None = None) -> list:
+    """The root-cause analysis of the whole store (of one term: ``term``, default the latest), once
+    per data version: every selection by district and level, the packages and the served views read it."""
+    key = ("surfaced", min_confidence) + ((term,) if term is not None else ())
+    return cache.analysis.get(store, key,
+                              lambda: service.surfaced(store, min_confidence, term))
 
 
-def _causes_key(store, cache, caller, district, level, min_confidence, include_all):
+def _causes_key(store, cache, caller, district, level, min_confidence, include_all, term=None):
     district = _district(store, caller, district)
-    return (("rootcauses", district, level, min_confidence, include_all),
+    return (("rootcauses", district, level, min_confidence, include_all, term),
             lambda: service.root_causes(store, district=district, level=level, min_confidence=min_confidence,
-                                        include_all=include_all,
-                                        candidates=surfaced(store, cache, min_confidence)))
+                                        include_all=include_all, term=term,
+                                        candidates=surfaced(store, cache, min_confidence, term)))
 
 
 def _causes(store, cache, caller, district, level, min_confidence, include_all):
@@ -67,9 +70,9 @@ def _causes(store, cache, caller, district, level, min_confidence, include_all):
                                                   include_all))
 
 
-async def _causes_async(store, cache, caller, district, level, min_confidence, include_all):
+async def _causes_async(store, cache, caller, district, level, min_confidence, include_all, term=None):
     key = await run_read(store, lambda: _causes_key(store, cache, caller, district, level, min_confidence,
-                                                    include_all))
+                                                    include_all, term))
     return await cache.analysis.aget(store, *key)
 
 
@@ -79,8 +82,10 @@ async def rootcauses(store: StoreDep, cache: CacheDep, caller: Analyst,
                      level: Literal["township", "district"] | None = Level,
                      min_confidence: float = Query(DEFAULT_MIN_CONFIDENCE, ge=0.5, le=1),
                      all: bool = Query(False, description="所有检验过的组合，不只是高于阈值的"),
+                     term: str | None = Query(None, max_length=50,
+                                              description="届次（台账“届次”列；默认最近一届，以上一届为基线）"),
                      limit: int = Limit, offset: int = Offset):
-    causes = await _causes_async(store, cache, caller, district, level, min_confidence, all)
+    causes = await _causes_async(store, cache, caller, district, level, min_confidence, all, term)
     return {"items": causes[offset:offset + limit], "total": len(causes), "limit": limit, "offset": offset}
 
 

@@ -18,6 +18,11 @@ same way. The steps, each a module one can read and test alone:
    district unit's; one concentrated in townships that surface on their own is theirs.
 6. :mod:`.scoring` — the answering unit, the evidence and the ranking.
 
+With an earlier term (届次), :mod:`.terms` adds each area's own history as a baseline: a district
+is judged against its last term (its peers' test shown beside), a township against its peers (its
+last term shown beside), and the reason says whether a cause is new this term, persists from the
+last one, or is a local difference that was always there.
+
 This module runs them in order (:func:`surface_root_causes`). ``docs/root-causes.md`` gives the
 model, its assumptions, and the benchmark matrix it is judged on.
 """
@@ -39,11 +44,14 @@ from .scoring import _candidate, _duty_bearers, _hint_counts, add_evidence, scor
 from .spread import (CHI2_1_MEDIAN, MIN_SPREAD_CELLS, ORDINARY_Z, between_district_spread,  # noqa: F401
                      category_spreads, pooling_weight, relative_spread)
 from .tally import KIND_INDEX, KINDS, Tally, tally_ledger  # noqa: F401
+from .terms import (TermTest, add_history, merged_baseline, order_terms, past_terms, tell_terms_apart,  # noqa: F401
+                    term_test)
 from .tests import (WEIGHT_FLOOR, _village_arrays, combine, excess_moments, excess_p_values,  # noqa: F401
                     recurrence_p_values, township_weights, village_p_values)
 
 
-def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> list[Candidate]:
+def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+                        earlier: LedgerFacts | None = None, terms: tuple[str, str] | None = None) -> list[Candidate]:
     """Test every (township, category) and (district, category) pair with a ledger and a duty
     bearer, attribute each excess to the right level, and return every pair, best first;
     ``surfaced`` marks the candidates (never one whose confidence is below ``min_confidence``).
@@ -54,6 +62,11 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
         The store's aggregates: problems per township, village kind and category, units, duties.
     min_confidence : float
         ``1 - q`` (Benjamini–Hochberg, per level) a pair needs to be surfaced.
+    earlier : LedgerFacts, optional
+        The same office's ledger of the term before (届次): each district's baseline becomes its own
+        last term (:func:`.terms.term_test`), and every pair's evidence shows both baselines.
+    terms : (str, str), optional
+        The labels of the current and the earlier term, for the evidence.
 
     Returns
     -------
@@ -109,6 +122,19 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
     else:  # one district: no baseline for its recurrence. Other categories are none: a frequent
         # category is found again more often wherever it is, root or not.
         p_rec_d = np.full(rect_d.shape, np.nan)
+    history, own = None, None
+    if earlier is not None:
+        history = past_terms(tally, tally_ledger(earlier), rho)
+        # A district's own last term decides where it has one; the peers' test stays as evidence.
+        own = ~np.isnan(history["district"].p_value)
+        history["peers"] = (expected_d.copy(), p_ex_d.copy(), np.array([r is None for r in district_base.reason]))
+        p_ex_d = np.where(own, history["district"].p_value, p_ex_d)
+        expected_d = np.where(own, history["district"].expected, expected_d)
+        district_base = merged_baseline(district_base, history["district"].baseline, own)
+        # and its recurrences against its own last term's: a category commoner for local reasons
+        # is also found again more often, in both terms
+        since = history["district_recurrence"]
+        p_rec_d = np.where(own, since, p_rec_d)
 
     candidates: list[Candidate] = []
     levels = (("township", tally.townships, [tally.districts[d] for d in tally.district], township_base,
@@ -122,22 +148,28 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
         p_all = combine(p_ex, p_rec).tolist()
         observed, expected = np.rint(observed).astype(int).tolist(), expected.tolist()
         p_ex, p_rec = p_ex.tolist(), np.where(np.isnan(p_rec), -1.0, p_rec).tolist()
+        own_history = own is not None and level == "district"
         for a, area in enumerate(areas):
-            tested = base.reason[a] is None
+            tested_area = base.reason[a] is None
             name = facts.names.get(area, area)
             for j, category in enumerate(tally.categories):
                 units = bearers.get((level, area, category))
                 if not units:
                     continue
+                by_term = own_history and bool(own[a, j])
+                tested = by_term or tested_area
                 if tested:
                     rec = p_rec[a][j] if p_rec[a][j] >= 0 else None
+                    label = "last_term" if by_term else base.label[a]
                     candidate = _candidate(level, area, name, area_districts[a], category, units, observed[a][j],
-                                           expected[a][j], p_ex[a][j], rec, p_all[a][j], base.label[a], None, hints)
+                                           expected[a][j], p_ex[a][j], rec, p_all[a][j], label, None, hints)
                 else:  # no figures: an untested pair must not look tested
                     reason = (untested_district_reason(category, gaps) if level == "district" and gaps
                               else base.reason[a])
                     candidate = _candidate(level, area, name, area_districts[a], category, units, None, None, None,
                                            None, None, None, reason, hints)
+                if history is not None and tested:
+                    add_history(candidate, history, level, a, j, terms)
                 if by_villages and tested and (a, j) in by_villages:
                     candidate.evidence["p_excess_sum"] = by_villages[(a, j)]
                     candidate.evidence["test"] = "villages"
@@ -164,6 +196,8 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
             c.q_value = q
             c.surfaced = c.confidence >= min_confidence
     attribute_levels(candidates, tally, district_base, rho, min_confidence)
+    if earlier is not None:
+        tell_terms_apart(candidates, surface_root_causes(earlier, min_confidence=min_confidence), min_confidence)
     add_evidence(candidates, tally, rho, rho_t)
     score_candidates(candidates, tally)
     candidates.sort(key=lambda c: (not c.surfaced, not c.tested, -round(c.score, 9),
