@@ -682,6 +682,11 @@ def test_the_last_term_tells_a_new_district_cause_from_a_local_difference(seed):
             assert not c.surfaced and c.evidence["p_excess_vs_peers"] <= 0.01
 
 
+def rc_tally(facts):
+    from graph.analysis import root_causes as rc
+    return rc.tally_ledger(facts)
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_one_district_office_without_rates_gets_a_district_test_from_its_last_term(seed):
     """One district, an office's categories without rates: no district test against peers or a
@@ -693,6 +698,10 @@ def test_one_district_office_without_rates_gets_a_district_test_from_its_last_te
     with_history = [c for c in surface_root_causes(current, earlier=earlier) if c.level == "district"]
     low = next(c for c in with_history if c.category == "低保")
     assert low.tested and low.surfaced and low.baseline == "last_term"
+    # its evidence is the district's own count, against its last term's share
+    tally = rc_tally(current)
+    assert low.observed == int(tally.district_x[0, :, tally.categories.index("低保")].sum())
+    assert low.observed > low.expected > 0
     assert [c.category for c in with_history if c.surfaced] == ["低保"]
 
 

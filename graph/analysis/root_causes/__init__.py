@@ -130,6 +130,7 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
         history["peers"] = (expected_d.copy(), p_ex_d.copy(), np.array([r is None for r in district_base.reason]))
         p_ex_d = np.where(own, history["district"].p_value, p_ex_d)
         expected_d = np.where(own, history["district"].expected, expected_d)
+        observed_d = np.where(own, history["district"].observed, observed_d)
         district_base = merged_baseline(district_base, history["district"].baseline, own)
         # and its recurrences against its own last term's: a category commoner for local reasons
         # is also found again more often, in both terms
