@@ -29,9 +29,10 @@ def attribute_levels(candidates: list[Candidate], tally: Tally, district_base: B
       the family of the district's townships (hierarchical testing: a township is only tested
       there once its district pair stands), are *local*. The district pair is tested again
       without them (:func:`rest_of_district`: excess and recurrence).
-    * The rest shows the excess or the recurrence at the discovery level (``1 - min_confidence``):
-      the excess is the district's. Its surfaced townships are withdrawn, ``explained_by`` the
-      district unit. Never on less: a township's discovery is not taken on evidence that lies in
+    * The rest shows the excess or the recurrence at the discovery level (``1 - min_confidence``),
+      or two or more townships, half or more of those inspected, are local and the district's own
+      excess stands: the excess is the district's. Its surfaced townships are withdrawn, ``explained_by`` the district unit.
+      Never on less: a township's discovery is not taken on evidence that lies in
       that township (a township ×4.7 withdrawn for a district standing on "84 found, 76.0
       expected" and recurrences in that township's villages).
     * Fewer than half of its townships are local, and the rest shows nothing (p above both the
@@ -39,8 +40,11 @@ def attribute_levels(candidates: list[Candidate], tally: Tally, district_base: B
       district's rate, or the pair stands on recurrence alone and the rest does not show it: the
       excess was the local townships'. The district pair is withdrawn, ``explained_by`` them, and
       they are surfaced with the confidence of the family they passed in.
-    * In between (the rest shows a little, not enough to be a discovery of its own): both stand.
-      A district cannot take a township's discovery on evidence that lies in that township.
+    * In between (the rest without every local township shows a little, not a discovery of its
+      own): each local township is withdrawn for the district only where the district, without
+      that one township, shows the excess or the recurrence at the discovery level; the others
+      stand beside it. A district cannot take a township's discovery on evidence that lies in
+      that township.
 
     A district pair whose excess alone would not stand (it stands on recurrence) says so in its
     ``reason``, with the townships its recurrences are concentrated in, where a few hold them. The
@@ -70,6 +74,8 @@ def attribute_levels(candidates: list[Candidate], tally: Tally, district_base: B
     di = {d: i for i, d in enumerate(tally.districts)}
     ci = {c: i for i, c in enumerate(tally.categories)}
     district_wide: dict[tuple[str, str], Candidate] = {}  # district pairs whose excess is theirs
+    taken: set[tuple[str, str]] = set()  # single townships whose excess the district shows without them
+    candidates_by_pair = {(c.area_code, c.category): c for c in candidates if c.level == "district" and c.surfaced}
     for c in candidates:
         if not (c.level == "district" and c.surfaced):
             continue
@@ -99,7 +105,12 @@ def attribute_levels(candidates: list[Candidate], tally: Tally, district_base: B
         # where the district's excess stands: a pair standing on recurrence alone whose rest shows
         # nothing is the recurrence of its local townships.
         wide_rate = spread_fits and c.p_excess <= alpha
-        if rest <= alpha:
+        if rest <= alpha or (most and len(local) >= 2 and c.p_excess <= alpha):
+            # Two or more townships, half or more of those inspected, stand out under a district
+            # whose own excess stands: spread across the district (mid-term, a district-wide cause
+            # shows clearly in most of the few townships inspected, and the rest are those it
+            # missed). One township is not a spread; standing on recurrence alone, a district
+            # takes nothing from its townships.
             district_wide[(c.area_code, c.category)] = c
         elif not most and (rest > max(cutoff, REST_LEVEL) or c.p_excess > alpha) and not wide_rate:
             # The rest shows no excess at all (not merely less than the cut-off): a district-wide
@@ -110,16 +121,29 @@ def attribute_levels(candidates: list[Candidate], tally: Tally, district_base: B
             c.surfaced = False
             c.explained_by = sorted(t.area_code for t in local)
             c.evidence["explaining_p_values"] = {t.area_code: _sig(t.p_value) for t in local}
+        elif len(local) > 1:
+            # In between (the rest without every local township shows a little): each local
+            # township is the district's only where the district shows the excess or the
+            # recurrence outside *that* township at the discovery level (the others carry it).
+            for t in local:
+                alone_excess, alone_rec, _ = rest_of_district(tally, d, j, [ti[t.area_code]], district_base, rho, 1.0)
+                if min(alone_excess, float(combine(np.array([alone_excess]), np.array([alone_rec]))[0])) <= alpha:
+                    taken.add((t.area_code, t.category))
         # else both stand: the district shows something outside its local townships, but not
         # enough to take their discoveries from them
         if (c.area_code, c.category) not in district_wide:
             for t in local:
+                if (t.area_code, t.category) in taken:
+                    continue
                 if not t.surfaced:
                     t.q_value = promoted[(t.area_code, t.category)]
                     t.surfaced = True
                     t.evidence["tested_within_district"] = c.area_code
     for c in candidates:
         cause = district_wide.get((c.district_code, c.category)) if c.level == "township" else None
+        if (c.level == "township" and (c.area_code, c.category) in taken
+                and candidates_by_pair.get((c.district_code, c.category)) is not None):
+            cause = candidates_by_pair[(c.district_code, c.category)]
         if cause is not None and c.surfaced:
             c.surfaced = False
             c.explained_by = [cause.unit_id]
