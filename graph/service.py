@@ -27,9 +27,12 @@ def surfaced(store: GraphStore, min_confidence: float = DEFAULT_MIN_CONFIDENCE, 
     if current is None:
         return surface_root_causes(store.ledger_facts(), min_confidence=min_confidence)
     facts = term_facts(store)
-    return surface_root_causes(facts[current], min_confidence=min_confidence,
-                               earlier=facts.get(earlier) if earlier else None,
-                               terms=(current, earlier) if earlier else None)
+    candidates = surface_root_causes(facts[current], min_confidence=min_confidence,
+                                     earlier=facts.get(earlier) if earlier else None,
+                                     terms=(current, earlier) if earlier else None)
+    for c in candidates:  # the term analysed, also where none came before it (reports select its problems)
+        c.evidence["term"] = current
+    return candidates
 
 
 def term_pair(store: GraphStore, term: str | None = None) -> tuple[str | None, str | None]:
@@ -109,9 +112,8 @@ def root_cause_report(store: GraphStore, *, district: str | None = None, level: 
         issues_of = lambda c: under.get((c.area_code, c.category), [])  # noqa: E731
     else:
         issues_of = lambda c: store.issues_in(c.area_code, c.category)  # noqa: E731
+    # The analysis names the term it read (graph.service.surfaced); a ledger without terms names none.
     current = next((c.evidence["term"] for c in selected if c.evidence.get("term")), None)
-    if current is None and with_issues and selected and store.term_starts():
-        current = term_pair(store, term)[0]
     if current is not None:  # a term analysed: its own problems only
         from .model import term_of
         in_term = issues_of
