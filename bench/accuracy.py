@@ -226,6 +226,81 @@ def oracle_discoveries(scenario, pairs: list[tuple[str, str]], truth_shares: dic
     return {pair for pair, qv in zip(pairs, q) if qv <= alpha}
 
 
+def oracle_term_district_p_value(current: list[tuple[int, int, float, float]],
+                                 last: list[tuple[int, int, float, float]], kappa: float | None) -> float:
+    """The best test a district's own last term allows: the two terms' counts of a category,
+    villages ``(N_v, X_v, share_v, m0_v)`` of each. A district's local share is a nuisance only its
+    own counts reveal, so this oracle does not use its level: it compares the two counts, knowing
+    everything else (each village's problems, the change of share between the terms that the
+    villages inspected make, the Dirichlet concentration for the variance). ``z = (O − r·O′) /
+    √(r·λ·w + r²·λ·w′)``, r = E/E′ from the generating model, λ = (O + O′)/(1 + r) the level both
+    counts give under the null, w and w′ the villages' concentration widening each count: the
+    score test of two Poisson rates (the exact test conditional on their sum, in normal form).
+
+    >>> same = [(10, 1, 0.1, 1.0)] * 300
+    >>> raised = [(10, 2, 0.1, 1.0)] * 300
+    >>> oracle_term_district_p_value(same, same, 30.0) == 0.5
+    True
+    >>> oracle_term_district_p_value(raised, same, 30.0) < 1e-12
+    True
+    """
+    def moments(villages):
+        observed = expected = variance = 0.0
+        for n, x, share, m0 in villages:
+            if n == 0:
+                continue
+            s = m0 * share / (1 + (m0 - 1) * share)
+            widen = 1.0 if kappa is None else (kappa * (m0 * share + 1 - share) + n) / (kappa * (m0 * share + 1 - share) + 1)
+            observed, expected, variance = observed + x, expected + n * s, variance + n * s * (1 - s) * widen
+        return observed, expected, variance
+    o, e, v = moments(current)
+    o_last, e_last, v_last = moments(last)
+    if e <= 0 or e_last <= 0:
+        return 1.0
+    r = e / e_last
+    # the common rate under the null from both counts (the score test of two Poisson rates, the
+    # exact conditional test's normal form), each count widened as the generating model widens it
+    level = (o + o_last) / (1 + r)
+    variance = r * level * v / e + r * r * level * v_last / e_last
+    return float(stats.norm.sf((o - r * o_last) / math.sqrt(max(variance, 1e-12))))
+
+
+def oracle_term_discoveries(scenario, before: list[dict], pairs: list[tuple[str, str]], truth_shares: dict,
+                            kind_of: dict, kappa: float | None, alpha: float) -> set[tuple[str, str]]:
+    """BH at ``alpha`` over :func:`oracle_term_district_p_value` of the district ``pairs``: the
+    ceiling of a test against the district's own last term (the terms family)."""
+    local_share = _local_shares(scenario, truth_shares)
+    boost: dict[tuple[str, str], float] = {}
+    for cause in scenario.causes:  # a township's cause is in the null of a district test
+        if cause.level == "township":
+            for village in cause.affected:
+                if len(village) == 12:
+                    boost[(village, cause.category)] = cause.multiplier
+
+    def villages_by_district(issues):
+        totals: dict[str, int] = defaultdict(int)
+        counts: dict[tuple[str, str], int] = defaultdict(int)
+        for issue in issues:
+            totals[issue["village_code"]] += 1
+            counts[(issue["village_code"], issue["category"])] += 1
+        by: dict[str, list[str]] = defaultdict(list)
+        for village in totals:
+            by[village[:6]].append(village)
+        return totals, counts, by
+
+    now, last = villages_by_district(scenario.issues), villages_by_district(before)
+
+    def rows(term, district, category, boosted):
+        totals, counts, by = term
+        return [(totals[v], counts.get((v, category), 0), local_share(v, kind_of[v], category),
+                 boost.get((v, category), 1.0) if boosted else 1.0) for v in by[district]]
+    p_values = [oracle_term_district_p_value(rows(now, d, c, True), rows(last, d, c, False), kappa)
+                for d, c in pairs]
+    q = benjamini_hochberg(p_values)
+    ORACLE_P.update(zip((("district_term", d, c) for d, c in pairs), p_values))
+    return {pair for pair, qv in zip(pairs, q) if qv <= alpha}
+
+
 def _local_shares(scenario, truth_shares: dict):
     """The true share of a category in a village: the catalog's, or with districts that differ for
     local reasons (``scenario.local``), the district's own (the oracle knows it)."""
@@ -331,6 +406,13 @@ def run_one(store: SQLiteStore, province: str, family: str, usage: str, seed: in
                                              1 - DEFAULT_MIN_CONFIDENCE, level="district")
         result["district_oracle_seconds"] = round(time.perf_counter() - started, 2)
         result["district_oracle_false"] = len([p for p in district_oracle if ("district",) + p not in planted])
+    term_oracle: set | None = None
+    if earlier is not None and district_pairs and any(c.level == "district" for c in scenario.causes):
+        started = time.perf_counter()
+        term_oracle = oracle_term_discoveries(scenario, before, district_pairs, shares, kind_of, options.get("kappa"),
+                                              1 - DEFAULT_MIN_CONFIDENCE)
+        result["term_oracle_seconds"] = round(time.perf_counter() - started, 2)
+        result["term_oracle_false"] = len([p for p in term_oracle if ("district",) + p not in planted])
     for cause in scenario.causes:
         c = by_key.get((cause.level, cause.area_code, cause.category))
         ranking = groups[(cause.level, cause.area_code[:6], cause.category)]
@@ -343,6 +425,9 @@ def run_one(store: SQLiteStore, province: str, family: str, usage: str, seed: in
                                      else (cause.area_code, cause.category) in district_oracle),
             "p": c.p_value if c else None,
             "oracle_p": ORACLE_P.get((cause.level, cause.area_code, cause.category))})
+        if term_oracle is not None and cause.level == "district":
+            result["causes"][-1]["term_oracle"] = (cause.area_code, cause.category) in term_oracle
+            result["causes"][-1]["term_oracle_p"] = ORACLE_P.get(("district_term", cause.area_code, cause.category))
     if null:
         result["null_p"] = randomised_null_p(facts, seed, earlier)
     return result
@@ -415,6 +500,15 @@ def summarise(runs: list[dict]) -> list[dict]:
                 "district_oracle_recall": _ratio(sum(bool(c["oracle"]) for c in district), len(district)),
                 "district_ratio_to_oracle": _ratio(sum(c["surfaced"] for c in district),
                                                    sum(bool(c["oracle"]) for c in district)),
+                # Against the district's own last term (the terms family): the best test those
+                # two counts allow, which cannot know a district's local share either.
+                "district_term_oracle_recall": _ratio(sum(bool(c.get("term_oracle")) for c in district),
+                                                      len(district) if any("term_oracle" in c for c in district) else 0),
+                "district_ratio_to_term_oracle": _ratio(sum(c["surfaced"] for c in district),
+                                                        sum(bool(c.get("term_oracle")) for c in district)),
+                "term_oracle_false_per_planted": (_ratio(sum(r.get("term_oracle_false", 0) for r in planted_runs),
+                                                         len(planted_runs))
+                                                  if any("term_oracle_false" in r for r in planted_runs) else None),
                 # The district oracle's own false discoveries (it should have as few as we do).
                 "district_oracle_false_per_planted": _ratio(sum(r.get("district_oracle_false", 0)
                                                                 for r in planted_runs), len(planted_runs)),
@@ -535,6 +629,18 @@ def print_summary(summary: list[dict], json_path: str | None, runs: list[dict]) 
               f"| {r['recurrence_recall']} ({r['recurrence_causes']}) | {r['ranked_first']} ({r.get('ranked_first_seen')}) | {r['false_per_planted']} "
               f"| {r['false_per_null']} | {r['ks_township']} ({r['null_township_tests']}) | {r['p_le_0.01']} "
               f"| {r['ks_district']} | {r.get('district_p_le_0.01')} |")
+    terms = [r for r in summary if r.get("district_term_oracle_recall") is not None]
+    if terms:
+        print()
+        print("Districts against their own last term: the oracle that knows each district's local share, and the "
+              "best test of the two terms' counts (which cannot know it)")
+        print("| family | usage | district recall | oracle knowing local shares | ratio | best test from the last term "
+              "(its false/planted) | ratio |")
+        print("|---|---|---|---|---|---|---|")
+        for r in terms:
+            print(f"| {r['family']} | {r['usage']} | {r['district_recall']} | {r['district_oracle_recall']} "
+                  f"| {r['district_ratio_to_oracle']} | {r['district_term_oracle_recall']} "
+                  f"({r['term_oracle_false_per_planted']}) | {r['district_ratio_to_term_oracle']} |")
     print()
     print("QQ of randomised null p-values (pooled over usages): quantile at each level; calibrated ≈ level")
     print("| family | level | null p-values | KS D (p) | " + " | ".join(f"q{x}" for x in QQ_LEVELS) + " |")

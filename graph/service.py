@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from .analysis.chains import responsibility_chain
+from .analysis.gc_pause import gc_paused
 from .analysis.packages import build_packages
 from .analysis.root_causes import DEFAULT_MIN_CONFIDENCE, surface_root_causes
 from .analysis.root_causes.terms import order_terms
@@ -23,6 +24,11 @@ def surfaced(store: GraphStore, min_confidence: float = DEFAULT_MIN_CONFIDENCE, 
 
     A ledger with a 届次 column is analysed one term at a time: ``term`` (default the latest),
     with the term before it as each area's own baseline (graph.analysis.root_causes.terms)."""
+    with gc_paused():  # the store's facts too are tens of thousands of small objects
+        return _surfaced(store, min_confidence, term)
+
+
+def _surfaced(store: GraphStore, min_confidence: float, term: str | None) -> list:
     current, earlier = term_pair(store, term)
     if current is None:
         return surface_root_causes(store.ledger_facts(), min_confidence=min_confidence)
@@ -83,7 +89,8 @@ def term_facts(store: GraphStore) -> dict[str, "LedgerFacts"]:
 def root_causes(store: GraphStore, **options) -> list[dict]:
     """Surfaced root causes (or, with ``include_all``, every pair), best first, as dicts with their
     villages and issue ids; see :func:`root_cause_report`."""
-    return root_cause_report(store, **options)[0]
+    with gc_paused():  # thousands of dicts for --all (graph.analysis.gc_pause)
+        return root_cause_report(store, **options)[0]
 
 
 def root_cause_report(store: GraphStore, *, district: str | None = None, level: str | None = None,

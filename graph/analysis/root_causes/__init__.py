@@ -32,6 +32,7 @@ import numpy as np
 
 from ...store import LedgerFacts
 from ..stats import benjamini_hochberg, excess_sf_array, weighted_benjamini_hochberg
+from ..gc_pause import gc_paused
 from .attribution import (CONCENTRATED_MAX, REST_LEVEL, attribute_levels, district_wide_fits,  # noqa: F401
                           recurrence_alone_note, rest_of_district)
 from .baselines import (REFERENCE_CV, Baseline, _posterior, _standardised, district_baselines,  # noqa: F401
@@ -94,6 +95,12 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
     >>> top.unit_id, top.level, top.surfaced, top.observed, round(top.expected, 1), top.baseline
     ('110101001-ca', 'township', True, 40, 8.5, 'district_peers')
     """
+    with gc_paused():  # tens of thousands of small objects, no cycles (graph.analysis.gc_pause)
+        return _surface(facts, min_confidence, earlier, terms)
+
+
+def _surface(facts: LedgerFacts, min_confidence: float, earlier: LedgerFacts | None,
+             terms: tuple[str, str] | None) -> list[Candidate]:
     tally = tally_ledger(facts)
     if not tally.townships:
         return []
