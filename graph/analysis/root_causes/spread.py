@@ -125,7 +125,6 @@ def between_district_spread(tally: Tally, rho: np.ndarray) -> Spread:
             z2 = (o - others) ** 2 / (sampling + centre_var)
             # z² ≈ χ²(1) · (1 + φ · size): τ² enters the district and, as much, the median's variance
             size = (1 + math.pi / (2 * (m - 1))) * centre * (1 - centre) / (sampling + centre_var)
-            # the districts that can show a spread: a cell with 5 expected problems
             phi = category_spreads(z2, size, n * centre)
             if phi is None:
                 inflation = np.median(z2, axis=0) / CHI2_1_MEDIAN
@@ -137,7 +136,7 @@ def between_district_spread(tally: Tally, rho: np.ndarray) -> Spread:
             if main_phi is not None and (phi is None or counted < FEW_DISTRICTS):
                 # too few of them to tell spread from noise: a district's own test allows the
                 # main kind's relative spread (the townships' baselines keep this kind's own)
-                apart = sparse_kind(main_phi, main_apart, rows)[1]
+                apart = sparse_kind(main_phi, main_apart, rows)
             elif m < FEW_DISTRICTS:
                 apart = spread_apart(z2, size, n * centre)
             else:
@@ -157,24 +156,23 @@ def between_district_spread(tally: Tally, rho: np.ndarray) -> Spread:
     return Spread(share, np.nan_to_num(tau2_all), np.nan_to_num(tau2_usual), centres, np.nan_to_num(tau2_apart))
 
 
-def sparse_kind(main_phi: np.ndarray, main_apart: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The relative spread of a kind of village too thin for an estimate of its own (fewer than
-    ``FEW_DISTRICTS`` districts with a cell of ``SPREAD_MIN_EXPECTED`` problems, or fewer than
-    ``MIN_SPREAD_CELLS`` such cells): the main kind's (the most problems), per category
-    (``main_phi``), and per district its spread without it (``main_apart``, rows of the districts
-    loaded; the main kind's pooled φ for a district without that kind). How far a category
-    differs between districts is the category's: the medians of a few cells of one or two
-    expected problems are no estimate of it (宁夏's "other" villages, three districts with more
-    than a handful of problems, gave 40 % and a ×2.3 cause of 97 found against 42 expected stood at
-    p 0.04).
+def sparse_kind(main_phi: np.ndarray, main_apart: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The relative spread a district's own test allows in a kind of village too thin for an
+    estimate of its own (fewer than ``FEW_DISTRICTS`` districts with a cell of
+    ``SPREAD_MIN_EXPECTED`` problems, or too few such cells for any estimate): the main kind's
+    (the most problems), per district as estimated without it (``main_apart``, a row per district
+    loaded), or its estimate over all (``main_phi``) for a district without that kind. How far a
+    category differs between districts is the category's: the medians of a few cells of one or
+    two expected problems are no estimate of it (宁夏's "other" village-level units, in five
+    districts with 30 problems or more, gave 40 %, and a ×2.3 cause of 97 found against 42
+    expected stood at p 0.04).
 
-    >>> phi, apart = sparse_kind(np.array([0.01, 0.02]), np.array([[0.008, 0.02], [np.nan, np.nan]]),
-    ...                          np.array([True, True]))
-    >>> phi.tolist(), apart.tolist()
-    ([0.01, 0.02], [[0.008, 0.02], [0.01, 0.02]])
+    >>> sparse_kind(np.array([0.01, 0.02]), np.array([[0.008, 0.02], [np.nan, np.nan]]),
+    ...             np.array([True, True])).tolist()
+    [[0.008, 0.02], [0.01, 0.02]]
     """
     apart = main_apart[rows]
-    return main_phi.copy(), np.where(np.isnan(apart), main_phi[None, :], apart)
+    return np.where(np.isnan(apart), main_phi[None, :], apart)
 
 
 def spread_apart(z2: np.ndarray, size: np.ndarray, expected: np.ndarray) -> np.ndarray:
