@@ -2,18 +2,21 @@
 functions and return plain data. No I/O formatting here."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from collections import defaultdict
 
 from .analysis.chains import responsibility_chain
 from .analysis.gc_pause import gc_paused
+from .analysis.ledger import finding, ledger_facts_from_findings
 from .analysis.packages import build_packages
 from .analysis.root_causes import DEFAULT_MIN_CONFIDENCE, surface_root_causes
 from .analysis.root_causes.terms import order_terms
 from .access import EVERY_DISTRICT, Scope
 from . import open_workflow
 from .errors import InputError, NotFound, RowError
-from .model import DONE_STATUSES, Status
-from .store import GraphStore
+from .model import DONE_STATUSES, Status, term_of
+from .store import GraphStore, LedgerFacts
 
 BULK_FROM = 100  # candidates from which their problems are read in one pass
 
@@ -58,13 +61,9 @@ def term_pair(store: GraphStore, term: str | None = None) -> tuple[str | None, s
     return term, (order[at - 1] if at > 0 else None)
 
 
-def term_facts(store: GraphStore) -> dict[str, "LedgerFacts"]:
+def term_facts(store: GraphStore) -> dict[str, LedgerFacts]:
     """Each term's ledger facts, by the ledger rules' reference (graph.analysis.ledger), from the
     store's problems of that term; units, duties, categories and names as the store gives them."""
-    import dataclasses
-    from collections import defaultdict
-    from .analysis.ledger import finding, ledger_facts_from_findings
-    from .model import term_of
     base = store.ledger_facts()
     by_term = defaultdict(list)
     for issue in store.issues():
@@ -122,7 +121,6 @@ def root_cause_report(store: GraphStore, *, district: str | None = None, level: 
     # The analysis names the term it read (graph.service.surfaced); a ledger without terms names none.
     current = next((c.evidence["term"] for c in selected if c.evidence.get("term")), None)
     if current is not None:  # a term analysed: its own problems only
-        from .model import term_of
         in_term = issues_of
         issues_of = lambda c: [i for i in in_term(c) if term_of(i.extra) == current]  # noqa: E731
     return [_cause(rank, c, issues_of(c) if with_issues else None)
