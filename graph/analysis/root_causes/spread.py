@@ -35,9 +35,9 @@ SPREAD_MIN_EXPECTED = 5
 FEW_DISTRICTS = 10
 
 
-# A district's category this far above the other districts (z², the χ²(1) 99.9 % point) is left out
-# of the spread's estimate as a likely cause, and the district's other shares taken as shares of
-# what remains (composition_free).
+# A district's category this far above the other districts (z², the χ²(1) 99.9 % point, times the
+# spread's inflation) is a likely cause: for the spread's estimate, the district's other shares are
+# taken as shares of what remains without it (composition_free).
 FLAG_Z2 = float(stats.chi2.ppf(0.999, 1))
 
 
@@ -136,7 +136,9 @@ def between_district_spread(tally: Tally, rho: np.ndarray) -> Spread:
                              else np.maximum(0.0, np.median(z2, axis=0) / CHI2_1_MEDIAN - 1) * np.median(sampling, axis=0))
             # A district's own test: how far districts differ, the causes' share of their
             # districts' composition taken out (the townships' baselines keep the shares as they are)
-            free = composition_free(o, others, sampling + centre_var)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                phi_all = np.nan_to_num(tau2_usual[k] / (centre * (1 - centre)))
+            free = composition_free(o, others, sampling + centre_var, 1 + phi_all * size)
             phi_free = category_spreads(free, size, n * centre)
             pooled, noise = pooled_spread(free, size, n * centre)
             # the districts that can show a spread in this kind: a cell with enough expected problems
@@ -170,10 +172,14 @@ def between_district_spread(tally: Tally, rho: np.ndarray) -> Spread:
     return Spread(share, np.nan_to_num(tau2_all), np.nan_to_num(tau2_usual), centres, np.nan_to_num(tau2_apart))
 
 
-def composition_free(own: np.ndarray, others: np.ndarray, variance: np.ndarray) -> np.ndarray:
-    """Each district's squared standardised deviation from the other districts (d × c), a
-    category far above them (``z² > FLAG_Z2``, a likely cause) left out (NaN) and the district's
-    other categories compared as shares of what remains. Shares sum to one: a ×2.5 cause in a
+def composition_free(own: np.ndarray, others: np.ndarray, variance: np.ndarray,
+                     inflation: np.ndarray | float = 1.0) -> np.ndarray:
+    """Each district's squared standardised deviation from the other districts (d × c), the
+    district's other categories compared as shares of what remains without a category far above
+    them (``z² > FLAG_Z2`` times the cell's ``inflation`` by the spread estimated with every cell,
+    a likely cause). That category's own cell is kept: the medians count it above them, as
+    before. Far is judged against the spread already estimated: districts that differ widely for
+    local reasons are not taken for causes. Shares sum to one: a ×2.5 cause in a
     category of 15 % lowers every other share of its district by 14 %, which in a district of
     800 problems is 1.4 standard errors in each, and the spread estimated from them rose with
     the causes planted (宁夏 with no spread between districts: φ 0.004, a ×2.4 cause at p 0.0015
@@ -182,18 +188,19 @@ def composition_free(own: np.ndarray, others: np.ndarray, variance: np.ndarray) 
     >>> own = np.array([[0.27, 0.73 * 0.5, 0.73 * 0.5], [0.15, 0.425, 0.425]])
     >>> others = np.array([[0.15, 0.425, 0.425]] * 2)
     >>> composition_free(own, others, np.full((2, 3), 0.0002)).round(2).tolist()
-    [[nan, 0.0, 0.0], [0.0, 0.0, 0.0]]
+    [[72.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
     """
     with np.errstate(invalid="ignore", divide="ignore"):
         z2 = (own - others) ** 2 / variance
-        flagged = (z2 > FLAG_Z2) & (own > others)
+        flagged = (z2 > FLAG_Z2 * inflation) & (own > others)
         if not flagged.any():
             return z2
         rest_own = 1 - np.where(flagged, own, 0.0).sum(axis=1, keepdims=True)
         rest_others = 1 - np.where(flagged, others, 0.0).sum(axis=1, keepdims=True)
         rows = flagged.any(axis=1, keepdims=True) & (rest_own > 0) & (rest_others > 0)
         renormalised = (own / rest_own - others / rest_others) ** 2 / (variance / rest_others ** 2)
-        return np.where(flagged, np.nan, np.where(rows, renormalised, z2))
+        # the cause's own cell stays as it is: above the median, as a cause counts in it
+        return np.where(flagged | ~rows, z2, renormalised)
 
 
 def sparse_kind(main_phi: np.ndarray, main_apart: np.ndarray, rows: np.ndarray) -> np.ndarray:
