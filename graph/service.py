@@ -61,6 +61,13 @@ def term_pair(store: GraphStore, term: str | None = None) -> tuple[str | None, s
     return term, (order[at - 1] if at > 0 else None)
 
 
+def issues_without_term(store: GraphStore) -> int:
+    """How many problems of a ledger with a 届次 column carry none: they are in no term's
+    analysis, and an office must be told (it saves its ledger from Excel, where a cell is easily
+    left blank)."""
+    return sum(1 for issue in store.issues() if term_of(issue.extra) is None)
+
+
 def term_facts(store: GraphStore) -> dict[str, LedgerFacts]:
     """Each term's ledger facts, by the ledger rules' reference (graph.analysis.ledger), from the
     store's problems of that term; units, duties, categories and names as the store gives them."""

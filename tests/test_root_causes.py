@@ -273,6 +273,26 @@ def test_readme_two_term_example_surfaces_the_new_causes_and_not_the_local_diffe
     assert first.returncode == 0 and first.stdout.startswith("届次：第1届（没有更早的届次可作基线）")
     missing = run_cli("rootcauses", "--term", "第9届", store=store)
     assert missing.returncode == 2 and "届次" in missing.stderr and "第1届、第2届" in missing.stderr
+    # Three rows saved from Excel with the 届次 cell left blank: in no term's analysis, and said so
+    import csv
+    with open(tmp_path / "两届" / "issues.csv", encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows[:3]:
+        row["届次"] = ""
+    with open(tmp_path / "blank.csv", "w", encoding="utf-8-sig", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    blank_db = tmp_path / "blank.db"
+    shutil.copy(chongqing_template, blank_db)
+    blank = f"sqlite:///{blank_db}"
+    for table, path in (("units", tmp_path / "两届" / "units.csv"), ("duties", tmp_path / "两届" / "duties.csv"),
+                        ("issues", tmp_path / "blank.csv")):
+        assert run_cli("load", table, str(path), store=blank).returncode == 0
+    told = run_cli("rootcauses", "--json", store=blank)
+    assert told.returncode == 0 and "3 条问题没有填写“届次”" in told.stderr
+    json.loads(told.stdout)
+    assert "没有填写“届次”" not in run_cli("rootcauses", store=store).stderr
 
 
 @pytest.mark.slow
