@@ -152,7 +152,7 @@ def between_district_spread(tally: Tally, rho: np.ndarray) -> Spread:
             else:
                 if phi_free is None:
                     with np.errstate(invalid="ignore", divide="ignore"):
-                        phi_free = np.nan_to_num(np.maximum(0.0, np.nanmedian(free, axis=0) / CHI2_1_MEDIAN - 1)
+                        phi_free = np.nan_to_num(np.maximum(0.0, np.median(free, axis=0) / CHI2_1_MEDIAN - 1)
                                                  / np.median(size, axis=0))
                 own_phi = phi_free
                 if main_phi is not None:  # a kind whose districts do not differ beyond its noise from the main kind's
@@ -294,7 +294,7 @@ def spread_apart(z2: np.ndarray, size: np.ndarray, expected: np.ndarray) -> np.n
         valid = np.isfinite(z) & (e >= SPREAD_MIN_EXPECTED) & (s > 0)
         if phi is None:  # too few cells to pool: each category's own median, as in tau2_usual
             with np.errstate(invalid="ignore", divide="ignore"):
-                inflation = np.nanmedian(z, axis=0) / CHI2_1_MEDIAN
+                inflation = np.median(z, axis=0) / CHI2_1_MEDIAN
                 phi = np.nan_to_num(np.maximum(0.0, inflation - 1) / np.median(s, axis=0))
         # One shrinkage for every category, from the pooled estimate's own noise: with four to
         # eight districts a category's own estimate is a median of a handful of values, and
