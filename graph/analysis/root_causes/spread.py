@@ -45,6 +45,21 @@ FLAG_Z2 = float(stats.chi2.ppf(0.999, 1))
 CHI2_1_MEDIAN = float(stats.chi2.median(1))
 
 
+# The relative standard error of a median of M χ²(1) values is this over √M: the median's
+# asymptotic variance is 1 / (4 M f(med)²), and 1 / (2 f(med) med) = 2.333 for χ²(1).
+MEDIAN_RELATIVE_SE = 2.33
+
+
+def median_noise(phi, typical, cells):
+    """The variance of a relative spread φ estimated from the median of ``cells`` cells of size
+    ``typical`` (their inflation ``1 + φ · typical`` known to ``MEDIAN_RELATIVE_SE`` / √M).
+
+    >>> round(MEDIAN_RELATIVE_SE, 2), round(float(median_noise(0.0, 40.0, 84)) ** 0.5 * 40, 2)
+    (2.33, 0.25)
+    """
+    return ((1 + phi * typical) * MEDIAN_RELATIVE_SE / (typical * np.sqrt(np.maximum(cells, 1)))) ** 2
+
+
 class Spread(NamedTuple):
     """How far districts differ (:func:`between_district_spread`), per kind and category (k × c),
     and per district for a district's own test (d × k × c)."""
@@ -238,7 +253,7 @@ def pooled_spread(z2: np.ndarray, size: np.ndarray, expected: np.ndarray) -> tup
         return None, math.inf
     valid = np.isfinite(z2) & (expected >= SPREAD_MIN_EXPECTED) & (size > 0)
     typical = float(np.median(size[valid]))
-    return pooled, ((1 + pooled * typical) * 2.33 / (typical * math.sqrt(int(valid.sum())))) ** 2
+    return pooled, float(median_noise(pooled, typical, int(valid.sum())))
 
 
 def toward_main_kind(phi: np.ndarray, pooled: float | None, noise: float, main_phi: np.ndarray,
@@ -303,7 +318,7 @@ def spread_apart(z2: np.ndarray, size: np.ndarray, expected: np.ndarray) -> np.n
         cells = max(int(valid.sum()), 1)
         typical = float(np.median(s[valid])) if valid.any() else float(np.median(s))
         pooled = float(np.median(phi))
-        noise = ((1 + pooled * typical) * 2.33 / (typical * math.sqrt(cells))) ** 2
+        noise = float(median_noise(pooled, typical, cells))
         out[d] = phi * (pooled ** 2 / (pooled ** 2 + noise) if pooled > 0 else 0.0)
     return out
 
@@ -363,8 +378,7 @@ def category_spreads(z2: np.ndarray, size: np.ndarray, expected: np.ndarray) -> 
         typical = np.array([np.median(size[valid[:, c], c]) if count[c] else np.nan for c in range(z2.shape[1])])
         inflation = np.array([np.median(z2[valid[:, c], c]) if count[c] else np.nan for c in range(z2.shape[1])])
         own = (inflation / CHI2_1_MEDIAN - 1) / typical
-        # the median of m χ²(1) values over its median: relative standard error 2.33 / √m
-        noise = ((1 + pooled * typical) * 2.33 / (typical * np.sqrt(np.maximum(count, 1)))) ** 2
+        noise = median_noise(pooled, typical, count)  # each category's own median of its cells
     usable = (count >= 5) & np.isfinite(own)
     phi = np.full(z2.shape[1], pooled)
     if usable.sum() < 2:
