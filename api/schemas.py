@@ -181,6 +181,13 @@ class RootCauseOut(BaseModel):
     issue_ids: list[str] = []
 
 
+class RootCausePage(Page[RootCauseOut]):
+    term: str | None = Field(None, description="分析的届次（台账有“届次”列时；默认最近一届）")
+    issues_without_term: int = Field(0, description="台账有“届次”列时，没有填写届次、不在任何一届分析中的问题数"
+                                                    "（限于所查区县）")
+    notice: str | None = Field(None, description="提示（中文），如有问题没有填写届次")
+
+
 class PackageOut(BaseModel):
     package_id: str
     status: dict[str, Any] = Field(description="两端状态：机关端完成、基层端完成、可销号、已销号 (the state of both ends)")

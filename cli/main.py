@@ -248,10 +248,9 @@ def cmd_rootcauses(args) -> int:
         options = _analysis_options(args, store)
         current, earlier = service.term_pair(store, options.get("term"))
         causes, notes = service.root_cause_report(store, **options)
-        without_term = service.issues_without_term(store) if current is not None else 0
+        without_term = service.issues_without_term(store, options["district"]) if current is not None else 0
     if without_term:  # on stderr: --json's output stays a document
-        print(f"注意：台账中有 {without_term} 条问题没有填写“届次”，不在任何一届的分析中；"
-              "在台账的“届次”列补齐后重新载入 (problems without a term are in no term's analysis)", file=sys.stderr)
+        print(service.without_term_notice(without_term), file=sys.stderr)
     if args.xlsx:
         write_root_causes(causes, args.xlsx)
     if args.csv:

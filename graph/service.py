@@ -61,11 +61,32 @@ def term_pair(store: GraphStore, term: str | None = None) -> tuple[str | None, s
     return term, (order[at - 1] if at > 0 else None)
 
 
-def issues_without_term(store: GraphStore) -> int:
-    """How many problems of a ledger with a 届次 column carry none: they are in no term's
-    analysis, and an office must be told (it saves its ledger from Excel, where a cell is easily
-    left blank)."""
-    return sum(1 for issue in store.issues() if term_of(issue.extra) is None)
+def issues_without_term(store: GraphStore, district: str | None = None) -> int:
+    """How many problems of a ledger with a 届次 column carry none (of one district: ``district``):
+    they are in no term's analysis, and an office must be told (it saves its ledger from Excel,
+    where a cell is easily left blank)."""
+    return sum(1 for issue in store.issues(district) if term_of(issue.extra) is None)
+
+
+def without_term_notice(count: int) -> str | None:
+    """What the CLI (on stderr) and the API (``notice``) say of problems without a 届次.
+
+    >>> without_term_notice(3)[:21]
+    '注意：台账中有 3 条问题没有填写“届次”'
+    >>> without_term_notice(0) is None
+    True
+    """
+    if not count:
+        return None
+    return (f"注意：台账中有 {count} 条问题没有填写“届次”，不在任何一届的分析中；"
+            "在台账的“届次”列补齐后重新载入 (problems without a term are in no term's analysis)")
+
+
+def term_notice(store: GraphStore, term: str | None = None, district: str | None = None) -> tuple[str | None, int]:
+    """The term analysed (None for a ledger without 届次) and how many problems (of ``district``)
+    carry no 届次 in a ledger that has the column."""
+    current, _ = term_pair(store, term)
+    return current, (issues_without_term(store, district) if current is not None else 0)
 
 
 def term_facts(store: GraphStore) -> dict[str, LedgerFacts]:

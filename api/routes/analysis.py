@@ -22,7 +22,7 @@ from graph.reports import write_packages, write_root_causes
 from ..audit import audit
 from ..cache import VersionedCache, run_read
 from ..deps import Analyst, CacheDep, Caller, Editor, SettingsDep, StoreDep, Viewer
-from ..schemas import ChainOut, CypherIn, CypherOut, NeighborhoodOut, PackageOut, Page, RootCauseOut
+from ..schemas import ChainOut, CypherIn, CypherOut, NeighborhoodOut, PackageOut, Page, RootCausePage
 from .issues import scoped_issue
 from .reference import Limit, Offset
 
@@ -76,7 +76,14 @@ async def _causes_async(store, cache, caller, district, level, min_confidence, i
     return await cache.analysis.aget(store, *key)
 
 
-@router.get("/rootcauses", response_model=Page[RootCauseOut], summary="上级根源单位（含证据），分页")
+def _term_notice(store, cache, caller, district, term):
+    """The term analysed and the problems without a 届次 in the caller's scope, once per data version."""
+    district = _district(store, caller, district)
+    return cache.analysis.get(store, ("term_notice", district, term),
+                              lambda: service.term_notice(store, term, district))
+
+
+@router.get("/rootcauses", response_model=RootCausePage, summary="上级根源单位（含证据），分页")
 async def rootcauses(store: StoreDep, cache: CacheDep, caller: Analyst,
                      district: str | None = Query(None, pattern=r"^\d{6}$"),
                      level: Literal["township", "district"] | None = Level,
@@ -86,7 +93,9 @@ async def rootcauses(store: StoreDep, cache: CacheDep, caller: Analyst,
                                               description="届次（台账“届次”列；默认最近一届，以上一届为基线）"),
                      limit: int = Limit, offset: int = Offset):
     causes = await _causes_async(store, cache, caller, district, level, min_confidence, all, term)
-    return {"items": causes[offset:offset + limit], "total": len(causes), "limit": limit, "offset": offset}
+    analysed, without_term = await run_read(store, lambda: _term_notice(store, cache, caller, district, term))
+    return {"items": causes[offset:offset + limit], "total": len(causes), "limit": limit, "offset": offset,
+            "term": analysed, "issues_without_term": without_term, "notice": service.without_term_notice(without_term)}
 
 
 @router.get("/rootcauses.xlsx", response_class=Response, summary="根源单位 Excel 报告",

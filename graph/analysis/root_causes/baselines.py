@@ -49,7 +49,7 @@ def _posterior(x_rest: np.ndarray, n_rest: np.ndarray, nn_rest: np.ndarray, rho:
     if prior_share is None:
         prior_share, prior_weight = np.full(x_rest.shape[1:], 0.5), np.ones(x_rest.shape[1:])
     design = _design_effect(n_rest, nn_rest, rho)
-    effective = n_rest[:, :, None] / design
+    effective = (n_rest if n_rest.ndim == 3 else n_rest[:, :, None]) / design
     share = (x_rest / design + prior_weight * prior_share) / (effective + prior_weight)
     return share, share * (1 - share) / (effective + prior_weight + 1.0)
 
@@ -236,15 +236,30 @@ def district_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, 
     xd, nd, nnd = tally.district_x, tally.district_n, tally.district_nn
     D = len(tally.districts)
     if D >= 2:
-        n_rest = nd.sum(axis=0) - nd
-        share, share_var = _posterior(xd.sum(axis=0) - xd, n_rest, nnd.sum(axis=0) - nnd, rho)
+        # The other districts as they would be without their likely causes (.spread.baseline_weights):
+        # a cause raises its district's share of the category and lowers its every other share,
+        # and neither is part of another district's baseline. With four districts, a ×3 cause in
+        # one of them lifted the others' baseline above a ×2.2 cause's count (p 1.0 where the
+        # oracle gives 1e-4); with a third of the ledger in it, its lowered shares made the other
+        # districts' other categories look like causes.
+        w = spread.weights                                                      # d × k × c
+        x_kept = np.where(w > 0, xd, 0.0)
+        n_kept, nn_kept = w * nd[:, :, None], w * nnd[:, :, None]  # the design effect as it was
+        x_rest, n_rest, nn_rest = x_kept.sum(axis=0) - x_kept, n_kept.sum(axis=0) - n_kept, nn_kept.sum(axis=0) - nn_kept
+        sq_rest = (n_kept ** 2).sum(axis=0) - n_kept ** 2
+        every = n_rest <= 0   # nothing else counted: every other district as it is
+        x_rest = np.where(every, xd.sum(axis=0) - xd, x_rest)
+        n_rest = np.where(every, (nd.sum(axis=0) - nd)[:, :, None], n_rest)
+        nn_rest = np.where(every, (nnd.sum(axis=0) - nnd)[:, :, None], nn_rest)
+        sq_rest = np.where(every, ((nd ** 2).sum(axis=0) - nd ** 2)[:, :, None], sq_rest)
+        share, share_var = _posterior(x_rest, n_rest, nn_rest, rho)
         # Ordinary districts differ beyond their villages' variation (τ², estimated without the
         # district tested): a district is a root cause only beyond that spread. The other
         # districts' share differs from theirs by as much, averaged over them by size
         # (Σ n_i² / (Σ n_i)²): with four districts that is a third of τ² again.
         with np.errstate(invalid="ignore", divide="ignore"):
-            concentration = np.where(n_rest > 0, ((nd ** 2).sum(axis=0) - nd ** 2) / np.maximum(n_rest, 1) ** 2, 0.0)
-        share_var = share_var + spread.tau2_apart * (1 + concentration[:, :, None])
+            concentration = np.where(n_rest > 0, sq_rest / np.maximum(n_rest, 1) ** 2, 0.0)
+        share_var = share_var + spread.tau2_apart * (1 + concentration)
         usable = (nd.sum(axis=0) - nd > 0) & (nd > 0)
         return Baseline(share, share_var, usable, ["other_districts"] * D, [None] * D)
     if reference is not None:

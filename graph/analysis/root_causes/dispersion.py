@@ -102,6 +102,9 @@ def _clustering_parts(tally: Tally) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 def _design_effect(n: np.ndarray, nn: np.ndarray, rho: np.ndarray) -> np.ndarray:
     """Per area, kind and category (a × k × c), how much the villages' clustering (ρ) widens a
     count over the binomial: ``1 + ρ (Σn² / Σn − 1)`` from an area's problems ``n`` and the sum of
-    its villages' squared totals ``nn`` (a × k); 1 where an area has none."""
+    its villages' squared totals ``nn`` (a × k, or a × k × c where what is counted differs by
+    category); 1 where an area has none."""
+    if n.ndim == 2:
+        n, nn = n[:, :, None], nn[:, :, None]
     with np.errstate(invalid="ignore", divide="ignore"):
-        return 1.0 + rho[None, None, :] * np.where(n[:, :, None] > 0, (nn - n)[:, :, None] / n[:, :, None], 0.0)
+        return 1.0 + rho[None, None, :] * np.where(n > 0, (nn - n) / n, 0.0)

@@ -69,6 +69,7 @@ class Spread(NamedTuple):
     tau2_usual: np.ndarray   # robustly, how far an ordinary district differs
     centre: np.ndarray       # the ordinary districts' share
     tau2_apart: np.ndarray   # d × k × c: tau2_usual estimated without the district, shrunk by its noise
+    weights: np.ndarray      # d × k × c: each district's problems in the others' baselines (baseline_weights)
 
 
 def between_district_spread(tally: Tally, rho: np.ndarray) -> Spread:
@@ -107,7 +108,7 @@ def between_district_spread(tally: Tally, rho: np.ndarray) -> Spread:
     ...               LedgerCell(t, t[:6], "village", "作风", 10, 180, 180, 180, 180, 0, 0, 0)]
     ...     exposure.append(Exposure(t, t[:6], "village", 200, 200, 180 + low, 180 + low))
     >>> tally = tally_ledger(LedgerFacts(cells, exposure, [], [], [], []))
-    >>> share, tau2_all, tau2_usual, centre, _ = between_district_spread(tally, estimate_dispersion(tally))
+    >>> share, tau2_all, tau2_usual, centre, _, _ = between_district_spread(tally, estimate_dispersion(tally))
     >>> bool(tau2_all[0].max() > 0), float(tau2_usual[0].max())
     (True, 0.0)
     """
@@ -116,8 +117,9 @@ def between_district_spread(tally: Tally, rho: np.ndarray) -> Spread:
     tau2_all, tau2_usual, centres = np.zeros_like(share), np.zeros_like(share), share.copy()
     tau2_apart = np.zeros((len(tally.districts),) + share.shape)
     present = nd > 0                                                            # d × k
+    weights = np.ones(tau2_apart.shape)
     if len(tally.districts) < 3:
-        return Spread(share, tau2_all, tau2_usual, centres, tau2_apart)
+        return Spread(share, tau2_all, tau2_usual, centres, tau2_apart, weights)
     design = _design_effect(nd, nnd, rho)
     # The kind with the most problems first: a kind too thin for an estimate of its own borrows
     # its relative spread (sparse_kind).
@@ -154,6 +156,8 @@ def between_district_spread(tally: Tally, rho: np.ndarray) -> Spread:
             with np.errstate(invalid="ignore", divide="ignore"):
                 phi_all = np.nan_to_num(tau2_usual[k] / (centre * (1 - centre)))
             free = composition_free(o, others, sampling + centre_var, 1 + phi_all * size)
+            weights[np.flatnonzero(rows), k] = baseline_weights(
+                o, others, likely_causes(o, others, sampling + centre_var, 1 + phi_all * size))
             phi_free = category_spreads(free, size, n * centre)
             pooled, noise = pooled_spread(free, size, n * centre)
             # the districts that can show a spread in this kind: a cell with enough expected problems
@@ -184,7 +188,8 @@ def between_district_spread(tally: Tally, rho: np.ndarray) -> Spread:
             x_ordinary = (np.where(ordinary, o * n, 0.0)).sum(axis=0)
             n_ordinary = (np.where(ordinary, n, 0.0)).sum(axis=0)
             centres[k] = (x_ordinary + 0.5) / (n_ordinary + 1.0)
-    return Spread(share, np.nan_to_num(tau2_all), np.nan_to_num(tau2_usual), centres, np.nan_to_num(tau2_apart))
+    return Spread(share, np.nan_to_num(tau2_all), np.nan_to_num(tau2_usual), centres, np.nan_to_num(tau2_apart),
+                  weights)
 
 
 def composition_free(own: np.ndarray, others: np.ndarray, variance: np.ndarray,
@@ -205,9 +210,9 @@ def composition_free(own: np.ndarray, others: np.ndarray, variance: np.ndarray,
     >>> composition_free(own, others, np.full((2, 3), 0.0002)).round(2).tolist()
     [[72.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
     """
+    flagged = likely_causes(own, others, variance, inflation)
     with np.errstate(invalid="ignore", divide="ignore"):
         z2 = (own - others) ** 2 / variance
-        flagged = (z2 > FLAG_Z2 * inflation) & (own > others)
         if not flagged.any():
             return z2
         rest_own = 1 - np.where(flagged, own, 0.0).sum(axis=1, keepdims=True)
@@ -216,6 +221,40 @@ def composition_free(own: np.ndarray, others: np.ndarray, variance: np.ndarray,
         renormalised = (own / rest_own - others / rest_others) ** 2 / (variance / rest_others ** 2)
         # the cause's own cell stays as it is: above the median, as a cause counts in it
         return np.where(flagged | ~rows, z2, renormalised)
+
+
+def likely_causes(own: np.ndarray, others: np.ndarray, variance: np.ndarray,
+                  inflation: np.ndarray | float = 1.0) -> np.ndarray:
+    """The (district, category) cells far above the other districts: ``z² > FLAG_Z2`` (χ²(1)'s
+    99.9 % point) times the cell's ``inflation`` by the spread between districts. Taken out of the
+    shares for the spread's estimate (:func:`composition_free`) and out of the other districts'
+    baseline (:func:`.baselines.district_baselines`).
+
+    >>> likely_causes(np.array([[0.27, 0.15]]), np.array([[0.15, 0.15]]), np.full((1, 2), 0.0002)).tolist()
+    [[True, False]]
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z2 = (own - others) ** 2 / variance
+        return (z2 > FLAG_Z2 * inflation) & (own > others)
+
+
+def baseline_weights(own: np.ndarray, others: np.ndarray, likely: np.ndarray) -> np.ndarray:
+    """How much of each district's problems (d × c) counts in the other districts' baseline of a
+    category: none of a likely cause's own cell (``likely``, :func:`likely_causes`); in its other
+    categories, the problems it would have had were the likely causes at the other districts'
+    shares (``(1 − own_F) / (1 − others_F)`` of them), so that its lowered shares, a cause's
+    doing, do not lower the baseline either; all of them elsewhere.
+
+    >>> own = np.array([[0.27, 0.365, 0.365], [0.15, 0.425, 0.425]])
+    >>> others = np.array([[0.15, 0.425, 0.425]] * 2)
+    >>> baseline_weights(own, others, np.array([[True, False, False], [False] * 3])).round(3).tolist()
+    [[0.0, 0.859, 0.859], [1.0, 1.0, 1.0]]
+    """
+    lifted = np.where(likely, own, 0.0).sum(axis=1, keepdims=True)
+    usual = np.where(likely, others, 0.0).sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = np.where((usual < 1) & (lifted < 1), (1 - lifted) / (1 - usual), 0.0)
+    return np.where(likely, 0.0, np.broadcast_to(scale, likely.shape))
 
 
 def sparse_kind(main_phi: np.ndarray, main_apart: np.ndarray, rows: np.ndarray) -> np.ndarray:
