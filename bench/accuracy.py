@@ -454,10 +454,12 @@ def randomised_null_p(facts: LedgerFacts, seed: int, earlier: LedgerFacts | None
     rng = np.random.default_rng(seed)
     out = {}
     district_base = rc.district_baselines(tally, rho, spread, reference, why)
-    if earlier is not None:  # districts against their own last term, as surfacing judges them
-        district_base = rc.term_test(tally, rc.tally_ledger(earlier), rho, "district").baseline
+    own_history = None
+    if earlier is not None:  # districts against their own last term, townships' prior from it, as surfacing
+        district_base = own_history = rc.term_test(tally, rc.tally_ledger(earlier), rho, "district").baseline
     for level, arrays, base in (
-            ("township", (tally.x, tally.n, tally.nn), rc.township_baselines(tally, rho, spread, reference)),
+            ("township", (tally.x, tally.n, tally.nn),
+             rc.township_baselines(tally, rho, spread, reference, own_history)),
             ("district", (tally.district_x, tally.district_n, tally.district_nn), district_base)):
         level_rho = rho_t if level == "township" else rho
         observed, trials, mean, variance = rc.excess_moments(*arrays, base, level_rho)

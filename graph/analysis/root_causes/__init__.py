@@ -111,7 +111,9 @@ def _surface(facts: LedgerFacts, min_confidence: float, earlier: LedgerFacts | N
     gaps = rate_gaps(facts, tally.categories)
 
     spread = between_district_spread(tally, rho)
-    township_base = township_baselines(tally, rho, spread, reference)
+    history = past_terms(tally, tally_ledger(earlier), rho) if earlier is not None else None
+    township_base = township_baselines(tally, rho, spread, reference,
+                                       history["district"].baseline if history is not None else None)
     observed_t, trials_t, expected_t, variance_t = excess_moments(tally.x, tally.n, tally.nn, township_base, rho_t)
     p_sum_t = excess_sf_array(observed_t, trials_t, expected_t, variance_t)
     p_ex_t, _ = village_p_values(tally, township_base, rho_t, p_sum_t, facts.village_counts)
@@ -129,9 +131,8 @@ def _surface(facts: LedgerFacts, min_confidence: float, earlier: LedgerFacts | N
     else:  # one district: no baseline for its recurrence. Other categories are none: a frequent
         # category is found again more often wherever it is, root or not.
         p_rec_d = np.full(rect_d.shape, np.nan)
-    history, own = None, None
-    if earlier is not None:
-        history = past_terms(tally, tally_ledger(earlier), rho)
+    own = None
+    if history is not None:
         # A district's own last term decides where it has one; the peers' test stays as evidence.
         own = ~np.isnan(history["district"].p_value)
         history["peers"] = (expected_d.copy(), p_ex_d.copy(), np.array([r is None for r in district_base.reason]))

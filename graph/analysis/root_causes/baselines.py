@@ -103,8 +103,33 @@ def reference_prior(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> tup
             np.where(ordinary, pooling_weight(reference, tau2)[None], 1.0))
 
 
+def last_term_prior(tally: Tally, rho: np.ndarray, prior: tuple, own_history: Baseline,
+                    x_rest: np.ndarray, n_rest: np.ndarray, nn_rest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The prior of each township's baseline (t × k × c) where its district has a last term
+    (``own_history``: the district's share then, moved by the other districts' trend, and its
+    uncertainty, :func:`.terms.term_test`): that share, weighing as many problems as it is precise
+    (``π(1 − π)/var − 1``), where the rest of the district this term is within ``ORDINARY_Z``
+    standard errors of it; ``prior`` (the peers' or the reference's) elsewhere. A district that
+    differs from others for local reasons has the same reasons in both terms: its last term knows
+    its level, the peers do not. A district whose share moved this term (a district-wide cause)
+    keeps its own level, as against its peers."""
+    share_h = own_history.share[tally.district]
+    var_h = own_history.share_var[tally.district]
+    usable = own_history.usable[tally.district][:, :, None] & (var_h > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        own = np.where(n_rest[:, :, None] > 0, x_rest / n_rest[:, :, None], share_h)
+        sampling = share_h * (1 - share_h) * _design_effect(n_rest, nn_rest, rho) / np.maximum(n_rest[:, :, None], 1)
+        ordinary = np.abs(np.nan_to_num((own - share_h) / np.sqrt(sampling + var_h))) <= ORDINARY_Z
+    weight = pooling_weight(share_h, var_h)
+    prior_share, prior_weight = prior
+    if prior_share is None:
+        prior_share, prior_weight = np.full(share_h.shape, 0.5), np.ones(share_h.shape)
+    use = usable & ordinary
+    return np.where(use, share_h, prior_share), np.where(use, weight, prior_weight)
+
+
 def township_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, np.ndarray, np.ndarray],
-                       reference: np.ndarray | None = None) -> Baseline:
+                       reference: np.ndarray | None = None, own_history: Baseline | None = None) -> Baseline:
     """Each township against the other inspected townships of its district; where those are fewer
     problems than the township's own, against every other inspected township loaded. With three
     or more districts, the district's share is pooled toward the ordinary districts' share by as
@@ -129,6 +154,8 @@ def township_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, 
         prior = reference_prior(tally, rho, reference)
     else:
         prior = (None, None)
+    if own_history is not None:
+        prior = last_term_prior(tally, rho, prior, own_history, x_rest, n_rest, nn_rest)
     share_d, var_d = _posterior(x_rest, n_rest, nn_rest, rho, *prior)
     share_w, var_w = _posterior(x_all, n_all, nn_all, rho)
     share = np.where(own[:, :, None], share_d, share_w)
