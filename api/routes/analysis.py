@@ -92,8 +92,11 @@ async def rootcauses(store: StoreDep, cache: CacheDep, caller: Analyst,
                      term: str | None = Query(None, max_length=50,
                                               description="届次（台账“届次”列；默认最近一届，以上一届为基线）"),
                      limit: int = Limit, offset: int = Offset):
-    causes = await _causes_async(store, cache, caller, district, level, min_confidence, all, term)
-    analysed, without_term = await run_read(store, lambda: _term_notice(store, cache, caller, district, term))
+    # one read (one thread hop on Neo4j): the analysis's key and the term's notice
+    key, (analysed, without_term) = await run_read(store, lambda: (
+        _causes_key(store, cache, caller, district, level, min_confidence, all, term),
+        _term_notice(store, cache, caller, district, term)))
+    causes = await cache.analysis.aget(store, *key)
     return {"items": causes[offset:offset + limit], "total": len(causes), "limit": limit, "offset": offset,
             "term": analysed, "issues_without_term": without_term, "notice": service.without_term_notice(without_term)}
 

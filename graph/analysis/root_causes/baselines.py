@@ -32,12 +32,13 @@ class Baseline:
 
 def _standardised(x: np.ndarray, n: np.ndarray, nn: np.ndarray, rho: np.ndarray, centre: np.ndarray,
                   tau2: np.ndarray) -> np.ndarray:
-    """How many standard errors each area's own share lies from ``centre`` (k × c), areas
-    differing by ``tau2`` beyond their villages' variation; 0 where an area has no problems."""
+    """How many standard errors each area's own share lies from ``centre`` (k × c, or a × k × c:
+    each area its own), areas differing by ``tau2`` beyond their villages' variation; 0 where an
+    area has no problems."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        own = np.where(n[:, :, None] > 0, x / n[:, :, None], centre[None])
+        own = np.where(n[:, :, None] > 0, x / n[:, :, None], centre)
         sampling = centre * (1 - centre) * _design_effect(n, nn, rho) / np.maximum(n[:, :, None], 1)
-        return np.nan_to_num((own - centre[None]) / np.sqrt(sampling + tau2[None]))
+        return np.nan_to_num((own - centre) / np.sqrt(sampling + tau2))
 
 
 def _posterior(x_rest: np.ndarray, n_rest: np.ndarray, nn_rest: np.ndarray, rho: np.ndarray,
@@ -116,10 +117,7 @@ def last_term_prior(tally: Tally, rho: np.ndarray, prior: tuple, own_history: Ba
     share_h = own_history.share[tally.district]
     var_h = own_history.share_var[tally.district]
     usable = own_history.usable[tally.district][:, :, None] & (var_h > 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        own = np.where(n_rest[:, :, None] > 0, x_rest / n_rest[:, :, None], share_h)
-        sampling = share_h * (1 - share_h) * _design_effect(n_rest, nn_rest, rho) / np.maximum(n_rest[:, :, None], 1)
-        ordinary = np.abs(np.nan_to_num((own - share_h) / np.sqrt(sampling + var_h))) <= ORDINARY_Z
+    ordinary = np.abs(_standardised(x_rest, n_rest, nn_rest, rho, share_h, var_h)) <= ORDINARY_Z
     weight = pooling_weight(share_h, var_h)
     prior_share, prior_weight = prior
     if prior_share is None:

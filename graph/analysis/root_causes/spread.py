@@ -155,9 +155,9 @@ def between_district_spread(tally: Tally, rho: np.ndarray) -> Spread:
             # districts' composition taken out (the townships' baselines keep the shares as they are)
             with np.errstate(invalid="ignore", divide="ignore"):
                 phi_all = np.nan_to_num(tau2_usual[k] / (centre * (1 - centre)))
-            free = composition_free(o, others, sampling + centre_var, 1 + phi_all * size)
-            weights[np.flatnonzero(rows), k] = baseline_weights(
-                o, others, likely_causes(o, others, sampling + centre_var, 1 + phi_all * size))
+            likely = likely_causes(o, others, sampling + centre_var, 1 + phi_all * size)
+            free = composition_free(o, others, sampling + centre_var, flagged=likely)
+            weights[np.flatnonzero(rows), k] = baseline_weights(o, others, likely)
             phi_free = category_spreads(free, size, n * centre)
             pooled, noise = pooled_spread(free, size, n * centre)
             # the districts that can show a spread in this kind: a cell with enough expected problems
@@ -193,7 +193,7 @@ def between_district_spread(tally: Tally, rho: np.ndarray) -> Spread:
 
 
 def composition_free(own: np.ndarray, others: np.ndarray, variance: np.ndarray,
-                     inflation: np.ndarray | float = 1.0) -> np.ndarray:
+                     inflation: np.ndarray | float = 1.0, flagged: np.ndarray | None = None) -> np.ndarray:
     """Each district's squared standardised deviation from the other districts (d × c), the
     district's other categories compared as shares of what remains without a category far above
     them (``z² > FLAG_Z2`` times the cell's ``inflation`` by the spread estimated with every cell,
@@ -210,7 +210,8 @@ def composition_free(own: np.ndarray, others: np.ndarray, variance: np.ndarray,
     >>> composition_free(own, others, np.full((2, 3), 0.0002)).round(2).tolist()
     [[72.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
     """
-    flagged = likely_causes(own, others, variance, inflation)
+    if flagged is None:  # the likely causes, where the caller has not found them already
+        flagged = likely_causes(own, others, variance, inflation)
     with np.errstate(invalid="ignore", divide="ignore"):
         z2 = (own - others) ** 2 / variance
         if not flagged.any():
