@@ -28,6 +28,7 @@ Ledger facts are computed by the reference implementation of the ledger rules
 
     python bench/accuracy.py [--seeds 2] [--first-seed 1] [--families standard,...] [--usages a,b,c,d] [--json out.json]
     python bench/accuracy.py --merge a.json b.json [--json all.json] [--brief]   # runs made in parallel
+    python bench/accuracy.py --spread-scale 0 ...   # the district test told that districts do not differ
 """
 from __future__ import annotations
 
@@ -582,11 +583,16 @@ def main() -> None:
     parser.add_argument("--json", help="write every run and the summary to this file")
     parser.add_argument("--merge", nargs="+", metavar="JSON",
                         help="summarise the runs of earlier --json files (runs made in parallel) instead of running")
+    parser.add_argument("--spread-scale", type=float, metavar="F",
+                        help="scale the spread between districts each district's test allows by F (0: told that "
+                             "districts do not differ, as the oracle knows): what estimating it costs")
     parser.add_argument("--brief", action="store_true",
                         help="leave the null p-values out of --json (the committed results; they cannot be merged)")
     args = parser.parse_args()
     global BRIEF
     BRIEF = args.brief
+    if args.spread_scale is not None:
+        scale_spread(args.spread_scale)
     runs = []
     if args.merge:
         for path in args.merge:
@@ -611,6 +617,18 @@ def main() -> None:
                         brief = {k: v for k, v in run.items() if k != "null_p"}
                         print(json.dumps(brief, ensure_ascii=False), file=sys.stderr, flush=True)
     print_summary(summarise(runs), args.json, runs)
+
+
+def scale_spread(factor: float) -> None:
+    """Surface with the spread a district's own test allows (``tau2_apart``) scaled by ``factor``:
+    0 tells the test what the oracle knows, that districts do not differ. A diagnosis of the method,
+    not a usage: an office cannot know it."""
+    estimate = rc.between_district_spread
+
+    def scaled(tally, rho):
+        spread = estimate(tally, rho)
+        return spread._replace(tau2_apart=spread.tau2_apart * factor)
+    rc.between_district_spread = scaled
 
 
 def print_summary(summary: list[dict], json_path: str | None, runs: list[dict]) -> None:

@@ -880,3 +880,27 @@ def test_district_null_calibration_with_few_districts():
         p_values += [c.p_excess for c in surface_root_causes(facts) if c.level == "district" and c.tested]
     rate = np.mean(np.array(p_values) <= 0.05) / 0.05
     assert 0.5 <= rate <= 1.5, rate
+
+
+def test_district_null_with_many_districts_allows_no_spread_read_from_noise():
+    """Twenty districts that do not differ: the spread a district's test allows is shrunk by the
+    noise of its estimate, as with few districts, so it is next to nothing in most ledgers (a
+    median of at most 5 % of a district's own variance over thirty ledgers, where the estimate as
+    it stood allowed 10 %) and the p-values are not over-cautious (P(p ≤ 0.05) / 0.05 between 0.5
+    and 1.5)."""
+    import numpy as np
+    from graph.analysis import root_causes as rc
+    rng = np.random.default_rng(5)
+    allowed, p_values = [], []
+    for _ in range(30):
+        facts = _simulated_facts(rng, [f"5001{d:02d}" for d in range(1, 21)], townships=8, villages=8)
+        tally = rc.tally_ledger(facts)
+        rho, _ = rc.dispersions(tally)
+        spread = rc.between_district_spread(tally, rho)
+        share = spread.centre[0]
+        # τ² · n / π(1 − π): the spread's part of a district's variance, against its sampling part
+        allowed.append(float((spread.tau2_apart[:, 0, :] * tally.district_n[:, :1] / (share * (1 - share))).mean()))
+        p_values += [c.p_excess for c in surface_root_causes(facts) if c.level == "district" and c.tested]
+    assert np.median(allowed) <= 0.05, np.median(allowed)
+    rate = np.mean(np.array(p_values) <= 0.05) / 0.05
+    assert 0.5 <= rate <= 1.5, rate

@@ -31,7 +31,8 @@ SPREAD_MIN_EXPECTED = 5
 # Fewer districts than this: a district's own test allows the spread estimated without it, shrunk
 # by its noise (spread_apart). With more, one district barely moves the median over all of them,
 # and leaving out the most extreme ones only ever lowers the spread they are judged with: under a
-# heavy-tailed spread between thirty districts, a 2.8-sd local difference surfaced.
+# heavy-tailed spread between thirty districts, a 2.8-sd local difference surfaced. The estimate
+# over all of them is shrunk by the noise it would have without a spread (shrunk_by_noise).
 FEW_DISTRICTS = 10
 
 
@@ -94,8 +95,10 @@ def between_district_spread(tally: Tally, rho: np.ndarray) -> Spread:
       null (a ×2.3 cause at p = 0.047 where the oracle gives 1e-5). Per category alone where a
       kind has too few districts with enough problems for the pooled median.
     * ``tau2_apart``, per district, with fewer than ``FEW_DISTRICTS`` districts, the same robust
-      estimate made *without* that district (:func:`spread_apart`); ``tau2_usual`` with more: the
-      spread a district's own test allows. With four to eight districts a cause inside the estimate widens its own null (a ×2.6 cause on a third of the
+      estimate made *without* that district (:func:`spread_apart`); with more, the estimate over
+      all, the likely causes' share of their districts' composition taken out
+      (:func:`composition_free`) and shrunk by the noise it would have without a spread
+      (:func:`shrunk_by_noise`): the spread a district's own test allows. With four to eight districts a cause inside the estimate widens its own null (a ×2.6 cause on a third of the
       ledger at p = 0.012), and the estimate's noise, never below zero, made the district test
       four times too cautious under the null (P(p ≤ 0.01) = 0.0026).
 
@@ -159,7 +162,7 @@ def between_district_spread(tally: Tally, rho: np.ndarray) -> Spread:
             free = composition_free(o, others, sampling + centre_var, flagged=likely)
             weights[np.flatnonzero(rows), k] = baseline_weights(o, others, likely)
             phi_free = category_spreads(free, size, n * centre)
-            pooled, noise = pooled_spread(free, size, n * centre)
+            pooled, noise, null_noise = pooled_spread(free, size, n * centre)
             # the districts that can show a spread in this kind: a cell with enough expected problems
             counted = int(((n * centre >= SPREAD_MIN_EXPECTED) & np.isfinite(z2)).any(axis=1).sum())
             if main_phi is not None and (phi_free is None or counted < FEW_DISTRICTS):
@@ -173,13 +176,15 @@ def between_district_spread(tally: Tally, rho: np.ndarray) -> Spread:
                     with np.errstate(invalid="ignore", divide="ignore"):
                         phi_free = np.nan_to_num(np.maximum(0.0, np.median(free, axis=0) / CHI2_1_MEDIAN - 1)
                                                  / np.median(size, axis=0))
-                own_phi = phi_free
+                own_phi = shrunk_by_noise(phi_free, pooled, null_noise)
                 if main_phi is not None:  # a kind whose districts do not differ beyond its noise from the main kind's
                     own_phi = toward_main_kind(own_phi, pooled, noise, main_phi, *main_pooled)
                 apart = np.broadcast_to(own_phi, (m, len(centre)))
             tau2_apart[np.flatnonzero(rows), k] = apart * (centre * (1 - centre))[None, :]
             if main_phi is None and phi_free is not None:
-                main_phi, main_apart = phi_free, np.full((len(tally.districts), len(centre)), np.nan)
+                # a district without this kind: its estimate over all, shrunk by its noise as the others'
+                main_phi = shrunk_by_noise(phi_free, pooled, null_noise)
+                main_apart = np.full((len(tally.districts), len(centre)), np.nan)
                 main_pooled = (pooled, noise)
                 main_apart[np.flatnonzero(rows)] = apart
             # The ordinary districts' own share, pooled (the median of small shares runs low):
@@ -277,23 +282,24 @@ def sparse_kind(main_phi: np.ndarray, main_apart: np.ndarray, rows: np.ndarray) 
     return np.where(np.isnan(apart), main_phi[None, :], apart)
 
 
-def pooled_spread(z2: np.ndarray, size: np.ndarray, expected: np.ndarray) -> tuple[float | None, float]:
-    """The relative spread φ of one kind over every category (:func:`relative_spread`) and its
-    noise: the variance of a median of M χ²(1) cells (relative standard error 2.33 / √M) in φ's
-    units, at the cells' typical size. (None, inf) where too few cells.
+def pooled_spread(z2: np.ndarray, size: np.ndarray, expected: np.ndarray) -> tuple[float | None, float, float]:
+    """The relative spread φ of one kind over every category (:func:`relative_spread`), its
+    noise (the variance of a median of M χ²(1) cells, relative standard error 2.33 / √M, in φ's
+    units, at the cells' typical size) and that noise where districts do not differ (φ = 0).
+    (None, inf, inf) where too few cells.
 
     >>> rng = np.random.default_rng(2)
     >>> size = np.full((12, 7), 40.0)
-    >>> phi, noise = pooled_spread(rng.chisquare(1, (12, 7)), size, size * 0.15)
+    >>> phi, noise, null_noise = pooled_spread(rng.chisquare(1, (12, 7)), size, size * 0.15)
     >>> round(phi * 40, 2), round(math.sqrt(noise) * 40, 2)     # 40φ is 0, known to ±0.3
     (0.19, 0.3)
     """
     pooled = relative_spread(z2, size, expected)
     if pooled is None:
-        return None, math.inf
+        return None, math.inf, math.inf
     valid = np.isfinite(z2) & (expected >= SPREAD_MIN_EXPECTED) & (size > 0)
     typical = float(np.median(size[valid]))
-    return pooled, float(median_noise(pooled, typical, int(valid.sum())))
+    return pooled, float(median_noise(pooled, typical, int(valid.sum()))), float(median_noise(0.0, typical, int(valid.sum())))
 
 
 def toward_main_kind(phi: np.ndarray, pooled: float | None, noise: float, main_phi: np.ndarray,
@@ -324,9 +330,8 @@ def toward_main_kind(phi: np.ndarray, pooled: float | None, noise: float, main_p
 def spread_apart(z2: np.ndarray, size: np.ndarray, expected: np.ndarray) -> np.ndarray:
     """Per district (row) and category, the relative spread φ between ordinary districts estimated
     from the *other* districts (:func:`category_spreads`, or the median of the category's z²
-    where too few cells), shrunk by the pooled estimate's noise: ``φ · φ̄² / (φ̄² + v)``, φ̄ the
-    median over categories and ``v`` the variance of an estimate from the M cells pooled (a
-    median of M χ²(1) values: relative standard error 2.33 / √M). With few
+    where too few cells), shrunk by the pooled estimate's noise (:func:`shrunk_by_noise`, φ̄ the
+    median over categories, the noise that of a median of the M cells pooled). With few
     districts the estimate is mostly noise where districts do not differ, and its noise (never
     below zero) only widens a district's null; where they do differ it is many times its noise
     and kept.
@@ -358,9 +363,35 @@ def spread_apart(z2: np.ndarray, size: np.ndarray, expected: np.ndarray) -> np.n
         cells = max(int(valid.sum()), 1)
         typical = float(np.median(s[valid])) if valid.any() else float(np.median(s))
         pooled = float(np.median(phi))
-        noise = float(median_noise(pooled, typical, cells))
-        out[d] = phi * (pooled ** 2 / (pooled ** 2 + noise) if pooled > 0 else 0.0)
+        out[d] = shrunk_by_noise(phi, pooled, float(median_noise(pooled, typical, cells)))
     return out
+
+
+def shrunk_by_noise(phi: np.ndarray, pooled: float | None, noise: float) -> np.ndarray:
+    """A spread estimate ``phi`` (per category) shrunk by how far the estimate pooled over every
+    category (``pooled``, φ̄) stands from its ``noise`` (a variance, :func:`median_noise`):
+    ``φ · φ̄² / (φ̄² + v)``. An estimate never below zero is noise that only ever widens a
+    district's null; where districts do differ, φ̄ is many times its noise and φ is kept.
+
+    * With fewer than ``FEW_DISTRICTS`` districts (:func:`spread_apart`), ``v`` is the pooled
+      estimate's own noise: a median of a handful of districts is mostly noise either way.
+    * With more, ``v`` is the noise the estimate would have were there no spread (φ = 0), smaller
+      where there is one, so that a spread many times it is kept whole (shrunk by its own noise,
+      thirty districts spread by φ = 0.02 let a local difference surface). Where districts do not
+      differ, a term's causes alone (a third of twenty districts held one, a township's or the
+      district's) raised φ̄, and that spread left a ×2.7 district cause at p 0.009 (the
+      oracle's 1e-8).
+
+    ``pooled`` None: too few cells for a pooled estimate, ``phi`` as it is.
+
+    >>> shrunk_by_noise(np.array([0.002, 0.004]), 0.003, 0.003 ** 2).tolist()   # φ̄ at its noise: halved
+    [0.001, 0.002]
+    >>> shrunk_by_noise(np.array([0.02]), 0.02, 0.002 ** 2).round(4).tolist()     # ten times it: kept
+    [0.0198]
+    """
+    if pooled is None or not math.isfinite(noise):
+        return phi
+    return phi * (pooled ** 2 / (pooled ** 2 + noise) if pooled > 0 else 0.0)
 
 
 def relative_spread(z2: np.ndarray, size: np.ndarray, expected: np.ndarray) -> float | None:
