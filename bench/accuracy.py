@@ -454,14 +454,21 @@ def randomised_null_p(facts: LedgerFacts, seed: int, earlier: LedgerFacts | None
     reference, why = rc.reference_shares(facts, tally.categories)
     rng = np.random.default_rng(seed)
     out = {}
-    district_base = rc.district_baselines(tally, rho, spread, reference, why)
     own_history = None
     if earlier is not None:  # districts against their own last term, townships' prior from it, as surfacing
-        district_base = own_history = rc.term_test(tally, rc.tally_ledger(earlier), rho, "district").baseline
-    for level, arrays, base in (
-            ("township", (tally.x, tally.n, tally.nn),
-             rc.township_baselines(tally, rho, spread, reference, own_history)),
-            ("district", (tally.district_x, tally.district_n, tally.district_nn), district_base)):
+        own_history = rc.term_test(tally, rc.tally_ledger(earlier), rho, "district").baseline
+    bases = {"township": rc.township_baselines(tally, rho, spread, reference, own_history)}
+    for level in ("township", "district"):
+        if level == "district":
+            # as surfacing: the spread read without the excess of the townships their own test finds
+            local_causes = rc.local_causes_found(township_p, 1 - DEFAULT_MIN_CONFIDENCE)
+            if local_causes.any():
+                spread = rc.between_district_spread(tally, rho, local_causes)
+            bases[level] = (own_history if own_history is not None
+                            else rc.district_baselines(tally, rho, spread, reference, why))
+        base = bases[level]
+        arrays = ((tally.x, tally.n, tally.nn) if level == "township"
+                  else (tally.district_x, tally.district_n, tally.district_nn))
         level_rho = rho_t if level == "township" else rho
         observed, trials, mean, variance = rc.excess_moments(*arrays, base, level_rho)
         tested = np.array([r is None for r in base.reason])[:, None] & (trials > 0) & (mean > 0)
@@ -471,6 +478,7 @@ def randomised_null_p(facts: LedgerFacts, seed: int, earlier: LedgerFacts | None
             village_at, village_above = rc.village_p_values(tally, base, level_rho, at, facts.village_counts)
             screened = ~np.isnan(village_above)
             at, above = np.where(screened, village_at, at), np.where(screened, village_above, above)
+            township_p = np.where(tested, at, np.nan)
         p = above + rng.uniform(size=at.shape) * (at - above)
         out[level] = p[tested].round(6).tolist()
     return out
@@ -625,8 +633,8 @@ def scale_spread(factor: float) -> None:
     not a usage: an office cannot know it."""
     estimate = rc.between_district_spread
 
-    def scaled(tally, rho):
-        spread = estimate(tally, rho)
+    def scaled(tally, rho, local_causes=None):
+        spread = estimate(tally, rho, local_causes)
         return spread._replace(tau2_apart=spread.tau2_apart * factor)
     rc.between_district_spread = scaled
 

@@ -43,7 +43,7 @@ from .dispersion import (OUTLIER_P, OUTLIER_Z, _clustering_parts, _design_effect
                          estimate_dispersion)
 from .scoring import _candidate, _duty_bearers, _hint_counts, add_evidence, score_candidates  # noqa: F401
 from .spread import (CHI2_1_MEDIAN, MIN_SPREAD_CELLS, ORDINARY_Z, between_district_spread,  # noqa: F401
-                     category_spreads, pooling_weight, relative_spread)
+                     category_spreads, local_causes_found, pooling_weight, relative_spread)
 from .tally import KIND_INDEX, KINDS, Tally, tally_ledger  # noqa: F401
 from .terms import (TermTest, add_history, merged_baseline, order_terms, past_terms, tell_terms_apart,  # noqa: F401
                     term_test)
@@ -121,6 +121,12 @@ def _surface(facts: LedgerFacts, min_confidence: float, earlier: LedgerFacts | N
     p_rec_t = recurrence_p_values(tally.rectified, tally.recurred, rect_d[tally.district] - tally.rectified,
                                   recur_d[tally.district] - tally.recurred)
 
+    # A district's own test allows the spread read without the excess of the townships found
+    # with a cause of their own: a township's cause is no difference between districts.
+    tested_t = np.array([r is None for r in township_base.reason])[:, None] & (trials_t > 0) & (expected_t > 0)
+    local_causes = local_causes_found(np.where(tested_t, p_ex_t, np.nan), 1 - min_confidence)
+    if local_causes.any():
+        spread = between_district_spread(tally, rho, local_causes)
     district_base = district_baselines(tally, rho, spread, reference, reference_reason)
     # District pairs keep the sums: the per-village statistic was tried for them (saddlepoint
     # tail) and changed little, the spread between districts dominating their null.
