@@ -129,14 +129,14 @@ def between_district_spread(tally: Tally, rho: np.ndarray, local_causes: np.ndar
     if len(tally.districts) < 3:
         return Spread(share, tau2_all, tau2_usual, centres, tau2_apart, weights)
     design = _design_effect(nd, nnd, rho)
-    design_free = _design_effect(ns, nns, rho)
+    design_free = design if xs is xd else _design_effect(ns, nns, rho)
     # The kind with the most problems first: a kind too thin for an estimate of its own borrows
     # its relative spread (sparse_kind).
     kinds = sorted(range(share.shape[0]), key=lambda k: -nd[:, k].sum())
     main_phi, main_apart, main_pooled = None, None, (None, math.inf)
     with np.errstate(invalid="ignore", divide="ignore"):
         own = np.where(present[:, :, None], xd / nd[:, :, None], np.nan)
-        own_free = np.where(present[:, :, None], xs / ns[:, :, None], np.nan)
+        own_free = own if xs is xd else np.where(present[:, :, None], xs / ns[:, :, None], np.nan)
         for k in kinds:
             rows = present[:, k]
             m = int(rows.sum())
@@ -169,12 +169,15 @@ def between_district_spread(tally: Tally, rho: np.ndarray, local_causes: np.ndar
             weights[np.flatnonzero(rows), k] = baseline_weights(o, others, likely)
             # ... with the townships found with a cause of their own counted without its excess:
             # a township's cause is no difference between districts (without_local_causes)
-            of, nf = own_free[rows, k, :], ns[rows, k][:, None]
-            sampling_free = centre * (1 - centre) * design_free[rows, k, :] / nf
-            others_free = np.array([np.median(np.delete(of, d, axis=0), axis=0) for d in range(m)])
-            variance_free = sampling_free + math.pi / (2 * (m - 1)) * np.median(sampling_free, axis=0)
-            free = composition_free(of, others_free, variance_free,
-                                    flagged=likely_causes(of, others_free, variance_free, 1 + phi_all * size))
+            if xs is xd:  # none found: the districts as they stand
+                of, nf, others_free, variance_free, flagged = o, n, others, sampling + centre_var, likely
+            else:
+                of, nf = own_free[rows, k, :], ns[rows, k][:, None]
+                sampling_free = centre * (1 - centre) * design_free[rows, k, :] / nf
+                others_free = np.array([np.median(np.delete(of, d, axis=0), axis=0) for d in range(m)])
+                variance_free = sampling_free + math.pi / (2 * (m - 1)) * np.median(sampling_free, axis=0)
+                flagged = likely_causes(of, others_free, variance_free, 1 + phi_all * size)
+            free = composition_free(of, others_free, variance_free, flagged=flagged)
             size_free = (1 + math.pi / (2 * (m - 1))) * centre * (1 - centre) / variance_free
             phi_free = category_spreads(free, size_free, nf * centre)
             pooled, noise, null_noise = pooled_spread(free, size_free, nf * centre)
