@@ -9,6 +9,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import optimize, stats
 
+from ..stats import benjamini_hochberg
 from .dispersion import _design_effect, estimate_dispersion  # noqa: F401  (estimate_dispersion: the doctests)
 from .tally import Tally, tally_ledger  # noqa: F401
 
@@ -231,8 +232,7 @@ def local_causes_found(p_excess: np.ndarray, alpha: float) -> np.ndarray:
     tested = np.isfinite(p_excess)
     found = np.zeros(p_excess.shape, dtype=bool)
     if tested.any():
-        q = stats.false_discovery_control(p_excess[tested], method="bh")
-        found[tested] = q <= alpha
+        found[tested] = np.array(benjamini_hochberg(p_excess[tested])) <= alpha
     return found
 
 
