@@ -74,14 +74,22 @@ def township_kind(name: str) -> str:
 
 def village_kind(name: str) -> str:
     """``village`` (村民委员会) or ``community`` (居民委员会) from the statistical name; anything else,
-    such as a 社区工作站, is ``other``.
+    such as a 社区工作站 or a 生活区, is ``other``. Many districts' names carry no committee suffix
+    (中宁县's 154 units read 振兴社区, 石喇叭村; 48,765 such names in the 2023 codes, besides
+    Inner Mongolia's 嘎查, its villages): a bare name ending in 村 or 嘎查 is a village, one ending
+    in 社区 a community. Read as ``other``, a whole district's units were compared with the few
+    other districts' odd units, and a ×2 cause there stood at p 0.02.
 
     >>> village_kind("黄柏村委会"), village_kind("多福巷社区居委会"), village_kind("化龙桥社区工作站")
     ('village', 'community', 'other')
+    >>> village_kind("石喇叭村"), village_kind("振兴社区"), village_kind("卜尔汉图嘎查"), village_kind("六郎庄生活区")
+    ('village', 'community', 'village', 'other')
+    >>> village_kind("沟口子村村民委会"), village_kind("新建社区居委"), village_kind("张发地村委")
+    ('village', 'community', 'village')
     """
-    if "村民委员会" in name or "村委会" in name:
+    if "村民委" in name or "村委" in name or "嘎查" in name or name.endswith("村"):
         return "village"
-    if "居民委员会" in name or "居委会" in name:
+    if "居民委" in name or "居委" in name or name.endswith("社区"):
         return "community"
     return "other"
 

@@ -31,6 +31,25 @@ def test_township_kinds_come_from_names(chongqing):
     assert chongqing.division("500101001").kind == "街道"  # 高笋塘街道
 
 
+def test_bare_village_names_are_villages_and_communities(sqlite_store, tmp_path):
+    """中宁县's units carry no committee suffix in the 2023 codes (振兴社区, 石喇叭村): they are
+    communities and villages, not the odd units ("other") a district's test compares apart."""
+    directory = tmp_path / "ningxia"
+    directory.mkdir()
+    write_csv(directory / "provinces.csv", ["code", "name"], [["64", "宁夏回族自治区"]])
+    write_csv(directory / "cities.csv", ["code", "name", "provinceCode"], [["6405", "中卫市", "64"]])
+    write_csv(directory / "areas.csv", ["code", "name", "cityCode", "provinceCode"], [["640521", "中宁县", "6405", "64"]])
+    write_csv(directory / "streets.csv", ["code", "name", "areaCode", "provinceCode", "cityCode"],
+              [["640521100", "宁安镇", "640521", "64", "6405"]])
+    write_csv(directory / "villages.csv", ["code", "name", "streetCode", "provinceCode", "cityCode", "areaCode"],
+              [["640521100001", "振兴社区", "640521100", "64", "6405", "640521"],
+               ["640521100101", "石喇叭村", "640521100", "64", "6405", "640521"],
+               ["640521100102", "宁安社区工作站", "640521100", "64", "6405", "640521"]])
+    load_divisions(sqlite_store, directory, show_progress=False)
+    assert [v.kind for v in sqlite_store.divisions("village", within="640521")] == ["community", "village", "other"]
+    assert sqlite_store.counts()["villages_by_kind"] == {"village": 1, "community": 1, "other": 1}
+
+
 def test_loading_twice_changes_nothing(chongqing):
     before = chongqing.counts()
     summary = load_divisions(chongqing, DEFAULT_DIVISIONS, show_progress=False)
