@@ -470,7 +470,9 @@ def randomised_null_p(facts: LedgerFacts, seed: int, earlier: LedgerFacts | None
         arrays = ((tally.x, tally.n, tally.nn) if level == "township"
                   else (tally.district_x, tally.district_n, tally.district_nn))
         level_rho = rho_t if level == "township" else rho
-        observed, trials, mean, variance = rc.excess_moments(*arrays, base, level_rho)
+        # as surfacing: a district's p-value weights its kinds of village (kind_weighted_moments)
+        moments = rc.excess_moments if level == "township" else rc.kind_weighted_moments
+        observed, trials, mean, variance = moments(*arrays, base, level_rho)
         tested = np.array([r is None for r in base.reason])[:, None] & (trials > 0) & (mean > 0)
         at = excess_sf_array(observed, trials, mean, variance)
         above = excess_sf_array(observed + 1, trials, mean, variance)

@@ -48,7 +48,7 @@ from .tally import KIND_INDEX, KINDS, Tally, tally_ledger  # noqa: F401
 from .terms import (TermTest, add_history, merged_baseline, order_terms, past_terms, tell_terms_apart,  # noqa: F401
                     term_test)
 from .tests import (WEIGHT_FLOOR, _village_arrays, combine, excess_moments, excess_p_values,  # noqa: F401
-                    recurrence_p_values, township_weights, village_p_values)
+                    kind_weighted_moments, recurrence_p_values, township_weights, village_p_values)
 
 
 def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_MIN_CONFIDENCE,

@@ -18,7 +18,7 @@ from .dispersion import _design_effect
 from .candidate import Candidate, _sig
 from .spread import spread_apart
 from .tally import Tally
-from .tests import excess_moments, recurrence_p_values
+from .tests import excess_moments, kind_weighted_moments, recurrence_p_values
 
 
 def order_terms(first_found: Mapping[str, dt.date]) -> list[str]:
@@ -170,7 +170,8 @@ def term_test(current: Tally, earlier: Tally, rho: np.ndarray, level: str) -> Te
         drift = spread_apart(z2, size, mean)  # a × c, relative to π(1 − π)
         base.share_var = base.share_var + drift[:, None, :] * share * (1 - share)
         observed, trials, mean, variance = excess_moments(x, n, nn, base, rho)
-    p = excess_sf_array(observed, trials, mean, variance)
+    # the kinds of village weighted as a cause new this term is best seen, as against the peers
+    p = excess_sf_array(*kind_weighted_moments(x, n, nn, base, rho))
     testable = usable.any(axis=1)[:, None] & (mean > 0) & (x_then.sum(axis=1) + x.sum(axis=1) > 0)
     return TermTest(observed, mean, np.where(testable, p, np.nan), x_then.sum(axis=1), n_then.sum(axis=1), base)
 

@@ -26,17 +26,55 @@ def excess_moments(x, n, nn, baseline: Baseline, rho: np.ndarray):
     beta-binomial with the baseline's share and the category's ρ (``rho``: per category, or per
     area and category); the share itself is uncertain (its posterior variance). Returns arrays a × c.
     """
+    xs, ns, mean, variance = _kind_moments(x, n, nn, baseline, rho)
+    return xs.sum(axis=1), ns.sum(axis=1)[:, None] * np.ones(mean.shape[::2]), mean.sum(axis=1), variance.sum(axis=1)
+
+
+def _kind_moments(x, n, nn, baseline: Baseline, rho: np.ndarray):
+    """Per area, kind and category (a × k × c): the count, the problems (a × k), the null mean and
+    the null variance of :func:`excess_moments`, kinds without a baseline at zero."""
     use = baseline.usable[:, :, None]
     xs, ns = np.where(use, x, 0.0), np.where(use[:, :, 0], n, 0.0)
     pairs = np.where(use[:, :, 0], nn - n, 0.0)
-    observed = xs.sum(axis=1)
-    trials = ns.sum(axis=1)[:, None] * np.ones_like(observed)
-    mean = (ns[:, :, None] * baseline.share).sum(axis=1)
     s = baseline.share
     rho = rho[:, None, :] if rho.ndim == 2 else rho[None, None, :]  # per area (townships) or per category
     variance = (s * (1 - s) * (ns[:, :, None] + rho * pairs[:, :, None])
-                + ns[:, :, None] ** 2 * baseline.share_var).sum(axis=1)
-    return observed, trials, mean, variance
+                + ns[:, :, None] ** 2 * baseline.share_var)
+    return xs, ns, ns[:, :, None] * s, variance
+
+
+def kind_weighted_moments(x, n, nn, baseline: Baseline, rho: np.ndarray):
+    """:func:`excess_moments` with each kind of village weighted as a cause that raises the rate
+    in every kind alike is best seen (the locally most powerful sum: each kind's excess over its
+    null variance, ``w_k ∝ mean_k / variance_k``, scaled so that ``Σ w_k mean_k`` is the mean).
+    Summed as they stand, a kind whose baseline is thin weighs by the area's own problems: 西夏区
+    with 546 community problems against 520 in the other districts' communities (their share
+    uncertain by ±10 %), and 186 village problems against 2,156, its villages at 2.1 times their
+    baseline and its communities at 1.3 times, stands at z 4.2 (below, without clustering), at
+    z 5.6 weighted. Any fixed weights keep the null (each kind's excess has mean 0 and the
+    weights come from the null moments, not the area's count); with one kind, or kinds alike,
+    the weights are 1 and nothing changes. Returns the weighted count, the problems, the mean and
+    the weighted count's variance (a × c).
+
+    >>> from .baselines import Baseline
+    >>> base = Baseline(np.array([[[0.164], [0.2465]]]), np.array([[[0.0109 ** 2], [0.0254 ** 2]]]),
+    ...                 np.ones((1, 2), bool), ["other_districts"], [None])
+    >>> x, n, nn = np.array([[[65.0], [175.0]]]), np.array([[186.0, 546.0]]), np.array([[186.0, 546.0]])
+    >>> o, t, m, v = excess_moments(x, n, nn, base, np.zeros(1))
+    >>> round(float((o - m)[0, 0] / np.sqrt(v[0, 0])), 2)
+    4.17
+    >>> o, t, m, v = kind_weighted_moments(x, n, nn, base, np.zeros(1))
+    >>> round(float((o - m)[0, 0] / np.sqrt(v[0, 0])), 2), round(float(m[0, 0]), 1)
+    (5.6, 165.1)
+    """
+    xs, ns, mean, variance = _kind_moments(x, n, nn, baseline, rho)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lift = np.where(variance > 0, mean / variance, 0.0)          # a kind's excess per unit of its noise
+        total = mean.sum(axis=1)
+        scale = np.where(total > 0, total / (lift * mean).sum(axis=1), 0.0)
+    weights = lift * scale[:, None, :]
+    return ((weights * xs).sum(axis=1), ns.sum(axis=1)[:, None] * np.ones(total.shape), total,
+            (weights ** 2 * variance).sum(axis=1))
 
 
 def township_weights(mean: np.ndarray, variance: np.ndarray, tested: np.ndarray,
@@ -70,9 +108,10 @@ def township_weights(mean: np.ndarray, variance: np.ndarray, tested: np.ndarray,
 
 
 def excess_p_values(x, n, nn, baseline: Baseline, rho: np.ndarray):
-    """Observed count, null mean and upper-tail p-value (:func:`excess_moments`) of every pair."""
-    observed, trials, mean, variance = excess_moments(x, n, nn, baseline, rho)
-    return observed, mean, excess_sf_array(observed, trials, mean, variance)
+    """Observed count and null mean (:func:`excess_moments`) of every pair, and its upper-tail
+    p-value, the kinds of village weighted (:func:`kind_weighted_moments`)."""
+    observed, _, mean, _ = excess_moments(x, n, nn, baseline, rho)
+    return observed, mean, excess_sf_array(*kind_weighted_moments(x, n, nn, baseline, rho))
 
 
 def village_p_values(tally: Tally, baseline: Baseline, rho: np.ndarray, p_excess: np.ndarray,
