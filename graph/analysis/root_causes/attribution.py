@@ -161,7 +161,8 @@ def rest_of_district(tally: Tally, d: int, j: int, rows: list[int], district_bas
     nn = tally.district_nn[d:d + 1] - tally.nn[rows].sum(axis=0, keepdims=True)
     base = Baseline(district_base.share[d:d + 1], district_base.share_var[d:d + 1],
                     district_base.usable[d:d + 1] & (n > 0), district_base.label[d:d + 1],
-                    district_base.reason[d:d + 1])
+                    district_base.reason[d:d + 1],
+                    None if district_base.spread_var is None else district_base.spread_var[d:d + 1])
     observed, _, mean, variance = excess_moments(x, n, nn, base, rho)
     p_excess = float(excess_sf_array(*kind_weighted_moments(x, n, nn, base, rho))[0, j])  # as the district's own test
     fits = district_wide_fits(float(observed[0, j]), float(mean[0, j]), float(variance[0, j]), ratio)

@@ -28,6 +28,9 @@ class Baseline:
     usable: np.ndarray        # a × k: kinds with a baseline
     label: list[str | None]   # per area
     reason: list[str | None]  # per area, where nothing is usable
+    # the part of ``share_var`` that is the spread between areas beyond their villages (a
+    # district's own difference, the same in each of its kinds: no weighting of kinds escapes it)
+    spread_var: np.ndarray | None = None
 
 
 def _standardised(x: np.ndarray, n: np.ndarray, nn: np.ndarray, rho: np.ndarray, centre: np.ndarray,
@@ -284,9 +287,9 @@ def district_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, 
         # (Σ n_i² / (Σ n_i)²): with four districts that is a third of τ² again.
         with np.errstate(invalid="ignore", divide="ignore"):
             concentration = np.where(n_rest > 0, sq_rest / np.maximum(n_rest, 1) ** 2, 0.0)
-        share_var = share_var + spread.tau2_apart * (1 + concentration)
+        spread_var = spread.tau2_apart * (1 + concentration)
         usable = (nd.sum(axis=0) - nd > 0) & (nd > 0)
-        return Baseline(share, share_var, usable, ["other_districts"] * D, [None] * D)
+        return Baseline(share, share_var + spread_var, usable, ["other_districts"] * D, [None] * D, spread_var)
     if reference is not None:
         share = np.broadcast_to(reference, (D,) + reference.shape).copy()
         return Baseline(share, (REFERENCE_CV * share) ** 2, nd > 0, ["reference"] * D, [None] * D)

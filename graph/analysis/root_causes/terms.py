@@ -168,7 +168,8 @@ def term_test(current: Tally, earlier: Tally, rho: np.ndarray, level: str) -> Te
             p0 = np.where(trials > 0, mean / trials, 0.0)
             size = np.where(variance > 0, trials ** 2 * p0 * (1 - p0) / variance, 0.0)
         drift = spread_apart(z2, size, mean)  # a × c, relative to π(1 − π)
-        base.share_var = base.share_var + drift[:, None, :] * share * (1 - share)
+        base.spread_var = drift[:, None, :] * share * (1 - share)
+        base.share_var = base.share_var + base.spread_var
         observed, trials, mean, variance = excess_moments(x, n, nn, base, rho)
     # the kinds of village weighted as a cause new this term is best seen, as against the peers
     p = excess_sf_array(*kind_weighted_moments(x, n, nn, base, rho))
@@ -222,7 +223,9 @@ def merged_baseline(peers: Baseline, history: Baseline, own: np.ndarray) -> Base
     d × c), the peers' elsewhere; what the attribution of an excess to a level re-tests against."""
     share = np.where(own[:, None, :], history.share, peers.share)
     share_var = np.where(own[:, None, :], history.share_var, peers.share_var)
-    return Baseline(share, share_var, peers.usable | history.usable, peers.label, peers.reason)
+    spreads = [b.spread_var if b.spread_var is not None else np.zeros(b.share.shape) for b in (history, peers)]
+    spread_var = np.where(own[:, None, :], *spreads)
+    return Baseline(share, share_var, peers.usable | history.usable, peers.label, peers.reason, spread_var)
 
 
 def add_history(c: Candidate, history: dict, level: str, a: int, j: int, terms: tuple[str, str] | None) -> None:
