@@ -151,11 +151,14 @@ def betabinom_sf_array(k, n, a, b, width: float = 40.0) -> np.ndarray:
     if rows.size:
         offsets = np.arange(rows.size) - np.repeat(np.cumsum(counts) - counts, counts)
         x = start[rows] + offsets
+        # log C(n, x) + log B(x + a, n - x + b) - log B(a, b), with the parts that do not depend
+        # on x once per element: four log-gammas a term instead of nine (a province's township
+        # pairs sum over a million terms).
+        const = special.gammaln(n + 1) - special.gammaln(n + a + b) - special.betaln(a, b)
         nn, aa, bb = n[rows], a[rows], b[rows]
-        log_pmf = (special.gammaln(nn + 1) - special.gammaln(x + 1) - special.gammaln(nn - x + 1)
-                   + special.betaln(x + aa, nn - x + bb) - special.betaln(aa, bb))
-        sums = np.zeros(k.size)
-        np.add.at(sums, rows, np.exp(log_pmf))
+        log_pmf = (const[rows] - special.gammaln(x + 1) - special.gammaln(nn - x + 1)
+                   + special.gammaln(x + aa) + special.gammaln(nn - x + bb))
+        sums = np.bincount(rows, weights=np.exp(log_pmf), minlength=k.size)
         tail = np.where(upper, sums, 1.0 - sums)
         out[valid] = tail[valid]
     return np.clip(out, 0.0, 1.0)
