@@ -30,7 +30,7 @@ SPREAD_MIN_EXPECTED = 5
 
 
 # Fewer districts than this: a district's own test allows the spread estimated without it, shrunk
-# by its noise (spread_apart). With more, one district barely moves the median over all of them,
+# by its noise (spread_without). With more, one district barely moves the median over all of them,
 # and leaving out the most extreme ones only ever lowers the spread they are judged with: under a
 # heavy-tailed spread between thirty districts, a 2.8-sd local difference surfaced. The estimate
 # over all of them is shrunk by the noise it would have without a spread (shrunk_by_noise).
@@ -96,7 +96,8 @@ def between_district_spread(tally: Tally, rho: np.ndarray, local_causes: np.ndar
       null (a ×2.3 cause at p = 0.047 where the oracle gives 1e-5). Per category alone where a
       kind has too few districts with enough problems for the pooled median.
     * ``tau2_apart``, per district, with fewer than ``FEW_DISTRICTS`` districts, the same robust
-      estimate made *without* that district (:func:`spread_apart`); with more, the estimate over
+      estimate made *without* that district, from the others alone, the district in none of their
+      medians (:func:`spread_without`); with more, the estimate over
       all, each township whose own test finds a cause (``local_causes``) counted without its
       excess (:func:`without_local_causes`), the likely causes' share of their districts' composition
       taken out (:func:`composition_free`) and shrunk by the noise it would have without a spread
@@ -189,7 +190,11 @@ def between_district_spread(tally: Tally, rho: np.ndarray, local_causes: np.ndar
                 # main kind's relative spread (the townships' baselines keep this kind's own)
                 apart = sparse_kind(main_phi, main_apart, rows)
             elif m < FEW_DISTRICTS:
-                apart = spread_apart(free, size_free, nf * centre)
+                # Estimated from the other districts, the district tested in none of their
+                # medians either: with four districts each other one was compared with a median
+                # of three that held it, and its cause widened its own null (宁夏, a ×2.8 cause:
+                # 180 found against 81.2 expected at p 0.0013).
+                apart = np.array([spread_without(of, design_free[rows, k, :], nf, d) for d in range(m)])
             else:
                 if phi_free is None:
                     with np.errstate(invalid="ignore", divide="ignore"):
@@ -428,22 +433,73 @@ def spread_apart(z2: np.ndarray, size: np.ndarray, expected: np.ndarray) -> np.n
     out = np.zeros(z2.shape)
     for d in range(m):
         rest = np.delete(np.arange(m), d)
-        z, s, e = z2[rest], size[rest], expected[rest]
-        phi = category_spreads(z, s, e)
-        valid = np.isfinite(z) & (e >= SPREAD_MIN_EXPECTED) & (s > 0)
-        if phi is None:  # too few cells to pool: each category's own median, as in tau2_usual
-            with np.errstate(invalid="ignore", divide="ignore"):
-                inflation = np.median(z, axis=0) / CHI2_1_MEDIAN
-                phi = np.nan_to_num(np.maximum(0.0, inflation - 1) / np.median(s, axis=0))
-        # One shrinkage for every category, from the pooled estimate's own noise: with four to
-        # eight districts a category's own estimate is a median of a handful of values, and
-        # shrunk by a noise figure of all the cells its noise was understated (a ×2.2 cause
-        # at p = 7e-4 where the pooled shrinkage gave 5e-5).
-        cells = max(int(valid.sum()), 1)
-        typical = float(np.median(s[valid])) if valid.any() else float(np.median(s))
-        pooled = float(np.median(phi))
-        out[d] = shrunk_by_noise(phi, pooled, float(median_noise(pooled, typical, cells)))
+        out[d] = spread_of_few(z2[rest], size[rest], expected[rest])
     return out
+
+
+def spread_of_few(z: np.ndarray, s: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Per category, the relative spread φ of a few districts' cells (z², sizes and expected
+    counts, district × category), shrunk by the pooled estimate's own noise: what a district's
+    own test allows when estimated from the others (:func:`spread_apart`)."""
+    phi = category_spreads(z, s, e)
+    valid = np.isfinite(z) & (e >= SPREAD_MIN_EXPECTED) & (s > 0)
+    if phi is None:  # too few cells to pool: each category's own median, as in tau2_usual
+        with np.errstate(invalid="ignore", divide="ignore"):
+            inflation = np.median(z, axis=0) / CHI2_1_MEDIAN
+            phi = np.nan_to_num(np.maximum(0.0, inflation - 1) / np.median(s, axis=0))
+    # One shrinkage for every category, from the pooled estimate's own noise: with four to
+    # eight districts a category's own estimate is a median of a handful of values, and
+    # shrunk by a noise figure of all the cells its noise was understated (a ×2.2 cause
+    # at p = 7e-4 where the pooled shrinkage gave 5e-5).
+    cells = max(int(valid.sum()), 1)
+    typical = float(np.median(s[valid])) if valid.any() else float(np.median(s))
+    pooled = float(np.median(phi))
+    return shrunk_by_noise(phi, pooled, float(median_noise(pooled, typical, cells)))
+
+
+def spread_without(own: np.ndarray, design: np.ndarray, n: np.ndarray, d: int) -> np.ndarray:
+    """The relative spread per category a district's own test allows (:func:`spread_of_few`),
+    estimated from the other districts alone (``own``: each district's shares, d × c; ``design``,
+    its design effects; ``n``, its problems, d × 1), district ``d`` in none of the medians, the
+    centre, or the likely causes' flags: its own count cannot widen its own null.
+
+    >>> rng = np.random.default_rng(4)
+    >>> n = np.full((5, 1), 800.0)
+    >>> own = rng.binomial(800, [0.1, 0.2, 0.3, 0.4] * 5, (5, 20)) / 800
+    >>> raised = own.copy(); raised[0, 0] *= 3
+    >>> bool((spread_without(own, np.ones((5, 20)), n, 0) == spread_without(raised, np.ones((5, 20)), n, 0)).all())
+    True
+    """
+    keep = np.delete(np.arange(own.shape[0]), d)
+    sub, nk = own[keep], n[keep]
+    centre = np.median(sub, axis=0)
+    sampling = centre * (1 - centre) * design[keep] / nk
+    # a first pass flags no cause; its spread sets how far above the others a cause must stand
+    z2, size, _ = deviations(sub, sampling, centre, np.inf)
+    first = category_spreads(z2, size, nk * centre)
+    z2, size, _ = deviations(sub, sampling, centre, 0.0 if first is None else first)
+    return spread_of_few(z2, size, nk * centre)
+
+
+def deviations(own: np.ndarray, sampling: np.ndarray, centre: np.ndarray,
+               phi: np.ndarray | float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each district's squared standardised deviation (d × c) from the median of the *other*
+    districts of ``own`` (their shares, d × c; ``sampling``, their sampling variances), the likely
+    causes' share of their district's composition taken out (:func:`composition_free`: a cell
+    far above the others, its variance inflated by the relative spread ``phi``), with each cell's size
+    (``1 + φ · size`` its inflation by a relative spread φ) and the likely causes.
+
+    >>> own = np.array([[0.10, 0.9], [0.11, 0.89], [0.09, 0.91], [0.10, 0.9]])
+    >>> z2, size, likely = deviations(own, np.full((4, 2), 1e-4), np.array([0.1, 0.9]))
+    >>> z2[:, 0].round(2).tolist(), bool(likely.any())
+    ([0.0, 0.66, 0.66, 0.0], False)
+    """
+    m = own.shape[0]
+    others = np.array([np.median(np.delete(own, d, axis=0), axis=0) for d in range(m)])
+    variance = sampling + math.pi / (2 * (m - 1)) * np.median(sampling, axis=0)  # and the median's
+    size = (1 + math.pi / (2 * (m - 1))) * centre * (1 - centre) / variance
+    likely = likely_causes(own, others, variance, 1 + phi * size)
+    return composition_free(own, others, variance, flagged=likely), size, likely
 
 
 def shrunk_by_noise(phi: np.ndarray, pooled: float | None, noise: float) -> np.ndarray:
@@ -452,7 +508,7 @@ def shrunk_by_noise(phi: np.ndarray, pooled: float | None, noise: float) -> np.n
     ``φ · φ̄² / (φ̄² + v)``. An estimate never below zero is noise that only ever widens a
     district's null; where districts do differ, φ̄ is many times its noise and φ is kept.
 
-    * With fewer than ``FEW_DISTRICTS`` districts (:func:`spread_apart`), ``v`` is the pooled
+    * With fewer than ``FEW_DISTRICTS`` districts (:func:`spread_without`), ``v`` is the pooled
       estimate's own noise: a median of a handful of districts is mostly noise either way.
     * With more, ``v`` is the noise the estimate would have were there no spread (φ = 0), smaller
       where there is one, so that a spread many times it is kept whole (shrunk by its own noise,
