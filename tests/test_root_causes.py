@@ -566,6 +566,12 @@ def test_a_large_district_s_cause_neither_hides_another_s_nor_makes_false_ones()
     assert false == []
 
 
+def _surfaced_districts(facts, multiplier, seeds=range(1, 13)):
+    """Per seed, the district pairs surfaced in ``facts(seed, multiplier)``."""
+    return [[(c.area_code, c.category) for c in surface_root_causes(facts(seed, multiplier))
+             if c.surfaced and c.level == "district"] for seed in seeds]
+
+
 def _kind_cells(rng, district, kind, townships, villages, share, multiplier=1.0, first=1):
     """Cells and exposure of ``kind`` villages in ``townships`` townships of ``district``: 低保 at
     ``share`` × ``multiplier``, the rest 作风 and 集体资金管理 (2 : 1), multinomial per village."""
@@ -663,10 +669,7 @@ def test_a_district_whose_kinds_of_village_the_others_have_few_of_weighs_each_ki
             cells, exposure = cells + c, exposure + e
         return _facts(cells, exposure)
 
-    found = {}
-    for multiplier in (1.8, 1.0):
-        found[multiplier] = [[(c.area_code, c.category) for c in surface_root_causes(facts(seed, multiplier))
-                              if c.surfaced and c.level == "district"] for seed in range(1, 13)]
+    found = {multiplier: _surfaced_districts(facts, multiplier) for multiplier in (1.8, 1.0)}
     assert sum(s == [("640105", "低保")] for s in found[1.8]) >= 9, found[1.8]
     assert not any(found[1.0]), found[1.0]
 
@@ -693,10 +696,7 @@ def test_a_district_of_communities_is_judged_by_how_far_districts_differ_not_by_
         c, e = _kind_cells(rng, "500101", "community", 6, 10, 0.1, multiplier, first=50)
         return _facts(cells + c, exposure + e)
 
-    found = {}
-    for multiplier in (1.8, 1.0):
-        found[multiplier] = [[(c.area_code, c.category) for c in surface_root_causes(facts(seed, multiplier))
-                              if c.surfaced and c.level == "district"] for seed in range(1, 13)]
+    found = {multiplier: _surfaced_districts(facts, multiplier) for multiplier in (1.8, 1.0)}
     assert sum(s == [("500101", "低保")] for s in found[1.8]) >= 10, found[1.8]
     assert not any(found[1.0]), found[1.0]
 

@@ -68,7 +68,11 @@ def kind_weighted_moments(x, n, nn, baseline: Baseline, rho: np.ndarray):
     >>> round(float((o - m)[0, 0] / np.sqrt(v[0, 0])), 2), round(float(m[0, 0]), 1)
     (5.6, 165.1)
     """
-    xs, ns, mean, variance = _kind_moments(x, n, nn, baseline, rho)
+    return _weighted(*_kind_moments(x, n, nn, baseline, rho), baseline)
+
+
+def _weighted(xs, ns, mean, variance, baseline: Baseline):
+    """:func:`kind_weighted_moments` from the per-kind moments of :func:`_kind_moments`."""
     # The spread between districts is a district's own difference, in every kind alike: no
     # weighting escapes it, so it does not decide the weights (it stays in the variance). Left
     # to decide, it took a district's main kind, where a cause stood ×1.8, for noise and weighed
@@ -116,8 +120,8 @@ def township_weights(mean: np.ndarray, variance: np.ndarray, tested: np.ndarray,
 def excess_p_values(x, n, nn, baseline: Baseline, rho: np.ndarray):
     """Observed count and null mean (:func:`excess_moments`) of every pair, and its upper-tail
     p-value, the kinds of village weighted (:func:`kind_weighted_moments`)."""
-    observed, _, mean, _ = excess_moments(x, n, nn, baseline, rho)
-    return observed, mean, excess_sf_array(*kind_weighted_moments(x, n, nn, baseline, rho))
+    xs, ns, mean, variance = _kind_moments(x, n, nn, baseline, rho)  # once, for both
+    return xs.sum(axis=1), mean.sum(axis=1), excess_sf_array(*_weighted(xs, ns, mean, variance, baseline))
 
 
 def village_p_values(tally: Tally, baseline: Baseline, rho: np.ndarray, p_excess: np.ndarray,
