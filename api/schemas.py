@@ -166,7 +166,7 @@ class RootCauseOut(BaseModel):
     area_name: str
     category: str
     duty: str
-    score: float
+    score: float | None = None        # None: the pair was not tested (see reason)
     confidence: float | None = None   # None: the pair was not tested (see reason)
     p_value: float | None = None
     surfaced: bool

@@ -85,6 +85,7 @@ def cmd_load(args) -> int:
     from loaders.divisions import DEFAULT_DIVISIONS, load_divisions
     # Only divisions start a store: any other table into a store that does not exist is refused,
     # and no empty file is left behind (the message says to load divisions first).
+    without_term = None
     with closing(open_store(args.store, create=args.table == "divisions", read_only=False)) as store:
         if args.table == "divisions":
             summary = load_divisions(store, args.path or DEFAULT_DIVISIONS, province=args.province,
@@ -104,12 +105,19 @@ def cmd_load(args) -> int:
             summary = tables.load_table(store, args.table, args.path, show_progress=not args.json,
                                         new_category=args.new_category, new_function=args.new_function,
                                         allow_reopen=args.allow_reopen, scope=scope)
+        if args.table == "issues":
+            # A 届次 cell left blank in Excel: told now, at the load, not only at the analysis.
+            from graph import service
+            if service.term_pair(store, None)[0] is not None:
+                without_term = service.without_term_notice(service.issues_without_term(store, scope.district))
+    if without_term:  # on stderr: --json's output stays a document
+        print(without_term, file=sys.stderr)
     if args.json:
         _print_json({"table": args.table, **summary.as_dict()})
     else:
-        print(_summary_line(args.table, summary))
         if summary.source:
             print(f"读取：{summary.source['described']}")
+        print(_summary_line(args.table, summary))
     return 0
 
 
@@ -237,7 +245,7 @@ def _analysis_options(args, store) -> dict:
     options = {"district": _district(store, args.district), "level": args.level, "top": args.top,
                "min_confidence": args.min_confidence, "include_all": args.all}
     if getattr(args, "term", None) is not None:
-        options["term"] = args.term
+        options["term"] = args.term.strip()  # a label pasted from Excel often carries a trailing space
     return options
 
 
@@ -259,8 +267,14 @@ def cmd_rootcauses(args) -> int:
         _print_json(causes)
         return 0
     if current is not None:
+        # Without an earlier term the districts' baseline is what the analysis used (other districts,
+        # or the categories' reference shares for one district): read from the pairs it tested.
+        against = sorted({c["evidence"].get("baseline_zh") for c in causes
+                          if c["level"] == "district" and c["tested"] and c["evidence"].get("baseline_zh")})
         print(f"届次：{current}" + (f"（区县以本区县上届 {earlier} 为基线，乡镇(街道)以同届同级为基线，两者证据并列）"
-                                    if earlier else "（没有更早的届次可作基线）"))
+                                    if earlier else
+                                    f"（没有更早的届次可作基线：区县以同届{'、'.join(against) or '其他已巡察区县'}为基线，"
+                                    "乡镇(街道)以同届同级为基线）"))
     for note in notes:
         print(f"未检验：{note}")
     if not causes:
@@ -288,7 +302,9 @@ def cmd_packages(args) -> int:
     from graph import service
     from graph.reports import write_packages
     with closing(_reading(args)) as store:
-        packages = service.packages(store, as_of=args.as_of, **_analysis_options(args, store))
+        options = _analysis_options(args, store)
+        current, _ = service.term_pair(store, options.get("term"))
+        packages = service.packages(store, as_of=args.as_of, **options)
     if args.xlsx and not packages:
         # An empty report would read as "nothing to rectify"; the user is told instead.
         print(f"没有整改包（没有高于置信度阈值的根源单位），未写出 {args.xlsx}", file=sys.stderr)
@@ -297,6 +313,8 @@ def cmd_packages(args) -> int:
     if args.json:
         _print_json(packages)
         return 0
+    if current is not None:
+        print(f"届次：{current}（整改包只计本届的问题）")
     if not packages:
         print("没有整改包（没有高于置信度阈值的根源单位）")
     for p in packages:
@@ -866,9 +884,8 @@ def build_parser() -> argparse.ArgumentParser:
         analysis.add_argument("--top", type=int, help="只列前 N 个")
         analysis.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE,
                               help=f"置信度阈值（默认 {DEFAULT_MIN_CONFIDENCE}）")
-        analysis.add_argument("--all", action="store_true", help="列出所有检验过的组合，不只是高于阈值的")
-        if name == "rootcauses":
-            analysis.add_argument("--term", help="只分析这一届（台账“届次”列；默认最近一届，以上一届为基线）")
+        analysis.add_argument("--all", action="store_true", help="列出所有组合，不只是高于阈值的（未检验的只给出原因）")
+        analysis.add_argument("--term", help="只分析这一届（台账“届次”列；默认最近一届，以上一届为基线）")
         analysis.add_argument("--xlsx", help="同时写出 Excel 报告")
         if name == "rootcauses":
             analysis.add_argument("--csv", help="同时写出 CSV 报告（UTF-8 带 BOM）")

@@ -150,9 +150,11 @@ def write_csv(rows: Iterable[Sequence], headers: Sequence[str], path: str | Path
     return path
 
 
+# 届次 and 比较基线 on every row: a report of one term is not read as another's, and 期望问题数 says
+# what it was expected against.
 ROOT_CAUSE_HEADERS = ["排名", "根源单位编号", "根源单位", "层级", "所属区划代码", "所属区划", "问题类别", "责任类型",
-                      "得分", "置信度", "p值", "问题数", "期望问题数", "涉及村(社区)数", "整改后复发村(社区)数",
-                      "涉及金额(元)", "巡察组提示数", "说明"]
+                      "届次", "得分", "置信度", "p值", "问题数", "期望问题数", "比较基线", "涉及村(社区)数",
+                      "整改后复发村(社区)数", "涉及金额(元)", "巡察组提示数", "说明"]
 ROOT_CAUSE_ISSUE_HEADERS = ["排名", "根源单位", "问题类别", "问题编号"]
 
 
@@ -160,10 +162,14 @@ def root_cause_rows(causes: list[dict]) -> list[list]:
     rows = []
     for c in causes:
         e = c["evidence"]
+        reason = c.get("reason") or ""
+        if not c.get("tested", True) and not reason.startswith("未检验"):  # as the plain output says it
+            reason = f"未检验：{reason}"
         rows.append([c["rank"], c["unit_id"], c["unit_name"], LEVEL_ZH.get(c["level"], c["level"]), c["area_code"],
-                     c["area_name"], c["category"], DutyType(c["duty"]).zh, c["score"], c["confidence"], c["p_value"],
-                     e["observed"], e["expected"], e.get("villages_affected"), e.get("recurrences"),
-                     e.get("amount_yuan"), e.get("hints"), c.get("reason")])
+                     c["area_name"], c["category"], DutyType(c["duty"]).zh, e.get("term"), c["score"],
+                     c["confidence"], c["p_value"], e["observed"], e["expected"],
+                     e.get("baseline_zh") if c.get("tested", True) else None, e.get("villages_affected"),
+                     e.get("recurrences"), e.get("amount_yuan"), e.get("hints"), reason or None])
     return rows
 
 
@@ -173,7 +179,7 @@ def write_root_causes(causes: list[dict], path: str | Path) -> Path:
     sheet = workbook.active
     sheet.title = "根源问题"
     _table(sheet, ROOT_CAUSE_HEADERS, root_cause_rows(causes),
-           [6, 26, 24, 10, 12, 14, 22, 10, 8, 9, 10, 10, 10, 12, 12, 12, 10, 40])
+           [6, 26, 24, 10, 12, 14, 22, 10, 8, 8, 9, 10, 10, 10, 16, 12, 12, 12, 10, 40])
     detail = workbook.create_sheet("问题明细")
     _table(detail, ROOT_CAUSE_ISSUE_HEADERS,
            ([c["rank"], c["unit_name"], c["category"], issue_id] for c in causes for issue_id in c.get("issue_ids", [])),

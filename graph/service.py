@@ -160,7 +160,9 @@ def root_cause(store: GraphStore, unit_id: str, category: str, candidates: list 
     rank among all pairs, its villages and issue ids); None if the pair was not tested."""
     for rank, c in enumerate(surfaced(store) if candidates is None else candidates, start=1):
         if c.unit_id == unit_id and c.category == category:
-            return _cause(rank, c, store.issues_in(c.area_code, c.category))
+            current = c.evidence.get("term")  # a term analysed: its own problems only
+            return _cause(rank, c, [i for i in store.issues_in(c.area_code, c.category)
+                                    if current is None or term_of(i.extra) == current])
     return None
 
 
@@ -276,7 +278,10 @@ def _package_histories(store: GraphStore, found: list[dict]) -> None:
 
 def _packages(store: GraphStore, as_of: dt.date | None = None, **options) -> list[dict]:
     causes = root_causes(store, with_issues=False, **options)
-    issues = {c["rank"]: store.issues_in(c["area_code"], c["category"]) for c in causes}
+    # A term analysed: a package rectifies that term's problems, not the earlier term's as well.
+    current = next((c["evidence"]["term"] for c in causes if c["evidence"].get("term")), None)
+    issues = {c["rank"]: [i for i in store.issues_in(c["area_code"], c["category"])
+                          if current is None or term_of(i.extra) == current] for c in causes}
     villages = {i.village_code for found in issues.values() for i in found}
     townships = {code[:9] for code in villages}
     names = store.division_names(villages | townships)

@@ -246,6 +246,7 @@ def test_readme_two_term_example_surfaces_the_new_causes_and_not_the_local_diffe
     last: exactly the planted causes surface, each saying it is new this term; districts above their
     peers in both terms are listed with --all as local differences, not surfaced; a term the ledger
     does not have is refused in Chinese with exit code 2."""
+    import csv
     db = tmp_path / "office.db"
     shutil.copy(chongqing_template, db)
     store = f"sqlite:///{db}"
@@ -266,15 +267,26 @@ def test_readme_two_term_example_surfaces_the_new_causes_and_not_the_local_diffe
         assert all(i.startswith(c["area_code"][:6]) for i in c["issue_ids"])
     district = next(c for c in causes if c["level"] == "district")
     assert district["evidence"]["baseline"] == "last_term" and district["evidence"]["p_excess_vs_peers"] is not None
+    assert district["evidence"]["baseline_zh"] == "本区县上一届"
+    # The reports say which term and against what: a term's report is not read as another's
+    assert run_cli("rootcauses", "--csv", str(tmp_path / "根源.csv"), store=store).returncode == 0
+    with open(tmp_path / "根源.csv", encoding="utf-8-sig", newline="") as f:
+        report = list(csv.DictReader(f))
+    assert {r["届次"] for r in report} == {"第2届"}
+    assert {r["比较基线"] for r in report if r["层级"] == "区县"} == {"本区县上一届"}
+    # A package rectifies the analysed term's problems, not the earlier term's as well
+    packages = json.loads(run_cli("packages", "--json", store=store).stdout)
+    assert packages and {p["totals"]["issues"] for p in packages} <= {len(c["issue_ids"]) for c in causes}
+    assert sum(p["totals"]["issues"] for p in packages) == sum(len(c["issue_ids"]) for c in causes)
+    assert run_cli("packages", "--term", "第1届", store=store).stdout.startswith("届次：第1届")
     every = json.loads(run_cli("rootcauses", "--all", "--level", "district", "--json", store=store).stdout)
     local = [c for c in every if "本地长期差异" in (c["reason"] or "")]
     assert local and not any(c["surfaced"] for c in local)
-    first = run_cli("rootcauses", "--term", "第1届", store=store)
-    assert first.returncode == 0 and first.stdout.startswith("届次：第1届（没有更早的届次可作基线）")
+    first = run_cli("rootcauses", "--term", "第1届 ", store=store)  # as pasted from Excel, with a space
+    assert first.returncode == 0 and first.stdout.startswith("届次：第1届（没有更早的届次可作基线：区县以同届其他已巡察区县为基线")
     missing = run_cli("rootcauses", "--term", "第9届", store=store)
     assert missing.returncode == 2 and "届次" in missing.stderr and "第1届、第2届" in missing.stderr
     # Three rows saved from Excel with the 届次 cell left blank: in no term's analysis, and said so
-    import csv
     with open(tmp_path / "两届" / "issues.csv", encoding="utf-8-sig", newline="") as f:
         rows = list(csv.DictReader(f))
     for row in rows[:3]:
@@ -288,7 +300,9 @@ def test_readme_two_term_example_surfaces_the_new_causes_and_not_the_local_diffe
     blank = f"sqlite:///{blank_db}"
     for table, path in (("units", tmp_path / "两届" / "units.csv"), ("duties", tmp_path / "两届" / "duties.csv"),
                         ("issues", tmp_path / "blank.csv")):
-        assert run_cli("load", table, str(path), store=blank).returncode == 0
+        loaded = run_cli("load", table, str(path), store=blank)
+        assert loaded.returncode == 0
+    assert "3 条问题没有填写“届次”" in loaded.stderr  # told at the load, not only at the analysis
     told = run_cli("rootcauses", "--json", store=blank)
     assert told.returncode == 0 and "3 条问题没有填写“届次”" in told.stderr
     json.loads(told.stdout)
@@ -379,7 +393,8 @@ def test_office_catalog_without_rates_makes_no_district_test_and_says_why(chongq
                                "--xlsx", str(tmp_path / "all.xlsx"), store=store).stdout)
     assert every and all(not c["tested"] for c in every)
     for c in every:
-        assert (c["p_value"], c["q_value"], c["confidence"]) == (None, None, None)
+        assert (c["p_value"], c["q_value"], c["confidence"], c["score"]) == (None, None, None, None)
+        assert "上一届的台账" in c["reason"]  # what else makes it testable: its own earlier term
         e = c["evidence"]
         assert (e["observed"], e["expected"], e["ratio"], e["p_excess"]) == (None, None, None, None)
         assert f"问题类别“{c['category']}”没有参考比例" in c["reason"] and "可检验" in c["reason"]
@@ -389,7 +404,8 @@ def test_office_catalog_without_rates_makes_no_district_test_and_says_why(chongq
     for row in sheet.iter_rows(min_row=2, values_only=True):
         values = dict(zip(headers, row))
         assert values["置信度"] is None and values["p值"] is None and values["问题数"] is None
-        assert "参考比例" in values["说明"]
+        assert values["得分"] is None and values["比较基线"] is None
+        assert values["说明"].startswith("未检验：") and "参考比例" in values["说明"]
     plain = run_cli("rootcauses", "--district", "500101", "--all", "--level", "district", store=store).stdout
     lines = [line for line in plain.splitlines() if line[:4].strip().rstrip(".").isdigit()]
     assert lines and all("未检验" in line and "置信度" not in line for line in lines)

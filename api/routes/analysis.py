@@ -88,7 +88,7 @@ async def rootcauses(store: StoreDep, cache: CacheDep, caller: Analyst,
                      district: str | None = Query(None, pattern=r"^\d{6}$"),
                      level: Literal["township", "district"] | None = Level,
                      min_confidence: float = Query(DEFAULT_MIN_CONFIDENCE, ge=0.5, le=1),
-                     all: bool = Query(False, description="所有检验过的组合，不只是高于阈值的"),
+                     all: bool = Query(False, description="所有组合，不只是高于阈值的（未检验的只给出原因）"),
                      term: str | None = Query(None, max_length=50,
                                               description="届次（台账“届次”列；默认最近一届，以上一届为基线）"),
                      limit: int = Limit, offset: int = Offset):

@@ -266,8 +266,8 @@ def untested_district_reason(category: str, gaps: dict[str, str]) -> str:
         more = f"等 {len(gaps)} 个类别" if len(gaps) > 1 else ""
         own = (f"问题类别“{category}”有参考比例，但“{first}”{more}{what[gaps[first]]}："
                "各类别的参考份额要由全部类别的比例算出")
-    return (f"只有一个区县有台账；{own}，区县层级未检验。在问题类别表中补齐正数比例(xuncha load categories)，"
-            "或载入其他区县的台账后可检验；乡镇(街道)层级照常检验")
+    return (f"只有一个区县有台账；{own}，区县层级未检验。在问题类别表中补齐正数比例(xuncha load categories)、"
+            "载入其他区县的台账，或载入本区县上一届的台账(台账带“届次”列)后可检验；乡镇(街道)层级照常检验")
 
 
 def district_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, np.ndarray, np.ndarray],

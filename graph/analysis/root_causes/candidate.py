@@ -11,6 +11,7 @@ BASELINE_ZH = {
     "wider_peers": "其他已巡察区县的乡镇(街道)",
     "other_districts": "其他已巡察区县",
     "reference": "问题类别参考比例",
+    "last_term": "本区县上一届",
 }
 
 
@@ -23,8 +24,8 @@ class Candidate:
     >>> untested = Candidate("district", "500101", "万州区", "500101", "低保", "500101-ca", "民政局", "primary",
     ...                      bearers, None, None, None, None, None, tested=False, reason="没有参考比例", q_value=None)
     >>> d = untested.as_dict()
-    >>> d["p_value"], d["confidence"], d["evidence"]["observed"], d["evidence"]["expected"], d["reason"]
-    (None, None, None, None, '没有参考比例')
+    >>> d["p_value"], d["confidence"], d["score"], d["evidence"]["observed"], d["evidence"]["expected"], d["reason"]
+    (None, None, None, None, None, '没有参考比例')
     """
 
     level: str
@@ -68,7 +69,7 @@ class Candidate:
         return {
             "unit_id": self.unit_id, "unit_name": self.unit_name, "level": self.level, "duty": self.duty,
             "area_code": self.area_code, "area_name": self.area_name, "district_code": self.district_code,
-            "category": self.category, "score": round(self.score, 4),
+            "category": self.category, "score": round(self.score, 4) if tested else None,
             "p_value": _sig(self.p_value) if tested else None, "q_value": _sig(self.q_value) if tested else None,
             "confidence": round(self.confidence, 6) if tested else None, "surfaced": self.surfaced,
             "tested": self.tested, "reason": self.reason, "explained_by": self.explained_by,
