@@ -68,10 +68,13 @@ FAMILIES = {
     "partial": lambda seed: dict(rounds=2, every_round=True, kappa=30.0, coverage=0.4 + 0.3 * ((seed * 7) % 10) / 10),
     "office": lambda seed: dict(rounds=3, every_round=True, kappa=30.0, office_categories=6 + seed % 5),
     "terms": lambda seed: dict(rounds=2, every_round=True, kappa=30.0, terms=2, spread=TERMS_SPREAD),
+    "local": lambda seed: dict(rounds=2, every_round=True, kappa=30.0, spread=TERMS_SPREAD),
 }
 # The terms family: districts differ for local reasons by φ = 0.02 (a 42 % coefficient of variation
 # of a 10 % share, as tests/test_root_causes.py draws them), the same in both terms; causes are new
-# in the latest term, which is surfaced with the earlier one as its baseline.
+# in the latest term, which is surfaced with the earlier one as its baseline. The local family: the
+# same local differences in one term, with no history to tell them from causes (an office's first
+# term): what the spread between districts must absorb, in the excess and in the recurrence.
 TERMS_SPREAD = 0.02
 PROVINCE = {"office": "64"}  # the others: Chongqing (50)
 USAGES = ("a", "b", "c", "d", "e")

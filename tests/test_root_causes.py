@@ -864,6 +864,42 @@ def test_plain_output_says_a_district_stands_on_concentrated_recurrence(tmp_path
     row = root_cause_rows([{"rank": 1, **district}])[0]
     assert "复发集中于" in row[-1]
 
+def _local_recurrence(rng, failing=None, phi=0.02):
+    """Eight districts whose share of 低保 differs for local reasons (beta, relative spread
+    ``phi``), one term, no cause of excess. A village counts as recurred when 低保 is found there
+    again, for whatever reason, so it comes back with chance 1 − (1 − 0.2)^level, ``level`` being the
+    district's share over the mean's; in ``failing`` fixes do not hold: it comes back in 60 % of
+    its rectified villages whatever the level."""
+    import numpy as np
+    districts = [f"5001{d:02d}" for d in range(1, 9)]
+    low = rng.beta(0.1 * (1 / phi - 1), 0.9 * (1 / phi - 1), len(districts))
+    level = dict(zip(districts, low / 0.1))
+
+    def recurrence(township):
+        chance = 0.6 if township[:6] == failing else 1 - 0.8 ** level[township[:6]]
+        return 8, int(rng.binomial(8, min(chance, 1.0)))
+    return _simulated_facts(rng, districts, shares=[(s, 0.6, 0.4 - s) for s in low], recurrence=recurrence), level
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_a_district_that_differs_for_local_reasons_is_no_recurrence_cause(seed):
+    """An office's first term, no history: districts where 低保 is commoner for local reasons see it
+    again more often, and that is no sign that their fixes fail. None of them stands on recurrence;
+    a district whose fixes do not hold, at an ordinary level, still does."""
+    import numpy as np
+    facts, level = _local_recurrence(np.random.default_rng(seed))
+    districts = [c for c in surface_root_causes(facts) if c.level == "district" and c.category == "低保"]
+    # (compared with the other districts' rate alone, levels of 1.6–2.0 gave 2.5e-7 and 3.2e-8)
+    assert all(c.p_recurrence > 1e-3 for c in districts), [
+        (c.area_code, level[c.area_code], c.p_excess, c.p_recurrence) for c in districts]
+    assert not [c for c in districts if c.surfaced and c.p_excess > 0.01]
+    ordinary = min(level, key=lambda d: abs(level[d] - 1.0))
+    facts, _ = _local_recurrence(np.random.default_rng(seed), failing=ordinary)
+    failing = next(c for c in surface_root_causes(facts) if c.level == "district" and c.area_code == ordinary
+                   and c.category == "低保")
+    assert failing.surfaced and failing.p_recurrence < 1e-4, (level[ordinary], failing.p_excess, failing.p_recurrence)
+
+
 def _two_terms(rng, districts, cause=None, phi=0.02):
     """Two terms of a ledger of ``districts`` whose shares of 低保 differ for local reasons (beta,
     relative spread ``phi``), the same in both terms; ``cause``: a district whose 低保 is ×2.5 in
