@@ -48,8 +48,7 @@ from .tally import KIND_INDEX, KINDS, Tally, tally_ledger  # noqa: F401
 from .terms import (TermTest, add_history, merged_baseline, order_terms, past_terms, tell_terms_apart,  # noqa: F401
                     term_test)
 from .tests import (WEIGHT_FLOOR, _village_arrays, combine, excess_moments, excess_p_values,  # noqa: F401
-                    kind_weighted_moments, recurrence_p_values, recurrence_p_values_at_level, township_weights,
-                    village_p_values)
+                    kind_weighted_moments, recurrence_p_values, township_weights, village_p_values)
 
 
 def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
@@ -137,8 +136,8 @@ def _surface(facts: LedgerFacts, min_confidence: float, earlier: LedgerFacts | N
         # against the other districts' rate at the district's own level of the category: one where
         # it is commoner for local reasons finds it again more often, root or not
         level_d = np.divide(observed_d, expected_d, out=np.ones_like(expected_d, dtype=float), where=expected_d > 0)
-        p_rec_d = recurrence_p_values_at_level(rect_d, recur_d, rect_d.sum(axis=0) - rect_d,
-                                               recur_d.sum(axis=0) - recur_d, level_d)
+        p_rec_d = recurrence_p_values(rect_d, recur_d, rect_d.sum(axis=0) - rect_d, recur_d.sum(axis=0) - recur_d,
+                                      level=level_d)
     else:  # one district: no baseline for its recurrence. Other categories are none: a frequent
         # category is found again more often wherever it is, root or not.
         p_rec_d = np.full(rect_d.shape, np.nan)

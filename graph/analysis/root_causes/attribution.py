@@ -13,7 +13,7 @@ from ..stats import benjamini_hochberg, excess_sf_array
 from .baselines import Baseline
 from .candidate import DEFAULT_MIN_CONFIDENCE, Candidate, _sig
 from .tally import Tally
-from .tests import combine, excess_moments, kind_weighted_moments, recurrence_p_values_at_level
+from .tests import combine, excess_moments, kind_weighted_moments, recurrence_p_values
 
 
 # The level at which the rest of a district shows an excess when an excess is attributed
@@ -172,8 +172,8 @@ def rest_of_district(tally: Tally, d: int, j: int, rows: list[int], district_bas
     rest_n = tally.rectified[~in_district, j].sum()  # 0 with one district: no test
     rest_k = tally.recurred[~in_district, j].sum()
     level = float(observed[0, j]) / float(mean[0, j]) if mean[0, j] > 0 else 1.0  # as the district's own test
-    p_rec = recurrence_p_values_at_level(np.array([rectified]), np.array([recurred]), np.array([rest_n]),
-                                         np.array([rest_k]), np.array([level]))
+    p_rec = recurrence_p_values(np.array([rectified]), np.array([recurred]), np.array([rest_n]), np.array([rest_k]),
+                                level=np.array([level]))
     return p_excess, float(p_rec[0]), fits
 
 

@@ -169,37 +169,26 @@ def _village_arrays(counts, tally: Tally) -> dict[str, tuple[np.ndarray, np.ndar
     return out
 
 
-def recurrence_p_values(rectified, recurred, rectified_rest, recurred_rest):
-    """Villages where a rectified category came back, against the baseline's villages (one-sided
-    Fisher's exact test; the baseline's rate is itself uncertain). NaN where no test can be made:
-    nothing rectified that a later round could have seen again, or no baseline.
+def recurrence_p_values(rectified, recurred, rectified_rest, recurred_rest, level=None):
+    """Villages where a rectified category came back, against the baseline's villages. NaN where
+    no test can be made: nothing rectified that a later round could have seen again, or no baseline.
 
-    >>> recurrence_p_values(np.array([4.0]), np.array([4.0]), np.array([40.0]), np.array([2.0])).round(6).tolist()  # 15 / C(44, 4)
-    [0.00011]
-    """
-    k, n = np.rint(recurred), np.rint(rectified)
-    k_rest, n_rest = np.rint(recurred_rest), np.rint(rectified_rest)
-    p = np.full(np.shape(k), np.nan)
-    valid = (n > 0) & (n_rest > 0)
-    p[valid & (k == 0)] = 1.0
-    test = valid & (k > 0)
-    if test.any():
-        p[test] = np.minimum(1.0, stats.hypergeom.sf(k[test] - 1, (n + n_rest)[test], (k + k_rest)[test], n[test]))
-    return p
+    Without ``level`` (townships against the rest of their district, a district against its own
+    last term): one-sided Fisher's exact test, the baseline's rate itself uncertain.
 
-
-def recurrence_p_values_at_level(rectified, recurred, rectified_rest, recurred_rest, level):
-    """As :func:`recurrence_p_values`, with the baseline's chance of finding a category again
-    raised to what the pair's own ``level`` of it predicts (its count over its expected count,
-    never below 1). A village is counted as recurred when the category is found there again, for
-    whatever reason, so where it is commoner for local reasons it is found again more often, root
-    or not: with findings at ``level`` times the rate, a chance ``q`` of being found again becomes
-    ``1 − (1 − q)^level``. A fix that does not hold shows as more recurrence than that. The
+    With ``level`` (a district against the other districts): the baseline's chance of finding the
+    category again raised to what the pair's own level of it predicts (its count over its expected
+    count, never below 1). A village is counted as recurred when the category is found there again,
+    for whatever reason, so where it is commoner for local reasons it is found again more often,
+    root or not: with findings at ``level`` times the rate, a chance ``q`` of being found again
+    becomes ``1 − (1 − q)^level``. A fix that does not hold shows as more recurrence than that. The
     baseline's rate is uncertain: a beta-binomial tail, its spread carried from the baseline's
     villages (delta method).
 
-    >>> at = lambda level: recurrence_p_values_at_level(np.array([100.0]), np.array([40.0]), np.array([1000.0]),
-    ...                                                 np.array([200.0]), np.array([level]))[0]
+    >>> recurrence_p_values(np.array([4.0]), np.array([4.0]), np.array([40.0]), np.array([2.0])).round(6).tolist()  # 15 / C(44, 4)
+    [0.00011]
+    >>> at = lambda level: recurrence_p_values(np.array([100.0]), np.array([40.0]), np.array([1000.0]),
+    ...                                        np.array([200.0]), np.array([level]))[0]
     >>> bool(at(1.0) < 1e-4), bool(at(2.0) > 0.05)   # 40 % found again: alarming at 20 %, as expected at 36 %
     (True, True)
     >>> bool(at(0.5) == at(1.0))   # a district with less of the category is held to the baseline's rate
@@ -211,14 +200,18 @@ def recurrence_p_values_at_level(rectified, recurred, rectified_rest, recurred_r
     valid = (n > 0) & (n_rest > 0)
     p[valid & (k == 0)] = 1.0
     test = valid & (k > 0)
-    if test.any():
-        lvl = np.maximum(1.0, np.nan_to_num(np.broadcast_to(level, np.shape(k))[test], nan=1.0))
-        # the baseline's rate, kept off 0 and 1 (half a village each way) so its spread is defined
-        q = (k_rest[test] + 0.5) / (n_rest[test] + 1.0)
-        mean = 1.0 - (1.0 - q) ** lvl
-        var = (lvl * (1.0 - q) ** (lvl - 1.0)) ** 2 * q * (1.0 - q) / (n_rest[test] + 1.0)
-        size = np.maximum(mean * (1.0 - mean) / np.maximum(var, 1e-300) - 1.0, 1e-6)
-        p[test] = np.minimum(1.0, stats.betabinom.sf(k[test] - 1, n[test], mean * size, (1.0 - mean) * size))
+    if not test.any():
+        return p
+    if level is None:
+        p[test] = np.minimum(1.0, stats.hypergeom.sf(k[test] - 1, (n + n_rest)[test], (k + k_rest)[test], n[test]))
+        return p
+    lvl = np.maximum(1.0, np.nan_to_num(np.broadcast_to(level, np.shape(k))[test], nan=1.0))
+    # the baseline's rate, kept off 0 and 1 (half a village each way) so its spread is defined
+    q = (k_rest[test] + 0.5) / (n_rest[test] + 1.0)
+    mean = 1.0 - (1.0 - q) ** lvl
+    var = (lvl * (1.0 - q) ** (lvl - 1.0)) ** 2 * q * (1.0 - q) / (n_rest[test] + 1.0)
+    size = np.maximum(mean * (1.0 - mean) / np.maximum(var, 1e-300) - 1.0, 1e-6)
+    p[test] = np.minimum(1.0, stats.betabinom.sf(k[test] - 1, n[test], mean * size, (1.0 - mean) * size))
     return p
 
 
