@@ -108,8 +108,7 @@ def cmd_load(args) -> int:
         if args.table == "issues":
             # A 届次 cell left blank in Excel: told now, at the load, not only at the analysis.
             from graph import service
-            if service.term_pair(store, None)[0] is not None:
-                without_term = service.without_term_notice(service.issues_without_term(store, scope.district))
+            without_term = service.without_term_notice(service.term_notice(store, None, scope.district)[1])
     if without_term:  # on stderr: --json's output stays a document
         print(without_term, file=sys.stderr)
     if args.json:

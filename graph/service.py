@@ -113,6 +113,12 @@ def term_facts(store: GraphStore) -> dict[str, LedgerFacts]:
     return out
 
 
+def of_term(issues: list, term: str | None) -> list:
+    """The problems of the term analysed (all of them for a ledger without 届次, ``term`` None): a
+    cause's problems, a package's, are that term's, not the earlier term's as well."""
+    return issues if term is None else [i for i in issues if term_of(i.extra) == term]
+
+
 def root_causes(store: GraphStore, **options) -> list[dict]:
     """Surfaced root causes (or, with ``include_all``, every pair), best first, as dicts with their
     villages and issue ids; see :func:`root_cause_report`."""
@@ -150,7 +156,7 @@ def root_cause_report(store: GraphStore, *, district: str | None = None, level: 
     current = next((c.evidence["term"] for c in selected if c.evidence.get("term")), None)
     if current is not None:  # a term analysed: its own problems only
         in_term = issues_of
-        issues_of = lambda c: [i for i in in_term(c) if term_of(i.extra) == current]  # noqa: E731
+        issues_of = lambda c: of_term(in_term(c), current)  # noqa: E731
     return [_cause(rank, c, issues_of(c) if with_issues else None)
             for rank, c in enumerate(selected, start=1)], notes
 
@@ -160,9 +166,7 @@ def root_cause(store: GraphStore, unit_id: str, category: str, candidates: list 
     rank among all pairs, its villages and issue ids); None if the pair was not tested."""
     for rank, c in enumerate(surfaced(store) if candidates is None else candidates, start=1):
         if c.unit_id == unit_id and c.category == category:
-            current = c.evidence.get("term")  # a term analysed: its own problems only
-            return _cause(rank, c, [i for i in store.issues_in(c.area_code, c.category)
-                                    if current is None or term_of(i.extra) == current])
+            return _cause(rank, c, of_term(store.issues_in(c.area_code, c.category), c.evidence.get("term")))
     return None
 
 
@@ -280,8 +284,7 @@ def _packages(store: GraphStore, as_of: dt.date | None = None, **options) -> lis
     causes = root_causes(store, with_issues=False, **options)
     # A term analysed: a package rectifies that term's problems, not the earlier term's as well.
     current = next((c["evidence"]["term"] for c in causes if c["evidence"].get("term")), None)
-    issues = {c["rank"]: [i for i in store.issues_in(c["area_code"], c["category"])
-                          if current is None or term_of(i.extra) == current] for c in causes}
+    issues = {c["rank"]: of_term(store.issues_in(c["area_code"], c["category"]), current) for c in causes}
     villages = {i.village_code for found in issues.values() for i in found}
     townships = {code[:9] for code in villages}
     names = store.division_names(villages | townships)
