@@ -9,7 +9,8 @@ import numpy as np
 
 from ...store import LedgerFacts
 from .dispersion import _design_effect
-from .spread import ORDINARY_Z, between_district_spread, pooling_weight  # noqa: F401  (the doctests)
+from .spread import (ORDINARY_Z, between_district_spread, composition_free, likely_causes,  # noqa: F401  (the doctests)
+                     SPREAD_MIN_EXPECTED, median_noise, pooling_weight, relative_spread, shrunk_by_noise)
 from .tally import KINDS, Tally, tally_ledger  # noqa: F401
 
 
@@ -270,6 +271,66 @@ def untested_district_reason(category: str, gaps: dict[str, str]) -> str:
             "载入其他区县的台账，或载入本区县上一届的台账(台账带“届次”列)后可检验；乡镇(街道)层级照常检验")
 
 
+def reference_spread(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """How far each district's shares (d × k × c) stand from the ``reference`` shares for local
+    reasons (τ², 0 where nothing can be told): the relative spread φ its own categories show
+    (``τ² = φ · π(1 − π)``, :func:`.spread.relative_spread`: the median over its (kind, category)
+    cells of their squared standardised distance from the reference, so that a few causes among
+    them do not count, nor what they take from the other categories' shares), shrunk by the
+    noise of a median of a few dozen cells. Its test allows this where it is more than
+    ``REFERENCE_CV`` of the reference (:func:`district_baselines`). A district whose shares differ
+    from the catalog's in most categories differs for local reasons: with one district and no
+    peers, its own categories are the only measure of how far. Held to ±10 % alone, a district
+    whose categories differ by φ = 0.02 from the reference (a 62 % coefficient of variation at a
+    5 % share) had a null ``P(p ≤ 0.01)`` of a quarter.
+
+    >>> from graph.store import LedgerCell, Exposure, LedgerFacts
+    >>> from .tally import tally_ledger
+    >>> rng = np.random.default_rng(7)
+    >>> reference = np.full(20, 0.05)
+    >>> def spread_of(multipliers):
+    ...     counts = rng.binomial(4000, reference * multipliers / (reference * multipliers).sum())
+    ...     cells = [LedgerCell("500101001", "500101", "village", f"类别{c}", 400, int(x), int(x), int(x), int(x),
+    ...                         0, 0, 0) for c, x in enumerate(counts)]
+    ...     facts = LedgerFacts(cells, [Exposure("500101001", "500101", "village", 400, 400, 4000, 4000)], [], [], [], [])
+    ...     tally = tally_ledger(facts)
+    ...     ref = np.broadcast_to(reference, (len(KINDS), 20)) * 1.0
+    ...     tau2 = reference_spread(tally, np.zeros(20), ref)[0, 0]
+    ...     return round(float(np.median(np.sqrt(tau2) / reference)), 2)   # the coefficient of variation
+    >>> spread_of(np.ones(20)) < REFERENCE_CV      # shares as the catalog's: ±10 % allows them
+    True
+    >>> 0.4 < spread_of(rng.gamma(2.5, 0.4, 20)) < 0.9   # differing by φ = 0.02 (62 % at 5 %): its own spread
+    True
+    """
+    share = np.broadcast_to(reference, tally.district_x.shape[:1] + reference.shape)
+    xd, nd = tally.district_x, tally.district_n
+    design = _design_effect(nd, tally.district_nn, rho)
+    out = np.zeros(share.shape)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        own = np.where(nd[:, :, None] > 0, xd / nd[:, :, None], np.nan)
+        sampling = share * (1 - share) * design / nd[:, :, None]
+        size = np.where(nd[:, :, None] > 0, nd[:, :, None] / design, 0.0)
+    for d in range(len(tally.districts)):
+        expected = nd[d][:, None] * share[d]
+        # Shares sum to one: a cause lowers every other share of its district (a ×2.8 cause in a
+        # 10 % category, 17 % each), which read as spread. Its share is taken out of the others,
+        # as between districts (.spread.composition_free), once a first estimate says how far
+        # above the rates a cell must stand to be a likely cause.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            first = relative_spread((own[d] - share[d]) ** 2 / sampling[d], size[d], expected) or 0.0
+        flagged = likely_causes(own[d], share[d], sampling[d], 1 + first * size[d])
+        z2 = composition_free(own[d], share[d], sampling[d], flagged=flagged)
+        phi = relative_spread(z2, size[d], expected)
+        if phi:
+            # the median of a few dozen cells is a noisy estimate, and its noise, never below
+            # zero, only ever widens the null: shrunk by it (.spread.shrunk_by_noise)
+            cells = np.isfinite(z2) & (expected >= SPREAD_MIN_EXPECTED) & (size[d] > 0)
+            noise = float(median_noise(phi, float(np.median(size[d][cells])), int(cells.sum())))
+            phi = float(shrunk_by_noise(np.array([phi]), phi, noise)[0])
+            out[d] = phi * share[d] * (1 - share[d])
+    return out
+
+
 def district_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, np.ndarray, np.ndarray],
                        reference: np.ndarray | None, reference_reason: str | None) -> Baseline:
     """Each district against the other districts with a ledger; with one district inspected,
@@ -305,7 +366,12 @@ def district_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, 
         return Baseline(share, share_var + spread_var, usable, ["other_districts"] * D, [None] * D, spread_var)
     if reference is not None:
         share = np.broadcast_to(reference, (D,) + reference.shape).copy()
-        return Baseline(share, (REFERENCE_CV * share) ** 2, nd > 0, ["reference"] * D, [None] * D)
+        # The rates' own tolerance is each rate's, the village one's and the community one's apart;
+        # a district's local difference beyond it is one in every kind alike (.tests.summed_variance).
+        local = reference_spread(tally, rho, reference)
+        floor = (REFERENCE_CV * share) ** 2
+        return Baseline(share, np.maximum(floor, local), nd > 0, ["reference"] * D, [None] * D,
+                        np.maximum(0.0, local - floor))
     why = ("只有一个区县有台账，" + (reference_reason or "问题类别没有参考比例")
            + "。区县层级未检验；乡镇(街道)层级照常检验")
     empty = np.zeros((D, len(KINDS), len(tally.categories)))
