@@ -80,8 +80,9 @@ def district_prior(tally: Tally, rho: np.ndarray, spread, x_rest, n_rest, nn_res
 def reference_prior(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Where fewer than three districts have a ledger: the share each township's baseline is pooled
     toward, and its weight in problems (t × k × c). The reference shares, trusted to
-    ±``REFERENCE_CV``, where the township's district as a whole is within ``ORDINARY_Z`` standard
-    errors of them; else none (a weight of one problem): a district whose share stands out (a
+    ±``REFERENCE_CV`` or as far as the district's categories differ from them
+    (:func:`reference_tolerance`), where the township's district as a whole is within
+    ``ORDINARY_Z`` standard errors of them; else none (a weight of one problem): a district whose share stands out (a
     district-wide cause, local conditions) keeps its own level. The whole district decides, so its
     townships are judged alike, and a township with a cause of its own only makes the district
     less ordinary (no pooling, the cautious side).
@@ -101,11 +102,23 @@ def reference_prior(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> tup
     >>> int(weight[0, 0, 0])                           # three times the reference: its own level
     1
     """
-    tau2 = (REFERENCE_CV * reference) ** 2
+    tau2, _ = reference_tolerance(tally, rho, reference)                       # d × k × c
     z = _standardised(tally.district_x, tally.district_n, tally.district_nn, rho, reference, tau2)
     ordinary = (np.abs(z) <= ORDINARY_Z)[tally.district]                        # t × k × c
     return (np.broadcast_to(reference, ordinary.shape).copy(),
-            np.where(ordinary, pooling_weight(reference, tau2)[None], 1.0))
+            np.where(ordinary, pooling_weight(reference, tau2)[tally.district], 1.0))
+
+
+def reference_tolerance(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How far each district's shares (d × k × c) may stand from the ``reference`` shares without
+    a cause: ``REFERENCE_CV`` of the rates, or the local difference its own categories show where
+    that is more (:func:`reference_spread`); and the part of it beyond the rates' tolerance, which
+    is a district's own, in every kind alike (its ``spread_var``). The district's test allows it,
+    and its townships' baselines are pooled toward the rates only where the district is within it.
+    """
+    local = reference_spread(tally, rho, reference)
+    floor = (REFERENCE_CV * np.broadcast_to(reference, local.shape)) ** 2
+    return np.maximum(floor, local), np.maximum(0.0, local - floor)
 
 
 def last_term_prior(tally: Tally, rho: np.ndarray, prior: tuple, own_history: Baseline,
@@ -278,7 +291,7 @@ def reference_spread(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> np
     cells of their squared standardised distance from the reference, so that a few causes among
     them do not count, nor what they take from the other categories' shares), shrunk by the
     noise of a median of a few dozen cells. Its test allows this where it is more than
-    ``REFERENCE_CV`` of the reference (:func:`district_baselines`). A district whose shares differ
+    ``REFERENCE_CV`` of the reference (:func:`reference_tolerance`). A district whose shares differ
     from the catalog's in most categories differs for local reasons: with one district and no
     peers, its own categories are the only measure of how far. Held to ±10 % alone, a district
     whose categories differ by φ = 0.02 from the reference (a 62 % coefficient of variation at a
@@ -368,10 +381,8 @@ def district_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, 
         share = np.broadcast_to(reference, (D,) + reference.shape).copy()
         # The rates' own tolerance is each rate's, the village one's and the community one's apart;
         # a district's local difference beyond it is one in every kind alike (.tests.summed_variance).
-        local = reference_spread(tally, rho, reference)
-        floor = (REFERENCE_CV * share) ** 2
-        return Baseline(share, np.maximum(floor, local), nd > 0, ["reference"] * D, [None] * D,
-                        np.maximum(0.0, local - floor))
+        tolerance, local = reference_tolerance(tally, rho, reference)
+        return Baseline(share, tolerance, nd > 0, ["reference"] * D, [None] * D, local)
     why = ("只有一个区县有台账，" + (reference_reason or "问题类别没有参考比例")
            + "。区县层级未检验；乡镇(街道)层级照常检验")
     empty = np.zeros((D, len(KINDS), len(tally.categories)))
