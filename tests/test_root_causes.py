@@ -1161,14 +1161,18 @@ def test_a_district_office_whose_categories_all_differ_from_the_catalog_is_no_ca
     """One district office, its ledger against the catalog's rates, its own mix differing from them
     in every category for local reasons (φ = 0.02: ±60 % at a 5 % share). Held to ±10 % of the
     rates, most of its categories above them surfaced as district causes; its own categories show
-    how far it differs, and that is allowed: none surfaces in ten ledgers. A ×3 cause in one
-    category of a district that matches the catalog still surfaces in every one."""
+    how far it differs, and that is allowed, and said in the evidence: none surfaces in ten
+    ledgers. A ×3 cause in one category of a district that matches the catalog still surfaces in
+    every one, held to about ±10 %."""
     import numpy as np
     false, found = [], 0
     for seed in range(1, 11):
         candidates = surface_root_causes(_office_with_rates(np.random.default_rng(seed)))
         false += [(seed, c.category) for c in candidates if c.surfaced and c.level == "district"]
+        # the evidence says how far the district was allowed to stand from the rates
+        assert min(c.evidence["reference_tolerance"] for c in candidates if c.level == "district" and c.tested) > 0.2
         caused = surface_root_causes(_office_with_rates(np.random.default_rng(seed), phi=0.0, cause=4))
         found += [c.category for c in caused if c.surfaced and c.level == "district"] == ["类别04"]
+        assert max(c.evidence["reference_tolerance"] for c in caused if c.level == "district" and c.tested) < 0.15
     assert false == []
     assert found == 10

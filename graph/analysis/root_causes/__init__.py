@@ -189,6 +189,12 @@ def _surface(facts: LedgerFacts, min_confidence: float, earlier: LedgerFacts | N
                                            None, None, None, reason, hints)
                 if history is not None and tested:
                     add_history(candidate, history, level, a, j, terms)
+                if level == "district" and tested and label == "reference":
+                    # how far the district may stand from the rates without a cause (±10 %, or its
+                    # own categories' local difference), in its main kind of village
+                    k = int(np.argmax(tally.district_n[a]))
+                    candidate.evidence["reference_tolerance"] = round(
+                        float(np.sqrt(base.share_var[a, k, j]) / base.share[a, k, j]), 3)
                 if by_villages and tested and (a, j) in by_villages:
                     candidate.evidence["p_excess_sum"] = by_villages[(a, j)]
                     candidate.evidence["test"] = "villages"
