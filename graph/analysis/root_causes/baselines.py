@@ -82,10 +82,10 @@ def reference_prior(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> tup
     toward, and its weight in problems (t × k × c). The reference shares, trusted to
     ±``REFERENCE_CV`` or as far as the district's categories differ from them
     (:func:`reference_tolerance`), where the township's district as a whole is within
-    ``ORDINARY_Z`` standard errors of them; else none (a weight of one problem): a district whose share stands out (a
-    district-wide cause, local conditions) keeps its own level. The whole district decides, so its
-    townships are judged alike, and a township with a cause of its own only makes the district
-    less ordinary (no pooling, the cautious side).
+    ``ORDINARY_Z`` standard errors of them; else none (a weight of one problem): a district whose
+    share stands out (a district-wide cause, local conditions) keeps its own level. The whole
+    district decides, so its townships are judged alike, and a township with a cause of its own
+    only makes the district less ordinary (no pooling, the cautious side).
 
     >>> from graph.store import LedgerCell, Exposure, LedgerFacts
     >>> cells, exposure = [], []
