@@ -207,18 +207,8 @@ def oracle_discoveries(scenario, pairs: list[tuple[str, str]], truth_shares: dic
     the ceiling at the same false-discovery rate."""
     prefix, p_value = (9, oracle_p_value) if level == "township" else (6, oracle_district_p_value)
     local_share = _local_shares(scenario, truth_shares)
-    boost: dict[tuple[str, str], float] = {}
-    other_level = "district" if level == "township" else "township"
-    for cause in scenario.causes:
-        if cause.level == other_level:
-            for village in cause.affected:
-                if len(village) == 12:
-                    boost[(village, cause.category)] = cause.multiplier
-    totals: dict[str, int] = defaultdict(int)
-    counts: dict[tuple[str, str], int] = defaultdict(int)
-    for issue in scenario.issues:
-        totals[issue["village_code"]] += 1
-        counts[(issue["village_code"], issue["category"])] += 1
+    boost = _boosts(scenario, "district" if level == "township" else "township")
+    totals, counts, _ = _villages_by_district(scenario.issues)
     villages_of: dict[str, list[str]] = defaultdict(list)
     for village in totals:
         villages_of[village[:prefix]].append(village)
@@ -269,6 +259,30 @@ def oracle_term_district_p_value(current: list[tuple[int, int, float, float]],
     return float(stats.norm.sf((o - r * o_last) / math.sqrt(max(variance, 1e-12))))
 
 
+def _boosts(scenario, level: str) -> dict[tuple[str, str], float]:
+    """(village, category) -> the multiplier a planted cause of ``level`` put on the village."""
+    boost: dict[tuple[str, str], float] = {}
+    for cause in scenario.causes:
+        if cause.level == level:
+            for village in cause.affected:
+                if len(village) == 12:
+                    boost[(village, cause.category)] = cause.multiplier
+    return boost
+
+
+def _villages_by_district(issues: list[dict]):
+    """Per village its problems, per (village, category) its count, per district its villages."""
+    totals: dict[str, int] = defaultdict(int)
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for issue in issues:
+        totals[issue["village_code"]] += 1
+        counts[(issue["village_code"], issue["category"])] += 1
+    by: dict[str, list[str]] = defaultdict(list)
+    for village in totals:
+        by[village[:6]].append(village)
+    return totals, counts, by
+
+
 def oracle_spread_district_p_value(villages: list[tuple[int, int, float, float]], kappa: float | None,
                                    phi: float, share: float) -> float:
     """The best test of a district's count in one term when districts differ for local reasons:
@@ -309,20 +323,8 @@ def oracle_spread_discoveries(scenario, pairs: list[tuple[str, str]], truth_shar
     """BH at ``alpha`` over :func:`oracle_spread_district_p_value` of the district ``pairs``: the
     ceiling of a one-term district test where districts differ for local reasons (the local
     family), which knows how far they differ but not how far each one does."""
-    boost: dict[tuple[str, str], float] = {}
-    for cause in scenario.causes:  # a township's cause is in the null of a district test
-        if cause.level == "township":
-            for village in cause.affected:
-                if len(village) == 12:
-                    boost[(village, cause.category)] = cause.multiplier
-    totals: dict[str, int] = defaultdict(int)
-    counts: dict[tuple[str, str], int] = defaultdict(int)
-    by: dict[str, list[str]] = defaultdict(list)
-    for issue in scenario.issues:
-        totals[issue["village_code"]] += 1
-        counts[(issue["village_code"], issue["category"])] += 1
-    for village in totals:
-        by[village[:6]].append(village)
+    boost = _boosts(scenario, "township")  # a township's cause is in the null of a district test
+    totals, counts, by = _villages_by_district(scenario.issues)
     phi = scenario.meta["spread"]
     total = sum(c.rate_village for c in scenario.categories)
     generating = {c.name: c.rate_village / total for c in scenario.categories}
@@ -339,25 +341,8 @@ def oracle_term_discoveries(scenario, before: list[dict], pairs: list[tuple[str,
     """BH at ``alpha`` over :func:`oracle_term_district_p_value` of the district ``pairs``: the
     ceiling of a test against the district's own last term (the terms family)."""
     local_share = _local_shares(scenario, truth_shares)
-    boost: dict[tuple[str, str], float] = {}
-    for cause in scenario.causes:  # a township's cause is in the null of a district test
-        if cause.level == "township":
-            for village in cause.affected:
-                if len(village) == 12:
-                    boost[(village, cause.category)] = cause.multiplier
-
-    def villages_by_district(issues):
-        totals: dict[str, int] = defaultdict(int)
-        counts: dict[tuple[str, str], int] = defaultdict(int)
-        for issue in issues:
-            totals[issue["village_code"]] += 1
-            counts[(issue["village_code"], issue["category"])] += 1
-        by: dict[str, list[str]] = defaultdict(list)
-        for village in totals:
-            by[village[:6]].append(village)
-        return totals, counts, by
-
-    now, last = villages_by_district(scenario.issues), villages_by_district(before)
+    boost = _boosts(scenario, "township")  # a township's cause is in the null of a district test
+    now, last = _villages_by_district(scenario.issues), _villages_by_district(before)
 
     def rows(term, district, category, boosted):
         totals, counts, by = term
