@@ -250,6 +250,7 @@ def _analysis_options(args, store) -> dict:
 
 def cmd_rootcauses(args) -> int:
     from graph import service
+    from graph.analysis.root_causes import REFERENCE_CV
     from graph.reports import write_root_causes, write_root_causes_csv
     with closing(_reading(args)) as store:
         options = _analysis_options(args, store)
@@ -288,6 +289,12 @@ def cmd_rootcauses(args) -> int:
               f"涉及 {e['villages_affected']} 个村(社区), 整改后复发 {e['recurrences']} 个村(社区)")
         if c["reason"]:  # a pair standing on recurrence alone, and where
             print(f"     说明：{c['reason']}")
+        tolerance = e.get("reference_tolerance")
+        if tolerance is not None and tolerance > REFERENCE_CV:
+            # a district office alone whose own mix differs from the rates: why an excess over
+            # the rates is not yet a cause
+            print(f"     基线：问题类别参考比例，容差 ±{tolerance:.0%}（本区县各类别与参考比例的差异大于 ±10%，"
+                  "按本区县自身的差异放宽）")
         if c["explained_by"]:
             print(f"     已归因于 {'、'.join(c['explained_by'])}（p 值 "
                   f"{'、'.join(f'{p:g}' for p in e.get('explaining_p_values', {}).values())}；本项 p={c['p_value']:g}）")

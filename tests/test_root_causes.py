@@ -1176,3 +1176,33 @@ def test_a_district_office_whose_categories_all_differ_from_the_catalog_is_no_ca
         assert max(c.evidence["reference_tolerance"] for c in caused if c.level == "district" and c.tested) < 0.15
     assert false == []
     assert found == 10
+
+
+def test_a_district_office_is_told_how_far_its_own_mix_lets_it_stand_from_the_rates(chongqing_template, tmp_path):
+    """A district office alone, its ledger's mix its own (categories differing from the catalog by
+    φ = 0.02): `rootcauses --all` says, under each district pair, the tolerance it was judged with
+    and why it is more than ±10 %; `--json` carries it as `reference_tolerance`. An office whose
+    mix is the catalog's is held to ±10 % and told nothing more."""
+    db = tmp_path / "office.db"
+    shutil.copy(chongqing_template, db)
+    store = f"sqlite:///{db}"
+    for spread, folder in ((0.02, "own"), (0.0, "catalog")):
+        assert run_cli("generate", "scenario", "--district", "500101", "--spread", str(spread), "--seed", "5",
+                       "--out", str(tmp_path / folder), store=store).returncode == 0
+    for table in ("units", "duties", "issues"):
+        assert run_cli("load", table, str(tmp_path / "own" / f"{table}.csv"), store=store).returncode == 0
+    plain = run_cli("rootcauses", "--all", "--level", "district", store=store)
+    assert plain.returncode == 0, plain.stderr
+    said = [line for line in plain.stdout.splitlines() if line.strip().startswith("基线：问题类别参考比例，容差 ±")]
+    assert said and all("大于 ±10%" in line for line in said)
+    pairs = json.loads(run_cli("rootcauses", "--all", "--level", "district", "--json", store=store).stdout)
+    tested = [c for c in pairs if c["tested"]]
+    assert tested and all(c["evidence"]["reference_tolerance"] >= 0.1 for c in tested)
+    assert max(c["evidence"]["reference_tolerance"] for c in tested) > 0.3
+    plain_db = tmp_path / "catalog.db"
+    shutil.copy(chongqing_template, plain_db)
+    for table in ("units", "duties", "issues"):
+        assert run_cli("load", table, str(tmp_path / "catalog" / f"{table}.csv"),
+                       store=f"sqlite:///{plain_db}").returncode == 0
+    plain = run_cli("rootcauses", "--all", "--level", "district", store=f"sqlite:///{plain_db}")
+    assert plain.returncode == 0 and "容差" not in plain.stdout
