@@ -290,11 +290,11 @@ def cmd_rootcauses(args) -> int:
         if c["reason"]:  # a pair standing on recurrence alone, and where
             print(f"     说明：{c['reason']}")
         tolerance = e.get("reference_tolerance")
-        if tolerance is not None and tolerance > REFERENCE_CV:
+        if tolerance is not None and round(tolerance * 100) > round(REFERENCE_CV * 100):
             # a district office alone whose own mix differs from the rates: why an excess over
-            # the rates is not yet a cause
-            print(f"     基线：问题类别参考比例，容差 ±{tolerance:.0%}（本区县各类别与参考比例的差异大于 ±10%，"
-                  "按本区县自身的差异放宽）")
+            # the rates is not yet a cause (one standard deviation, not a band)
+            print(f"     基线：问题类别参考比例，容差为一个标准差 ±{tolerance:.0%}（本区县各类别与参考比例的差异大于 "
+                  "±10%，按本区县自身的差异放宽）")
         if c["explained_by"]:
             print(f"     已归因于 {'、'.join(c['explained_by'])}（p 值 "
                   f"{'、'.join(f'{p:g}' for p in e.get('explaining_p_values', {}).values())}；本项 p={c['p_value']:g}）")

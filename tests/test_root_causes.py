@@ -1193,7 +1193,7 @@ def test_a_district_office_is_told_how_far_its_own_mix_lets_it_stand_from_the_ra
         assert run_cli("load", table, str(tmp_path / "own" / f"{table}.csv"), store=store).returncode == 0
     plain = run_cli("rootcauses", "--all", "--level", "district", store=store)
     assert plain.returncode == 0, plain.stderr
-    said = [line for line in plain.stdout.splitlines() if line.strip().startswith("基线：问题类别参考比例，容差 ±")]
+    said = [line for line in plain.stdout.splitlines() if line.strip().startswith("基线：问题类别参考比例，容差为一个标准差 ±")]
     assert said and all("大于 ±10%" in line for line in said)
     pairs = json.loads(run_cli("rootcauses", "--all", "--level", "district", "--json", store=store).stdout)
     tested = [c for c in pairs if c["tested"]]
