@@ -126,6 +126,58 @@ def root_causes(store: GraphStore, **options) -> list[dict]:
         return root_cause_report(store, **options)[0]
 
 
+def untested_notes(untested: list) -> list[str]:
+    """Each distinct reason of the untested pairs, once: pairs whose reasons differ only in their own
+    category share one note naming every such category (twelve unused categories, or twenty
+    without rates, were as many near-identical paragraphs).
+
+    >>> from graph.analysis.root_causes import Candidate
+    >>> def pair(category, reason):
+    ...     return Candidate("district", "500101", "万州区", "500101", category, "u", "单位", "primary", [],
+    ...                      None, None, None, None, None, tested=False, reason=reason)
+    >>> untested_notes([pair("低保", "类别“低保”没有比例"), pair("作风", "类别“作风”没有比例"),
+    ...                 pair("作风", "类别“作风”没有比例"), pair("低保", "乡镇没有基线")])
+    ['乡镇没有基线', '类别“低保”、“作风”没有比例']
+    """
+    placeholder = "\x00"
+    grouped: dict[str, list[str]] = {}
+    for c in untested:
+        template = c.reason.replace(f"“{c.category}”", placeholder)
+        names = grouped.setdefault(template, [])
+        if c.category not in names:
+            names.append(c.category)
+    return sorted(template.replace(placeholder, "、".join(f"“{n}”" for n in names)) if placeholder in template
+                  else template for template, names in grouped.items())
+
+
+def widened_reference_notes(candidates: list) -> list[str]:
+    """What a district office alone is told when its district pairs were judged against the rates
+    with a tolerance its own mix widened beyond ``REFERENCE_CV`` (said under each pair with
+    ``--all``): once, whether or not one surfaced, since it is why none may have.
+
+    >>> from graph.analysis.root_causes import Candidate
+    >>> def pair(tolerance):
+    ...     c = Candidate("district", "500101", "万州区", "500101", "低保", "u", "单位", "primary", [],
+    ...                   10, 8.0, 0.2, None, 0.2)
+    ...     c.evidence["reference_tolerance"] = tolerance
+    ...     return c
+    >>> widened_reference_notes([pair(0.1), pair(0.104)])
+    []
+    >>> widened_reference_notes([pair(0.1), pair(0.43), pair(0.38)])[0].split("，")[-1]
+    '容差按其自身的差异放宽到一个标准差 ±38%–±43%：区县根源须超出这一差异'
+    """
+    from .analysis.root_causes import REFERENCE_CV
+    tolerances = [c.evidence["reference_tolerance"] for c in candidates
+                  if c.level == "district" and c.tested and c.evidence.get("reference_tolerance") is not None]
+    widened = [t for t in tolerances if round(t * 100) > round(REFERENCE_CV * 100)]
+    if not widened:
+        return []
+    span = (f"±{min(widened):.0%}" if round(min(widened) * 100) == round(max(widened) * 100)
+            else f"±{min(widened):.0%}–±{max(widened):.0%}")
+    return [f"基线：只有一个区县有台账，区县层级以问题类别参考比例为基线；本区县各类别与参考比例的差异大于 ±10%，"
+            f"容差按其自身的差异放宽到一个标准差 {span}：区县根源须超出这一差异"]
+
+
 def root_cause_report(store: GraphStore, *, district: str | None = None, level: str | None = None,
                       top: int | None = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
                       include_all: bool = False, with_issues: bool = True,
@@ -135,8 +187,10 @@ def root_cause_report(store: GraphStore, *, district: str | None = None, level: 
     store's :func:`surfaced` analysis at ``min_confidence``, when the caller has it already."""
     if candidates is None:
         candidates = surfaced(store, min_confidence, term)
-    notes = sorted({c.reason for c in candidates if not c.tested and c.reason and (district is None or c.district_code == district)
-                    and (level is None or c.level == level)})
+    in_scope = [c for c in candidates if (district is None or c.district_code == district)
+                and (level is None or c.level == level)]
+    notes = ([f"未检验：{n}" for n in untested_notes([c for c in in_scope if not c.tested and c.reason])]
+             + widened_reference_notes(in_scope))
     selected = [c for c in candidates
                 if (include_all or c.surfaced)
                 and (district is None or c.district_code == district)

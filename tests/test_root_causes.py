@@ -1130,10 +1130,11 @@ def test_a_district_s_local_difference_in_villages_and_communities_alike_is_allo
     assert found >= 8
 
 
-def _office_with_rates(rng, phi=0.02, cause=None):
+def _office_with_rates(rng, phi=0.02, cause=None, used=20):
     """One district office: twelve townships of ten villages, twenty categories with the catalog's
     rates, the district's own shares of each multiplied by a local factor (Gamma, relative spread
-    ``phi``); ``cause``: a category ×3 besides."""
+    ``phi``); ``cause``: a category ×3 besides; ``used``: the office classifies its problems into
+    the first so many categories only (the others are in the catalog, never in its ledger)."""
     import numpy as np
     names = [f"类别{j:02d}" for j in range(20)]
     rates = rng.uniform(0.5, 2.0, 20)
@@ -1142,6 +1143,7 @@ def _office_with_rates(rng, phi=0.02, cause=None):
     shares = base * (rng.gamma(1 / v, v) if phi else 1.0)
     if cause is not None:
         shares[cause] *= 3.0
+    shares[used:] = 0.0
     shares /= shares.sum()
     cells, exposure = [], []
     for t in range(1, 13):
@@ -1178,6 +1180,69 @@ def test_a_district_office_whose_categories_all_differ_from_the_catalog_is_no_ca
     assert found == 10
 
 
+def test_a_district_office_using_some_of_the_catalog_s_categories_is_judged_on_those():
+    """An office that files its problems under 8 of the catalog's 20 categories: the other twelve
+    are its way of classifying, not a deficit. Counted as its own mix, they made every used
+    category look ±130–200 % off the rates, and a ×3 cause was allowed as much. Judged on the
+    categories it uses, with their rates renormalised, the cause surfaces in each of ten ledgers,
+    held to about ±10 %; without one nothing does; the twelve are untested and say why."""
+    import numpy as np
+    from graph.service import untested_notes
+    found, false = 0, []
+    for seed in range(1, 11):
+        caused = surface_root_causes(_office_with_rates(np.random.default_rng(seed), phi=0.0, cause=4, used=8))
+        found += [c.category for c in caused if c.surfaced and c.level == "district"] == ["类别04"]
+        tested = [c for c in caused if c.level == "district" and c.tested]
+        assert sorted(c.category for c in tested) == [f"类别{j:02d}" for j in range(8)]
+        assert max(c.evidence["reference_tolerance"] for c in tested) < 0.15
+        null = surface_root_causes(_office_with_rates(np.random.default_rng(seed), phi=0.0, used=8))
+        false += [(seed, c.category) for c in null if c.surfaced]
+    assert found == 10
+    assert false == []
+    notes = untested_notes([c for c in caused if not c.tested])
+    assert len(notes) == 1 and "台账中没有问题类别“类别08”" in notes[0] and "“类别19”的问题" in notes[0]
+
+
+def test_an_office_with_its_own_few_categories_finds_its_district_cause_against_the_catalog(chongqing_template, tmp_path):
+    """The analyst's path: one district office whose ledger uses 8 of the catalog's categories,
+    loaded over the default catalog without a categories table of its own. `rootcauses` surfaces
+    the planted district cause, says once which catalog categories its ledger does not use, and
+    allows no tolerance widened by them."""
+    db = tmp_path / "office.db"
+    shutil.copy(chongqing_template, db)
+    store = f"sqlite:///{db}"
+    out = tmp_path / "scenario"
+    assert run_cli("generate", "scenario", "--district", "500101", "--office-categories", "8", "--seed", "3",
+                   "--out", str(out), store=store).returncode == 0
+    for table in ("units", "duties", "issues"):
+        assert run_cli("load", table, str(out / f"{table}.csv"), store=store).returncode == 0
+    truth = json.loads((out / "truth.json").read_text(encoding="utf-8"))
+    planted = {(c["unit_id"], c["category"]) for c in truth["root_causes"] if c["level"] == "district"}
+    assert planted
+    found = json.loads(run_cli("rootcauses", "--json", store=store).stdout)
+    assert planted <= {(c["unit_id"], c["category"]) for c in found if c["level"] == "district"}
+    plain = run_cli("rootcauses", store=store)
+    assert plain.returncode == 0, plain.stderr
+    unused = [line for line in plain.stdout.splitlines() if line.startswith("未检验：台账中没有问题类别")]
+    assert len(unused) == 1 and unused[0].count("”、“") == 11
+    assert "容差" not in plain.stdout
+    # the shared report carries the same: the tolerance beside its baseline, the note on its own sheet
+    assert run_cli("rootcauses", "--xlsx", str(tmp_path / "根源.xlsx"), store=store).returncode == 0
+    from openpyxl import load_workbook
+    book = load_workbook(tmp_path / "根源.xlsx")
+    header, *rows = list(book["根源问题"].values)
+    district = next(dict(zip(header, r)) for r in rows if r[header.index("层级")] == "区县")
+    assert district["比较基线"] == "问题类别参考比例（容差一个标准差 ±10%）"
+    assert [r[0] for r in book["说明"].values][1:] == unused
+    # nothing found: no report of headers alone, and the analyst is told
+    empty = tmp_path / "empty.db"
+    shutil.copy(chongqing_template, empty)
+    none = run_cli("rootcauses", "--xlsx", str(tmp_path / "无.xlsx"), "--csv", str(tmp_path / "无.csv"),
+                   store=f"sqlite:///{empty}")
+    assert none.returncode == 0 and "未写出" in none.stderr
+    assert not (tmp_path / "无.xlsx").exists() and not (tmp_path / "无.csv").exists()
+
+
 def test_a_district_office_is_told_how_far_its_own_mix_lets_it_stand_from_the_rates(chongqing_template, tmp_path):
     """A district office alone, its ledger's mix its own (categories differing from the catalog by
     φ = 0.02): `rootcauses --all` says, under each district pair, the tolerance it was judged with
@@ -1195,6 +1260,9 @@ def test_a_district_office_is_told_how_far_its_own_mix_lets_it_stand_from_the_ra
     assert plain.returncode == 0, plain.stderr
     said = [line for line in plain.stdout.splitlines() if line.strip().startswith("基线：问题类别参考比例，容差为一个标准差 ±")]
     assert said and all("大于 ±10%" in line for line in said)
+    # the plain default output says it once, whether or not a district surfaced
+    default = run_cli("rootcauses", store=store).stdout.splitlines()
+    assert [line for line in default if line.startswith("基线：只有一个区县有台账")][0].count("放宽到一个标准差 ±") == 1
     pairs = json.loads(run_cli("rootcauses", "--all", "--level", "district", "--json", store=store).stdout)
     tested = [c for c in pairs if c["tested"]]
     assert tested and all(c["evidence"]["reference_tolerance"] >= 0.1 for c in tested)
@@ -1205,4 +1273,4 @@ def test_a_district_office_is_told_how_far_its_own_mix_lets_it_stand_from_the_ra
         assert run_cli("load", table, str(tmp_path / "catalog" / f"{table}.csv"),
                        store=f"sqlite:///{plain_db}").returncode == 0
     plain = run_cli("rootcauses", "--all", "--level", "district", store=f"sqlite:///{plain_db}")
-    assert plain.returncode == 0 and "容差" not in plain.stdout
+    assert plain.returncode == 0 and "容差" not in plain.stdout and "基线：只有一个区县" not in plain.stdout

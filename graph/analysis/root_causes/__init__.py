@@ -35,7 +35,7 @@ from ..stats import benjamini_hochberg, excess_sf_array, weighted_benjamini_hoch
 from ..gc_pause import gc_paused
 from .attribution import (CONCENTRATED_MAX, REST_LEVEL, attribute_levels, district_wide_fits,  # noqa: F401
                           recurrence_alone_note, rest_of_district)
-from .baselines import (REFERENCE_CV, Baseline, _posterior, _standardised, district_baselines,  # noqa: F401
+from .baselines import (REFERENCE_CV, UNUSED_CATEGORY, Baseline, _posterior, _standardised, district_baselines,  # noqa: F401
                         district_prior, rate_gaps, reference_prior, reference_shares, township_baselines,
                         untested_district_reason)
 from .candidate import BASELINE_ZH, DEFAULT_MIN_CONFIDENCE, Candidate, _sig  # noqa: F401
@@ -107,8 +107,8 @@ def _surface(facts: LedgerFacts, min_confidence: float, earlier: LedgerFacts | N
     rho, rho_t = dispersions(tally)
     bearers = _duty_bearers(facts, set(tally.townships) | set(tally.districts))  # areas with a ledger only
     hints = _hint_counts(facts, tally)
-    reference, reference_reason = reference_shares(facts, tally.categories)
-    gaps = rate_gaps(facts, tally.categories)
+    reference, reference_reason = reference_shares(facts, tally.categories, tally.in_use)
+    gaps = rate_gaps(facts, tally.categories, tally.in_use)
 
     spread = between_district_spread(tally, rho)
     history = past_terms(tally, tally_ledger(earlier), rho) if earlier is not None else None
@@ -168,6 +168,7 @@ def _surface(facts: LedgerFacts, min_confidence: float, earlier: LedgerFacts | N
         observed, expected = np.rint(observed).astype(int).tolist(), expected.tolist()
         p_ex, p_rec = p_ex.tolist(), np.where(np.isnan(p_rec), -1.0, p_rec).tolist()
         own_history = own is not None and level == "district"
+        in_use = tally.in_use.tolist()
         for a, area in enumerate(areas):
             tested_area = base.reason[a] is None
             name = facts.names.get(area, area)
@@ -176,14 +177,17 @@ def _surface(facts: LedgerFacts, min_confidence: float, earlier: LedgerFacts | N
                 if not units:
                     continue
                 by_term = own_history and bool(own[a, j])
-                tested = by_term or tested_area
+                # a category without a problem in the ledger is the office's way of classifying:
+                # nothing to expect, nothing to test (.baselines.reference_shares)
+                tested = by_term or (tested_area and in_use[j])
                 if tested:
                     rec = p_rec[a][j] if p_rec[a][j] >= 0 else None
                     label = "last_term" if by_term else base.label[a]
                     candidate = _candidate(level, area, name, area_districts[a], category, units, observed[a][j],
                                            expected[a][j], p_ex[a][j], rec, p_all[a][j], label, None, hints)
                 else:  # no figures: an untested pair must not look tested
-                    reason = (untested_district_reason(category, gaps) if level == "district" and gaps
+                    reason = (UNUSED_CATEGORY.format(category=category) if not in_use[j]
+                              else untested_district_reason(category, gaps) if level == "district" and gaps
                               else base.reason[a])
                     candidate = _candidate(level, area, name, area_districts[a], category, units, None, None, None,
                                            None, None, None, reason, hints)
@@ -195,6 +199,8 @@ def _surface(facts: LedgerFacts, min_confidence: float, earlier: LedgerFacts | N
                     k = int(np.argmax(tally.district_n[a]))
                     candidate.evidence["reference_tolerance"] = round(
                         float(np.sqrt(base.share_var[a, k, j]) / base.share[a, k, j]), 3)
+                    # the catalog's categories the ledger never uses are left out of the shares
+                    candidate.evidence["reference_unused"] = int((~tally.in_use).sum())
                 if by_villages and tested and (a, j) in by_villages:
                     candidate.evidence["p_excess_sum"] = by_villages[(a, j)]
                     candidate.evidence["test"] = "villages"

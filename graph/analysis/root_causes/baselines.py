@@ -205,10 +205,17 @@ def township_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, 
     return Baseline(share, share_var, usable, labels, reasons)
 
 
-def reference_shares(facts: LedgerFacts, categories: list[str]) -> tuple[np.ndarray | None, str | None]:
+def reference_shares(facts: LedgerFacts, categories: list[str],
+                     in_use: np.ndarray | None = None) -> tuple[np.ndarray | None, str | None]:
     """Each category's expected share of a village's problems, by kind, from the categories table's
     rates (the catalog's or the office's own: ``xuncha load categories``); None, with the reason,
     when a category of the ledger has no rate: a uniform share would be an invention.
+
+    Only the categories ``in_use`` (a mask over ``categories``; all by default) share the
+    problems: a category of the catalog that the ledger never uses is the office's way of
+    classifying, not a deficit, and its rate would otherwise lower every used category's
+    expected share (an office using 8 of the 20 catalog categories was expected 35 % of its
+    problems and allowed ±130–200 % around that). Such a category gets share 0 and needs no rate.
 
     >>> from graph.model import CategoryIn
     >>> from graph.store import LedgerFacts
@@ -219,10 +226,17 @@ def reference_shares(facts: LedgerFacts, categories: list[str]) -> tuple[np.ndar
     ([0.75, 0.25], None)
     >>> reference_shares(LedgerFacts([], [], [], [], [], [CategoryIn(name="低保")]), ["低保"])[1][:10]
     '问题类别“低保”没有'
+    >>> rated.append(CategoryIn(name="集体资金"))   # no rate, and no problem in the ledger
+    >>> shares, why = reference_shares(LedgerFacts([], [], [], [], [], rated), ["作风", "低保", "集体资金"],
+    ...                                np.array([True, True, False]))
+    >>> shares[0].round(6).tolist(), why
+    ([0.75, 0.25, 0.0], None)
     """
     rates = {c.name: c for c in facts.categories}
     shares = np.zeros((len(KINDS), len(categories)))
     for j, name in enumerate(categories):
+        if in_use is not None and not in_use[j]:
+            continue
         category = rates.get(name)
         if category is None or category.rate_village is None or category.rate_community is None:
             return None, (f"问题类别“{name}”没有参考比例(rate_village/rate_community)，区县层级无法与参考比较；"
@@ -239,25 +253,34 @@ def reference_shares(facts: LedgerFacts, categories: list[str]) -> tuple[np.ndar
     return shares / totals, None
 
 
-def rate_gaps(facts: LedgerFacts, categories: list[str]) -> dict[str, str]:
+def rate_gaps(facts: LedgerFacts, categories: list[str], in_use: np.ndarray | None = None) -> dict[str, str]:
     """The categories whose reference rate is missing (``"none"``) or zero (``"zero"``): with one
-    district inspected, every district pair needs every category's rate (a category's share is its
-    rate over the sum of all of them).
+    district inspected, every district pair needs every used category's rate (a category's share is
+    its rate over the sum of all of the used ones: :func:`reference_shares`).
 
     >>> from graph.model import CategoryIn
     >>> rates = [CategoryIn(name="低保", rate_village=0.1, rate_community=0.2), CategoryIn(name="作风")]
     >>> rate_gaps(LedgerFacts([], [], [], [], [], rates), ["低保", "作风", "集体资金"])
     {'作风': 'none', '集体资金': 'none'}
+    >>> rate_gaps(LedgerFacts([], [], [], [], [], rates), ["低保", "作风"], np.array([True, False]))
+    {}
     """
     rates = {c.name: c for c in facts.categories}
     gaps = {}
-    for name in categories:
+    for j, name in enumerate(categories):
+        if in_use is not None and not in_use[j]:
+            continue
         c = rates.get(name)
         if c is None or c.rate_village is None or c.rate_community is None:
             gaps[name] = "none"
         elif c.rate_village <= 0 or c.rate_community <= 0:
             gaps[name] = "zero"
     return gaps
+
+
+# Why a pair of a category with no problem in the ledger is not tested (.tally.Tally.in_use).
+UNUSED_CATEGORY = ("台账中没有问题类别“{category}”的问题（只见于问题类别表或权责清单）：不检验，"
+                   "也不计入其他类别的参考份额；台账记入其问题后可检验")
 
 
 def untested_district_reason(category: str, gaps: dict[str, str]) -> str:

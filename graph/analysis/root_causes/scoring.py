@@ -64,7 +64,8 @@ def score_candidates(candidates: list[Candidate], tally: Tally) -> None:
         w = c.evidence.get("severity_weight", 0.0)
         severity_ratio = (w / c.observed / mean_weight) if c.observed and mean_weight else 1.0
         hint_share = c.evidence["hints"] / c.observed if c.observed else 0.0
-        c.score = (-math.log10(max(c.p_value, 1e-300)) * math.sqrt(severity_ratio) * (1.0 + hint_share)
+        # + 0.0: p = 1 gives −0.0, printed "得分 -0.0"
+        c.score = (-math.log10(max(c.p_value, 1e-300)) * math.sqrt(severity_ratio) * (1.0 + hint_share) + 0.0
                    if c.tested else 0.0)
 
 

@@ -598,6 +598,6 @@ def category_spreads(z2: np.ndarray, size: np.ndarray, expected: np.ndarray) -> 
 def pooling_weight(share: np.ndarray, tau2: np.ndarray) -> np.ndarray:
     """The weight (in problems) of the share over every area in a district's baseline,
     ``π(1-π)/τ² - 1``: near-full pooling where districts do not differ."""
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # a category the ledger never uses: share 0
         weight = np.where(tau2 > 0, share * (1 - share) / tau2 - 1, 1e6)
     return np.clip(weight, 1.0, 1e6)

@@ -48,6 +48,13 @@ class Tally:
         np.add.at(out, self.district, array)
         return out
 
+    @functools.cached_property
+    def in_use(self) -> np.ndarray:
+        """The categories the ledger uses (a problem of it in some inspected village): the others
+        are in the catalog or the duties only, and an office that classifies its problems its own
+        way has none of them (.baselines.reference_shares)."""
+        return self.x.sum(axis=(0, 1)) > 0
+
     # District sums, computed once: every step below reads them.
     @functools.cached_property
     def district_x(self) -> np.ndarray:
