@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from graph import Settings, __version__, get_settings, open_store
 from graph.errors import InputError, XunchaError
+from graph.model import expected_zh
 
 from .audit import refusal
 from .bodies import Doors
@@ -99,7 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         details = [{"column": ".".join(str(p) for p in e.get("loc", ())), "value": None if "input" not in e
-                    or isinstance(e["input"], (dict, list)) else str(e["input"])[:200], "expected": e.get("msg", "")}
+                    or isinstance(e["input"], (dict, list)) else str(e["input"])[:200], "expected": expected_zh(e)}
                    for e in exc.errors()]
         return error_body(422, "请求参数有误 (invalid request)", details)
 

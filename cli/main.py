@@ -54,14 +54,46 @@ def _existing(args, writing: bool):
 
 
 def _district(store, code: str | None) -> str | None:
-    """A --district that names a loaded district, or exit 2."""
+    """A --district that names a loaded district, by its code or its full name (万州区), or exit 2.
+    A name that several provinces give a district (鼓楼区) is refused with their codes."""
     if code is None:
         return None
+    code = code.strip()
     division = store.division(code)
-    if division is None or division.level != "district":
-        raise InputError(RowError("--district", None, None, code,
-                                  "已加载的 6 位区县代码 (a loaded district code)；可用 xuncha stats 查看"))
-    return code
+    if division is not None and division.level == "district":
+        return code
+    if not code.isdigit():
+        named = [d for d in store.find_divisions(code, limit=50) if d.level == "district" and d.name == code]
+        if len(named) == 1:
+            return named[0].code
+        if named:
+            names = store.division_names(d.parent_code for d in named if d.parent_code)
+            raise InputError(RowError("--district", None, None, code, "其中一个的 6 位代码：同名区县有 " + "、".join(
+                f"{names.get(d.parent_code, '')}{d.name} {d.code}" for d in named)))
+    raise InputError(RowError("--district", None, None, code,
+                              "已加载的 6 位区县代码或区县全名 (a loaded district code or name)；可用 xuncha stats 查看"))
+
+
+def _count(text: str) -> int:
+    """--top N: a whole number of at least one."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"应为正整数（如 10），不是 “{text}”")
+    return value
+
+
+def _confidence(text: str) -> float:
+    """--min-confidence: a probability, 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"应为 0 到 1 之间的数（如 0.95），不是 “{text}”")
+    return value
 
 
 def display_width(text: str) -> int:
@@ -248,6 +280,16 @@ def _analysis_options(args, store) -> dict:
     return options
 
 
+def _nothing_found(args, district: str | None) -> str:
+    """Why an analysis lists nothing: no ledger for the district asked, or nothing above the threshold."""
+    if district is not None:
+        with closing(_reading(args)) as store:
+            if not store.counts(district)["issues"]:
+                name = store.division_names([district]).get(district, "")
+                return f"区县 {name}({district}) 没有载入问题台账，没有可分析的问题（先 xuncha load issues 问题.csv）"
+    return "没有高于置信度阈值的根源单位"
+
+
 def cmd_rootcauses(args) -> int:
     from graph import service
     from graph.analysis.root_causes import REFERENCE_CV
@@ -259,10 +301,14 @@ def cmd_rootcauses(args) -> int:
         without_term = service.issues_without_term(store, options["district"]) if current is not None else 0
     if without_term:  # on stderr: --json's output stays a document
         print(service.without_term_notice(without_term), file=sys.stderr)
-    if args.xlsx:
-        write_root_causes(causes, args.xlsx)
-    if args.csv:
-        write_root_causes_csv(causes, args.csv)
+    if not causes and (args.xlsx or args.csv):  # as packages: no file of headers alone passed on as a report
+        print(f"没有高于置信度阈值的根源单位，未写出 {'、'.join(p for p in (args.xlsx, args.csv) if p)}",
+              file=sys.stderr)
+    else:
+        if args.xlsx:
+            write_root_causes(causes, args.xlsx, notes)
+        if args.csv:
+            write_root_causes_csv(causes, args.csv)
     if args.json:
         _print_json(causes)
         return 0
@@ -276,9 +322,9 @@ def cmd_rootcauses(args) -> int:
                                     f"（没有更早的届次可作基线：区县以同届{'、'.join(against) or '其他已巡察区县'}为基线，"
                                     "乡镇(街道)以同届同级为基线）"))
     for note in notes:
-        print(f"未检验：{note}")
+        print(note)
     if not causes:
-        print("没有高于置信度阈值的根源单位")
+        print(_nothing_found(args, options["district"]))
     for c in causes:
         e = c["evidence"]
         if not c["tested"]:  # no figures for an untested pair, only why
@@ -299,7 +345,7 @@ def cmd_rootcauses(args) -> int:
             print(f"     已归因于 {'、'.join(c['explained_by'])}（p 值 "
                   f"{'、'.join(f'{p:g}' for p in e.get('explaining_p_values', {}).values())}；本项 p={c['p_value']:g}）")
     for path in (args.xlsx, args.csv):
-        if path:
+        if path and causes:
             print(f"已写入 {path}")
     return 0
 
@@ -322,7 +368,7 @@ def cmd_packages(args) -> int:
     if current is not None:
         print(f"届次：{current}（整改包只计本届的问题）")
     if not packages:
-        print("没有整改包（没有高于置信度阈值的根源单位）")
+        print(f"没有整改包：{_nothing_found(args, options['district'])}")
     for p in packages:
         a, t = p["agency_end"], p["totals"]
         print(f"{p['package_id']} {p['root_cause']['category']}")
@@ -885,10 +931,10 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func, text in (("rootcauses", cmd_rootcauses, "找出上级根源单位 (surface root causes)"),
                              ("packages", cmd_packages, "机关+基层联动整改包 (joint rectification packages)")):
         analysis = command(name, func, text)
-        analysis.add_argument("--district", help="只看这个区县")
+        analysis.add_argument("--district", help="只看这个区县（6 位代码或全名，如 万州区；同名区县须用代码）")
         analysis.add_argument("--level", choices=["township", "district"], help="township 乡镇 或 district 区县")
-        analysis.add_argument("--top", type=int, help="只列前 N 个")
-        analysis.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE,
+        analysis.add_argument("--top", type=_count, help="只列前 N 个")
+        analysis.add_argument("--min-confidence", type=_confidence, default=DEFAULT_MIN_CONFIDENCE,
                               help=f"置信度阈值（默认 {DEFAULT_MIN_CONFIDENCE}）")
         analysis.add_argument("--all", action="store_true", help="列出所有组合，不只是高于阈值的（未检验的只给出原因）")
         analysis.add_argument("--term", help="只分析这一届（台账“届次”列；默认最近一届，以上一届为基线）")
@@ -909,7 +955,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--base", help="村(社区)基础信息表（人口、集体资金、项目数、矛盾纠纷和信访、软弱涣散、廉政风险）；"
                                          "默认用 xuncha load base 已加载的")
     classify.add_argument("--config", help="权重和阈值配置（TOML；默认随附的 classification.toml）")
-    classify.add_argument("--top", type=int, default=10, help="列出得分最高的 N 个重点村")
+    classify.add_argument("--top", type=_count, default=10, help="列出得分最高的 N 个重点村")
     classify.add_argument("--xlsx", help="同时写出 Excel")
 
     keylist = command("keylist", cmd_keylist, "重点村名单：乡镇推荐、巡察办调整（附理由）并审定 (the key-village list)")
@@ -950,7 +996,7 @@ def build_parser() -> argparse.ArgumentParser:
     rectify.add_argument("--district", required=True, help="区县代码")
     rectify.add_argument("--as-of", type=_date, help="预警日期（默认今天）")
     rectify.add_argument("--config", help="配置（TOML）：[plan] immediate_days 立行立改时限天数（默认 15）")
-    rectify.add_argument("--top", type=int, default=20, help="列出前 N 个逾期的立行立改事项")
+    rectify.add_argument("--top", type=_count, default=20, help="列出前 N 个逾期的立行立改事项")
     rectify.add_argument("--xlsx", help="同时写出 Excel：整改预警、立行立改逾期、汇总")
 
     reopen = command("reopen", cmd_reopen, "整改后复发的问题和已销号整改包重新打开，并记录关联 (reopen recurrences)")
@@ -986,7 +1032,7 @@ def build_parser() -> argparse.ArgumentParser:
                                            "Excel 和可打印的 HTML (transfer notices)")
     notice.add_argument("--district", required=True, help="区县代码")
     notice.add_argument("--term-start", type=_date, help="本届开始日期：此前已整改的问题不再计入")
-    notice.add_argument("--top", type=int, help="只为前 N 个整改包")
+    notice.add_argument("--top", type=_count, help="只为前 N 个整改包")
     notice.add_argument("--as-of", type=_date, help="抄告日期，时限从此日算起（默认今天）")
     notice.add_argument("--out", required=True, help="输出文件夹")
 

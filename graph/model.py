@@ -243,6 +243,46 @@ _DATE_PATTERNS = (re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"), re.compile(r"^(\
                   re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$"), re.compile(r"^(\d{4})\.(\d{1,2})\.(\d{1,2})$"))
 
 
+# What a request's value should have been, in Chinese, by pydantic's error type (its English
+# message follows in parentheses): an API client's analyst reads the former, its developer the latter.
+_EXPECTED_ZH = {
+    "missing": "一个值，不能为空", "greater_than_equal": "不小于 {ge} 的数", "less_than_equal": "不大于 {le} 的数",
+    "greater_than": "大于 {gt} 的数", "less_than": "小于 {lt} 的数", "int_parsing": "整数", "int_type": "整数",
+    "int_from_float": "整数", "float_parsing": "数字", "float_type": "数字", "finite_number": "有限的数",
+    "bool_parsing": "true 或 false", "bool_type": "true 或 false", "string_type": "文本",
+    "string_too_short": "至少 {min_length} 个字符", "string_too_long": "至多 {max_length} 个字符",
+    "string_pattern_mismatch": "符合格式 {pattern}", "enum": "以下之一：{expected}", "literal_error": "以下之一：{expected}",
+    "date_parsing": "日期，如 2024-03-05", "date_from_datetime_parsing": "日期，如 2024-03-05", "date_type": "日期，如 2024-03-05",
+    "dict_type": "JSON 对象", "model_type": "JSON 对象", "model_attributes_type": "JSON 对象", "list_type": "列表",
+    "json_invalid": "合法的 JSON", "extra_forbidden": "格式中有的字段（这个字段不认识）",
+    "too_short": "至少 {min_length} 项", "too_long": "至多 {max_length} 项",
+}
+
+
+def expected_zh(error: Mapping) -> str:
+    """What a value should have been, from one of pydantic's errors: Chinese first, its own message
+    after; an error raised by this project's validators is already Chinese and stays as it is.
+
+    >>> expected_zh({"type": "less_than_equal", "msg": "Input should be less than or equal to 1", "ctx": {"le": 1}})
+    '不大于 1 的数 (Input should be less than or equal to 1)'
+    >>> expected_zh({"type": "value_error", "msg": "Value error, 应为 12 位村(社区)代码"})
+    '应为 12 位村(社区)代码'
+    """
+    message = str(error.get("msg", ""))
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if message.startswith(prefix):
+            return message[len(prefix):]
+    template = _EXPECTED_ZH.get(error.get("type", ""))
+    if template is None:
+        return message
+    try:
+        text = template.format(**{k: format(v, "g") if isinstance(v, float) else v
+                                  for k, v in (error.get("ctx") or {}).items()})
+    except (KeyError, IndexError):
+        text = template.split("{")[0].rstrip("：")
+    return f"{text} ({message})"
+
+
 def parse_date(value: Any) -> dt.date | None:
     """A date from ``YYYY-MM-DD``, ``YYYY/MM/DD``, ``YYYY年M月D日`` or an Excel date cell.
 

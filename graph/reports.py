@@ -165,25 +165,32 @@ def root_cause_rows(causes: list[dict]) -> list[list]:
         reason = c.get("reason") or ""
         if not c.get("tested", True) and not reason.startswith("未检验"):  # as the plain output says it
             reason = f"未检验：{reason}"
+        baseline = e.get("baseline_zh") if c.get("tested", True) else None
+        if baseline and e.get("reference_tolerance") is not None:
+            # a district office alone: how far it could stand from the rates without a cause
+            baseline += f"（容差一个标准差 ±{e['reference_tolerance']:.0%}）"
         rows.append([c["rank"], c["unit_id"], c["unit_name"], LEVEL_ZH.get(c["level"], c["level"]), c["area_code"],
                      c["area_name"], c["category"], DutyType(c["duty"]).zh, e.get("term"), c["score"],
-                     c["confidence"], c["p_value"], e["observed"], e["expected"],
-                     e.get("baseline_zh") if c.get("tested", True) else None, e.get("villages_affected"),
+                     c["confidence"], c["p_value"], e["observed"], e["expected"], baseline, e.get("villages_affected"),
                      e.get("recurrences"), e.get("amount_yuan"), e.get("hints"), reason or None])
     return rows
 
 
-def write_root_causes(causes: list[dict], path: str | Path) -> Path:
-    """Sheet 根源问题, one row a cause; sheet 问题明细, one row a problem under a cause."""
+def write_root_causes(causes: list[dict], path: str | Path, notes: Sequence[str] = ()) -> Path:
+    """Sheet 根源问题, one row a cause; sheet 问题明细, one row a problem under a cause; sheet 说明,
+    what the analysis could not test and how it judged (``notes``, as ``rootcauses`` prints them),
+    when there is any: a shared report carries why a cause may be missing."""
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = "根源问题"
     _table(sheet, ROOT_CAUSE_HEADERS, root_cause_rows(causes),
-           [6, 26, 24, 10, 12, 14, 22, 10, 8, 8, 9, 10, 10, 10, 16, 12, 12, 12, 10, 40])
+           [6, 26, 24, 10, 12, 14, 22, 10, 8, 8, 9, 10, 10, 10, 30, 12, 12, 12, 10, 40])
     detail = workbook.create_sheet("问题明细")
     _table(detail, ROOT_CAUSE_ISSUE_HEADERS,
            ([c["rank"], c["unit_name"], c["category"], issue_id] for c in causes for issue_id in c.get("issue_ids", [])),
            [6, 26, 22, 20])
+    if notes:
+        _table(workbook.create_sheet("说明"), ["说明"], ([note] for note in notes), [120])
     return save_workbook(workbook, path)
 
 

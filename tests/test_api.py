@@ -164,6 +164,15 @@ def test_cypher_is_read_only_and_decided_by_the_engine(api):
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_input"
 
 
+def test_a_bad_query_parameter_is_explained_in_chinese(api):
+    """Another system's developer reads pydantic's words; the analyst behind it reads Chinese."""
+    refused = api.call("GET", f"/rootcauses?district={HOME}&min_confidence=1.5&limit=abc")
+    assert refused.status_code == 422
+    expected = {d["column"]: d["expected"] for d in refused.json()["error"]["details"]}
+    assert expected["query.min_confidence"].startswith("不大于 1 的数 (")
+    assert expected["query.limit"].startswith("整数 (")
+
+
 def test_a_bad_upload_writes_nothing_and_lists_every_row_error(api):
     before = api.call("GET", "/issues?limit=1").json()["total"]
     text = "\n".join([",".join(HEADER),

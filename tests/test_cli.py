@@ -88,6 +88,33 @@ def test_unknown_district_exits_2(chongqing_template, tmp_path):
 
 
 @pytest.mark.slow
+def test_an_analysis_takes_a_district_s_name_and_says_when_it_has_no_ledger(chongqing_template, tmp_path):
+    """An analyst types the district as she says it (万州区); a name two provinces share is refused
+    with both codes; a district with no ledger loaded is told so, not "nothing above the threshold";
+    --top and --min-confidence out of range exit 2 in Chinese."""
+    from graph.model import Division
+    from graph.sqlite_store import SQLiteStore
+    db = tmp_path / "x.db"
+    shutil.copy(chongqing_template, db)
+    store = SQLiteStore(db)
+    store.upsert_divisions([Division("32", "江苏省", "province", None), Division("3201", "南京市", "city", "32"),
+                            Division("320106", "鼓楼区", "district", "3201"), Division("35", "福建省", "province", None),
+                            Division("3501", "福州市", "city", "35"), Division("350102", "鼓楼区", "district", "3501")])
+    store.close()
+    where = f"sqlite:///{db}"
+    for command in ("rootcauses", "packages"):
+        named = run_cli(command, "--district", "万州区", store=where)
+        assert named.returncode == 0, named.stderr
+        assert "区县 万州区(500101) 没有载入问题台账" in named.stdout
+    shared = run_cli("rootcauses", "--district", "鼓楼区", store=where)
+    assert shared.returncode == 2 and "南京市鼓楼区 320106" in shared.stderr and "福州市鼓楼区 350102" in shared.stderr
+    for option, value, expected in (("--top", "0", "应为正整数"), ("--top", "-3", "应为正整数"),
+                                    ("--min-confidence", "1.5", "0 到 1 之间"), ("--min-confidence", "-1", "0 到 1 之间")):
+        refused = run_cli("rootcauses", option, value, store=where)
+        assert refused.returncode == 2 and expected in refused.stderr, (option, value, refused.stderr)
+
+
+@pytest.mark.slow
 def test_show_takes_a_name_and_lists_an_ambiguous_one(chongqing_template, tmp_path):
     db = tmp_path / "x.db"
     shutil.copy(chongqing_template, db)
