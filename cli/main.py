@@ -455,10 +455,11 @@ def cmd_token(args) -> int:
     if args.json:
         _print_json(rows)
         return 0
-    for t in rows:
-        state = f"已撤销 {t['revoked_at']}" if t["revoked_at"] else "有效"
+    from graph.settings import office_time
+    for t in rows:  # times as the office reads them (stored in UTC; --json gives them as stored)
+        state = f"已撤销 {office_time(t['revoked_at'])}" if t["revoked_at"] else "有效"
         print(f"{t['token_id']}  {ROLE_ZH[t['role']]}  {t['district_code'] or '全部区县'}  {t['name']}  "
-              f"{t['created_at']}  {state}")
+              f"{office_time(t['created_at'])}  {state}")
     return 0
 
 

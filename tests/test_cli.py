@@ -115,6 +115,20 @@ def test_an_analysis_takes_a_district_s_name_and_says_when_it_has_no_ledger(chon
 
 
 @pytest.mark.slow
+def test_token_list_shows_times_as_the_office_reads_them(chongqing_template, tmp_path):
+    """Times are stored in UTC; an office in Chongqing reads its own clock (+08:00), --json the stored value."""
+    import datetime as dt
+    db = tmp_path / "x.db"
+    shutil.copy(chongqing_template, db)
+    where = f"sqlite:///{db}"
+    assert run_cli("token", "create", "--role", "viewer", "--name", "大屏", store=where).returncode == 0
+    stored = json.loads(run_cli("token", "list", "--json", store=where).stdout)[0]["created_at"]
+    local = dt.datetime.fromisoformat(stored).astimezone(dt.timezone(dt.timedelta(hours=8)))
+    plain = run_cli("token", "list", store=where, env={"XUNCHA_TIMEZONE": "+08:00"}).stdout
+    assert local.strftime("%Y-%m-%d %H:%M:%S") in plain and stored not in plain
+
+
+@pytest.mark.slow
 def test_show_takes_a_name_and_lists_an_ambiguous_one(chongqing_template, tmp_path):
     db = tmp_path / "x.db"
     shutil.copy(chongqing_template, db)
