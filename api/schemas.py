@@ -186,6 +186,8 @@ class RootCausePage(Page[RootCauseOut]):
     issues_without_term: int = Field(0, description="台账有“届次”列时，没有填写届次、不在任何一届分析中的问题数"
                                                     "（限于所查区县）")
     notice: str | None = Field(None, description="提示（中文），如有问题没有填写届次")
+    notes: list[str] = Field(default_factory=list, description="说明（中文），同 xuncha rootcauses 列表上方所印："
+                                                              "未检验的组合及原因、放宽的比较基线")
 
 
 class PackageOut(BaseModel):

@@ -297,7 +297,7 @@ def cmd_rootcauses(args) -> int:
     with closing(_reading(args)) as store:
         options = _analysis_options(args, store)
         current, earlier = service.term_pair(store, options.get("term"))
-        causes, notes = service.root_cause_report(store, **options)
+        causes, notes, against = service.root_cause_report(store, **options)
         without_term = service.issues_without_term(store, options["district"]) if current is not None else 0
     if without_term:  # on stderr: --json's output stays a document
         print(service.without_term_notice(without_term), file=sys.stderr)
@@ -310,17 +310,17 @@ def cmd_rootcauses(args) -> int:
         if args.csv:
             write_root_causes_csv(causes, args.csv)
     if args.json:
+        for note in notes:  # on stderr: the output stays a document
+            print(note, file=sys.stderr)
         _print_json(causes)
         return 0
     if current is not None:
         # Without an earlier term the districts' baseline is what the analysis used (other districts,
-        # or the categories' reference shares for one district): read from the pairs it tested.
-        against = sorted({c["evidence"].get("baseline_zh") for c in causes
-                          if c["level"] == "district" and c["tested"] and c["evidence"].get("baseline_zh")})
+        # or the categories' reference shares for one district): read from every pair it tested.
         print(f"届次：{current}" + (f"（区县以本区县上届 {earlier} 为基线，乡镇(街道)以同届同级为基线，两者证据并列）"
                                     if earlier else
-                                    f"（没有更早的届次可作基线：区县以同届{'、'.join(against) or '其他已巡察区县'}为基线，"
-                                    "乡镇(街道)以同届同级为基线）"))
+                                    "（没有更早的届次可作基线：" + (f"区县以同届{'、'.join(against)}为基线，" if against else "")
+                                    + "乡镇(街道)以同届同级为基线）"))
     for note in notes:
         print(note)
     if not causes:
@@ -1071,7 +1071,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"xuncha：输入有误 (bad input)：\n{exc.summary()}", file=sys.stderr)
         return exc.exit_code
     except XunchaError as exc:
-        print(f"xuncha: {exc}", file=sys.stderr)
+        print(f"xuncha：{exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

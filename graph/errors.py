@@ -135,3 +135,16 @@ class NotSupported(XunchaError):
 
     http_status = 501
     exit_code = 2
+
+
+class OutputError(XunchaError):
+    """A report or file that cannot be written where the user asked: a missing or read-only folder,
+    a file where a folder should be, a full disk."""
+
+    exit_code = 1
+
+    def __init__(self, path, cause: OSError):
+        reason = {13: "没有写入权限", 17: "路径中有同名文件", 20: "路径中有一段是文件而不是文件夹",
+                  28: "磁盘已满", 30: "只读文件系统", 2: "文件夹不存在或不可建"}.get(cause.errno or 0, cause.strerror or str(cause))
+        super().__init__(f"无法写出 {path}：{reason}（请换一个可写的位置）")
+

@@ -21,6 +21,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from .errors import OutputError
 from .model import LEVEL_ZH, DutyType
 from .settings import office_zone
 
@@ -109,19 +110,36 @@ def _table(sheet, titles: list[str], rows: Iterable[Sequence], widths: list[int]
     return last
 
 
-def save_workbook(workbook: Workbook, path: str | Path) -> Path:
-    """Save next to the target and rename: a crash or a full disk never leaves half a report."""
+def _written_atomically(path: str | Path, write) -> Path:
+    """``write(temporary)`` next to the target, then rename: a crash or a full disk never leaves half
+    a report. The report is readable as any file its user makes (the umask's mode, not mkstemp's
+    0600: a colleague on the shared drive opens it). A path that cannot be written is the user's
+    to fix, said in Chinese (:class:`graph.errors.OutputError`), never a traceback."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
+    temporary = None
     try:
-        workbook.save(temporary)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(handle)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
+        write(temporary)
         os.replace(temporary, path)
+    except OSError as exc:
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)
+        raise OutputError(path, exc) from None
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def save_workbook(workbook: Workbook, path: str | Path) -> Path:
+    """Save ``workbook`` to ``path`` (:func:`_written_atomically`)."""
+    return _written_atomically(path, workbook.save)
 
 
 def write_sheet(path: str | Path, title: str, headers: list[str], rows: Iterable[Sequence], widths: list[int]) -> Path:
@@ -135,19 +153,12 @@ def write_sheet(path: str | Path, title: str, headers: list[str], rows: Iterable
 
 def write_csv(rows: Iterable[Sequence], headers: Sequence[str], path: str | Path) -> Path:
     """A CSV report Excel opens correctly (UTF-8 with BOM), every cell made formula-safe."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8-sig", newline="") as f:
+    def write(temporary: str) -> None:
+        with open(temporary, "w", encoding="utf-8-sig", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(headers)
             writer.writerows([csv_safe(v) for v in row] for row in rows)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return _written_atomically(path, write)
 
 
 # 届次 and 比较基线 on every row: a report of one term is not read as another's, and 期望问题数 says

@@ -10,7 +10,7 @@ from .analysis.chains import responsibility_chain
 from .analysis.gc_pause import gc_paused
 from .analysis.ledger import finding, ledger_facts_from_findings
 from .analysis.packages import build_packages
-from .analysis.root_causes import DEFAULT_MIN_CONFIDENCE, surface_root_causes
+from .analysis.root_causes import BASELINE_ZH, DEFAULT_MIN_CONFIDENCE, surface_root_causes
 from .analysis.root_causes.terms import order_terms
 from .access import EVERY_DISTRICT, Scope
 from . import open_workflow
@@ -50,13 +50,13 @@ def term_pair(store: GraphStore, term: str | None = None) -> tuple[str | None, s
     order = order_terms(store.term_starts())
     if not order:
         if term is not None:
-            raise InputError(RowError("台账", None, "届次", term,
+            raise InputError(RowError("所选届次 (--term, term)", None, None, term,
                                       "台账中有“届次”列：这份台账没有届次，不能按届次分析 (the ledger has no term column)"))
         return None, None
     if term is None:
         term = order[-1]
     if term not in order:
-        raise InputError(RowError("台账", None, "届次", term, "台账中的届次之一：" + "、".join(order)))
+        raise InputError(RowError("所选届次 (--term, term)", None, None, term, "台账中的届次之一：" + "、".join(order)))
     at = order.index(term)
     return term, (order[at - 1] if at > 0 else None)
 
@@ -181,10 +181,12 @@ def widened_reference_notes(candidates: list) -> list[str]:
 def root_cause_report(store: GraphStore, *, district: str | None = None, level: str | None = None,
                       top: int | None = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
                       include_all: bool = False, with_issues: bool = True,
-                      candidates: list | None = None, term: str | None = None) -> tuple[list[dict], list[str]]:
-    """The root causes and, for the pairs in scope that could not be tested, each distinct reason
-    (no baseline, no reference rates); ``district`` and ``level`` filter. ``candidates``: the
-    store's :func:`surfaced` analysis at ``min_confidence``, when the caller has it already."""
+                      candidates: list | None = None, term: str | None = None) -> tuple[list[dict], list[str], list[str]]:
+    """The root causes; the notes above them: for the pairs in scope that could not be tested, each
+    distinct reason (no baseline, no reference rates), and a widened baseline; and the baselines
+    the tested district pairs in scope were judged against (in Chinese), surfaced or not.
+    ``district`` and ``level`` filter. ``candidates``: the store's :func:`surfaced` analysis at
+    ``min_confidence``, when the caller has it already."""
     if candidates is None:
         candidates = surfaced(store, min_confidence, term)
     in_scope = [c for c in candidates if (district is None or c.district_code == district)
@@ -211,8 +213,11 @@ def root_cause_report(store: GraphStore, *, district: str | None = None, level: 
     if current is not None:  # a term analysed: its own problems only
         in_term = issues_of
         issues_of = lambda c: of_term(in_term(c), current)  # noqa: E731
+    against = sorted({BASELINE_ZH.get(c.baseline, c.baseline) for c in candidates
+                      if c.level == "district" and c.tested and c.baseline
+                      and (district is None or c.district_code == district)})
     return [_cause(rank, c, issues_of(c) if with_issues else None)
-            for rank, c in enumerate(selected, start=1)], notes
+            for rank, c in enumerate(selected, start=1)], notes, against
 
 
 def root_cause(store: GraphStore, unit_id: str, category: str, candidates: list | None = None) -> dict | None:

@@ -492,7 +492,16 @@ def _check_categories(store: GraphStore, table: Table, raw, **_):
             column = "rate_community" if rates[1] is None else "rate_village"
             errors.append(RowError(table.file, number, table.header(column), None,
                                    "村和社区的参考问题数同时给出或同时留空 (both rates, or neither)"))
-    return errors, {}
+    # A table without rates (an office's own names and groups) keeps the rates already loaded for
+    # its categories: loading it over the catalog had taken every district test away unsaid.
+    loaded = {c.name: c for c in store.categories() if c.rate_village is not None and c.rate_community is not None}
+    updates = {}
+    for number, fields in raw:
+        name = _text_of(fields.get("name"))
+        kept = loaded.get(category_spelling(name)) if name else None
+        if kept is not None and fields.get("rate_village") is None and fields.get("rate_community") is None:
+            updates[number] = {"rate_village": kept.rate_village, "rate_community": kept.rate_community}
+    return errors, updates
 
 
 def _check_issues(store: GraphStore, table: Table, raw: list[tuple[int, IssueKeys]], allow_reopen=False, **_):

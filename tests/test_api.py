@@ -304,7 +304,7 @@ def test_a_term_the_ledger_does_not_have_is_refused_in_chinese(api):
     response = api.call("GET", "/rootcauses?term=第1届", token="analyst")
     assert response.status_code == 422
     [detail] = response.json()["error"]["details"]
-    assert (detail["column"], detail["value"]) == ("届次", "第1届") and "没有届次" in detail["expected"]
+    assert (detail["file"], detail["value"]) == ("所选届次 (--term, term)", "第1届") and "没有届次" in detail["expected"]
     plain = api.call("GET", "/rootcauses?all=true&limit=500", token="analyst").json()["items"]
     assert plain and not any("last_term" in c["evidence"] for c in plain)
 

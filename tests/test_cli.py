@@ -115,6 +115,31 @@ def test_an_analysis_takes_a_district_s_name_and_says_when_it_has_no_ledger(chon
 
 
 @pytest.mark.slow
+def test_a_report_goes_where_a_colleague_can_open_it_or_the_analyst_is_told_why_not(chongqing_template, tmp_path):
+    """A report is readable as the user's other files are (not 0600); a path that cannot be written
+    (a file where a folder should be) exits 1 with the path and the reason in Chinese, no traceback."""
+    db = tmp_path / "x.db"
+    shutil.copy(chongqing_template, db)
+    where = f"sqlite:///{db}"
+    out = tmp_path / "s"
+    assert run_cli("generate", "scenario", "--district", "500101", "--seed", "1", "--out", str(out),
+                   store=where).returncode == 0
+    for table in ("units", "duties", "issues"):
+        assert run_cli("load", table, str(out / f"{table}.csv"), store=where).returncode == 0
+    umask = os.umask(0o022)
+    try:
+        assert run_cli("rootcauses", "--xlsx", str(tmp_path / "r.xlsx"), "--csv", str(tmp_path / "r.csv"),
+                       store=where).returncode == 0
+    finally:
+        os.umask(umask)
+    assert {oct((tmp_path / name).stat().st_mode & 0o777) for name in ("r.xlsx", "r.csv")} == {"0o644"}
+    for command, option in (("rootcauses", "--csv"), ("rootcauses", "--xlsx"), ("packages", "--xlsx")):
+        refused = run_cli(command, option, str(out / "issues.csv" / "r.out"), store=where)
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.stderr
+        assert f"无法写出 {out / 'issues.csv' / 'r.out'}：路径中有" in refused.stderr
+
+
+@pytest.mark.slow
 def test_token_list_shows_times_as_the_office_reads_them(chongqing_template, tmp_path):
     """Times are stored in UTC; an office in Chongqing reads its own clock (+08:00), --json the stored value."""
     import datetime as dt

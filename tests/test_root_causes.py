@@ -1234,6 +1234,24 @@ def test_an_office_with_its_own_few_categories_finds_its_district_cause_against_
     district = next(dict(zip(header, r)) for r in rows if r[header.index("层级")] == "区县")
     assert district["比较基线"] == "问题类别参考比例（容差一个标准差 ±10%）"
     assert [r[0] for r in book["说明"].values][1:] == unused
+    # --json keeps its document and says the note on stderr; the API and its report carry it too
+    as_json = run_cli("rootcauses", "--json", store=store)
+    assert as_json.stderr.splitlines() == unused and json.loads(as_json.stdout)
+    token = json.loads(run_cli("token", "create", "--role", "analyst", "--name", "平台", "--json", store=store).stdout)["token"]
+    from fastapi.testclient import TestClient
+    from api.main import create_app
+    from graph import Settings
+    with TestClient(create_app(Settings(XUNCHA_STORE=store))) as client:
+        headers = {"Authorization": f"Bearer {token}"}
+        page = client.get("/rootcauses?district=500101", headers=headers).json()
+        assert page["notes"] == unused
+        report = client.get("/rootcauses.xlsx?district=500101", headers=headers)
+        (tmp_path / "api.xlsx").write_bytes(report.content)
+        assert [r[0] for r in load_workbook(tmp_path / "api.xlsx")["说明"].values][1:] == unused
+    # the office's own categories table (names and groups, no rates) keeps the catalog's rates
+    assert run_cli("load", "categories", str(out / "categories.csv"), store=store).returncode == 0
+    again = json.loads(run_cli("rootcauses", "--json", store=store).stdout)
+    assert planted <= {(c["unit_id"], c["category"]) for c in again if c["level"] == "district"}
     # nothing found: no report of headers alone, and the analyst is told
     empty = tmp_path / "empty.db"
     shutil.copy(chongqing_template, empty)
@@ -1241,6 +1259,33 @@ def test_an_office_with_its_own_few_categories_finds_its_district_cause_against_
                    store=f"sqlite:///{empty}")
     assert none.returncode == 0 and "未写出" in none.stderr
     assert not (tmp_path / "无.xlsx").exists() and not (tmp_path / "无.csv").exists()
+
+
+def test_a_lower_threshold_lists_more_causes_with_the_same_confidence_and_takes_none_away(chongqing_template, tmp_path):
+    """An analyst lowers --min-confidence to see weaker signals. At 0.02 the analysis ran at 0.02:
+    every district pair passed (0.036, some below their expected count) and took the planted
+    township cause from its township, and each pair's confidence moved with the threshold. Now a
+    lower threshold lists a superset, each pair at the confidence it has at the default, every
+    one above its expected count."""
+    db = tmp_path / "office.db"
+    shutil.copy(chongqing_template, db)
+    store = f"sqlite:///{db}"
+    out = tmp_path / "scenario"
+    assert run_cli("generate", "scenario", "--district", "500101", "--seed", "1", "--out", str(out),
+                   store=store).returncode == 0
+    for table in ("units", "duties", "issues"):
+        assert run_cli("load", table, str(out / f"{table}.csv"), store=store).returncode == 0
+    listed = {}
+    for threshold in ("0.99", "0.9", "0.5", "0.02"):
+        causes = json.loads(run_cli("rootcauses", "--json", "--min-confidence", threshold, store=store).stdout)
+        listed[threshold] = {(c["unit_id"], c["category"]): c["confidence"] for c in causes}
+        assert all(c["evidence"]["observed"] > c["evidence"]["expected"] or c["evidence"]["p_recurrence"] is not None
+                   for c in causes)
+    truth = json.loads((out / "truth.json").read_text(encoding="utf-8"))["root_causes"]
+    assert {(t["unit_id"], t["category"]) for t in truth} <= set(listed["0.99"])
+    for low, high in (("0.9", "0.99"), ("0.5", "0.9"), ("0.02", "0.5")):
+        assert set(listed[high]) <= set(listed[low]), (low, high)
+        assert all(listed[low][pair] == confidence for pair, confidence in listed[high].items())
 
 
 def test_a_district_office_is_told_how_far_its_own_mix_lets_it_stand_from_the_rates(chongqing_template, tmp_path):

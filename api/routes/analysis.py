@@ -76,6 +76,16 @@ async def _causes_async(store, cache, caller, district, level, min_confidence, i
     return await cache.analysis.aget(store, *key)
 
 
+def _notes(store, cache, caller, district, level, min_confidence, term=None) -> list[str]:
+    """What ``rootcauses`` prints above its list (pairs untested and why, a widened baseline), for
+    the caller's scope, once per data version: another system shows its analyst the same."""
+    district = _district(store, caller, district)
+    return cache.analysis.get(store, ("rootcause_notes", district, level, min_confidence, term),
+                              lambda: service.root_cause_report(
+                                  store, district=district, level=level, min_confidence=min_confidence, term=term,
+                                  with_issues=False, candidates=surfaced(store, cache, min_confidence, term))[1])
+
+
 def _term_notice(store, cache, caller, district, term):
     """The term analysed and the problems without a 届次 in the caller's scope, once per data version."""
     district = _district(store, caller, district)
@@ -87,7 +97,7 @@ def _term_notice(store, cache, caller, district, term):
 async def rootcauses(store: StoreDep, cache: CacheDep, caller: Analyst,
                      district: str | None = Query(None, pattern=r"^\d{6}$"),
                      level: Literal["township", "district"] | None = Level,
-                     min_confidence: float = Query(DEFAULT_MIN_CONFIDENCE, ge=0.5, le=1),
+                     min_confidence: float = Query(DEFAULT_MIN_CONFIDENCE, ge=0, le=1),
                      all: bool = Query(False, description="所有组合，不只是高于阈值的（未检验的只给出原因）"),
                      term: str | None = Query(None, max_length=50,
                                               description="届次（台账“届次”列；默认最近一届，以上一届为基线）"),
@@ -97,8 +107,10 @@ async def rootcauses(store: StoreDep, cache: CacheDep, caller: Analyst,
         _causes_key(store, cache, caller, district, level, min_confidence, all, term),
         _term_notice(store, cache, caller, district, term)))
     causes = await cache.analysis.aget(store, *key)
+    notes = await run_read(store, lambda: _notes(store, cache, caller, district, level, min_confidence, term))
     return {"items": causes[offset:offset + limit], "total": len(causes), "limit": limit, "offset": offset,
-            "term": analysed, "issues_without_term": without_term, "notice": service.without_term_notice(without_term)}
+            "term": analysed, "issues_without_term": without_term, "notice": service.without_term_notice(without_term),
+            "notes": notes}
 
 
 @router.get("/rootcauses.xlsx", response_class=Response, summary="根源单位 Excel 报告",
@@ -107,7 +119,8 @@ def rootcauses_xlsx(store: StoreDep, cache: CacheDep, caller: Analyst,
                     district: str | None = Query(None, pattern=r"^\d{6}$"),
                     level: Literal["township", "district"] | None = Level):
     causes = _causes(store, cache, caller, district, level, DEFAULT_MIN_CONFIDENCE, False)
-    return _xlsx(write_root_causes, causes, "rootcauses.xlsx")
+    notes = _notes(store, cache, caller, district, level, DEFAULT_MIN_CONFIDENCE)
+    return _xlsx(lambda data, path: write_root_causes(data, path, notes), causes, "rootcauses.xlsx")
 
 
 def district_packages(store, cache: VersionedCache, district: str | None, level: str | None = None,

@@ -62,7 +62,11 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
     facts : LedgerFacts
         The store's aggregates: problems per township, village kind and category, units, duties.
     min_confidence : float
-        ``1 - q`` (Benjamini–Hochberg, per level) a pair needs to be surfaced.
+        ``1 - q`` (Benjamini–Hochberg, per level) a pair needs to be surfaced. The analysis itself
+        (which townships have a cause of their own, which level an excess belongs to) runs at the
+        stricter of it and ``DEFAULT_MIN_CONFIDENCE``: a lower threshold only lists more pairs above
+        their expected count, with the same confidence, and takes none away (at 0.02 every
+        district pair, at 0.036 and some below their expected count, had taken a township's cause).
     earlier : LedgerFacts, optional
         The same office's ledger of the term before (届次): each district's baseline becomes its own
         last term (:func:`.terms.term_test`), and every pair's evidence shows both baselines.
@@ -95,8 +99,23 @@ def surface_root_causes(facts: LedgerFacts, *, min_confidence: float = DEFAULT_M
     >>> top.unit_id, top.level, top.surfaced, top.observed, round(top.expected, 1), top.baseline
     ('110101001-ca', 'township', True, 40, 8.5, 'district_peers')
     """
+    level = max(min_confidence, DEFAULT_MIN_CONFIDENCE)
     with gc_paused():  # tens of thousands of small objects, no cycles (graph.analysis.gc_pause)
-        return _surface(facts, min_confidence, earlier, terms)
+        candidates = _surface(facts, level, earlier, terms)
+    if min_confidence < level:
+        below = [c for c in candidates if c.tested and not c.surfaced and not c.explained_by
+                 and c.confidence >= min_confidence and c.observed > c.expected]
+        for c in below:
+            c.surfaced = True
+        if below:
+            candidates.sort(key=_order)
+    return candidates
+
+
+def _order(c: Candidate) -> tuple:
+    """Surfaced first, then tested, best score, smallest p-value; ties by level, area and category."""
+    return (not c.surfaced, not c.tested, -round(c.score, 9), c.p_value if c.tested else 1.0, c.level,
+            c.area_code, c.category)
 
 
 def _surface(facts: LedgerFacts, min_confidence: float, earlier: LedgerFacts | None,
@@ -180,6 +199,8 @@ def _surface(facts: LedgerFacts, min_confidence: float, earlier: LedgerFacts | N
                 # a category without a problem in the ledger is the office's way of classifying:
                 # nothing to expect, nothing to test (.baselines.reference_shares)
                 tested = by_term or (tested_area and in_use[j])
+                if not in_use[j] and not tested and level == "township":
+                    continue  # said once per district, not once per township (636 rows of --all)
                 if tested:
                     rec = p_rec[a][j] if p_rec[a][j] >= 0 else None
                     label = "last_term" if by_term else base.label[a]
@@ -231,6 +252,5 @@ def _surface(facts: LedgerFacts, min_confidence: float, earlier: LedgerFacts | N
         tell_terms_apart(candidates, surface_root_causes(earlier, min_confidence=min_confidence), min_confidence)
     add_evidence(candidates, tally, rho, rho_t)
     score_candidates(candidates, tally)
-    candidates.sort(key=lambda c: (not c.surfaced, not c.tested, -round(c.score, 9),
-                                   c.p_value if c.tested else 1.0, c.level, c.area_code, c.category))
+    candidates.sort(key=_order)
     return candidates
