@@ -52,7 +52,14 @@ def csv_safe(value):
 
     >>> csv_safe("=HYPERLINK(\\"http://x\\")"), csv_safe("-5"), csv_safe(-5), csv_safe("黄柏村")
     ('\\'=HYPERLINK("http://x")', "'-5", -5, '黄柏村')
+
+    A whole number held as a float is written as Excel shows it (6171718, not 6171718.0):
+
+    >>> csv_safe(6171718.0), csv_safe(1.0), csv_safe(0.9938)
+    (6171718, 1, 0.9938)
     """
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return int(value)
     if not isinstance(value, str):
         return value
     value = clean_text(value)
