@@ -65,6 +65,21 @@ def chongqing_template(tmp_path_factory) -> Path:
     return path
 
 
+def district_office(template: Path, folder: Path, *options: str) -> tuple[str, Path]:
+    """One district office's store: a copy of ``template`` with a generated ledger of 万州区
+    (``generate scenario --district 500101`` and ``options``) loaded through the CLI, as an office
+    loads its files. Returns the store's URL and the scenario's folder (truth.json, the tables)."""
+    db = folder / "office.db"
+    shutil.copy(template, db)
+    store = f"sqlite:///{db}"
+    out = folder / "scenario"
+    assert run_cli("generate", "scenario", "--district", "500101", *options, "--out", str(out),
+                   store=store).returncode == 0
+    for table in ("units", "duties", "issues"):
+        assert run_cli("load", table, str(out / f"{table}.csv"), store=store).returncode == 0
+    return store, out
+
+
 @pytest.fixture
 def chongqing(chongqing_template, tmp_path):
     """A fresh copy of the Chongqing store for one test."""

@@ -15,7 +15,7 @@ import pytest
 
 from cli.main import _print_json, build_parser, display_width
 
-from .conftest import ROOT, run_cli
+from .conftest import ROOT, district_office, run_cli
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -118,14 +118,7 @@ def test_an_analysis_takes_a_district_s_name_and_says_when_it_has_no_ledger(chon
 def test_a_report_goes_where_a_colleague_can_open_it_or_the_analyst_is_told_why_not(chongqing_template, tmp_path):
     """A report is readable as the user's other files are (not 0600); a path that cannot be written
     (a file where a folder should be) exits 1 with the path and the reason in Chinese, no traceback."""
-    db = tmp_path / "x.db"
-    shutil.copy(chongqing_template, db)
-    where = f"sqlite:///{db}"
-    out = tmp_path / "s"
-    assert run_cli("generate", "scenario", "--district", "500101", "--seed", "1", "--out", str(out),
-                   store=where).returncode == 0
-    for table in ("units", "duties", "issues"):
-        assert run_cli("load", table, str(out / f"{table}.csv"), store=where).returncode == 0
+    where, out = district_office(chongqing_template, tmp_path, "--seed", "1")
     umask = os.umask(0o022)
     try:
         assert run_cli("rootcauses", "--xlsx", str(tmp_path / "r.xlsx"), "--csv", str(tmp_path / "r.csv"),

@@ -17,7 +17,7 @@ from graph.sqlite_store import SQLiteStore
 from loaders.scenario import generate_scenario
 from loaders.tables import load_table
 
-from .conftest import SMALL_SCOPE, run_cli
+from .conftest import SMALL_SCOPE, district_office, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -1208,14 +1208,7 @@ def test_an_office_with_its_own_few_categories_finds_its_district_cause_against_
     loaded over the default catalog without a categories table of its own. `rootcauses` surfaces
     the planted district cause, says once which catalog categories its ledger does not use, and
     allows no tolerance widened by them."""
-    db = tmp_path / "office.db"
-    shutil.copy(chongqing_template, db)
-    store = f"sqlite:///{db}"
-    out = tmp_path / "scenario"
-    assert run_cli("generate", "scenario", "--district", "500101", "--office-categories", "8", "--seed", "3",
-                   "--out", str(out), store=store).returncode == 0
-    for table in ("units", "duties", "issues"):
-        assert run_cli("load", table, str(out / f"{table}.csv"), store=store).returncode == 0
+    store, out = district_office(chongqing_template, tmp_path, "--office-categories", "8", "--seed", "3")
     truth = json.loads((out / "truth.json").read_text(encoding="utf-8"))
     planted = {(c["unit_id"], c["category"]) for c in truth["root_causes"] if c["level"] == "district"}
     assert planted
@@ -1267,14 +1260,7 @@ def test_a_lower_threshold_lists_more_causes_with_the_same_confidence_and_takes_
     township cause from its township, and each pair's confidence moved with the threshold. Now a
     lower threshold lists a superset, each pair at the confidence it has at the default, every
     one above its expected count."""
-    db = tmp_path / "office.db"
-    shutil.copy(chongqing_template, db)
-    store = f"sqlite:///{db}"
-    out = tmp_path / "scenario"
-    assert run_cli("generate", "scenario", "--district", "500101", "--seed", "1", "--out", str(out),
-                   store=store).returncode == 0
-    for table in ("units", "duties", "issues"):
-        assert run_cli("load", table, str(out / f"{table}.csv"), store=store).returncode == 0
+    store, out = district_office(chongqing_template, tmp_path, "--seed", "1")
     listed = {}
     for threshold in ("0.99", "0.9", "0.5", "0.02"):
         causes = json.loads(run_cli("rootcauses", "--json", "--min-confidence", threshold, store=store).stdout)
