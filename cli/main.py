@@ -282,11 +282,10 @@ def _analysis_options(args, store) -> dict:
 
 def _nothing_found(args, district: str | None) -> str:
     """Why an analysis lists nothing: no ledger for the district asked, or nothing above the threshold."""
+    from graph import service
     if district is not None:
         with closing(_reading(args)) as store:
-            if not store.counts(district)["issues"]:
-                name = store.division_names([district]).get(district, "")
-                return f"区县 {name}({district}) 没有载入问题台账，没有可分析的问题（先 xuncha load issues 问题.csv）"
+            return service.no_ledger_note(store, district) or "没有高于置信度阈值的根源单位"
     return "没有高于置信度阈值的根源单位"
 
 
@@ -324,7 +323,8 @@ def cmd_rootcauses(args) -> int:
     for note in notes:
         print(note)
     if not causes:
-        print(_nothing_found(args, options["district"]))
+        if not any("没有载入问题台账" in note for note in notes):  # said above, with the notes
+            print("没有高于置信度阈值的根源单位")
     for c in causes:
         e = c["evidence"]
         if not c["tested"]:  # no figures for an untested pair, only why

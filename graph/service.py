@@ -150,6 +150,15 @@ def untested_notes(untested: list) -> list[str]:
                   else template for template, names in grouped.items())
 
 
+def no_ledger_note(store: GraphStore, district: str) -> str | None:
+    """Why an analysis of ``district`` lists nothing when no problem of it is loaded (not "nothing
+    above the threshold"); None when it has a ledger."""
+    if store.counts(district)["issues"]:
+        return None
+    name = store.division_names([district]).get(district, "")
+    return f"区县 {name}({district}) 没有载入问题台账，没有可分析的问题（先 xuncha load issues 问题.csv）"
+
+
 def widened_reference_notes(candidates: list) -> list[str]:
     """What a district office alone is told when its district pairs were judged against the rates
     with a tolerance its own mix widened beyond ``REFERENCE_CV`` (said under each pair with
@@ -193,6 +202,8 @@ def root_cause_report(store: GraphStore, *, district: str | None = None, level: 
                 and (level is None or c.level == level)]
     notes = ([f"未检验：{n}" for n in untested_notes([c for c in in_scope if not c.tested and c.reason])]
              + widened_reference_notes(in_scope))
+    if district is not None and not any(c.district_code == district for c in candidates):
+        notes += [n for n in [no_ledger_note(store, district)] if n]
     selected = [c for c in candidates
                 if (include_all or c.surfaced)
                 and (district is None or c.district_code == district)

@@ -1241,6 +1241,10 @@ def test_an_office_with_its_own_few_categories_finds_its_district_cause_against_
         report = client.get("/rootcauses.xlsx?district=500101", headers=headers)
         (tmp_path / "api.xlsx").write_bytes(report.content)
         assert [r[0] for r in load_workbook(tmp_path / "api.xlsx")["说明"].values][1:] == unused
+        # a district with no ledger: an empty page that says why, as the CLI does
+        empty = client.get("/rootcauses?district=500102", headers=headers).json()
+        assert empty["items"] == [] and empty["notes"] == ["区县 涪陵区(500102) 没有载入问题台账，没有可分析的问题"
+                                                           "（先 xuncha load issues 问题.csv）"]
     # the office's own categories table (names and groups, no rates) keeps the catalog's rates
     assert run_cli("load", "categories", str(out / "categories.csv"), store=store).returncode == 0
     again = json.loads(run_cli("rootcauses", "--json", store=store).stdout)
