@@ -291,7 +291,7 @@ def _nothing_found(args, district: str | None) -> str:
 
 def cmd_rootcauses(args) -> int:
     from graph import service
-    from graph.analysis.root_causes import REFERENCE_CV
+    from graph.analysis.root_causes import tolerance_widened
     from graph.reports import write_root_causes, write_root_causes_csv
     with closing(_reading(args)) as store:
         options = _analysis_options(args, store)
@@ -336,7 +336,7 @@ def cmd_rootcauses(args) -> int:
         if c["reason"]:  # a pair standing on recurrence alone, and where
             print(f"     说明：{c['reason']}")
         tolerance = e.get("reference_tolerance")
-        if tolerance is not None and round(tolerance * 100) > round(REFERENCE_CV * 100):
+        if tolerance_widened(tolerance):
             # a district office alone whose own mix differs from the rates: why an excess over
             # the rates is not yet a cause (one standard deviation, not a band)
             print(f"     基线：问题类别参考比例，容差为一个标准差 ±{tolerance:.0%}（本区县各类别与参考比例的差异大于 "

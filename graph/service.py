@@ -175,10 +175,10 @@ def widened_reference_notes(candidates: list) -> list[str]:
     >>> widened_reference_notes([pair(0.1), pair(0.43), pair(0.38)])[0].split("，")[-1]
     '容差按其自身的差异放宽到一个标准差 ±38%–±43%：区县根源须超出这一差异'
     """
-    from .analysis.root_causes import REFERENCE_CV
+    from .analysis.root_causes import tolerance_widened
     tolerances = [c.evidence["reference_tolerance"] for c in candidates
                   if c.level == "district" and c.tested and c.evidence.get("reference_tolerance") is not None]
-    widened = [t for t in tolerances if round(t * 100) > round(REFERENCE_CV * 100)]
+    widened = [t for t in tolerances if tolerance_widened(t)]
     if not widened:
         return []
     span = (f"±{min(widened):.0%}" if round(min(widened) * 100) == round(max(widened) * 100)

@@ -37,7 +37,7 @@ from .attribution import (CONCENTRATED_MAX, REST_LEVEL, attribute_levels, distri
                           recurrence_alone_note, rest_of_district)
 from .baselines import (REFERENCE_CV, UNUSED_CATEGORY, Baseline, _posterior, _standardised, district_baselines,  # noqa: F401
                         district_prior, rate_gaps, reference_prior, reference_shares, township_baselines,
-                        untested_district_reason)
+                        tolerance_widened, untested_district_reason)
 from .candidate import BASELINE_ZH, DEFAULT_MIN_CONFIDENCE, Candidate, _sig  # noqa: F401
 from .dispersion import (OUTLIER_P, OUTLIER_Z, _clustering_parts, _design_effect, _rho, dispersions,  # noqa: F401
                          estimate_dispersion)
@@ -188,6 +188,7 @@ def _surface(facts: LedgerFacts, min_confidence: float, earlier: LedgerFacts | N
         p_ex, p_rec = p_ex.tolist(), np.where(np.isnan(p_rec), -1.0, p_rec).tolist()
         own_history = own is not None and level == "district"
         in_use = tally.in_use.tolist()
+        unused = in_use.count(False)
         for a, area in enumerate(areas):
             tested_area = base.reason[a] is None
             name = facts.names.get(area, area)
@@ -221,7 +222,7 @@ def _surface(facts: LedgerFacts, min_confidence: float, earlier: LedgerFacts | N
                     candidate.evidence["reference_tolerance"] = round(
                         float(np.sqrt(base.share_var[a, k, j]) / base.share[a, k, j]), 3)
                     # the catalog's categories the ledger never uses are left out of the shares
-                    candidate.evidence["reference_unused"] = int((~tally.in_use).sum())
+                    candidate.evidence["reference_unused"] = unused
                 if by_villages and tested and (a, j) in by_villages:
                     candidate.evidence["p_excess_sum"] = by_villages[(a, j)]
                     candidate.evidence["test"] = "villages"

@@ -109,6 +109,16 @@ def reference_prior(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> tup
             np.where(ordinary, pooling_weight(reference, tau2)[tally.district], 1.0))
 
 
+def tolerance_widened(tolerance: float | None) -> bool:
+    """Whether a district pair's ``reference_tolerance`` is more than ``REFERENCE_CV`` as printed
+    (whole percent): where the office is told its own mix widened it.
+
+    >>> tolerance_widened(0.104), tolerance_widened(0.43), tolerance_widened(None)
+    (False, True, False)
+    """
+    return tolerance is not None and round(tolerance * 100) > round(REFERENCE_CV * 100)
+
+
 def reference_tolerance(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """How far each district's shares (d × k × c) may stand from the ``reference`` shares without
     a cause: ``REFERENCE_CV`` of the rates, or the local difference its own categories show where
