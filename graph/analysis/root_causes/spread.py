@@ -11,6 +11,7 @@ from scipy import optimize, stats
 
 from ..stats import benjamini_hochberg
 from .dispersion import _design_effect, estimate_dispersion  # noqa: F401  (estimate_dispersion: the doctests)
+from .skew import skew_factor
 from .tally import Tally, tally_ledger  # noqa: F401
 
 
@@ -160,7 +161,7 @@ def between_district_spread(tally: Tally, rho: np.ndarray, local_causes: np.ndar
             z2 = (o - others) ** 2 / (sampling + centre_var)
             # z² ≈ χ²(1) · (1 + φ · size): τ² enters the district and, as much, the median's variance
             size = (1 + math.pi / (2 * (m - 1))) * centre * (1 - centre) / (sampling + centre_var)
-            phi = category_spreads(z2, size, n * centre)
+            phi = category_spreads(z2, size, n * centre, share=centre)
             tau2_usual[k] = (phi * centre * (1 - centre) if phi is not None
                              else np.maximum(0.0, np.median(z2, axis=0) / CHI2_1_MEDIAN - 1) * np.median(sampling, axis=0))
             # A district's own test: how far districts differ, the causes' share of their
@@ -181,8 +182,8 @@ def between_district_spread(tally: Tally, rho: np.ndarray, local_causes: np.ndar
                 flagged = likely_causes(of, others_free, variance_free, 1 + phi_all * size)
             free = composition_free(of, others_free, variance_free, flagged=flagged)
             size_free = (1 + math.pi / (2 * (m - 1))) * centre * (1 - centre) / variance_free
-            phi_free = category_spreads(free, size_free, nf * centre)
-            pooled, noise, null_noise = pooled_spread(free, size_free, nf * centre)
+            phi_free = category_spreads(free, size_free, nf * centre, share=centre)
+            pooled, noise, null_noise = pooled_spread(free, size_free, nf * centre, share=centre)
             # the districts that can show a spread in this kind: a cell with enough expected problems
             counted = int(((nf * centre >= SPREAD_MIN_EXPECTED) & np.isfinite(free)).any(axis=1).sum())
             if main_phi is not None and (phi_free is None or counted < FEW_DISTRICTS):
@@ -366,7 +367,8 @@ def sparse_kind(main_phi: np.ndarray, main_apart: np.ndarray, rows: np.ndarray) 
     return np.where(np.isnan(apart), main_phi[None, :], apart)
 
 
-def pooled_spread(z2: np.ndarray, size: np.ndarray, expected: np.ndarray) -> tuple[float | None, float, float]:
+def pooled_spread(z2: np.ndarray, size: np.ndarray, expected: np.ndarray,
+                  share: np.ndarray | None = None) -> tuple[float | None, float, float]:
     """The relative spread φ of one kind over every category (:func:`relative_spread`), its
     noise (the variance of a median of M χ²(1) cells, relative standard error 2.33 / √M, in φ's
     units, at the cells' typical size) and that noise where districts do not differ (φ = 0).
@@ -378,7 +380,7 @@ def pooled_spread(z2: np.ndarray, size: np.ndarray, expected: np.ndarray) -> tup
     >>> round(phi * 40, 2), round(math.sqrt(noise) * 40, 2)     # 40φ is 0, known to ±0.3
     (0.19, 0.3)
     """
-    pooled = relative_spread(z2, size, expected)
+    pooled = relative_spread(z2, size, expected, share)
     if pooled is None:
         return None, math.inf, math.inf
     valid = np.isfinite(z2) & (expected >= SPREAD_MIN_EXPECTED) & (size > 0)
@@ -437,11 +439,16 @@ def spread_apart(z2: np.ndarray, size: np.ndarray, expected: np.ndarray) -> np.n
     return out
 
 
-def spread_of_few(z: np.ndarray, s: np.ndarray, e: np.ndarray) -> np.ndarray:
+def spread_of_few(z: np.ndarray, s: np.ndarray, e: np.ndarray, share: np.ndarray | None = None) -> np.ndarray:
     """Per category, the relative spread φ of a few districts' cells (z², sizes and expected
     counts, district × category), shrunk by the pooled estimate's own noise: what a district's
-    own test allows when estimated from the others (:func:`spread_apart`)."""
-    phi = category_spreads(z, s, e)
+    own test allows when estimated from the others (:func:`spread_apart`). One spread for every
+    category: a category's own is a median of three to seven districts, known to ±100 %, and
+    shrunk toward the others by a noise figure made for many cells it kept its chance lows (five
+    districts spread by φ = 0.02, three of them alike in one category: φ 0.004 allowed there, and
+    a district at 2.6 times the others, a chance of one in a hundred, stood at p = 3e-6)."""
+    pooled_phi = relative_spread(z, s, e, share)
+    phi = None if pooled_phi is None else np.full(z.shape[1], pooled_phi)
     valid = np.isfinite(z) & (e >= SPREAD_MIN_EXPECTED) & (s > 0)
     if phi is None:  # too few cells to pool: each category's own median, as in tau2_usual
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -476,9 +483,9 @@ def spread_without(own: np.ndarray, design: np.ndarray, n: np.ndarray, d: int) -
     sampling = centre * (1 - centre) * design[keep] / nk
     # a first pass flags no cause; its spread sets how far above the others a cause must stand
     z2, size, _ = deviations(sub, sampling, centre, np.inf)
-    first = category_spreads(z2, size, nk * centre)
+    first = category_spreads(z2, size, nk * centre, share=centre)
     z2, size, _ = deviations(sub, sampling, centre, 0.0 if first is None else first)
-    return spread_of_few(z2, size, nk * centre)
+    return spread_of_few(z2, size, nk * centre, share=centre)
 
 
 def deviations(own: np.ndarray, sampling: np.ndarray, centre: np.ndarray,
@@ -529,12 +536,16 @@ def shrunk_by_noise(phi: np.ndarray, pooled: float | None, noise: float) -> np.n
     return phi * (pooled ** 2 / (pooled ** 2 + noise) if pooled > 0 else 0.0)
 
 
-def relative_spread(z2: np.ndarray, size: np.ndarray, expected: np.ndarray) -> float | None:
+def relative_spread(z2: np.ndarray, size: np.ndarray, expected: np.ndarray,
+                    share: np.ndarray | None = None) -> float | None:
     """The relative spread φ between ordinary districts (``τ² = φ · π(1 − π)``) of one kind: the
     φ at which the median over every (district, category) of ``z² / (1 + φ · size)`` is that of a
     χ²(1) variable, ``1 + φ · size`` being a cell's inflation (``size``: about a district's
     problems over its design effect). Cells with fewer than 5 expected problems are left out
-    (their z² is far from χ²). None where fewer than ``MIN_SPREAD_CELLS`` cells remain.
+    (their z² is far from χ²). None where fewer than ``MIN_SPREAD_CELLS`` cells remain. With the
+    categories' ordinary ``share`` (broadcast to the cells), each cell's median as the beta spread
+    skews it (:func:`.skew.skew_factor`): a small category's districts spread with a long right
+    tail, and their median alone read half the spread.
 
     >>> rng = np.random.default_rng(1)
     >>> size = np.full((30, 8), 400.0)
@@ -546,27 +557,36 @@ def relative_spread(z2: np.ndarray, size: np.ndarray, expected: np.ndarray) -> f
     valid = np.isfinite(z2) & (expected >= SPREAD_MIN_EXPECTED) & (size > 0)
     if valid.sum() < MIN_SPREAD_CELLS:
         return None
+    shares = None if share is None else np.broadcast_to(share, valid.shape)[valid]
     z2, size = z2[valid], size[valid]
     target = CHI2_1_MEDIAN
 
     def excess(phi: float) -> float:
-        return float(np.median(z2 / (1 + phi * size))) - target
+        inflation = 1 + phi * size
+        if shares is not None:
+            inflation = inflation * skew_factor(phi, shares, size)
+        return float(np.median(z2 / inflation)) - target
 
     if excess(0.0) <= 0:
         return 0.0
     high = 1.0 / float(np.median(size))
-    while excess(high) > 0:
+    while excess(high) > 0 and high < 1.0:
         high *= 2
+    if excess(high) > 0:
+        return high
     return float(optimize.brentq(excess, 0.0, high, xtol=1e-12))
 
 
-def category_spreads(z2: np.ndarray, size: np.ndarray, expected: np.ndarray) -> np.ndarray | None:
+def category_spreads(z2: np.ndarray, size: np.ndarray, expected: np.ndarray,
+                     share: np.ndarray | None = None) -> np.ndarray | None:
     """Per category, the relative spread φ_c between ordinary districts (``τ² = φ_c · π(1 − π)``):
     each category's own robust estimate (the median of its districts' z², ±50 % with some twenty
     districts) shrunk toward the estimate over every category (:func:`relative_spread`) by as
     much as the categories' own estimates differ beyond that noise (empirical Bayes). Where the
     categories do not differ, φ_c is the pooled estimate; a category whose districts differ
-    for local reasons keeps its own. None where too few cells for the pooled estimate.
+    for local reasons keeps its own. None where too few cells for the pooled estimate. With the
+    categories' ordinary ``share`` (c), each median as the beta spread skews it
+    (:func:`relative_spread`, :func:`own_spread`).
 
     >>> rng = np.random.default_rng(3)
     >>> size = np.full((30, 6), 400.0)
@@ -575,7 +595,7 @@ def category_spreads(z2: np.ndarray, size: np.ndarray, expected: np.ndarray) -> 
     >>> (category_spreads(z2, size, size * 0.1) * 400).round(1).tolist()
     [8.8, 0.2, 0.0, 0.0, 0.2, 1.0]
     """
-    pooled = relative_spread(z2, size, expected)
+    pooled = relative_spread(z2, size, expected, share)
     if pooled is None:
         return None
     valid = np.isfinite(z2) & (expected >= SPREAD_MIN_EXPECTED) & (size > 0)
@@ -583,8 +603,12 @@ def category_spreads(z2: np.ndarray, size: np.ndarray, expected: np.ndarray) -> 
     with np.errstate(invalid="ignore", divide="ignore"):
         typical = np.array([np.median(size[valid[:, c], c]) if count[c] else np.nan for c in range(z2.shape[1])])
         inflation = np.array([np.median(z2[valid[:, c], c]) if count[c] else np.nan for c in range(z2.shape[1])])
-        own = (inflation / CHI2_1_MEDIAN - 1) / typical
+        own = own_spread(inflation / CHI2_1_MEDIAN, typical, share)
         noise = median_noise(pooled, typical, count)  # each category's own median of its cells
+        if share is not None:
+            # a skewed category's median moves less with φ (its inflation times the skew's
+            # factor): the same noise in the median is more of it in φ
+            noise = noise / skew_factor(pooled, share, typical) ** 2
     usable = (count >= 5) & np.isfinite(own)
     phi = np.full(z2.shape[1], pooled)
     if usable.sum() < 2:
@@ -593,6 +617,32 @@ def category_spreads(z2: np.ndarray, size: np.ndarray, expected: np.ndarray) -> 
     weight = between / (between + noise[usable])
     phi[usable] = np.maximum(0.0, pooled + weight * (own[usable] - pooled))
     return phi
+
+
+def own_spread(inflation: np.ndarray, typical: np.ndarray, share: np.ndarray | None = None) -> np.ndarray:
+    """Per category, the relative spread φ at which a cell of the ``typical`` size has its
+    median z² inflated by ``inflation`` (over χ²(1)'s): ``(inflation − 1) / typical`` where
+    deviations are normal (below zero where the median fell below χ²(1)'s, as noise does), and
+    with the categories' ordinary ``share``, the φ whose inflation the beta's skew lowers by
+    :func:`.skew.skew_factor` to that (bisection: the product rises with φ, the skew capped).
+
+    >>> own_spread(np.array([0.8, 41.0, 41.0]), np.array([2000.0] * 3)).round(4).tolist()
+    [-0.0001, 0.02, 0.02]
+    >>> skewed = 41.0 * float(skew_factor(0.02, 0.02, 2000.0))   # a 2 % category: its median at 0.56 of it
+    >>> own_spread(np.array([0.8, 41.0, skewed]), np.array([2000.0] * 3), np.array([0.5, 0.5, 0.02])).round(4).tolist()
+    [-0.0001, 0.02, 0.02]
+    """
+    plain = (inflation - 1) / typical
+    if share is None:
+        return plain
+    share = np.broadcast_to(share, plain.shape)
+    above = np.isfinite(plain) & (plain > 0)
+    lo, hi = np.zeros(plain.shape), np.where(above, np.maximum(plain, 0.0) * 4 + 1e-6, 0.0)
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        rises = (1 + mid * typical) * skew_factor(mid, share, typical) < inflation
+        lo, hi = np.where(rises, mid, lo), np.where(rises, hi, mid)
+    return np.where(above, np.minimum((lo + hi) / 2, 1.0), plain)
 
 
 def pooling_weight(share: np.ndarray, tau2: np.ndarray) -> np.ndarray:
