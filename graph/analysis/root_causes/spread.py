@@ -11,7 +11,7 @@ from scipy import optimize, stats
 
 from ..stats import benjamini_hochberg
 from .dispersion import _design_effect, estimate_dispersion  # noqa: F401  (estimate_dispersion: the doctests)
-from .skew import skew_factor
+from .skew import MEDIAN_RATIO, skew_factor
 from .tally import Tally, tally_ledger  # noqa: F401
 
 
@@ -637,8 +637,10 @@ def own_spread(inflation: np.ndarray, typical: np.ndarray, share: np.ndarray | N
         return plain
     share = np.broadcast_to(share, plain.shape)
     above = np.isfinite(plain) & (plain > 0)
-    lo, hi = np.zeros(plain.shape), np.where(above, np.maximum(plain, 0.0) * 4 + 1e-6, 0.0)
-    for _ in range(50):
+    # the root lies between the normal reading and the one the smallest factor would give
+    lo = np.where(above, plain, 0.0)
+    hi = np.where(above, (inflation / MEDIAN_RATIO.min() - 1) / typical, 0.0)
+    for _ in range(24):
         mid = (lo + hi) / 2
         rises = (1 + mid * typical) * skew_factor(mid, share, typical) < inflation
         lo, hi = np.where(rises, mid, lo), np.where(rises, hi, mid)
