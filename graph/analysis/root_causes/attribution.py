@@ -112,12 +112,17 @@ def attribute_levels(candidates: list[Candidate], tally: Tally, district_base: B
             # missed). One township is not a spread; standing on recurrence alone, a district
             # takes nothing from its townships.
             district_wide[(c.area_code, c.category)] = c
-        elif not most and (rest > max(cutoff, REST_LEVEL) or c.p_excess > alpha) and not wide_rate:
+        elif not most and not wide_rate and (rest > max(cutoff, REST_LEVEL) or c.p_excess > alpha
+                                             or (len(local) == 1 and rest > alpha)):
             # The rest shows no excess at all (not merely less than the cut-off): a district-wide
             # cause keeps an excess without a township or two, a township's cause leaves none.
             # Judged at REST_LEVEL, not at a discovery threshold: it only chooses between two
             # explanations of a pair that already stands (mid-term, with half the townships
             # inspected, a district-wide cause often shows clearly in only a few of them).
+            # Beside one township, which is no spread, the district stands only on a rest that
+            # is a discovery of its own or fits its raised rate: a district "160 found, 105.2
+            # expected" (p 9e-7) kept beside its township ×4.7 (44 found, 11.0 expected) on a
+            # rest at p 0.018 nearer the baseline than its rate was a second, false cause.
             c.surfaced = False
             c.explained_by = sorted(t.area_code for t in local)
             c.evidence["explaining_p_values"] = {t.area_code: _sig(t.p_value) for t in local}
