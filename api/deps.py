@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from graph import GraphStore, Settings
+from graph import GraphStore, Settings, service
 from graph.access import Scope, allows
 from graph.errors import Forbidden, NotFound, Unauthorized
 from graph.store import ApiToken
@@ -95,3 +95,30 @@ Viewer = Annotated[Caller, Depends(role("viewer"))]
 Analyst = Annotated[Caller, Depends(role("analyst"))]
 Editor = Annotated[Caller, Depends(role("editor"))]
 Admin = Annotated[Caller, Depends(role("admin"))]
+
+
+# A district in a query: its 6-digit code or its full name (万州区), as the CLI's --district.
+DISTRICT_PATTERN = r"^(\d{6}|[^\d\s]{2,30})$"
+
+
+def district_query(required: bool = False):
+    """The ``district`` query parameter of the reading endpoints."""
+    return Query(... if required else None, pattern=DISTRICT_PATTERN,
+                 description="区县代码或区县全名（如 500101 或 万州区）")
+
+
+def scoped_district(store: GraphStore, caller: Caller, district: str | None, must_exist: bool = True) -> str | None:
+    """The district a request reads: a name made its code first (a name several provinces give a
+    district: 422 with their codes), then the caller's scope (another district answers 404, as if
+    it did not exist, by name as by code), then, with ``must_exist``, a loaded district or 404."""
+    if district is not None and not district.isdigit():
+        code = service.district_code(store, district)
+        if code is None:
+            raise NotFound("没有这个区县 (no such district)")
+        district = code
+    district = caller.scope(district)
+    if must_exist and district is not None:
+        found = store.division(district)
+        if found is None or found.level != "district":
+            raise NotFound("没有这个区县 (no such district)")
+    return district

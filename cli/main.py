@@ -58,18 +58,10 @@ def _district(store, code: str | None) -> str | None:
     A name that several provinces give a district (鼓楼区) is refused with their codes."""
     if code is None:
         return None
-    code = code.strip()
-    division = store.division(code)
-    if division is not None and division.level == "district":
-        return code
-    if not code.isdigit():
-        named = [d for d in store.find_divisions(code, limit=50) if d.level == "district" and d.name == code]
-        if len(named) == 1:
-            return named[0].code
-        if named:
-            names = store.division_names(d.parent_code for d in named if d.parent_code)
-            raise InputError(RowError("--district", None, None, code, "其中一个的 6 位代码：同名区县有 " + "、".join(
-                f"{names.get(d.parent_code, '')}{d.name} {d.code}" for d in named)))
+    from graph import service
+    found = service.district_code(store, code, "--district")
+    if found is not None:
+        return found
     raise InputError(RowError("--district", None, None, code,
                               "已加载的 6 位区县代码或区县全名 (a loaded district code or name)；可用 xuncha stats 查看"))
 

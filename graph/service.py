@@ -150,6 +150,27 @@ def untested_notes(untested: list) -> list[str]:
                   else template for template, names in grouped.items())
 
 
+def district_code(store: GraphStore, text: str, option: str = "district") -> str | None:
+    """The loaded district ``text`` names, by its 6-digit code or its full name (万州区), as the
+    CLI's ``--district`` and the API's ``district`` take it; None where none does. A name several
+    provinces give a district (鼓楼区) is refused with their codes (``option``: the parameter the
+    message names)."""
+    text = text.strip()
+    division = store.division(text)
+    if division is not None and division.level == "district":
+        return text
+    if text.isdigit():
+        return None
+    named = [d for d in store.find_divisions(text, limit=50) if d.level == "district" and d.name == text]
+    if len(named) == 1:
+        return named[0].code
+    if named:
+        names = store.division_names(d.parent_code for d in named if d.parent_code)
+        raise InputError(RowError(option, None, None, text, "其中一个的 6 位代码：同名区县有 " + "、".join(
+            f"{names.get(d.parent_code, '')}{d.name} {d.code}" for d in named)))
+    return None
+
+
 def no_ledger_note(store: GraphStore, district: str) -> str | None:
     """Why an analysis of ``district`` lists nothing when no problem of it is loaded (not "nothing
     above the threshold"); None when it has a ledger."""

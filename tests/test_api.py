@@ -102,6 +102,31 @@ def test_every_route_admits_its_roles_and_refuses_the_others(api):
                 assert response.json()["error"]["code"] == "forbidden"
 
 
+def test_a_query_takes_a_district_s_name_as_the_cli_does_and_a_name_opens_no_other_district(api):
+    """Another system or an analyst in the API docs may give ``district`` as 万州区, as the CLI's
+    --district takes it: the same answer as its code. A district token asking for another district
+    by name gets the 404 it gets by code; a name no loaded district has is a 404 too; a write's
+    body still takes codes only."""
+    home_name = api.call("GET", f"/divisions/{HOME}").json()["name"]
+    other_name = api.call("GET", f"/divisions/{OTHER}").json()["name"]
+    for path in ("/rootcauses?all=true&limit=500&district={}", "/packages?limit=500&district={}",
+                 "/stats?district={}", "/issues?limit=5&district={}", "/units?limit=500&district={}",
+                 "/evaluation?district={}"):
+        by_code = api.call("GET", path.format(HOME))
+        by_name = api.call("GET", path.format(home_name))
+        assert by_code.status_code == by_name.status_code == 200, (path, by_name.status_code, by_name.text[:200])
+        assert by_name.json() == by_code.json(), path
+    for token, path in (("analyst@home", "/rootcauses?district={}"), ("analyst@home", "/packages?district={}"),
+                        ("analyst@home", "/classification?district={}"), ("viewer@home", "/issues?district={}"),
+                        ("viewer@home", "/units?district={}"), ("viewer@home", "/stats?district={}")):
+        for asked in (other_name, "不存在区"):
+            response = api.call("GET", path.format(asked), token=token)
+            assert response.status_code == 404, (token, path, asked, response.status_code)
+            assert response.json()["error"]["code"] == "not_found"
+    assert api.call("GET", "/rootcauses?district=不存在区").status_code == 404
+    assert api.call("GET", "/rootcauses?district=5001").status_code == 422
+
+
 def test_a_district_token_sees_and_changes_its_district_only(api):
     other = api.other_issue
     for role in ROLES:

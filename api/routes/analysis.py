@@ -21,7 +21,7 @@ from graph.reports import write_packages, write_root_causes
 
 from ..audit import audit
 from ..cache import VersionedCache, run_read
-from ..deps import Analyst, CacheDep, Caller, Editor, SettingsDep, StoreDep, Viewer
+from ..deps import Analyst, CacheDep, Caller, Editor, SettingsDep, StoreDep, Viewer, district_query, scoped_district
 from ..schemas import ChainOut, CypherIn, CypherOut, NeighborhoodOut, PackageOut, Page, RootCausePage
 from .issues import scoped_issue
 from .reference import Limit, Offset
@@ -40,12 +40,7 @@ async def chain(issue_id: str, store: StoreDep, cache: CacheDep, caller: Viewer)
 
 
 def _district(store, caller: Caller, district: str | None) -> str | None:
-    district = caller.scope(district)
-    if district is not None:
-        found = store.division(district)
-        if found is None or found.level != "district":
-            raise NotFound("没有这个区县 (no such district)")
-    return district
+    return scoped_district(store, caller, district)
 
 
 def surfaced(store, cache: VersionedCache, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
@@ -95,7 +90,7 @@ def _term_notice(store, cache, caller, district, term):
 
 @router.get("/rootcauses", response_model=RootCausePage, summary="上级根源单位（含证据），分页")
 async def rootcauses(store: StoreDep, cache: CacheDep, caller: Analyst,
-                     district: str | None = Query(None, pattern=r"^\d{6}$"),
+                     district: str | None = district_query(),
                      level: Literal["township", "district"] | None = Level,
                      min_confidence: float = Query(DEFAULT_MIN_CONFIDENCE, ge=0, le=1),
                      all: bool = Query(False, description="所有组合，不只是高于阈值的（未检验的只给出原因）"),
@@ -116,7 +111,7 @@ async def rootcauses(store: StoreDep, cache: CacheDep, caller: Analyst,
 @router.get("/rootcauses.xlsx", response_class=Response, summary="根源单位 Excel 报告",
             responses={200: {"content": {XLSX: {}}, "description": "Excel 工作簿"}})
 def rootcauses_xlsx(store: StoreDep, cache: CacheDep, caller: Analyst,
-                    district: str | None = Query(None, pattern=r"^\d{6}$"),
+                    district: str | None = district_query(),
                     level: Literal["township", "district"] | None = Level):
     causes = _causes(store, cache, caller, district, level, DEFAULT_MIN_CONFIDENCE, False)
     notes = _notes(store, cache, caller, district, level, DEFAULT_MIN_CONFIDENCE)
@@ -137,7 +132,7 @@ def _packages(store, cache, caller, district, level, as_of):
 
 
 @router.get("/packages", response_model=Page[PackageOut], summary="机关+基层联动整改包，分页")
-def packages(store: StoreDep, cache: CacheDep, caller: Analyst, district: str | None = Query(None, pattern=r"^\d{6}$"),
+def packages(store: StoreDep, cache: CacheDep, caller: Analyst, district: str | None = district_query(),
              level: Literal["township", "district"] | None = Level,
              as_of: dt.date | None = Query(None, description="报告日期，时限从此日算起（默认今天）"),
              limit: int = Query(20, ge=1, le=500), offset: int = Offset):
@@ -148,7 +143,7 @@ def packages(store: StoreDep, cache: CacheDep, caller: Analyst, district: str | 
 @router.get("/packages.xlsx", response_class=Response, summary="联动整改包 Excel 报告",
             responses={200: {"content": {XLSX: {}}, "description": "Excel 工作簿"}})
 def packages_xlsx(store: StoreDep, cache: CacheDep, caller: Analyst,
-                  district: str | None = Query(None, pattern=r"^\d{6}$"),
+                  district: str | None = district_query(),
                   level: Literal["township", "district"] | None = Level, as_of: dt.date | None = None):
     found = _packages(store, cache, caller, district, level, as_of)
     return _xlsx(write_packages, found, "packages.xlsx")

@@ -16,7 +16,7 @@ from loaders.tables import validate_rows, validate_table, write_table
 
 from ..audit import audit
 from ..cache import run_read
-from ..deps import CacheDep, Caller, Editor, StoreDep, Viewer
+from ..deps import CacheDep, Caller, Editor, StoreDep, Viewer, district_query, scoped_district
 from ..schemas import IssueCreate, IssueDetail, IssueOut, IssuePatch, Page, WriteOut
 from ..uploads import file_sha256, uploaded
 from .reference import Limit, Offset
@@ -39,7 +39,7 @@ def scoped_issue(store, caller: Caller, issue_id: str) -> Issue:
 
 @router.get("/issues", response_model=Page[IssueOut], summary="问题列表，可按区县、乡镇、村、类别、状态、轮次、严重程度、逾期筛选")
 async def issues(store: StoreDep, cache: CacheDep, caller: Viewer,
-                 district: str | None = Query(None, pattern=r"^\d{6}$"),
+                 district: str | None = district_query(),
                  township: str | None = Query(None, pattern=r"^\d{9}$"),
                  village: str | None = Query(None, pattern=r"^\d{12}$"),
                  category: str | None = None,
@@ -48,7 +48,8 @@ async def issues(store: StoreDep, cache: CacheDep, caller: Viewer,
                  severity: Literal["minor", "serious", "grave"] | None = None,
                  overdue: bool | None = Query(None, description="超过整改时限仍未整改 (past due and not rectified)"),
                  limit: int = Limit, offset: int = Offset):
-    district = caller.scope(district)
+    district = (caller.scope(district) if district is None or district.isdigit()
+                else await run_read(store, lambda: scoped_district(store, caller, district, must_exist=False)))
     for code in (township, village):
         if code is not None:
             caller.visible(code, "区划")

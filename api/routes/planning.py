@@ -10,16 +10,15 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from graph import open_workflow, service
-from graph.errors import NotFound
 from loaders.base_data import read_config
 
 from ..audit import audit
-from ..deps import Analyst, CacheDep, Caller, Editor, StoreDep
+from ..deps import Analyst, CacheDep, Caller, Editor, StoreDep, district_query, scoped_district
 from ..schemas import WriteOut
 from ..uploads import file_sha256, uploaded
 
 router = APIRouter(tags=["计划与整改闭环 (planning and the closed loop)"])
-District = Query(..., pattern=r"^\d{6}$", description="区县代码")
+District = district_query(required=True)
 
 
 class ClassOut(BaseModel):
@@ -90,11 +89,7 @@ class EvaluationOut(BaseModel):
 
 
 def _district(store, caller, district: str) -> str:
-    district = caller.scope(district)
-    found = store.division(district)
-    if found is None or found.level != "district":
-        raise NotFound("没有这个区县 (no such district)")
-    return district
+    return scoped_district(store, caller, district)
 
 
 @router.get("/classification", response_model=list[ClassOut], summary="村(社区)分类与巡察方式")

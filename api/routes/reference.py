@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 from graph import service
 from graph.errors import NotFound
 
-from ..deps import CacheDep, StoreDep, Viewer
+from ..deps import CacheDep, StoreDep, Viewer, district_query, scoped_district
 from ..schemas import CategoryOut, DivisionDetail, DivisionOut, DutyOut, Page, SearchOut, StatsOut, UnitOut
 
 router = APIRouter(tags=["区划与单位 (divisions and units)"])
@@ -49,10 +49,10 @@ def division(code: str, store: StoreDep, caller: Viewer):
 
 
 @router.get("/units", response_model=Page[UnitOut], summary="单位：按区划、职能筛选")
-def units(store: StoreDep, caller: Viewer, district: str | None = Query(None, pattern=r"^\d{6}$"),
+def units(store: StoreDep, caller: Viewer, district: str | None = district_query(),
           area: str | None = Query(None, pattern=r"^\d{6}(\d{3})?$"), function: str | None = None,
           limit: int = Limit, offset: int = Offset):
-    district = caller.scope(district)
+    district = scoped_district(store, caller, district, must_exist=False)
     if area is not None:
         caller.visible(area, "区划")
     found = [u for u in store.units([area] if area else None)
@@ -79,8 +79,8 @@ def duties(store: StoreDep, caller: Viewer):
 
 
 @router.get("/stats", response_model=StatsOut, summary="统计：各层级数量与各区县村、社区数")
-def stats(store: StoreDep, caller: Viewer, district: str | None = Query(None, pattern=r"^\d{6}$")):
-    district = caller.scope(district)
+def stats(store: StoreDep, caller: Viewer, district: str | None = district_query()):
+    district = scoped_district(store, caller, district, must_exist=False)
     if district is not None and (store.division(district) is None):
         raise NotFound("没有这个区县 (no such district)")
     return store.counts(district)
