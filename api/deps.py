@@ -98,7 +98,7 @@ Admin = Annotated[Caller, Depends(role("admin"))]
 
 
 # A district in a query: its 6-digit code or its full name (万州区), as the CLI's --district.
-DISTRICT_PATTERN = r"^(\d{6}|[^\d\s]{2,30})$"
+DISTRICT_PATTERN = r"^(\d{6}|[^\d\s\x00-\x1f\x7f]{2,30})$"
 
 
 def district_query(required: bool = False):
@@ -108,10 +108,17 @@ def district_query(required: bool = False):
 
 
 def scoped_district(store: GraphStore, caller: Caller, district: str | None, must_exist: bool = True) -> str | None:
-    """The district a request reads: a name made its code first (a name several provinces give a
-    district: 422 with their codes), then the caller's scope (another district answers 404, as if
-    it did not exist, by name as by code), then, with ``must_exist``, a loaded district or 404."""
-    if district is not None and not district.isdigit():
+    """The district a request reads: a name made its code first, then the caller's scope (another
+    district answers 404, as if it did not exist, by name as by code), then, with ``must_exist``,
+    a loaded district or 404. A district token's name means its own district or nothing: no name
+    it gives is refused as shared with districts of other provinces, nor answered with their codes
+    (a caller of every district gets 422 and the codes)."""
+    if district is not None and not district.isdigit() and caller.district is not None:
+        own = store.division(caller.district)
+        if own is None or own.name != district:
+            raise NotFound("没有这个区县 (no such district)")
+        district = caller.district
+    elif district is not None and not district.isdigit():
         code = service.district_code(store, district)
         if code is None:
             raise NotFound("没有这个区县 (no such district)")

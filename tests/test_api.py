@@ -125,6 +125,23 @@ def test_a_query_takes_a_district_s_name_as_the_cli_does_and_a_name_opens_no_oth
             assert response.json()["error"]["code"] == "not_found"
     assert api.call("GET", "/rootcauses?district=不存在区").status_code == 404
     assert api.call("GET", "/rootcauses?district=5001").status_code == 422
+    # Names two provinces share: a caller of every district is told both codes; a district token
+    # is answered for its own name only, and of another province's districts it learns nothing.
+    from graph.model import Division
+    api.client.app.state.store.upsert_divisions([
+        Division("32", "江苏省", "province", None), Division("3201", "南京市", "city", "32"),
+        Division("320106", "鼓楼区", "district", "3201"), Division("35", "福建省", "province", None),
+        Division("3501", "福州市", "city", "35"), Division("350102", "鼓楼区", "district", "3501"),
+        Division("350198", home_name, "district", "3501")])
+    shared = api.call("GET", "/stats?district=鼓楼区")
+    assert shared.status_code == 422 and "320106" in shared.text and "350102" in shared.text
+    assert api.call("GET", f"/stats?district={home_name}").status_code == 422
+    own = api.call("GET", f"/stats?district={home_name}", token="viewer@home")
+    assert own.status_code == 200 and own.json() == api.call("GET", f"/stats?district={HOME}").json()
+    for asked in ("鼓楼区", other_name):
+        refused = api.call("GET", f"/stats?district={asked}", token="viewer@home")
+        assert refused.status_code == 404 and "3201" not in refused.text and "3501" not in refused.text
+    assert api.call("GET", "/stats?district=%E6%B6%AA%E9%99%B5%E5%8C%BA%1F").status_code == 422  # a control character
 
 
 def test_a_district_token_sees_and_changes_its_district_only(api):
