@@ -38,8 +38,9 @@ def attribute_levels(candidates: list[Candidate], tally: Tally, district_base: B
     * Fewer than half of its townships are local, and the rest shows nothing (p above both the
       district level's cut-off and ``REST_LEVEL``; beside a single township, no discovery) and
       fits the baseline better than the district's rate, or the pair stands on recurrence alone
-      and the rest does not show it: the excess was the local townships'. The district pair is withdrawn, ``explained_by`` them, and
-      they are surfaced with the confidence of the family they passed in.
+      and the rest does not show it: the excess was the local townships'. The district pair is
+      withdrawn, ``explained_by`` them, and they are surfaced with the confidence of the family
+      they passed in.
     * In between (the rest without every local township shows a little, not a discovery of its
       own): each local township is withdrawn for the district only where the district, without
       that one township, shows the excess or the recurrence at the discovery level; the others

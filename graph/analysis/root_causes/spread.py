@@ -572,8 +572,8 @@ def relative_spread(z2: np.ndarray, size: np.ndarray, expected: np.ndarray,
     high = 1.0 / float(np.median(size))
     while excess(high) > 0 and high < 1.0:
         high *= 2
-    if excess(high) > 0:
-        return high
+    if excess(high) > 0:  # wider than any beta spread (φ < 1): the widest
+        return 1.0
     return float(optimize.brentq(excess, 0.0, high, xtol=1e-12))
 
 
