@@ -39,10 +39,6 @@ async def chain(issue_id: str, store: StoreDep, cache: CacheDep, caller: Viewer)
     return await run_read(store, answer)
 
 
-def _district(store, caller: Caller, district: str | None) -> str | None:
-    return scoped_district(store, caller, district)
-
-
 def surfaced(store, cache: VersionedCache, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
              term: str | None = None) -> list:
     """The root-cause analysis of the whole store (of one term: ``term``, default the latest), once
@@ -53,7 +49,7 @@ def surfaced(store, cache: VersionedCache, min_confidence: float = DEFAULT_MIN_C
 
 
 def _causes_key(store, cache, caller, district, level, min_confidence, include_all, term=None):
-    district = _district(store, caller, district)
+    district = scoped_district(store, caller, district)
     return (("rootcauses", district, level, min_confidence, include_all, term),
             lambda: service.root_causes(store, district=district, level=level, min_confidence=min_confidence,
                                         include_all=include_all, term=term,
@@ -74,7 +70,7 @@ async def _causes_async(store, cache, caller, district, level, min_confidence, i
 def _notes(store, cache, caller, district, level, min_confidence, term=None) -> list[str]:
     """What ``rootcauses`` prints above its list (pairs untested and why, a widened baseline), for
     the caller's scope, once per data version: another system shows its analyst the same."""
-    district = _district(store, caller, district)
+    district = scoped_district(store, caller, district)
     return cache.analysis.get(store, ("rootcause_notes", district, level, min_confidence, term),
                               lambda: service.root_cause_report(
                                   store, district=district, level=level, min_confidence=min_confidence, term=term,
@@ -83,7 +79,7 @@ def _notes(store, cache, caller, district, level, min_confidence, term=None) -> 
 
 def _term_notice(store, cache, caller, district, term):
     """The term analysed and the problems without a 届次 in the caller's scope, once per data version."""
-    district = _district(store, caller, district)
+    district = scoped_district(store, caller, district)
     return cache.analysis.get(store, ("term_notice", district, term),
                               lambda: service.term_notice(store, term, district))
 
@@ -128,7 +124,7 @@ def district_packages(store, cache: VersionedCache, district: str | None, level:
 
 
 def _packages(store, cache, caller, district, level, as_of):
-    return district_packages(store, cache, _district(store, caller, district), level, as_of)
+    return district_packages(store, cache, scoped_district(store, caller, district), level, as_of)
 
 
 @router.get("/packages", response_model=Page[PackageOut], summary="机关+基层联动整改包，分页")

@@ -88,13 +88,9 @@ class EvaluationOut(BaseModel):
     back_checks: dict[str, Any]
 
 
-def _district(store, caller, district: str) -> str:
-    return scoped_district(store, caller, district)
-
-
 @router.get("/classification", response_model=list[ClassOut], summary="村(社区)分类与巡察方式")
 def classification(store: StoreDep, cache: CacheDep, caller: Analyst, district: str = District):
-    district = _district(store, caller, district)
+    district = scoped_district(store, caller, district)
 
     def compute():
         classes, modes = service.classified_modes(store, district, config=read_config())
@@ -108,25 +104,25 @@ def classification(store: StoreDep, cache: CacheDep, caller: Analyst, district: 
 def plan(store: StoreDep, caller: Analyst, district: str = District, teams: int = Query(..., ge=1, le=500),
          term_end: dt.date = Query(...), start: dt.date | None = None, term_start: dt.date | None = None,
          rounds_per_year: int | None = Query(None, ge=1, le=12)):
-    district = _district(store, caller, district)
+    district = scoped_district(store, caller, district)
     return service.coverage_plan(store, district, teams=teams, term_end=term_end, start=start,
                                  rounds_per_year=rounds_per_year, config=read_config(), term_start=term_start)
 
 
 @router.get("/rectification", response_model=RectificationOut, summary="整改预警")
 def rectification(store: StoreDep, caller: Analyst, district: str = District, as_of: dt.date | None = None):
-    return service.rectification_status(store, _district(store, caller, district), as_of, config=read_config())
+    return service.rectification_status(store, scoped_district(store, caller, district), as_of, config=read_config())
 
 
 @router.get("/backcheck", response_model=BackCheckOut, summary="已整改问题随机抽查（种子可复现）")
 def backcheck(store: StoreDep, caller: Analyst, district: str = District, share: float = Query(0.05, gt=0, le=1),
               seed: int = Query(1, ge=0, le=2**31)):
-    return service.back_check(store, _district(store, caller, district), share, seed)
+    return service.back_check(store, scoped_district(store, caller, district), share, seed)
 
 
 @router.get("/evaluation", response_model=EvaluationOut, summary="成效评估")
 def evaluation(store: StoreDep, caller: Analyst, district: str = District, as_of: dt.date | None = None):
-    return service.evaluation(store, _district(store, caller, district), as_of)
+    return service.evaluation(store, scoped_district(store, caller, district), as_of)
 
 
 # -- the key-village list: proposed by the townships, adjusted and approved by the office ------------
@@ -154,7 +150,7 @@ class KeyVillageApproveIn(BaseModel):
 
 @router.get("/key-villages", response_model=KeyVillageListOut, summary="重点村名单及其与指标分类的差异")
 def key_villages(store: StoreDep, caller: Analyst, district: str = District):
-    return service.key_village_list(store, _district(store, caller, district), config=read_config())
+    return service.key_village_list(store, scoped_district(store, caller, district), config=read_config())
 
 
 @router.post("/key-villages/propose", response_model=KeyVillageListOut, summary="导入乡镇推荐的重点村名单（CSV 或 Excel）")
@@ -162,7 +158,7 @@ async def propose_key_villages(file: UploadFile, store: StoreDep, caller: Editor
                                district: str = Form(..., pattern=r"^\d{6}$"),
                                by: str = Form(..., min_length=1, description="推荐单位")):
     from loaders.base_data import read_key_village_proposal
-    district = _district(store, caller, district)
+    district = scoped_district(store, caller, district)
     villages = {v.code: (v.name, v.parent_code) for v in store.divisions("village", within=district)}
     async with uploaded(file) as (name, path):
         rows = read_key_village_proposal(path, villages)
@@ -176,7 +172,7 @@ async def propose_key_villages(file: UploadFile, store: StoreDep, caller: Editor
 async def upload_base_data(file: UploadFile, store: StoreDep, caller: Editor,
                            district: str = Form(..., pattern=r"^\d{6}$", description="区县代码")):
     from loaders.base_data import load_base_data
-    district = _district(store, caller, district)
+    district = scoped_district(store, caller, district)
     workflow = open_workflow(store)
     async with uploaded(file) as (name, path):
         source = {"name": name, "sha256": file_sha256(path)}
@@ -198,14 +194,14 @@ async def upload_base_data(file: UploadFile, store: StoreDep, caller: Editor,
 
 @router.post("/key-villages/adjust", response_model=KeyVillageListOut, summary="巡察办增列或移出一个村（附理由）")
 def adjust_key_villages(body: KeyVillageChangeIn, store: StoreDep, caller: Editor):
-    district = _district(store, caller, body.district)
+    district = scoped_district(store, caller, body.district)
     return _key_list_write(store, caller, district, "key_villages.adjust", lambda: service.adjust_key_villages(
         store, district, body.village_code, body.action, body.reason, _who(caller), scope=caller.access))
 
 
 @router.post("/key-villages/approve", response_model=KeyVillageListOut, summary="巡察办审定重点村名单（记录审定人和时间）")
 def approve_key_villages(body: KeyVillageApproveIn, store: StoreDep, caller: Editor):
-    district = _district(store, caller, body.district)
+    district = scoped_district(store, caller, body.district)
     return _key_list_write(store, caller, district, "key_villages.approve",
                            lambda: service.approve_key_villages(store, district, _who(caller), scope=caller.access))
 
