@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from graph import GraphStore, Settings, service
 from graph.access import Scope, allows
 from graph.errors import Forbidden, NotFound, Unauthorized
+from graph.model import DISTRICT_CODE_OR_NAME
 from graph.store import ApiToken
 
 from .bodies import live_token
@@ -98,7 +99,7 @@ Admin = Annotated[Caller, Depends(role("admin"))]
 
 
 # A district in a query: its 6-digit code or its full name (万州区), as the CLI's --district.
-DISTRICT_PATTERN = r"^(\d{6}|[^\d\s\x00-\x1f\x7f]{2,30})$"
+DISTRICT_PATTERN = DISTRICT_CODE_OR_NAME
 
 
 def district_query(required: bool = False):
@@ -107,12 +108,15 @@ def district_query(required: bool = False):
                  description="区县代码或区县全名（如 500101 或 万州区）")
 
 
-def scoped_district(store: GraphStore, caller: Caller, district: str | None, must_exist: bool = True) -> str | None:
+def scoped_district(store: GraphStore, caller: Caller, district: str | None,
+                    cache: VersionedCache | None = None) -> str | None:
     """The district a request reads: a name made its code first, then the caller's scope (another
-    district answers 404, as if it did not exist, by name as by code), then, with ``must_exist``,
-    a loaded district or 404. A district token's name means its own district or nothing: no name
-    it gives is refused as shared with districts of other provinces, nor answered with their codes
-    (a caller of every district gets 422 and the codes)."""
+    district answers 404, as if it did not exist, by name as by code), then a loaded district or
+    404: a code of no district (a city's, a township's, a mistyped one) is not an empty list. A
+    district token's name means its own district or nothing: no name it gives is refused as
+    shared with districts of other provinces, nor answered with their codes (a caller of every
+    district gets 422 and the codes). With ``cache``, the look-up is kept until the next write
+    (a hot list's requests do not each ask the store)."""
     if district is not None and not district.isdigit() and caller.district is not None:
         own = store.division(caller.district)
         if own is None or own.name != district:
@@ -124,8 +128,12 @@ def scoped_district(store: GraphStore, caller: Caller, district: str | None, mus
             raise NotFound("没有这个区县 (no such district)")
         district = code
     district = caller.scope(district)
-    if must_exist and district is not None:
-        found = store.division(district)
-        if found is None or found.level != "district":
+    if district is not None:
+        code = district
+
+        def level() -> str | None:
+            found = store.division(code)
+            return None if found is None else found.level
+        if (level() if cache is None else cache.get(store, ("division level", code), level)) != "district":
             raise NotFound("没有这个区县 (no such district)")
     return district

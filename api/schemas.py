@@ -6,6 +6,8 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
+from graph.model import DISTRICT_CODE
+
 T = TypeVar("T")
 
 
@@ -243,7 +245,7 @@ class CypherOut(BaseModel):
 
 class TokenIn(BaseModel):
     role: Literal["viewer", "analyst", "editor", "admin"]
-    district: str | None = Field(None, pattern=r"^\d{6}$")
+    district: str | None = Field(None, pattern=DISTRICT_CODE)
     name: str = ""
 
 

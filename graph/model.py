@@ -243,6 +243,25 @@ _DATE_PATTERNS = (re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"), re.compile(r"^(\
                   re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$"), re.compile(r"^(\d{4})\.(\d{1,2})\.(\d{1,2})$"))
 
 
+# The codes and names a request may carry, each pattern with what it asks for in words: a refused
+# value is told "6 位区县代码", not the regular expression.
+VILLAGE_CODE = r"^\d{12}$"
+TOWNSHIP_CODE = r"^\d{9}$"
+DISTRICT_CODE = r"^\d{6}$"
+DISTRICT_OR_TOWNSHIP_CODE = r"^\d{6}(\d{3})?$"
+DIVISION_PREFIX = r"^\d{2,9}$"
+DISTRICT_CODE_OR_NAME = r"^(\d{6}|[^\d\s\x00-\x1f\x7f]{2,30})$"   # 500101 or 万州区, as the CLI's --district
+PATTERN_WORDS = {
+    VILLAGE_CODE: ("12 位村(社区)代码", "a 12-digit village code"),
+    TOWNSHIP_CODE: ("9 位乡镇(街道)代码", "a 9-digit township code"),
+    DISTRICT_CODE: ("6 位区县代码", "a 6-digit district code"),
+    DISTRICT_OR_TOWNSHIP_CODE: ("6 位区县代码或 9 位乡镇(街道)代码", "a 6-digit district or 9-digit township code"),
+    DIVISION_PREFIX: ("2 到 9 位区划代码", "a division code of 2 to 9 digits"),
+    DISTRICT_CODE_OR_NAME: ("6 位区县代码或区县全名（如 500101 或 万州区；2 到 30 个字，不含数字、空白和控制字符）",
+                            "a 6-digit district code or a district's full name"),
+}
+
+
 # What a request's value should have been, in Chinese, by pydantic's error type (its English
 # message follows in parentheses): an API client's analyst reads the former, its developer the latter.
 _EXPECTED_ZH = {
@@ -267,11 +286,17 @@ def expected_zh(error: Mapping) -> str:
     '不大于 1 的数 (Input should be less than or equal to 1)'
     >>> expected_zh({"type": "value_error", "msg": "Value error, 应为 12 位村(社区)代码"})
     '应为 12 位村(社区)代码'
+    >>> expected_zh({"type": "string_pattern_mismatch", "msg": "String should match pattern '^\\\\d{6}$'",
+    ...              "ctx": {"pattern": DISTRICT_CODE}})
+    '6 位区县代码 (a 6-digit district code)'
     """
     message = str(error.get("msg", ""))
     for prefix in ("Value error, ", "Assertion failed, "):
         if message.startswith(prefix):
             return message[len(prefix):]
+    if error.get("type") == "string_pattern_mismatch" and (error.get("ctx") or {}).get("pattern") in PATTERN_WORDS:
+        chinese, english = PATTERN_WORDS[error["ctx"]["pattern"]]
+        return f"{chinese} ({english})"
     template = _EXPECTED_ZH.get(error.get("type", ""))
     if template is None:
         return message

@@ -144,6 +144,28 @@ def test_a_query_takes_a_district_s_name_as_the_cli_does_and_a_name_opens_no_oth
     assert api.call("GET", "/stats?district=%E6%B6%AA%E9%99%B5%E5%8C%BA%1F").status_code == 422  # a control character
 
 
+def test_a_code_of_no_district_is_a_404_and_a_code_of_the_wrong_shape_is_told_its_shape(api):
+    """Another system that mistypes a district, or asks for one this office has not loaded, is told
+    there is none: an empty list would read as a district without problems. A code of the wrong
+    shape (a city's 4 digits, a township's 8) is told in words what was expected, not a regular
+    expression."""
+    for path in ("/issues?district={}", "/units?district={}", "/stats?district={}",
+                 "/rootcauses?district={}", "/packages?district={}"):
+        for code in ("500199", "500103"):  # no such district; 渝中区, not loaded by this office
+            response = api.call("GET", path.format(code))
+            assert response.status_code == 404, (path, code, response.status_code, response.text[:200])
+            assert response.json()["error"]["code"] == "not_found"
+        refused = api.call("GET", path.format("5001"))  # the city's code
+        assert refused.status_code == 422, (path, refused.status_code)
+        [detail] = refused.json()["error"]["details"]
+        assert detail["column"] == "query.district" and detail["value"] == "5001"
+        assert detail["expected"].startswith("6 位区县代码或区县全名") and "\\d" not in detail["expected"], detail
+    for path, words in (("/issues?township=50010100", "9 位乡镇(街道)代码"), ("/issues?village=5001", "12 位村(社区)代码"),
+                        ("/units?area=5001010", "6 位区县代码或 9 位乡镇(街道)代码")):
+        [detail] = api.call("GET", path).json()["error"]["details"]
+        assert detail["expected"].startswith(words) and "\\d" not in detail["expected"], (path, detail)
+
+
 def test_a_district_token_sees_and_changes_its_district_only(api):
     other = api.other_issue
     for role in ROLES:

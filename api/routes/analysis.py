@@ -17,6 +17,7 @@ from graph.analysis.neighborhood import neighborhood as neighbourhood_of
 from graph.analysis.neighborhood import path_between
 from graph.analysis.root_causes import DEFAULT_MIN_CONFIDENCE
 from graph.errors import Forbidden, NotFound
+from graph.model import DISTRICT_CODE
 from graph.reports import write_packages, write_root_causes
 
 from ..audit import audit
@@ -49,7 +50,7 @@ def surfaced(store, cache: VersionedCache, min_confidence: float = DEFAULT_MIN_C
 
 
 def _causes_key(store, cache, caller, district, level, min_confidence, include_all, term=None):
-    district = scoped_district(store, caller, district)
+    district = scoped_district(store, caller, district, cache)
     return (("rootcauses", district, level, min_confidence, include_all, term),
             lambda: service.root_causes(store, district=district, level=level, min_confidence=min_confidence,
                                         include_all=include_all, term=term,
@@ -70,7 +71,7 @@ async def _causes_async(store, cache, caller, district, level, min_confidence, i
 def _notes(store, cache, caller, district, level, min_confidence, term=None) -> list[str]:
     """What ``rootcauses`` prints above its list (pairs untested and why, a widened baseline), for
     the caller's scope, once per data version: another system shows its analyst the same."""
-    district = scoped_district(store, caller, district)
+    district = scoped_district(store, caller, district, cache)
     return cache.analysis.get(store, ("rootcause_notes", district, level, min_confidence, term),
                               lambda: service.root_cause_report(
                                   store, district=district, level=level, min_confidence=min_confidence, term=term,
@@ -79,7 +80,7 @@ def _notes(store, cache, caller, district, level, min_confidence, term=None) -> 
 
 def _term_notice(store, cache, caller, district, term):
     """The term analysed and the problems without a 届次 in the caller's scope, once per data version."""
-    district = scoped_district(store, caller, district)
+    district = scoped_district(store, caller, district, cache)
     return cache.analysis.get(store, ("term_notice", district, term),
                               lambda: service.term_notice(store, term, district))
 
@@ -124,7 +125,7 @@ def district_packages(store, cache: VersionedCache, district: str | None, level:
 
 
 def _packages(store, cache, caller, district, level, as_of):
-    return district_packages(store, cache, scoped_district(store, caller, district), level, as_of)
+    return district_packages(store, cache, scoped_district(store, caller, district, cache), level, as_of)
 
 
 @router.get("/packages", response_model=Page[PackageOut], summary="机关+基层联动整改包，分页")
@@ -265,7 +266,7 @@ def package_close(package_id: str, body: PackageEndIn, store: StoreDep, caller: 
 
 
 class ReopenIn(BaseModel):
-    district: str = Field(pattern=r"^\d{6}$", description="区县代码")
+    district: str = Field(pattern=DISTRICT_CODE, description="区县代码")
     apply: bool = Field(False, description="写入；false 只预览")
     on: dt.date | None = Field(None, description="整改包重新打开的日期（默认今天）")
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from graph.errors import InputError, NotFound
-from graph.model import OPEN_STATUSES
+from graph.model import OPEN_STATUSES, TOWNSHIP_CODE, VILLAGE_CODE
 from graph.store import Issue
 from loaders.tables import validate_rows, validate_table, write_table
 
@@ -40,16 +40,16 @@ def scoped_issue(store, caller: Caller, issue_id: str) -> Issue:
 @router.get("/issues", response_model=Page[IssueOut], summary="问题列表，可按区县、乡镇、村、类别、状态、轮次、严重程度、逾期筛选")
 async def issues(store: StoreDep, cache: CacheDep, caller: Viewer,
                  district: str | None = district_query(),
-                 township: str | None = Query(None, pattern=r"^\d{9}$"),
-                 village: str | None = Query(None, pattern=r"^\d{12}$"),
+                 township: str | None = Query(None, pattern=TOWNSHIP_CODE),
+                 village: str | None = Query(None, pattern=VILLAGE_CODE),
                  category: str | None = None,
                  status: Literal["open", "in_progress", "rectified", "closed", "reopened"] | None = None,
                  round: str | None = Query(None, alias="round"),
                  severity: Literal["minor", "serious", "grave"] | None = None,
                  overdue: bool | None = Query(None, description="超过整改时限仍未整改 (past due and not rectified)"),
                  limit: int = Limit, offset: int = Offset):
-    district = (caller.scope(district) if district is None or district.isdigit()
-                else await run_read(store, lambda: scoped_district(store, caller, district, must_exist=False)))
+    district = (caller.scope(None) if district is None
+                else await run_read(store, lambda: scoped_district(store, caller, district, cache)))
     for code in (township, village):
         if code is not None:
             caller.visible(code, "区划")

@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from graph import open_workflow, service
+from graph.model import DISTRICT_CODE, VILLAGE_CODE
 from loaders.base_data import read_config
 
 from ..audit import audit
@@ -138,14 +139,14 @@ class KeyVillageListOut(BaseModel):
 
 
 class KeyVillageChangeIn(BaseModel):
-    district: str = Field(pattern=r"^\d{6}$", description="区县代码")
-    village_code: str = Field(pattern=r"^\d{12}$", description="村(社区)代码")
+    district: str = Field(pattern=DISTRICT_CODE, description="区县代码")
+    village_code: str = Field(pattern=VILLAGE_CODE, description="村(社区)代码")
     action: Literal["add", "remove"] = Field(description="add 增列；remove 移出")
     reason: str = Field(min_length=1, description="调整理由")
 
 
 class KeyVillageApproveIn(BaseModel):
-    district: str = Field(pattern=r"^\d{6}$", description="区县代码")
+    district: str = Field(pattern=DISTRICT_CODE, description="区县代码")
 
 
 @router.get("/key-villages", response_model=KeyVillageListOut, summary="重点村名单及其与指标分类的差异")
@@ -155,7 +156,7 @@ def key_villages(store: StoreDep, caller: Analyst, district: str = District):
 
 @router.post("/key-villages/propose", response_model=KeyVillageListOut, summary="导入乡镇推荐的重点村名单（CSV 或 Excel）")
 async def propose_key_villages(file: UploadFile, store: StoreDep, caller: Editor,
-                               district: str = Form(..., pattern=r"^\d{6}$"),
+                               district: str = Form(..., pattern=DISTRICT_CODE),
                                by: str = Form(..., min_length=1, description="推荐单位")):
     from loaders.base_data import read_key_village_proposal
     district = scoped_district(store, caller, district)
@@ -170,7 +171,7 @@ async def propose_key_villages(file: UploadFile, store: StoreDep, caller: Editor
 @router.post("/base-data", response_model=WriteOut, status_code=201,
              summary="上传村(社区)基础信息表（CSV 或 Excel），逐行校验，有错则不写入；分类从此用它")
 async def upload_base_data(file: UploadFile, store: StoreDep, caller: Editor,
-                           district: str = Form(..., pattern=r"^\d{6}$", description="区县代码")):
+                           district: str = Form(..., pattern=DISTRICT_CODE, description="区县代码")):
     from loaders.base_data import load_base_data
     district = scoped_district(store, caller, district)
     workflow = open_workflow(store)

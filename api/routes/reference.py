@@ -5,6 +5,7 @@ from fastapi import APIRouter, Query
 
 from graph import service
 from graph.errors import NotFound
+from graph.model import DISTRICT_OR_TOWNSHIP_CODE, DIVISION_PREFIX
 
 from ..deps import CacheDep, StoreDep, Viewer, district_query, scoped_district
 from ..schemas import CategoryOut, DivisionDetail, DivisionOut, DutyOut, Page, SearchOut, StatsOut, UnitOut
@@ -20,7 +21,7 @@ def page(items: list, limit: int, offset: int) -> dict:
 
 
 @router.get("/divisions", response_model=Page[DivisionOut], summary="区划：按上级浏览或按名称、代码搜索")
-def divisions(store: StoreDep, caller: Viewer, parent: str | None = Query(None, pattern=r"^\d{2,9}$"),
+def divisions(store: StoreDep, caller: Viewer, parent: str | None = Query(None, pattern=DIVISION_PREFIX),
               q: str | None = Query(None, min_length=1, max_length=50), limit: int = Limit, offset: int = Offset):
     if q is not None:
         found = [d for d in store.find_divisions(q, limit=1000) if caller.sees(d.code)]
@@ -50,9 +51,9 @@ def division(code: str, store: StoreDep, caller: Viewer):
 
 @router.get("/units", response_model=Page[UnitOut], summary="单位：按区划、职能筛选")
 def units(store: StoreDep, caller: Viewer, district: str | None = district_query(),
-          area: str | None = Query(None, pattern=r"^\d{6}(\d{3})?$"), function: str | None = None,
+          area: str | None = Query(None, pattern=DISTRICT_OR_TOWNSHIP_CODE), function: str | None = None,
           limit: int = Limit, offset: int = Offset):
-    district = scoped_district(store, caller, district, must_exist=False)
+    district = scoped_district(store, caller, district)
     if area is not None:
         caller.visible(area, "区划")
     found = [u for u in store.units([area] if area else None)
@@ -80,10 +81,7 @@ def duties(store: StoreDep, caller: Viewer):
 
 @router.get("/stats", response_model=StatsOut, summary="统计：各层级数量与各区县村、社区数")
 def stats(store: StoreDep, caller: Viewer, district: str | None = district_query()):
-    district = scoped_district(store, caller, district, must_exist=False)
-    if district is not None and (store.division(district) is None):
-        raise NotFound("没有这个区县 (no such district)")
-    return store.counts(district)
+    return store.counts(scoped_district(store, caller, district))
 
 
 def _whereabouts(names: dict[str, str], code: str, within: bool = False) -> dict[str, str]:

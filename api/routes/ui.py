@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from graph.analysis.root_causes import DEFAULT_MIN_CONFIDENCE
 from graph.errors import NotFound
-from graph.model import LEVEL_ZH, NODE_KIND_ZH, REL_ZH, DutyType, Severity, Status, UnitLevel
+from graph.model import DISTRICT_CODE, DutyType, LEVEL_ZH, NODE_KIND_ZH, REL_ZH, Severity, Status, UnitLevel
 from visualizations import pages
 
 from ..deps import Analyst, CacheDep, StoreDep, Viewer
@@ -102,7 +102,7 @@ def _cause_row(cause: dict, names: dict[str, str]) -> dict:
 
 @router.get("/ui/rootcauses", summary="根源单位一览（界面用：每个根源一行）")
 async def root_cause_list(store: StoreDep, cache: CacheDep, caller: Analyst,
-                          district: str | None = Query(None, pattern=r"^\d{6}$")):
+                          district: str | None = Query(None, pattern=DISTRICT_CODE)):
     causes = await _causes_async(store, cache, caller, district, None, DEFAULT_MIN_CONFIDENCE, False)
     names = store.division_names({c["district_code"] for c in causes})
     return {"items": [_cause_row(c, names) for c in causes]}
@@ -150,7 +150,7 @@ def root_cause_map(store: StoreDep, cache: CacheDep, caller: Analyst, unit_id: s
 
 @router.get("/ui/package", summary="一个根源的联动整改包（机关端与基层端）")
 def root_cause_package(store: StoreDep, cache: CacheDep, caller: Analyst, unit_id: str, category: str,
-                       district: str = Query(..., pattern=r"^\d{6}$")):
+                       district: str = Query(..., pattern=DISTRICT_CODE)):
     packages = _packages(store, cache, caller, district, None, dt.date.today())
     package = next((p for p in packages if p["root_cause"]["unit_id"] == unit_id
                     and p["root_cause"]["category"] == category), None)
