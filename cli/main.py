@@ -290,6 +290,8 @@ def cmd_rootcauses(args) -> int:
         current, earlier = service.term_pair(store, options.get("term"))
         causes, notes, against = service.root_cause_report(store, **options)
         without_term = service.issues_without_term(store, options["district"]) if current is not None else 0
+        # a district without a ledger is said among the notes, in place of "nothing above the threshold"
+        ledgerless = service.no_ledger_note(store, options["district"]) if not causes and options["district"] else None
     if without_term:  # on stderr: --json's output stays a document
         print(service.without_term_notice(without_term), file=sys.stderr)
     if not causes and (args.xlsx or args.csv):  # as packages: no file of headers alone passed on as a report
@@ -315,7 +317,7 @@ def cmd_rootcauses(args) -> int:
     for note in notes:
         print(note)
     if not causes:
-        if not any("没有载入问题台账" in note for note in notes):  # said above, with the notes
+        if ledgerless is None or ledgerless not in notes:
             print("没有高于置信度阈值的根源单位")
     for c in causes:
         e = c["evidence"]

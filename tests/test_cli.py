@@ -106,6 +106,7 @@ def test_an_analysis_takes_a_district_s_name_and_says_when_it_has_no_ledger(chon
         named = run_cli(command, "--district", "万州区", store=where)
         assert named.returncode == 0, named.stderr
         assert "区县 万州区(500101) 没有载入问题台账" in named.stdout
+        assert "没有高于置信度阈值" not in named.stdout  # not told twice, nor that a ledger found nothing
     shared = run_cli("rootcauses", "--district", "鼓楼区", store=where)
     assert shared.returncode == 2 and "南京市鼓楼区 320106" in shared.stderr and "福州市鼓楼区 350102" in shared.stderr
     for option, value, expected in (("--top", "0", "应为正整数"), ("--top", "-3", "应为正整数"),
