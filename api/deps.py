@@ -128,12 +128,14 @@ def scoped_district(store: GraphStore, caller: Caller, district: str | None,
             raise NotFound("没有这个区县 (no such district)")
         district = code
     district = caller.scope(district)
-    if district is not None:
-        code = district
-
-        def level() -> str | None:
-            found = store.division(code)
-            return None if found is None else found.level
-        if (level() if cache is None else cache.get(store, ("division level", code), level)) != "district":
-            raise NotFound("没有这个区县 (no such district)")
+    if district is not None and _level(store, district, cache) != "district":
+        raise NotFound("没有这个区县 (no such district)")
     return district
+
+
+def _level(store: GraphStore, code: str, cache: VersionedCache | None) -> str | None:
+    """The level of a loaded division (None: not loaded), kept in ``cache`` until the next write."""
+    def level() -> str | None:
+        found = store.division(code)
+        return None if found is None else found.level
+    return level() if cache is None else cache.get(store, ("division level", code), level)
