@@ -133,6 +133,19 @@ def scoped_district(store: GraphStore, caller: Caller, district: str | None,
     return district
 
 
+def filter_division(store: GraphStore, caller: Caller, code: str | None, cache: VersionedCache | None = None,
+                    within: str | None = None) -> str | None:
+    """A township, village or area a list is filtered by: inside the caller's scope, loaded, and
+    inside ``within`` (the district the request also names), else 404 as for a division that does
+    not exist. A mistyped code is told so, not answered with an empty list."""
+    if code is None:
+        return None
+    caller.visible(code, "区划")
+    if (within is not None and not code.startswith(within)) or _level(store, code, cache) is None:
+        raise NotFound("没有这个区划 (not found)")
+    return code
+
+
 def _level(store: GraphStore, code: str, cache: VersionedCache | None) -> str | None:
     """The level of a loaded division (None: not loaded), kept in ``cache`` until the next write."""
     def level() -> str | None:

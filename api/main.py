@@ -99,7 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [{"column": ".".join(str(p) for p in e.get("loc", ())), "value": None if "input" not in e
+        details = [{"column": ".".join(str(p) for p in e.get("loc", ())), "value": None if e.get("input") is None
                     or isinstance(e["input"], (dict, list)) else str(e["input"])[:200], "expected": expected_zh(e)}
                    for e in exc.errors()]
         return error_body(422, "请求参数有误 (invalid request)", details)

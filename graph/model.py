@@ -245,19 +245,22 @@ _DATE_PATTERNS = (re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"), re.compile(r"^(\
 
 # The codes and names a request may carry, each pattern with what it asks for in words: a refused
 # value is told "6 位区县代码", not the regular expression.
-VILLAGE_CODE = r"^\d{12}$"
-TOWNSHIP_CODE = r"^\d{9}$"
-DISTRICT_CODE = r"^\d{6}$"
-DISTRICT_OR_TOWNSHIP_CODE = r"^\d{6}(\d{3})?$"
-DIVISION_PREFIX = r"^\d{2,9}$"
-DISTRICT_CODE_OR_NAME = r"^(\d{6}|[^\d\s\x00-\x1f\x7f]{2,30})$"   # 500101 or 万州区, as the CLI's --district
+# Codes are ASCII digits: ``\d`` would take full-width or Arabic-Indic ones (５００１０１), which
+# name no division. A name has no digit, space, control or invisible character (C1 controls,
+# zero-width and direction marks, the byte-order mark): 万州区 followed by one is no other name.
+VILLAGE_CODE = r"^[0-9]{12}$"
+TOWNSHIP_CODE = r"^[0-9]{9}$"
+DISTRICT_CODE = r"^[0-9]{6}$"
+DISTRICT_OR_TOWNSHIP_CODE = r"^[0-9]{6}([0-9]{3})?$"
+DIVISION_PREFIX = r"^[0-9]{2,9}$"
+DISTRICT_CODE_OR_NAME = (r"^([0-9]{6}|[^\d\s\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202f\u2060-\u206f\ufeff]{2,30})$")
 PATTERN_WORDS = {
     VILLAGE_CODE: ("12 位村(社区)代码", "a 12-digit village code"),
     TOWNSHIP_CODE: ("9 位乡镇(街道)代码", "a 9-digit township code"),
     DISTRICT_CODE: ("6 位区县代码", "a 6-digit district code"),
     DISTRICT_OR_TOWNSHIP_CODE: ("6 位区县代码或 9 位乡镇(街道)代码", "a 6-digit district or 9-digit township code"),
     DIVISION_PREFIX: ("2 到 9 位区划代码", "a division code of 2 to 9 digits"),
-    DISTRICT_CODE_OR_NAME: ("6 位区县代码或区县全名（如 500101 或 万州区；2 到 30 个字，不含数字、空白和控制字符）",
+    DISTRICT_CODE_OR_NAME: ("6 位区县代码或区县全名（如 500101 或 万州区；2 到 30 个字，不含数字、空白、控制字符和不可见字符）",
                             "a 6-digit district code or a district's full name"),
 }
 

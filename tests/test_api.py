@@ -147,8 +147,9 @@ def test_a_query_takes_a_district_s_name_as_the_cli_does_and_a_name_opens_no_oth
 def test_a_code_of_no_district_is_a_404_and_a_code_of_the_wrong_shape_is_told_its_shape(api):
     """Another system that mistypes a district, or asks for one this office has not loaded, is told
     there is none: an empty list would read as a district without problems. A code of the wrong
-    shape (a city's 4 digits, a township's 8) is told in words what was expected, not a regular
-    expression."""
+    shape (a city's 4 digits, a township's 8, full-width digits, a name with an invisible character
+    after it) is told in words what was expected, not a regular expression."""
+    home_name = api.call("GET", f"/divisions/{HOME}").json()["name"]
     for path in ("/issues?district={}", "/units?district={}", "/stats?district={}",
                  "/rootcauses?district={}", "/packages?district={}"):
         for code in ("500199", "500103"):  # no such district; 渝中区, not loaded by this office
@@ -161,9 +162,26 @@ def test_a_code_of_no_district_is_a_404_and_a_code_of_the_wrong_shape_is_told_it
         assert detail["column"] == "query.district" and detail["value"] == "5001"
         assert detail["expected"].startswith("6 位区县代码或区县全名") and "\\d" not in detail["expected"], detail
     for path, words in (("/issues?township=50010100", "9 位乡镇(街道)代码"), ("/issues?village=5001", "12 位村(社区)代码"),
-                        ("/units?area=5001010", "6 位区县代码或 9 位乡镇(街道)代码")):
+                        ("/units?area=5001010", "6 位区县代码或 9 位乡镇(街道)代码"),
+                        ("/issues?district=%EF%BC%95%EF%BC%90%EF%BC%90%EF%BC%91%EF%BC%90%EF%BC%91", "6 位区县代码"),  # ５００１０１
+                        (f"/issues?district={quote(home_name)}%E2%80%8B", "6 位区县代码"),  # a zero-width space after it
+                        (f"/issues?district={quote(home_name)}%C2%9B", "6 位区县代码")):    # a C1 control character
         [detail] = api.call("GET", path).json()["error"]["details"]
         assert detail["expected"].startswith(words) and "\\d" not in detail["expected"], (path, detail)
+    # The filters below a district: a township or village of no loaded division, or outside the
+    # district the request names, is a 404 too; a real one lists its problems.
+    township = api.home_issue["village_code"][:9]
+    other_township = api.other_issue["village_code"][:9]
+    listed = api.call("GET", f"/issues?limit=500&district={HOME}&township={township}").json()
+    assert listed["total"] > 0 and all(i["village_code"].startswith(township) for i in listed["items"])
+    assert api.call("GET", f"/units?area={township}").json()["total"] > 0
+    for path in ("/issues?township=500103001", f"/issues?township={HOME}999", "/issues?village=500199001001",
+                 f"/issues?district={HOME}&township={other_township}", "/units?area=500199",
+                 "/units?area=500103", f"/units?district={HOME}&area={other_township}"):
+        response = api.call("GET", path)
+        assert response.status_code == 404 and response.json()["error"]["code"] == "not_found", (path, response.text)
+    missing = api.call("GET", f"/plan?district={HOME}").json()["error"]["details"]
+    assert {"column": "query.teams", "value": None} == {k: missing[0][k] for k in ("column", "value")}, missing
 
 
 def test_a_district_token_sees_and_changes_its_district_only(api):

@@ -16,7 +16,7 @@ from loaders.tables import validate_rows, validate_table, write_table
 
 from ..audit import audit
 from ..cache import run_read
-from ..deps import CacheDep, Caller, Editor, StoreDep, Viewer, district_query, scoped_district
+from ..deps import CacheDep, Caller, Editor, StoreDep, Viewer, district_query, filter_division, scoped_district
 from ..schemas import IssueCreate, IssueDetail, IssueOut, IssuePatch, Page, WriteOut
 from ..uploads import file_sha256, uploaded
 from .reference import Limit, Offset
@@ -50,9 +50,11 @@ async def issues(store: StoreDep, cache: CacheDep, caller: Viewer,
                  limit: int = Limit, offset: int = Offset):
     district = (caller.scope(None) if district is None
                 else await run_read(store, lambda: scoped_district(store, caller, district, cache)))
-    for code in (township, village):
-        if code is not None:
-            caller.visible(code, "区划")
+    if township is not None or village is not None:
+        def check():
+            for code in (township, village):
+                filter_division(store, caller, code, cache, district)
+        await run_read(store, check)
     today = dt.date.today()
     prefix = village or township or ""
 

@@ -7,7 +7,7 @@ from graph import service
 from graph.errors import NotFound
 from graph.model import DISTRICT_OR_TOWNSHIP_CODE, DIVISION_PREFIX
 
-from ..deps import CacheDep, StoreDep, Viewer, district_query, scoped_district
+from ..deps import CacheDep, StoreDep, Viewer, district_query, filter_division, scoped_district
 from ..schemas import CategoryOut, DivisionDetail, DivisionOut, DutyOut, Page, SearchOut, StatsOut, UnitOut
 
 router = APIRouter(tags=["区划与单位 (divisions and units)"])
@@ -54,8 +54,7 @@ def units(store: StoreDep, caller: Viewer, district: str | None = district_query
           area: str | None = Query(None, pattern=DISTRICT_OR_TOWNSHIP_CODE), function: str | None = None,
           limit: int = Limit, offset: int = Offset):
     district = scoped_district(store, caller, district)
-    if area is not None:
-        caller.visible(area, "区划")
+    filter_division(store, caller, area, within=district)
     found = [u for u in store.units([area] if area else None)
              if (district is None or u.area_code.startswith(district)) and (function is None or u.function == function)]
     return page([u.__dict__ for u in found], limit, offset)
