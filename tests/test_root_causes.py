@@ -841,6 +841,35 @@ def test_a_district_stands_beside_its_one_township_cause_only_on_its_own_evidenc
     assert township_found >= 90
 
 
+def test_one_township_of_two_inspected_is_no_spread_over_its_district():
+    """Mid-term, a district of which only two townships were inspected, one of them ×4 in 低保 (a
+    township cause) and the other ordinary, among seven districts inspected in full. One township
+    is half of those inspected but no spread: the district pair stands beside it only on what its
+    other township shows (a discovery of its own, or a count nearer the district's raised rate),
+    and is otherwise withdrawn, ``explained_by`` the township. In 宁夏's mid-term a district kept
+    beside its township ×4.1 on an other township at p 0.47 was a second, false cause."""
+    import numpy as np
+    beside, withdrawn, township_found = [], 0, 0
+    for seed in range(1, 31):
+        rng = np.random.default_rng(seed)
+        two = _simulated_facts(rng, ["500101"], townships=2, causes=[("500101001", 0, 4.0)])
+        rest = _simulated_facts(rng, [f"5001{d:02d}" for d in range(2, 9)], townships=10)
+        facts = _facts(two.cells + rest.cells, two.exposure + rest.exposure)
+        candidates = surface_root_causes(facts)
+        district = next(c for c in candidates if (c.level, c.area_code, c.category) == ("district", "500101", "低保"))
+        township = next(c for c in candidates if (c.level, c.area_code, c.category) == ("township", "500101001", "低保"))
+        township_found += township.surfaced
+        if district.surfaced and township.surfaced:
+            beside.append((seed, district.evidence["p_without_local_townships"],
+                           district.evidence.get("rest_fits_district_rate", False)))
+        if district.explained_by == ["500101001"]:
+            withdrawn += 1
+            assert not district.surfaced and township.surfaced
+            assert district.evidence["explaining_p_values"] == {"500101001": pytest.approx(township.p_value, rel=1e-3)}
+    assert all(rest <= 0.01 or fits for _, rest, fits in beside), beside
+    assert township_found >= 27 and withdrawn >= 20, (township_found, withdrawn)
+
+
 def _with_rates(facts, rates=(0.1, 0.6, 0.3)):
     """The same facts with the categories' reference rates (a catalog or an office's table)."""
     categories = [CategoryIn(name=name, rate_village=r, rate_community=r)

@@ -35,7 +35,7 @@ def attribute_levels(candidates: list[Candidate], tally: Tally, district_base: B
       Never on less: a township's discovery is not taken on evidence that lies in
       that township (a township ×4.7 withdrawn for a district standing on "84 found, 76.0
       expected" and recurrences in that township's villages).
-    * Fewer than half of its townships are local, and the rest shows nothing (p above both the
+    * One township is local, or fewer than half of them are, and the rest shows nothing (p above both the
       district level's cut-off and ``REST_LEVEL``; beside a single township, no discovery) and
       fits the baseline better than the district's rate, or the pair stands on recurrence alone
       and the rest does not show it: the excess was the local townships'. The district pair is
@@ -87,9 +87,11 @@ def attribute_levels(candidates: list[Candidate], tally: Tally, district_base: B
         if not local:
             district_wide[(c.area_code, c.category)] = c  # none stands out: spread
             continue
-        # Half or more of its townships stand out: the district is not withdrawn for them, but
-        # they are withdrawn for it only on what the rest shows (below), as for a few.
-        most = 2 * len(local) >= int((tally.district == d).sum())
+        # Two or more townships, half or more of those inspected, stand out: the district is not
+        # withdrawn for them, but they are withdrawn for it only on what the rest shows (below),
+        # as for a few. One township is no spread, even where only two were inspected (a
+        # district beside its township ×4.1, the other township at p 0.47, was a second cause).
+        most = len(local) >= 2 and 2 * len(local) >= int((tally.district == d).sum())
         rest_excess, rest_rec, spread_fits = rest_of_district(
             tally, d, j, [ti[t.area_code] for t in local], district_base, rho,
             c.observed / c.expected if c.expected > 0 else 1.0)
@@ -106,7 +108,7 @@ def attribute_levels(candidates: list[Candidate], tally: Tally, district_base: B
         # where the district's excess stands: a pair standing on recurrence alone whose rest shows
         # nothing is the recurrence of its local townships.
         wide_rate = spread_fits and c.p_excess <= alpha
-        if rest <= alpha or (most and len(local) >= 2 and c.p_excess <= alpha):
+        if rest <= alpha or (most and c.p_excess <= alpha):
             # Two or more townships, half or more of those inspected, stand out under a district
             # whose own excess stands: spread across the district (mid-term, a district-wide cause
             # shows clearly in most of the few townships inspected, and the rest are those it
