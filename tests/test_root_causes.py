@@ -788,6 +788,11 @@ def test_a_district_of_communities_is_judged_by_how_far_districts_differ_not_by_
     assert not any(found[1.0]), found[1.0]
 
 
+def _pair(candidates, level, area, category):
+    """The candidate of one (level, area, category) pair."""
+    return next(c for c in candidates if (c.level, c.area_code, c.category) == (level, area, category))
+
+
 @pytest.mark.parametrize("strong, rest_multiplier, expected", [(3, 1.6, "district"), (2, 1.0, "townships")])
 def test_an_excess_is_settled_at_the_district_or_its_townships_by_what_the_rest_shows(strong, rest_multiplier,
                                                                                        expected):
@@ -801,7 +806,7 @@ def test_an_excess_is_settled_at_the_district_or_its_townships_by_what_the_rest_
     causes += [(f"500101{t:03d}", 0, rest_multiplier) for t in range(strong + 1, 13)]
     facts = _simulated_facts(np.random.default_rng(16), districts, townships=12, causes=causes)
     candidates = surface_root_causes(facts)
-    district = next(c for c in candidates if (c.level, c.area_code, c.category) == ("district", "500101", "低保"))
+    district = _pair(candidates, "district", "500101", "低保")
     local = [c for c in candidates if c.level == "township" and c.area_code[:6] == "500101" and c.category == "低保"
              and int(c.area_code[-3:]) <= strong]
     if expected == "district":
@@ -831,8 +836,8 @@ def test_a_district_stands_beside_its_one_township_cause_only_on_its_own_evidenc
         facts = _simulated_facts(rng, districts, townships=10, shares=[(s, 0.6, 0.4 - s) for s in low],
                                  causes=[("500101003", 0, 4.7)])
         candidates = surface_root_causes(facts)
-        district = next(c for c in candidates if (c.level, c.area_code, c.category) == ("district", "500101", "低保"))
-        township = next(c for c in candidates if (c.level, c.area_code, c.category) == ("township", "500101003", "低保"))
+        district = _pair(candidates, "district", "500101", "低保")
+        township = _pair(candidates, "township", "500101003", "低保")
         township_found += township.surfaced
         if district.surfaced and township.surfaced:
             beside.append((seed, district.evidence["p_without_local_townships"],
@@ -856,8 +861,8 @@ def test_one_township_of_two_inspected_is_no_spread_over_its_district():
         rest = _simulated_facts(rng, [f"5001{d:02d}" for d in range(2, 9)], townships=10)
         facts = _facts(two.cells + rest.cells, two.exposure + rest.exposure)
         candidates = surface_root_causes(facts)
-        district = next(c for c in candidates if (c.level, c.area_code, c.category) == ("district", "500101", "低保"))
-        township = next(c for c in candidates if (c.level, c.area_code, c.category) == ("township", "500101001", "低保"))
+        district = _pair(candidates, "district", "500101", "低保")
+        township = _pair(candidates, "township", "500101001", "低保")
         township_found += township.surfaced
         if district.surfaced and township.surfaced:
             beside.append((seed, district.evidence["p_without_local_townships"],
