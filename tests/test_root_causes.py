@@ -1163,6 +1163,17 @@ def test_among_four_districts_a_district_s_own_count_does_not_widen_its_own_null
     assert 0.5 <= np.mean(p_values <= 0.05) / 0.05 <= 1.5, np.mean(p_values <= 0.05)
 
 
+def _spread_allowed(facts):
+    """The spread a district's own test allows, as a share of its sampling variance (τ² · n / π(1 − π)),
+    averaged over the districts and categories of the village kind."""
+    from graph.analysis import root_causes as rc
+    tally = rc.tally_ledger(facts)
+    rho, _ = rc.dispersions(tally)
+    spread = rc.between_district_spread(tally, rho)
+    share = spread.centre[0]
+    return float((spread.tau2_apart[:, 0, :] * tally.district_n[:, :1] / (share * (1 - share))).mean())
+
+
 def test_district_null_with_many_districts_allows_no_spread_read_from_noise():
     """Twenty districts that do not differ: the spread a district's test allows is shrunk by the
     noise of its estimate, as with few districts, so it is next to nothing in most ledgers (a
@@ -1170,17 +1181,11 @@ def test_district_null_with_many_districts_allows_no_spread_read_from_noise():
     it stood allowed 10 %) and the p-values are not over-cautious (P(p ≤ 0.05) / 0.05 between 0.5
     and 1.5)."""
     import numpy as np
-    from graph.analysis import root_causes as rc
     rng = np.random.default_rng(5)
     allowed, p_values = [], []
     for _ in range(30):
         facts = _simulated_facts(rng, [f"5001{d:02d}" for d in range(1, 21)], townships=8, villages=8)
-        tally = rc.tally_ledger(facts)
-        rho, _ = rc.dispersions(tally)
-        spread = rc.between_district_spread(tally, rho)
-        share = spread.centre[0]
-        # τ² · n / π(1 − π): the spread's part of a district's variance, against its sampling part
-        allowed.append(float((spread.tau2_apart[:, 0, :] * tally.district_n[:, :1] / (share * (1 - share))).mean()))
+        allowed.append(_spread_allowed(facts))
         p_values += [c.p_excess for c in surface_root_causes(facts) if c.level == "district" and c.tested]
     assert np.median(allowed) <= 0.05, np.median(allowed)
     rate = np.mean(np.array(p_values) <= 0.05) / 0.05
@@ -1228,18 +1233,13 @@ def test_district_causes_are_no_spread_between_districts():
     45 % of a district's own variance over twenty ledgers (28 % now; 65 % with the causes' cells
     in the medians, and 63–66 % over two more sets of ledgers where it is now 24–40 %)."""
     import numpy as np
-    from graph.analysis import root_causes as rc
     rng = np.random.default_rng(7)
     districts = [f"5001{d:02d}" for d in range(1, 21)]
     allowed = []
     for _ in range(20):
         causes = [(d, int(rng.integers(0, 3)), 2.5) for d in rng.choice(districts[1:], 5, replace=False)]
         facts = _simulated_facts(rng, districts, townships=8, villages=8, causes=causes + [("500101", 0, 1.5)])
-        tally = rc.tally_ledger(facts)
-        rho, _ = rc.dispersions(tally)
-        spread = rc.between_district_spread(tally, rho)
-        share = spread.centre[0]
-        allowed.append(float((spread.tau2_apart[:, 0, :] * tally.district_n[:, :1] / (share * (1 - share))).mean()))
+        allowed.append(_spread_allowed(facts))
     assert np.median(allowed) <= 0.45, np.median(allowed)
 
 
