@@ -16,8 +16,8 @@ OUTLIER_P, OUTLIER_Z = 1e-6, 4.0
 
 def estimate_dispersion(tally: Tally, per_township: bool = False) -> np.ndarray:
     """Per category, the intra-village correlation ρ of its counts (beta-binomial), by moments
-    around each district's own share, over the inspected villages of the ordinary townships, then
-    read beside the other categories' (:func:`shrunk_dispersion`); 0 where nothing clusters. With ``per_township``, per township and category (t × c), each
+    around each district's own share, over the inspected villages of the ordinary townships; 0
+    where nothing clusters. With ``per_township``, per township and category (t × c), each
     township's own villages left out: the ρ its own test uses.
 
     Under the generator's Poisson model with one risk per village the counts given the village
@@ -54,54 +54,7 @@ def dispersions(tally: Tally) -> tuple[np.ndarray, np.ndarray]:
     numerator, denominator, keep = _clustering_parts(tally)
     numerator, denominator = numerator * keep, denominator * keep
     total_n, total_d = numerator.sum(axis=0), denominator.sum(axis=0)
-    rho, rho_t = _rho(total_n, total_d), _rho(total_n[None, :] - numerator, total_d[None, :] - denominator)
-    return shrunk_dispersion(rho, rho_t, denominator > 0)
-
-
-def shrunk_dispersion(rho: np.ndarray, rho_t: np.ndarray, contributed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each category's ρ (c) and each township's (t × c) shrunk toward the ρ common to every
-    category by as much as the categories' ρ differ beyond their noise: empirical Bayes, as
-    :func:`.terms.shrunk_trends` shrinks the terms' moves. A category's noise is the jackknife
-    variance of its ρ over the townships that ``contributed`` to it (t × c), read from the
-    leave-one-township-out estimates ``rho_t`` the townships' tests use anyway; each township's
-    common ρ is read from its own leave-out estimates, so its villages still make none of its ρ.
-
-    With a few hundred villages a category's ρ is uncertain by as much as it is large (0.0075
-    ± 0.0099 and 0.021 ± 0.0097 beside seven categories at 0.018–0.044 ± 0.008–0.015, in a
-    ledger where every category clusters alike, at ~0.03): read at face value, two townships of
-    an ordinary ledger surfaced as causes (p 1e-5 where the clustering gave 6e-5 and 6e-4). A
-    category that does cluster differently, beyond that noise, keeps its own ρ.
-
-    >>> rho_t = np.array([[0.030, 0.010, 0.050], [0.031, 0.009, 0.049], [0.029, 0.011, 0.051],
-    ...                   [0.030, 0.010, 0.050], [0.030, 0.010, 0.050]])  # without each township
-    >>> rho = rho_t.mean(axis=0)        # three categories, each read to ±0.0013
-    >>> [round(float(r), 3) for r in shrunk_dispersion(rho, rho_t, np.ones(rho_t.shape, bool))[0]]
-    [0.03, 0.01, 0.05]
-    >>> noisy = np.array([[0.040, 0.020, 0.030], [0.034, 0.026, 0.024], [0.028, 0.014, 0.036],
-    ...                   [0.036, 0.024, 0.030], [0.032, 0.016, 0.030]])
-    >>> rho = noisy.mean(axis=0)        # one ρ, each category read to ±0.008: 0.034, 0.02, 0.03
-    >>> [round(float(r), 3) for r in shrunk_dispersion(rho, noisy, np.ones(noisy.shape, bool))[0]]
-    [0.029, 0.029, 0.029]
-    """
-    m = contributed.sum(axis=0)
-    if rho.size < 3 or rho_t.shape[0] < 3:
-        return rho, rho_t
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_t = np.where(m > 0, (rho_t * contributed).sum(axis=0) / m, 0.0)
-        noise = np.where(m > 1, (m - 1) / m * (((rho_t - mean_t) ** 2) * contributed).sum(axis=0), np.nan)
-    usable = np.isfinite(noise) & (noise > 0)
-    if usable.sum() < 3:
-        return rho, rho_t
-    v = noise[usable]
-    weight = 1 / v
-    centre = float((rho[usable] * weight).sum() / weight.sum())
-    between = max(0.0, float(np.mean((rho[usable] - centre) ** 2 - v)))
-    keep_own = np.ones(rho.shape)
-    keep_own[usable] = between / (between + v)
-    centre_t = (rho_t[:, usable] * weight).sum(axis=1, keepdims=True) / weight.sum()
-    shrunk = np.where(usable, centre + keep_own * (rho - centre), rho)
-    shrunk_t = np.where(usable[None, :], centre_t + keep_own[None, :] * (rho_t - centre_t), rho_t)
-    return np.clip(shrunk, 0.0, 0.5), np.clip(shrunk_t, 0.0, 0.5)
+    return _rho(total_n, total_d), _rho(total_n[None, :] - numerator, total_d[None, :] - denominator)
 
 
 def _rho(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
