@@ -33,8 +33,9 @@ Ledger facts are computed by the reference implementation of the ledger rules
 
 The oracles know the truth and read only the scenario and which pairs are tested, not the method
 measured: ``--oracle-from`` takes their verdicts from the recorded runs of the same scenarios (as
-many problems, the same causes tested alike, as many district pairs tested; a scenario that differs
-is judged again), in a third of the time when only the method changed.
+many problems, the same causes tested alike, as many district and township pairs tested, where the
+record counts them; a scenario that differs is judged again), in a third of the time when only the
+method changed.
 """
 from __future__ import annotations
 
@@ -457,6 +458,7 @@ def run_one(store: SQLiteStore, province: str, family: str, usage: str, seed: in
                         if (c.level, c.area_code, c.category) not in planted],
               "min_surfaced_confidence": min((c.confidence for c in surfaced), default=None),
               "causes": [], "district_tests": sum(c.tested for c in candidates if c.level == "district"),
+              "township_tests": sum(c.tested for c in candidates if c.level == "township"),
               "notes": sorted({c.reason for c in candidates if c.reason})}
     by_key = {(c.level, c.area_code, c.category): c for c in candidates}
     # Oracle over every tested township pair.
@@ -484,6 +486,7 @@ def run_one(store: SQLiteStore, province: str, family: str, usage: str, seed: in
                             [(c.level, c.area_code, c.category) for c in scenario.causes])
     rows = [cause_row(cause) for cause in scenario.causes]
     if (reused is not None and reused.get("district_tests") == result["district_tests"]
+            and reused.get("township_tests", result["township_tests"]) == result["township_tests"]
             and all(row["tested"] == recorded["tested"] for row, recorded in zip(rows, reused["causes"]))):
         result.update({k: reused[k] for k in ORACLE_FIELDS if k in reused}, oracle_from=reused["oracle_source"])
         result["causes"] = [dict(row, **{k: recorded[k] for k in CAUSE_ORACLE_FIELDS if k in recorded})
