@@ -399,16 +399,19 @@ ORACLE_FIELDS = ("oracle_false", "district_oracle_false", "term_oracle_false")
 CAUSE_ORACLE_FIELDS = ("oracle", "oracle_p", "term_oracle", "term_oracle_p")
 
 
-def earlier_oracle(family: str, usage: str, seed: int, null: bool, issues: int, causes: list) -> dict | None:
-    """The run of the same scenario in ``ORACLE_RUNS``, where it is the same scenario: the same
-    number of problems and the same planted causes. The oracles know the truth and read only the
-    scenario and which pairs are tested, so their verdicts do not depend on the method measured."""
-    run = ORACLE_RUNS.get((family, usage, seed, null))
-    if run is None or run["issues"] != issues:
+def earlier_oracle(result: dict, rows: list[dict]) -> dict | None:
+    """The recorded run (``ORACLE_RUNS``) of the scenario ``result`` describes, where it is the same
+    scenario judged over the same pairs: as many problems, the same causes (``rows``) tested alike,
+    as many district pairs tested, and as many township pairs where the record counts them. The
+    oracles know the truth and read only the scenario and which pairs are tested, so their
+    verdicts do not depend on the method measured."""
+    run = ORACLE_RUNS.get((result["family"], result["usage"], result["seed"], result["null"]))
+    if run is None or run["issues"] != result["issues"] or run.get("district_tests") != result["district_tests"]:
         return None
-    if [(c["level"], c["area"], c["category"]) for c in run["causes"]] != causes:
+    if run.get("township_tests", result["township_tests"]) != result["township_tests"]:
         return None
-    return run
+    same = [(c["level"], c["area"], c["category"], c["tested"]) for c in run["causes"]]
+    return run if same == [(r["level"], r["area"], r["category"], r["tested"]) for r in rows] else None
 
 
 def run_one(store: SQLiteStore, province: str, family: str, usage: str, seed: int, null: bool) -> dict:
@@ -482,12 +485,9 @@ def run_one(store: SQLiteStore, province: str, family: str, usage: str, seed: in
                 "rank": next((i for i, r in enumerate(ranking, 1) if r.area_code == cause.area_code), None),
                 "p": c.p_value if c else None}
 
-    reused = earlier_oracle(family, usage, seed, null, len(scenario.issues),
-                            [(c.level, c.area_code, c.category) for c in scenario.causes])
     rows = [cause_row(cause) for cause in scenario.causes]
-    if (reused is not None and reused.get("district_tests") == result["district_tests"]
-            and reused.get("township_tests", result["township_tests"]) == result["township_tests"]
-            and all(row["tested"] == recorded["tested"] for row, recorded in zip(rows, reused["causes"]))):
+    reused = earlier_oracle(result, rows)
+    if reused is not None:
         result.update({k: reused[k] for k in ORACLE_FIELDS if k in reused}, oracle_from=reused["oracle_source"])
         result["causes"] = [dict(row, **{k: recorded[k] for k in CAUSE_ORACLE_FIELDS if k in recorded})
                             for row, recorded in zip(rows, reused["causes"])]
