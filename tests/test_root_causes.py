@@ -793,6 +793,31 @@ def _pair(candidates, level, area, category):
     return next(c for c in candidates if (c.level, c.area_code, c.category) == (level, area, category))
 
 
+def test_a_district_takes_no_township_s_own_cause_on_a_chance_excess_elsewhere():
+    """A township unit that does not supervise (×8 in 低保) in a district of thirty townships, the
+    other twenty-nine ordinary, beside seven ordinary districts. The township's excess alone can
+    lift its district's count far enough to surface; the district then takes the township's
+    discovery only if the rest of it is a discovery of its own at the district family's level,
+    not on a chance excess of the rest (at ``α`` alone, one of these 40 ledgers lost the township
+    to its district on a rest at p 0.005). Over 40 ledgers the township is never withdrawn and
+    surfaces in 38 or more; the district never stands on a rest nearer the baseline than its
+    raised rate."""
+    import numpy as np
+    outcomes = []
+    for seed in range(1, 41):
+        rng = np.random.default_rng(seed)
+        own = _simulated_facts(rng, ["500101"], townships=30, villages=10, causes=[("500101007", 0, 8.0)])
+        rest = _simulated_facts(rng, [f"5001{d:02d}" for d in range(2, 9)], townships=12, villages=10)
+        candidates = surface_root_causes(_facts(own.cells + rest.cells, own.exposure + rest.exposure))
+        district = _pair(candidates, "district", "500101", "低保")
+        township = _pair(candidates, "township", "500101007", "低保")
+        outcomes.append((seed, district.surfaced, district.evidence.get("rest_fits_district_rate", False),
+                         township.surfaced, township.explained_by))
+    assert not any(explained for *_, explained in outcomes), outcomes
+    assert sum(township for *_, township, _ in outcomes) >= 38, outcomes
+    assert all(fits for _, district, fits, _, _ in outcomes if district), outcomes
+
+
 @pytest.mark.parametrize("strong, rest_multiplier, expected", [(3, 1.6, "district"), (2, 1.0, "townships")])
 def test_an_excess_is_settled_at_the_district_or_its_townships_by_what_the_rest_shows(strong, rest_multiplier,
                                                                                        expected):
