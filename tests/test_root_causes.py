@@ -801,7 +801,8 @@ def test_a_district_takes_no_township_s_own_cause_on_a_chance_excess_elsewhere()
     not on a chance excess of the rest (at ``α`` alone, one of these 40 ledgers lost the township
     to its district on a rest at p 0.005). Over 40 ledgers the township is never withdrawn and
     surfaces in 38 or more; the district never stands on a rest nearer the baseline than its
-    raised rate."""
+    raised rate, and where it stands beside the township its evidence shows the level its rest
+    did not reach."""
     import numpy as np
     outcomes = []
     for seed in range(1, 41):
@@ -813,6 +814,9 @@ def test_a_district_takes_no_township_s_own_cause_on_a_chance_excess_elsewhere()
         township = _pair(candidates, "township", "500101007", "低保")
         outcomes.append((seed, district.surfaced, district.evidence.get("rest_fits_district_rate", False),
                          township.surfaced, township.explained_by))
+        if district.surfaced:  # beside it: the evidence shows the level its rest did not reach
+            assert district.evidence["p_without_local_townships"] > district.evidence["rest_discovery_level"]
+            assert district.evidence["rest_discovery_level"] < 0.01
     assert not any(explained for *_, explained in outcomes), outcomes
     assert sum(township for *_, township, _ in outcomes) >= 38, outcomes
     assert all(fits for _, district, fits, _, _ in outcomes if district), outcomes

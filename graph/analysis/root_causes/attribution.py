@@ -115,6 +115,7 @@ def attribute_levels(candidates: list[Candidate], tally: Tally, district_base: B
         # One that passes only in its district's family (promoted) stands or falls with it.
         own = any(t.surfaced for t in local)
         level = discovery if own else alpha
+        c.evidence["rest_discovery_level"] = _sig(level)  # what the rest had to reach to take them
         if rest <= level or (most and c.p_excess <= alpha):
             # Two or more townships, half or more of those inspected, stand out under a district
             # whose own excess stands: spread across the district (mid-term, a district-wide cause
