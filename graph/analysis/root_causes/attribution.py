@@ -61,6 +61,13 @@ def attribute_levels(candidates: list[Candidate], tally: Tally, district_base: B
     cutoff = max(passed) if passed else 0.0
     alpha = 1 - min_confidence
     discovery = discovery_level(alpha, len(passed), sum(c.level == "district" and c.tested for c in candidates))
+
+    def rest_level(townships: list[Candidate]) -> float:
+        # A township that surfaced on its own is a discovery of its own: the district takes it, or
+        # stands beside it on a rest nearer the baseline, only where the rest is a discovery too.
+        # One that passes only in its district's family (promoted) stands or falls with it.
+        return discovery if any(t.surfaced for t in townships) else alpha
+
     by_pair = defaultdict(list)
     promoted: dict[tuple[str, str], float] = {}  # townships that pass only in their district's family, with that q
     for c in candidates:
@@ -110,11 +117,7 @@ def attribute_levels(candidates: list[Candidate], tally: Tally, district_base: B
         # where the district's excess stands: a pair standing on recurrence alone whose rest shows
         # nothing is the recurrence of its local townships.
         wide_rate = spread_fits and c.p_excess <= alpha
-        # A township that surfaced on its own is a discovery of its own: the district takes it, or
-        # stands beside it on a rest nearer the baseline, only where the rest is a discovery too.
-        # One that passes only in its district's family (promoted) stands or falls with it.
-        own = any(t.surfaced for t in local)
-        level = discovery if own else alpha
+        level = rest_level(local)
         c.evidence["rest_discovery_level"] = _sig(level)  # what the rest had to reach to take them
         if rest <= level or (most and c.p_excess <= alpha):
             # Two or more townships, half or more of those inspected, stand out under a district
@@ -143,8 +146,8 @@ def attribute_levels(candidates: list[Candidate], tally: Tally, district_base: B
             # recurrence outside *that* township at the discovery level (the others carry it).
             for t in local:
                 alone_excess, alone_rec, _ = rest_of_district(tally, d, j, [ti[t.area_code]], district_base, rho, 1.0)
-                if min(alone_excess, float(combine(np.array([alone_excess]), np.array([alone_rec]))[0])) <= (
-                        discovery if t.surfaced else alpha):
+                alone = min(alone_excess, float(combine(np.array([alone_excess]), np.array([alone_rec]))[0]))
+                if alone <= rest_level([t]):
                     taken.add((t.area_code, t.category))
         # else both stand: the district shows something outside its local townships, but not
         # enough to take their discoveries from them
