@@ -283,7 +283,7 @@ def _nothing_found(args, district: str | None) -> str:
 
 def cmd_rootcauses(args) -> int:
     from graph import service
-    from graph.analysis.root_causes import tolerance_widened
+    from graph.analysis.root_causes import attribution_notes, tolerance_widened
     from graph.reports import write_root_causes, write_root_causes_csv
     with closing(_reading(args)) as store:
         options = _analysis_options(args, store)
@@ -335,9 +335,8 @@ def cmd_rootcauses(args) -> int:
             # the rates is not yet a cause (one standard deviation, not a band)
             print(f"     基线：问题类别参考比例，容差为一个标准差 ±{tolerance:.0%}（本区县各类别与参考比例的差异大于 "
                   "±10%，按本区县自身的差异放宽）")
-        if c["explained_by"]:
-            print(f"     已归因于 {'、'.join(c['explained_by'])}（p 值 "
-                  f"{'、'.join(f'{p:g}' for p in e.get('explaining_p_values', {}).values())}；本项 p={c['p_value']:g}）")
+        for note in attribution_notes(c):  # the rest of a district beside its townships; who explains a withdrawn pair
+            print(f"     {note}")
     for path in (args.xlsx, args.csv):
         if path and causes:
             print(f"已写入 {path}")

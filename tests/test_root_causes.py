@@ -11,7 +11,7 @@ import pytest
 from graph import service
 from graph.model import CategoryIn
 from graph.store import Duty, Exposure, LedgerCell, LedgerFacts, Unit
-from graph.analysis.root_causes import surface_root_causes
+from graph.analysis.root_causes import attribution_notes, surface_root_causes
 from graph.reports import write_packages
 from graph.sqlite_store import SQLiteStore
 from loaders.scenario import generate_scenario
@@ -817,6 +817,9 @@ def test_a_district_takes_no_township_s_own_cause_on_a_chance_excess_elsewhere()
         if district.surfaced:  # beside it: the evidence shows the level its rest did not reach
             assert district.evidence["p_without_local_townships"] > district.evidence["rest_discovery_level"]
             assert district.evidence["rest_discovery_level"] < 0.01
+            # and the analyst's line under the district says both, in the plain output and the report
+            rest, level = district.evidence["p_without_local_townships"], district.evidence["rest_discovery_level"]
+            assert f"其余部分 p={rest:g}（发现水平 p≤{level:g}）" in attribution_notes(district.as_dict())[0]
     assert not any(explained for *_, explained in outcomes), outcomes
     assert sum(township for *_, township, _ in outcomes) >= 38, outcomes
     assert all(fits for _, district, fits, _, _ in outcomes if district), outcomes
@@ -1025,6 +1028,8 @@ def test_plain_output_says_a_district_stands_on_concentrated_recurrence(tmp_path
     assert set(district["evidence"]["explaining_p_values"]) == {"500101001"}
     row = root_cause_rows([{"rank": 1, **district}])[0]
     assert "复发集中于" in row[-1]
+    p_township = district["evidence"]["explaining_p_values"]["500101001"]
+    assert f"已归因于 500101001（p 值 {p_township:g}；本项 p={district['p_value']:g}）" in row[-1]
 
 def _local_recurrence(rng, failing=None, phi=0.02):
     """Eight districts whose share of 低保 differs for local reasons (beta, relative spread

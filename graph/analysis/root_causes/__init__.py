@@ -38,7 +38,7 @@ from .attribution import (CONCENTRATED_MAX, REST_LEVEL, attribute_levels, distri
 from .baselines import (REFERENCE_CV, UNUSED_CATEGORY, Baseline, _posterior, _standardised, district_baselines,  # noqa: F401
                         district_prior, rate_gaps, reference_prior, reference_shares, township_baselines,
                         tolerance_widened, untested_district_reason)
-from .candidate import BASELINE_ZH, DEFAULT_MIN_CONFIDENCE, Candidate, _sig  # noqa: F401
+from .candidate import BASELINE_ZH, DEFAULT_MIN_CONFIDENCE, Candidate, _sig, attribution_notes  # noqa: F401
 from .dispersion import (OUTLIER_P, OUTLIER_Z, _clustering_parts, _design_effect, _rho, dispersions,  # noqa: F401
                          estimate_dispersion)
 from .scoring import _candidate, _duty_bearers, _hint_counts, add_evidence, score_candidates  # noqa: F401

@@ -85,3 +85,28 @@ def _sig(x: float) -> float:
     (0.000123457, 10.3333)
     """
     return float(f"{x:.6g}")
+
+
+def attribution_notes(cause: dict) -> list[str]:
+    """How attribution settled a pair, in the words the plain output and the reports' 说明 print
+    (from :meth:`Candidate.as_dict`): beside the townships that stand out in a district, what the
+    rest of the district shows and the level it was held to; for a withdrawn pair, the pairs that
+    explain it, with their p-values and its own.
+
+    >>> district = {"p_value": 1e-6, "explained_by": [],
+    ...             "evidence": {"p_without_local_townships": 0.0046, "rest_discovery_level": 0.000118}}
+    >>> attribution_notes(district)
+    ['除单独显著的乡镇(街道)外，本区县其余部分 p=0.0046（发现水平 p≤0.000118）']
+    >>> township = {"p_value": 2e-9, "explained_by": ["500151-ca"], "evidence": {"explaining_p_values": {"500151": 3e-12}}}
+    >>> attribution_notes(township)
+    ['已归因于 500151-ca（p 值 3e-12；本项 p=2e-09）']
+    """
+    e, notes = cause["evidence"], []
+    rest, level = e.get("p_without_local_townships"), e.get("rest_discovery_level")
+    if rest is not None:
+        notes.append(f"除单独显著的乡镇(街道)外，本区县其余部分 p={rest:g}"
+                     + (f"（发现水平 p≤{level:g}）" if level is not None else ""))
+    if cause.get("explained_by"):
+        explaining = "、".join(f"{p:g}" for p in e.get("explaining_p_values", {}).values())
+        notes.append(f"已归因于 {'、'.join(cause['explained_by'])}（p 值 {explaining}；本项 p={cause['p_value']:g}）")
+    return notes
