@@ -199,6 +199,41 @@ def test_cli_writes_excel_reports(chongqing_scenario, tmp_path):
     assert load_workbook(tmp_path / "pk.xlsx").sheetnames[0] == "汇总"
 
 
+def test_the_analyst_reads_how_each_pair_was_settled_between_district_and_township(chongqing_scenario, tmp_path):
+    """The analyst's `rootcauses --all` on a city's term: under a district pair that stands out
+    together with townships of its own, what the rest of the district shows and the level it was
+    held to; under a pair withdrawn for another, who explains it, with both p-values. The plain
+    lines, the JSON evidence and the report's 说明 say the same."""
+    from openpyxl import load_workbook
+    path, _, _ = chongqing_scenario
+    db = tmp_path / "copy.db"
+    shutil.copy(path, db)
+    store = f"sqlite:///{db}"
+    every = json.loads(run_cli("rootcauses", "--all", "--top", "100000", "--json", store=store).stdout)
+    printed = run_cli("rootcauses", "--all", "--top", "100000", "--xlsx", str(tmp_path / "all.xlsx"), store=store)
+    assert printed.returncode == 0, printed.stderr
+    blocks, rank = {}, None
+    for line in printed.stdout.splitlines():
+        head = line[:5].strip().rstrip(".")
+        if head.isdigit():
+            rank = int(head)
+            blocks[rank] = [line]
+        elif rank is not None and line.startswith("     "):
+            blocks[rank].append(line)
+    beside = [c for c in every if "p_without_local_townships" in c["evidence"]]
+    withdrawn = [c for c in every if c["explained_by"]]
+    assert beside and withdrawn
+    for c in beside:
+        rest, level = c["evidence"]["p_without_local_townships"], c["evidence"]["rest_discovery_level"]
+        assert f"本区县其余部分 p={rest:.2g}（显著性水平 p≤{level:.2g}）" in "\n".join(blocks[c["rank"]])
+    for c in withdrawn:
+        assert f"已归因于 {'、'.join(c['explained_by'])}（p 值 " in "\n".join(blocks[c["rank"]])
+    sheet = load_workbook(tmp_path / "all.xlsx")["根源问题"]
+    headers = [cell.value for cell in sheet[1]]
+    notes = {row[0]: row[headers.index("说明")] for row in sheet.iter_rows(min_row=2, values_only=True)}
+    assert all("已归因于" in notes[c["rank"]] for c in withdrawn)
+
+
 @pytest.mark.parametrize("causes", [None, 0])
 def test_one_district_alone_is_compared_with_the_catalog_rates(sqlite_store, tmp_path, causes):
     """Only 万州's divisions loaded: its district tests use the catalog's reference shares."""
@@ -819,7 +854,7 @@ def test_a_district_takes_no_township_s_own_cause_on_a_chance_excess_elsewhere()
             assert district.evidence["rest_discovery_level"] < 0.01
             # and the analyst's line under the district says both, in the plain output and the report
             rest, level = district.evidence["p_without_local_townships"], district.evidence["rest_discovery_level"]
-            assert f"其余部分 p={rest:g}（发现水平 p≤{level:g}）" in attribution_notes(district.as_dict())[0]
+            assert f"其余部分 p={rest:.2g}（显著性水平 p≤{level:.2g}）" in attribution_notes(district.as_dict())[0]
     assert not any(explained for *_, explained in outcomes), outcomes
     assert sum(township for *_, township, _ in outcomes) >= 38, outcomes
     assert all(fits for _, district, fits, _, _ in outcomes if district), outcomes
@@ -1029,7 +1064,7 @@ def test_plain_output_says_a_district_stands_on_concentrated_recurrence(tmp_path
     row = root_cause_rows([{"rank": 1, **district}])[0]
     assert "复发集中于" in row[-1]
     p_township = district["evidence"]["explaining_p_values"]["500101001"]
-    assert f"已归因于 500101001（p 值 {p_township:g}；本项 p={district['p_value']:g}）" in row[-1]
+    assert f"已归因于 500101001（p 值 {p_township:.2g}；本项 p={district['p_value']:.2g}）" in row[-1]
 
 def _local_recurrence(rng, failing=None, phi=0.02):
     """Eight districts whose share of 低保 differs for local reasons (beta, relative spread

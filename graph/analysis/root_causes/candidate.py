@@ -96,17 +96,17 @@ def attribution_notes(cause: dict) -> list[str]:
     >>> district = {"p_value": 1e-6, "explained_by": [],
     ...             "evidence": {"p_without_local_townships": 0.0046, "rest_discovery_level": 0.000118}}
     >>> attribution_notes(district)
-    ['除单独显著的乡镇(街道)外，本区县其余部分 p=0.0046（发现水平 p≤0.000118）']
-    >>> township = {"p_value": 2e-9, "explained_by": ["500151-ca"], "evidence": {"explaining_p_values": {"500151": 3e-12}}}
+    ['除单独显著的乡镇(街道)外，本区县其余部分 p=0.0046（显著性水平 p≤0.00012）']
+    >>> township = {"p_value": 2.2e-9, "explained_by": ["500151-ca"], "evidence": {"explaining_p_values": {"500151": 3.14e-12}}}
     >>> attribution_notes(township)
-    ['已归因于 500151-ca（p 值 3e-12；本项 p=2e-09）']
+    ['已归因于 500151-ca（p 值 3.1e-12；本项 p=2.2e-09）']
     """
     e, notes = cause["evidence"], []
     rest, level = e.get("p_without_local_townships"), e.get("rest_discovery_level")
     if rest is not None:
-        notes.append(f"除单独显著的乡镇(街道)外，本区县其余部分 p={rest:g}"
-                     + (f"（发现水平 p≤{level:g}）" if level is not None else ""))
+        notes.append(f"除单独显著的乡镇(街道)外，本区县其余部分 p={rest:.2g}"
+                     + (f"（显著性水平 p≤{level:.2g}）" if level is not None else ""))
     if cause.get("explained_by"):
-        explaining = "、".join(f"{p:g}" for p in e.get("explaining_p_values", {}).values())
-        notes.append(f"已归因于 {'、'.join(cause['explained_by'])}（p 值 {explaining}；本项 p={cause['p_value']:g}）")
+        explaining = "、".join(f"{p:.2g}" for p in e.get("explaining_p_values", {}).values())
+        notes.append(f"已归因于 {'、'.join(cause['explained_by'])}（p 值 {explaining}；本项 p={cause['p_value']:.2g}）")
     return notes
