@@ -21,8 +21,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from .errors import OutputError
 from .analysis.root_causes.candidate import attribution_notes
+from .errors import OutputError
 from .model import LEVEL_ZH, DutyType
 from .settings import office_zone
 
@@ -189,7 +189,7 @@ def root_cause_rows(causes: list[dict]) -> list[list]:
             # a district office alone: how far it could stand from the rates without a cause
             baseline += f"（容差一个标准差 ±{e['reference_tolerance']:.0%}）"
         # as the plain output says it: how attribution settled the pair, after why it stands
-        reason = "；".join([reason, *attribution_notes(c)] if reason else attribution_notes(c))
+        reason = "；".join(filter(None, [reason, *attribution_notes(c)]))
         rows.append([c["rank"], c["unit_id"], c["unit_name"], LEVEL_ZH.get(c["level"], c["level"]), c["area_code"],
                      c["area_name"], c["category"], DutyType(c["duty"]).zh, e.get("term"), c["score"],
                      c["confidence"], c["p_value"], e["observed"], e["expected"], baseline, e.get("villages_affected"),

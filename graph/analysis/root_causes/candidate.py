@@ -102,10 +102,9 @@ def attribution_notes(cause: dict) -> list[str]:
     ['已归因于 500151-ca（p 值 3.1e-12；本项 p=2.2e-09）']
     """
     e, notes = cause["evidence"], []
-    rest, level = e.get("p_without_local_townships"), e.get("rest_discovery_level")
-    if rest is not None:
-        notes.append(f"除单独显著的乡镇(街道)外，本区县其余部分 p={rest:.2g}"
-                     + (f"（显著性水平 p≤{level:.2g}）" if level is not None else ""))
+    if "p_without_local_townships" in e:  # set together with the level (.attribution.attribute_levels)
+        notes.append(f"除单独显著的乡镇(街道)外，本区县其余部分 p={e['p_without_local_townships']:.2g}"
+                     f"（显著性水平 p≤{e['rest_discovery_level']:.2g}）")
     if cause.get("explained_by"):
         explaining = "、".join(f"{p:.2g}" for p in e.get("explaining_p_values", {}).values())
         notes.append(f"已归因于 {'、'.join(cause['explained_by'])}（p 值 {explaining}；本项 p={cause['p_value']:.2g}）")
