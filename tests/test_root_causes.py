@@ -540,15 +540,21 @@ def _simulated_facts(rng, districts, townships=12, villages=10, shares=None, cau
             p /= p.sum()
             n = rng.poisson(per_village, villages) + 1
             x = np.array([rng.multinomial(k, p) for k in n])
-            for j, name in enumerate(names):
-                xs = x[:, j]
-                rectified, recurred = (recurrence(township) if recurrence and j == 0 else (0, 0))
-                cells.append(LedgerCell(township, district, "village", name, int((xs > 0).sum()), int(xs.sum()),
-                                        int((xs ** 2).sum()), int((xs * n).sum()), float(xs.sum()), 0.0,
-                                        rectified, recurred))
-            exposure.append(Exposure(township, district, "village", villages, villages, int(n.sum()),
-                                     int((n ** 2).sum())))
+            _add_township(cells, exposure, township, district, names, x, n,
+                          recurrence(township) if recurrence else None)
     return _facts(cells, exposure)
+
+
+def _add_township(cells, exposure, township, district, names, x, n, recurred_first=None):
+    """One township's ledger cells and exposure, as the store aggregates them, from its villages'
+    counts ``x`` (village × category, over ``names``) and totals ``n``; ``recurred_first``: (villages
+    rectified, villages where it came back) of the first category."""
+    for j, name in enumerate(names):
+        xs = x[:, j]
+        rectified, recurred = recurred_first if recurred_first and j == 0 else (0, 0)
+        cells.append(LedgerCell(township, district, "village", name, int((xs > 0).sum()), int(xs.sum()),
+                                int((xs ** 2).sum()), int((xs * n).sum()), float(xs.sum()), 0.0, rectified, recurred))
+    exposure.append(Exposure(township, district, "village", len(n), len(n), int(n.sum()), int((n ** 2).sum())))
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -621,13 +627,7 @@ def _locally_spread_facts(rng, districts, phi=0.02, cause=None, townships=8, vil
         for t in range(1, townships + 1):
             township = f"{district}{t:03d}"
             n = rng.poisson(12, villages) + 1
-            x = rng.multinomial(n, p)
-            for j, name in enumerate(SKEWED_CATEGORIES):
-                xs = x[:, j]
-                cells.append(LedgerCell(township, district, "village", name, int((xs > 0).sum()), int(xs.sum()),
-                                        int((xs ** 2).sum()), int((xs * n).sum()), float(xs.sum()), 0.0, 0, 0))
-            exposure.append(Exposure(township, district, "village", villages, villages, int(n.sum()),
-                                     int((n ** 2).sum())))
+            _add_township(cells, exposure, township, district, SKEWED_CATEGORIES, rng.multinomial(n, p), n)
     return _facts(cells, exposure)
 
 
@@ -1572,12 +1572,7 @@ def _clustered_facts(rng, kappas, districts=("500101", "500102", "500103", "5001
             n = rng.poisson(per_village, villages) + 1
             weights = shares * rng.gamma(np.asarray(kappas), 1 / np.asarray(kappas), size=(villages, 3))
             x = np.array([rng.multinomial(k, w / w.sum()) for k, w in zip(n, weights)])
-            for j, name in enumerate(names):
-                xs = x[:, j]
-                cells.append(LedgerCell(township, district, "village", name, int((xs > 0).sum()), int(xs.sum()),
-                                        int((xs ** 2).sum()), int((xs * n).sum()), float(xs.sum()), 0.0, 0, 0))
-            exposure.append(Exposure(township, district, "village", villages, villages, int(n.sum()),
-                                     int((n ** 2).sum())))
+            _add_township(cells, exposure, township, district, names, x, n)
     return _facts(cells, exposure)
 
 
