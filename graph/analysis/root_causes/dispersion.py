@@ -113,7 +113,7 @@ def township_dispersion(numerator: np.ndarray, denominator: np.ndarray) -> np.nd
     # The category's reading is lifted, each township's own difference from it kept: without its
     # villages a township's ρ is lower where its own cause made the clustering (it must not be
     # tested with the clustering its cause made, nor with the pooled reading in its place).
-    lift = np.where(read, np.maximum(shrunk - _rho(total_n, total_d), 0.0), 0.0)
+    lift = np.where(read, np.maximum(shrunk - np.clip(rho, 0.0, 0.5), 0.0), 0.0)  # rho clipped: the category's ρ
     return np.clip(own + lift[None, :], 0.0, 0.5)
 
 
