@@ -30,6 +30,7 @@ Ledger facts are computed by the reference implementation of the ledger rules
     python bench/accuracy.py --merge a.json b.json [--json all.json] [--brief]   # runs made in parallel
     python bench/accuracy.py --spread-scale 0 ...   # the district test told that districts do not differ
     python bench/accuracy.py --oracle-from bench/results-accuracy.json ...   # the oracles' verdicts as recorded
+    python bench/accuracy.py --cache /tmp/scenarios ...   # generated scenarios kept and read back
 
 The oracles know the truth and read only the scenario and which pairs are tested, not the method
 measured: ``--oracle-from`` takes their verdicts from the recorded runs of the same scenarios (as
@@ -41,8 +42,12 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gzip
+import hashlib
 import json
 import math
+import os
+import pickle
 import sys
 import tempfile
 import time
@@ -61,7 +66,7 @@ from graph.analysis.stats import benjamini_hochberg, excess_sf_array  # noqa: E4
 from graph.model import CategoryIn  # noqa: E402
 from graph.sqlite_store import SQLiteStore  # noqa: E402
 from graph.store import Duty, LedgerFacts, Unit  # noqa: E402
-from loaders.catalog import load_default_catalog  # noqa: E402
+from loaders.catalog import CATALOG_DIR, load_default_catalog  # noqa: E402
 from loaders.divisions import DEFAULT_DIVISIONS, load_divisions  # noqa: E402
 from loaders.scenario import generate_scenario  # noqa: E402
 
@@ -414,6 +419,51 @@ def earlier_oracle(result: dict, rows: list[dict]) -> dict | None:
     return run if same == [(r["level"], r["area"], r["category"], r["tested"]) for r in rows] else None
 
 
+# --cache DIR: each generated scenario kept there, under a key of everything its generation reads
+# (the generator's and the catalog's sources, the division files, the family's settings, the usage's
+# scope, the seed), and read back instead of generated again: generation is four fifths of a run.
+SCENARIO_CACHE: Path | None = None
+GENERATOR_SOURCES = ("loaders/scenario.py", "loaders/catalog.py", "loaders/divisions.py", "graph/model.py")
+
+
+@functools.lru_cache(maxsize=None)
+def _generator_stamp(divisions: Path) -> str:
+    digest = hashlib.sha256()
+    for name in GENERATOR_SOURCES:
+        digest.update((ROOT / name).read_bytes())
+    for path in sorted(CATALOG_DIR.iterdir()):
+        digest.update(path.name.encode() + path.read_bytes())
+    for path in sorted(divisions.iterdir()):  # large files: their names, sizes and times
+        stat = path.stat()
+        digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+def generated(store: SQLiteStore, province: str, seed: int, options: dict, scope: dict):
+    """The scenario of ``generate_scenario`` and the seconds its generation took, from
+    ``SCENARIO_CACHE`` where the same generator made it from the same inputs before (written
+    whole or not at all, so processes run in parallel share it)."""
+    if SCENARIO_CACHE is None:
+        started = time.perf_counter()
+        scenario = generate_scenario(store, seed=seed, **options, **scope)
+        return scenario, time.perf_counter() - started
+    divisions = DEFAULT_DIVISIONS if province == "50" else NATIONAL
+    key = hashlib.sha256(repr((_generator_stamp(divisions), province, seed, sorted(options.items()),
+                               sorted(scope.items()))).encode()).hexdigest()[:24]
+    path = SCENARIO_CACHE / f"{key}.pickle.gz"
+    if path.exists():
+        with gzip.open(path, "rb") as f:
+            return pickle.load(f)
+    started = time.perf_counter()
+    scenario = generate_scenario(store, seed=seed, **options, **scope)
+    seconds = time.perf_counter() - started
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    with gzip.open(partial, "wb", compresslevel=1) as f:
+        pickle.dump((scenario, seconds), f, protocol=pickle.HIGHEST_PROTOCOL)
+    partial.replace(path)
+    return scenario, seconds
+
+
 def run_one(store: SQLiteStore, province: str, family: str, usage: str, seed: int, null: bool) -> dict:
     districts = [d.code for d in store.divisions("district", within=province)]
     villages = store.divisions("village", within=province)
@@ -424,9 +474,7 @@ def run_one(store: SQLiteStore, province: str, family: str, usage: str, seed: in
     scope = scope_for(usage, districts, villages_in, np.random.default_rng(1000 + seed))
     if null:
         scope["causes"] = 0
-    started = time.perf_counter()
-    scenario = generate_scenario(store, seed=seed, **options, **scope)
-    generated = time.perf_counter() - started
+    scenario, generation_seconds = generated(store, province, seed, options, scope)
     kind_of = {v.code: v.kind for v in villages}
     village_map = {v.code: (v.parent_code, v.code[:6], v.kind) for v in villages}
     terms = options.get("terms", 1)
@@ -456,7 +504,7 @@ def run_one(store: SQLiteStore, province: str, family: str, usage: str, seed: in
         if c.tested:
             groups[(c.level, c.district_code, c.category)].append(c)
     result = {"family": family, "usage": usage, "seed": seed, "null": null, "issues": len(scenario.issues),
-              "generate_seconds": round(generated, 2), "surface_seconds": round(seconds, 3),
+              "generate_seconds": round(generation_seconds, 2), "surface_seconds": round(seconds, 3),
               "false": [f"{c.level}:{c.area_code}:{c.category}" for c in surfaced
                         if (c.level, c.area_code, c.category) not in planted],
               "min_surfaced_confidence": min((c.confidence for c in surfaced), default=None),
@@ -708,11 +756,17 @@ def main() -> None:
     parser.add_argument("--oracle-from", metavar="JSON",
                         help="take the oracles' verdicts from the runs of the same scenarios in this file (the "
                              "committed results): they read only the scenario and which pairs are tested")
+    parser.add_argument("--cache", metavar="DIR",
+                        help="keep each generated scenario in DIR and read it back on later runs (the "
+                             "generator's sources, the catalog, the division files and the settings in its key)")
     parser.add_argument("--brief", action="store_true",
                         help="leave the null p-values out of --json (the committed results; they cannot be merged)")
     args = parser.parse_args()
-    global BRIEF
+    global BRIEF, SCENARIO_CACHE
     BRIEF = args.brief
+    if args.cache:
+        SCENARIO_CACHE = Path(args.cache)
+        SCENARIO_CACHE.mkdir(parents=True, exist_ok=True)
     if args.spread_scale is not None:
         scale_spread(args.spread_scale)
     if args.oracle_from:
