@@ -443,25 +443,23 @@ def generated(store: SQLiteStore, province: str, seed: int, options: dict, scope
     """The scenario of ``generate_scenario`` and the seconds its generation took, from
     ``SCENARIO_CACHE`` where the same generator made it from the same inputs before (written
     whole or not at all, so processes run in parallel share it)."""
-    if SCENARIO_CACHE is None:
-        started = time.perf_counter()
-        scenario = generate_scenario(store, seed=seed, **options, **scope)
-        return scenario, time.perf_counter() - started
-    divisions = DEFAULT_DIVISIONS if province == "50" else NATIONAL
-    key = hashlib.sha256(repr((_generator_stamp(divisions), province, seed, sorted(options.items()),
-                               sorted(scope.items()))).encode()).hexdigest()[:24]
-    path = SCENARIO_CACHE / f"{key}.pickle.gz"
-    if path.exists():
-        with gzip.open(path, "rb") as f:
-            return pickle.load(f)
+    path = None
+    if SCENARIO_CACHE is not None:
+        divisions = DEFAULT_DIVISIONS if province == "50" else NATIONAL
+        key = hashlib.sha256(repr((_generator_stamp(divisions), province, seed, sorted(options.items()),
+                                   sorted(scope.items()))).encode()).hexdigest()[:24]
+        path = SCENARIO_CACHE / f"{key}.pickle.gz"
+        if path.exists():
+            with gzip.open(path, "rb") as f:
+                return pickle.load(f)
     started = time.perf_counter()
-    scenario = generate_scenario(store, seed=seed, **options, **scope)
-    seconds = time.perf_counter() - started
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    with gzip.open(partial, "wb", compresslevel=1) as f:
-        pickle.dump((scenario, seconds), f, protocol=pickle.HIGHEST_PROTOCOL)
-    partial.replace(path)
-    return scenario, seconds
+    made = generate_scenario(store, seed=seed, **options, **scope), time.perf_counter() - started
+    if path is not None:
+        partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+        with gzip.open(partial, "wb", compresslevel=1) as f:
+            pickle.dump(made, f, protocol=pickle.HIGHEST_PROTOCOL)
+        partial.replace(path)
+    return made
 
 
 def run_one(store: SQLiteStore, province: str, family: str, usage: str, seed: int, null: bool) -> dict:
