@@ -40,8 +40,10 @@ Model
 """
 from __future__ import annotations
 
+import bisect
 import csv
 import datetime as dt
+import itertools
 import json
 import math
 import random
@@ -59,6 +61,9 @@ from .catalog import CATALOG_DIR, catalog_units, default_categories
 SEVERITIES = ("minor", "serious", "grave")
 BACKGROUND_SEVERITY = (0.65, 0.27, 0.08)
 PLANTED_SEVERITY = (0.50, 0.35, 0.15)
+STATUSES = ("open", "in_progress", "rectified", "closed")
+STATUS_LAST_ROUND = (0.3, 0.4, 0.2, 0.1)
+STATUS_EARLIER = (0.02, 0.05, 0.18, 0.75)
 TERM_START = dt.date(2022, 3, 1)
 PHRASES = ("制度执行不到位", "程序不规范", "台账资料不完整", "监督管理缺位", "群众反映强烈", "落实不及时")
 MONEY_PHRASES = ("资金使用不规范", "虚报冒领", "超范围列支", "优亲厚友", "账目不清")
@@ -154,6 +159,25 @@ ISSUE_FIELDS_ZH = {"issue_id": "问题编号", "village_code": "村(社区)代�
                    "found_on": "发现日期", "category": "问题类别", "description": "问题描述", "severity": "严重程度",
                    "amount_yuan": "涉及金额(元)", "status": "整改状态", "immediate": "立行立改", "due_on": "整改时限",
                    "closed_on": "销号日期", "root_unit_hint": "根源单位", "term": TERM_HEADER}
+
+
+class _Pick:
+    """One weighted pick from ``population``, drawn as ``random.choices(population, weights)[0]``
+    draws it (one ``random()`` scaled by the cumulative weights, then a bisection), with the
+    cumulative weights summed once: a province's term makes hundreds of thousands of picks, and
+    the same seed must keep making the same ledger.
+
+    >>> pick, rng, same = _Pick(SEVERITIES, BACKGROUND_SEVERITY), random.Random(5), random.Random(5)
+    >>> [pick(rng) for _ in range(6)] == [same.choices(SEVERITIES, BACKGROUND_SEVERITY)[0] for _ in range(6)]
+    True
+    """
+
+    def __init__(self, population, weights):
+        self.population, self.cumulative = tuple(population), list(itertools.accumulate(weights))
+        self.total, self.last = self.cumulative[-1] + 0.0, len(self.population) - 1
+
+    def __call__(self, rng: random.Random):
+        return self.population[bisect.bisect(self.cumulative, rng.random() * self.total, 0, self.last)]
 
 
 def short_name(name: str) -> str:
@@ -331,14 +355,27 @@ def generate_scenario(store: GraphStore, *, province: str | None = None, distric
     counter: dict[str, int] = {}
     shape = 1 / noise ** 2 if noise > 0 else None
 
+    # Per problem the same draws in the same order as ever (a seed's ledger does not change); what
+    # does not need a draw is made once: the weighted picks' sums, the dates' text, the names.
+    planted_severity, background_severity = _Pick(SEVERITIES, PLANTED_SEVERITY), _Pick(SEVERITIES, BACKGROUND_SEVERITY)
+    status_last, status_earlier = _Pick(STATUSES, STATUS_LAST_ROUND), _Pick(STATUSES, STATUS_EARLIER)
+    dates: dict[tuple[dt.date, int], tuple[dt.date, str]] = {}
+    village_names: dict[str, str] = {}
+
+    def day(start: dt.date, offset: int) -> tuple[dt.date, str]:
+        made = dates.get((start, offset))
+        if made is None:
+            date = start + dt.timedelta(days=offset)
+            made = dates[(start, offset)] = (date, date.isoformat())
+        return made
+
     def add(v: Division, category, r: int, planted_by: PlantedCause | None, description: str | None = None):
         district = v.code[:6]
         counter[district] = counter.get(district, 0) + 1
-        found = round_start[r] + dt.timedelta(days=rng.randrange(45))
-        severity = rng.choices(SEVERITIES, PLANTED_SEVERITY if planted_by else BACKGROUND_SEVERITY)[0]
-        status = rng.choices(("open", "in_progress", "rectified", "closed"),
-                             (0.3, 0.4, 0.2, 0.1) if r == last_round else (0.02, 0.05, 0.18, 0.75))[0]
-        closed = found + dt.timedelta(days=rng.randrange(20, 120)) if status in ("rectified", "closed") else None
+        found, found_on = day(round_start[r], rng.randrange(45))
+        severity = (planted_severity if planted_by else background_severity)(rng)
+        status = (status_last if r == last_round else status_earlier)(rng)
+        closed_on = day(found, rng.randrange(20, 120))[1] if status in ("rectified", "closed") else ""
         amount = ""
         if category.money and rng.random() < 0.7:
             amount = str(round(rng.lognormvariate(9.2, 1.1)))
@@ -352,14 +389,17 @@ def generate_scenario(store: GraphStore, *, province: str | None = None, distric
             if f"{area}-{bearer['function']}" in unit_ids:
                 hint = f"{area}-{bearer['function']}"
         phrase = rng.choice(MONEY_PHRASES if category.money else PHRASES)
+        if description is None:
+            name = village_names.get(v.code)
+            if name is None:
+                name = village_names[v.code] = short_name(v.name)
+            description = f"{name}{category.name}{phrase}"
         issue = {
             "issue_id": f"{district}-{counter[district]:05d}", "village_code": v.code, "round_id": round_ids[r],
-            "found_on": found.isoformat(), "category": category.name,
-            "description": description or f"{short_name(v.name)}{category.name}{phrase}",
+            "found_on": found_on, "category": category.name, "description": description,
             "severity": severity, "amount_yuan": amount, "status": status,
             "immediate": "yes" if severity == "minor" and rng.random() < 0.3 else "no",
-            "due_on": (found + dt.timedelta(days=90)).isoformat(),
-            "closed_on": closed.isoformat() if closed else "", "root_unit_hint": hint,
+            "due_on": day(found, 90)[1], "closed_on": closed_on, "root_unit_hint": hint,
         }
         if term_label:
             issue["term"] = term_label
@@ -381,8 +421,14 @@ def generate_scenario(store: GraphStore, *, province: str | None = None, distric
 
     kind_rates = {kind: np.array([getattr(c, attr) for c in categories]) for kind, attr in kind_rate.items()}
 
+    district_rates: dict[str, np.ndarray] = {}
+
     def local_rates(district: str) -> np.ndarray | float:
-        return np.array([local[(district, c.name)] for c in categories]) if local else 1.0
+        if not local:
+            return 1.0
+        if district not in district_rates:
+            district_rates[district] = np.array([local[(district, c.name)] for c in categories])
+        return district_rates[district]
 
     risks: dict[str, float] = {}
     for term in range(1, terms + 1):
