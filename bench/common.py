@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 import sys
 from pathlib import Path
 
@@ -24,3 +25,12 @@ def chongqing_scenario(store, out: Path, seed: int = 2025):
     load_default_catalog(store)
     scenario = generate_scenario(store, province="50", seed=seed)
     return scenario, scenario.write(out)
+
+
+def commit_tree(revision: str, into: Path) -> Path:
+    """The files of commit ``revision`` written out under ``into``: another commit's code, for a
+    benchmark that runs it and this tree's in turns (``--against``)."""
+    into.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into

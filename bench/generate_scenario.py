@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, machine
+from common import ROOT, commit_tree, machine
 
 # The shapes, as bench/accuracy.py's families draw them (Chongqing, every district).
 SHAPES = {
@@ -73,11 +73,7 @@ def generate_with(tree: Path, store: Path, shapes: dict = SHAPES) -> dict:
 
 def against(revision: str, pairs: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        other = Path(tmp) / "other"
-        other.mkdir()
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision], capture_output=True, check=True)
-        subprocess.run(["tar", "-x", "-C", str(other)], input=archive.stdout, check=True)
-        trees = {revision: other, "this tree": ROOT}
+        trees = {revision: commit_tree(revision, Path(tmp) / "other"), "this tree": ROOT}
         stores = {name: Path(tmp) / f"store-{i}.db" for i, name in enumerate(trees)}
         for name, tree in trees.items():  # each store built by its own code, before the timed runs
             generate_with(tree, stores[name], {})

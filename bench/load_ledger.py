@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, machine
+from common import ROOT, commit_tree, machine
 
 WORK = Path(tempfile.gettempdir()) / "xuncha-bench-ledger"
 HEADER = ["问题编号", "村(社区)代码", "巡察轮次", "发现日期", "问题类别", "问题描述", "严重程度", "涉及金额", "整改状态",
@@ -152,11 +152,7 @@ def load_with(tree: Path, template: Path, path: Path | None = None) -> dict | No
 def against(revision: str, path: Path, pairs: int) -> dict:
     """Loads of ``path`` by the code of ``revision`` and by this tree's, in turns (A, B, A, B …)."""
     with tempfile.TemporaryDirectory() as tmp:
-        other = Path(tmp) / "other"
-        other.mkdir()
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision], capture_output=True, check=True)
-        subprocess.run(["tar", "-x", "-C", str(other)], input=archive.stdout, check=True)
-        trees = {revision: other, "this tree": ROOT}
+        trees = {revision: commit_tree(revision, Path(tmp) / "other"), "this tree": ROOT}
         # Each tree's template built by its own code, afresh each run (a kept one could predate a
         # schema change), in a process before the timed ones (its memory is not the load's).
         templates = {name: Path(tmp) / f"template-{i}.db" for i, name in enumerate(trees)}
