@@ -97,7 +97,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--against", metavar="COMMIT", help="compare with the generator of this commit, in turns")
     parser.add_argument("--pairs", type=int, default=3)
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON only")
+    parser.add_argument("--json", action="store_true", help="the figures as JSON on one line (indented without it)")
     args = parser.parse_args()
     result = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M")}
     if args.against:
