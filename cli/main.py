@@ -552,14 +552,15 @@ def cmd_keylist(args) -> int:
     if args.json:
         _print_json(result)
         return 0
+    from graph.settings import office_time
     proposed, approved = result["proposed"], result["approved"]
     print(f"{district} 重点村名单：{len(result['villages'])} 个，{result['status_zh']}")
-    print(f"  推荐：{proposed['by']}，{proposed['at']}，{proposed['count']} 个")
+    print(f"  推荐：{proposed['by']}，{office_time(proposed['at'])}，{proposed['count']} 个")
     for change in result["changes"]:
         verb = "增列" if change["action"] == "add" else "移出"
-        print(f"  调整：{change['at']} {change['by']} {verb} {change['village_code']}，理由：{change['reason']}")
+        print(f"  调整：{office_time(change['at'])} {change['by']} {verb} {change['village_code']}，理由：{change['reason']}")
     if approved:
-        print(f"  审定：{approved['by']}，{approved['at']}")
+        print(f"  审定：{approved['by']}，{office_time(approved['at'])}")
     diff = result["against_indicators"]
     print(f"  与指标分类不一致：名单内的一般村 {len(diff['listed_but_ordinary'])} 个，名单外的重点村 "
           f"{len(diff['key_but_not_listed'])} 个" + ("" if not diff["key_but_not_listed"] else
@@ -835,6 +836,29 @@ class ChineseArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}：{message}\n")
 
 
+class CommandParser(ChineseArgumentParser):
+    """A command's own arguments, options and files in any order (``xuncha load issues --district
+    500101 台账.csv`` as well as the file first): argparse alone gives an optional file
+    (``nargs="?"``) its turn before the options and then refuses it as unrecognised."""
+
+    _intermixing = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._intermixing:  # parse_known_intermixed_args calls back here, twice
+            return super().parse_known_args(args, namespace)
+        self._intermixing, usage = True, self.usage
+        if usage is None:
+            # argparse keeps the usage for its errors by cutting the English "usage: " off the
+            # front: made here without a prefix, it keeps the command's name whole
+            formatter = self._get_formatter()
+            formatter.add_usage(None, self._actions, self._mutually_exclusive_groups, prefix="")
+            self.usage = formatter.format_help().strip()
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing, self.usage = False, usage
+
+
 def _parser(**kwargs) -> argparse.ArgumentParser:
     parser = ChineseArgumentParser(formatter_class=ChineseHelpFormatter, add_help=False, **kwargs)
     parser.add_argument("-h", "--help", action="help", help="显示帮助并退出 (show this help)")
@@ -855,7 +879,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _parser(prog="xuncha", description="巡察：村(社区)巡察的责任链图谱 (responsibility-chain graph)")
     parser.add_argument("--store", help="存储位置 sqlite:///路径 或 neo4j://主机:端口（默认 $XUNCHA_STORE 或 "
                                         "sqlite:///xuncha.db）")
-    sub = parser.add_subparsers(dest="command", required=True, title="命令", metavar="命令")
+    sub = parser.add_subparsers(dest="command", required=True, title="命令", metavar="命令",
+                                parser_class=CommandParser)
 
     def command(name: str, func, text: str, json_output: bool = True) -> argparse.ArgumentParser:
         command_parser = sub.add_parser(name, help=text, description=text, formatter_class=ChineseHelpFormatter,

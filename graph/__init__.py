@@ -6,7 +6,7 @@
 """
 from __future__ import annotations
 
-from .errors import InputError, StoreUnavailable
+from .errors import InputError, RowError, StoreUnavailable
 from .settings import Settings, get_settings
 from .store import AccessStore, GraphStore, WorkflowStore
 
@@ -31,7 +31,8 @@ def open_store(url: str | None = None, settings: Settings | None = None, create:
             raise StoreUnavailable("连接 Neo4j 需要密码：请设置环境变量 NEO4J_PASSWORD (NEO4J_PASSWORD is not set)")
         return Neo4jStore(url, user=settings.neo4j_user, password=settings.neo4j_password.get_secret_value(),
                           database=settings.neo4j_database)
-    raise InputError(f"存储位置 sqlite:///路径 或 neo4j://主机:端口，而不是 {url!r} (a store URL)")
+    raise InputError(RowError("--store（或 XUNCHA_STORE）", None, None, url,
+                              "存储位置 sqlite:///路径 或 neo4j://主机:端口 (a store URL)"))
 
 
 def open_access(store: GraphStore) -> AccessStore:

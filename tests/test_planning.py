@@ -355,7 +355,8 @@ def test_the_key_village_list_is_proposed_adjusted_and_approved(wanzhou, tmp_pat
     refused = run_cli("keylist", "propose", str(bad), "--district", WANZHOU, "--by", "各乡镇", store=store)
     assert refused.returncode == 2 and "bad.csv 第 3 行" in refused.stderr and "500102001001" in refused.stderr
     assert open_workflow(wanzhou).key_villages(WANZHOU) is None  # nothing half-written
-    proposed = run_cli("keylist", "propose", str(proposal), "--district", WANZHOU, "--by", "各乡镇(街道)", "--json",
+    # the README's own order, the file after an option (argparse alone refused it)
+    proposed = run_cli("keylist", "propose", "--district", WANZHOU, str(proposal), "--by", "各乡镇(街道)", "--json",
                        store=store)
     assert proposed.returncode == 0, proposed.stderr
     record = json.loads(proposed.stdout)
@@ -384,6 +385,10 @@ def test_the_key_village_list_is_proposed_adjusted_and_approved(wanzhou, tmp_pat
     removed = run_cli("keylist", "remove", "--district", WANZHOU, "--village", extra.code, "--reason", "已整改到位",
                       "--by", "巡察办张三", store=store)
     assert removed.returncode == 0 and "待审定" in removed.stdout
+    # on screen, times are the office's (+08:00 unless set), as every other command shows them
+    at = dt.datetime.fromisoformat(record["proposed"]["at"]).astimezone(dt.timezone(dt.timedelta(hours=8)))
+    on_screen = run_cli("keylist", "show", "--district", WANZHOU, store=store, env={"XUNCHA_TIMEZONE": "+08:00"})
+    assert "+00:00" not in on_screen.stdout and at.strftime("%Y-%m-%d %H:%M:%S") in on_screen.stdout, on_screen.stdout
     assert {c.village_code: c.klass for c in service.classification(wanzhou, WANZHOU)} == by_indicators
     shown = json.loads(run_cli("keylist", "show", "--district", WANZHOU, "--json", store=store).stdout)
     assert [c["action"] for c in shown["changes"]] == ["add", "remove"] and shown["approved"] is None
