@@ -588,6 +588,14 @@ class Neo4jStore:
                 "RETURN i.issue_id AS id, i.status AS status", ids=batch)})
         return found
 
+    def issue_extras(self, issue_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+        found: dict[str, dict[str, str]] = {}
+        for batch in _batches(sorted(set(issue_ids)), 20_000):
+            found.update({r["id"]: json.loads(r["extra"]) for r in self._read(
+                PUBLISHED + f"MATCH (i:Issue) WHERE i.issue_id IN $ids AND i.extra IS NOT NULL AND {visible('i')} "
+                "RETURN i.issue_id AS id, i.extra AS extra", ids=batch)})
+        return found
+
     def issues_by_id(self, issue_ids: Iterable[str]) -> dict[str, Issue]:
         found: dict[str, Issue] = {}
         for batch in _batches(sorted(set(issue_ids)), 20_000):

@@ -440,6 +440,13 @@ class SQLiteStore:
         return dict(_where_in(self.db, "SELECT issue_id, status FROM issue WHERE issue_id IN ({marks})",
                               set(issue_ids)))
 
+    def issue_extras(self, issue_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+        if not self.db.execute("SELECT EXISTS (SELECT 1 FROM issue WHERE extra IS NOT NULL)").fetchone()[0]:
+            return {}
+        return {issue_id: json.loads(extra) for issue_id, extra in _where_in(
+            self.db, "SELECT issue_id, extra FROM issue WHERE extra IS NOT NULL AND issue_id IN ({marks})",
+            set(issue_ids))}
+
     def issues_by_id(self, issue_ids: Iterable[str]) -> dict[str, Issue]:
         return {row[0]: self._issue(row) for row in _where_in(
             self.db, self._ISSUE_SELECT + "WHERE issue_id IN ({marks})", set(issue_ids))}

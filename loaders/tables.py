@@ -272,7 +272,9 @@ def _validate_all(store: GraphStore, kind: str, table: Table, *, new_category: b
         _validate_row(table, model, number, fields, table.extras(row), records, errors)
     # Names are resolved against the store once the format checks are done.
     for number, fields, extra, village, township in pending_names:
-        candidates = store.villages_named(village, township)
+        # A district's caller names its own villages: another district's namesakes neither make
+        # the name ambiguous nor are shown to it.
+        candidates = [c for c in store.villages_named(village, township) if scope.sees(c.code)]
         if len(candidates) == 1:
             fields["village_code"] = candidates[0].code
             _validate_row(table, model, number, fields, extra, records, errors)
@@ -296,7 +298,8 @@ def _validate_all(store: GraphStore, kind: str, table: Table, *, new_category: b
         sent = {number: record.village_code for number, record in records}
         refuse_foreign_issues(store, scope, ((number, keys.issue_id, sent.get(number, keys.village_code))
                                              for number, keys in raw), table.file, table.headers)
-    options = {"new_category": new_category, "new_function": new_function, "allow_reopen": allow_reopen}
+    options = {"new_category": new_category, "new_function": new_function, "allow_reopen": allow_reopen,
+               "scope": scope}
     checks = {"units": _check_units, "duties": _check_duties, "issues": _check_issues,
               "categories": _check_categories}[kind]
     found, updates = checks(store, table, raw, **options)
@@ -305,8 +308,29 @@ def _validate_all(store: GraphStore, kind: str, table: Table, *, new_category: b
         errors += _check_village_names(store, table, named)
     if errors:
         raise InputError(sorted(errors, key=lambda e: (e.row or 0)))
-    return Validated(kind, [_updated(record, updates[number]) if number in updates else record
-                            for number, record in records], table.source)
+    records = [(number, _updated(record, updates[number]) if number in updates else record)
+               for number, record in records]
+    if kind == "issues":
+        records = _keep_stored_extras(store, records)
+    return Validated(kind, [record for _, record in records], table.source)
+
+
+def _keep_stored_extras(store: GraphStore, records: list[tuple[int, IssueRecord]]) -> list[tuple[int, IssueRecord]]:
+    """An update keeps the extra columns it does not carry (届次 above all: a row sent without it,
+    by the API or a file without that column or with its cell left blank, would otherwise take
+    the problem out of its term). What the row does carry replaces the stored value."""
+    stored = store.issue_extras(record.issue_id for _, record in records)
+    if not stored:
+        return records
+    kept = []
+    for number, record in records:
+        before = stored.get(record.issue_id)
+        if before:
+            merged = {**before, **record.extra}
+            if merged != record.extra:
+                record = _updated(record, {"extra": merged})
+        kept.append((number, record))
+    return kept
 
 
 def _named(named: dict, number: int, code, name) -> None:
@@ -504,14 +528,17 @@ def _check_categories(store: GraphStore, table: Table, raw, **_):
     return errors, updates
 
 
-def _check_issues(store: GraphStore, table: Table, raw: list[tuple[int, IssueKeys]], allow_reopen=False, **_):
+def _check_issues(store: GraphStore, table: Table, raw: list[tuple[int, IssueKeys]], allow_reopen=False,
+                  scope: Scope = EVERY_DISTRICT, **_):
     errors = _duplicates(table, raw, lambda keys: keys.issue_id, "issue_id", "问题编号")
     villages = {c for c in store.existing_codes(keys.village_code for _, keys in raw if keys.village_code)
                 if len(c) == 12}
     names, categories = _category_names(store)
     statuses = {} if allow_reopen else store.issue_statuses(keys.issue_id for _, keys in raw if keys.issue_id)
     # Units are read only when some row names one (a province's 13,000 otherwise).
-    units = store.units() if any(keys.root_unit_hint for _, keys in raw) else []
+    # A district's caller sees its own district's units only, as over the API: another district's
+    # unit is no unit to it (not "a unit of district X", which would name what it may not read).
+    units = [u for u in store.units() if scope.sees(u.area_code)] if any(keys.root_unit_hint for _, keys in raw) else []
     by_id = {u.unit_id: u for u in units}
     by_name: dict[str, list] = {}
     for u in units:
@@ -553,8 +580,9 @@ def _check_issues(store: GraphStore, table: Table, raw: list[tuple[int, IssueKey
                 reopened = False
             if reopened:
                 errors.append(RowError(table.file, number, header("status"), status,
-                                       "已销号：该问题已销号，文件会把它改回未销号；确属重新打开请加 --allow-reopen "
-                                       "(a closed issue stays closed unless --allow-reopen)"))
+                                       "已销号：该问题已销号，文件会把它改回未销号；确属重新打开请加 --allow-reopen"
+                                       "（接口：查询参数 allow_reopen=true） (a closed issue stays closed unless "
+                                       "--allow-reopen, or allow_reopen=true over the API)"))
         if change:
             updates[number] = change
     return errors, updates

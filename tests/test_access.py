@@ -77,6 +77,38 @@ def test_another_districts_problem_is_not_found_whatever_the_body_says(api):
     assert api.call("POST", "/issues?allow_reopen=true", token="editor", json=[takeover]).status_code == 201
 
 
+def test_a_district_editor_learns_nothing_of_another_districts_units_or_villages(api):
+    """Found by trying the API as a 万州区 editor: naming 涪陵区's unit as a problem's responsible
+    unit was refused with "涪陵区财政局（500102-finance）属于区县 500102", and a village named
+    without its code was listed with every district's namesakes and their codes. To a district's
+    caller another district's units and villages do not exist: a name means its own village."""
+    store = api.client.app.state.store
+    unit = api.call("GET", f"/units/{OTHER}-civil_affairs").json()
+    home = api.home_issue
+    row = {**ROW, "issue_id": "万州-新-1", "village_code": home["village_code"], "category": home["category"],
+           "status": "整改中"}
+    for hint in (unit["unit_id"], unit["name"]):
+        refused = api.call("POST", "/issues", token="editor@home", json=[{**row, "root_unit_hint": hint}])
+        assert refused.status_code == 422, refused.text
+        [detail] = refused.json()["error"]["details"]
+        assert detail["column"] == "root_unit_hint" and detail["value"] == hint
+        assert OTHER not in detail["expected"] and unit["name"] not in detail["expected"], detail
+    assert store.issues_by_id(["万州-新-1"]) == {}
+
+    def upload(village: str):
+        text = ("问题编号,村(社区),巡察轮次,发现日期,问题类别,严重程度,整改状态\n"
+                f"万州-新-2,{village},2025年第1轮,2025-03-05,{home['category']},一般,整改中\n")
+        return api.call("POST", "/issues/upload", token="editor@home",
+                        files={"file": ("台账.csv", text.encode("gbk"))})
+    # 大东门社区 is a village of 涪陵区 alone: to 万州区 no such village, and no code of it shown
+    foreign = upload("大东门社区")
+    assert foreign.status_code in (404, 422) and "500102" not in foreign.text, foreign.text
+    # 永宁村 is in both districts: to 万州区's editor it is 万州区's, not ambiguous
+    written = upload("永宁村")
+    assert written.status_code == 201, written.text
+    assert store.issues_by_id(["万州-新-2"])["万州-新-2"].village_code == "500101017201"
+
+
 def test_a_district_editor_may_not_touch_another_districts_packages_reopen_or_key_villages(api):
     store = api.client.app.state.store
     packages = {d: [p["package_id"] for p in api.call("GET", f"/packages?district={d}&limit=50").json()["items"]]

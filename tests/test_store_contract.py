@@ -62,6 +62,30 @@ def test_units_duties_issues_and_history(any_store, tmp_path):
                              "level": "township", "bears_duty": True}
 
 
+def test_an_update_that_does_not_carry_the_term_keeps_it(any_store, tmp_path):
+    """Found by an office's trial: a problem closed by a file without the 届次 column (or over the
+    API, which has no field for it) lost its term and left the term's analysis. A column an update
+    does not carry, or leaves blank as Excel does, keeps its stored value; one it carries replaces it."""
+    load_scope(any_store, (WANZHOU,))
+    header = ISSUE_HEADER + ["届次", "备注"]
+    load_table(any_store, "issues", write_csv(tmp_path / "first.csv", header, [
+        issue_row("Q1") + ["第1届", "首次"], issue_row("Q2") + ["第1届", ""]]))
+    assert len(any_store.term_starts()) == 1
+    closed = write_csv(tmp_path / "closed.csv", ISSUE_HEADER, [
+        issue_row("Q1", status="closed", closed_on="2024-05-01"), issue_row("Q2")])
+    assert load_table(any_store, "issues", closed).updated == 1
+    assert any_store.issue("Q1").status == "closed"
+    assert {i: any_store.issue(i).extra for i in ("Q1", "Q2")} == {"Q1": {"届次": "第1届", "备注": "首次"},
+                                                                  "Q2": {"届次": "第1届"}}
+    assert len(any_store.term_starts()) == 1
+    # what the row carries replaces the stored value; a blank cell keeps it
+    renamed = write_csv(tmp_path / "renamed.csv", header, [issue_row("Q1", status="closed", closed_on="2024-05-01")
+                                                           + ["第2届", ""]])
+    assert load_table(any_store, "issues", renamed).updated == 1
+    assert any_store.issue("Q1").extra == {"届次": "第2届", "备注": "首次"}
+    assert load_table(any_store, "issues", renamed).unchanged == 1
+
+
 def test_bad_file_leaves_the_store_as_it_was(any_store, tmp_path):
     load_scope(any_store, (WANZHOU,))
     before = any_store.counts()
