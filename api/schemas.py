@@ -121,6 +121,9 @@ class IssueCreate(BaseModel):
     due_on: str | None = None
     closed_on: str | None = None
     root_unit_hint: str | None = None
+    term: str | None = Field(None, max_length=100,
+                             description="届次（如 第十四届），与台账的“届次”列相同；不填则更新时保留原届次 "
+                                         "(the ledger's 届次 column; left out, an update keeps the stored one)")
 
 
 class IssuePatch(BaseModel):

@@ -4,6 +4,7 @@ for bad input, 1 for other failures."""
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import sys
@@ -802,6 +803,10 @@ def cmd_serve(args) -> int:
     settings = get_settings()
     if args.store:  # the API reads its store from the settings, like every other process
         os.environ["XUNCHA_STORE"] = args.store
+    # A store that cannot be opened is said before the server starts (exit 2 for a bad or missing
+    # store, 1 for one that fails), not as the server's traceback on its way down.
+    with closing(_reading(args)):
+        pass
     serve(args.host or settings.api_host, args.port or settings.api_port, workers=args.workers,
           log_level="warning" if args.quiet else "info")
     return 0
@@ -837,15 +842,22 @@ class ChineseArgumentParser(argparse.ArgumentParser):
 
 
 class CommandParser(ChineseArgumentParser):
-    """A command's own arguments, options and files in any order (``xuncha load issues --district
-    500101 台账.csv`` as well as the file first): argparse alone gives an optional file
-    (``nargs="?"``) its turn before the options and then refuses it as unrecognised."""
+    """A command's files after its options too (``xuncha load issues --district 500101 台账.csv``,
+    the README's ``keylist propose --district … 名单.csv``): argparse gives an optional file
+    (``nargs="?"``) its turn before the options and leaves it over. Parsed as argparse parses,
+    its own messages for what is missing or wrong kept; only where plain words are left over
+    is the command parsed again with options and positionals intermixed."""
 
     _intermixing = False
 
     def parse_known_args(self, args=None, namespace=None):
         if self._intermixing:  # parse_known_intermixed_args calls back here, twice
             return super().parse_known_args(args, namespace)
+        args = list(sys.argv[1:] if args is None else args)
+        fresh = copy.copy(namespace)
+        parsed, extras = super().parse_known_args(args, namespace)
+        if not extras or any(a.startswith("-") for a in extras):
+            return parsed, extras
         self._intermixing, usage = True, self.usage
         if usage is None:
             # argparse keeps the usage for its errors by cutting the English "usage: " off the
@@ -854,7 +866,7 @@ class CommandParser(ChineseArgumentParser):
             formatter.add_usage(None, self._actions, self._mutually_exclusive_groups, prefix="")
             self.usage = formatter.format_help().strip()
         try:
-            return self.parse_known_intermixed_args(args, namespace)
+            return self.parse_known_intermixed_args(args, fresh)
         finally:
             self._intermixing, self.usage = False, usage
 

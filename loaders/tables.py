@@ -21,9 +21,9 @@ from pydantic import ValidationError
 
 from graph.access import EVERY_DISTRICT, Scope, refuse_foreign_issues
 from graph.errors import InputError, RowError
-from graph.model import (ISSUE_FIELD_ORDER, NO_EXTRA, CategoryIn, DutyIn, IssueIn, IssueRecord, Status, UnitIn,
-                         UnitLevel, category_spelling, half_width, plain_issue, plain_issue_values,
-                         village_name_matches)
+from graph.model import (ISSUE_FIELD_ORDER, NO_EXTRA, TERM_HEADERS, CategoryIn, DutyIn, IssueIn, IssueRecord,
+                         Status, UnitIn, UnitLevel, category_spelling, half_width, plain_issue, plain_issue_values,
+                         term_of, village_name_matches)
 from graph.store import GraphStore, WriteSummary
 
 from .progress import Progress
@@ -326,6 +326,9 @@ def _keep_stored_extras(store: GraphStore, records: list[tuple[int, IssueRecord]
     for number, record in records:
         before = stored.get(record.issue_id)
         if before:
+            if term_of(record.extra):
+                # the term under another of its headers (巡察届次 for 届次) is the same column
+                before = {k: v for k, v in before.items() if k not in TERM_HEADERS}
             merged = {**before, **record.extra}
             if merged != record.extra:
                 record = _updated(record, {"extra": merged})

@@ -287,6 +287,25 @@ def test_the_audit_records_a_patch_with_before_and_after(api):
                     json={"status": "整改中"}).json()["status"] == "in_progress"
 
 
+def test_a_problem_sent_over_the_api_carries_its_term_and_an_update_keeps_it(api):
+    """Found by an office's trial: the API had no field for 届次, so a problem created over it was
+    in no term's analysis, and one updated over it left its term. ``term`` is the ledger's 届次
+    column; an update without it keeps the stored one."""
+    issue = api.home_issue
+    new = {"issue_id": "TERM-1", "village_code": issue["village_code"], "round_id": "2026年第9轮",
+           "found_on": "2026-11-27", "category": issue["category"], "severity": "一般", "status": "未整改",
+           "term": "第十五届"}
+    assert api.call("POST", "/issues", token="editor", json=[new]).status_code == 201
+    assert api.call("GET", "/issues/TERM-1").json()["extra"] == {"届次": "第十五届"}
+    without = {k: v for k, v in new.items() if k != "term"}
+    updated = api.call("POST", "/issues", token="editor", json=[{**without, "status": "整改中"}])
+    assert updated.status_code == 201 and updated.json()["updated"] == 1, updated.text
+    shown = api.call("GET", "/issues/TERM-1").json()
+    assert shown["status"] == "in_progress" and shown["extra"] == {"届次": "第十五届"}
+    patched = api.call("PATCH", "/issues/TERM-1", token="editor", json={"note": "已约谈"})
+    assert patched.json()["extra"] == {"届次": "第十五届", "整改佐证": "已约谈"}
+
+
 def test_a_recurrence_reopens_the_closed_problem_with_its_link(api):
     issue = api.home_issue
     closed = api.call("PATCH", f"/issues/{issue['issue_id']}", token="editor",

@@ -84,6 +84,11 @@ def test_an_update_that_does_not_carry_the_term_keeps_it(any_store, tmp_path):
     assert load_table(any_store, "issues", renamed).updated == 1
     assert any_store.issue("Q1").extra == {"届次": "第2届", "备注": "首次"}
     assert load_table(any_store, "issues", renamed).unchanged == 1
+    # the term under another of its headers is the same column: it replaces the stored one
+    other_header = write_csv(tmp_path / "alias.csv", ISSUE_HEADER + ["巡察届次"], [
+        issue_row("Q1", status="closed", closed_on="2024-05-01") + ["第3届"]])
+    assert load_table(any_store, "issues", other_header).updated == 1
+    assert any_store.issue("Q1").extra == {"备注": "首次", "巡察届次": "第3届"}
 
 
 def test_bad_file_leaves_the_store_as_it_was(any_store, tmp_path):

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from graph.errors import InputError, NotFound
-from graph.model import OPEN_STATUSES, TOWNSHIP_CODE, VILLAGE_CODE
+from graph.model import OPEN_STATUSES, TERM_HEADER, TOWNSHIP_CODE, VILLAGE_CODE
 from graph.store import Issue
 from loaders.tables import validate_rows, validate_table, write_table
 
@@ -110,6 +110,15 @@ def _write(store, caller: Caller, validate, action: str, file: dict | None = Non
     return summary.as_dict()
 
 
+def _ledger_row(body: IssueCreate) -> dict:
+    """A problem sent over the API as a ledger row: its ``term`` is the ledger's 届次 column."""
+    row = body.model_dump(exclude_none=True)
+    term = row.pop("term", None)
+    if term is not None:
+        row["extra"] = {TERM_HEADER: term}
+    return row
+
+
 def _json(issue: Issue | None):
     return None if issue is None else {k: (v.isoformat() if isinstance(v, dt.date) else v)
                                        for k, v in issue.__dict__.items()}
@@ -120,7 +129,7 @@ def create_issues(body: list[IssueCreate], store: StoreDep, caller: Editor,
                   allow_reopen: bool = Query(False, description="允许把已销号的问题改回其他状态")):
     if not body or len(body) > 5000:
         raise InputError("1 到 5,000 个问题 (1 to 5,000 problems a request)")
-    rows = [b.model_dump(exclude_none=True) for b in body]
+    rows = [_ledger_row(b) for b in body]
     return _write(store, caller, lambda: validate_rows(store, "issues", rows, allow_reopen=allow_reopen,
                                                        scope=caller.access), "issues.create")
 
