@@ -25,7 +25,7 @@ import json
 import re
 import threading
 from contextlib import contextmanager
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 import networkx as nx
 import neo4j
@@ -37,7 +37,7 @@ from . import projection
 from .errors import Forbidden, InputError, StoreError, StoreOutOfMemory, StoreUnavailable
 from .model import KIND_BY_LEVEL, LEDGER_PARAMETERS, TERM_HEADERS, CategoryIn, Division, DutyIn, IssueIn, UnitIn, term_of
 from .store import (ApiToken, AuditEntry, Duty, Exposure, FollowUp, HintCount, Inspection, Issue, LedgerCell, LedgerFacts, Progress, StatusChange, Unit,
-                    VillageCount, WriteSummary, extra_json, issue_row)
+                    VillageCount, WriteSummary, extra_json, extras_by_id, issue_row)
 
 BATCH = 5_000
 FIRST_LOAD_BATCH = 20_000
@@ -588,13 +588,11 @@ class Neo4jStore:
                 "RETURN i.issue_id AS id, i.status AS status", ids=batch)})
         return found
 
-    def issue_extras(self, issue_ids: Iterable[str]) -> dict[str, dict[str, str]]:
-        found: dict[str, dict[str, str]] = {}
-        for batch in _batches(sorted(set(issue_ids)), 20_000):
-            found.update({r["id"]: json.loads(r["extra"]) for r in self._read(
-                PUBLISHED + f"MATCH (i:Issue) WHERE i.issue_id IN $ids AND i.extra IS NOT NULL AND {visible('i')} "
-                "RETURN i.issue_id AS id, i.extra AS extra", ids=batch)})
-        return found
+    def issue_extras(self, issue_ids: Iterable[str]) -> dict[str, Mapping[str, str]]:
+        return extras_by_id((r["id"], r["extra"]) for batch in _batches(sorted(set(issue_ids)), 20_000)
+                            for r in self._read(
+            PUBLISHED + f"MATCH (i:Issue) WHERE i.issue_id IN $ids AND i.extra IS NOT NULL AND {visible('i')} "
+            "RETURN i.issue_id AS id, i.extra AS extra", ids=batch))
 
     def issues_by_id(self, issue_ids: Iterable[str]) -> dict[str, Issue]:
         found: dict[str, Issue] = {}

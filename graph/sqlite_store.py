@@ -10,7 +10,7 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 import networkx as nx
 
@@ -18,7 +18,7 @@ from .errors import DiskFull, InputError, NotSupported, StoreError, StoreMissing
 from .model import LEDGER_PARAMETERS, TERM_HEADERS, CategoryIn, Division, DutyIn, IssueIn, IssueRecord, UnitIn
 from . import projection
 from .store import (ApiToken, AuditEntry, Duty, Exposure, FollowUp, HintCount, Inspection, Issue, LedgerCell, LedgerFacts,
-                    Progress, StatusChange, Unit, VillageCount, WriteSummary, extra_json)
+                    Progress, StatusChange, Unit, VillageCount, WriteSummary, extra_json, extras_by_id)
 
 SCHEMA_TABLES = {"division", "category", "unit", "duty", "issue", "issue_status", "ledger_cell", "api_token",
                  "audit", "meta", "package_end", "key_village_list"}
@@ -440,12 +440,12 @@ class SQLiteStore:
         return dict(_where_in(self.db, "SELECT issue_id, status FROM issue WHERE issue_id IN ({marks})",
                               set(issue_ids)))
 
-    def issue_extras(self, issue_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+    def issue_extras(self, issue_ids: Iterable[str]) -> dict[str, Mapping[str, str]]:
         if not self.db.execute("SELECT EXISTS (SELECT 1 FROM issue WHERE extra IS NOT NULL)").fetchone()[0]:
             return {}
-        return {issue_id: json.loads(extra) for issue_id, extra in _where_in(
+        return extras_by_id(_where_in(
             self.db, "SELECT issue_id, extra FROM issue WHERE extra IS NOT NULL AND issue_id IN ({marks})",
-            set(issue_ids))}
+            set(issue_ids)))
 
     def issues_by_id(self, issue_ids: Iterable[str]) -> dict[str, Issue]:
         return {row[0]: self._issue(row) for row in _where_in(

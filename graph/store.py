@@ -11,7 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
-from typing import Callable, ContextManager, Iterable, NamedTuple, Protocol, Sequence, runtime_checkable
+from types import MappingProxyType
+from typing import Callable, ContextManager, Iterable, Mapping, NamedTuple, Protocol, Sequence, runtime_checkable
 
 import networkx as nx
 
@@ -188,6 +189,20 @@ def extra_json(extra: dict) -> str | None:
     return json.dumps(extra, ensure_ascii=False, sort_keys=True) if extra else None
 
 
+def extras_by_id(rows: Iterable[tuple[str, str]]) -> dict[str, Mapping[str, str]]:
+    """(issue id, extra JSON) rows as each problem's extra columns, read-only: a ledger holds a
+    few distinct texts (its terms), each parsed once and shared (a term's 200,000 problems
+    were 200,000 parses, the most of an update's reading of them)."""
+    parsed: dict[str, Mapping[str, str]] = {}
+    found = {}
+    for issue_id, text in rows:
+        extra = parsed.get(text)
+        if extra is None:
+            extra = parsed[text] = MappingProxyType(json.loads(text))
+        found[issue_id] = extra
+    return found
+
+
 def issue_row(issue: IssueIn, township: str, district: str) -> dict:
     """An issue as every store writes it: the record's fields plus its township and district."""
     return {"issue_id": issue.issue_id, "village_code": issue.village_code, "township_code": township,
@@ -272,7 +287,7 @@ class GraphStore(Protocol):
     def issue(self, issue_id: str) -> Issue | None: ...
     def issue_history(self, issue_id: str) -> list[StatusChange]: ...
     def issue_statuses(self, issue_ids: Iterable[str]) -> dict[str, str]: ...
-    def issue_extras(self, issue_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+    def issue_extras(self, issue_ids: Iterable[str]) -> dict[str, Mapping[str, str]]:
         """The extra columns (届次 and the office's own) stored with those of these problems that
         have any, by id: an update that does not carry a column keeps its value."""
         ...

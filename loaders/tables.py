@@ -308,22 +308,19 @@ def _validate_all(store: GraphStore, kind: str, table: Table, *, new_category: b
         errors += _check_village_names(store, table, named)
     if errors:
         raise InputError(sorted(errors, key=lambda e: (e.row or 0)))
-    records = [(number, _updated(record, updates[number]) if number in updates else record)
-               for number, record in records]
-    if kind == "issues":
-        records = _keep_stored_extras(store, records)
-    return Validated(kind, [record for _, record in records], table.source)
+    records = [_updated(record, updates[number]) if number in updates else record for number, record in records]
+    return Validated(kind, _keep_stored_extras(store, records) if kind == "issues" else records, table.source)
 
 
-def _keep_stored_extras(store: GraphStore, records: list[tuple[int, IssueRecord]]) -> list[tuple[int, IssueRecord]]:
+def _keep_stored_extras(store: GraphStore, records: list[IssueRecord]) -> list[IssueRecord]:
     """An update keeps the extra columns it does not carry (届次 above all: a row sent without it,
     by the API or a file without that column or with its cell left blank, would otherwise take
     the problem out of its term). What the row does carry replaces the stored value."""
-    stored = store.issue_extras(record.issue_id for _, record in records)
+    stored = store.issue_extras(record.issue_id for record in records)
     if not stored:
         return records
     kept = []
-    for number, record in records:
+    for record in records:
         before = stored.get(record.issue_id)
         if before:
             if term_of(record.extra):
@@ -332,7 +329,7 @@ def _keep_stored_extras(store: GraphStore, records: list[tuple[int, IssueRecord]
             merged = {**before, **record.extra}
             if merged != record.extra:
                 record = _updated(record, {"extra": merged})
-        kept.append((number, record))
+        kept.append(record)
     return kept
 
 
