@@ -41,6 +41,20 @@ def error_body(status: int, message: str, details: list[dict] | None = None) -> 
         "code": CODES.get(status, "error"), "message": message, "details": details or []}})
 
 
+def _shown(value) -> str | None:
+    """What a request sent where it was refused, in a line: a scalar as sent (cut at 200
+    characters), an object or a list by its shape (a body wrapped as ``{"issues": [...]}`` where a
+    list of problems is expected says so), nothing where nothing was sent."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        keys = "、".join(str(k) for k in list(value)[:5]) + ("…" if len(value) > 5 else "")
+        return f"对象（键：{keys}）(an object)" if value else "空对象 (an empty object)"
+    if isinstance(value, list):
+        return f"列表（{len(value)} 项）(a list)"
+    return str(value)[:200]
+
+
 def warm(store, cache: VersionedCache) -> None:
     """Compute the cached root-cause analysis of the store's current data (the one every
     root-cause list, package and served view reads). A failure here is the first request's to
@@ -99,9 +113,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [{"column": ".".join(str(p) for p in e.get("loc", ())), "value": None if e.get("input") is None
-                    or isinstance(e["input"], (dict, list)) else str(e["input"])[:200], "expected": expected_zh(e)}
-                   for e in exc.errors()]
+        details = [{"column": ".".join(str(p) for p in e.get("loc", ())), "value": _shown(e.get("input")),
+                    "expected": expected_zh(e)} for e in exc.errors()]
         return error_body(422, "请求参数有误 (invalid request)", details)
 
     @app.exception_handler(StarletteHTTPException)

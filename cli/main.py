@@ -550,10 +550,14 @@ def cmd_keylist(args) -> int:
             codes = set(result["villages"]) | {c["village_code"] for c in result["changes"]} | {
                 code for found in result["against_indicators"].values() for code in found}
             write_key_list(result, store.division_names(codes | {c[:9] for c in codes}), args.xlsx)
-    if args.json:
-        _print_json(result)
-        return 0
     from graph.settings import office_time
+    if args.json:
+        # each time also in the office's zone, as `history --json` gives it
+        def local(entry: dict | None) -> dict | None:
+            return {**entry, "at_local": office_time(entry["at"])} if entry and entry.get("at") else entry
+        _print_json({**result, "proposed": local(result["proposed"]), "approved": local(result["approved"]),
+                     "changes": [local(c) for c in result["changes"]]})
+        return 0
     proposed, approved = result["proposed"], result["approved"]
     print(f"{district} 重点村名单：{len(result['villages'])} 个，{result['status_zh']}")
     print(f"  推荐：{proposed['by']}，{office_time(proposed['at'])}，{proposed['count']} 个")

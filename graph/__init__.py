@@ -24,7 +24,11 @@ def open_store(url: str | None = None, settings: Settings | None = None, create:
     url = url or settings.store
     if url.startswith("sqlite:///"):
         from .sqlite_store import SQLiteStore
-        return SQLiteStore(url[len("sqlite:///"):] or "xuncha.db", create=create, read_only=read_only)
+        path = url[len("sqlite:///"):]
+        if not path.strip():  # not silently ./xuncha.db: a path left out is a typo, not a choice
+            raise InputError(RowError("--store（或 XUNCHA_STORE）", None, None, url,
+                                      "sqlite:/// 之后的数据库文件路径，如 sqlite:///xuncha.db (a file path)"))
+        return SQLiteStore(path, create=create, read_only=read_only)
     if url.startswith(NEO4J_SCHEMES):
         from .neo4j_store import Neo4jStore
         if settings.neo4j_password is None:

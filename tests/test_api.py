@@ -419,6 +419,11 @@ def test_one_error_shape_and_bounded_lists(api):
         assert "Traceback" not in response.text and ".db" not in response.text
     details = api.call("GET", "/issues?limit=501").json()["error"]["details"]
     assert details[0]["column"] == "query.limit"
+    # a body wrapped as {"issues": [...]} where the list itself is expected: said by its shape
+    wrapped = api.call("POST", "/issues", token="editor", json={"issues": [{"issue_id": "W-1"}]})
+    assert wrapped.status_code == 422
+    [detail] = wrapped.json()["error"]["details"]
+    assert detail["column"] == "body" and "issues" in detail["value"] and "对象" in detail["value"], detail
     page = api.call("GET", "/rootcauses?all=true&limit=500").json()
     assert len(page["items"]) <= 500 and page["total"] >= len(page["items"])
 

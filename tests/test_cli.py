@@ -57,6 +57,16 @@ def test_reading_a_store_that_does_not_exist_exits_2_and_creates_nothing(tmp_pat
     assert not (tmp_path / "no").exists()
 
 
+def test_a_store_url_without_a_path_is_refused_not_taken_for_the_default(tmp_path):
+    """``sqlite:///`` with its path left out (a typo in a script) names no file: exit 2 saying
+    so, and no ./xuncha.db is created or read in its place."""
+    result = subprocess.run([sys.executable, "-m", "cli.main", "--store", "sqlite:///", "stats"], cwd=tmp_path,
+                            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 2, result.stderr
+    assert "--store（或 XUNCHA_STORE）" in result.stderr and "数据库文件路径" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "xuncha.db").exists()
+
+
 def test_reads_work_on_a_read_only_file_system(chongqing_template, tmp_path):
     """A store on a read-only mount (a CD, a locked-down share) is still readable."""
     source, mount = tmp_path / "src", tmp_path / "ro"

@@ -390,8 +390,12 @@ def test_the_key_village_list_is_proposed_adjusted_and_approved(wanzhou, tmp_pat
     on_screen = run_cli("keylist", "show", "--district", WANZHOU, store=store, env={"XUNCHA_TIMEZONE": "+08:00"})
     assert "+00:00" not in on_screen.stdout and at.strftime("%Y-%m-%d %H:%M:%S") in on_screen.stdout, on_screen.stdout
     assert {c.village_code: c.klass for c in service.classification(wanzhou, WANZHOU)} == by_indicators
-    shown = json.loads(run_cli("keylist", "show", "--district", WANZHOU, "--json", store=store).stdout)
+    shown = json.loads(run_cli("keylist", "show", "--district", WANZHOU, "--json", store=store,
+                               env={"XUNCHA_TIMEZONE": "+08:00"}).stdout)
     assert [c["action"] for c in shown["changes"]] == ["add", "remove"] and shown["approved"] is None
+    # and in the JSON beside UTC, as `history --json` gives them
+    assert shown["proposed"]["at_local"] == at.strftime("%Y-%m-%d %H:%M:%S")
+    assert all(c["at_local"] and "+00:00" not in c["at_local"] for c in shown["changes"])
     assert set(shown["against_indicators"]) == {"listed_but_ordinary", "key_but_not_listed"}
     filed = run_cli("keylist", "show", "--district", WANZHOU, "--xlsx", str(tmp_path / "名单.xlsx"), store=store)
     assert filed.returncode == 0, filed.stderr
