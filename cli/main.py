@@ -130,19 +130,32 @@ def cmd_load(args) -> int:
             summary = tables.load_table(store, args.table, args.path, show_progress=not args.json,
                                         new_category=args.new_category, new_function=args.new_function,
                                         allow_reopen=args.allow_reopen, scope=scope)
+        terms, misdated = [], None
         if args.table == "issues":
-            # A 届次 cell left blank in Excel: told now, at the load, not only at the analysis.
+            # A 届次 cell left blank in Excel, a problem dated in another term's time: told now, at
+            # the load, not only at the analysis.
             from graph import service
             without_term = service.without_term_notice(service.term_notice(store, None, scope.district)[1])
-    if without_term:  # on stderr: --json's output stays a document
-        print(without_term, file=sys.stderr)
+            terms, misdated = service.terms(store)
+    for notice in (without_term, misdated):  # on stderr: --json's output stays a document
+        if notice:
+            print(notice, file=sys.stderr)
     if args.json:
-        _print_json({"table": args.table, **summary.as_dict()})
+        _print_json({"table": args.table, **summary.as_dict(),
+                     **({"terms": [_term_json(t) for t in terms]} if terms else {})})
     else:
         if summary.source:
             print(f"读取：{summary.source['described']}")
         print(_summary_line(args.table, summary))
+        if terms:
+            print("届次：" + "；".join(f"{t['term']} {t['problems']:,} 个问题（{t['first']:%Y-%m-%d} 至 {t['last']:%Y-%m-%d}）"
+                                     for t in terms))
     return 0
+
+
+def _term_json(term: dict) -> dict:
+    """A term of ``service.terms`` as JSON: dates as ISO text."""
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in term.items()}
 
 
 def cmd_stats(args) -> int:
@@ -289,12 +302,15 @@ def cmd_rootcauses(args) -> int:
     with closing(_reading(args)) as store:
         options = _analysis_options(args, store)
         current, earlier = service.term_pair(store, options.get("term"))
+        terms, misdated = service.terms(store) if current is not None else ([], None)
         causes, notes, against = service.root_cause_report(store, **options)
         without_term = service.issues_without_term(store, options["district"]) if current is not None else 0
         # a district without a ledger is said among the notes, in place of "nothing above the threshold"
         ledgerless = service.no_ledger_note(store, options["district"]) if not causes and options["district"] else None
     if without_term:  # on stderr: --json's output stays a document
         print(service.without_term_notice(without_term), file=sys.stderr)
+    if misdated:
+        print(misdated, file=sys.stderr)
     if not causes and (args.xlsx or args.csv):  # as packages: no file of headers alone passed on as a report
         print(f"没有高于置信度阈值的根源单位，未写出 {'、'.join(p for p in (args.xlsx, args.csv) if p)}",
               file=sys.stderr)
@@ -303,18 +319,24 @@ def cmd_rootcauses(args) -> int:
             write_root_causes(causes, args.xlsx, notes)
         if args.csv:
             write_root_causes_csv(causes, args.csv)
-    if args.json:
-        for note in notes:  # on stderr: the output stays a document
-            print(note, file=sys.stderr)
-        _print_json(causes)
-        return 0
+    term_line = None
     if current is not None:
         # Without an earlier term the districts' baseline is what the analysis used (other districts,
         # or the categories' reference shares for one district): read from every pair it tested.
-        print(f"届次：{current}" + (f"（区县以本区县上届 {earlier} 为基线，乡镇(街道)以同届同级为基线，两者证据并列）"
-                                    if earlier else
-                                    "（没有更早的届次可作基线：" + (f"区县以同届{'、'.join(against)}为基线，" if against else "")
-                                    + "乡镇(街道)以同届同级为基线）"))
+        # Each term's problems beside it: a term of a few problems (a label typed apart) shows.
+        size = {t["term"]: t["problems"] for t in terms}
+        term_line = f"届次：{current}" + (
+            f"（区县以本区县上届 {earlier} 为基线，乡镇(街道)以同届同级为基线，两者证据并列；"
+            f"台账中本届 {size.get(current, 0):,} 个问题，上届 {size.get(earlier, 0):,} 个）" if earlier else
+            "（没有更早的届次可作基线：" + (f"区县以同届{'、'.join(against)}为基线，" if against else "")
+            + f"乡镇(街道)以同届同级为基线；台账中本届 {size.get(current, 0):,} 个问题）")
+    if args.json:
+        for note in ([term_line] if term_line else []) + notes:  # on stderr: the output stays a document
+            print(note, file=sys.stderr)
+        _print_json(causes)
+        return 0
+    if term_line:
+        print(term_line)
     for note in notes:
         print(note)
     if not causes:
@@ -328,6 +350,9 @@ def cmd_rootcauses(args) -> int:
         print(f"{c['rank']:>3}. {c['unit_name']} [{LEVEL_ZH[c['level']]}] {c['category']}: 得分 {c['score']:.1f}, "
               f"置信度 {c['confidence']:.4f}, 发现 {e['observed']} 个 (期望 {e['expected']:.1f}), "
               f"涉及 {e['villages_affected']} 个村(社区), 整改后复发 {e['recurrences']} 个村(社区)")
+        if e.get("baseline") == "last_term" and e.get("p_excess_vs_peers") is not None:
+            # both baselines side by side: its own last term decided, its peers' test beside it
+            print(f"     与同届其他区县相比：期望 {e['expected_vs_peers']:.1f} 个，p={e['p_excess_vs_peers']:.2g}")
         if c["reason"]:  # a pair standing on recurrence alone, and where
             print(f"     说明：{c['reason']}")
         tolerance = e.get("reference_tolerance")

@@ -200,23 +200,42 @@ ONCE_RECTIFIED = ("rectified", "closed", "reopened")
 
 # The ledger's optional 届次 column: the term of office (巡察届次) a problem was found in, any label
 # ("第十四届", "2021-2026"). The issue keeps it as a column the format does not name (its
-# ``extra``, in every store), under the header the office wrote; terms are ordered by their first
-# 发现日期 (graph.analysis.terms).
+# ``extra``, in every store), under the header the office wrote; terms are ordered by their median
+# 发现日期 (graph.analysis.root_causes.terms.order_terms).
 TERM_HEADER = "届次"
 TERM_HEADERS = (TERM_HEADER, "巡察届次", "届别")
+# Spaces a label's cells may carry anywhere (typed, pasted, Excel's full-width ones): none is part of
+# the label. "十四 届" in a few rows was a term of its own, and the latest: the analysis of 21 problems.
+TERM_SPACES = (" ", "\u3000", "\u00a0", "\t", "\r", "\n")
 
 
 def term_of(extra) -> str | None:
-    """The 届次 of an issue from its extra columns; None where the ledger has none.
+    """The 届次 of an issue from its extra columns, its spaces left out; None where the ledger has
+    none. The stores' queries read it by the same rule (``TERM_SPACES``).
 
-    >>> term_of({"巡察届次": " 第十四届 "}), term_of({}), term_of(None)
-    ('第十四届', None, None)
+    >>> term_of({"巡察届次": " 第十四届 "}), term_of({"届次": "十四\u3000届"}), term_of({}), term_of(None)
+    ('第十四届', '十四届', None, None)
     """
     for header in TERM_HEADERS:
-        value = (extra or {}).get(header)
-        if value is not None and str(value).strip():
-            return str(value).strip()
+        label = term_label((extra or {}).get(header))
+        if label:
+            return label
     return None
+
+
+def term_label(value) -> str | None:
+    """A 届次 as the ledger's rule reads it, a cell or a term asked for (``--term``, ``term=``):
+    its spaces left out; None for nothing.
+
+    >>> term_label(" 十四 届 "), term_label("  "), term_label(None)
+    ('十四届', None, None)
+    """
+    if value is None:
+        return None
+    label = str(value)
+    for space in TERM_SPACES:
+        label = label.replace(space, "")
+    return label or None
 
 # The weight of a finding in the ledger's evidence, by severity (一般 1, 较重 2, 严重 4); a value
 # outside the enumeration (none passes validation) weighs as the gravest.
@@ -425,6 +444,20 @@ def village_name_matches(given: str, statistical: str) -> bool:
 
 
 VILLAGE_SUFFIXES = ("村民委员会", "居民委员会", "村委会", "居委会")
+
+
+def short_name(name: str) -> str:
+    """The name people use (the explorer's ``short`` in api/static/ui.html is the same rule): 黄柏村 for 黄柏村村民委员会, 东方广场社区 for 东方广场社区居委会.
+
+    >>> short_name("黄柏村村民委员会"), short_name("东方广场社区居委会"), short_name("化龙桥社区工作站")
+    ('黄柏村', '东方广场社区', '化龙桥社区工作站')
+    """
+    for suffixes, noun in ((("村民委员会", "村委会"), "村"), (("居民委员会", "居委会"), "社区")):
+        for suffix in suffixes:
+            if name.endswith(suffix):
+                base = name[: -len(suffix)]
+                return base if base.endswith(noun) else base + noun
+    return name
 
 
 def parse_bool(value: Any) -> bool:

@@ -735,20 +735,24 @@ class Neo4jStore:
                           "ORDER BY i.issue_id", p=district or "")
         return [self._issue(r["i"]) for r in rows]
 
-    def term_starts(self) -> dict[str, dt.date]:
+    def term_dates(self) -> dict[str, dict[dt.date, int]]:
         # Extra columns are one JSON text (as in SQLite): the few issues naming a term header are
         # read, and the rule (graph.model.term_of) reads their label.
         rows = self._table(PUBLISHED + f"MATCH (i:Issue) WHERE i.extra IS NOT NULL AND {visible('i')} "
                            "AND any(h IN $headers WHERE i.extra CONTAINS h) "
-                           "WITH i.extra AS extra, min(i.found_on) AS first "
-                           "RETURN collect([extra, first]) AS rows", headers=[f'"{h}"' for h in TERM_HEADERS])
-        starts: dict[str, dt.date] = {}
-        for extra, first in rows:
-            term = term_of(json.loads(extra))
+                           "WITH i.extra AS extra, i.found_on AS found_on, count(*) AS n "
+                           "RETURN collect([extra, found_on, n]) AS rows", headers=[f'"{h}"' for h in TERM_HEADERS])
+        out: dict[str, dict[dt.date, int]] = {}
+        labels: dict[str, str | None] = {}
+        for extra, found_on, count in rows:
+            if extra not in labels:
+                labels[extra] = term_of(json.loads(extra))
+            term = labels[extra]
             if term is not None:
-                first = _native(first)
-                starts[term] = min(starts.get(term, first), first)
-        return starts
+                day = _native(found_on)
+                dates = out.setdefault(term, {})
+                dates[day] = dates.get(day, 0) + count
+        return out
 
     # -- analysis inputs --------------------------------------------------------------------------
     def _table(self, query: str, **params) -> list[list]:

@@ -11,11 +11,11 @@ from .analysis.gc_pause import gc_paused
 from .analysis.ledger import finding, ledger_facts_from_findings
 from .analysis.packages import build_packages
 from .analysis.root_causes import BASELINE_ZH, DEFAULT_MIN_CONFIDENCE, surface_root_causes
-from .analysis.root_causes.terms import order_terms
+from .analysis.root_causes.terms import misdated_notice, order_terms, term_summary
 from .access import EVERY_DISTRICT, Scope
 from . import open_workflow
 from .errors import InputError, NotFound, RowError
-from .model import DONE_STATUSES, Status, term_of
+from .model import DONE_STATUSES, Status, term_label, term_of
 from .store import GraphStore, LedgerFacts
 
 BULK_FROM = 100  # candidates from which their problems are read in one pass
@@ -47,7 +47,8 @@ def _surfaced(store: GraphStore, min_confidence: float, term: str | None) -> lis
 def term_pair(store: GraphStore, term: str | None = None) -> tuple[str | None, str | None]:
     """The term analysed and the one before it (None, None for a ledger without 届次); a term the
     ledger does not have is bad input."""
-    order = order_terms(store.term_starts())
+    order = order_terms(store.term_dates())
+    term = term_label(term) if term is not None else None  # "十四届 " pasted from Excel is 十四届
     if not order:
         if term is not None:
             raise InputError(RowError("所选届次 (--term, term)", None, None, term,
@@ -59,6 +60,13 @@ def term_pair(store: GraphStore, term: str | None = None) -> tuple[str | None, s
         raise InputError(RowError("所选届次 (--term, term)", None, None, term, "台账中的届次之一：" + "、".join(order)))
     at = order.index(term)
     return term, (order[at - 1] if at > 0 else None)
+
+
+def terms(store: GraphStore) -> tuple[list[dict], str | None]:
+    """The ledger's terms in order (``terms.term_summary``: problems, first and last 发现日期) and
+    what to tell of problems dated in another term's time (None where none is)."""
+    summary = term_summary(store.term_dates())
+    return summary, misdated_notice(summary)
 
 
 def issues_without_term(store: GraphStore, district: str | None = None) -> int:

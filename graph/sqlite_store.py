@@ -15,7 +15,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 import networkx as nx
 
 from .errors import DiskFull, InputError, NotSupported, StoreError, StoreMissing, StoreUnavailable
-from .model import LEDGER_PARAMETERS, TERM_HEADERS, CategoryIn, Division, DutyIn, IssueIn, IssueRecord, UnitIn
+from .model import LEDGER_PARAMETERS, TERM_HEADERS, TERM_SPACES, CategoryIn, Division, DutyIn, IssueIn, IssueRecord, UnitIn
 from . import projection
 from .store import (ApiToken, AuditEntry, Duty, Exposure, FollowUp, HintCount, Inspection, Issue, LedgerCell, LedgerFacts,
                     Progress, StatusChange, Unit, VillageCount, WriteSummary, extra_json, extras_by_id)
@@ -598,12 +598,20 @@ class SQLiteStore:
                                (lo, hi))
         return [self._issue(r) for r in rows]
 
-    def term_starts(self) -> dict[str, dt.date]:
-        # The term rule's headers, in the order graph.model.term_of reads them.
-        label = "COALESCE(" + ", ".join(f"NULLIF(TRIM(json_extract(extra, '$.\"{h}\"')), '')" for h in TERM_HEADERS) + ")"
-        rows = self.db.execute(f"SELECT {label} AS term, MIN(found_on) FROM issue WHERE extra IS NOT NULL "
-                               "GROUP BY term HAVING term IS NOT NULL")
-        return {str(term): dt.date.fromisoformat(first) for term, first in rows}
+    def term_dates(self) -> dict[str, dict[dt.date, int]]:
+        # The term rule (graph.model.term_of): its headers in its order, its spaces left out.
+        def label(header: str) -> str:
+            text = f"json_extract(extra, '$.\"{header}\"')"
+            for space in TERM_SPACES:
+                text = f"REPLACE({text}, char({ord(space)}), '')"
+            return f"NULLIF({text}, '')"
+        term = "COALESCE(" + ", ".join(label(h) for h in TERM_HEADERS) + ")"
+        rows = self.db.execute(f"SELECT {term} AS term, found_on, COUNT(*) FROM issue WHERE extra IS NOT NULL "
+                               "GROUP BY term, found_on HAVING term IS NOT NULL")
+        out: dict[str, dict[dt.date, int]] = {}
+        for term, found_on, count in rows:
+            out.setdefault(str(term), {})[dt.date.fromisoformat(found_on)] = count
+        return out
 
     def chain_graph(self, issue_id: str) -> nx.MultiDiGraph:
         return projection.chain_graph(self, issue_id)

@@ -296,9 +296,10 @@ class GraphStore(Protocol):
         ...
     def issues_in(self, area_code: str, category: str) -> list[Issue]: ...
     def issues(self, district: str | None = None) -> list[Issue]: ...
-    def term_starts(self) -> dict[str, dt.date]:
-        """The ledger's terms (its 届次 column, ``graph.model.term_of``) and each one's first 发现日期;
-        empty where the ledger has no such column."""
+    def term_dates(self) -> dict[str, dict[dt.date, int]]:
+        """The ledger's terms (its 届次 column, ``graph.model.term_of``) and each one's problems by
+        发现日期 (ordered and checked by ``graph.analysis.root_causes.terms``); empty where the ledger
+        has no such column."""
         ...
 
     # -- analysis inputs --------------------------------------------------------------------------

@@ -303,6 +303,9 @@ def test_readme_two_term_example_surfaces_the_new_causes_and_not_the_local_diffe
     district = next(c for c in causes if c["level"] == "district")
     assert district["evidence"]["baseline"] == "last_term" and district["evidence"]["p_excess_vs_peers"] is not None
     assert district["evidence"]["baseline_zh"] == "本区县上一届"
+    # both baselines side by side in the plain output too: its own last term decided, its peers beside
+    peers = f"与同届其他区县相比：期望 {district['evidence']['expected_vs_peers']:.1f} 个"
+    assert peers in plain.stdout and "台账中本届 " in plain.stdout.splitlines()[0]
     # The reports say which term and against what: a term's report is not read as another's
     assert run_cli("rootcauses", "--csv", str(tmp_path / "根源.csv"), store=store).returncode == 0
     with open(tmp_path / "根源.csv", encoding="utf-8-sig", newline="") as f:
@@ -364,6 +367,88 @@ def test_readme_two_term_example_surfaces_the_new_causes_and_not_the_local_diffe
         whole, own, elsewhere = page(None), page(blank_district), page(other)
     assert (whole["term"], whole["issues_without_term"]) == ("第2届", 3) and "3 条问题没有填写“届次”" in whole["notice"]
     assert own["issues_without_term"] == 3 and (elsewhere["issues_without_term"], elsewhere["notice"]) == (0, None)
+
+
+@pytest.mark.slow
+def test_an_offices_slips_in_the_term_column_do_not_change_the_terms_and_a_root_left_standing_is_said(
+        chongqing_template, tmp_path):
+    """Found by an office's trial of the README's two terms, saved from Excel as GBK:
+
+    * one 第2届 problem dated years early (2017-01-05, in 第1届's time) put 第2届 first, and the
+      analysis of "the latest term" was 第1届's with nothing found: terms are ordered by their
+      median 发现日期, and the problem is said at the load and beside the analysis;
+    * 21 problems under "第2 届" (a space typed inside) were a term of their own, the latest, and
+      its analysis had 21 problems: a label's spaces are no part of it;
+    * a district root of the last term that this term neither raised nor lowered was listed under
+      --all with no word: it says it surfaced last term and did not fall, to be checked;
+    * ``term=第2届 `` over the API was refused where the CLI took it."""
+    import csv
+    db = tmp_path / "office.db"
+    shutil.copy(chongqing_template, db)
+    store = f"sqlite:///{db}"
+    scope = [a for d in ("500101", "500102", "500103", "500110") for a in ("--district", d)]
+    assert run_cli("generate", "scenario", *scope, "--terms", "2", "--spread", "0.02", "--every-round", "--seed", "4",
+                   "--out", str(tmp_path / "两届"), store=store).returncode == 0
+    for table in ("units", "duties"):
+        assert run_cli("load", table, str(tmp_path / "两届" / f"{table}.csv"), store=store).returncode == 0
+    with open(tmp_path / "两届" / "issues.csv", encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    found = next(c for c in rows[0] if rows[0][c][:4].isdigit() and rows[0][c][4:5] == "-")  # 发现日期, in the header's language
+    latest = [r for r in rows if r["届次"] == "第2届"]
+    latest[0][found] = "2017-01-05"
+    for row in latest[1:22]:
+        row["届次"] = "第2 届"
+    with open(tmp_path / "台账.csv", "w", encoding="gbk", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    loaded = run_cli("load", "issues", str(tmp_path / "台账.csv"), store=store)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "届次 第2届 有 1 个问题的发现日期早于" in loaded.stderr and "请核对" in loaded.stderr
+    assert f"第2届 {len(latest):,} 个问题（2017-01-05 至" in loaded.stdout and "第2 届" not in loaded.stdout
+    plain = run_cli("rootcauses", store=store)
+    assert plain.stdout.startswith("届次：第2届（区县以本区县上届 第1届 为基线") and "请核对" in plain.stderr
+    truth = json.loads((tmp_path / "两届" / "truth.json").read_text(encoding="utf-8"))["root_causes"]
+    read = run_cli("rootcauses", "--json", store=store)
+    causes = json.loads(read.stdout)
+    assert {(c["area_code"], c["category"]) for c in causes} == {(t["area_code"], t["category"]) for t in truth}
+    assert "届次：第2届（区县以本区县上届 第1届" in read.stderr  # --json says which term, on stderr
+    # An earlier term that had the same roots (the second term's problems five years before): the
+    # district's root stands as it was, in a store of those two terms
+    second = [dict(r, 届次="第2届") for r in rows if r["届次"].replace(" ", "") == "第2届" and r[found] != "2017-01-05"]
+    first_id = next(iter(rows[0]))
+    before = [dict(r, 届次="第1届", **{found: str(int(r[found][:4]) - 5) + r[found][4:], first_id: r[first_id] + "-1"})
+              for r in second]
+    with open(tmp_path / "两届同根.csv", "w", encoding="utf-8-sig", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(before + second)
+    shutil.copy(chongqing_template, tmp_path / "same.db")
+    same = f"sqlite:///{tmp_path / 'same.db'}"
+    for table, path in (("units", tmp_path / "两届" / "units.csv"), ("duties", tmp_path / "两届" / "duties.csv"),
+                        ("issues", tmp_path / "两届同根.csv")):
+        assert run_cli("load", table, str(path), store=same).returncode == 0
+    every = json.loads(run_cli("rootcauses", "--all", "--level", "district", "--json", store=same).stdout)
+    district = next(t for t in truth if t["level"] == "district")
+    standing = next(c for c in every if (c["area_code"], c["category"]) == (district["area_code"], district["category"]))
+    assert not standing["surfaced"] and standing["evidence"]["last_term"] == "第1届"
+    assert standing["reason"].startswith("上届已作为根源浮现") and "没有明显减少" in standing["reason"], standing["reason"]
+    # over the API, the term as pasted from Excel, and the slip told to a caller who sees the whole ledger
+    from fastapi.testclient import TestClient
+    from api.main import create_app
+    from graph import open_store
+    from graph.access import create_token
+    from graph.settings import Settings
+    opened = open_store(store)
+    tokens = {scope: create_token(opened, "analyst", scope)[0] for scope in (None, "500101")}
+    opened.close()
+    with TestClient(create_app(Settings(XUNCHA_STORE=store))) as client:
+        def page(scope, **query):
+            return client.get("/rootcauses", params=query, headers={"Authorization": f"Bearer {tokens[scope]}"})
+        pasted = page(None, term="第2届 ")
+        assert pasted.status_code == 200 and pasted.json()["term"] == "第2届"
+        assert "请核对" in pasted.json()["notice"]
+        assert page("500101").json()["notice"] is None  # counted over every district: not a district's to read
 
 
 @pytest.mark.slow

@@ -70,14 +70,14 @@ def test_an_update_that_does_not_carry_the_term_keeps_it(any_store, tmp_path):
     header = ISSUE_HEADER + ["届次", "备注"]
     load_table(any_store, "issues", write_csv(tmp_path / "first.csv", header, [
         issue_row("Q1") + ["第1届", "首次"], issue_row("Q2") + ["第1届", ""]]))
-    assert len(any_store.term_starts()) == 1
+    assert len(any_store.term_dates()) == 1
     closed = write_csv(tmp_path / "closed.csv", ISSUE_HEADER, [
         issue_row("Q1", status="closed", closed_on="2024-05-01"), issue_row("Q2")])
     assert load_table(any_store, "issues", closed).updated == 1
     assert any_store.issue("Q1").status == "closed"
     assert {i: any_store.issue(i).extra for i in ("Q1", "Q2")} == {"Q1": {"届次": "第1届", "备注": "首次"},
                                                                   "Q2": {"届次": "第1届"}}
-    assert len(any_store.term_starts()) == 1
+    assert len(any_store.term_dates()) == 1
     # what the row carries replaces the stored value; a blank cell keeps it
     renamed = write_csv(tmp_path / "renamed.csv", header, [issue_row("Q1", status="closed", closed_on="2024-05-01")
                                                            + ["第2届", ""]])
@@ -157,8 +157,8 @@ def test_both_stores_give_identical_answers(neo4j_store, tmp_path, shape):
         for field in ("cells", "exposure", "hints", "units", "duties", "categories", "names"):
             assert getattr(facts[0], field) == getattr(facts[1], field), field
         assert stores[0].counts() == stores[1].counts()
-        assert stores[0].term_starts() == stores[1].term_starts()
-        assert len(stores[0].term_starts()) == LEDGER_SHAPES[shape].get("terms", 0)
+        assert stores[0].term_dates() == stores[1].term_dates()
+        assert len(stores[0].term_dates()) == LEDGER_SHAPES[shape].get("terms", 0)
         ranked = [service.root_causes(s, include_all=True) for s in stores]
         assert ranked[0] == ranked[1]
         assert any(c["surfaced"] for c in ranked[0])

@@ -79,10 +79,15 @@ def _notes(store, cache, caller, district, level, min_confidence, term=None) -> 
 
 
 def _term_notice(store, cache, caller, district, term):
-    """The term analysed and the problems without a 届次 in the caller's scope, once per data version."""
+    """The term analysed, the problems without a 届次 in the caller's scope, and what to tell of
+    problems dated in another term's time, once per data version."""
     district = scoped_district(store, caller, district, cache)
-    return cache.analysis.get(store, ("term_notice", district, term),
-                              lambda: service.term_notice(store, term, district))
+
+    def notice():
+        current, without_term = service.term_notice(store, term, district)
+        # counted over the whole ledger: told only to a caller who sees all of it
+        return current, without_term, service.terms(store)[1] if current is not None and district is None else None
+    return cache.analysis.get(store, ("term_notice", district, term), notice)
 
 
 @router.get("/rootcauses", response_model=RootCausePage, summary="上级根源单位（含证据），分页")
@@ -95,13 +100,14 @@ async def rootcauses(store: StoreDep, cache: CacheDep, caller: Analyst,
                                               description="届次（台账“届次”列；默认最近一届，以上一届为基线）"),
                      limit: int = Limit, offset: int = Offset):
     # one read (one thread hop on Neo4j): the analysis's key and the term's notice
-    key, (analysed, without_term) = await run_read(store, lambda: (
+    key, (analysed, without_term, misdated) = await run_read(store, lambda: (
         _causes_key(store, cache, caller, district, level, min_confidence, all, term),
         _term_notice(store, cache, caller, district, term)))
     causes = await cache.analysis.aget(store, *key)
     notes = await run_read(store, lambda: _notes(store, cache, caller, district, level, min_confidence, term))
     return {"items": causes[offset:offset + limit], "total": len(causes), "limit": limit, "offset": offset,
-            "term": analysed, "issues_without_term": without_term, "notice": service.without_term_notice(without_term),
+            "term": analysed, "issues_without_term": without_term,
+            "notice": "\n".join(n for n in (service.without_term_notice(without_term), misdated) if n) or None,
             "notes": notes}
 
 

@@ -6,6 +6,7 @@ reasons looks like a cause; against its own history it does not, and a cause new
 from __future__ import annotations
 
 import datetime as dt
+import math
 import warnings
 from dataclasses import dataclass
 from typing import Mapping
@@ -21,13 +22,72 @@ from .tally import Tally
 from .tests import excess_moments, kind_weighted_moments, recurrence_p_values
 
 
-def order_terms(first_found: Mapping[str, dt.date]) -> list[str]:
-    """Terms (届次 labels, any text) from the earliest to the latest, by their first 发现日期.
+def _median(dates: Mapping[dt.date, int]) -> dt.date:
+    """The median 发现日期 of a term's problems (the lower one of an even count)."""
+    half, seen = (sum(dates.values()) + 1) // 2, 0
+    for day in sorted(dates):
+        seen += dates[day]
+        if seen >= half:
+            return day
+    raise ValueError("a term without problems")
 
-    >>> order_terms({"第十四届": dt.date(2022, 3, 1), "第十三届": dt.date(2017, 4, 2)})
+
+def order_terms(dates: Mapping[str, Mapping[dt.date, int]]) -> list[str]:
+    """Terms (届次 labels, any text) from the earliest to the latest, by the median 发现日期 of their
+    problems (``dates``: each term's problems by date, ``GraphStore.term_dates``). Not by the first:
+    one problem dated years early (a typo in Excel) put the latest term first.
+
+    >>> d = dt.date
+    >>> order_terms({"第十四届": {d(2022, 3, 1): 40, d(2017, 1, 5): 1}, "第十三届": {d(2017, 4, 2): 30}})
     ['第十三届', '第十四届']
     """
-    return sorted(first_found, key=lambda t: (first_found[t], t))
+    medians = {term: _median(by_date) for term, by_date in dates.items() if by_date}
+    return sorted(medians, key=lambda t: (medians[t], t))
+
+
+def term_summary(dates: Mapping[str, Mapping[dt.date, int]]) -> list[dict]:
+    """Each term in order: its label, problems, first and last 发现日期, and how many of its problems
+    are dated in a neighbouring term's time (past the midpoint between the two terms' medians):
+    a 届次 or a 发现日期 to check, said at the load and beside the analysis.
+
+    >>> d = dt.date
+    >>> [(t["term"], t["problems"], t["misdated"]) for t in term_summary(
+    ...     {"十四届": {d(2023, 3, 1): 40, d(2017, 1, 5): 1}, "十三届": {d(2018, 4, 2): 30, d(2024, 5, 1): 2}})]
+    [('十三届', 32, 2), ('十四届', 41, 1)]
+    """
+    order = order_terms(dates)
+    medians = [_median(dates[t]) for t in order]
+    out = []
+    for i, term in enumerate(order):
+        low = medians[i - 1] + (medians[i] - medians[i - 1]) / 2 if i > 0 else None
+        high = medians[i] + (medians[i + 1] - medians[i]) / 2 if i + 1 < len(order) else None
+        by_date = dates[term]
+        misdated = sum(n for day, n in by_date.items() if (low is not None and day < low)
+                       or (high is not None and day > high))
+        out.append({"term": term, "problems": sum(by_date.values()), "first": min(by_date), "last": max(by_date),
+                    "misdated": misdated, "after": low, "before": high})
+    return out
+
+
+def misdated_notice(summary: list[dict]) -> str | None:
+    """What the CLI (on stderr) and the API (``notice``) say of problems dated in another term's time.
+
+    >>> d = dt.date
+    >>> misdated_notice([{"term": "十三届", "misdated": 0}, {"term": "十四届", "misdated": 1, "after": d(2020, 9, 1),
+    ...                   "before": None}]).split("：请核对")[0]
+    '注意：届次 十四届 有 1 个问题的发现日期早于 2020-09-01，落在相邻一届的时间内'
+    """
+    parts = []
+    for t in summary:
+        if not t["misdated"]:
+            continue
+        bounds = "、".join(b for b in ((f"早于 {t['after']:%Y-%m-%d}" if t.get("after") else ""),
+                                       (f"晚于 {t['before']:%Y-%m-%d}" if t.get("before") else "")) if b)
+        parts.append(f"届次 {t['term']} 有 {t['misdated']} 个问题的发现日期{bounds.replace('、', '或')}")
+    if not parts:
+        return None
+    return ("注意：" + "；".join(parts) + "，落在相邻一届的时间内：请核对这些问题的“届次”和“发现日期” "
+            "(problems dated in another term's time)")
 
 
 @dataclass
@@ -252,7 +312,8 @@ def tell_terms_apart(candidates: list[Candidate], earlier: list[Candidate], min_
     * **persisting** (上届已存在): above its peers in both terms and surfaced as a root cause last
       term — a root the last term's rectification did not remove. A township is surfaced for it
       (its peers decide); a district no higher than its own last term is not surfaced again as
-      this term's cause, and says so;
+      this term's cause, and says so; one surfaced last term that this term shows above neither its
+      history nor its peers says whether it fell, to be checked, not read as fixed;
     * **a local difference that was always there** (本地长期差异): above its peers in both terms,
       not surfaced last term (the spread between districts allowed it), not above its own
       history: not surfaced.
@@ -264,7 +325,7 @@ def tell_terms_apart(candidates: list[Candidate], earlier: list[Candidate], min_
             continue
         then = before.get((c.level, c.area_code, c.category))
         raised_then = then is not None and (then.surfaced or (then.p_excess is not None and then.p_excess <= alpha))
-        p_then = f"上届 p={_sig(then.p_excess):g}" if then is not None and then.p_excess is not None else "上届无检验"
+        p_then = f"上届 p={_sig(then.p_excess):.2g}" if then is not None and then.p_excess is not None else "上届无检验"
         p_own = c.evidence.get("p_excess_vs_last_term")
         counts = (f"上届 {c.evidence['last_term_observed']} 个（共 {c.evidence['last_term_problems']} 个问题），"
                   f"本届 {c.observed} 个")
@@ -275,11 +336,19 @@ def tell_terms_apart(candidates: list[Candidate], earlier: list[Candidate], min_
             elif c.surfaced:
                 note = f"本届整改后复发比上届明显增多（{counts}）"
             elif p_peers is not None and p_peers <= alpha and then is not None and then.surfaced:
-                note = (f"上届已存在、本届仍在：上届已作为根源浮现（{p_then}），本届仍高于其他区县（p={p_peers:g}），"
+                note = (f"上届已存在、本届仍在：上届已作为根源浮现（{p_then}），本届仍高于其他区县（p={p_peers:.2g}），"
                         f"与上届相比没有增加（{counts}）：根源未整改到位，不作为本届新根源")
             elif p_peers is not None and p_peers <= alpha and raised_then:
-                note = (f"本地长期差异：本届和上届都高于其他区县（{p_then}，本届 p={p_peers:g}），"
+                note = (f"本地长期差异：本届和上届都高于其他区县（{p_then}，本届 p={p_peers:.2g}），"
                         f"与本区县上届相比没有增加（{counts}），不作为本届根源")
+            elif then is not None and then.surfaced:
+                # a root of the last term that this term shows neither above its history nor above its
+                # peers at the level: not a cause of this term, but not one to read as fixed either
+                fell = c.observed < c.expected - 2 * math.sqrt(max(c.expected, 1.0))
+                peers = f"本届与其他区县相比 p={p_peers:.2g}，未达显著" if p_peers is not None else "本届没有同届比较"
+                note = (f"上届已作为根源浮现（{p_then}）；本届" + ("比上届明显减少" if fell else "与上届相比没有明显减少")
+                        + f"（{counts}，按上届比例期望 {c.expected:.1f} 个），{peers}"
+                        + ("：整改可能见效，请核实" if fell else "：根源可能未整改到位，请核实"))
             else:
                 continue
         elif c.surfaced:
