@@ -9,7 +9,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from graph import GraphStore, Settings, service
-from graph.access import Scope, allows
+from graph.access import ROLE_ZH, Scope, allows
 from graph.errors import Forbidden, NotFound, Unauthorized
 from graph.model import DISTRICT_CODE_OR_NAME
 from graph.store import ApiToken
@@ -86,7 +86,7 @@ def role(needed: str):
     """A dependency that admits tokens of at least this role."""
     async def check(caller: Annotated[Caller, Depends(_caller)]) -> Caller:
         if not allows(caller.token.role, needed):
-            raise Forbidden(f"需要{needed}及以上角色 (role {needed} or higher required)")
+            raise Forbidden(f"需要“{ROLE_ZH[needed]}”及以上角色 (role {needed} or higher required)")
         return caller
     check.__name__ = f"role_{needed}"
     return check

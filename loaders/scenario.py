@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from graph.errors import InputError
-from graph.model import DUTY_ORDER, TERM_HEADER, CategoryIn, DutyType, Division, Severity, Status
+from graph.model import DUTY_ORDER, TERM_HEADER, CategoryIn, DutyType, Division, Severity, Status, short_name
 from graph.store import GraphStore
 
 from .catalog import CATALOG_DIR, catalog_units, default_categories
@@ -178,20 +178,6 @@ class _Pick:
 
     def __call__(self, rng: random.Random):
         return self.population[bisect.bisect(self.cumulative, rng.random() * self.total, 0, self.last)]
-
-
-def short_name(name: str) -> str:
-    """The name people use: 黄柏村 for 黄柏村村民委员会, 东方广场社区 for 东方广场社区居委会.
-
-    >>> short_name("黄柏村村民委员会"), short_name("东方广场社区居委会"), short_name("化龙桥社区工作站")
-    ('黄柏村', '东方广场社区', '化龙桥社区工作站')
-    """
-    for suffixes, noun in ((("村民委员会", "村委会"), "村"), (("居民委员会", "居委会"), "社区")):
-        for suffix in suffixes:
-            if name.endswith(suffix):
-                base = name[: -len(suffix)]
-                return base if base.endswith(noun) else base + noun
-    return name
 
 
 def _primary_function(duties: list[dict], category: str, level: str) -> str | None:

@@ -59,9 +59,11 @@ class Page:
     """A page (in a context of its own: a new tab with no session) that records console errors and
     refuses (and records) every outside request."""
 
-    def __init__(self, browser):
+    def __init__(self, browser, enforce_policy: bool = False):
+        # Playwright polls a string predicate with eval, which the explorer's Content-Security-Policy
+        # (no eval) refuses: the walks run without the policy; the test of the policy runs with it.
         self.context = browser.new_context(viewport={"width": 1400, "height": 900}, device_scale_factor=1,
-                                           accept_downloads=True)
+                                           accept_downloads=True, bypass_csp=not enforce_policy)
         self.page = self.context.new_page()
         self.errors, self.outside = [], []
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
@@ -452,4 +454,88 @@ def test_a_district_token_sees_only_its_district_at_every_step(browser, served):
         refused += 1
         p.evaluate("document.getElementById('status').className = ''")
     page.check(expected_errors=refused)
+    page.close()
+
+
+def test_a_crafted_link_never_sends_the_token_elsewhere_and_a_view_cannot_reach_it(browser, served):
+    """Found by a trial of the explorer: a shared link's state names a view's address, and a link
+    naming another site (``#v=view&path=http://elsewhere/…``) had the explorer send its token there
+    and frame the answer as its own page, whose script then read the token. Only this server's own
+    views are opened; a view is framed in a sandbox (its script draws it but cannot reach the
+    explorer or its token) and exports on the explorer's buttons; the page's policy allows
+    connections to this server only."""
+    import urllib.request
+    from urllib.parse import quote
+    base = served["url"]
+    with urllib.request.urlopen(f"{base}/ui") as answer:
+        assert "connect-src 'self'" in answer.headers["Content-Security-Policy"]
+    page = Page(browser, enforce_policy=True)   # the list, the view and its export work under the policy
+    p = page.page
+    sent = []
+    p.on("request", lambda r: sent.append(r.url) if r.headers.get("authorization") else None)
+    log_in(page, f"{base}/ui", served["tokens"]["analyst"])
+    p.wait_for_selector("#causes tbody tr")
+    for path in ("http://attacker.invalid/steal", "//attacker.invalid/steal", "/ui/rootcauses", "/views/../me"):
+        p.evaluate("document.getElementById('status').className = ''")
+        p.evaluate(f"location.hash = {json.dumps('v=view&path=' + quote(path, safe=''))}")
+        p.wait_for_function("document.getElementById('status').className === 'error'")
+        assert "链接中的" in p.inner_text("#status"), path
+    assert page.outside == [] and all(u.startswith(base + "/") for u in sent), sent
+    # The explorer's own view of a unit: drawn in a sandboxed frame that cannot read the explorer
+    issue = next(i for i in served["scenario"].issues if i["village_code"].startswith(WANZHOU))
+    unit = f"{issue['village_code'][:9]}-civil_affairs"
+    p.evaluate(f"location.hash = {json.dumps('v=view&path=' + quote('/views/unit/' + unit, safe=''))}")
+    p.wait_for_selector(".pane iframe[sandbox]")
+    frame = p.frame_locator(".pane iframe[sandbox]")
+    frame.locator("body[data-rendered=true]").wait_for(timeout=15000)
+    view = next(f for f in p.frames if f.parent_frame is not None)
+    assert view.evaluate("() => { try { return window.parent.sessionStorage.length >= 0 ? 'reached' : ''; }"
+                         " catch (e) { return 'refused'; } }") == "refused"
+    with p.expect_download() as download:
+        p.click("#json")   # the explorer's button asks the framed view to export itself
+    shown = json.loads(saved(download.value).read_text(encoding="utf-8"))
+    assert shown["nodes"] and any(n["id"] == unit or unit in str(n) for n in shown["nodes"])
+    page.check()
+    page.close()
+
+
+def test_the_walk_to_a_root_cause_and_its_village_by_keyboard_alone_in_a_narrow_window(browser, served):
+    """Found by a trial of the explorer: without a mouse the list was a dead end (its rows, headers,
+    tabs and the side tree's villages took no focus), and at a phone's width (390 px) the side
+    panel left the views 60 px and a cause's map no height at all. Here the analyst tabs to a root
+    cause, opens it with Enter, opens a village of its map from the side tree with Enter, and
+    closes that tab with Enter on its ×; each map has room to be read."""
+    page = Page(browser)
+    p = page.page
+    p.set_viewport_size({"width": 390, "height": 800})
+    log_in(page, f"{served['url']}/ui", served["tokens"]["analyst"])
+    p.wait_for_selector("#causes tbody tr")
+    assert p.evaluate("document.querySelector('#panes').getBoundingClientRect().width") >= 350
+
+    def tab_to(selector: str, limit: int = 80) -> None:
+        for _ in range(limit):
+            p.keyboard.press("Tab")
+            if p.evaluate(f"document.activeElement.matches({json.dumps(selector)})"):
+                return
+        raise AssertionError(f"{selector} is not reached by Tab")
+
+    tab_to("#causes tbody tr")
+    p.keyboard.press("Enter")
+    p.wait_for_selector(".pane[data-kind=map][data-drawn]")
+    box = p.evaluate("(() => { const r = xunchaUi.active().box.getBoundingClientRect(); return [r.width, r.height]; })()")
+    assert box[0] >= 350 and box[1] >= 300, box
+    tab_to("#groups summary", limit=200)
+    if not p.evaluate("document.activeElement.parentElement.open"):
+        p.keyboard.press("Enter")   # the township's villages, opened as a click would
+    tab_to("#groups a[data-code]", limit=40)
+    village = p.evaluate("document.activeElement.dataset.code")
+    p.keyboard.press("Enter")   # shown on the map; the panel offers its problems
+    p.wait_for_function(f"document.getElementById('details').textContent.length > 0")
+    p.evaluate(f"location.hash = 'v=village&code={village}'")
+    p.wait_for_selector(".pane[data-kind=village]:not([hidden])")
+    opened = p.evaluate("document.querySelectorAll('#tabs .tab').length")
+    p.focus("#tabs .tab:last-child .close")
+    p.keyboard.press("Enter")
+    p.wait_for_function(f"document.querySelectorAll('#tabs .tab').length === {opened - 1}")
+    page.check()
     page.close()

@@ -26,7 +26,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pyvis.network import Network
 
 from graph.analysis.chains import responsibility_chain
-from graph.model import LEVEL_ZH, NODE_KIND_ZH, OPEN_STATUSES, DutyType, Severity, Status
+from graph.model import LEVEL_ZH, NODE_KIND_ZH, OPEN_STATUSES, DutyType, Severity, Status, short_name
 
 HERE = Path(__file__).parent
 MAX_NODES = 400
@@ -191,7 +191,7 @@ def _layered(view: View, graph: nx.MultiDiGraph, area: str, villages: list[str],
             x, y = cx + radius * math.cos(angle), cy + radius * math.sin(angle)
             attrs = graph.nodes[v]
             total = sum(problems.get(v, Counter()).values())
-            view.node(v, attrs["name"].replace("村民委员会", "村").replace("居民委员会", ""), "village",
+            view.node(v, short_name(attrs["name"]), "village",
                       f"{attrs['name']}\n代码 {v}\n问题 {total} 个", LEVEL_COLOR["village"], x, y,
                       size=6 + min(total, 24))
             view.edge(center, v)
@@ -321,7 +321,7 @@ def root_cause_view(graph: nx.MultiDiGraph, cause: dict, package: dict | None = 
             for i in found[:3]:
                 tip += f"\n· {i.get('description') or i.get('issue_id')}（{Status(i['status']).zh}）"
             turn = angle + 2 * math.pi * j / max(len(members), 1)
-            view.node(v, a["name"].replace("村民委员会", "村").replace("居民委员会", ""), "village", tip,
+            view.node(v, short_name(a["name"]), "village", tip,
                       STATUS_COLOR["open"] if open_n else STATUS_COLOR["rectified"],
                       tx + ring * math.cos(turn), ty + ring * math.sin(turn), size=8 + min(len(found), 20),
                       legend="村(社区)：仍有未整改" if open_n else "村(社区)：已整改")

@@ -52,7 +52,8 @@ def build_packages(causes: list[dict], issues: dict, names: dict[str, str], town
     as_of : datetime.date, optional
         The report's date (default: today). Due dates count from it: a package printed today never
         asks for work "before" a date already past. A village's own due date from the ledger is kept
-        while it is still ahead; a passed one is flagged ``overdue``.
+        while it is still ahead; a passed one is flagged ``overdue`` (``overdue_since`` that date) and
+        the village gets a new one from ``as_of``.
 
     Returns
     -------
@@ -101,6 +102,8 @@ def build_packages(causes: list[dict], issues: dict, names: dict[str, str], town
                 "responsible_units": [{"unit_id": f"{village}-village_committee", "unit_name": "村(社区)“两委”",
                                        "duty": "primary", "duty_zh": DutyType.PRIMARY.zh}] + units,
                 "due_on": due.isoformat(), "overdue": overdue,
+                # the ledger's deadline that passed: a new one counts from the report's date
+                "overdue_since": ledger_due.isoformat() if overdue else None,
                 "issues": [{"issue_id": i.issue_id, "description": i.description, "severity": i.severity,
                             "severity_zh": Severity(i.severity).zh, "status": i.status, "status_zh": Status(i.status).zh,
                             "found_on": i.found_on.isoformat(), "due_on": i.due_on.isoformat() if i.due_on else None,
