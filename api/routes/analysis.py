@@ -82,12 +82,12 @@ def _term_notice(store, cache, caller, district, term):
     """The term analysed, the problems without a 届次 in the caller's scope, and what to tell of
     problems dated in another term's time, once per data version."""
     district = scoped_district(store, caller, district, cache)
+    whole = caller.district is None  # counted over the whole ledger: told only to a caller who sees all of it
 
     def notice():
         current, without_term = service.term_notice(store, term, district)
-        # counted over the whole ledger: told only to a caller who sees all of it
-        return current, without_term, service.terms(store)[1] if current is not None and district is None else None
-    return cache.analysis.get(store, ("term_notice", district, term), notice)
+        return current, without_term, service.terms(store)[1] if current is not None and whole else None
+    return cache.analysis.get(store, ("term_notice", district, term, whole), notice)
 
 
 @router.get("/rootcauses", response_model=RootCausePage, summary="上级根源单位（含证据），分页")

@@ -228,8 +228,8 @@ def recurrence_alone_note(c: Candidate, tally: Tally, d: int, j: int, district_b
     by_count = sorted(rows.tolist(), key=lambda t: (-tally.recurred[t, j], tally.townships[t]))
     names = {t.area_code: t.area_name for t in inside.get((c.area_code, c.category), [])}
     total = int(tally.recurred[rows, j].sum())
-    head = (f"仅凭整改后复发成立：问题数 {c.observed} 个，期望 {c.expected:.1f} 个，超出检验 p={_sig(c.p_excess):g}；"
-            f"复发检验 p={_sig(c.p_recurrence or 1.0):g}")
+    head = (f"仅凭整改后复发成立：问题数 {c.observed} 个，期望 {c.expected:.1f} 个，超出检验 p={_sig(c.p_excess):.2g}；"
+            f"复发检验 p={_sig(c.p_recurrence or 1.0):.2g}")
     for size in range(1, min(CONCENTRATED_MAX, len(rows) - 1) + 1):
         chosen = [t for t in by_count[:size] if tally.recurred[t, j] > 0]
         if len(chosen) < size:
@@ -239,7 +239,7 @@ def recurrence_alone_note(c: Candidate, tally: Tally, d: int, j: int, district_b
             held = int(tally.recurred[chosen, j].sum())
             where = "、".join(names.get(tally.townships[t], tally.townships[t]) for t in chosen)
             return (f"{head}；复发集中于 {where}（{total} 个复发村中 {held} 个，其余乡镇(街道)复发检验 "
-                    f"p={_sig(rest_rec) if not np.isnan(rest_rec) else 1:g}）")
+                    f"p={_sig(rest_rec) if not np.isnan(rest_rec) else 1:.2g}）")
     return f"{head}；复发分布于本区县多个乡镇(街道)"
 
 

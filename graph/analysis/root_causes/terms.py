@@ -45,49 +45,83 @@ def order_terms(dates: Mapping[str, Mapping[dt.date, int]]) -> list[str]:
     return sorted(medians, key=lambda t: (medians[t], t))
 
 
+def _quantile(dates: Mapping[dt.date, int], q: float) -> dt.date:
+    """The date below which a share ``q`` of a term's problems were found."""
+    at, seen = q * sum(dates.values()), 0
+    for day in sorted(dates):
+        seen += dates[day]
+        if seen >= at:
+            return day
+    return max(dates)
+
+
+# A term with fewer problems than this share of the largest term's is said apart (a label typed
+# differently in a few rows makes a term of its own, and the latest one is analysed by default).
+SMALL_TERM = 0.01
+# A problem of one term dated inside the central 80 % of its neighbour's dates is in that term's time.
+CORE = (0.1, 0.9)
+
+
 def term_summary(dates: Mapping[str, Mapping[dt.date, int]]) -> list[dict]:
-    """Each term in order: its label, problems, first and last 发现日期, and how many of its problems
-    are dated in a neighbouring term's time (past the midpoint between the two terms' medians):
-    a 届次 or a 发现日期 to check, said at the load and beside the analysis.
+    """Each term in order: its label, problems, first and last 发现日期, whether it is small beside
+    the largest term (``SMALL_TERM``), and how many of its problems are dated inside a neighbouring
+    term's time (its central 80 %: a term that runs a few weeks into the next, or one still in
+    progress, is not taken for a slip); small terms are neither checked nor checked against.
 
     >>> d = dt.date
-    >>> [(t["term"], t["problems"], t["misdated"]) for t in term_summary(
-    ...     {"十四届": {d(2023, 3, 1): 40, d(2017, 1, 5): 1}, "十三届": {d(2018, 4, 2): 30, d(2024, 5, 1): 2}})]
-    [('十三届', 32, 2), ('十四届', 41, 1)]
+    >>> [(t["term"], t["problems"], t["misdated"], t["small"]) for t in term_summary(
+    ...     {"十四届": {d(2023, 3, 1): 40, d(2024, 3, 1): 40, d(2017, 1, 5): 1},
+    ...      "十三届": {d(2017, 4, 2): 30, d(2019, 4, 2): 30, d(2021, 12, 20): 30, d(2023, 9, 1): 2}})]
+    [('十三届', 92, 2, False), ('十四届', 81, 1, False)]
     """
     order = order_terms(dates)
-    medians = [_median(dates[t]) for t in order]
+    largest = max((sum(dates[t].values()) for t in order), default=0)
+    small = {t for t in order if sum(dates[t].values()) < SMALL_TERM * largest}
+    checked = [t for t in order if t not in small]
+    core = {t: (_quantile(dates[t], CORE[0]), _quantile(dates[t], CORE[1])) for t in checked}
     out = []
-    for i, term in enumerate(order):
-        low = medians[i - 1] + (medians[i] - medians[i - 1]) / 2 if i > 0 else None
-        high = medians[i] + (medians[i + 1] - medians[i]) / 2 if i + 1 < len(order) else None
+    for term in order:
         by_date = dates[term]
-        misdated = sum(n for day, n in by_date.items() if (low is not None and day < low)
-                       or (high is not None and day > high))
+        misdated, after, before = 0, None, None
+        if term in checked:
+            i = checked.index(term)
+            after = core[checked[i - 1]][1] if i > 0 else None               # the earlier term's late core
+            before = core[checked[i + 1]][0] if i + 1 < len(checked) else None  # the later term's early core
+            misdated = sum(n for day, n in by_date.items() if (after is not None and day < after)
+                           or (before is not None and day > before))
         out.append({"term": term, "problems": sum(by_date.values()), "first": min(by_date), "last": max(by_date),
-                    "misdated": misdated, "after": low, "before": high})
+                    "small": term in small, "misdated": misdated, "after": after, "before": before})
     return out
 
 
 def misdated_notice(summary: list[dict]) -> str | None:
-    """What the CLI (on stderr) and the API (``notice``) say of problems dated in another term's time.
+    """What the CLI (on stderr) and the API (``notice``) say of problems dated in another term's
+    time, and of terms much smaller than the others.
 
     >>> d = dt.date
-    >>> misdated_notice([{"term": "十三届", "misdated": 0}, {"term": "十四届", "misdated": 1, "after": d(2020, 9, 1),
-    ...                   "before": None}]).split("：请核对")[0]
+    >>> misdated_notice([{"term": "十三届", "misdated": 0, "problems": 30, "small": False},
+    ...                  {"term": "十四届", "misdated": 1, "after": d(2020, 9, 1), "before": None, "problems": 41,
+    ...                   "small": False}]).split("：请核对")[0]
     '注意：届次 十四届 有 1 个问题的发现日期早于 2020-09-01，落在相邻一届的时间内'
+    >>> misdated_notice([{"term": "第2届", "misdated": 0, "problems": 21725, "small": False},
+    ...                  {"term": "第二届", "misdated": 0, "problems": 15, "small": True}]).split("：请核对")[0]
+    '注意：届次 第二届 只有 15 个问题（最大的一届 21,725 个）'
     """
     parts = []
+    largest = max((t["problems"] for t in summary), default=0)
     for t in summary:
+        if t.get("small"):
+            parts.append(f"届次 {t['term']} 只有 {t['problems']:,} 个问题（最大的一届 {largest:,} 个）")
+            continue
         if not t["misdated"]:
             continue
-        bounds = "、".join(b for b in ((f"早于 {t['after']:%Y-%m-%d}" if t.get("after") else ""),
-                                       (f"晚于 {t['before']:%Y-%m-%d}" if t.get("before") else "")) if b)
-        parts.append(f"届次 {t['term']} 有 {t['misdated']} 个问题的发现日期{bounds.replace('、', '或')}")
+        bounds = "或".join(b for b in ((f"早于 {t['after']:%Y-%m-%d}" if t.get("after") else ""),
+                                      (f"晚于 {t['before']:%Y-%m-%d}" if t.get("before") else "")) if b)
+        parts.append(f"届次 {t['term']} 有 {t['misdated']:,} 个问题的发现日期{bounds}，落在相邻一届的时间内")
     if not parts:
         return None
-    return ("注意：" + "；".join(parts) + "，落在相邻一届的时间内：请核对这些问题的“届次”和“发现日期” "
-            "(problems dated in another term's time)")
+    return ("注意：" + "；".join(parts) + "：请核对这些问题的“届次”和“发现日期” "
+            "(problems dated in another term's time, or a term of a few problems)")
 
 
 @dataclass
@@ -326,6 +360,10 @@ def tell_terms_apart(candidates: list[Candidate], earlier: list[Candidate], min_
         then = before.get((c.level, c.area_code, c.category))
         raised_then = then is not None and (then.surfaced or (then.p_excess is not None and then.p_excess <= alpha))
         p_then = f"上届 p={_sig(then.p_excess):.2g}" if then is not None and then.p_excess is not None else "上届无检验"
+        # where the last term's surfacing is the claim, the test that surfaced it (excess or
+        # recurrence, combined) and its confidence: its excess alone may not have stood
+        surfaced_then = (f"上届置信度 {then.confidence:.4f}，p={_sig(then.p_value):.2g}"
+                         if then is not None and then.surfaced and then.confidence is not None else p_then)
         p_own = c.evidence.get("p_excess_vs_last_term")
         counts = (f"上届 {c.evidence['last_term_observed']} 个（共 {c.evidence['last_term_problems']} 个问题），"
                   f"本届 {c.observed} 个")
@@ -336,7 +374,7 @@ def tell_terms_apart(candidates: list[Candidate], earlier: list[Candidate], min_
             elif c.surfaced:
                 note = f"本届整改后复发比上届明显增多（{counts}）"
             elif p_peers is not None and p_peers <= alpha and then is not None and then.surfaced:
-                note = (f"上届已存在、本届仍在：上届已作为根源浮现（{p_then}），本届仍高于其他区县（p={p_peers:.2g}），"
+                note = (f"上届已存在、本届仍在：上届已作为根源浮现（{surfaced_then}），本届仍高于其他区县（p={p_peers:.2g}），"
                         f"与上届相比没有增加（{counts}）：根源未整改到位，不作为本届新根源")
             elif p_peers is not None and p_peers <= alpha and raised_then:
                 note = (f"本地长期差异：本届和上届都高于其他区县（{p_then}，本届 p={p_peers:.2g}），"
@@ -346,7 +384,7 @@ def tell_terms_apart(candidates: list[Candidate], earlier: list[Candidate], min_
                 # peers at the level: not a cause of this term, but not one to read as fixed either
                 fell = c.observed < c.expected - 2 * math.sqrt(max(c.expected, 1.0))
                 peers = f"本届与其他区县相比 p={p_peers:.2g}，未达显著" if p_peers is not None else "本届没有同届比较"
-                note = (f"上届已作为根源浮现（{p_then}）；本届" + ("比上届明显减少" if fell else "与上届相比没有明显减少")
+                note = (f"上届已作为根源浮现（{surfaced_then}）；本届" + ("比上届明显减少" if fell else "与上届相比没有明显减少")
                         + f"（{counts}，按上届比例期望 {c.expected:.1f} 个），{peers}"
                         + ("：整改可能见效，请核实" if fell else "：根源可能未整改到位，请核实"))
             else:
