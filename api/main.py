@@ -36,6 +36,9 @@ ERROR_RESPONSES = {status: {"model": ErrorBody, "description": description} for 
     (422, "输入有误：逐项列出"), (500, "存储出错"), (501, "当前存储不支持"), (503, "存储不可用"))}
 
 
+FRAMEWORK_ZH = {"Not Found": "没有这个地址 (not found)", "Method Not Allowed": "这个地址不接受该请求方法 (method not allowed)"}
+
+
 def error_body(status: int, message: str, details: list[dict] | None = None) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": {
         "code": CODES.get(status, "error"), "message": message, "details": details or []}})
@@ -119,7 +122,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_body(exc.status_code, str(exc.detail))
+        # the framework's own answers (no such route, a method it does not take) in Chinese too
+        return error_body(exc.status_code, FRAMEWORK_ZH.get(str(exc.detail), str(exc.detail)))
 
     @app.exception_handler(Exception)
     def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -131,7 +135,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok", "store": "neo4j" if store.url.startswith(("neo4j", "bolt")) else "sqlite",
                 "data_version": store.data_version()}
 
-    for module in (reference, issues, analysis, planning, admin, ui):
+    # analysis before issues: /issues/{id}/chain is matched before /issues/{id}, an id may hold "/"
+    for module in (reference, analysis, issues, planning, admin, ui):
         app.include_router(module.router)
     return app
 

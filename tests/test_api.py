@@ -287,6 +287,24 @@ def test_the_audit_records_a_patch_with_before_and_after(api):
                     json={"status": "整改中"}).json()["status"] == "in_progress"
 
 
+def test_a_problem_numbered_with_slashes_is_read_changed_and_chained_like_any_other(api):
+    """Found by a trial of the explorer: offices number problems "WZ/2022/9001", the ledger takes
+    any text as 问题编号, and the API answered "Not Found" (in English) for such a problem's chain."""
+    from urllib.parse import quote
+    issue = api.home_issue
+    new = {"issue_id": "WZ/2026/9001", "village_code": issue["village_code"], "round_id": "2026年第9轮",
+           "found_on": "2026-11-27", "category": issue["category"], "severity": "一般", "status": "未整改"}
+    assert api.call("POST", "/issues", token="editor", json=[new]).status_code == 201
+    path = "/issues/" + quote(new["issue_id"], safe="")
+    assert api.call("GET", path).json()["issue_id"] == new["issue_id"]
+    assert api.call("GET", path + "/chain").json()["issue"]["issue_id"] == new["issue_id"]
+    assert api.call("PATCH", path, token="editor", json={"status": "整改中"}).json()["status"] == "in_progress"
+    assert api.call("GET", "/views/chain/" + quote(new["issue_id"], safe="")).status_code == 200
+    # and the framework's own answers are in Chinese too
+    missing = api.call("GET", "/no/such/route").json()["error"]["message"]
+    assert missing.startswith("没有这个地址")
+
+
 def test_a_problem_sent_over_the_api_carries_its_term_and_an_update_keeps_it(api):
     """Found by an office's trial: the API had no field for 届次, so a problem created over it was
     in no term's analysis, and one updated over it left its term. ``term`` is the ledger's 届次

@@ -480,6 +480,14 @@ def test_a_crafted_link_never_sends_the_token_elsewhere_and_a_view_cannot_reach_
         p.evaluate(f"location.hash = {json.dumps('v=view&path=' + quote(path, safe=''))}")
         p.wait_for_function("document.getElementById('status').className === 'error'")
         assert "链接中的" in p.inner_text("#status"), path
+    # other kinds of crafted state: said in Chinese, no tab left half-open, no script error
+    for state in ("v=nope", "v=__proto__", "v=area&code=..", "v=chain&id=%2e%2e", "v=village&code=."):
+        p.evaluate("document.getElementById('status').className = ''")
+        p.evaluate(f"location.hash = {json.dumps(state)}")
+        p.wait_for_function("document.getElementById('status').className === 'error'")
+        told = p.inner_text("#status")
+        assert "链接中的" in told and not re.search(r"Cannot|Not Found|undefined|fetch|properties", told), (state, told)
+    assert p.evaluate("[...document.querySelectorAll('#tabs .tab')].every(t => t.textContent !== '…×')")
     assert page.outside == [] and all(u.startswith(base + "/") for u in sent), sent
     # The explorer's own view of a unit: drawn in a sandboxed frame that cannot read the explorer
     issue = next(i for i in served["scenario"].issues if i["village_code"].startswith(WANZHOU))

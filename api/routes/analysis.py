@@ -32,7 +32,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 Level = Query(None, description="township 乡镇 或 district 区县")
 
 
-@router.get("/issues/{issue_id}/chain", response_model=ChainOut, summary="一个问题的责任链")
+@router.get("/issues/{issue_id:path}/chain", response_model=ChainOut, summary="一个问题的责任链")
 async def chain(issue_id: str, store: StoreDep, cache: CacheDep, caller: Viewer):
     def answer():  # a few milliseconds even cold: on the loop for SQLite, one thread hop for Neo4j
         scoped_issue(store, caller, issue_id)

@@ -77,7 +77,7 @@ async def issues(store: StoreDep, cache: CacheDep, caller: Viewer,
             "limit": limit, "offset": offset}
 
 
-@router.get("/issues/{issue_id}", response_model=IssueDetail, summary="一个问题及其整改状态记录")
+@router.get("/issues/{issue_id:path}", response_model=IssueDetail, summary="一个问题及其整改状态记录")
 def issue(issue_id: str, store: StoreDep, caller: Viewer):
     found = scoped_issue(store, caller, issue_id)
     history = [{"status": h.status, "closed_on": h.closed_on, "recorded_at": h.recorded_at}
@@ -134,7 +134,7 @@ def create_issues(body: list[IssueCreate], store: StoreDep, caller: Editor,
                                                        scope=caller.access), "issues.create")
 
 
-@router.patch("/issues/{issue_id}", response_model=IssueDetail, summary="更新整改状态、时限、销号日期和佐证说明")
+@router.patch("/issues/{issue_id:path}", response_model=IssueDetail, summary="更新整改状态、时限、销号日期和佐证说明")
 def patch_issue(issue_id: str, body: IssuePatch, store: StoreDep, caller: Editor,
                 allow_reopen: bool = Query(False, description="允许把已销号的问题改回其他状态")):
     current = scoped_issue(store, caller, issue_id)

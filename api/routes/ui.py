@@ -195,7 +195,7 @@ def village(code: str, store: StoreDep, caller: Viewer) -> dict[str, Any]:
             "issues": [dict(zip(ISSUE_FIELDS, _issue_row(i, ISSUE_FIELDS))) for i in store.issues(code)]}
 
 
-@router.get("/views/chain/{issue_id}", response_class=HTMLResponse, responses=HTML, summary="责任链视图")
+@router.get("/views/chain/{issue_id:path}", response_class=HTMLResponse, responses=HTML, summary="责任链视图")
 def chain_view(issue_id: str, store: StoreDep, caller: Viewer):
     issue = store.issue(issue_id)
     if issue is None or not caller.sees(issue.village_code):
