@@ -274,6 +274,20 @@ def test_readme_workflow_one_district_office_finds_its_planted_causes(chongqing_
     assert district["evidence"]["baseline"] == "reference"
 
 
+def _readme_two_terms(template, tmp_path, tables=("units", "duties", "issues")) -> str:
+    """The README's two-term example generated into ``tmp_path / "两届"`` and ``tables`` of it
+    loaded, as an office loads its files, into a copy of ``template``; the store's URL."""
+    db = tmp_path / "office.db"
+    shutil.copy(template, db)
+    store = f"sqlite:///{db}"
+    scope = [a for d in ("500101", "500102", "500103", "500110") for a in ("--district", d)]
+    assert run_cli("generate", "scenario", *scope, "--terms", "2", "--spread", "0.02", "--every-round", "--seed", "4",
+                   "--out", str(tmp_path / "两届"), store=store).returncode == 0
+    for table in tables:
+        assert run_cli("load", table, str(tmp_path / "两届" / f"{table}.csv"), store=store).returncode == 0
+    return store
+
+
 @pytest.mark.slow
 def test_readme_two_term_example_surfaces_the_new_causes_and_not_the_local_differences(chongqing_template, tmp_path):
     """The README's two-term example, as an office runs it: four districts that differ for local
@@ -282,14 +296,7 @@ def test_readme_two_term_example_surfaces_the_new_causes_and_not_the_local_diffe
     peers are listed with --all, not surfaced; a term the ledger
     does not have is refused in Chinese with exit code 2."""
     import csv
-    db = tmp_path / "office.db"
-    shutil.copy(chongqing_template, db)
-    store = f"sqlite:///{db}"
-    scope = [a for d in ("500101", "500102", "500103", "500110") for a in ("--district", d)]
-    assert run_cli("generate", "scenario", *scope, "--terms", "2", "--spread", "0.02", "--every-round", "--seed", "4",
-                   "--out", str(tmp_path / "两届"), store=store).returncode == 0
-    for table in ("units", "duties", "issues"):
-        assert run_cli("load", table, str(tmp_path / "两届" / f"{table}.csv"), store=store).returncode == 0
+    store = _readme_two_terms(chongqing_template, tmp_path)
     plain = run_cli("rootcauses", store=store)
     assert plain.returncode == 0, plain.stderr
     assert plain.stdout.startswith("届次：第2届（区县以本区县上届 第1届 为基线")
@@ -383,14 +390,7 @@ def test_an_offices_slips_in_the_term_column_do_not_change_the_terms_and_a_root_
       --all with no word: it says it surfaced last term and did not fall, to be checked;
     * ``term=第2届 `` over the API was refused where the CLI took it."""
     import csv
-    db = tmp_path / "office.db"
-    shutil.copy(chongqing_template, db)
-    store = f"sqlite:///{db}"
-    scope = [a for d in ("500101", "500102", "500103", "500110") for a in ("--district", d)]
-    assert run_cli("generate", "scenario", *scope, "--terms", "2", "--spread", "0.02", "--every-round", "--seed", "4",
-                   "--out", str(tmp_path / "两届"), store=store).returncode == 0
-    for table in ("units", "duties"):
-        assert run_cli("load", table, str(tmp_path / "两届" / f"{table}.csv"), store=store).returncode == 0
+    store = _readme_two_terms(chongqing_template, tmp_path, tables=("units", "duties"))
     with open(tmp_path / "两届" / "issues.csv", encoding="utf-8-sig", newline="") as f:
         rows = list(csv.DictReader(f))
     found = next(c for c in rows[0] if rows[0][c][:4].isdigit() and rows[0][c][4:5] == "-")  # 发现日期, in the header's language
