@@ -511,8 +511,9 @@ def test_the_walk_to_a_root_cause_and_its_village_by_keyboard_alone_in_a_narrow_
     """Found by a trial of the explorer: without a mouse the list was a dead end (its rows, headers,
     tabs and the side tree's villages took no focus), and at a phone's width (390 px) the side
     panel left the views 60 px and a cause's map no height at all. Here the analyst tabs to a root
-    cause, opens it with Enter, opens a village of its map from the side tree with Enter, and
-    closes that tab with Enter on its ×; each map has room to be read."""
+    cause, opens it with Enter, opens a village of its map from the side tree with Enter, a problem
+    of that village's list with Enter (its chain), and closes that tab with Enter on its ×; each
+    map has room to be read."""
     page = Page(browser)
     p = page.page
     p.set_viewport_size({"width": 390, "height": 800})
@@ -541,6 +542,11 @@ def test_the_walk_to_a_root_cause_and_its_village_by_keyboard_alone_in_a_narrow_
     p.wait_for_function(f"document.getElementById('details').textContent.length > 0")
     p.evaluate(f"location.hash = 'v=village&code={village}'")
     p.wait_for_selector(".pane[data-kind=village]:not([hidden])")
+    # its problems are listed beside the canvas: Enter on one opens its responsibility chain
+    p.wait_for_selector("#details a[data-issue]")
+    tab_to("#details a[data-issue]", limit=120)
+    p.keyboard.press("Enter")
+    p.wait_for_selector(".pane[data-kind=chain]:not([hidden])")
     opened = p.evaluate("document.querySelectorAll('#tabs .tab').length")
     p.focus("#tabs .tab:last-child .close")
     p.keyboard.press("Enter")
