@@ -135,8 +135,9 @@ def cmd_load(args) -> int:
             # A 届次 cell left blank in Excel, a problem dated in another term's time: told now, at
             # the load, not only at the analysis.
             from graph import service
-            without_term = service.without_term_notice(service.term_notice(store, None, scope.district)[1])
-            terms, misdated = service.terms(store)
+            dates = store.term_dates()
+            without_term = service.without_term_notice(service.term_notice(store, None, scope.district, dates)[1])
+            terms, misdated = service.terms(store, dates)
     for notice in (without_term, misdated):  # on stderr: --json's output stays a document
         if notice:
             print(notice, file=sys.stderr)
@@ -301,8 +302,9 @@ def cmd_rootcauses(args) -> int:
     from graph.reports import write_root_causes, write_root_causes_csv
     with closing(_reading(args)) as store:
         options = _analysis_options(args, store)
-        current, earlier = service.term_pair(store, options.get("term"))
-        terms, misdated = service.terms(store) if current is not None else ([], None)
+        dates = store.term_dates()
+        current, earlier = service.term_pair(store, options.get("term"), dates)
+        terms, misdated = service.terms(store, dates) if current is not None else ([], None)
         causes, notes, against = service.root_cause_report(store, **options)
         without_term = service.issues_without_term(store, options["district"]) if current is not None else 0
         # a district without a ledger is said among the notes, in place of "nothing above the threshold"

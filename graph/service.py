@@ -44,10 +44,10 @@ def _surfaced(store: GraphStore, min_confidence: float, term: str | None) -> lis
     return candidates
 
 
-def term_pair(store: GraphStore, term: str | None = None) -> tuple[str | None, str | None]:
+def term_pair(store: GraphStore, term: str | None = None, dates: dict | None = None) -> tuple[str | None, str | None]:
     """The term analysed and the one before it (None, None for a ledger without 届次); a term the
-    ledger does not have is bad input."""
-    order = order_terms(store.term_dates())
+    ledger does not have is bad input. ``dates``: ``store.term_dates()`` where the caller read it."""
+    order = order_terms(store.term_dates() if dates is None else dates)
     term = term_label(term) if term is not None else None  # "十四届 " pasted from Excel is 十四届
     if not order:
         if term is not None:
@@ -62,10 +62,11 @@ def term_pair(store: GraphStore, term: str | None = None) -> tuple[str | None, s
     return term, (order[at - 1] if at > 0 else None)
 
 
-def terms(store: GraphStore) -> tuple[list[dict], str | None]:
+def terms(store: GraphStore, dates: dict | None = None) -> tuple[list[dict], str | None]:
     """The ledger's terms in order (``terms.term_summary``: problems, first and last 发现日期) and
-    what to tell of problems dated in another term's time (None where none is)."""
-    summary = term_summary(store.term_dates())
+    what to tell of problems dated in another term's time (None where none is). ``dates``:
+    ``store.term_dates()`` where the caller read it (one scan of the ledger, not two)."""
+    summary = term_summary(store.term_dates() if dates is None else dates)
     return summary, misdated_notice(summary)
 
 
@@ -90,10 +91,11 @@ def without_term_notice(count: int) -> str | None:
             "在台账的“届次”列补齐后重新载入 (problems without a term are in no term's analysis)")
 
 
-def term_notice(store: GraphStore, term: str | None = None, district: str | None = None) -> tuple[str | None, int]:
+def term_notice(store: GraphStore, term: str | None = None, district: str | None = None,
+                dates: dict | None = None) -> tuple[str | None, int]:
     """The term analysed (None for a ledger without 届次) and how many problems (of ``district``)
     carry no 届次 in a ledger that has the column."""
-    current, _ = term_pair(store, term)
+    current, _ = term_pair(store, term, dates)
     return current, (issues_without_term(store, district) if current is not None else 0)
 
 

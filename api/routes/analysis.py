@@ -85,8 +85,9 @@ def _term_notice(store, cache, caller, district, term):
     whole = caller.district is None  # counted over the whole ledger: told only to a caller who sees all of it
 
     def notice():
-        current, without_term = service.term_notice(store, term, district)
-        return current, without_term, service.terms(store)[1] if current is not None and whole else None
+        dates = store.term_dates()
+        current, without_term = service.term_notice(store, term, district, dates)
+        return current, without_term, service.terms(store, dates)[1] if current is not None and whole else None
     return cache.analysis.get(store, ("term_notice", district, term, whole), notice)
 
 

@@ -22,14 +22,15 @@ from .tally import Tally
 from .tests import excess_moments, kind_weighted_moments, recurrence_p_values
 
 
-def _median(dates: Mapping[dt.date, int]) -> dt.date:
-    """The median 发现日期 of a term's problems (the lower one of an even count)."""
-    half, seen = (sum(dates.values()) + 1) // 2, 0
+def _quantile(dates: Mapping[dt.date, int], q: float) -> dt.date:
+    """The date by which a share ``q`` of a term's problems were found (0.5: the median, the lower one
+    of an even count)."""
+    at, seen = q * sum(dates.values()), 0
     for day in sorted(dates):
         seen += dates[day]
-        if seen >= half:
+        if seen >= at:
             return day
-    raise ValueError("a term without problems")
+    return max(dates)
 
 
 def order_terms(dates: Mapping[str, Mapping[dt.date, int]]) -> list[str]:
@@ -41,18 +42,8 @@ def order_terms(dates: Mapping[str, Mapping[dt.date, int]]) -> list[str]:
     >>> order_terms({"第十四届": {d(2022, 3, 1): 40, d(2017, 1, 5): 1}, "第十三届": {d(2017, 4, 2): 30}})
     ['第十三届', '第十四届']
     """
-    medians = {term: _median(by_date) for term, by_date in dates.items() if by_date}
+    medians = {term: _quantile(by_date, 0.5) for term, by_date in dates.items() if by_date}
     return sorted(medians, key=lambda t: (medians[t], t))
-
-
-def _quantile(dates: Mapping[dt.date, int], q: float) -> dt.date:
-    """The date below which a share ``q`` of a term's problems were found."""
-    at, seen = q * sum(dates.values()), 0
-    for day in sorted(dates):
-        seen += dates[day]
-        if seen >= at:
-            return day
-    return max(dates)
 
 
 # A term with fewer problems than this share of the largest term's is said apart (a label typed
