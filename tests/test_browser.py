@@ -110,7 +110,7 @@ def term(chongqing_template, tmp_path_factory):
 @pytest.fixture(scope="module")
 def served(term):
     """The API over the term on a free loopback port, with an analyst token for every district, one
-    for 合川区 only, and a viewer's."""
+    for 合川区 only, and a viewer's for every district."""
     import uvicorn
 
     from api.main import create_app
@@ -119,7 +119,8 @@ def served(term):
     from graph.sqlite_store import SQLiteStore
     path, scenario, work = term
     store = SQLiteStore(path)
-    tokens = {"analyst": create_token(store, "analyst")[0], "hechuan": create_token(store, "analyst", HECHUAN)[0]}
+    tokens = {"analyst": create_token(store, "analyst")[0], "hechuan": create_token(store, "analyst", HECHUAN)[0],
+              "viewer": create_token(store, "viewer")[0]}
     store.close()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -503,6 +504,39 @@ def test_a_crafted_link_never_sends_the_token_elsewhere_and_a_view_cannot_reach_
         p.click("#json")   # the explorer's button asks the framed view to export itself
     shown = json.loads(saved(download.value).read_text(encoding="utf-8"))
     assert shown["nodes"] and any(n["id"] == unit or unit in str(n) for n in shown["nodes"])
+    # its tab is named by what it shows, not by the unit's id
+    named = p.inner_text("#tabs .tab.active")
+    assert named.rstrip("×").endswith("的关系") and unit not in named, named
+    page.check()
+    page.close()
+
+
+def test_a_viewer_finds_villages_and_problems_and_is_told_what_needs_an_analyst(browser, served):
+    """A viewer's token reads divisions, units and problems but not root causes. The list says which
+    role they need, without asking the server for them; a category found by search is not said to
+    have "0" root causes (none were read, not none found); a village opens with its problems under
+    a status line of its own, and going back to the list shows the list's line again."""
+    page = Page(browser)
+    p = page.page
+    log_in(page, f"{served['url']}/ui", served["tokens"]["viewer"])
+    p.wait_for_selector("text=需要“分析”及以上角色")
+    asked = []
+    p.on("request", lambda r: asked.append(r.url))
+    category = served["scenario"].causes[0].category
+    hits = searched(p, category[:4])
+    assert any(h.startswith("问题类别") for h in hits), hits
+    assert not any("根源" in h for h in hits if h.startswith("问题类别")), hits
+    village = next(i for i in served["scenario"].issues if i["village_code"].startswith(WANZHOU))["village_code"]
+    searched(p, village)
+    found = p.inner_text("#status")
+    assert found.startswith("找到")
+    p.click(f"#results li:has-text('{village}')")
+    p.wait_for_selector(".pane[data-kind=village]:not([hidden]) canvas")
+    assert p.inner_text("#tabs .tab.active").startswith("村：")
+    assert p.inner_text("#status") == ""          # the village's tab has a line of its own, not the search's
+    p.click("#tabs .tab >> nth=0")
+    assert p.inner_text("#status") == found       # and the list's comes back with it
+    assert not any("/rootcauses" in u for u in asked), asked
     page.check()
     page.close()
 
@@ -512,8 +546,8 @@ def test_the_walk_to_a_root_cause_and_its_village_by_keyboard_alone_in_a_narrow_
     tabs and the side tree's villages took no focus), and at a phone's width (390 px) the side
     panel left the views 60 px and a cause's map no height at all. Here the analyst tabs to a root
     cause, opens it with Enter, opens a village of its map from the side tree with Enter, a problem
-    of that village's list with Enter (its chain), and closes that tab with Enter on its ×; each
-    map has room to be read."""
+    of that village's list with Enter (its chain), a unit of the chain's list with Enter (its
+    details), and closes that tab with Enter on its ×; each map has room to be read."""
     page = Page(browser)
     p = page.page
     p.set_viewport_size({"width": 390, "height": 800})
@@ -547,6 +581,12 @@ def test_the_walk_to_a_root_cause_and_its_village_by_keyboard_alone_in_a_narrow_
     tab_to("#details a[data-issue]", limit=120)
     p.keyboard.press("Enter")
     p.wait_for_selector(".pane[data-kind=chain]:not([hidden])")
+    # the chain's levels and units are listed beside it too: Enter on a unit opens its details
+    p.wait_for_selector("#details a[data-unit]")
+    tab_to("#details a[data-unit]", limit=120)
+    unit = p.evaluate("document.activeElement.dataset.unit")
+    p.keyboard.press("Enter")
+    p.wait_for_function(f"document.getElementById('details').textContent.includes({json.dumps(unit)})")
     opened = p.evaluate("document.querySelectorAll('#tabs .tab').length")
     p.focus("#tabs .tab:last-child .close")
     p.keyboard.press("Enter")
