@@ -565,6 +565,8 @@ def test_the_walk_to_a_root_cause_and_its_village_by_keyboard_alone_in_a_narrow_
     tab_to("#causes tbody tr")
     p.keyboard.press("Enter")
     p.wait_for_selector(".pane[data-kind=map][data-drawn]")
+    # focus is not dropped to the page's top: it is on the new tab, and Tab goes on from there
+    assert p.evaluate("document.activeElement.matches('#tabs .tab.active')")
     box = p.evaluate("(() => { const r = xunchaUi.active().box.getBoundingClientRect(); return [r.width, r.height]; })()")
     assert box[0] >= 350 and box[1] >= 300, box
     tab_to("#groups summary", limit=200)
@@ -591,5 +593,6 @@ def test_the_walk_to_a_root_cause_and_its_village_by_keyboard_alone_in_a_narrow_
     p.focus("#tabs .tab:last-child .close")
     p.keyboard.press("Enter")
     p.wait_for_function(f"document.querySelectorAll('#tabs .tab').length === {opened - 1}")
+    assert p.evaluate("document.activeElement.matches('#tabs .tab.active')")
     page.check()
     page.close()
