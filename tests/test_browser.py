@@ -348,6 +348,11 @@ def test_the_analysts_walk_from_a_root_cause_to_its_villages_and_back(browser, s
     chain = p.evaluate("xunchaUi.active().nodes.get().map(n => n.label)")
     assert district in chain and unit in chain
     assert "主体责任" in p.inner_text("#legend")
+    # the chain's list beside the canvas names the same units, and the one inspectors hinted at
+    listed = p.inner_text("#details .chain-list")
+    assert unit in listed and district in listed
+    if p.evaluate("xunchaUi.active().edges.get('hint') != null"):
+        assert "巡察组提示根源" in listed, listed
     p.screenshot(path=str(SHOTS / "ui-chain.png"))
     p.click("#tabs .tab.active .close")
     assert p.get_attribute("body", "data-tab") == "village"
