@@ -347,6 +347,7 @@ def test_the_analysts_walk_from_a_root_cause_to_its_villages_and_back(browser, s
     p.wait_for_selector(".pane[data-kind=chain][data-drawn]")
     chain = p.evaluate("xunchaUi.active().nodes.get().map(n => n.label)")
     assert district in chain and unit in chain
+    assert not any(label.endswith("委员会") for label in chain), chain   # 安和社区, as people say it
     assert "主体责任" in p.inner_text("#legend")
     # the chain's list beside the canvas names the same units, and the one inspectors hinted at
     listed = p.inner_text("#details .chain-list")
