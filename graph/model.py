@@ -448,15 +448,19 @@ VILLAGE_SUFFIXES = ("村民委员会", "居民委员会", "村委会", "居委�
 
 def short_name(name: str) -> str:
     """The name people use (the explorer's ``short`` in api/static/ui.html is the same rule): 黄柏村 for 黄柏村村民委员会, 东方广场社区 for 东方广场社区居委会.
+    A name that already ends in 村 or 社区 takes no second noun: 先锋社区 for 先锋社区村民委员会 (21 of
+    Chongqing's villages are named so), 重庆村社区 for 重庆村社区居民委员会.
 
     >>> short_name("黄柏村村民委员会"), short_name("东方广场社区居委会"), short_name("化龙桥社区工作站")
     ('黄柏村', '东方广场社区', '化龙桥社区工作站')
+    >>> short_name("先锋社区村民委员会"), short_name("重庆村社区居民委员会"), short_name("简村村民委员会")
+    ('先锋社区', '重庆村社区', '简村')
     """
     for suffixes, noun in ((("村民委员会", "村委会"), "村"), (("居民委员会", "居委会"), "社区")):
         for suffix in suffixes:
             if name.endswith(suffix):
                 base = name[: -len(suffix)]
-                return base if base.endswith(noun) else base + noun
+                return base if base.endswith(("村", "社区")) else base + noun
     return name
 
 

@@ -305,6 +305,27 @@ def test_a_problem_numbered_with_slashes_is_read_changed_and_chained_like_any_ot
     assert missing.startswith("没有这个地址")
 
 
+def test_a_unit_numbered_with_a_slash_is_read_and_drawn_like_any_other(api):
+    """Found by a trial of the explorer: the units table takes any text as 单位编号, and a unit
+    numbered "500101-组织/人事" could not be read or drawn ("没有这个地址")."""
+    from urllib.parse import quote
+    from graph import open_store
+    from graph.model import UnitIn
+    store = open_store(api.url, settings=Settings(XUNCHA_STORE=api.url, NEO4J_PASSWORD=NEO4J_PASSWORD))
+    try:
+        store.upsert_units([UnitIn(unit_id=f"{HOME}-组织/人事", name="万州区组织人事科", level="district",
+                                   area_code=HOME, function="organization")])
+    finally:
+        store.close()
+    path = quote(f"{HOME}-组织/人事", safe="")
+    assert api.call("GET", f"/units/{path}").json()["name"] == "万州区组织人事科"
+    drawn = api.call("GET", f"/views/unit/{path}")
+    assert drawn.status_code == 200 and "万州区组织人事科的关系" in drawn.text
+    # a slash in an id that names no unit is a unit not found, said in Chinese, not a missing route
+    missing = api.call("GET", f"/units/{quote(OTHER + '-x/y', safe='')}")
+    assert missing.status_code == 404 and missing.json()["error"]["message"].startswith("没有这个单位")
+
+
 def test_a_problem_sent_over_the_api_carries_its_term_and_an_update_keeps_it(api):
     """Found by an office's trial: the API had no field for 届次, so a problem created over it was
     in no term's analysis, and one updated over it left its term. ``term`` is the ledger's 届次

@@ -60,7 +60,7 @@ def units(store: StoreDep, caller: Viewer, district: str | None = district_query
     return page([u.__dict__ for u in found], limit, offset)
 
 
-@router.get("/units/{unit_id}", response_model=UnitOut, summary="一个单位")
+@router.get("/units/{unit_id:path}", response_model=UnitOut, summary="一个单位")
 def unit(unit_id: str, store: StoreDep, caller: Viewer):
     found = next((u for u in store.units() if u.unit_id == unit_id), None)
     if found is None or not caller.sees(found.area_code):

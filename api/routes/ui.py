@@ -209,7 +209,7 @@ def area_view(code: str, store: StoreDep, caller: Viewer):
     return HTMLResponse(pages.area_page(store, code))
 
 
-@router.get("/views/unit/{unit_id}", response_class=HTMLResponse, responses=HTML, summary="单位关系视图")
+@router.get("/views/unit/{unit_id:path}", response_class=HTMLResponse, responses=HTML, summary="单位关系视图")
 def unit_view(unit_id: str, store: StoreDep, caller: Viewer):
     unit = next((u for u in store.units() if u.unit_id == unit_id), None)
     if unit is None or not caller.sees(unit.area_code):
@@ -217,7 +217,7 @@ def unit_view(unit_id: str, store: StoreDep, caller: Viewer):
     return HTMLResponse(pages.unit_page(store, unit_id))
 
 
-@router.get("/views/rootcause/{unit_id}/{category}", response_class=HTMLResponse, responses=HTML,
+@router.get("/views/rootcause/{unit_id:path}/{category}", response_class=HTMLResponse, responses=HTML,
             summary="根源图")
 def root_cause_view(unit_id: str, category: str, store: StoreDep, cache: CacheDep, caller: Analyst):
     unit = next((u for u in store.units() if u.unit_id == unit_id), None)
