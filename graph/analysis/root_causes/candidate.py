@@ -100,11 +100,19 @@ def attribution_notes(cause: dict) -> list[str]:
     >>> township = {"p_value": 2.2e-9, "explained_by": ["500151-ca"], "evidence": {"explaining_p_values": {"500151": 3.14e-12}}}
     >>> attribution_notes(township)
     ['已归因于 500151-ca（p 值 3.1e-12；本项 p=2.2e-09）']
+    >>> shared = {"p_value": 2e-5, "explained_by": [], "evidence": {"p_without_local_townships": 0.47,
+    ...           "rest_discovery_level": 0.01, "shared_by_townships": ["500153005", "500153110"]}}
+    >>> attribution_notes(shared)[1]
+    '同类问题在本区县 2 个乡镇(街道)突出（500153005、500153110），其余部分不明显：按区县层面共性问题归因，请同时核实这些乡镇(街道)'
     """
     e, notes = cause["evidence"], []
     if "p_without_local_townships" in e:  # set together with the level (.attribution.attribute_levels)
         notes.append(f"除单独显著的乡镇(街道)外，本区县其余部分 p={e['p_without_local_townships']:.2g}"
                      f"（显著性水平 p≤{e['rest_discovery_level']:.2g}）")
+    if e.get("shared_by_townships"):
+        towns = e["shared_by_townships"]
+        notes.append(f"同类问题在本区县 {len(towns)} 个乡镇(街道)突出（{'、'.join(towns)}），其余部分不明显："
+                     "按区县层面共性问题归因，请同时核实这些乡镇(街道)")
     if cause.get("explained_by"):
         explaining = "、".join(f"{p:.2g}" for p in e.get("explaining_p_values", {}).values())
         notes.append(f"已归因于 {'、'.join(cause['explained_by'])}（p 值 {explaining}；本项 p={cause['p_value']:.2g}）")
