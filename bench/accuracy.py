@@ -13,6 +13,8 @@ Families (generator options, ``loaders/scenario.py``), none of them tuned for:
   (vi)  terms        — two terms (届次) of 2 rounds each, persisting mix, districts differing for
                        local reasons (φ 0.02, stable over terms), causes new in the latest term:
                        surfaced against the earlier term
+  (vii) local        — one term whose districts differ for local reasons (φ 0.02): what the spread
+                       between districts must absorb, with no history to tell causes from it
 Usages: (a) one district office (its ledger in the whole province's divisions); (b) a province
 office, 60 % of districts inspected; (c) mid-term, half of the townships inspected; (d) everything;
 (e) a city office of 4–8 districts (few districts to estimate their spread from), six causes.
@@ -22,6 +24,13 @@ the villages a district cause multiplied and by how much, Dirichlet concentratio
 multiplier 4 and share 0.8, the midpoints of the planted ranges) for every township pair, with its exact null distribution, at the same false-discovery
 rate (Benjamini–Hochberg at 1 − min_confidence). It is the ceiling for township causes; our recall
 is reported as a ratio to it.
+
+Where districts differ for local reasons (terms, local), each oracle above knows every district's
+own share, which one term does not reveal. Beside it the matrix reports the best test that knows
+only how far districts differ: for districts, the count's tail over the local multiplier's law
+(``oracle_spread_district_p_value``; terms: the two terms' counts); for townships, the count's tail
+over the multiplier's posterior given the district's other villages (``oracle_spread_township_p_value``),
+as any test must read it.
 
 Ledger facts are computed by the reference implementation of the ledger rules
 (``graph/analysis/ledger.py``), which the stores are tested against, to skip a store's load.
@@ -348,6 +357,103 @@ def oracle_spread_discoveries(scenario, pairs: list[tuple[str, str]], truth_shar
     return {pair for pair, qv in zip(pairs, q) if qv <= alpha}
 
 
+def _spread_grid(phi: float, share: float, points: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    """The local multiplier g's grid and its Gamma law's log-density (relative variance
+    ``phi · (1 − share) / share``)."""
+    v = phi * (1 - share) / share
+    law = stats.gamma(1 / v, scale=v)
+    g = np.linspace(law.ppf(1e-10), law.ppf(1 - 1e-13), points)
+    return g, law.logpdf(g)
+
+
+def _spread_moments(villages: list[tuple[int, int, float, float]], g: np.ndarray, kappa: float | None):
+    """Villages ``(N_v, X_v, share_v, m0_v)``: their count, problems, and the count's mean and
+    variance at each multiplier of ``g`` (widened by the concentration)."""
+    live = [(n, x, s, m0) for n, x, s, m0 in villages if n > 0]
+    if not live:
+        return 0.0, 0.0, np.zeros(len(g)), np.zeros(len(g))
+    n, x, s, m0 = (np.array(column, dtype=float) for column in zip(*live))
+    lifted = (m0[None, :] * g[:, None]) * s[None, :]
+    s_g = lifted / (1 + lifted - s[None, :])                      # the village's share at multiplier g
+    widen = 1.0 if kappa is None else (kappa + n[None, :]) / (kappa + 1)
+    return x.sum(), n.sum(), (n[None, :] * s_g).sum(axis=1), (n[None, :] * s_g * (1 - s_g) * widen).sum(axis=1)
+
+
+def _spread_township_tail(own, rest, log_prior: np.ndarray) -> float:
+    """The township's null tail averaged over g's posterior given the rest's count (moments as
+    :func:`_spread_moments` gives them; a normal likelihood of the rest's count at each g)."""
+    o, n, mean, variance = own
+    if n <= 0:
+        return 1.0
+    log_weight = log_prior
+    o_rest, n_rest, mean_rest, variance_rest = rest
+    if n_rest > 0:
+        variance_rest = np.maximum(variance_rest, 1e-9)
+        log_weight = log_weight - 0.5 * ((o_rest - mean_rest) ** 2 / variance_rest + np.log(variance_rest))
+    weight = np.exp(log_weight - log_weight.max())
+    weight /= weight.sum()
+    tails = excess_sf_array(np.full(len(mean), o), np.full(len(mean), n), mean, variance)
+    return float(min(1.0, (weight * tails).sum()))
+
+
+def oracle_spread_township_p_value(township: list[tuple[int, int, float, float]],
+                                   rest: list[tuple[int, int, float, float]], kappa: float | None,
+                                   phi: float, share: float) -> float:
+    """The best test of a township's count when districts differ for local reasons and the
+    district's own share is not known: the oracle knows the generating model and how far districts
+    differ (the local multiplier g's Gamma law, relative variance ``phi · (1 − share) / share``),
+    every planted cause's multiplier, and reads g, as any test must, from the district's other
+    villages (``rest``). Villages ``(N_v, X_v, catalog share_v, m0_v)``; the township's null tail
+    ``P(O ≥ o)`` averaged over g's posterior given the rest's count (each count given g with the
+    villages' moments, widened by the concentration).
+
+    >>> ordinary = [(10, 1, 0.1, 1.0)] * 300
+    >>> 0.2 < oracle_spread_township_p_value([(10, 1, 0.1, 1.0)] * 10, ordinary, 30.0, 0.02, 0.1) < 0.8
+    True
+    >>> raised = [(10, 4, 0.1, 1.0)] * 10
+    >>> known = oracle_spread_township_p_value(raised, ordinary, 30.0, 0.0005, 0.1)
+    >>> unknown = oracle_spread_township_p_value(raised, [(10, 1, 0.1, 1.0)] * 20, 30.0, 0.02, 0.1)
+    >>> known < unknown < 0.01             # a rate read from few villages is less certain
+    True
+    """
+    g, log_prior = _spread_grid(phi, share)
+    return _spread_township_tail(_spread_moments(township, g, kappa), _spread_moments(rest, g, kappa), log_prior)
+
+
+def oracle_spread_township_discoveries(scenario, pairs: list[tuple[str, str]], truth_shares: dict, kind_of: dict,
+                                       kappa: float | None, alpha: float) -> set[tuple[str, str]]:
+    """BH at ``alpha`` over :func:`oracle_spread_township_p_value` of the township ``pairs``: the
+    ceiling of a township test where districts differ for local reasons (the local family), which
+    knows how far they differ but not how far each one does. Its null holds a district cause's
+    multiplier, as the township oracle's does; the rest of the district holds every cause's. The
+    district's moments are summed once and each township's taken from them."""
+    district_boost, township_boost = _boosts(scenario, "district"), _boosts(scenario, "township")
+    totals, counts, by = _villages_by_district(scenario.issues)
+    phi = scenario.meta["spread"]
+    total = sum(c.rate_village for c in scenario.categories)
+    generating = {c.name: c.rate_village / total for c in scenario.categories}
+    grids = {c: _spread_grid(phi, share) for c, share in generating.items()}
+
+    def rows(villages, c, boosts):
+        return [(totals[v], counts.get((v, c), 0), truth_shares[(kind_of[v], c)],
+                 math.prod(boost.get((v, c), 1.0) for boost in boosts)) for v in villages]
+    whole: dict[tuple[str, str], tuple] = {}
+    p_values = []
+    for t, c in pairs:
+        g, log_prior = grids[c]
+        d = t[:6]
+        if (d, c) not in whole:
+            whole[(d, c)] = _spread_moments(rows(by[d], c, (district_boost, township_boost)), g, kappa)
+        mine = [v for v in by[d] if v.startswith(t)]
+        own_all = _spread_moments(rows(mine, c, (district_boost, township_boost)), g, kappa)
+        rest = tuple(a - b for a, b in zip(whole[(d, c)], own_all))
+        p_values.append(_spread_township_tail(_spread_moments(rows(mine, c, (district_boost,)), g, kappa), rest,
+                                              log_prior))
+    q = benjamini_hochberg(p_values)
+    ORACLE_P.update(zip((("township_spread", t, c) for t, c in pairs), p_values))
+    return {pair for pair, qv in zip(pairs, q) if qv <= alpha}
+
+
 def oracle_term_discoveries(scenario, before: list[dict], pairs: list[tuple[str, str]], truth_shares: dict,
                             kind_of: dict, kappa: float | None, alpha: float) -> set[tuple[str, str]]:
     """BH at ``alpha`` over :func:`oracle_term_district_p_value` of the district ``pairs``: the
@@ -532,11 +638,27 @@ def run_one(store: SQLiteStore, province: str, family: str, usage: str, seed: in
                 "p": c.p_value if c else None}
 
     rows = [cause_row(cause) for cause in scenario.causes]
+
+    def township_spread_oracle() -> None:
+        # Districts that differ for local reasons (the local family): beside the township oracle that
+        # knows each district's local share, the best township test that reads it as a test must.
+        if not (scenario.local and township_pairs and targets and earlier is None):
+            return
+        started = time.perf_counter()
+        found = oracle_spread_township_discoveries(scenario, township_pairs, shares, kind_of, options.get("kappa"),
+                                                   1 - DEFAULT_MIN_CONFIDENCE)
+        result["township_spread_oracle_seconds"] = round(time.perf_counter() - started, 2)
+        result["township_spread_oracle_false"] = len([p for p in found if ("township",) + p not in planted])
+        for cause, row in zip(scenario.causes, result["causes"]):
+            if cause.level == "township":
+                row["spread_oracle"] = (cause.area_code, cause.category) in found
+                row["spread_oracle_p"] = ORACLE_P.get(("township_spread", cause.area_code, cause.category))
     reused = earlier_oracle(result, rows)
     if reused is not None:
         result.update({k: reused[k] for k in ORACLE_FIELDS if k in reused}, oracle_from=reused["oracle_source"])
         result["causes"] = [dict(row, **{k: recorded[k] for k in CAUSE_ORACLE_FIELDS if k in recorded})
                             for row, recorded in zip(rows, reused["causes"])]
+        township_spread_oracle()
         if null:
             result["null_p"] = randomised_null_p(facts, seed, earlier)
         return result
@@ -579,6 +701,7 @@ def run_one(store: SQLiteStore, province: str, family: str, usage: str, seed: in
         if spread_oracle is not None and cause.level == "district":
             result["causes"][-1]["term_oracle"] = (cause.area_code, cause.category) in spread_oracle
             result["causes"][-1]["term_oracle_p"] = ORACLE_P.get(("district_spread", cause.area_code, cause.category))
+    township_spread_oracle()
     if null:
         result["null_p"] = randomised_null_p(facts, seed, earlier)
     return result
@@ -652,6 +775,7 @@ def summarise(runs: list[dict]) -> list[dict]:
             recurrence = [c for c in causes if c["kind"] == "recurrence"]
             ranked = [c for c in causes if c["rank"] is not None]
             ours, oracle = sum(c["surfaced"] for c in township), sum(bool(c["oracle"]) for c in township)
+            spread_seen = sum(bool(c.get("spread_oracle")) for c in township)
             null_p = [p for r in null_runs for p in r.get("null_p", {}).get("township", [])]
             null_pd = [p for r in null_runs for p in r.get("null_p", {}).get("district", [])]
             rows.append({
@@ -684,6 +808,13 @@ def summarise(runs: list[dict]) -> list[dict]:
                 "oracle_false_per_planted": _ratio(sum(r.get("oracle_false", 0) for r in planted_runs),
                                                    len(planted_runs)),
                 "ratio_to_oracle": _ratio(ours, oracle),
+                # Districts that differ for local reasons: the township test that reads the
+                # district's share from its other villages, as any test must (where measured).
+                **({"township_spread_oracle_recall": _ratio(spread_seen, len(township)),
+                    "township_ratio_to_spread_oracle": _ratio(ours, spread_seen),
+                    "township_spread_oracle_false_per_planted": _ratio(
+                        sum(r.get("township_spread_oracle_false", 0) for r in planted_runs), len(planted_runs))}
+                   if any("spread_oracle" in c for c in township) else {}),
                 "recurrence_causes": len(recurrence),
                 "recurrence_recall": _ratio(sum(c["surfaced"] for c in recurrence), len(recurrence)),
                 "ranked_first": _ratio(sum(c["rank"] == 1 for c in ranked), len(ranked)),
@@ -841,6 +972,18 @@ def print_summary(summary: list[dict], json_path: str | None, runs: list[dict]) 
             print(f"| {r['family']} | {r['usage']} | {r['district_recall']} | {r['district_oracle_recall']} "
                   f"| {r['district_ratio_to_oracle']} | {r['district_term_oracle_recall']} "
                   f"({r['term_oracle_false_per_planted']}) | {r['district_ratio_to_term_oracle']} |")
+    local = [r for r in summary if r.get("township_spread_oracle_recall") is not None]
+    if local:
+        print()
+        print("Townships where districts differ for local reasons: the oracle that knows each district's local "
+              "share, and the best test that reads it from the district's other villages, knowing how far districts differ")
+        print("| family | usage | township recall | oracle knowing local shares | ratio | best test without them "
+              "(its false/planted) | ratio |")
+        print("|---|---|---|---|---|---|---|")
+        for r in local:
+            print(f"| {r['family']} | {r['usage']} | {r['township_recall']} | {r['oracle_recall']} "
+                  f"| {r['ratio_to_oracle']} | {r['township_spread_oracle_recall']} "
+                  f"({r['township_spread_oracle_false_per_planted']}) | {r['township_ratio_to_spread_oracle']} |")
     print()
     print("QQ of randomised null p-values (pooled over usages): quantile at each level; calibrated ≈ level")
     print("| family | level | null p-values | KS D (p) | " + " | ".join(f"q{x}" for x in QQ_LEVELS) + " |")
