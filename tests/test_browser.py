@@ -549,13 +549,16 @@ def test_a_viewer_finds_villages_and_problems_and_is_told_what_needs_an_analyst(
 
 def test_a_shared_link_opens_its_tab_under_its_own_status_and_a_refused_one_is_tried_again(browser, served):
     """Found by a trial of the explorer: a link to a village, opened at login, showed the list's
-    "根源 13 个" on the village's tab; a tab that could not open was titled "无法打开" whatever it
+    "根源 13 个" on the village's tab, and left focus on the list's tab; a tab that could not open was titled "无法打开" whatever it
     was, and asking for it again only showed the old refusal; a long tab title hid its ×."""
     page = Page(browser)
     p = page.page
     village = next(i for i in served["scenario"].issues if i["village_code"].startswith(WANZHOU))["village_code"]
     log_in(page, f"{served['url']}/ui#v=village&code={village}", served["tokens"]["analyst"])
     p.wait_for_selector(".pane[data-kind=village]:not([hidden]) canvas")
+    # a keyboard user starts from the linked tab, not from the list opened before it
+    assert p.evaluate("document.activeElement.matches('#tabs .tab.active')") and \
+        p.inner_text("#tabs .tab.active > span:first-child").startswith("村：")
     p.wait_for_function("document.body.dataset.listMs")   # the list, built behind, has said its line
     assert not p.inner_text("#status").startswith("根源"), p.inner_text("#status")
     p.click("#tabs .tab >> nth=0")
