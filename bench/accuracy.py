@@ -321,22 +321,8 @@ def oracle_spread_district_p_value(villages: list[tuple[int, int, float, float]]
     >>> tight < 1e-6 < 0.01 < wide          # ×2 is certain between alike districts, not between these
     True
     """
-    live = [(n, x, s, m0) for n, x, s, m0 in villages if n > 0]
-    if not live:
-        return 1.0
-    n, x, s, m0 = (np.array(column, dtype=float) for column in zip(*live))
-    v = phi * (1 - share) / share
-    law = stats.gamma(1 / v, scale=v)
-    g = np.linspace(law.ppf(1e-10), law.ppf(1 - 1e-13), 800)
-    weight = law.pdf(g)
-    weight /= weight.sum()
-    lifted = (m0[None, :] * g[:, None]) * s[None, :]
-    s_g = lifted / (1 + lifted - s[None, :])                      # the village's share at multiplier g
-    widen = 1.0 if kappa is None else (kappa + n[None, :]) / (kappa + 1)
-    mean = (n[None, :] * s_g).sum(axis=1)
-    variance = (n[None, :] * s_g * (1 - s_g) * widen).sum(axis=1)
-    tails = excess_sf_array(np.full(len(g), x.sum()), np.full(len(g), n.sum()), mean, variance)
-    return float(min(1.0, (weight * tails).sum()))
+    g, log_prior = _spread_grid(phi, share, points=800)
+    return _spread_tail(_spread_moments(villages, g, kappa), None, log_prior)
 
 
 def oracle_spread_discoveries(scenario, pairs: list[tuple[str, str]], truth_shares: dict, kind_of: dict,
@@ -379,14 +365,14 @@ def _spread_moments(villages: list[tuple[int, int, float, float]], g: np.ndarray
     return x.sum(), n.sum(), (n[None, :] * s_g).sum(axis=1), (n[None, :] * s_g * (1 - s_g) * widen).sum(axis=1)
 
 
-def _spread_township_tail(own, rest, log_prior: np.ndarray) -> float:
-    """The township's null tail averaged over g's posterior given the rest's count (moments as
-    :func:`_spread_moments` gives them; a normal likelihood of the rest's count at each g)."""
+def _spread_tail(own, rest, log_prior: np.ndarray) -> float:
+    """A count's null tail averaged over g's law, or its posterior given the rest's count (moments
+    as :func:`_spread_moments` gives them; a normal likelihood of the rest's count at each g)."""
     o, n, mean, variance = own
     if n <= 0:
         return 1.0
     log_weight = log_prior
-    o_rest, n_rest, mean_rest, variance_rest = rest
+    o_rest, n_rest, mean_rest, variance_rest = rest if rest is not None else (0.0, 0.0, None, None)
     if n_rest > 0:
         variance_rest = np.maximum(variance_rest, 1e-9)
         log_weight = log_weight - 0.5 * ((o_rest - mean_rest) ** 2 / variance_rest + np.log(variance_rest))
@@ -417,7 +403,7 @@ def oracle_spread_township_p_value(township: list[tuple[int, int, float, float]]
     True
     """
     g, log_prior = _spread_grid(phi, share)
-    return _spread_township_tail(_spread_moments(township, g, kappa), _spread_moments(rest, g, kappa), log_prior)
+    return _spread_tail(_spread_moments(township, g, kappa), _spread_moments(rest, g, kappa), log_prior)
 
 
 def oracle_spread_township_discoveries(scenario, pairs: list[tuple[str, str]], truth_shares: dict, kind_of: dict,
@@ -447,7 +433,7 @@ def oracle_spread_township_discoveries(scenario, pairs: list[tuple[str, str]], t
         mine = [v for v in by[d] if v.startswith(t)]
         own_all = _spread_moments(rows(mine, c, (district_boost, township_boost)), g, kappa)
         rest = tuple(a - b for a, b in zip(whole[(d, c)], own_all))
-        p_values.append(_spread_township_tail(_spread_moments(rows(mine, c, (district_boost,)), g, kappa), rest,
+        p_values.append(_spread_tail(_spread_moments(rows(mine, c, (district_boost,)), g, kappa), rest,
                                               log_prior))
     q = benjamini_hochberg(p_values)
     ORACLE_P.update(zip((("township_spread", t, c) for t, c in pairs), p_values))
