@@ -8,6 +8,7 @@ import itertools
 import json
 import sqlite3
 import threading
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
@@ -169,6 +170,10 @@ def _code_range(prefix: str) -> tuple[str, str]:
     return prefix, prefix + "\uffff"
 
 
+class _Connection(sqlite3.Connection):
+    """A connection a weak set can hold (sqlite3's own cannot be weakly referenced)."""
+
+
 class SQLiteStore:
     in_process = True
 
@@ -180,6 +185,13 @@ class SQLiteStore:
         self.url = f"sqlite:///{self.path}"
         self._write_lock = threading.RLock()
         self._in_atomic = False  # set, under the write lock, by the thread inside atomic()
+        # One connection per thread. The API's threads, and the analysis it warms at start, share
+        # this store: on one shared connection, a thread's unfinished read held every other thread
+        # in its snapshot (a write by another process went unseen), and a thread's write
+        # transaction was read, uncommitted, by the others.
+        self._local = threading.local()
+        self._connections: weakref.WeakSet = weakref.WeakSet()  # closed by close(); a dead thread's goes with it
+        self._closed = False
         if not create and not self.path.is_file():
             raise StoreMissing(f"没有存储：{self.path} 不存在 (no store at {self.path})；"
                                "先加载区划 (xuncha load divisions)")
@@ -188,37 +200,63 @@ class SQLiteStore:
                 return
             if self.path.parent and not self.path.parent.exists():
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            # A 12 MB page cache (default 2 MB): a large load updates four B-trees of the issue table at once.
-            self.db.execute("PRAGMA cache_size=-12288")
-            self.db.execute("PRAGMA foreign_keys=OFF")
-            columns = {r[1] for r in self.db.execute("PRAGMA table_info(ledger_cell)")}
+            self._connect = self._connect_writable
+            db = self._adopt(self._connect())
+            # A 12 MB page cache (default 2 MB) for the opening thread's connection, the one a load
+            # writes through: a large load updates four B-trees of the issue table at once. Other
+            # threads (the API's) keep the default, so forty of them do not hold half a gigabyte.
+            db.execute("PRAGMA cache_size=-12288")
+            db.execute("PRAGMA journal_mode=WAL")
+            columns = {r[1] for r in db.execute("PRAGMA table_info(ledger_cell)")}
             if columns and "issues_sq" not in columns:  # derived table of an older version: rebuilt below
-                self.db.execute("DROP TABLE ledger_cell")
-            self.db.executescript(SCHEMA)
-            if "district_code" not in {r[1] for r in self.db.execute("PRAGMA table_info(audit)")}:
-                self.db.execute("ALTER TABLE audit ADD COLUMN district_code TEXT")  # an older file
-            if "leader" not in {r[1] for r in self.db.execute("PRAGMA table_info(unit)")}:  # an older file
-                self.db.execute("ALTER TABLE unit ADD COLUMN leader TEXT")
-            if (self.db.execute("SELECT EXISTS (SELECT 1 FROM issue)").fetchone()[0]
-                    and not self.db.execute("SELECT EXISTS (SELECT 1 FROM ledger_cell)").fetchone()[0]):
+                db.execute("DROP TABLE ledger_cell")
+            db.executescript(SCHEMA)
+            if "district_code" not in {r[1] for r in db.execute("PRAGMA table_info(audit)")}:
+                db.execute("ALTER TABLE audit ADD COLUMN district_code TEXT")  # an older file
+            if "leader" not in {r[1] for r in db.execute("PRAGMA table_info(unit)")}:  # an older file
+                db.execute("ALTER TABLE unit ADD COLUMN leader TEXT")
+            if (db.execute("SELECT EXISTS (SELECT 1 FROM issue)").fetchone()[0]
+                    and not db.execute("SELECT EXISTS (SELECT 1 FROM ledger_cell)").fetchone()[0]):
                 with self._transaction() as db:  # a file written before ledger_cell existed
                     _refresh_ledger(db)
         except (sqlite3.Error, OSError) as exc:
+            self.close()
             raise StoreUnavailable(f"无法打开 SQLite 存储 {self.path} (cannot open): {exc}") from exc
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """This thread's connection, opened on its first use."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            if self._closed:
+                raise StoreUnavailable(f"存储已关闭 {self.path} (store closed)")
+            try:
+                db = self._adopt(self._connect())
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(f"无法打开 SQLite 存储 {self.path} (cannot open): {exc}") from exc
+        return db
+
+    def _adopt(self, db: sqlite3.Connection) -> sqlite3.Connection:
+        self._local.db = db
+        self._connections.add(db)
+        return db
+
+    def _connect_writable(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, factory=_Connection)
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=OFF")
+        return db
 
     def _open_read_only(self) -> bool:
         """A read-only connection when the file's schema is current; False when it must be migrated."""
         uri = f"{self.path.resolve().as_uri()}?mode=ro"
         try:
-            db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+            db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None, factory=_Connection)
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         except sqlite3.OperationalError:
             # A WAL file on a read-only file system without its -shm: read it as immutable.
-            db = sqlite3.connect(f"{self.path.resolve().as_uri()}?immutable=1", uri=True,
-                                 check_same_thread=False, isolation_level=None)
+            uri = f"{self.path.resolve().as_uri()}?immutable=1"
+            db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None, factory=_Connection)
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if not SCHEMA_TABLES <= tables or "issues_sq" not in {
                 r[1] for r in db.execute("PRAGMA table_info(ledger_cell)")} or "district_code" not in {
@@ -230,11 +268,15 @@ class SQLiteStore:
                 and not db.execute("SELECT EXISTS (SELECT 1 FROM ledger_cell)").fetchone()[0]):
             db.close()
             return False
-        self.db = db
+        self._connect = lambda: sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None,
+                                                factory=_Connection)
+        self._adopt(db)
         return True
 
     def close(self) -> None:
-        self.db.close()
+        self._closed = True
+        for db in list(self._connections):
+            db.close()
 
     def repair(self) -> dict:
         # A write that died is rolled back from SQLite's journal when the file is next opened.
@@ -242,7 +284,8 @@ class SQLiteStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        # The API shares one connection between its threads: one write transaction at a time.
+        # The API's threads share this store: one write transaction at a time in this process
+        # (another process's waits on SQLite's lock).
         with self._write_lock:
             if self._in_atomic:  # this thread's atomic() holds the transaction: join it
                 yield self.db

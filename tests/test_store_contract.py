@@ -129,6 +129,68 @@ def test_chains_read_from_many_threads_at_once_are_each_their_own(any_store, tmp
     assert all(nodes == one_by_one[i] for i, nodes in at_once)
 
 
+
+def test_a_write_under_way_is_seen_by_no_other_thread_and_once_committed_by_every_one(any_store):
+    """The API's threads share one store. An editor's write still under way (its audit entry not
+    yet written) was read, uncommitted, by every other request on the embedded store: one
+    connection carried them all."""
+    import threading
+    from graph.model import UnitIn
+    load_scope(any_store, (WANZHOU,))
+    unit = UnitIn(unit_id=f"{WANZHOU}-巡察整改办", name="万州区巡察整改办", level="district", area_code=WANZHOU,
+                  function="inspection")
+    written, release = threading.Event(), threading.Event()
+
+    def editor():
+        with any_store.atomic():
+            any_store.upsert_units([unit])
+            written.set()
+            release.wait(60)
+
+    writing = threading.Thread(target=editor)
+    writing.start()
+    try:
+        assert written.wait(60)
+        during = {u.unit_id for u in any_store.units()}
+    finally:
+        release.set()
+        writing.join(60)
+    assert unit.unit_id not in during
+    assert unit.unit_id in {u.unit_id for u in any_store.units()}
+
+
+def test_a_thread_part_way_through_a_read_keeps_no_other_thread_from_what_another_process_wrote(tmp_path):
+    """The embedded store's API computes its analysis in a thread at start. Its unfinished read
+    held every request to the snapshot it began in: a unit loaded meanwhile by the CLI (another
+    process, another connection) was "没有这个单位" to the API."""
+    import threading
+    from graph.model import UnitIn
+    api_store = SQLiteStore(tmp_path / "x.db")
+    load_scope(api_store, (WANZHOU,))
+    reading, release = threading.Event(), threading.Event()
+
+    def analysis():
+        rows = api_store.db.execute("SELECT code FROM division")  # a long read, one row taken
+        rows.fetchone()
+        reading.set()
+        release.wait(60)
+        rows.fetchall()
+
+    warming = threading.Thread(target=analysis)
+    warming.start()
+    try:
+        assert reading.wait(60)
+        cli = SQLiteStore(tmp_path / "x.db")
+        cli.upsert_units([UnitIn(unit_id=f"{WANZHOU}-组织/人事", name="万州区组织人事科", level="district",
+                                 area_code=WANZHOU, function="organization")])
+        cli.close()
+        assert f"{WANZHOU}-组织/人事" in {u.unit_id for u in api_store.units()}
+    finally:
+        release.set()
+        warming.join(60)
+        api_store.close()
+
+
 # The generator's default shape, and one with every village in three rounds plus a 回头看 round,
 # a persisting mix of problems and an office's own categories without rates (Chinese headers).
 LEDGER_SHAPES = {"standard": {}, "multi_round_office": {"rounds": 3, "every_round": True, "revisit": True,
