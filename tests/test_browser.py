@@ -584,6 +584,33 @@ def test_a_shared_link_opens_its_tab_under_its_own_status_and_a_refused_one_is_t
     page.close()
 
 
+
+def test_a_tab_still_loading_when_the_analyst_moves_on_keeps_its_details_to_itself(browser, served):
+    """Found by a trial of the explorer: a problem's chain that arrived after the analyst had gone
+    back to the list put the problem's details beside the list, and the chain's tab had none."""
+    page = Page(browser)
+    p = page.page
+    issue = next(i for i in served["scenario"].issues if i["village_code"].startswith(WANZHOU))["issue_id"]
+    log_in(page, f"{served['url']}/ui", served["tokens"]["analyst"])
+    p.wait_for_selector("#causes tbody tr")
+    held = []
+    p.route("**/chain", lambda route: held.append(route))    # the chain's answer, held back
+    p.evaluate("location.hash = 'v=chain&id=' + encodeURIComponent(%s)" % json.dumps(issue))
+    p.wait_for_function("document.querySelectorAll('#tabs .tab').length === 2")
+    while not held:
+        p.wait_for_timeout(50)
+    p.click("#tabs .tab >> nth=0")                           # back to the list while it loads
+    held[0].continue_()
+    p.wait_for_function("document.querySelector('#tabs .tab:nth-child(2)').textContent.startsWith('责任链')")
+    assert p.evaluate("document.body.dataset.tab") == "list"
+    assert f"问题 {issue}" not in p.inner_text("#details")
+    p.click("#tabs .tab >> nth=1")
+    assert p.inner_text("#details h3") == f"问题 {issue}"
+    assert p.locator("#details .chain-list a").count() >= 3   # its levels and units, as the chain's own
+    page.check()
+    page.close()
+
+
 def test_the_walk_to_a_root_cause_and_its_village_by_keyboard_alone_in_a_narrow_window(browser, served):
     """Found by a trial of the explorer: without a mouse the list was a dead end (its rows, headers,
     tabs and the side tree's villages took no focus), and at a phone's width (390 px) the side
