@@ -156,6 +156,12 @@ def oracle_p_value(villages: list[tuple[int, int, float, float]], kappa: float |
     z = (observed * step - mean) / math.sqrt(max(var, 1e-12))
     if z < 1.0:  # far from any discovery: the normal approximation is plenty
         return float(stats.norm.sf(z))
+    return _grid_tail(parts, observed)
+
+
+def _grid_tail(parts, observed: int) -> float:
+    """``P(Σ S_v ≥ observed)`` for independent integer scores: ``parts`` gives each one's values
+    and their probabilities (convolved one by one)."""
     dist, offset = np.ones(1), 0
     for g, p in parts:
         g_min = int(g.min())
@@ -447,20 +453,8 @@ def _spread_village_tail(township, rest, g: np.ndarray, log_prior: np.ndarray, k
     normal = stats.norm.sf((observed - mean) / np.sqrt(np.maximum(var, 1e-12)))
     if float(np.mean(normal)) > 0.2:
         return float(np.mean(normal))
-    tails = []
-    for k in range(len(at)):
-        dist, offset = np.ones(1), 0
-        for score, p0 in zip(scores, (law[k] for law in laws)):
-            keep = p0 > 1e-15
-            sc, pr = score[keep], p0[keep]
-            s_min = int(sc.min())
-            new = np.zeros(len(dist) + int(sc.max()) - s_min)
-            for shift, prob in zip(sc - s_min, pr):
-                new[shift:shift + len(dist)] += prob * dist
-            dist, offset = new, offset + s_min
-        index = observed - offset
-        tails.append(1.0 if index <= 0 else 0.0 if index >= len(dist) else float(min(1.0, dist[index:].sum())))
-    return float(np.mean(tails))
+    return float(np.mean([_grid_tail([(score[law[k] > 1e-15], law[k][law[k] > 1e-15])
+                                      for score, law in zip(scores, laws)], observed) for k in range(len(at))]))
 
 
 def oracle_spread_township_discoveries(scenario, pairs: list[tuple[str, str]], truth_shares: dict, kind_of: dict,
