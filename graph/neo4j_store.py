@@ -308,6 +308,19 @@ class Neo4jStore:
         except Neo4jError as exc:
             raise StoreError(f"Neo4j at {self.url}: {exc.message}") from exc
 
+    def lock_issues(self, issue_ids: Iterable[str]) -> None:
+        tx = getattr(self._local, "write_tx", None)
+        if tx is None:
+            raise RuntimeError("lock_issues() is for use inside atomic()")
+        # Setting a property takes the node's write lock for the rest of the transaction (Neo4j has
+        # no lock statement without APOC); removing it again leaves the node as it was.
+        try:
+            # Every stored version of each: the one a concurrent write replaces is among them.
+            tx.run("UNWIND $ids AS id MATCH (i:Issue {issue_id: id}) SET i._lock = true REMOVE i._lock",
+                   ids=sorted(set(issue_ids))).consume()
+        except Neo4jError as exc:
+            raise StoreError(f"Neo4j at {self.url}: {exc.message}") from exc
+
     def _run(self, mode, work):
         def refused_at_once(tx):
             # A transaction refused for memory is refused again: not one for the driver to retry.

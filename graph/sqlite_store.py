@@ -174,6 +174,10 @@ class _Connection(sqlite3.Connection):
     """A connection a weak set can hold (sqlite3's own cannot be weakly referenced)."""
 
 
+class _Closer:
+    """Held in a thread's locals beside its connection: it goes when the thread ends."""
+
+
 class SQLiteStore:
     in_process = True
 
@@ -238,6 +242,10 @@ class SQLiteStore:
 
     def _adopt(self, db: sqlite3.Connection) -> sqlite3.Connection:
         self._local.db = db
+        # Closed when its thread ends (the thread's locals go at once; the connection itself, held
+        # in a cycle inside sqlite3, would wait for the garbage collector, its file open).
+        self._local.closer = _Closer()
+        weakref.finalize(self._local.closer, db.close)
         self._connections.add(db)
         return db
 
@@ -307,6 +315,11 @@ class SQLiteStore:
                     yield
                 finally:
                     self._in_atomic = False
+
+    def lock_issues(self, issue_ids: Iterable[str]) -> None:
+        # Inside atomic() this thread already holds SQLite's write lock (BEGIN IMMEDIATE): no other
+        # writer, of this process or another, runs until the block ends.
+        pass
 
     @contextmanager
     def _transaction_unlocked(self) -> Iterator[sqlite3.Connection]:

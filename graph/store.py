@@ -266,6 +266,12 @@ class GraphStore(Protocol):
         not at all."""
         ...
 
+    def lock_issues(self, issue_ids: Iterable[str]) -> None:
+        """Inside :meth:`atomic`: hold these problems against every other writer until the block
+        ends, so that what the block reads of them next is what it changes (two editors' updates
+        of one problem at once both kept, not the second's read from before the first's write)."""
+        ...
+
     # -- reads ------------------------------------------------------------------------------------
     def data_version(self) -> int: ...
     def cypher(self, query: str, parameters: dict, limit: int, timeout: float,

@@ -326,6 +326,35 @@ def test_a_unit_numbered_with_a_slash_is_read_and_drawn_like_any_other(api):
     assert missing.status_code == 404 and missing.json()["error"]["message"].startswith("没有这个单位")
 
 
+
+def test_two_editors_updating_one_problem_at_once_both_keep_their_change(api):
+    """Found by a trial of the API under load: the township's system set a problem's status while
+    the district's added its evidence note, both answered 200, and on up to half of the problems
+    one of the two changes was gone: each update re-wrote every field as read before the other's
+    write."""
+    import threading
+    open_ones = [i["issue_id"] for i in api.scenario.issues
+                 if i["village_code"].startswith(HOME) and i["status"] in ("未整改", "open")][:12]
+    assert len(open_ones) == 12
+    start, answers = threading.Barrier(2), []
+
+    def editor(token, body):
+        for issue_id in open_ones:
+            start.wait(30)
+            answers.append(api.call("PATCH", "/issues/" + quote(issue_id, safe=""), token=token, json=body).status_code)
+
+    both = [threading.Thread(target=editor, args=("editor@home", {"status": "整改中"})),
+            threading.Thread(target=editor, args=("editor", {"note": "已提交整改佐证"}))]
+    for t in both:
+        t.start()
+    for t in both:
+        t.join(120)
+    assert answers == [200] * 24
+    for issue_id in open_ones:
+        shown = api.call("GET", "/issues/" + quote(issue_id, safe="")).json()
+        assert shown["status"] == "in_progress" and shown["extra"].get("整改佐证") == "已提交整改佐证", shown
+
+
 def test_a_problem_sent_over_the_api_carries_its_term_and_an_update_keeps_it(api):
     """Found by an office's trial: the API had no field for 届次, so a problem created over it was
     in no term's analysis, and one updated over it left its term. ``term`` is the ledger's 届次

@@ -191,6 +191,27 @@ def test_a_thread_part_way_through_a_read_keeps_no_other_thread_from_what_anothe
         api_store.close()
 
 
+
+def test_the_connection_of_a_thread_that_ended_is_closed_with_it(tmp_path):
+    """Found by a trial of the API under load: with a connection per thread, the connections of
+    the server's retired worker threads stayed open (their files too) until Python's collector ran."""
+    import os
+    import threading
+    store = SQLiteStore(tmp_path / "x.db")
+    load_scope(store, (WANZHOU,))
+
+    def open_files() -> int:
+        return sum(os.path.realpath(f"/proc/self/fd/{fd}").startswith(str(tmp_path)) for fd in os.listdir("/proc/self/fd"))
+    before = open_files()
+    readers = [threading.Thread(target=store.units) for _ in range(20)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join()
+    assert open_files() <= before + 4       # not three files more for each of the twenty
+    store.close()
+
+
 # The generator's default shape, and one with every village in three rounds plus a 回头看 round,
 # a persisting mix of problems and an office's own categories without rates (Chinese headers).
 LEDGER_SHAPES = {"standard": {}, "multi_round_office": {"rounds": 3, "every_round": True, "revisit": True,

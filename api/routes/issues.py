@@ -137,18 +137,25 @@ def create_issues(body: list[IssueCreate], store: StoreDep, caller: Editor,
 @router.patch("/issues/{issue_id:path}", response_model=IssueDetail, summary="更新整改状态、时限、销号日期和佐证说明")
 def patch_issue(issue_id: str, body: IssuePatch, store: StoreDep, caller: Editor,
                 allow_reopen: bool = Query(False, description="允许把已销号的问题改回其他状态")):
-    current = scoped_issue(store, caller, issue_id)
-    row = {k: v for k, v in _json(current).items() if v is not None and k in IssueCreate.model_fields}
-    row["immediate"] = "是" if current.immediate else "否"
-    changes = body.model_dump(exclude_none=True)
-    note = changes.pop("note", None)
-    row.update(changes)
-    if changes.get("status") in ("open", "in_progress", "未整改", "整改中") and "closed_on" not in changes:
-        row.pop("closed_on", None)
-    # Notes written before (整改佐证, 复发重开) are kept; a new evidence note replaces the old one.
-    row["extra"] = {**{k: str(v) for k, v in current.extra.items()}, **({"整改佐证": note} if note is not None else {})}
-    _write(store, caller, lambda: validate_rows(store, "issues", [row], allow_reopen=allow_reopen,
-                                                scope=caller.access), "issues.patch")
+    scoped_issue(store, caller, issue_id)
+
+    def validate():
+        # Read inside the write's transaction, the problem held: another editor's update of it at
+        # the same moment is kept, not overwritten by fields read before it was written.
+        store.lock_issues([issue_id])
+        current = scoped_issue(store, caller, issue_id)
+        row = {k: v for k, v in _json(current).items() if v is not None and k in IssueCreate.model_fields}
+        row["immediate"] = "是" if current.immediate else "否"
+        changes = body.model_dump(exclude_none=True)
+        note = changes.pop("note", None)
+        row.update(changes)
+        if changes.get("status") in ("open", "in_progress", "未整改", "整改中") and "closed_on" not in changes:
+            row.pop("closed_on", None)
+        # Notes written before (整改佐证, 复发重开) are kept; a new evidence note replaces the old one.
+        row["extra"] = {**{k: str(v) for k, v in current.extra.items()},
+                        **({"整改佐证": note} if note is not None else {})}
+        return validate_rows(store, "issues", [row], allow_reopen=allow_reopen, scope=caller.access)
+    _write(store, caller, validate, "issues.patch")
     return issue(issue_id, store, caller)
 
 
