@@ -174,6 +174,11 @@ class _Connection(sqlite3.Connection):
     """A connection a weak set can hold (sqlite3's own cannot be weakly referenced)."""
 
 
+def _connect(target, **uri) -> sqlite3.Connection:
+    """A connection any thread may use, in autocommit (the store opens its transactions itself)."""
+    return sqlite3.connect(target, check_same_thread=False, isolation_level=None, factory=_Connection, **uri)
+
+
 class _Closer:
     """Held in a thread's locals beside its connection: it goes when the thread ends."""
 
@@ -250,7 +255,7 @@ class SQLiteStore:
         return db
 
     def _connect_writable(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, factory=_Connection)
+        db = _connect(self.path)
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA foreign_keys=OFF")
         return db
@@ -259,12 +264,12 @@ class SQLiteStore:
         """A read-only connection when the file's schema is current; False when it must be migrated."""
         uri = f"{self.path.resolve().as_uri()}?mode=ro"
         try:
-            db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None, factory=_Connection)
+            db = _connect(uri, uri=True)
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         except sqlite3.OperationalError:
             # A WAL file on a read-only file system without its -shm: read it as immutable.
             uri = f"{self.path.resolve().as_uri()}?immutable=1"
-            db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None, factory=_Connection)
+            db = _connect(uri, uri=True)
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if not SCHEMA_TABLES <= tables or "issues_sq" not in {
                 r[1] for r in db.execute("PRAGMA table_info(ledger_cell)")} or "district_code" not in {
@@ -276,8 +281,7 @@ class SQLiteStore:
                 and not db.execute("SELECT EXISTS (SELECT 1 FROM ledger_cell)").fetchone()[0]):
             db.close()
             return False
-        self._connect = lambda: sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None,
-                                                factory=_Connection)
+        self._connect = lambda: _connect(uri, uri=True)
         self._adopt(db)
         return True
 
