@@ -876,6 +876,55 @@ def test_a_township_that_is_most_of_its_district_is_judged_allowing_its_district
     assert found == 20 and at_township >= 15, (found, at_township)
 
 
+def _rural_district_with_a_street(seed, street=1.0, communities=1.0, kinds_apart=0.0):
+    """Twelve districts whose share of 低保 differs for local reasons (φ = 0.02), by one multiplier
+    in villages (10 %) and communities (15 %) alike: six townships of eight villages each, a 街道
+    of eight communities (×``street`` in 500101007) and one of three (500101008); the communities
+    of 500101 ×``communities`` beyond it, and every district's communities by a multiplier of
+    their own with relative variance ``kinds_apart``."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    cells, exposure = [], []
+    v = 0.02 * 0.9 / 0.1
+    for d in range(1, 13):
+        g = rng.gamma(1 / v, v)
+        district = f"5001{d:02d}"
+        own = (communities if d == 1 else 1.0) * (rng.gamma(1 / kinds_apart, kinds_apart) if kinds_apart else 1.0)
+        for kind, townships, villages, share, first, lift in (
+                ("village", 6, 8, 0.1, 1, g), ("community", 1, 8, 0.15, 7, g * own * (street if d == 1 else 1.0)),
+                ("community", 1, 3, 0.15, 8, g * own)):
+            more, units = _kind_cells(rng, district, kind, townships, villages, share, lift, first=first)
+            cells, exposure = cells + more, exposure + units
+    return _facts(cells, exposure)
+
+
+def test_a_street_of_a_rural_district_is_judged_by_the_district_s_level_its_villages_show_too():
+    """A 街道 of a rural district: the rest of its district has three communities and 48 villages.
+    Its baseline is the district's level of the category, read from the villages too (one
+    multiplier of the odds, as districts differ for local reasons in both kinds), not from the
+    three communities alone pooled toward every district's: a ×3 cause in it surfaced in 3 of 20
+    ledgers that way, and surfaces in at least 7 now, with at most one false township in 20
+    ledgers without a cause. Where the district's communities all stand apart from its villages
+    (×3 in both 街道), that is its communities' level, not either 街道's cause; where every
+    district's communities differ from its villages by a multiplier of their own, the villages
+    are little guide, and no township is taken for a cause either."""
+    found, false, apart = 0, [], []
+    for seed in range(1, 21):
+        found += ("township", "500101007", "低保") in [
+            (c.level, c.area_code, c.category) for c in surface_root_causes(_rural_district_with_a_street(seed, 3.0))
+            if c.surfaced]
+        false += [(seed, c.area_code, c.category) for c in surface_root_causes(_rural_district_with_a_street(seed))
+                  if c.surfaced and c.level == "township"]
+        apart += [(seed, c.area_code, c.category) for c in
+                  surface_root_causes(_rural_district_with_a_street(seed, communities=3.0))
+                  if c.surfaced and c.level == "township" and c.area_code.startswith("500101")]
+        apart += [(seed, c.area_code, c.category) for c in
+                  surface_root_causes(_rural_district_with_a_street(seed, kinds_apart=0.3))
+                  if c.surfaced and c.level == "township"]
+    assert found >= 7, found
+    assert len(false) <= 1 and apart == [], (false, apart)
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_a_district_whose_villages_are_of_a_kind_few_districts_have_is_judged_by_the_category_s_spread(seed):
     """Fourteen districts of rural villages; one district's villages are all of the "other" kind
