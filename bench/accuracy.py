@@ -103,6 +103,7 @@ ORACLE_M, ORACLE_F = 4.0, 0.8
 # A district cause multiplies the rate ×2–3 in 60–90 % of the district's townships: the midpoints.
 ORACLE_DISTRICT_M, ORACLE_DISTRICT_F = 2.5, 0.75
 BRIEF = False
+SPREAD_ORACLE = True  # --no-spread-oracle: the township spread oracle only as recorded (--oracle-from)
 ORACLE_P: dict[tuple[str, str, str], float] = {}  # the last run's oracle p-values, by (level, area, category)
 
 
@@ -547,7 +548,7 @@ def scope_for(usage: str, districts: list[str], villages_in: dict[str, int], rng
 # The oracles' verdicts of earlier runs (--oracle-from): (family, usage, seed, null) -> run.
 ORACLE_RUNS: dict[tuple, dict] = {}
 ORACLE_FIELDS = ("oracle_false", "district_oracle_false", "term_oracle_false")
-CAUSE_ORACLE_FIELDS = ("oracle", "oracle_p", "term_oracle", "term_oracle_p")
+CAUSE_ORACLE_FIELDS = ("oracle", "oracle_p", "term_oracle", "term_oracle_p", "spread_oracle", "spread_oracle_p")
 
 
 def earlier_oracle(result: dict, rows: list[dict]) -> dict | None:
@@ -683,6 +684,11 @@ def run_one(store: SQLiteStore, province: str, family: str, usage: str, seed: in
         # Districts that differ for local reasons (the local family): beside the township oracle that
         # knows each district's local share, the best township test that reads it as a test must.
         if not (scenario.local and township_pairs and targets and earlier is None):
+            return
+        if reused is not None and "township_spread_oracle_false" in reused:  # recorded: it reads no method
+            result["township_spread_oracle_false"] = reused["township_spread_oracle_false"]
+            return
+        if not SPREAD_ORACLE:
             return
         started = time.perf_counter()
         found = oracle_spread_township_discoveries(scenario, township_pairs, shares, kind_of, options.get("kappa"),
@@ -930,9 +936,13 @@ def main() -> None:
                              "generator's sources, the catalog, the division files and the settings in its key)")
     parser.add_argument("--brief", action="store_true",
                         help="leave the null p-values out of --json (the committed results; they cannot be merged)")
+    parser.add_argument("--no-spread-oracle", action="store_true",
+                        help="the local family's township spread oracle only where --oracle-from recorded it "
+                             "(it takes most of such a run)")
     args = parser.parse_args()
-    global BRIEF, SCENARIO_CACHE
+    global BRIEF, SCENARIO_CACHE, SPREAD_ORACLE
     BRIEF = args.brief
+    SPREAD_ORACLE = not args.no_spread_oracle
     if args.cache:
         SCENARIO_CACHE = Path(args.cache)
         SCENARIO_CACHE.mkdir(parents=True, exist_ok=True)
