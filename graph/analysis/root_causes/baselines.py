@@ -3,6 +3,7 @@ valid baseline exists: townships against their district's other townships (poole
 ordinary districts or the reference rates), districts against the other districts or the rates."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -153,8 +154,17 @@ def between_kind_spread(tally: Tally, rho: np.ndarray, spread) -> np.ndarray:
             expected.append(nd[rows, k][:, None] * s)
     if not z2:
         return np.ones(len(tally.categories))
-    phi = category_spreads(np.concatenate(z2), np.concatenate(size), np.concatenate(expected))
-    return np.ones(len(tally.categories)) if phi is None else phi
+    z2, size, expected = np.concatenate(z2), np.concatenate(size), np.concatenate(expected)
+    phi = category_spreads(z2, size, expected)
+    if phi is None:
+        return np.ones(len(tally.categories))
+    # A median of a few dozen cells reads 0 as often as not where kinds differ a little, and a 0
+    # let a kind borrow another's level as if it were its own (a 街道 whose district's communities
+    # stood apart from its villages surfaced three times as often): one standard error of the
+    # estimate (.spread.median_noise) is added, so what is borrowed is never taken as exact.
+    cells = np.isfinite(z2) & (expected >= SPREAD_MIN_EXPECTED) & (size > 0)
+    noise = median_noise(float(np.median(phi)), float(np.median(size[cells])), int(cells.sum()))
+    return phi + math.sqrt(float(noise))
 
 
 def district_level(tally: Tally, rho: np.ndarray, spread, x_rest: np.ndarray, n_rest: np.ndarray,
@@ -164,9 +174,10 @@ def district_level(tally: Tally, rho: np.ndarray, spread, x_rest: np.ndarray, n_
     one multiplier ``g`` of the odds in all its kinds, whose prior is how far ordinary districts
     differ (``tau2_usual`` around ``centre``; ``tau2_all`` around the share over every area where
     the rest of the district stands out, as :func:`district_prior` judges), fitted to the other
-    kinds' counts (:func:`_fitted_level`). The kind's share at that ``g`` is uncertain by ``g``'s
-    uncertainty and by how far a district's kinds differ beyond one multiplier
-    (``kinds_apart``, :func:`between_kind_spread`); where the kind's own count in the rest of the
+    kinds' counts (:func:`_fitted_level`), the prior as wide as the widest kind's. The kind's share
+    at that ``g`` is uncertain by ``g``'s uncertainty, by the ordinary share's own, and by how far
+    a district's kinds differ beyond one multiplier (``kinds_apart``, :func:`between_kind_spread`,
+    never read as exactly 0); where the kind's own count in the rest of the
     district stands more than ``ORDINARY_Z`` standard errors from it, the kind keeps the
     :func:`district_prior` alone (its kinds differ).
 
@@ -207,21 +218,23 @@ def district_level(tally: Tally, rho: np.ndarray, spread, x_rest: np.ndarray, n_
     usual = ordinary.all(axis=1)[:, None, :]                                          # t × 1 × c
     level = np.where(usual, centre[None], share_all[None])                            # t × k × c
     tau2 = np.where(usual, tau2_usual[None], tau2_all[None])
-    # the prior's width from the kind with the most problems in the rest of the district
-    main = np.argmax(n_rest + 1e-9 * (tally.n + 1), axis=1)                           # t
-    pick = np.arange(len(main))
-    c_main, t_main = level[pick, main], tau2[pick, main]                              # t × c
-    with np.errstate(divide="ignore", invalid="ignore"):
-        prior_var = np.where(c_main * (1 - c_main) > 0, log_multiplier_variance(t_main, c_main * (1 - c_main)), 0.0)
-    prior_var = np.maximum(prior_var, 1e-6)
     counted = (level > 0) & (level < 1) & (n3 > 0)
+    # the prior's width: the widest any kind of the rest of the district reads (a kind whose
+    # districts seem not to differ would pin every kind to the ordinary share)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        widths = np.where(counted, log_multiplier_variance(tau2, level * (1 - level)), 0.0)
+    prior_var = np.maximum(np.nan_to_num(widths).max(axis=1), 1e-6)                 # t × c
     kinds = x_rest.shape[1]
     # each kind's level from the other kinds (k × t × c), the kind itself left out
     others = counted[None] & ~np.eye(kinds, dtype=bool)[:, None, :, None]
     log_g, information = _fitted_level(x_rest[None], n3[None], design[None], level[None], prior_var[None], others)
     predicted = np.stack([_at(level[:, k], log_g[k]) for k in range(kinds)], axis=1)  # t × k × c
     slope = predicted * (1 - predicted)
-    variance = slope ** 2 / np.moveaxis(information, 0, 1) + np.broadcast_to(np.asarray(kinds_apart, float), level.shape[2:]) * slope
+    # ... and as uncertain as the ordinary share it starts from (its problems over every district)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        centre_var = np.nan_to_num(slope ** 2 / (level * (1 - level) * np.maximum(tally.district_n.sum(axis=0), 1)[None, :, None]))
+    variance = (slope ** 2 / np.moveaxis(information, 0, 1) + centre_var
+                + np.broadcast_to(np.asarray(kinds_apart, float), level.shape[2:]) * slope)
     with np.errstate(divide="ignore", invalid="ignore"):
         # the kind's own count in the rest of the district against that level
         z = np.where(counted, (x_rest - n3 * predicted) / np.sqrt(n3 * slope * design + n3 ** 2 * variance), 0.0)
