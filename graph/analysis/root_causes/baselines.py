@@ -61,6 +61,13 @@ def _posterior(x_rest: np.ndarray, n_rest: np.ndarray, nn_rest: np.ndarray, rho:
     return share, share * (1 - share) / (effective + prior_weight + 1.0)
 
 
+def _ordinary_rest(rho: np.ndarray, spread, x_rest, n_rest, nn_rest) -> np.ndarray:
+    """Where the rest of each township's district (t × k × c) is within ``ORDINARY_Z`` standard
+    errors of the ordinary districts' share, given how much ordinary districts differ."""
+    centre, tau2_usual = spread[3], spread[2]
+    return np.abs(_standardised(x_rest, n_rest, nn_rest, rho, centre, tau2_usual)) <= ORDINARY_Z
+
+
 def district_prior(tally: Tally, rho: np.ndarray, spread, x_rest, n_rest, nn_rest) -> tuple[np.ndarray, np.ndarray]:
     """The share each township's baseline (the rest of its district) is pooled toward, and its
     weight in problems (t × k × c).
@@ -74,7 +81,7 @@ def district_prior(tally: Tally, rho: np.ndarray, spread, x_rest, n_rest, nn_res
     townships are not each taken for a cause.
     """
     share, tau2_all, tau2_usual, centre = spread[:4]
-    ordinary = np.abs(_standardised(x_rest, n_rest, nn_rest, rho, centre, tau2_usual)) <= ORDINARY_Z
+    ordinary = _ordinary_rest(rho, spread, x_rest, n_rest, nn_rest)
     return (np.where(ordinary, centre[None], share[None]),
             np.where(ordinary, pooling_weight(centre, tau2_usual)[None], pooling_weight(share, tau2_all)[None]))
 
@@ -214,8 +221,7 @@ def district_level(tally: Tally, rho: np.ndarray, spread, x_rest: np.ndarray, n_
         kinds_apart = between_kind_spread(tally, rho, spread)
     design = _design_effect(n_rest, nn_rest, rho)                                     # t × k × c
     n3 = np.broadcast_to(n_rest[:, :, None], x_rest.shape).astype(float)
-    ordinary = np.abs(_standardised(x_rest, n_rest, nn_rest, rho, centre, tau2_usual)) <= ORDINARY_Z
-    usual = ordinary.all(axis=1)[:, None, :]                                          # t × 1 × c
+    usual = _ordinary_rest(rho, spread, x_rest, n_rest, nn_rest).all(axis=1)[:, None, :]  # every kind, as district_prior                                          # t × 1 × c
     level = np.where(usual, centre[None], share_all[None])                            # t × k × c
     tau2 = np.where(usual, tau2_usual[None], tau2_all[None])
     counted = (level > 0) & (level < 1) & (n3 > 0)
