@@ -19,7 +19,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from graph import Settings, __version__, get_settings, open_store
-from graph.errors import InputError, XunchaError
+from graph.errors import InputError, StoreBusy, XunchaError
 from graph.model import expected_zh
 
 from .audit import refusal
@@ -39,8 +39,9 @@ ERROR_RESPONSES = {status: {"model": ErrorBody, "description": description} for 
 FRAMEWORK_ZH = {"Not Found": "没有这个地址 (not found)", "Method Not Allowed": "这个地址不接受该请求方法 (method not allowed)"}
 
 
-def error_body(status: int, message: str, details: list[dict] | None = None) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": {
+def error_body(status: int, message: str, details: list[dict] | None = None,
+               headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, headers=headers, content={"error": {
         "code": CODES.get(status, "error"), "message": message, "details": details or []}})
 
 
@@ -106,13 +107,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         message = "输入有误 (invalid input)" if isinstance(exc, InputError) else str(exc).split("\n")[0]
         if exc.http_status >= 500 and exc.http_status not in (501, 503, 507):
             message = "存储出错，请查看服务日志 (store error; see the server log)"
+        elif exc.http_status == 503 and not isinstance(exc, StoreBusy):
+            # the reason names a file or a server address: the log keeps it, the caller does not
+            logging.getLogger("xuncha.api").error("store unavailable: %s", exc)
+            message = "存储不可用，请查看服务日志 (store unavailable; see the server log)"
         token = getattr(request.state, "token", None)  # set at the door for writes only
         if exc.http_status in (403, 404) and token is not None:
             try:
                 refusal(request.app.state.store, token, request, exc.http_status, message)
             except XunchaError:  # the refusal is answered even when the log cannot be written
                 logging.getLogger("xuncha.api").exception("refused write not logged")
-        return error_body(exc.http_status, message, details)
+        # A busy store tells the caller when to try again (another process's load holds it).
+        retry = getattr(exc, "retry_after", None)
+        return error_body(exc.http_status, message, details, {"Retry-After": str(retry)} if retry else None)
 
     @app.exception_handler(RequestValidationError)
     def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -28,7 +28,7 @@ def open_store(url: str | None = None, settings: Settings | None = None, create:
         if not path.strip():  # not silently ./xuncha.db: a path left out is a typo, not a choice
             raise InputError(RowError("--store（或 XUNCHA_STORE）", None, None, url,
                                       "sqlite:/// 之后的数据库文件路径，如 sqlite:///xuncha.db (a file path)"))
-        return SQLiteStore(path, create=create, read_only=read_only)
+        return SQLiteStore(path, create=create, read_only=read_only, busy_seconds=settings.sqlite_busy_s)
     if url.startswith(NEO4J_SCHEMES):
         from .neo4j_store import Neo4jStore
         if settings.neo4j_password is None:

@@ -90,6 +90,13 @@ class StoreUnavailable(XunchaError):
     exit_code = 1
 
 
+class StoreBusy(StoreUnavailable):
+    """Another writer (a load in another process, say) held the store past the wait allowed:
+    nothing of this write was done, and trying again later is the remedy."""
+
+    retry_after = 5  # seconds an API client is told to wait (Retry-After)
+
+
 class StoreError(XunchaError):
     """The store failed while working (constraint, driver or disk error)."""
 

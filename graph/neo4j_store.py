@@ -256,9 +256,10 @@ class Neo4jStore:
             for statement in SCHEMA:
                 self.driver.execute_query(statement, database_=database)
         except AuthError as exc:
-            raise StoreUnavailable(f"Neo4j at {uri} refused the credentials (NEO4J_USER/NEO4J_PASSWORD): {exc.message}") from exc
+            raise StoreUnavailable(f"Neo4j {uri} 拒绝了用户名或密码，请检查 NEO4J_USER、NEO4J_PASSWORD "
+                                   f"(refused the credentials): {exc.message}") from exc
         except (ServiceUnavailable, SessionExpired, OSError, ValueError) as exc:
-            raise StoreUnavailable(f"cannot reach Neo4j at {uri}: {exc}") from exc
+            raise StoreUnavailable(f"无法连接 Neo4j {uri} (cannot reach): {exc}") from exc
         except Neo4jError as exc:
             raise StoreError(f"Neo4j at {uri}: {exc.message}") from exc
 
@@ -304,7 +305,7 @@ class Neo4jStore:
                     finally:
                         self._local.write_tx = self._local.tx = None
         except (ServiceUnavailable, SessionExpired) as exc:
-            raise StoreUnavailable(f"Neo4j at {self.url} is unavailable: {exc}") from exc
+            raise StoreUnavailable(f"Neo4j {self.url} 不可用 (unavailable): {exc}") from exc
         except Neo4jError as exc:
             raise StoreError(f"Neo4j at {self.url}: {exc.message}") from exc
 
@@ -336,7 +337,7 @@ class Neo4jStore:
                     return session.execute_read(refused_at_once)
                 return session.execute_write(refused_at_once)
         except (ServiceUnavailable, SessionExpired) as exc:
-            raise StoreUnavailable(f"Neo4j at {self.url} is unavailable: {exc}") from exc
+            raise StoreUnavailable(f"Neo4j {self.url} 不可用 (unavailable): {exc}") from exc
         except Neo4jError as exc:
             if exc.code in OUT_OF_MEMORY:
                 raise self._out_of_memory(exc) from exc
@@ -480,7 +481,7 @@ class Neo4jStore:
             lease = session.begin_transaction()
             lease.run("MATCH (m:Meta {key: 'load'}) SET m.taken = coalesce(m.taken, 0) + 1").consume()
         except (ServiceUnavailable, SessionExpired) as exc:
-            raise StoreUnavailable(f"Neo4j at {self.url} is unavailable: {exc}") from exc
+            raise StoreUnavailable(f"Neo4j {self.url} 不可用 (unavailable): {exc}") from exc
         try:
             published = self._tidy()
             yield published + 1

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     max_upload_mb: int = Field(50, validation_alias="XUNCHA_MAX_UPLOAD_MB")
     # POST /issues as JSON (up to 5,000 problems); every other JSON body is capped at 256 KB.
     max_json_mb: int = Field(8, validation_alias="XUNCHA_MAX_JSON_MB")
+    # How long a write waits for another writer of the same SQLite file (a load in another
+    # process holds it for seconds: 200,000 problems write in about 5 s) before it gives up.
+    sqlite_busy_s: float = Field(30.0, gt=0, validation_alias="XUNCHA_SQLITE_BUSY_TIMEOUT")
     cypher_timeout_s: float = Field(10.0, validation_alias="XUNCHA_CYPHER_TIMEOUT")
     cypher_row_limit: int = Field(5000, validation_alias="XUNCHA_CYPHER_ROWS")
     cypher_max_mb: int = Field(8, validation_alias="XUNCHA_CYPHER_MB")

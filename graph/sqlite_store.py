@@ -15,7 +15,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 import networkx as nx
 
-from .errors import DiskFull, InputError, NotSupported, StoreError, StoreMissing, StoreUnavailable
+from .errors import DiskFull, InputError, NotSupported, StoreBusy, StoreError, StoreMissing, StoreUnavailable
 from .model import LEDGER_PARAMETERS, TERM_HEADERS, TERM_SPACES, CategoryIn, Division, DutyIn, IssueIn, IssueRecord, UnitIn
 from . import projection
 from .store import (ApiToken, AuditEntry, Duty, Exposure, FollowUp, HintCount, Inspection, Issue, LedgerCell, LedgerFacts,
@@ -174,9 +174,21 @@ class _Connection(sqlite3.Connection):
     """A connection a weak set can hold (sqlite3's own cannot be weakly referenced)."""
 
 
-def _connect(target, **uri) -> sqlite3.Connection:
-    """A connection any thread may use, in autocommit (the store opens its transactions itself)."""
-    return sqlite3.connect(target, check_same_thread=False, isolation_level=None, factory=_Connection, **uri)
+# How long a write waits for another writer of the file by default (Settings.sqlite_busy_s).
+# SQLite's own default, 5 s, is about what a 200,000-problem load holds the file for: a write by
+# the API beside a load in another process failed with "database is locked".
+BUSY_SECONDS = 30.0
+
+
+def _connect(target, busy_seconds: float = BUSY_SECONDS, **uri) -> sqlite3.Connection:
+    """A connection any thread may use, in autocommit (the store opens its transactions itself),
+    that waits up to ``busy_seconds`` for another process's write to end."""
+    return sqlite3.connect(target, timeout=busy_seconds, check_same_thread=False, isolation_level=None,
+                           factory=_Connection, **uri)
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 class _Closer:
@@ -186,11 +198,14 @@ class _Closer:
 class SQLiteStore:
     in_process = True
 
-    def __init__(self, path: str | Path, create: bool = True, read_only: bool | None = None):
+    def __init__(self, path: str | Path, create: bool = True, read_only: bool | None = None,
+                 busy_seconds: float = BUSY_SECONDS):
         """Open the store at ``path``. ``create=False`` (reading commands): a missing file is an
         error and nothing is created, not even its folder; an up-to-date file is opened read-only,
-        so reads work on a read-only file system too."""
+        so reads work on a read-only file system too. A write waits up to ``busy_seconds`` for
+        another process's write to end, then fails with :class:`StoreBusy`, nothing written."""
         self.path = Path(path)
+        self.busy_seconds = busy_seconds
         self.url = f"sqlite:///{self.path}"
         self._write_lock = threading.RLock()
         self._in_atomic = False  # set, under the write lock, by the thread inside atomic()
@@ -255,7 +270,7 @@ class SQLiteStore:
         return db
 
     def _connect_writable(self) -> sqlite3.Connection:
-        db = _connect(self.path)
+        db = _connect(self.path, self.busy_seconds)
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA foreign_keys=OFF")
         return db
@@ -264,12 +279,12 @@ class SQLiteStore:
         """A read-only connection when the file's schema is current; False when it must be migrated."""
         uri = f"{self.path.resolve().as_uri()}?mode=ro"
         try:
-            db = _connect(uri, uri=True)
+            db = _connect(uri, self.busy_seconds, uri=True)
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         except sqlite3.OperationalError:
             # A WAL file on a read-only file system without its -shm: read it as immutable.
             uri = f"{self.path.resolve().as_uri()}?immutable=1"
-            db = _connect(uri, uri=True)
+            db = _connect(uri, self.busy_seconds, uri=True)
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if not SCHEMA_TABLES <= tables or "issues_sq" not in {
                 r[1] for r in db.execute("PRAGMA table_info(ledger_cell)")} or "district_code" not in {
@@ -281,7 +296,7 @@ class SQLiteStore:
                 and not db.execute("SELECT EXISTS (SELECT 1 FROM ledger_cell)").fetchone()[0]):
             db.close()
             return False
-        self._connect = lambda: _connect(uri, uri=True)
+        self._connect = lambda: _connect(uri, self.busy_seconds, uri=True)
         self._adopt(db)
         return True
 
@@ -330,7 +345,9 @@ class SQLiteStore:
         try:
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise StoreUnavailable(f"cannot write to {self.path}: {exc}") from exc
+            if _busy(exc):
+                raise self._busy_error() from exc
+            raise StoreUnavailable(f"无法写入 SQLite 存储 {self.path} (cannot write): {exc}") from exc
         try:
             yield self.db
         except BaseException as exc:
@@ -351,7 +368,14 @@ class SQLiteStore:
                     self.db.execute("ROLLBACK")
                 raise self._translate(exc) from exc
 
-    def _translate(self, exc: sqlite3.Error) -> StoreError:
+    def _busy_error(self) -> StoreBusy:
+        # No path: the API shows this message to its callers as it stands.
+        return StoreBusy(f"存储正忙：另一个写入（如另一进程中的加载）{self.busy_seconds:g} 秒内未结束，"
+                         "本次写入未执行，请稍后重试 (the store is busy with another write; nothing written)")
+
+    def _translate(self, exc: sqlite3.Error) -> StoreError | StoreBusy:
+        if _busy(exc):
+            return self._busy_error()
         code = getattr(exc, "sqlite_errorcode", None)
         if code == sqlite3.SQLITE_FULL:
             return DiskFull(f"磁盘已满，写入 {self.path} 未完成，存储保持写入前的状态 (disk full; nothing written)")

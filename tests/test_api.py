@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import sys
+import time
 from urllib.parse import quote
 
 import pytest
@@ -15,7 +18,7 @@ from api.main import create_app
 from graph.settings import Settings
 
 from .conftest import API_SCOPE as SCOPE
-from .conftest import NEO4J_PASSWORD, ROLES, run_cli, two_districts
+from .conftest import NEO4J_PASSWORD, ROLES, run_cli, two_districts, write_csv
 
 HOME, OTHER = SCOPE
 
@@ -612,3 +615,78 @@ def test_a_path_between_two_nodes_walks_the_graph_and_stays_in_the_token_distric
     refused = api.call("GET", across, token="viewer@home")
     assert refused.status_code == 404 and OTHER not in refused.json()["error"]["message"]
     assert api.call("GET", f"/graph/path?from={home['village_code']}&to=unit:不存在", token="viewer").status_code == 404
+
+
+# ---- a write beside another process's load (SQLite: one writer at a time per file) ----
+
+HOLD = """
+import sys, time
+from graph.sqlite_store import SQLiteStore, SQLiteWorkflow
+store = SQLiteStore(sys.argv[1])
+with store.atomic():  # as a load does: one write transaction, held while it writes
+    SQLiteWorkflow(store).save_key_villages("500000", {"held": True}, "2026-12-07T00:00:00+00:00")
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def hold_the_store(path, seconds: float):
+    """Another process that holds the file's write lock for ``seconds``, as a long load does."""
+    from .conftest import ROOT
+    process = subprocess.Popen([sys.executable, "-c", HOLD, str(path), str(seconds)], cwd=ROOT,
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "held"
+    return process
+
+
+@pytest.fixture
+def sqlite_api(api_sqlite_template, tmp_path):
+    template, scenario, tokens = api_sqlite_template
+    shutil.copy(template, tmp_path / "api.db")
+    return tmp_path / "api.db", scenario, tokens
+
+
+def test_an_editor_s_change_waits_for_another_process_s_load_and_is_kept(sqlite_api):
+    # SQLite's own wait (5 s) is about what a 200,000-problem load holds the file for: the change
+    # was refused with "database is locked" beside such a load.
+    path, scenario, tokens = sqlite_api
+    issue_id = next(i["issue_id"] for i in scenario.issues if i["village_code"].startswith(HOME))
+    with TestClient(create_app(Settings(XUNCHA_STORE=f"sqlite:///{path}"))) as client:
+        editor = {"Authorization": f"Bearer {tokens['editor']}"}
+        load = hold_the_store(path, 6.5)
+        started = time.monotonic()
+        response = client.patch(f"/issues/{quote(issue_id, safe='')}", headers=editor, json={"note": "已核实"})
+        waited = time.monotonic() - started
+        assert load.wait() == 0
+        assert response.status_code == 200, response.text
+        assert waited > 4, "the change did not wait for the load: the test held nothing"
+        assert client.get(f"/issues/{quote(issue_id, safe='')}", headers=editor).json()["extra"] == {"整改佐证": "已核实"}
+
+
+def test_past_the_wait_a_change_is_refused_in_chinese_with_when_to_retry_and_nothing_is_written(sqlite_api):
+    path, scenario, tokens = sqlite_api
+    home = [i for i in scenario.issues if i["village_code"].startswith(HOME)]
+    issue_id = home[0]["issue_id"]
+    settings = Settings(XUNCHA_STORE=f"sqlite:///{path}", XUNCHA_SQLITE_BUSY_TIMEOUT=0.5)
+    with TestClient(create_app(settings)) as client:
+        editor = {"Authorization": f"Bearer {tokens['editor']}"}
+        before = client.get(f"/issues/{quote(issue_id, safe='')}", headers=editor).json()
+        load = hold_the_store(path, 4)
+        response = client.patch(f"/issues/{quote(issue_id, safe='')}", headers=editor, json={"note": "已核实"})
+        assert response.status_code == 503, response.text
+        error = response.json()["error"]
+        assert error["code"] == "unavailable" and "存储正忙" in error["message"] and "请稍后重试" in error["message"]
+        assert str(path) not in response.text and response.headers["Retry-After"] == "5"
+        # the office's own command, beside the same load: exit 1, the reason in Chinese, nothing loaded
+        ledger = write_csv(path.parent / "台账.csv", HEADER, [
+            ["BUSY-1", home[0]["village_code"], "2024年第1轮", "2024-03-05", "低保特困救助", "一般", "未整改"]])
+        cli = run_cli("load", "issues", str(ledger), store=f"sqlite:///{path}",
+                      env={"XUNCHA_SQLITE_BUSY_TIMEOUT": "0.5"})
+        assert load.wait() == 0
+        assert cli.returncode == 1 and "存储正忙" in cli.stderr, cli.stderr
+        after = client.get(f"/issues/{quote(issue_id, safe='')}", headers=editor).json()
+        assert after == before
+        assert client.get("/issues/BUSY-1", headers=editor).status_code == 404
+        # once the load is over the same change goes through
+        assert client.patch(f"/issues/{quote(issue_id, safe='')}", headers=editor,
+                            json={"note": "已核实"}).status_code == 200
