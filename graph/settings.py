@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,7 +36,15 @@ class Settings(BaseSettings):
 
 
 def get_settings() -> Settings:
-    return Settings()
+    """The settings from the environment; a value that cannot be read is bad input, named by its
+    variable, in Chinese (not pydantic's traceback)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        from .errors import InputError, RowError
+        from .model import expected_zh
+        raise InputError([RowError("环境变量 " + ".".join(str(p) for p in e["loc"]) + " (environment variable)",
+                                   None, None, e.get("input"), expected_zh(e)) for e in exc.errors()]) from None
 
 
 def office_zone(name: str | None = None) -> dt.tzinfo:

@@ -276,3 +276,13 @@ def test_packages_with_nothing_to_write_say_so_and_write_nothing(chongqing_templ
     assert result.returncode == 0, result.stderr
     assert "没有整改包" in result.stdout and "未写出" in result.stderr
     assert not (tmp_path / "包.xlsx").exists()
+
+
+@pytest.mark.parametrize("variable, value, expected", [
+    ("XUNCHA_SQLITE_BUSY_TIMEOUT", "三十", "数字"), ("XUNCHA_SQLITE_BUSY_TIMEOUT", "-1", "大于 0"),
+    ("XUNCHA_API_PORT", "80a", "整数")])
+def test_a_mistyped_setting_is_named_in_chinese_and_nothing_runs(tmp_path, variable, value, expected):
+    result = run_cli("stats", store=f"sqlite:///{tmp_path / 'x.db'}", env={variable: value})
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"环境变量 {variable}" in result.stderr and f"值“{value}”" in result.stderr and expected in result.stderr
+    assert not (tmp_path / "x.db").exists()
