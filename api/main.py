@@ -107,7 +107,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         message = "输入有误 (invalid input)" if isinstance(exc, InputError) else str(exc).split("\n")[0]
         if exc.http_status >= 500 and exc.http_status not in (501, 503, 507):
             message = "存储出错，请查看服务日志 (store error; see the server log)"
-        elif exc.http_status == 503 and not isinstance(exc, StoreBusy):
+        elif isinstance(exc, StoreBusy):
+            logging.getLogger("xuncha.api").warning("write refused, store busy: %s %s", request.method, request.url.path)
+        elif exc.http_status == 503:
             # the reason names a file or a server address: the log keeps it, the caller does not
             logging.getLogger("xuncha.api").error("store unavailable: %s", exc)
             message = "存储不可用，请查看服务日志 (store unavailable; see the server log)"

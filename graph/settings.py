@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,21 +18,32 @@ class Settings(BaseSettings):
     neo4j_database: str = Field("neo4j", validation_alias="NEO4J_DATABASE")
     # The API listens on loopback unless an operator decides otherwise.
     api_host: str = Field("127.0.0.1", validation_alias="XUNCHA_API_HOST")
-    api_port: int = Field(8000, validation_alias="XUNCHA_API_PORT")
+    api_port: int = Field(8000, ge=1, le=65535, validation_alias="XUNCHA_API_PORT")
     # Browsers on other origins are refused unless an operator lists them (comma-separated).
     cors_origins: str = Field("", validation_alias="XUNCHA_CORS_ORIGINS")
-    max_upload_mb: int = Field(50, validation_alias="XUNCHA_MAX_UPLOAD_MB")
+    max_upload_mb: int = Field(50, gt=0, validation_alias="XUNCHA_MAX_UPLOAD_MB")
     # POST /issues as JSON (up to 5,000 problems); every other JSON body is capped at 256 KB.
-    max_json_mb: int = Field(8, validation_alias="XUNCHA_MAX_JSON_MB")
+    max_json_mb: int = Field(8, gt=0, validation_alias="XUNCHA_MAX_JSON_MB")
     # How long a write waits for another writer of the same SQLite file (a load in another
     # process holds it for seconds: 200,000 problems write in about 5 s) before it gives up.
-    sqlite_busy_s: float = Field(30.0, gt=0, validation_alias="XUNCHA_SQLITE_BUSY_TIMEOUT")
-    cypher_timeout_s: float = Field(10.0, validation_alias="XUNCHA_CYPHER_TIMEOUT")
-    cypher_row_limit: int = Field(5000, validation_alias="XUNCHA_CYPHER_ROWS")
-    cypher_max_mb: int = Field(8, validation_alias="XUNCHA_CYPHER_MB")
+    sqlite_busy_s: float = Field(30.0, gt=0, le=3600, validation_alias="XUNCHA_SQLITE_BUSY_TIMEOUT")
+    cypher_timeout_s: float = Field(10.0, gt=0, le=3600, validation_alias="XUNCHA_CYPHER_TIMEOUT")
+    cypher_row_limit: int = Field(5000, ge=1, validation_alias="XUNCHA_CYPHER_ROWS")
+    cypher_max_mb: int = Field(8, gt=0, validation_alias="XUNCHA_CYPHER_MB")
     # Times are stored in UTC and shown in the office's zone: an offset (+08:00, China's) or an
     # IANA name (Asia/Urumqi) where the machine has the zone database.
     timezone: str = Field("+08:00", validation_alias="XUNCHA_TIMEZONE")
+
+    @field_validator("timezone")
+    @classmethod
+    def _a_zone(cls, name: str) -> str:
+        try:
+            if not name.strip():  # (office_zone reads the settings for a zone left out)
+                raise ValueError(name)
+            office_zone(name)
+        except (ValueError, KeyError, OSError):  # zoneinfo's errors for a name it cannot find
+            raise ValueError("时区，如 +08:00 或 Asia/Shanghai (an offset or a time zone name)") from None
+        return name
 
 
 def get_settings() -> Settings:

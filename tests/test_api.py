@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 import shutil
 import subprocess
 import sys
@@ -677,6 +678,14 @@ def test_past_the_wait_a_change_is_refused_in_chinese_with_when_to_retry_and_not
         error = response.json()["error"]
         assert error["code"] == "unavailable" and "存储正忙" in error["message"] and "请稍后重试" in error["message"]
         assert str(path) not in response.text and response.headers["Retry-After"] == "5"
+        # editors writing at once share the one wait: each answered within it, not one after another
+        with ThreadPoolExecutor(6) as pool:
+            started = time.monotonic()
+            answers = list(pool.map(lambda n: (client.patch(f"/issues/{quote(home[n]['issue_id'], safe='')}",
+                                                            headers=editor, json={"note": "并发"}), time.monotonic()),
+                                    range(6)))
+        assert [a.status_code for a, _ in answers] == [503] * 6
+        assert max(at for _, at in answers) - started < 1.5, [round(at - started, 2) for _, at in answers]
         # the office's own command, beside the same load: exit 1, the reason in Chinese, nothing loaded
         ledger = write_csv(path.parent / "台账.csv", HEADER, [
             ["BUSY-1", home[0]["village_code"], "2024年第1轮", "2024-03-05", "低保特困救助", "一般", "未整改"]])

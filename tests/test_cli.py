@@ -280,7 +280,9 @@ def test_packages_with_nothing_to_write_say_so_and_write_nothing(chongqing_templ
 
 @pytest.mark.parametrize("variable, value, expected", [
     ("XUNCHA_SQLITE_BUSY_TIMEOUT", "三十", "数字"), ("XUNCHA_SQLITE_BUSY_TIMEOUT", "-1", "大于 0"),
-    ("XUNCHA_API_PORT", "80a", "整数")])
+    ("XUNCHA_SQLITE_BUSY_TIMEOUT", "inf", "不大于 3600"), ("XUNCHA_API_PORT", "80a", "整数"),
+    ("XUNCHA_API_PORT", "70000", "不大于 65535"), ("XUNCHA_MAX_UPLOAD_MB", "-5", "大于 0"),
+    ("XUNCHA_TIMEZONE", "Asia/Nowhere", "时区"), ("XUNCHA_TIMEZONE", "../../etc/passwd", "时区")])
 def test_a_mistyped_setting_is_named_in_chinese_and_nothing_runs(tmp_path, variable, value, expected):
     result = run_cli("stats", store=f"sqlite:///{tmp_path / 'x.db'}", env={variable: value})
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr

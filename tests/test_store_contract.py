@@ -321,6 +321,34 @@ def test_ledger_rules_on_a_hand_made_ledger(any_store, tmp_path):
     assert any_store.village_counts(["500101001"]) == [c for c in reference[3] if c.village_code.startswith("500101001")]
 
 
+def test_an_office_s_edits_one_by_one_keep_the_ledger_as_a_full_reading_of_it(any_store, tmp_path):
+    """Small writes (a problem closed, one added, one moved to another township's village, one in a
+    later round, which moves every cell's latest round, and back) each leave the store's counts
+    as graph/analysis/ledger.py reads the whole ledger: the SQLite store re-derives the cells of
+    the townships a small write touches, not the whole table."""
+    from graph.analysis.ledger import finding, ledger_facts_from_findings
+    from loaders.catalog import catalog_units
+    load_divisions(any_store, DEFAULT_DIVISIONS, district="500101", show_progress=False)
+    load_default_catalog(any_store)
+    any_store.upsert_units(catalog_units(any_store, "500101"))
+    load_table(any_store, "issues", write_csv(tmp_path / "hand.csv", HAND_HEADER, HAND_MADE))
+    villages = {v.code: (v.parent_code, v.code[:6], v.kind) for v in any_store.divisions("village")}
+    other = next(v for v, (t, _, _) in sorted(villages.items()) if t != "500101001")  # another township's
+
+    def edit(step: int, *rows) -> None:
+        load_table(any_store, "issues", write_csv(tmp_path / f"edit{step}.csv", HAND_HEADER, list(rows)))
+        facts = any_store.ledger_facts()
+        reference = ledger_facts_from_findings([finding(i) for i in any_store.issues()], villages)
+        assert (sorted(facts.cells), sorted(facts.exposure)) == (sorted(reference[0]), sorted(reference[1])), step
+
+    edit(1, ["H6", V3, "2023年第1轮", "2023-03-07", "集体资金管理", "一般", "", "已销号", "2023-06-01", ""])
+    edit(2, ["H8", V2, "2023年第1轮", "2023-03-08", "村(居)务公开", "一般", "", "未整改", "", ""])
+    edit(3, ["H8", other, "2023年第1轮", "2023-03-08", "村(居)务公开", "一般", "", "未整改", "", ""])
+    edit(4, ["H9", V3, "2024年第1轮", "2024-03-05", "集体资金管理", "较重", "", "未整改", "", ""])
+    edit(5, ["H9", V3, "2023年第1轮", "2023-03-09", "集体资金管理", "较重", "", "未整改", "", ""])
+    edit(6, ["H2", V1, "2023年第1轮", "2023-03-05", "低保特困救助", "一般", "", "已销号", "2023-05-01", ""])
+
+
 def test_package_ends_are_recorded(any_store):
     import datetime as dt
     open_workflow(any_store).mark_package_end("PKG-500101-低保特困救助", "agency", dt.date(2026, 11, 1), "已出台制度", "2026-11-01T00:00:00")
