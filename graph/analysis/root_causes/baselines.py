@@ -378,7 +378,10 @@ def township_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, 
     if len(tally.districts) >= 3:
         # the district's level read from its other kinds too, where they agree (district_level)
         level, weight = district_level(tally, rho, spread, x_rest, n_rest, nn_rest)
-        borrowed = weight > 1.0
+        # ... where it is the more precise of the two: between districts that do not differ the
+        # ordinary share is known better than any one district's level can be read from its other
+        # kinds, and pooled toward that level instead, standard (c) lost 4 of 66 townships
+        borrowed = weight > prior[1] if prior[1] is not None else weight > 1.0
         if own_history is not None:
             borrowed &= ~from_history
         prior = (np.where(borrowed, level, prior[0]), np.where(borrowed, weight, prior[1]))
