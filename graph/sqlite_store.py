@@ -147,19 +147,21 @@ def _refresh_ledger(db: sqlite3.Connection) -> None:
 LEDGER_PART_MAX = 300
 
 
-def _latest_round(db: sqlite3.Connection) -> str | None:
-    """The ledger's latest round (LEDGER_SQL's ``latest``): every cell's rectifications are
-    counted against it, so a write that moves it re-derives every cell."""
-    row = db.execute("SELECT round_id FROM issue ORDER BY found_on DESC, round_id DESC LIMIT 1").fetchone()
-    return None if row is None else row[0]
+def _latest(db: sqlite3.Connection) -> tuple[str, str] | None:
+    """The ledger's last problem as LEDGER_SQL's ``latest`` orders them, (found_on, round_id): its
+    round is the latest, against which every cell's rectifications are counted, so a write that
+    moves it re-derives every cell."""
+    row = db.execute("SELECT found_on, round_id FROM issue ORDER BY found_on DESC, round_id DESC LIMIT 1").fetchone()
+    return None if row is None else (row[0], row[1])
 
 
-def _refresh_ledger_part(db: sqlite3.Connection, townships: Iterable[str]) -> None:
+def _refresh_ledger_part(db: sqlite3.Connection, townships: Iterable[str], latest_round: str) -> None:
     """The cells of ``townships`` derived again, the rest as they are: a cell reads only its
     township's villages (their counts, totals and recurrences), their kinds and the latest round."""
     codes = json.dumps(sorted(townships))
     db.execute("DELETE FROM ledger_cell WHERE township_code IN (SELECT value FROM json_each(?))", (codes,))
-    db.execute("INSERT INTO ledger_cell " + LEDGER_PART_SQL, {**LEDGER_SQL_PARAMETERS, "townships": codes})
+    db.execute("INSERT INTO ledger_cell " + LEDGER_PART_SQL,
+               {**LEDGER_SQL_PARAMETERS, "townships": codes, "latest_round": latest_round})
 
 
 class _Spelled(dict):
@@ -498,9 +500,10 @@ class SQLiteStore:
                 history = db.execute("SELECT EXISTS (SELECT 1 FROM issue_status)").fetchone()[0]
                 ids = [i.issue_id for i in issues]
                 stored = [] if not existing else list(_where_in(
-                    db, "SELECT issue_id, status, closed_on, township_code FROM issue WHERE issue_id IN ({marks})", ids))
+                    db, "SELECT issue_id, status, closed_on, township_code, found_on, round_id FROM issue "
+                        "WHERE issue_id IN ({marks})", ids))
                 previous = {r[0]: (r[1], r[2]) for r in stored}
-                latest = _latest_round(db) if existing else None
+                latest = _latest(db) if existing and len(issues) < BULK_ROWS else None
                 bulk = len(issues) >= max(BULK_ROWS, existing)
                 if bulk:
                     for name in ISSUE_INDEXES:
@@ -516,10 +519,13 @@ class SQLiteStore:
                 if summary.inserted or summary.updated:
                     # the townships the problems were in and are in now
                     touched = {r[3] for r in stored} | {parents[i.village_code][0] for i in issues}
-                    if bulk or len(touched) > LEDGER_PART_MAX or _latest_round(db) != latest:
+                    now = None if latest is None else max([latest] + [(iso[i.found_on], i.round_id) for i in issues])
+                    if latest is not None and any((r[4], r[5]) == latest for r in stored):
+                        now = _latest(db)  # the last problem itself was changed: read it again
+                    if bulk or now is None or now[1] != latest[1] or len(touched) > LEDGER_PART_MAX:
                         _refresh_ledger(db)
                     else:
-                        _refresh_ledger_part(db, touched)
+                        _refresh_ledger_part(db, touched, now[1])
                 # The history keeps every status an issue has had, in the order loads reported it.
                 # The next sequence number of each issue, read in batches (a per-row sub-query is
                 # slower), so an issue whose row was deleted but whose history stays appends to it.
@@ -780,7 +786,9 @@ ORDER BY vc.township_code, v.kind, vc.category
 # The same, for the cells of the townships a JSON list names (:func:`_refresh_ledger_part`).
 _WHOLE_LEDGER = "FROM issue NOT INDEXED GROUP BY village_code, category"
 assert LEDGER_SQL.count(_WHOLE_LEDGER) == 1
-LEDGER_PART_SQL = LEDGER_SQL.replace(_WHOLE_LEDGER, (
+_LATEST = "WITH latest AS (SELECT round_id FROM issue ORDER BY found_on DESC, round_id DESC LIMIT 1),"
+assert LEDGER_SQL.count(_LATEST) == 1
+LEDGER_PART_SQL = LEDGER_SQL.replace(_LATEST, "WITH latest AS (SELECT :latest_round AS round_id),").replace(_WHOLE_LEDGER, (
     "FROM issue WHERE village_code IN (SELECT code FROM division WHERE parent_code IN "
     "(SELECT value FROM json_each(:townships))) AND township_code IN (SELECT value FROM json_each(:townships)) "
     "GROUP BY village_code, category"))
