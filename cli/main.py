@@ -67,6 +67,17 @@ def _district(store, code: str | None) -> str | None:
                               "已加载的 6 位区县代码或区县全名 (a loaded district code or name)；可用 xuncha stats 查看"))
 
 
+def _port(text: str) -> int:
+    """--port: a TCP port, 1–65535 (70000 wrapped round to 4464; -1 failed after the start)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"应为 1–65535 的端口号，不是 “{text}”")
+    return value
+
+
 def _count(text: str) -> int:
     """--top N: a whole number of at least one."""
     try:
@@ -838,7 +849,7 @@ def cmd_serve(args) -> int:
     # store, 1 for one that fails), not as the server's traceback on its way down.
     with closing(_reading(args)):
         pass
-    serve(args.host or settings.api_host, args.port or settings.api_port, workers=args.workers,
+    serve(args.host or settings.api_host, args.port if args.port is not None else settings.api_port, workers=args.workers,
           log_level="warning" if args.quiet else "info")
     return 0
 
@@ -1117,7 +1128,7 @@ def build_parser() -> argparse.ArgumentParser:
     command("repair", cmd_repair, "清理中断的加载留下的数据 (remove what an interrupted load left)")
     serve = command("serve", cmd_serve, "运行 HTTP API（默认只监听 127.0.0.1）", json_output=False)
     serve.add_argument("--host", help="监听地址")
-    serve.add_argument("--port", type=int, help="端口")
+    serve.add_argument("--port", type=_port, help="端口（1–65535）")
     serve.add_argument("--workers", type=int, default=1, help="工作进程数（每个进程一个存储连接和缓存）")
     serve.add_argument("--quiet", action="store_true", help="不逐条打印请求日志")
     return parser

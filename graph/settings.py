@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     max_json_mb: int = Field(8, gt=0, validation_alias="XUNCHA_MAX_JSON_MB")
     # How long a write waits for another writer of the same SQLite file (a load in another
     # process holds it for seconds: 200,000 problems write in about 5 s) before it gives up.
-    sqlite_busy_s: float = Field(30.0, gt=0, le=3600, validation_alias="XUNCHA_SQLITE_BUSY_TIMEOUT")
+    sqlite_busy_s: float = Field(30.0, ge=0.01, le=3600, validation_alias="XUNCHA_SQLITE_BUSY_TIMEOUT")
     cypher_timeout_s: float = Field(10.0, gt=0, le=3600, validation_alias="XUNCHA_CYPHER_TIMEOUT")
     cypher_row_limit: int = Field(5000, ge=1, validation_alias="XUNCHA_CYPHER_ROWS")
     cypher_max_mb: int = Field(8, gt=0, validation_alias="XUNCHA_CYPHER_MB")
@@ -66,6 +66,8 @@ def office_zone(name: str | None = None) -> dt.tzinfo:
     """
     name = name or get_settings().timezone
     offset = re.fullmatch(r"(?:UTC)?([+-])(\d{1,2}):?(\d{2})?", name.strip())
+    if offset and int(offset.group(3) or 0) >= 60:
+        raise ValueError(f"an offset's minutes are below 60: {name}")
     if offset:
         sign = 1 if offset.group(1) == "+" else -1
         return dt.timezone(sign * dt.timedelta(hours=int(offset.group(2)), minutes=int(offset.group(3) or 0)))

@@ -279,12 +279,20 @@ def test_packages_with_nothing_to_write_say_so_and_write_nothing(chongqing_templ
 
 
 @pytest.mark.parametrize("variable, value, expected", [
-    ("XUNCHA_SQLITE_BUSY_TIMEOUT", "三十", "数字"), ("XUNCHA_SQLITE_BUSY_TIMEOUT", "-1", "大于 0"),
+    ("XUNCHA_SQLITE_BUSY_TIMEOUT", "三十", "数字"), ("XUNCHA_SQLITE_BUSY_TIMEOUT", "-1", "不小于 0.01"),
     ("XUNCHA_SQLITE_BUSY_TIMEOUT", "inf", "不大于 3600"), ("XUNCHA_API_PORT", "80a", "整数"),
     ("XUNCHA_API_PORT", "70000", "不大于 65535"), ("XUNCHA_MAX_UPLOAD_MB", "-5", "大于 0"),
-    ("XUNCHA_TIMEZONE", "Asia/Nowhere", "时区"), ("XUNCHA_TIMEZONE", "../../etc/passwd", "时区")])
+    ("XUNCHA_TIMEZONE", "Asia/Nowhere", "时区"), ("XUNCHA_TIMEZONE", "../../etc/passwd", "时区"),
+    ("XUNCHA_TIMEZONE", "+08:60", "时区"), ("XUNCHA_SQLITE_BUSY_TIMEOUT", "1e-9", "0.01")])
 def test_a_mistyped_setting_is_named_in_chinese_and_nothing_runs(tmp_path, variable, value, expected):
     result = run_cli("stats", store=f"sqlite:///{tmp_path / 'x.db'}", env={variable: value})
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert f"环境变量 {variable}" in result.stderr and f"值“{value}”" in result.stderr and expected in result.stderr
     assert not (tmp_path / "x.db").exists()
+
+
+@pytest.mark.parametrize("port", ["70000", "-1", "0", "八千"])
+def test_serve_refuses_a_port_that_is_not_one(tmp_path, port):
+    # 70000 wrapped round to 4464 while the log said 70000; -1 failed after the start
+    result = run_cli("serve", "--port", port, store=f"sqlite:///{tmp_path / 'x.db'}")
+    assert result.returncode == 2 and "1–65535" in result.stderr and "Traceback" not in result.stderr, result.stderr
