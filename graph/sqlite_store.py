@@ -151,11 +151,15 @@ def _refresh_ledger(db: sqlite3.Connection) -> None:
 LEDGER_PART_MAX = 300
 
 
+# The ledger's problems latest first: the first one's round is the latest round, against which
+# every cell's rectifications are counted (LEDGER_SQL, _latest).
+LATEST_FIRST = "FROM issue ORDER BY found_on DESC, round_id DESC"
+
+
 def _latest(db: sqlite3.Connection) -> tuple[str, str] | None:
-    """The ledger's last problem as LEDGER_SQL's ``latest`` orders them, (found_on, round_id): its
-    round is the latest, against which every cell's rectifications are counted, so a write that
+    """The ledger's last problem, (found_on, round_id): its round is the latest, so a write that
     moves it re-derives every cell."""
-    row = db.execute("SELECT found_on, round_id FROM issue ORDER BY found_on DESC, round_id DESC LIMIT 1").fetchone()
+    row = db.execute(f"SELECT found_on, round_id {LATEST_FIRST} LIMIT 1").fetchone()
     return None if row is None else (row[0], row[1])
 
 
@@ -780,22 +784,23 @@ class SQLiteStore:
 
 # The ledger rules of graph/analysis/ledger.py (the reference this is tested against): per village
 # and category first, then per township, village kind and category, with the moments of the
-# village counts. Recurrence and rectification are per village.
-LEDGER_SQL = """
-WITH latest AS (SELECT round_id FROM issue ORDER BY found_on DESC, round_id DESC LIMIT 1),
+# village counts. Recurrence and rectification are per village. Two versions of one query (slots
+# below): every cell, and the cells of the townships a small write touched.
+_LEDGER_TEMPLATE = """
+WITH latest AS ({latest}),
 vc AS (
     SELECT village_code, township_code, district_code, category, COUNT(*) AS n,
            SUM({weight}) AS w,
            SUM(COALESCE(amount_yuan, 0)) AS amount,
            MAX(status IN ({once_rectified}) AND round_id <> (SELECT round_id FROM latest)) AS rectified,
            MIN(CASE WHEN status IN ({once_rectified}) THEN found_on || '|' || round_id END) AS first_done
-    FROM issue NOT INDEXED GROUP BY village_code, category
+    FROM issue {rows} GROUP BY village_code, category
 ),
 -- Found again after its first rectification, in another round. A second pass over the ledger
 -- against the cells' first rectification is faster than a window over every row.
 recurred AS (
     SELECT DISTINCT i.village_code, i.category
-    FROM vc JOIN issue i INDEXED BY issue_village ON i.village_code = vc.village_code AND i.category = vc.category
+    FROM vc {join} issue i INDEXED BY issue_village ON i.village_code = vc.village_code AND i.category = vc.category
     WHERE vc.rectified AND i.found_on > substr(vc.first_done, 1, 10) AND i.round_id <> substr(vc.first_done, 12)
 ),
 vt AS (SELECT village_code, SUM(n) AS total FROM vc GROUP BY village_code)
@@ -805,24 +810,20 @@ FROM vc JOIN vt ON vt.village_code = vc.village_code JOIN division v ON v.code =
 LEFT JOIN recurred r ON r.village_code = vc.village_code AND r.category = vc.category
 GROUP BY vc.township_code, vc.district_code, v.kind, vc.category
 ORDER BY vc.township_code, v.kind, vc.category
-""".format(
+"""
+_LEDGER_RULES = dict(
     weight="CASE severity " + " ".join(f"WHEN :severity{i} THEN :weight{i}" for i in range(len(LEDGER_PARAMETERS["severity_weight"])))
            + " ELSE :unknown_severity_weight END",
     once_rectified=", ".join(f":once_rectified{i}" for i in range(len(LEDGER_PARAMETERS["once_rectified"]))))
-# The same, for the cells of the townships a JSON list names (:func:`_refresh_ledger_part`).
-_WHOLE_LEDGER = "FROM issue NOT INDEXED GROUP BY village_code, category"
-assert LEDGER_SQL.count(_WHOLE_LEDGER) == 1
-_LATEST = "WITH latest AS (SELECT round_id FROM issue ORDER BY found_on DESC, round_id DESC LIMIT 1),"
-assert LEDGER_SQL.count(_LATEST) == 1
-# A few townships' cells: their recurrences read from their own cells outward (CROSS JOIN keeps
-# that order; joined as the whole ledger's are, the planner read the whole index, 30–60 ms).
-_RECURRED = "FROM vc JOIN issue i INDEXED BY issue_village ON"
-assert LEDGER_SQL.count(_RECURRED) == 1
-LEDGER_PART_SQL = LEDGER_SQL.replace(_RECURRED, "FROM vc CROSS JOIN issue i INDEXED BY issue_village ON").replace(
-    _LATEST, "WITH latest AS (SELECT :latest_round AS round_id),").replace(_WHOLE_LEDGER, (
-    "FROM issue WHERE village_code IN (SELECT code FROM division WHERE parent_code IN "
-    "(SELECT value FROM json_each(:townships))) AND township_code IN (SELECT value FROM json_each(:townships)) "
-    "GROUP BY village_code, category"))
+LEDGER_SQL = _LEDGER_TEMPLATE.format(latest=f"SELECT round_id {LATEST_FIRST} LIMIT 1", rows="NOT INDEXED", join="JOIN",
+                                     **_LEDGER_RULES)
+# The cells of the townships a JSON list names (:func:`_refresh_ledger_part`), the latest round
+# given: their recurrences read from their own cells outward (CROSS JOIN keeps that order; joined
+# as the whole ledger's are, the planner read the whole index, 30–60 ms).
+LEDGER_PART_SQL = _LEDGER_TEMPLATE.format(
+    latest="SELECT :latest_round AS round_id", join="CROSS JOIN",
+    rows="WHERE village_code IN (SELECT code FROM division WHERE parent_code IN (SELECT value FROM json_each(:townships))) "
+         "AND township_code IN (SELECT value FROM json_each(:townships))", **_LEDGER_RULES)
 # The rule's statuses and weights (graph.analysis.ledger.LEDGER_PARAMETERS), bound by name.
 LEDGER_SQL_PARAMETERS = {
     **{f"severity{i}": severity for i, severity in enumerate(LEDGER_PARAMETERS["severity_weight"])},

@@ -19,7 +19,7 @@ from api.main import create_app
 from graph.settings import Settings
 
 from .conftest import API_SCOPE as SCOPE
-from .conftest import NEO4J_PASSWORD, ROLES, run_cli, two_districts, write_csv
+from .conftest import NEO4J_PASSWORD, ROLES, ROOT, run_cli, two_districts, write_csv
 
 HOME, OTHER = SCOPE
 
@@ -633,7 +633,6 @@ with store.atomic():  # as a load does: one write transaction, held while it wri
 
 def hold_the_store(path, seconds: float):
     """Another process that holds the file's write lock for ``seconds``, as a long load does."""
-    from .conftest import ROOT
     process = subprocess.Popen([sys.executable, "-c", HOLD, str(path), str(seconds)], cwd=ROOT,
                                stdout=subprocess.PIPE, text=True)
     assert process.stdout.readline().strip() == "held"
@@ -668,7 +667,6 @@ def test_the_office_s_load_gets_in_between_editors_writing_without_pause(sqlite_
     ledger = write_csv(path.parent / "台账.csv", HEADER, [
         [f"EDIT-{n}", i["village_code"], "2024年第1轮", "2024-03-05", "低保特困救助", "一般", "未整改"]
         for n, i in enumerate(home)])
-    from .conftest import ROOT
     editors = subprocess.Popen([sys.executable, "-c", EDITORS, str(path), "20"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         assert editors.stdout.readline().strip() == "writing"
