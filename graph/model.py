@@ -198,6 +198,18 @@ DONE_STATUSES = ("rectified", "closed")
 OPEN_STATUSES = ("open", "in_progress", "reopened")
 ONCE_RECTIFIED = ("rectified", "closed", "reopened")
 
+
+def overdue(status: str, due_on: dt.date | None, as_of: dt.date) -> bool:
+    """Past its rectification deadline and not rectified (逾期未整改): an open status and a due
+    date before ``as_of``. The stores' list filters (SQL, Cypher) read the same statuses.
+
+    >>> overdue("in_progress", dt.date(2024, 3, 1), dt.date(2024, 3, 2))
+    True
+    >>> overdue("rectified", dt.date(2024, 3, 1), dt.date(2024, 3, 2)), overdue("open", None, dt.date(2024, 3, 2))
+    (False, False)
+    """
+    return status in OPEN_STATUSES and due_on is not None and due_on < as_of
+
 # The ledger's optional 届次 column: the term of office (巡察届次) a problem was found in, any label
 # ("第十四届", "2021-2026"). The issue keeps it as a column the format does not name (its
 # ``extra``, in every store), under the header the office wrote; terms are ordered by their median

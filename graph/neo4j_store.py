@@ -35,8 +35,8 @@ from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionE
 
 from . import projection
 from .errors import Forbidden, InputError, StoreError, StoreOutOfMemory, StoreUnavailable
-from .model import KIND_BY_LEVEL, LEDGER_PARAMETERS, TERM_HEADERS, CategoryIn, Division, DutyIn, IssueIn, UnitIn, term_of
-from .store import (ApiToken, AuditEntry, Duty, Exposure, FollowUp, HintCount, Inspection, Issue, LedgerCell, LedgerFacts, Progress, StatusChange, Unit,
+from .model import KIND_BY_LEVEL, LEDGER_PARAMETERS, OPEN_STATUSES, TERM_HEADERS, CategoryIn, Division, DutyIn, IssueIn, UnitIn, term_of
+from .store import (ApiToken, AuditEntry, Duty, Exposure, FollowUp, HintCount, Inspection, Issue, IssueQuery, LedgerCell, LedgerFacts, Progress, StatusChange, Unit,
                     VillageCount, WriteSummary, extra_json, extras_by_id, issue_row)
 
 BATCH = 5_000
@@ -748,6 +748,27 @@ class Neo4jStore:
                           f"RETURN {self._ISSUE} "
                           "ORDER BY i.issue_id", p=district or "")
         return [self._issue(r["i"]) for r in rows]
+
+    def find_issues(self, text: str, area: str = "", limit: int = 20) -> list[Issue]:
+        rows = self._read(PUBLISHED + f"MATCH (i:Issue) WHERE i.village_code STARTS WITH $area AND {visible('i')} "
+                          "AND (i.description CONTAINS $text OR i.issue_id STARTS WITH $text) "
+                          f"RETURN {self._ISSUE} ORDER BY i.issue_id LIMIT $limit", area=area, text=text, limit=limit)
+        return [self._issue(r["i"]) for r in rows]
+
+    def issue_ids(self, query: IssueQuery) -> list[str]:
+        where = ["i.village_code STARTS WITH $area", visible("i")]
+        for field in ("category", "status", "round_id", "severity"):
+            if getattr(query, field) is not None:
+                where.append(f"i.{field} = ${field}")
+        if query.overdue is not None:  # graph.model.overdue
+            rule = "(i.status IN $open AND i.due_on IS NOT NULL AND i.due_on < $as_of)"
+            where.append(rule if query.overdue else f"NOT {rule}")
+        rows = self._table(PUBLISHED + f"MATCH (i:Issue) WHERE {' AND '.join(where)} "
+                           "WITH i.issue_id AS id ORDER BY id RETURN collect(id) AS rows",
+                           area=query.area, category=query.category, status=query.status,
+                           round_id=query.round_id, severity=query.severity, open=list(OPEN_STATUSES),
+                           as_of=query.as_of or dt.date.today())
+        return list(rows)
 
     def term_dates(self) -> dict[str, dict[dt.date, int]]:
         # Extra columns are one JSON text (as in SQLite): the few issues naming a term header are

@@ -18,9 +18,9 @@ from typing import Iterable, Iterator, Mapping, Sequence
 import networkx as nx
 
 from .errors import DiskFull, InputError, NotSupported, StoreBusy, StoreError, StoreMissing, StoreUnavailable
-from .model import LEDGER_PARAMETERS, TERM_HEADERS, TERM_SPACES, CategoryIn, Division, DutyIn, IssueIn, IssueRecord, UnitIn
+from .model import LEDGER_PARAMETERS, OPEN_STATUSES, TERM_HEADERS, TERM_SPACES, CategoryIn, Division, DutyIn, IssueIn, IssueRecord, UnitIn
 from . import projection
-from .store import (ApiToken, AuditEntry, Duty, Exposure, FollowUp, HintCount, Inspection, Issue, LedgerCell, LedgerFacts,
+from .store import (ApiToken, AuditEntry, Duty, Exposure, FollowUp, HintCount, Inspection, Issue, IssueQuery, LedgerCell, LedgerFacts,
                     Progress, StatusChange, Unit, VillageCount, WriteSummary, extra_json, extras_by_id)
 
 SCHEMA_TABLES = {"division", "category", "unit", "duty", "issue", "issue_status", "ledger_cell", "api_token",
@@ -759,6 +759,37 @@ class SQLiteStore:
         rows = self.db.execute(self._ISSUE_SELECT + "WHERE village_code >= ? AND village_code < ? ORDER BY issue_id",
                                (lo, hi))
         return [self._issue(r) for r in rows]
+
+    def find_issues(self, text: str, area: str = "", limit: int = 20) -> list[Issue]:
+        # instr and substr, not LIKE: no wildcard in what was typed, and case as typed.
+        where, args = "(instr(description, ?) > 0 OR substr(issue_id, 1, length(?)) = ?)", [text, text, text]
+        if area:
+            lo, hi = _code_range(area)
+            where += " AND village_code >= ? AND village_code < ?"
+            args += [lo, hi]
+        return [self._issue(r) for r in self.db.execute(
+            self._ISSUE_SELECT + f"WHERE {where} ORDER BY issue_id LIMIT ?", (*args, limit))]
+
+    def issue_ids(self, query: IssueQuery) -> list[str]:
+        # Every district's: read in id order from the key's index, no sort. An area: its rows from
+        # the village index (a township's of a category from the category index), then sorted.
+        where, args = ([], []) if not query.area else (["village_code >= ?", "village_code < ?"],
+                                                       list(_code_range(query.area)))
+        if len(query.area) == 9:
+            where.append("township_code = ?")
+            args.append(query.area)
+        for column, value in (("category", query.category), ("status", query.status),
+                              ("round_id", query.round_id), ("severity", query.severity)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if query.overdue is not None:  # graph.model.overdue
+            rule = (f"(status IN ({', '.join('?' * len(OPEN_STATUSES))}) "
+                    "AND due_on IS NOT NULL AND due_on < ?)")
+            where.append(rule if query.overdue else f"NOT {rule}")
+            args += [*OPEN_STATUSES, (query.as_of or dt.date.today()).isoformat()]
+        return [r[0] for r in self.db.execute(
+            f"SELECT issue_id FROM issue {'WHERE ' if where else ''}{' AND '.join(where)} ORDER BY issue_id", args)]
 
     def term_dates(self) -> dict[str, dict[dt.date, int]]:
         # The term rule (graph.model.term_of): its headers in its order, its spaces left out.

@@ -79,6 +79,21 @@ class Issue:
 
 
 @dataclass(frozen=True)
+class IssueQuery:
+    """A filtered list of problems, as the API's list and the explorer ask for it: within
+    ``area`` (a district, township or village code; "" every one), each other field a filter
+    when set. ``overdue`` reads :func:`graph.model.overdue` as of ``as_of``."""
+
+    area: str = ""
+    category: str | None = None
+    status: str | None = None
+    round_id: str | None = None
+    severity: str | None = None
+    overdue: bool | None = None
+    as_of: dt.date | None = None
+
+
+@dataclass(frozen=True)
 class StatusChange:
     issue_id: str
     status: str
@@ -302,6 +317,14 @@ class GraphStore(Protocol):
         ...
     def issues_in(self, area_code: str, category: str) -> list[Issue]: ...
     def issues(self, district: str | None = None) -> list[Issue]: ...
+    def find_issues(self, text: str, area: str = "", limit: int = 20) -> list[Issue]:
+        """Problems within ``area`` whose description contains ``text`` or whose id starts with
+        it (as typed: letters' case kept), in id order, the first ``limit``: the search box."""
+        ...
+    def issue_ids(self, query: IssueQuery) -> list[str]:
+        """The ids of the problems ``query`` selects, in id order: a list's total and its pages
+        (:meth:`issues_by_id`) without reading every problem of the district."""
+        ...
     def term_dates(self) -> dict[str, dict[dt.date, int]]:
         """The ledger's terms (its 届次 column, ``graph.model.term_of``) and each one's problems by
         发现日期 (ordered and checked by ``graph.analysis.root_causes.terms``); empty where the ledger

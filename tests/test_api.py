@@ -205,6 +205,13 @@ def test_a_district_token_sees_and_changes_its_district_only(api):
             assert response.json()["error"]["code"] == "not_found"
         units = api.call("GET", "/units?limit=500", token=token).json()["items"]
         assert units and all(u["area_code"].startswith(HOME) for u in units)
+        # The search box finds problems of its district by their words and ids, no other district's.
+        for text in (other["issue_id"], other["issue_id"][:8], other["description"][:6]):
+            found = api.call("GET", f"/search?q={quote(text)}&limit=100", token=token).json()["issues"]
+            assert all(i["village_code"].startswith(HOME) for i in found), (token, text)
+        home = api.home_issue
+        found = api.call("GET", f"/search?q={quote(home['issue_id'][:-1])}&limit=100", token=token).json()["issues"]
+        assert home["issue_id"] in [i["issue_id"] for i in found] and len(found) <= 10
         seen = api.call("GET", f"/graph/neighborhood?id={HOME}&depth=2&limit=500", token=token).json()
         assert all(not n["id"].startswith(OTHER) for n in seen["nodes"])
     for path in (f"/rootcauses?district={OTHER}", f"/packages?district={OTHER}", f"/plan?district={OTHER}&teams=3&term_end=2030-01-01",

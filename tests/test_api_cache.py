@@ -4,6 +4,8 @@ never evicts the other; the served views read the same analysis; and any committ
 every cached answer of the older data unreachable."""
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from api.cache import MISSING, Pool, VersionedCache
@@ -84,6 +86,33 @@ def test_a_write_makes_every_cached_answer_of_the_older_data_unreachable(api):
     closed = api.call("GET", f"/issues?village={issue['village_code']}&status=closed", "viewer").json()["total"]
     assert closed == listed + (current["status"] != "closed")
     assert cache.analysis.peek(store, SURFACED) is MISSING  # recomputed on the next read
+
+
+def test_another_system_pages_through_a_filtered_list_and_sees_an_editor_s_change_at_once(api):
+    """Lists are selected in the store and their ids cached until the next write: pages of 7 join
+    up to the whole list, every item is what the filter asks for, and a problem an editor closes
+    leaves the district's overdue list on the next read."""
+    today = dt.date.today()
+    everything = api.call("GET", f"/issues?district={HOME}&overdue=true&limit=500", "viewer").json()
+    assert everything["total"] > 7 and len(everything["items"]) == min(everything["total"], 500)
+    assert all(i["status"] in ("open", "in_progress", "reopened") and dt.date.fromisoformat(i["due_on"]) < today
+               for i in everything["items"])
+    pages = [api.call("GET", f"/issues?district={HOME}&overdue=true&limit=7&offset={o}", "viewer").json()
+             for o in range(0, min(everything["total"], 500), 7)]
+    assert {p["total"] for p in pages} == {everything["total"]}
+    assert [i for p in pages for i in p["items"]][:500] == everything["items"]
+    ids = [i["issue_id"] for i in everything["items"]]
+    assert ids == sorted(ids)
+    first = everything["items"][0]
+    row = {"issue_id": first["issue_id"], "village_code": first["village_code"], "round_id": first["round_id"],
+           "found_on": first["found_on"], "category": first["category"], "severity": first["severity"],
+           "status": "已销号", "closed_on": today.isoformat()}
+    assert api.call("POST", "/issues", "editor", json=[row]).status_code == 201
+    after = api.call("GET", f"/issues?district={HOME}&overdue=true&limit=7", "viewer").json()
+    assert after["total"] == everything["total"] - 1
+    assert after["items"] == everything["items"][1:8]
+    closed = api.call("GET", f"/issues?village={first['village_code']}&status=closed&limit=500", "viewer").json()
+    assert first["issue_id"] in [i["issue_id"] for i in closed["items"]]
 
 
 def test_a_pool_weighs_what_it_holds_and_a_write_empties_it(sqlite_store):

@@ -349,6 +349,68 @@ def test_an_office_s_edits_one_by_one_keep_the_ledger_as_a_full_reading_of_it(an
     edit(6, ["H2", V1, "2023年第1轮", "2023-03-05", "低保特困救助", "一般", "", "已销号", "2023-05-01", ""])
 
 
+def test_a_filtered_list_selects_what_the_ledger_rules_select(any_store, tmp_path):
+    """The problems list's filters run in the store (SQL or Cypher), so that a list after a write
+    reads the store's indexes, not every problem of the district: each filter, alone and with
+    others, selects exactly the problems the ledger's own rules select (graph.model.overdue for
+    "逾期未整改"), in id order."""
+    import itertools
+    import random
+
+    from graph.model import overdue
+    from graph.store import IssueQuery
+    load_scope(any_store, (WANZHOU,))
+    villages = [v.code for v in any_store.divisions("village", within=WANZHOU)]
+    pick = random.Random(25)
+    as_of = dt.date(2024, 6, 1)
+    rows = []
+    for n in range(60):
+        status = pick.choice(["open", "in_progress", "rectified", "closed"])
+        due = pick.choice(["", "2024-05-31", "2024-06-01", "2024-06-02", "2024-04-01"])
+        rows.append(issue_row(f"L{n:02d}", village=pick.choice(villages[:3] + villages[-2:]),
+                              category=pick.choice(["低保特困救助", "集体资金管理"]), status=status,
+                              severity=pick.choice(["minor", "serious", "grave"]),
+                              round_id=pick.choice(["2024年第1轮", "2023年第2轮"]), due_on=due,
+                              closed_on="2024-05-20" if status == "closed" else ""))
+    load_table(any_store, "issues", write_csv(tmp_path / "list.csv", ISSUE_HEADER, rows))
+    every = any_store.issues()
+    township = villages[-1][:9]
+    filters = {"area": ["", WANZHOU, township, villages[0], "500102"], "category": [None, "集体资金管理"],
+               "status": [None, "open", "closed"], "round_id": [None, "2023年第2轮"],
+               "severity": [None, "grave"], "overdue": [None, True, False]}
+    selected = 0
+    for values in itertools.product(*filters.values()):
+        query = IssueQuery(**dict(zip(filters, values)), as_of=as_of)
+        expected = [i.issue_id for i in every if i.village_code.startswith(query.area)
+                    and query.category in (None, i.category) and query.status in (None, i.status)
+                    and query.round_id in (None, i.round_id) and query.severity in (None, i.severity)
+                    and query.overdue in (None, overdue(i.status, i.due_on, as_of))]
+        assert any_store.issue_ids(query) == expected, query
+        selected += bool(expected)
+    assert selected > 100  # the filters select something, not only empty lists
+    overdue_ids = any_store.issue_ids(IssueQuery(overdue=True, as_of=as_of))
+    assert overdue_ids and all(any_store.issue(i).due_on < as_of for i in overdue_ids)
+
+
+def test_the_search_box_finds_problems_by_what_their_description_says_or_how_their_id_starts(any_store, tmp_path):
+    """Typed text is found as typed (no wildcard in "%" or "_", letters' case kept), in the
+    description or at the start of the id, within the caller's district, in id order."""
+    load_scope(any_store, (WANZHOU,))
+    villages = [v.code for v in any_store.divisions("village", within=WANZHOU)]
+    words = ["低保对象动态管理不及时", "资金 100% 未公开", "台账_缺失", "Abc 项目", "abc 项目", "未公开"]
+    rows = [issue_row(f"{prefix}{n:02d}", village=villages[n % len(villages)], description=words[n % len(words)])
+            for prefix in ("WZ-A", "WZ-b") for n in range(12)]
+    load_table(any_store, "issues", write_csv(tmp_path / "search.csv", ISSUE_HEADER, rows))
+    every = any_store.issues()
+    for text in ("未公开", "100%", "%", "台账_", "_", "Abc", "abc", "WZ-A", "WZ-a", "WZ-b0", "管理", "没有"):
+        for area, limit in (("", 50), (WANZHOU, 3), (villages[1], 50), ("500102", 50)):
+            expected = [i for i in every if i.village_code.startswith(area)
+                        and (text in i.description or i.issue_id.startswith(text))][:limit]
+            assert any_store.find_issues(text, area, limit) == expected, (text, area)
+    assert [i.issue_id for i in any_store.find_issues("100%")] == [f"{p}{n:02d}" for p in ("WZ-A", "WZ-b")
+                                                                 for n in range(1, 12, 6)]
+
+
 def test_package_ends_are_recorded(any_store):
     import datetime as dt
     open_workflow(any_store).mark_package_end("PKG-500101-低保特困救助", "agency", dt.date(2026, 11, 1), "已出台制度", "2026-11-01T00:00:00")

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from graph.errors import InputError, NotFound
-from graph.model import OPEN_STATUSES, TERM_HEADER, TOWNSHIP_CODE, VILLAGE_CODE
-from graph.store import Issue
+from graph.model import TERM_HEADER, TOWNSHIP_CODE, VILLAGE_CODE
+from graph.store import Issue, IssueQuery
 from loaders.tables import validate_rows, validate_table, write_table
 
 from ..audit import audit
@@ -55,25 +55,19 @@ async def issues(store: StoreDep, cache: CacheDep, caller: Viewer,
             for code in (township, village):
                 filter_division(store, caller, code, cache, district)
         await run_read(store, check)
-    today = dt.date.today()
-    prefix = village or township or ""
-
-    everything = await cache.analysis.aget(store, ("issues", district), lambda: store.issues(district))
-
-    def select():
-        return [i for i in everything
-                if i.village_code.startswith(prefix)
-                and (category is None or i.category == category) and (status is None or i.status == status)
-                and (round is None or i.round_id == round) and (severity is None or i.severity == severity)
-                and (overdue is None or overdue == (i.status in OPEN_STATUSES and i.due_on is not None
-                                                    and i.due_on < today))]
-    # Each filter's answer is cached too (until the next write): paging through it costs a slice.
-    key = ("issues", district, prefix, category, status, round, severity, overdue, today)
-    if district is None:  # every district's 72,000 problems: filtered in the thread pool
-        found = await cache.aget(store, key, select)
-    else:  # a district's few thousand: about a millisecond, less than a hop to a thread and back
-        found = await run_read(store, lambda: cache.get(store, key, select))
-    return {"items": [issue_dict(i) for i in found[offset:offset + limit]], "total": len(found),
+    query = IssueQuery(area=village or township or district or "", category=category, status=status,
+                       round_id=round, severity=severity, overdue=overdue, as_of=dt.date.today())
+    # The ids a filter selects are cached until the next write, so paging through them costs a
+    # slice and one read of the page's problems. After a write, a list is a query on the store's
+    # indexes: every problem of the district read again took 0.8 s for all of Chongqing.
+    key = ("issue ids", query)
+    if district is None:  # every district's problems: selected in the thread pool
+        ids = await cache.aget(store, key, lambda: store.issue_ids(query))
+    else:  # a district's few thousand: a few milliseconds, less than a hop to a thread and back
+        ids = await run_read(store, lambda: cache.get(store, key, lambda: store.issue_ids(query)))
+    wanted = ids[offset:offset + limit]
+    found = await run_read(store, lambda: store.issues_by_id(wanted)) if wanted else {}
+    return {"items": [issue_dict(found[i]) for i in wanted if i in found], "total": len(ids),
             "limit": limit, "offset": offset}
 
 

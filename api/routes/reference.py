@@ -103,9 +103,9 @@ def search(store: StoreDep, cache: CacheDep, caller: Viewer, q: str = Query(...,
     issue = store.issue(q)
     if issue is not None and caller.sees(issue.village_code):
         issues = [issue]
-    else:  # by description, or the start of a problem number; the ledger kept per data version
-        ledger = cache.get(store, ("issues", caller.district), lambda: store.issues(caller.district))
-        issues = [i for i in ledger if q in i.description or i.issue_id.startswith(q)][:limit]
+    else:  # by description, or the start of a problem number
+        issues = cache.get(store, ("find issues", q, caller.district, limit),
+                           lambda: store.find_issues(q, caller.district or "", limit))
     issues = [{"issue_id": i.issue_id, "village_code": i.village_code, "category": i.category,
                "description": i.description} for i in issues]
     codes = {d["code"] for d in divisions} | {u["area_code"] for u in units} | {i["village_code"] for i in issues}

@@ -12,7 +12,7 @@ import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from ..model import DONE_STATUSES, ONCE_RECTIFIED, OPEN_STATUSES
+from ..model import DONE_STATUSES, ONCE_RECTIFIED, overdue
 from .ledger import came_back, found_again
 
 KEY, ORDINARY = "重点村", "一般村"
@@ -85,7 +85,7 @@ def graph_indicators(issues, as_of: dt.date, root_cause_villages: set[str]) -> d
     for i in issues:
         row = out[i.village_code]
         row["problems_before"] += 1
-        if i.status in OPEN_STATUSES and i.due_on is not None and i.due_on < as_of:
+        if overdue(i.status, i.due_on, as_of):
             row["overdue_open"] += 1
         by_vc[(i.village_code, i.category)].append(i)
     for (village, _), found in by_vc.items():
