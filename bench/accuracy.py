@@ -37,6 +37,7 @@ Ledger facts are computed by the reference implementation of the ledger rules
 
     python bench/accuracy.py [--seeds 2] [--first-seed 1] [--families standard,...] [--usages a,b,c,d] [--json out.json]
     python bench/accuracy.py --merge a.json b.json [--json all.json] [--brief]   # runs made in parallel
+    python bench/accuracy.py --json runs.json --resume ...   # after every cell the runs so far; goes on from them
     python bench/accuracy.py --spread-scale 0 ...   # the district test told that districts do not differ
     python bench/accuracy.py --oracle-from bench/results-accuracy.json ...   # the oracles' verdicts as recorded
     python bench/accuracy.py --cache /tmp/scenarios ...   # generated scenarios kept and read back
@@ -936,6 +937,9 @@ def main() -> None:
                              "generator's sources, the catalog, the division files and the settings in its key)")
     parser.add_argument("--brief", action="store_true",
                         help="leave the null p-values out of --json (the committed results; they cannot be merged)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the runs already in the --json file (written after every cell) and run only "
+                             "the others: a matrix that takes hours goes on where it stopped")
     parser.add_argument("--no-spread-oracle", action="store_true",
                         help="the local family's township spread oracle only where --oracle-from recorded it "
                              "(it takes most of such a run)")
@@ -953,6 +957,13 @@ def main() -> None:
         ORACLE_RUNS.update({(r["family"], r["usage"], r["seed"], r["null"]): dict(r, oracle_source=Path(args.oracle_from).name)
                             for r in recorded["runs"]})
     runs = []
+    if args.resume:
+        if not args.json:
+            parser.error("--resume needs --json")
+        if Path(args.json).exists():
+            runs = json.loads(Path(args.json).read_text(encoding="utf-8"))["runs"]
+            print(f"resuming: {len(runs)} runs already in {args.json}", file=sys.stderr)
+    done = {(r["family"], r["usage"], r["seed"], r["null"]) for r in runs}
     if args.merge:
         for path in args.merge:
             runs += json.loads(Path(path).read_text(encoding="utf-8"))["runs"]
@@ -971,10 +982,16 @@ def main() -> None:
             for usage in args.usages.split(","):
                 for seed in range(args.first_seed, args.first_seed + args.seeds):
                     for null in (False, True):
+                        if (family, usage, seed, null) in done:
+                            continue
                         run = run_one(stores[province], province, family, usage, seed, null)
                         runs.append(run)
                         brief = {k: v for k, v in run.items() if k != "null_p"}
                         print(json.dumps(brief, ensure_ascii=False), file=sys.stderr, flush=True)
+                if args.json:  # every cell kept as it ends: --resume goes on from here
+                    partial = Path(args.json).with_suffix(".partial")
+                    partial.write_text(json.dumps({"runs": runs}, ensure_ascii=False), encoding="utf-8")
+                    partial.replace(args.json)
     print_summary(summarise(runs), args.json, runs)
 
 
