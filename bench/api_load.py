@@ -234,11 +234,12 @@ def summary(latencies: dict, errors: dict, elapsed: float) -> dict:
             "errors": errors, "by_route": {k: stats(v) for k, v in latencies.items()}}
 
 
-def start_server(url: str, env: dict, workers: int, log: Path) -> tuple[subprocess.Popen, int]:
+def start_server(url: str, env: dict, workers: int, log: Path, code: Path = ROOT) -> tuple[subprocess.Popen, int]:
+    """`xuncha serve` of the tree ``code`` (this one, or another commit's) on a free port."""
     port = free_port()
     with open(log, "w") as out:
         server = subprocess.Popen([sys.executable, "-m", "cli.main", "--store", url, "serve", "--port", str(port),
-                                   "--workers", str(workers), "--quiet"], cwd=ROOT, env=env,
+                                   "--workers", str(workers), "--quiet"], cwd=code, env=env,
                                   stdout=out, stderr=subprocess.STDOUT)
     deadline = time.time() + 120
     while time.time() < deadline:

@@ -6,7 +6,9 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -34,3 +36,15 @@ def commit_tree(revision: str, into: Path) -> Path:
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision], capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
     return into
+
+
+def in_turns(revision: str, pairs: int, run: Callable[[Path], dict]) -> dict[str, list[dict]]:
+    """``run`` over the files of commit ``revision`` and over this tree, in turns (that commit
+    first in each pair), so that the machine's drift falls on both alike."""
+    with tempfile.TemporaryDirectory() as tmp:
+        other = commit_tree(revision, Path(tmp) / "other")
+        turns: dict[str, list[dict]] = {"this": [], revision: []}
+        for _ in range(pairs):
+            turns[revision].append(run(other))
+            turns["this"].append(run(ROOT))
+    return turns

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, commit_tree, machine
+from common import ROOT, in_turns, machine
 
 WORK = Path(tempfile.gettempdir()) / "xuncha-bench-ledger"
 
@@ -97,12 +97,7 @@ def main() -> None:
     store = build(args.rows)
     result = {"machine": machine(), "rows": args.rows, "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     if args.against:
-        with tempfile.TemporaryDirectory() as tmp:
-            other = commit_tree(args.against, Path(tmp) / "other")
-            turns = {"this": [], args.against: []}
-            for _ in range(args.pairs):
-                turns[args.against].append(run(other, store, args.edits))
-                turns["this"].append(run(ROOT, store, args.edits))
+        turns = in_turns(args.against, args.pairs, lambda code: run(code, store, args.edits))
         result["turns"] = turns
         result["median_ms"] = {k: statistics.median(r["median_ms"] for r in v) for k, v in turns.items()}
     else:

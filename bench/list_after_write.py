@@ -22,7 +22,6 @@ import argparse
 import http.client
 import json
 import os
-import secrets
 import shutil
 import statistics
 import subprocess
@@ -32,10 +31,10 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from common import ROOT, commit_tree, machine
+from common import ROOT, in_turns, machine
 
 sys.path.insert(0, str(ROOT / "bench"))
-from api_load import free_port  # noqa: E402
+from api_load import start_server  # noqa: E402
 from edit_latency import build  # noqa: E402
 
 TOKENS = r"""
@@ -64,26 +63,6 @@ def targets(store_path: Path) -> dict:
     return {"ids": ids, "district": district, "township": township, "category": category}
 
 
-def serve(code: Path, store: Path) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "cli.main", "--store", f"sqlite:///{store}", "serve",
-                               "--port", str(port), "--quiet"], cwd=code, env={**os.environ, "PYTHONPATH": str(code)},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        try:
-            probe = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            probe.request("GET", "/health")
-            probe.getresponse().read()
-            return server, port
-        except OSError:
-            if server.poll() is not None:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.2)
-    server.kill()
-    raise RuntimeError("the server did not answer within 300 s")
-
-
 def run(code: Path, store: Path, edits: int, found: dict) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "served.db"
@@ -91,7 +70,8 @@ def run(code: Path, store: Path, edits: int, found: dict) -> dict:
         tokens = json.loads(subprocess.run([sys.executable, "-c", TOKENS, str(copy)], cwd=code, check=True,
                                            capture_output=True, text=True,
                                            env={**os.environ, "PYTHONPATH": str(code)}).stdout)
-        server, port = serve(code, copy)
+        server, port = start_server(f"sqlite:///{copy}", {**os.environ, "PYTHONPATH": str(code)}, 1,
+                                    Path(tmp) / "server.log", code=code)
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
 
@@ -142,12 +122,7 @@ def main() -> None:
     result = {"machine": machine(), "rows": args.rows,
               "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "district": found["district"]}
     if args.against:
-        with tempfile.TemporaryDirectory() as tmp:
-            other = commit_tree(args.against, Path(tmp) / "other")
-            turns = {"this": [], args.against: []}
-            for _ in range(args.pairs):
-                turns[args.against].append(run(other, store, args.edits, found))
-                turns["this"].append(run(ROOT, store, args.edits, found))
+        turns = in_turns(args.against, args.pairs, lambda code: run(code, store, args.edits, found))
         result["turns"] = turns
         result["first_read_ms"] = {k: {name: statistics.median(r["first_read_ms"][name] for r in v)
                                        for name in v[0]["first_read_ms"]} for k, v in turns.items()}
