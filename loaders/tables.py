@@ -482,6 +482,17 @@ def _category_names(store: GraphStore) -> tuple[list[str], dict[str, str]]:
     return names, aliases
 
 
+def known_category(store: GraphStore, name: str, source: str = "问题类别筛选 (category)",
+                   column: str | None = "query.category") -> str:
+    """The taxonomy's name for a category a filter names as a ledger may (its name, its English
+    key, its name with full-width brackets); bad input naming the loaded ones otherwise."""
+    names, aliases = _category_names(store)
+    canonical = _canonical_category(name.strip(), aliases)
+    if canonical is None:
+        raise InputError(RowError(source, None, column, name, _unknown_category(name.strip(), names)))
+    return canonical
+
+
 def _canonical_category(name: str, aliases: dict[str, str]) -> str | None:
     """The taxonomy's name for a category as written (its name, its key, or its name with
     full-width brackets), else None."""

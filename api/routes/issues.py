@@ -4,24 +4,38 @@ viewers, writes for editors; every write is audited with the object before and a
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BeforeValidator
 
 from graph.errors import InputError, NotFound
-from graph.model import TERM_HEADER, TOWNSHIP_CODE, VILLAGE_CODE
+from graph.model import TERM_HEADER, TOWNSHIP_CODE, VILLAGE_CODE, BilingualEnum, Severity, Status
 from graph.store import Issue, IssueQuery
-from loaders.tables import validate_rows, validate_table, write_table
+from loaders.tables import known_category, validate_rows, validate_table, write_table
 
 from ..audit import audit
-from ..cache import run_read
+from ..cache import data_version, reading, run_read
 from ..deps import CacheDep, Caller, Editor, StoreDep, Viewer, district_query, filter_division, scoped_district
 from ..schemas import IssueCreate, IssueDetail, IssueOut, IssuePatch, Page, WriteOut
 from ..uploads import file_sha256, uploaded
 from .reference import Limit, Offset
 
 router = APIRouter(tags=["问题 (problems)"])
+
+
+def _spelled(enum: type[BilingualEnum]) -> BeforeValidator:
+    """A filter written as the ledger writes it: the English value or the Chinese name."""
+    return BeforeValidator(lambda value: value if value is None else enum.parse(value).value)
+
+
+def _choices(enum: type[BilingualEnum]) -> str:
+    return " / ".join(f"{m.value} {m.zh}" for m in enum)
+
+
+StatusFilter = Annotated[str | None, _spelled(Status), Query(description=f"整改状态：{_choices(Status)}")]
+SeverityFilter = Annotated[str | None, _spelled(Severity), Query(description=f"严重程度：{_choices(Severity)}")]
 
 
 def issue_dict(issue: Issue) -> dict:
@@ -42,10 +56,10 @@ async def issues(store: StoreDep, cache: CacheDep, caller: Viewer,
                  district: str | None = district_query(),
                  township: str | None = Query(None, pattern=TOWNSHIP_CODE),
                  village: str | None = Query(None, pattern=VILLAGE_CODE),
-                 category: str | None = None,
-                 status: Literal["open", "in_progress", "rectified", "closed", "reopened"] | None = None,
+                 category: str | None = Query(None, description="问题类别：类别名称或其英文键"),
+                 status: StatusFilter = None,
                  round: str | None = Query(None, alias="round"),
-                 severity: Literal["minor", "serious", "grave"] | None = None,
+                 severity: SeverityFilter = None,
                  overdue: bool | None = Query(None, description="超过整改时限仍未整改 (past due and not rectified)"),
                  limit: int = Limit, offset: int = Offset):
     district = (caller.scope(None) if district is None
@@ -55,18 +69,27 @@ async def issues(store: StoreDep, cache: CacheDep, caller: Viewer,
             for code in (township, village):
                 filter_division(store, caller, code, cache, district)
         await run_read(store, check)
+    if category is not None:  # as a ledger names it; one no ledger could name is bad input
+        category = await run_read(store, lambda: known_category(store, category))
     query = IssueQuery(area=village or township or district or "", category=category, status=status,
                        round_id=round, severity=severity, overdue=overdue, as_of=dt.date.today())
     # The ids a filter selects are cached until the next write, so paging through them costs a
     # slice and one read of the page's problems. After a write, a list is a query on the store's
     # indexes: every problem of the district read again took 0.8 s for all of Chongqing.
     key = ("issue ids", query)
-    if district is None:  # every district's problems: selected in the thread pool
-        ids = await cache.aget(store, key, lambda: store.issue_ids(query))
-    else:  # a district's few thousand: a few milliseconds, less than a hop to a thread and back
-        ids = await run_read(store, lambda: cache.get(store, key, lambda: store.issue_ids(query)))
-    wanted = ids[offset:offset + limit]
-    found = await run_read(store, lambda: store.issues_by_id(wanted)) if wanted else {}
+    for _ in range(3):
+        version = await run_read(store, lambda: data_version(store))  # the data the cache answers for
+        if district is None:  # every district's problems: selected in the thread pool
+            ids = await cache.aget(store, key, lambda: store.issue_ids(query))
+        else:  # a district's few thousand: a few milliseconds, less than a hop to a thread and back
+            ids = await run_read(store, lambda: cache.get(store, key, lambda: store.issue_ids(query)))
+        wanted = ids[offset:offset + limit]
+        found = await run_read(store, lambda: store.issues_by_id(wanted)) if wanted else {}
+        # A write committed between the ids and their page (a page had shown a problem no longer
+        # open under status=open): both read again, from the data as it is now.
+        if await run_read(store, store.data_version) == version:
+            break
+        reading()
     return {"items": [issue_dict(found[i]) for i in wanted if i in found], "total": len(ids),
             "limit": limit, "offset": offset}
 

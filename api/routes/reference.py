@@ -4,7 +4,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from graph import service
-from graph.errors import NotFound
+from graph.errors import InputError, NotFound, RowError
 from graph.model import DISTRICT_OR_TOWNSHIP_CODE, DIVISION_PREFIX
 
 from ..deps import CacheDep, StoreDep, Viewer, district_query, filter_division, scoped_district
@@ -96,6 +96,8 @@ def _whereabouts(names: dict[str, str], code: str, within: bool = False) -> dict
 def search(store: StoreDep, cache: CacheDep, caller: Viewer, q: str = Query(..., min_length=1, max_length=50),
            limit: int = Query(20, ge=1, le=100)):
     q = q.strip()
+    if not q:  # spaces alone (a full-width one, a tab) would have matched every name
+        raise InputError(RowError("查找内容 (q)", None, "query.q", None, "至少 1 个非空白字符 (some text to find)"))
     divisions = [d._asdict() for d in store.find_divisions(q, limit=limit * 5) if caller.sees(d.code)][:limit]
     units = [u.__dict__ for u in store.units() if (q in u.name or u.unit_id.startswith(q))
              and caller.sees(u.area_code)][:limit]
