@@ -30,12 +30,8 @@ def _spelled(enum: type[BilingualEnum]) -> BeforeValidator:
     return BeforeValidator(lambda value: value if value is None else enum.parse(value).value)
 
 
-def _choices(enum: type[BilingualEnum]) -> str:
-    return " / ".join(f"{m.value} {m.zh}" for m in enum)
-
-
-StatusFilter = Annotated[str | None, _spelled(Status), Query(description=f"整改状态：{_choices(Status)}")]
-SeverityFilter = Annotated[str | None, _spelled(Severity), Query(description=f"严重程度：{_choices(Severity)}")]
+StatusFilter = Annotated[str | None, _spelled(Status), Query(description=f"整改状态：{Status.choices()}")]
+SeverityFilter = Annotated[str | None, _spelled(Severity), Query(description=f"严重程度：{Severity.choices()}")]
 
 
 def issue_dict(issue: Issue) -> dict:
