@@ -192,7 +192,7 @@ class RootCausePage(Page[RootCauseOut]):
                                                     "（限于所查区县）")
     notice: str | None = Field(None, description="提示（中文），如有问题没有填写届次")
     notes: list[str] = Field(default_factory=list, description="说明（中文），同 xuncha rootcauses 列表上方所印："
-                                                              "未检验的组合及原因、放宽的比较基线")
+                                                              "未检验的组合及原因、按本区县自身差异定的比较基线容差")
 
 
 class PackageOut(BaseModel):

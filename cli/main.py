@@ -373,7 +373,7 @@ def cmd_rootcauses(args) -> int:
             # a district office alone whose own mix differs from the rates: why an excess over
             # the rates is not yet a cause (one standard deviation, not a band)
             print(f"     基线：问题类别参考比例，容差为一个标准差 ±{tolerance:.0%}（本区县各类别与参考比例的差异大于 "
-                  "±10%，按本区县自身的差异放宽）")
+                  "±10%，按本区县自身的差异估计）")
         for note in attribution_notes(c):  # the rest of a district beside its townships; who explains a withdrawn pair
             print(f"     {note}")
     for path in (args.xlsx, args.csv):

@@ -192,7 +192,7 @@ def no_ledger_note(store: GraphStore, district: str) -> str | None:
 
 def widened_reference_notes(candidates: list) -> list[str]:
     """What a district office alone is told when its district pairs were judged against the rates
-    with a tolerance its own mix widened beyond ``REFERENCE_CV`` (said under each pair with
+    with a tolerance its own mix made more than ``RATES_TOLERANCE`` (said under each pair with
     ``--all``): once, whether or not one surfaced, since it is why none may have.
 
     >>> from graph.analysis.root_causes import Candidate
@@ -204,7 +204,7 @@ def widened_reference_notes(candidates: list) -> list[str]:
     >>> widened_reference_notes([pair(0.1), pair(0.104)])
     []
     >>> widened_reference_notes([pair(0.1), pair(0.43), pair(0.38)])[0].split("，")[-1]
-    '容差按其自身的差异放宽到一个标准差 ±38%–±43%：区县根源须超出这一差异'
+    '容差按其自身的差异定为一个标准差 ±38%–±43%：区县根源须超出这一差异'
     """
     from .analysis.root_causes import tolerance_widened
     tolerances = [c.evidence["reference_tolerance"] for c in candidates
@@ -215,7 +215,7 @@ def widened_reference_notes(candidates: list) -> list[str]:
     span = (f"±{min(widened):.0%}" if round(min(widened) * 100) == round(max(widened) * 100)
             else f"±{min(widened):.0%}–±{max(widened):.0%}")
     return [f"基线：只有一个区县有台账，区县层级以问题类别参考比例为基线；本区县各类别与参考比例的差异大于 ±10%，"
-            f"容差按其自身的差异放宽到一个标准差 {span}：区县根源须超出这一差异"]
+            f"容差按其自身的差异定为一个标准差 {span}：区县根源须超出这一差异"]
 
 
 def root_cause_report(store: GraphStore, *, district: str | None = None, level: str | None = None,

@@ -35,7 +35,7 @@ from ..stats import benjamini_hochberg, excess_sf_array, weighted_benjamini_hoch
 from ..gc_pause import gc_paused
 from .attribution import (CONCENTRATED_MAX, REST_LEVEL, attribute_levels, district_wide_fits,  # noqa: F401
                           recurrence_alone_note, rest_of_district)
-from .baselines import (REFERENCE_CV, UNUSED_CATEGORY, Baseline, _posterior, _standardised, district_baselines,  # noqa: F401
+from .baselines import (RATES_TOLERANCE, UNUSED_CATEGORY, Baseline, _posterior, _standardised, district_baselines,  # noqa: F401
                         district_prior, rate_gaps, reference_prior, reference_shares, township_baselines,
                         tolerance_widened, untested_district_reason)
 from .candidate import BASELINE_ZH, DEFAULT_MIN_CONFIDENCE, Candidate, _sig, attribution_notes  # noqa: F401
@@ -216,8 +216,8 @@ def _surface(facts: LedgerFacts, min_confidence: float, earlier: LedgerFacts | N
                 if history is not None and tested:
                     add_history(candidate, history, level, a, j, terms)
                 if level == "district" and tested and label == "reference":
-                    # how far the district may stand from the rates without a cause (±10 %, or its
-                    # own categories' local difference), in its main kind of village
+                    # how far the district may stand from the rates without a cause (its own
+                    # categories' local difference), in its main kind of village
                     k = int(np.argmax(tally.district_n[a]))
                     candidate.evidence["reference_tolerance"] = round(
                         float(np.sqrt(base.share_var[a, k, j]) / base.share[a, k, j]), 3)

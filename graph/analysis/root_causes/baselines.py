@@ -11,14 +11,16 @@ import numpy as np
 from ...store import LedgerFacts
 from .dispersion import _design_effect
 from .spread import (ORDINARY_Z, between_district_spread, composition_free, likely_causes,  # noqa: F401  (the doctests)
-                     SPREAD_MIN_EXPECTED, category_spreads, median_noise, pooling_weight, relative_spread,
+                     MIN_OWN_CELLS, SPREAD_MIN_EXPECTED, spread_of_own_cells, category_spreads, median_noise, pooling_weight, relative_spread,
                      shrunk_by_noise)
 from .tally import KINDS, Tally, tally_ledger  # noqa: F401
 
 
-# A district's share of a category is taken to stay within about ±10 % (one standard deviation) of
-# a reference rate (catalog, office table) for reasons that have nothing to do with a root cause.
-REFERENCE_CV = 0.10
+# How far a district's share of a category may stand from a reference rate (catalog, office table)
+# without a cause, one standard deviation as a share of the rate, where the district's own
+# categories cannot tell (fewer than MIN_OWN_CELLS cells: reference_tolerance); elsewhere it is
+# what they show (reference_spread), whatever its size, and an office is told it where it is more.
+RATES_TOLERANCE = 0.10
 
 
 @dataclass
@@ -262,9 +264,8 @@ def log_multiplier_variance(tau2: np.ndarray, spread: np.ndarray) -> np.ndarray:
 
 def reference_prior(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Where fewer than three districts have a ledger: the share each township's baseline is pooled
-    toward, and its weight in problems (t × k × c). The reference shares, trusted to
-    ±``REFERENCE_CV`` or as far as the district's categories differ from them
-    (:func:`reference_tolerance`), where the township's district as a whole is within
+    toward, and its weight in problems (t × k × c). The reference shares, trusted as far as the
+    district's categories differ from them (:func:`reference_tolerance`), where the township's district as a whole is within
     ``ORDINARY_Z`` standard errors of them; else none (a weight of one problem): a district whose
     share stands out (a district-wide cause, local conditions) keeps its own level. The whole
     district decides, so its townships are judged alike, and a township with a cause of its own
@@ -279,7 +280,7 @@ def reference_prior(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> tup
     ...     exposure.append(Exposure(code, "500101", "village", 10, 10, 100, 100))
     >>> tally = tally_ledger(LedgerFacts(cells, exposure, [], [], [], []))
     >>> near, weight = reference_prior(tally, np.zeros(2), np.array([[0.3, 0.7]] * 3))
-    >>> float(near[0, 0, 0]), int(weight[0, 0, 0])     # the district agrees: pooled, by ~230 problems
+    >>> float(near[0, 0, 0]), int(weight[0, 0, 0])     # the district agrees (its ±10 %, two categories): pooled
     (0.3, 232)
     >>> far, weight = reference_prior(tally, np.zeros(2), np.array([[0.1, 0.9]] * 3))
     >>> int(weight[0, 0, 0])                           # three times the reference: its own level
@@ -293,25 +294,37 @@ def reference_prior(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> tup
 
 
 def tolerance_widened(tolerance: float | None) -> bool:
-    """Whether a district pair's ``reference_tolerance`` is more than ``REFERENCE_CV`` as printed
-    (whole percent): where the office is told its own mix widened it.
+    """Whether a district pair's ``reference_tolerance`` is more than ``RATES_TOLERANCE`` as printed
+    (whole percent): where the office is told how far its own mix lets it stand from the rates.
 
     >>> tolerance_widened(0.104), tolerance_widened(0.43), tolerance_widened(None)
     (False, True, False)
     """
-    return tolerance is not None and round(tolerance * 100) > round(REFERENCE_CV * 100)
+    return tolerance is not None and round(tolerance * 100) > round(RATES_TOLERANCE * 100)
 
 
 def reference_tolerance(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """How far each district's shares (d × k × c) may stand from the ``reference`` shares without
-    a cause: ``REFERENCE_CV`` of the rates, or the local difference its own categories show where
-    that is more (:func:`reference_spread`); and the part of it beyond the rates' tolerance, which
-    is a district's own, in every kind alike (its ``spread_var``). The district's test allows it,
-    and its townships' baselines are pooled toward the rates only where the district is within it.
+    a cause, and the part of it that is the district's own, one difference in every kind alike (its
+    ``spread_var``): the local difference its own categories show (:func:`reference_spread`), all
+    of it the district's own; where they are too few to show it, ``RATES_TOLERANCE`` of the rates,
+    each rate's own (the village one's and the community one's apart). The district's test allows
+    it, and its townships' baselines are pooled toward the rates only where the district is within
+    it.
+
+    >>> from graph.store import LedgerCell, Exposure, LedgerFacts
+    >>> cells = [LedgerCell("500101001", "500101", "village", c, 10, x, x, x, x, 0, 0, 0)
+    ...          for c, x in (("低保", 20), ("作风", 80))]
+    >>> tally = tally_ledger(LedgerFacts(cells, [Exposure("500101001", "500101", "village", 10, 10, 100, 100)],
+    ...                                  [], [], [], []))
+    >>> tolerance, own = reference_tolerance(tally, np.zeros(2), np.array([[0.2, 0.8]] * 3))
+    >>> round(float(np.sqrt(tolerance[0, 0, 0]) / 0.2), 6), float(own[0, 0, 0])   # two categories cannot tell
+    (0.1, 0.0)
     """
     local = reference_spread(tally, rho, reference)
-    floor = (REFERENCE_CV * np.broadcast_to(reference, local.shape)) ** 2
-    return np.maximum(floor, local), np.maximum(0.0, local - floor)
+    unread = np.isnan(local)
+    assumed = (RATES_TOLERANCE * np.broadcast_to(reference, local.shape)) ** 2
+    return np.where(unread, assumed, local), np.where(unread, 0.0, local)
 
 
 def last_term_prior(tally: Tally, rho: np.ndarray, prior: tuple, own_history: Baseline,
@@ -345,7 +358,7 @@ def township_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, 
     or more districts, the district's share is pooled toward the ordinary districts' share by as
     much as districts do not differ (:func:`district_prior`, ``spread``: :func:`between_district_spread`).
     With fewer, toward the ``reference`` shares (:func:`reference_shares`) where there are any, by
-    as much as the reference is trusted (±``REFERENCE_CV``): a district office's thin ledger
+    as much as the district's own categories trust it (:func:`reference_tolerance`): a district office's thin ledger
     (partial coverage, mid-term) borrows the catalog's precision as a province's borrows its
     districts' (:func:`reference_prior`). A district that stands out from the reference keeps its
     own level."""
@@ -512,16 +525,15 @@ def untested_district_reason(category: str, gaps: dict[str, str]) -> str:
 
 def reference_spread(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """How far each district's shares (d × k × c) stand from the ``reference`` shares for local
-    reasons (τ², 0 where nothing can be told): the relative spread φ its own categories show
-    (``τ² = φ · π(1 − π)``, :func:`.spread.relative_spread`: the median over its (kind, category)
-    cells of their squared standardised distance from the reference, so that a few causes among
-    them do not count, nor what they take from the other categories' shares), shrunk by the
-    noise of a median of a few dozen cells. Its test allows this where it is more than
-    ``REFERENCE_CV`` of the reference (:func:`reference_tolerance`). A district whose shares differ
-    from the catalog's in most categories differs for local reasons: with one district and no
-    peers, its own categories are the only measure of how far. Held to ±10 % alone, a district
-    whose categories differ by φ = 0.02 from the reference (a 62 % coefficient of variation at a
-    5 % share) had a null ``P(p ≤ 0.01)`` of a quarter.
+    reasons (τ²; NaN where its cells are too few to tell): the relative spread φ its own categories show
+    (``τ² = φ · π(1 − π)``, :func:`.spread.spread_of_own_cells`: every (kind, category) cell's squared
+    standardised distance from the reference, weighed by its size, its likely causes left out and
+    what they take from the other categories' shares taken out), shrunk by the estimate's own
+    noise. A district whose shares differ from the catalog's in most categories
+    differs for local reasons: with one district and no peers, its own categories are the only
+    measure of how far; where they are as close to the rates as sampling allows, the test allows
+    no more. (A fixed ±10 % on top of it made the test miss four in five of its own level where
+    the rates are right: the null ``P(p ≤ 0.01)`` was 0.1–0.3 of 0.01.)
 
     >>> from graph.store import LedgerCell, Exposure, LedgerFacts
     >>> from .tally import tally_ledger
@@ -536,7 +548,7 @@ def reference_spread(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> np
     ...     ref = np.broadcast_to(reference, (len(KINDS), 20)) * 1.0
     ...     tau2 = reference_spread(tally, np.zeros(20), ref)[0, 0]
     ...     return round(float(np.median(np.sqrt(tau2) / reference)), 2)   # the coefficient of variation
-    >>> spread_of(np.ones(20)) < REFERENCE_CV      # shares as the catalog's: ±10 % allows them
+    >>> spread_of(np.ones(20)) < 0.05              # shares as the catalog's: next to no allowance
     True
     >>> 0.4 < spread_of(rng.gamma(2.5, 0.4, 20)) < 0.9   # differing by φ = 0.02 (62 % at 5 %): its own spread
     True
@@ -559,12 +571,14 @@ def reference_spread(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> np
             first = relative_spread((own[d] - share[d]) ** 2 / sampling[d], size[d], expected) or 0.0
         flagged = likely_causes(own[d], share[d], sampling[d], 1 + first * size[d])
         z2 = composition_free(own[d], share[d], sampling[d], flagged=flagged)
-        phi = relative_spread(z2, size[d], expected)
+        cells = np.isfinite(z2) & (expected >= SPREAD_MIN_EXPECTED) & (size[d] > 0)
+        if cells.sum() < MIN_OWN_CELLS:  # too few to tell: reference_tolerance assumes one
+            out[d] = np.nan
+            continue
+        phi, noise = spread_of_own_cells(z2[cells], size[d][cells])
         if phi:
-            # the median of a few dozen cells is a noisy estimate, and its noise, never below
-            # zero, only ever widens the null: shrunk by it (.spread.shrunk_by_noise)
-            cells = np.isfinite(z2) & (expected >= SPREAD_MIN_EXPECTED) & (size[d] > 0)
-            noise = float(median_noise(phi, float(np.median(size[d][cells])), int(cells.sum())))
+            # an estimate never below zero is noise that only ever widens the null: shrunk by
+            # its own (.spread.shrunk_by_noise); a spread many times its noise is kept whole
             phi = float(shrunk_by_noise(np.array([phi]), phi, noise)[0])
             out[d] = phi * share[d] * (1 - share[d])
     return out
@@ -573,7 +587,8 @@ def reference_spread(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> np
 def district_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, np.ndarray, np.ndarray],
                        reference: np.ndarray | None, reference_reason: str | None) -> Baseline:
     """Each district against the other districts with a ledger; with one district inspected,
-    against the reference shares (uncertain by ``REFERENCE_CV``); else no test, and why."""
+    against the reference shares (uncertain by as much as its own categories differ from them:
+    :func:`reference_tolerance`); else no test, and why."""
     xd, nd, nnd = tally.district_x, tally.district_n, tally.district_nn
     D = len(tally.districts)
     if D >= 2:
