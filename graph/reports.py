@@ -177,6 +177,19 @@ ROOT_CAUSE_HEADERS = ["排名", "根源单位编号", "根源单位", "层级", 
 ROOT_CAUSE_ISSUE_HEADERS = ["排名", "根源单位", "问题类别", "问题编号"]
 
 
+def tolerance_zh(tolerance: float) -> str:
+    """How far a district office alone could stand from the rates without a cause, as its reports
+    say it: one standard deviation, as a share of the rate; none where its categories are as close
+    to the rates as sampling allows (a bare ±0 % reads as a test that allows nothing).
+
+    >>> tolerance_zh(0.43), tolerance_zh(0.004)
+    ('容差一个标准差 ±43%', '容差：本区县各类别与参考比例的差异在抽样误差以内，不另加')
+    """
+    if round(tolerance * 100) == 0:
+        return "容差：本区县各类别与参考比例的差异在抽样误差以内，不另加"
+    return f"容差一个标准差 ±{tolerance:.0%}"
+
+
 def root_cause_rows(causes: list[dict]) -> list[list]:
     rows = []
     for c in causes:
@@ -186,8 +199,7 @@ def root_cause_rows(causes: list[dict]) -> list[list]:
             reason = f"未检验：{reason}"
         baseline = e.get("baseline_zh") if c.get("tested", True) else None
         if baseline and e.get("reference_tolerance") is not None:
-            # a district office alone: how far it could stand from the rates without a cause
-            baseline += f"（容差一个标准差 ±{e['reference_tolerance']:.0%}）"
+            baseline += f"（{tolerance_zh(e['reference_tolerance'])}）"
         # as the plain output says it: how attribution settled the pair, after why it stands
         reason = "；".join(filter(None, [reason, *attribution_notes(c)]))
         rows.append([c["rank"], c["unit_id"], c["unit_name"], LEVEL_ZH.get(c["level"], c["level"]), c["area_code"],

@@ -1753,6 +1753,18 @@ def test_a_district_office_is_told_how_far_its_own_mix_lets_it_stand_from_the_ra
                        store=f"sqlite:///{plain_db}").returncode == 0
     plain = run_cli("rootcauses", "--all", "--level", "district", store=f"sqlite:///{plain_db}")
     assert plain.returncode == 0 and "容差" not in plain.stdout and "基线：只有一个区县" not in plain.stdout
+    # its report says the tolerance of each pair; where its categories agree with the rates as
+    # closely as sampling allows, that nothing is added, not a bare ±0 %
+    assert run_cli("rootcauses", "--all", "--level", "district", "--xlsx", str(tmp_path / "catalog.xlsx"),
+                   store=f"sqlite:///{plain_db}").returncode == 0
+    from openpyxl import load_workbook
+    header, *rows = list(load_workbook(tmp_path / "catalog.xlsx")["根源问题"].values)
+    said = [r[header.index("比较基线")] for r in rows if r[header.index("层级")] == "区县" and r[header.index("比较基线")]]
+    assert said and all(s.startswith("问题类别参考比例（容差") for s in said)
+    assert not any("±0%" in s for s in said)
+    tolerances = [c["evidence"]["reference_tolerance"] for c in json.loads(run_cli(
+        "rootcauses", "--all", "--level", "district", "--json", store=f"sqlite:///{plain_db}").stdout) if c["tested"]]
+    assert sum("不另加" in s for s in said) == sum(round(t * 100) == 0 for t in tolerances)
 
 
 def test_a_small_office_s_categories_are_tested_with_their_villages_clustering_not_its_noise(chongqing):
