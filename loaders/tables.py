@@ -73,7 +73,7 @@ class IssueKeys(NamedTuple):
 _issue_keys = functools.partial(tuple.__new__, IssueKeys)
 
 RAW_KEYS = {"units": ("unit_id", "area_code"), "duties": ("category", "level", "function", "duty"),
-            "categories": ("name", "rate_village", "rate_community")}
+            "categories": ("name", "rate_village", "rate_community", "key", "group", "money", "systemic_fix")}
 CODE_COLUMNS = ("village_code", "area_code", "code", "unit_id", "issue_id")
 # Excel shows a long number typed into a General cell as 5.00101E+11, and saves it so in CSV.
 _SCIENTIFIC = re.compile(r"^\d(\.\d+)?[eE]\+?\d+$")
@@ -527,15 +527,24 @@ def _check_categories(store: GraphStore, table: Table, raw, **_):
             column = "rate_community" if rates[1] is None else "rate_village"
             errors.append(RowError(table.file, number, table.header(column), None,
                                    "村和社区的参考问题数同时给出或同时留空 (both rates, or neither)"))
-    # A table without rates (an office's own names and groups) keeps the rates already loaded for
-    # its categories: loading it over the catalog had taken every district test away unsaid.
-    loaded = {c.name: c for c in store.categories() if c.rate_village is not None and c.rate_community is not None}
+    # A table updates what it gives of a loaded category and keeps the rest. Without rates (an
+    # office's own names and groups) it keeps the rates: loading it over the catalog had taken
+    # every district test away unsaid. With only the rates (an office's table of its own rates)
+    # it keeps the English key, the group, whether money is involved and the agency-side fix:
+    # loading one had blanked them all, and with them the money shown beside each cause.
+    loaded = {c.name: c for c in store.categories()}
     updates = {}
     for number, fields in raw:
         name = _text_of(fields.get("name"))
         kept = loaded.get(category_spelling(name)) if name else None
-        if kept is not None and fields.get("rate_village") is None and fields.get("rate_community") is None:
-            updates[number] = {"rate_village": kept.rate_village, "rate_community": kept.rate_community}
+        if kept is None:
+            continue
+        change = {field: getattr(kept, field) for field in ("key", "group", "money", "systemic_fix")
+                  if _text_of(fields.get(field)) in (None, "")}
+        if fields.get("rate_village") is None and fields.get("rate_community") is None:
+            change.update(rate_village=kept.rate_village, rate_community=kept.rate_community)
+        if change:
+            updates[number] = change
     return errors, updates
 
 

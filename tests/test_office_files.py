@@ -327,3 +327,29 @@ def test_a_column_the_file_lacks_is_named_in_the_files_header_language(wanzhou, 
     with pytest.raises(InputError) as caught:
         load_table(wanzhou, "issues", write_csv(tmp_path / "ledger.csv", english, [values]))
     assert caught.value.errors[0].column == "closed_on"
+
+
+def test_a_table_of_its_own_rates_keeps_what_the_catalog_says_of_each_category(chongqing, tmp_path):
+    """An office loads a table of only its rates (问题类别, 村参考问题数, 社区参考问题数) over the
+    catalog: the rates change, and each category keeps its English key, group, whether money is
+    involved and its agency-side fix. Loading such a table had blanked all four, and with them the
+    money shown beside each cause."""
+    before = {c.name: c for c in chongqing.categories()}
+    money = [name for name, c in before.items() if c.money]
+    assert money and all(c.group and c.systemic_fix for c in before.values())
+    path = tmp_path / "参考问题数.csv"
+    path.write_text("问题类别,村参考问题数,社区参考问题数\n"
+                    + "".join(f"{name},1.5,0.5\n" for name in before), encoding="gbk")
+    load_table(chongqing, "categories", path)
+    after = {c.name: c for c in chongqing.categories()}
+    assert {(c.rate_village, c.rate_community) for c in after.values()} == {(1.5, 0.5)}
+    for name, c in after.items():
+        kept = before[name]
+        assert (c.key, c.group, c.money, c.systemic_fix) == (kept.key, kept.group, kept.money, kept.systemic_fix)
+    # a column it does give, it changes; a blank cell keeps what was there
+    path.write_text("问题类别,类别分组,涉及资金\n" f"{money[0]},本办分组,否\n" f"{money[1]},,\n", encoding="utf-8")
+    load_table(chongqing, "categories", path)
+    changed = {c.name: c for c in chongqing.categories()}
+    assert (changed[money[0]].group, changed[money[0]].money) == ("本办分组", False)
+    assert (changed[money[1]].group, changed[money[1]].money) == (before[money[1]].group, True)
+    assert (changed[money[0]].rate_village, changed[money[0]].systemic_fix) == (1.5, before[money[0]].systemic_fix)
