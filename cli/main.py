@@ -369,7 +369,11 @@ def cmd_rootcauses(args) -> int:
         if c["reason"]:  # a pair standing on recurrence alone, and where
             print(f"     说明：{c['reason']}")
         tolerance = e.get("reference_tolerance")
-        if tolerance_widened(tolerance):
+        if e.get("reference_tolerance_assumed"):
+            # too few categories to read it: the confidence rests on an assumption, said where it stands
+            print(f"     基线：问题类别参考比例，容差按假定为一个标准差 ±{tolerance:.0%}（本区县可比的类别太少，"
+                  "看不出其与参考比例本来相差多少）")
+        elif tolerance_widened(tolerance):
             # a district office alone whose own mix differs from the rates: why an excess over
             # the rates is not yet a cause (one standard deviation, not a band)
             print(f"     基线：问题类别参考比例，容差为一个标准差 ±{tolerance:.0%}（本区县各类别与参考比例的差异大于 "

@@ -177,14 +177,19 @@ ROOT_CAUSE_HEADERS = ["排名", "根源单位编号", "根源单位", "层级", 
 ROOT_CAUSE_ISSUE_HEADERS = ["排名", "根源单位", "问题类别", "问题编号"]
 
 
-def tolerance_zh(tolerance: float) -> str:
+def tolerance_zh(tolerance: float, assumed: bool = False) -> str:
     """How far a district office alone could stand from the rates without a cause, as its reports
     say it: one standard deviation, as a share of the rate; none where its categories are as close
-    to the rates as sampling allows (a bare ±0 % reads as a test that allows nothing).
+    to the rates as sampling allows (a bare ±0 % reads as a test that allows nothing); assumed
+    where they are too few to show it.
 
     >>> tolerance_zh(0.43), tolerance_zh(0.004)
     ('容差一个标准差 ±43%', '容差：本区县各类别与参考比例的差异在抽样误差以内，不另加')
+    >>> tolerance_zh(0.1, assumed=True)
+    '容差按假定为一个标准差 ±10%：本区县可比的类别太少，看不出其与参考比例本来相差多少'
     """
+    if assumed:
+        return f"容差按假定为一个标准差 ±{tolerance:.0%}：本区县可比的类别太少，看不出其与参考比例本来相差多少"
     if round(tolerance * 100) == 0:
         return "容差：本区县各类别与参考比例的差异在抽样误差以内，不另加"
     return f"容差一个标准差 ±{tolerance:.0%}"
@@ -199,7 +204,7 @@ def root_cause_rows(causes: list[dict]) -> list[list]:
             reason = f"未检验：{reason}"
         baseline = e.get("baseline_zh") if c.get("tested", True) else None
         if baseline and e.get("reference_tolerance") is not None:
-            baseline += f"（{tolerance_zh(e['reference_tolerance'])}）"
+            baseline += f"（{tolerance_zh(e['reference_tolerance'], bool(e.get('reference_tolerance_assumed')))}）"
         # as the plain output says it: how attribution settled the pair, after why it stands
         reason = "；".join(filter(None, [reason, *attribution_notes(c)]))
         rows.append([c["rank"], c["unit_id"], c["unit_name"], LEVEL_ZH.get(c["level"], c["level"]), c["area_code"],

@@ -190,9 +190,16 @@ def no_ledger_note(store: GraphStore, district: str) -> str | None:
     return f"区县 {name}({district}) 没有载入问题台账，没有可分析的问题（先 xuncha load issues 问题.csv）"
 
 
+# A district office alone whose categories are too few to show how far it stands from the rates.
+ASSUMED_TOLERANCE_NOTE = ("基线：只有一个区县有台账，区县层级以问题类别参考比例为基线；本区县可与参考比例比较的类别太少，"
+                          "看不出其各类别与参考比例本来相差多少，容差按假定为一个标准差 ±10%：区县根源的置信度以这一假定为前提，"
+                          "本地差异也可能超出它。载入其他区县或本区县上一届的台账(台账带“届次”列)可不依赖这一假定")
+
+
 def widened_reference_notes(candidates: list) -> list[str]:
     """What a district office alone is told when its district pairs were judged against the rates
-    with a tolerance its own mix made more than ``RATES_TOLERANCE`` (said under each pair with
+    with a tolerance assumed (too few categories to read it: ``ASSUMED_TOLERANCE_NOTE``), or one
+    its own mix made more than ``RATES_TOLERANCE`` (said under each pair with
     ``--all``): once, whether or not one surfaced, since it is why none may have.
 
     >>> from graph.analysis.root_causes import Candidate
@@ -205,10 +212,17 @@ def widened_reference_notes(candidates: list) -> list[str]:
     []
     >>> widened_reference_notes([pair(0.1), pair(0.43), pair(0.38)])[0].split("，")[-1]
     '容差按其自身的差异定为一个标准差 ±38%–±43%：区县根源须超出这一差异'
+    >>> assumed = pair(0.1)
+    >>> assumed.evidence["reference_tolerance_assumed"] = True
+    >>> widened_reference_notes([assumed]) == [ASSUMED_TOLERANCE_NOTE]
+    True
     """
     from .analysis.root_causes import tolerance_widened
     tolerances = [c.evidence["reference_tolerance"] for c in candidates
                   if c.level == "district" and c.tested and c.evidence.get("reference_tolerance") is not None]
+    if any(c.evidence.get("reference_tolerance_assumed") for c in candidates
+           if c.level == "district" and c.tested):
+        return [ASSUMED_TOLERANCE_NOTE]
     widened = [t for t in tolerances if tolerance_widened(t)]
     if not widened:
         return []

@@ -619,6 +619,8 @@ def test_peers_without_a_ledger_are_no_baseline():
     candidates = surface_root_causes(_facts(cells, exposure, rated))
     district = [c for c in candidates if c.level == "district"]
     assert {c.baseline for c in district} == {"reference"}
+    # two categories cannot show how far the district stands from the rates: ±10 % assumed, and said
+    assert all(c.evidence["reference_tolerance_assumed"] and c.evidence["reference_tolerance"] == 0.1 for c in district)
     top = candidates[0]
     assert (top.level, top.area_code, top.category, top.surfaced) == ("township", "500101001", "低保", True)
 
@@ -1765,6 +1767,43 @@ def test_a_district_office_is_told_how_far_its_own_mix_lets_it_stand_from_the_ra
     tolerances = [c["evidence"]["reference_tolerance"] for c in json.loads(run_cli(
         "rootcauses", "--all", "--level", "district", "--json", store=f"sqlite:///{plain_db}").stdout) if c["tested"]]
     assert sum("不另加" in s for s in said) == sum(round(t * 100) == 0 for t in tolerances)
+
+
+def test_a_district_office_of_two_categories_is_told_its_tolerance_is_assumed(chongqing_template, tmp_path):
+    """A district office alone whose ledger has two categories: nothing can show how far its mix
+    stands from the rates, so ±10 % is assumed. Its district pairs are tested against it, and it
+    is told so, once above the list and under each pair, and in its report: a confidence that
+    rests on an assumption must not read as one that rests on the ledger alone."""
+    import csv
+    db = tmp_path / "two.db"
+    shutil.copy(chongqing_template, db)
+    store = f"sqlite:///{db}"
+    assert run_cli("generate", "scenario", "--district", "500101", "--spread", "0.02", "--seed", "5",
+                   "--out", str(tmp_path / "own"), store=store).returncode == 0
+    with open(tmp_path / "own" / "issues.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    column = next(i for i, name in enumerate(rows[0]) if name in ("category", "问题类别"))
+    kept = {"前次巡察整改", "基层党组织建设"}
+    with open(tmp_path / "two.csv", "w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows([rows[0]] + [r for r in rows[1:] if r[column] in kept])
+    for table, path in (("units", tmp_path / "own" / "units.csv"), ("duties", tmp_path / "own" / "duties.csv"),
+                        ("issues", tmp_path / "two.csv")):
+        assert run_cli("load", table, str(path), store=store).returncode == 0
+    plain = run_cli("rootcauses", "--all", "--level", "district", store=store)
+    assert plain.returncode == 0, plain.stderr
+    above = [line for line in plain.stdout.splitlines() if line.startswith("基线：只有一个区县有台账")]
+    assert len(above) == 1 and "容差按假定为一个标准差 ±10%" in above[0]
+    under = [line for line in plain.stdout.splitlines() if line.strip().startswith("基线：问题类别参考比例，容差按假定")]
+    pairs = json.loads(run_cli("rootcauses", "--all", "--level", "district", "--json", store=store).stdout)
+    tested = [c for c in pairs if c["tested"]]
+    assert sorted(c["category"] for c in tested) == sorted(kept) and len(under) == len(tested)
+    assert all(c["evidence"]["reference_tolerance_assumed"] for c in tested)
+    assert run_cli("rootcauses", "--all", "--level", "district", "--xlsx", str(tmp_path / "two.xlsx"),
+                   store=store).returncode == 0
+    from openpyxl import load_workbook
+    header, *rows = list(load_workbook(tmp_path / "two.xlsx")["根源问题"].values)
+    said = [r[header.index("比较基线")] for r in rows if r[header.index("层级")] == "区县" and r[header.index("比较基线")]]
+    assert len(said) == len(tested) and all("容差按假定为一个标准差 ±10%" in s for s in said)
 
 
 def test_a_small_office_s_categories_are_tested_with_their_villages_clustering_not_its_noise(chongqing):

@@ -221,6 +221,9 @@ def _surface(facts: LedgerFacts, min_confidence: float, earlier: LedgerFacts | N
                     k = int(np.argmax(tally.district_n[a]))
                     candidate.evidence["reference_tolerance"] = round(
                         float(np.sqrt(base.share_var[a, k, j]) / base.share[a, k, j]), 3)
+                    # ±10 % assumed, not read: too few of its categories to show its own difference
+                    candidate.evidence["reference_tolerance_assumed"] = bool(base.assumed is not None
+                                                                             and base.assumed[a])
                     # the catalog's categories the ledger never uses are left out of the shares
                     candidate.evidence["reference_unused"] = unused
                 if by_villages and tested and (a, j) in by_villages:

@@ -36,6 +36,9 @@ class Baseline:
     # the part of ``share_var`` that is the spread between areas beyond their villages (a
     # district's own difference, the same in each of its kinds: no weighting of kinds escapes it)
     spread_var: np.ndarray | None = None
+    # per area, against the reference rates: the tolerance is assumed (±RATES_TOLERANCE), its
+    # categories too few to show how far the district stands from the rates
+    assumed: np.ndarray | None = None
 
 
 def _standardised(x: np.ndarray, n: np.ndarray, nn: np.ndarray, rho: np.ndarray, centre: np.ndarray,
@@ -286,7 +289,7 @@ def reference_prior(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> tup
     >>> int(weight[0, 0, 0])                           # three times the reference: its own level
     1
     """
-    tau2, _ = reference_tolerance(tally, rho, reference)                       # d × k × c
+    tau2, _, _ = reference_tolerance(tally, rho, reference)                    # d × k × c
     z = _standardised(tally.district_x, tally.district_n, tally.district_nn, rho, reference, tau2)
     ordinary = (np.abs(z) <= ORDINARY_Z)[tally.district]                        # t × k × c
     return (np.broadcast_to(reference, ordinary.shape).copy(),
@@ -303,28 +306,29 @@ def tolerance_widened(tolerance: float | None) -> bool:
     return tolerance is not None and round(tolerance * 100) > round(RATES_TOLERANCE * 100)
 
 
-def reference_tolerance(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def reference_tolerance(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """How far each district's shares (d × k × c) may stand from the ``reference`` shares without
     a cause, and the part of it that is the district's own, one difference in every kind alike (its
     ``spread_var``): the local difference its own categories show (:func:`reference_spread`), all
     of it the district's own; where they are too few to show it, ``RATES_TOLERANCE`` of the rates,
-    each rate's own (the village one's and the community one's apart). The district's test allows
-    it, and its townships' baselines are pooled toward the rates only where the district is within
-    it.
+    each rate's own (the village one's and the community one's apart); and per district the
+    cells it was read from. The district's test allows it (and says where it is assumed:
+    :func:`district_baselines`), and its townships' baselines are pooled toward the rates only
+    where the district is within it.
 
     >>> from graph.store import LedgerCell, Exposure, LedgerFacts
     >>> cells = [LedgerCell("500101001", "500101", "village", c, 10, x, x, x, x, 0, 0, 0)
     ...          for c, x in (("低保", 20), ("作风", 80))]
     >>> tally = tally_ledger(LedgerFacts(cells, [Exposure("500101001", "500101", "village", 10, 10, 100, 100)],
     ...                                  [], [], [], []))
-    >>> tolerance, own = reference_tolerance(tally, np.zeros(2), np.array([[0.2, 0.8]] * 3))
-    >>> round(float(np.sqrt(tolerance[0, 0, 0]) / 0.2), 6), float(own[0, 0, 0])   # two categories cannot tell
-    (0.1, 0.0)
+    >>> tolerance, own, cells = reference_tolerance(tally, np.zeros(2), np.array([[0.2, 0.8]] * 3))
+    >>> round(float(np.sqrt(tolerance[0, 0, 0]) / 0.2), 6), float(own[0, 0, 0]), cells.tolist()   # two cannot tell
+    (0.1, 0.0, [2])
     """
-    local = reference_spread(tally, rho, reference)
+    local, cells = reference_spread(tally, rho, reference)
     unread = np.isnan(local)
     assumed = (RATES_TOLERANCE * np.broadcast_to(reference, local.shape)) ** 2
-    return np.where(unread, assumed, local), np.where(unread, 0.0, local)
+    return np.where(unread, assumed, local), np.where(unread, 0.0, local), cells
 
 
 def last_term_prior(tally: Tally, rho: np.ndarray, prior: tuple, own_history: Baseline,
@@ -523,9 +527,10 @@ def untested_district_reason(category: str, gaps: dict[str, str]) -> str:
             "载入其他区县的台账，或载入本区县上一届的台账(台账带“届次”列)后可检验；乡镇(街道)层级照常检验")
 
 
-def reference_spread(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> np.ndarray:
+def reference_spread(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """How far each district's shares (d × k × c) stand from the ``reference`` shares for local
-    reasons (τ²; NaN where its cells are too few to tell): the relative spread φ its own categories show
+    reasons (τ²; NaN where fewer than ``MIN_OWN_CELLS`` cells can tell), and per district the
+    (kind, category) cells with enough expected problems to tell it from: the relative spread φ its own categories show
     (``τ² = φ · π(1 − π)``, :func:`.spread.spread_of_own_cells`: every (kind, category) cell's squared
     standardised distance from the reference, weighed by its size, its likely causes left out and
     what they take from the other categories' shares taken out), shrunk by the estimate's own
@@ -546,7 +551,7 @@ def reference_spread(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> np
     ...     facts = LedgerFacts(cells, [Exposure("500101001", "500101", "village", 400, 400, 4000, 4000)], [], [], [], [])
     ...     tally = tally_ledger(facts)
     ...     ref = np.broadcast_to(reference, (len(KINDS), 20)) * 1.0
-    ...     tau2 = reference_spread(tally, np.zeros(20), ref)[0, 0]
+    ...     tau2 = reference_spread(tally, np.zeros(20), ref)[0][0, 0]
     ...     return round(float(np.median(np.sqrt(tau2) / reference)), 2)   # the coefficient of variation
     >>> spread_of(np.ones(20)) < 0.05              # shares as the catalog's: next to no allowance
     True
@@ -557,6 +562,7 @@ def reference_spread(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> np
     xd, nd = tally.district_x, tally.district_n
     design = _design_effect(nd, tally.district_nn, rho)
     out = np.zeros(share.shape)
+    counted = np.zeros(len(tally.districts), dtype=int)
     with np.errstate(invalid="ignore", divide="ignore"):
         own = np.where(nd[:, :, None] > 0, xd / nd[:, :, None], np.nan)
         sampling = share * (1 - share) * design / nd[:, :, None]
@@ -572,6 +578,7 @@ def reference_spread(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> np
         flagged = likely_causes(own[d], share[d], sampling[d], 1 + first * size[d])
         z2 = composition_free(own[d], share[d], sampling[d], flagged=flagged)
         cells = np.isfinite(z2) & (expected >= SPREAD_MIN_EXPECTED) & (size[d] > 0)
+        counted[d] = int(cells.sum())
         if cells.sum() < MIN_OWN_CELLS:  # too few to tell: reference_tolerance assumes one
             out[d] = np.nan
             continue
@@ -581,7 +588,7 @@ def reference_spread(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> np
             # its own (.spread.shrunk_by_noise); a spread many times its noise is kept whole
             phi = float(shrunk_by_noise(np.array([phi]), phi, noise)[0])
             out[d] = phi * share[d] * (1 - share[d])
-    return out
+    return out, counted
 
 
 def district_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, np.ndarray, np.ndarray],
@@ -622,8 +629,12 @@ def district_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, 
         share = np.broadcast_to(reference, (D,) + reference.shape).copy()
         # The rates' own tolerance is each rate's, the village one's and the community one's apart;
         # a district's local difference beyond it is one in every kind alike (.tests.summed_variance).
-        tolerance, local = reference_tolerance(tally, rho, reference)
-        return Baseline(share, tolerance, nd > 0, ["reference"] * D, [None] * D, local)
+        tolerance, local, cells = reference_tolerance(tally, rho, reference)
+        # Too few cells to read how far the district stands from the rates: ±10 % is assumed,
+        # and said (.candidate: evidence "reference_tolerance_assumed"): the test's confidence
+        # is only as good as that assumption.
+        return Baseline(share, tolerance, nd > 0, ["reference"] * D, [None] * D, local,
+                        assumed=cells < MIN_OWN_CELLS)
     why = ("只有一个区县有台账，" + (reference_reason or "问题类别没有参考比例")
            + "。区县层级未检验；乡镇(街道)层级照常检验")
     empty = np.zeros((D, len(KINDS), len(tally.categories)))
