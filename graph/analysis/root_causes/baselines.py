@@ -11,8 +11,8 @@ import numpy as np
 from ...store import LedgerFacts
 from .dispersion import _design_effect
 from .spread import (ORDINARY_Z, between_district_spread, composition_free, likely_causes,  # noqa: F401  (the doctests)
-                     MIN_OWN_CELLS, SPREAD_MIN_EXPECTED, spread_of_own_cells, category_spreads, median_noise, pooling_weight, relative_spread,
-                     shrunk_by_noise)
+                     MIN_OWN_CELLS, SPREAD_MIN_EXPECTED, category_spreads, median_noise, pooling_weight,
+                     relative_spread, shrunk_by_noise, spread_of_own_cells)
 from .tally import KINDS, Tally, tally_ledger  # noqa: F401
 
 
@@ -268,8 +268,8 @@ def log_multiplier_variance(tau2: np.ndarray, spread: np.ndarray) -> np.ndarray:
 def reference_prior(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Where fewer than three districts have a ledger: the share each township's baseline is pooled
     toward, and its weight in problems (t × k × c). The reference shares, trusted as far as the
-    district's categories differ from them (:func:`reference_tolerance`), where the township's district as a whole is within
-    ``ORDINARY_Z`` standard errors of them; else none (a weight of one problem): a district whose
+    district's categories differ from them (:func:`reference_tolerance`), where the township's
+    district as a whole is within ``ORDINARY_Z`` standard errors of them; else none (a weight of one problem): a district whose
     share stands out (a district-wide cause, local conditions) keeps its own level. The whole
     district decides, so its townships are judged alike, and a township with a cause of its own
     only makes the district less ordinary (no pooling, the cautious side).
@@ -362,8 +362,8 @@ def township_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, 
     or more districts, the district's share is pooled toward the ordinary districts' share by as
     much as districts do not differ (:func:`district_prior`, ``spread``: :func:`between_district_spread`).
     With fewer, toward the ``reference`` shares (:func:`reference_shares`) where there are any, by
-    as much as the district's own categories trust it (:func:`reference_tolerance`): a district office's thin ledger
-    (partial coverage, mid-term) borrows the catalog's precision as a province's borrows its
+    as much as the district's own categories trust it (:func:`reference_tolerance`): a district
+    office's thin ledger (partial coverage, mid-term) borrows the catalog's precision as a province's borrows its
     districts' (:func:`reference_prior`). A district that stands out from the reference keeps its
     own level."""
     xd, nd, nnd = tally.district_x, tally.district_n, tally.district_nn
@@ -530,12 +530,12 @@ def untested_district_reason(category: str, gaps: dict[str, str]) -> str:
 def reference_spread(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """How far each district's shares (d × k × c) stand from the ``reference`` shares for local
     reasons (τ²; NaN where fewer than ``MIN_OWN_CELLS`` cells can tell), and per district the
-    (kind, category) cells with enough expected problems to tell it from: the relative spread φ its own categories show
-    (``τ² = φ · π(1 − π)``, :func:`.spread.spread_of_own_cells`: every (kind, category) cell's squared
-    standardised distance from the reference, weighed by its size, its likely causes left out and
-    what they take from the other categories' shares taken out), shrunk by the estimate's own
-    noise. A district whose shares differ from the catalog's in most categories
-    differs for local reasons: with one district and no peers, its own categories are the only
+    (kind, category) cells with enough expected problems to tell it from: the relative spread φ
+    its own categories show (``τ² = φ · π(1 − π)``, :func:`.spread.spread_of_own_cells`: every
+    (kind, category) cell's squared standardised distance from the reference, weighed by its
+    size, its likely causes left out and what they take from the other categories' shares taken
+    out), shrunk by the estimate's own noise. A district whose shares differ from the catalog's
+    in most categories differs for local reasons: with one district and no peers, its own categories are the only
     measure of how far; where they are as close to the rates as sampling allows, the test allows
     no more. (A fixed ±10 % on top of it made the test miss four in five of its own level where
     the rates are right: the null ``P(p ≤ 0.01)`` was 0.1–0.3 of 0.01.)
