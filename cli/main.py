@@ -310,7 +310,7 @@ def _nothing_found(args, district: str | None) -> str:
 def cmd_rootcauses(args) -> int:
     from graph import service
     from graph.analysis.root_causes import attribution_notes, tolerance_widened
-    from graph.reports import write_root_causes, write_root_causes_csv
+    from graph.reports import tolerance_zh, write_root_causes, write_root_causes_csv
     with closing(_reading(args)) as store:
         options = _analysis_options(args, store)
         dates = store.term_dates()
@@ -371,8 +371,7 @@ def cmd_rootcauses(args) -> int:
         tolerance = e.get("reference_tolerance")
         if e.get("reference_tolerance_assumed"):
             # too few categories to read it: the confidence rests on an assumption, said where it stands
-            print(f"     基线：问题类别参考比例，容差按假定为一个标准差 ±{tolerance:.0%}（本区县可比的类别太少，"
-                  "看不出其与参考比例本来相差多少）")
+            print(f"     基线：问题类别参考比例，{tolerance_zh(tolerance, assumed=True)}")
         elif tolerance_widened(tolerance):
             # a district office alone whose own mix differs from the rates: why an excess over
             # the rates is not yet a cause (one standard deviation, not a band)

@@ -683,19 +683,19 @@ def spread_of_own_cells(z2: np.ndarray, size: np.ndarray, flag: float = FLAG_Z2)
             high *= 2
         return 1.0 if score(high) > 0 else float(optimize.brentq(score, 0.0, high, xtol=1e-12))
 
-    def within(level: float) -> tuple[float, float]:
-        return level, float(stats.chi2.cdf(level, 3) / stats.chi2.cdf(level, 1))  # E[χ²(1) | χ²(1) ≤ level]
+    def within(level: float) -> float:  # E[χ²(1) | χ²(1) ≤ level]
+        return float(stats.chi2.cdf(level, 3) / stats.chi2.cdf(level, 1))
 
-    trim, trimmed = within(TRIM_Z2)
+    trimmed = within(TRIM_Z2)
     first = solve(z2, size, 1.0)  # every cell: above the spread where there are causes, a start from above
     for _ in range(50):  # the cells within the trim of the last estimate, until they stay the same
-        inner = z2 <= trim * (1 + first * size)
+        inner = z2 <= TRIM_Z2 * (1 + first * size)
         estimate = solve(z2[inner], size[inner], trimmed)
         if abs(estimate - first) <= 1e-12 + 1e-9 * first:
             break
         first = estimate
     kept = z2 <= flag * (1 + first * size)
-    phi = solve(z2[kept], size[kept], within(flag)[1])
+    phi = solve(z2[kept], size[kept], within(flag))
     return phi, 2.0 / float(np.sum((size / (1 + phi * size)) ** 2))
 
 
