@@ -795,8 +795,12 @@ def randomised_null_p(facts: LedgerFacts, seed: int, earlier: LedgerFacts | None
         moments = rc.excess_moments if level == "township" else rc.kind_weighted_moments
         observed, trials, mean, variance = moments(*arrays, base, level_rho)
         tested = np.array([r is None for r in base.reason])[:, None] & (trials > 0) & (mean > 0)
-        at = excess_sf_array(observed, trials, mean, variance)
-        above = excess_sf_array(observed + 1, trials, mean, variance)
+        if level == "township":
+            at = excess_sf_array(observed, trials, mean, variance)
+            above = excess_sf_array(observed + 1, trials, mean, variance)
+        else:  # as surfacing: against the rates, averaged over the district's own spread
+            at = rc.excess_p_values(*arrays, base, level_rho)[2]
+            above = rc.excess_p_values(*arrays, base, level_rho, beyond=1)[2]
         if level == "township":  # the screened pairs' per-village test, randomised the same way
             village_at, village_above = rc.village_p_values(tally, base, level_rho, at, facts.village_counts)
             screened = ~np.isnan(village_above)

@@ -1623,6 +1623,25 @@ def test_a_district_office_alone_is_judged_against_the_rates_neither_over_cautio
         assert 0.5 <= np.mean(p <= alpha) / alpha <= 1.5, (alpha, np.mean(p <= alpha) / alpha)
 
 
+def test_a_district_office_that_differs_for_local_reasons_is_not_taken_for_a_cause_by_chance():
+    """One district office whose mix is its own (φ = 0.02), no cause, over two hundred ledgers.
+    How far it differs is read from its twenty categories, and that reading is sometimes half
+    the truth: plugged in as one figure, the far tail of its test was a t distribution's read as
+    a normal one (P(p ≤ 0.001) 4.8 times 0.001) and a local difference surfaced as a district
+    cause in twelve ledgers of two hundred. The test averages over what its categories say of
+    the spread: the far tail holds, and at most four ledgers in two hundred surface a district."""
+    import numpy as np
+    p, surfaced = [], 0
+    for seed in range(2000, 2200):
+        candidates = surface_root_causes(_office_with_rates(np.random.default_rng(seed), phi=0.02))
+        p += [c.p_excess for c in candidates if c.level == "district" and c.tested]
+        surfaced += any(c.surfaced and c.level == "district" for c in candidates)
+    p = np.array(p)
+    assert len(p) >= 3900
+    assert np.mean(p <= 0.001) / 0.001 <= 2.0, np.mean(p <= 0.001) / 0.001
+    assert surfaced <= 4, surfaced
+
+
 def test_a_district_office_using_some_of_the_catalog_s_categories_is_judged_on_those():
     """An office that files its problems under 8 of the catalog's 20 categories: the other twelve
     are its way of classifying, not a deficit. Counted as its own mix, they made every used

@@ -9,11 +9,11 @@ from collections import defaultdict
 import numpy as np
 from scipy import stats
 
-from ..stats import benjamini_hochberg, excess_sf_array
+from ..stats import benjamini_hochberg
 from .baselines import Baseline
 from .candidate import DEFAULT_MIN_CONFIDENCE, Candidate, _sig
 from .tally import Tally
-from .tests import combine, excess_moments, kind_weighted_moments, recurrence_p_values
+from .tests import combine, excess_moments, excess_p_values, recurrence_p_values
 
 
 # The level at which the rest of a district shows an excess when an excess is attributed
@@ -206,9 +206,10 @@ def rest_of_district(tally: Tally, d: int, j: int, rows: list[int], district_bas
     base = Baseline(district_base.share[d:d + 1], district_base.share_var[d:d + 1],
                     district_base.usable[d:d + 1] & (n > 0), district_base.label[d:d + 1],
                     district_base.reason[d:d + 1],
-                    None if district_base.spread_var is None else district_base.spread_var[d:d + 1])
+                    None if district_base.spread_var is None else district_base.spread_var[d:d + 1],
+                    own_spread=None if district_base.own_spread is None else district_base.own_spread[d:d + 1])
     observed, _, mean, variance = excess_moments(x, n, nn, base, rho)
-    p_excess = float(excess_sf_array(*kind_weighted_moments(x, n, nn, base, rho))[0, j])  # as the district's own test
+    p_excess = float(excess_p_values(x, n, nn, base, rho)[2][0, j])  # as the district's own test
     fits = district_wide_fits(float(observed[0, j]), float(mean[0, j]), float(variance[0, j]), ratio)
     in_district = tally.district == d
     rectified = tally.rectified[in_district, j].sum() - tally.rectified[rows, j].sum()

@@ -11,14 +11,14 @@ import numpy as np
 from ...store import LedgerFacts
 from .dispersion import _design_effect
 from .spread import (ORDINARY_Z, between_district_spread, composition_free, likely_causes,  # noqa: F401  (the doctests)
-                     MIN_OWN_CELLS, SPREAD_MIN_EXPECTED, category_spreads, median_noise, pooling_weight,
-                     relative_spread, shrunk_by_noise, spread_of_own_cells)
+                     MIN_OWN_CELLS, SPREAD_MIN_EXPECTED, OwnSpread, category_spreads, composition_free_deviation,
+                     median_noise, pooling_weight, relative_spread, spread_posterior)
 from .tally import KINDS, Tally, tally_ledger  # noqa: F401
 
 
 # How far a district's share of a category may stand from a reference rate (catalog, office table)
 # without a cause, one standard deviation as a share of the rate, where the district's own
-# categories cannot tell (fewer than MIN_OWN_CELLS cells: reference_tolerance); elsewhere it is
+# categories cannot tell (fewer than MIN_OWN_CELLS of them: reference_tolerance); elsewhere it is
 # what they show (reference_spread), whatever its size, and an office is told it where it is more.
 RATES_TOLERANCE = 0.10
 
@@ -39,6 +39,9 @@ class Baseline:
     # per area, against the reference rates: the tolerance is assumed (±RATES_TOLERANCE), its
     # categories too few to show how far the district stands from the rates
     assumed: np.ndarray | None = None
+    # per area, against the reference rates: what its own cells say of its spread from them
+    # (.spread.OwnSpread; None where assumed), over which its test's tails are averaged
+    own_spread: list | None = None
 
 
 def _standardised(x: np.ndarray, n: np.ndarray, nn: np.ndarray, rho: np.ndarray, centre: np.ndarray,
@@ -289,7 +292,7 @@ def reference_prior(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> tup
     >>> int(weight[0, 0, 0])                           # three times the reference: its own level
     1
     """
-    tau2, _, _ = reference_tolerance(tally, rho, reference)                    # d × k × c
+    tau2 = reference_tolerance(tally, rho, reference)[0]                       # d × k × c
     z = _standardised(tally.district_x, tally.district_n, tally.district_nn, rho, reference, tau2)
     ordinary = (np.abs(z) <= ORDINARY_Z)[tally.district]                        # t × k × c
     return (np.broadcast_to(reference, ordinary.shape).copy(),
@@ -306,7 +309,7 @@ def tolerance_widened(tolerance: float | None) -> bool:
     return tolerance is not None and round(tolerance * 100) > round(RATES_TOLERANCE * 100)
 
 
-def reference_tolerance(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def reference_tolerance(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
     """How far each district's shares (d × k × c) may stand from the ``reference`` shares without
     a cause, and the part of it that is the district's own, one difference in every kind alike (its
     ``spread_var``): the local difference its own categories show (:func:`reference_spread`), all
@@ -321,14 +324,14 @@ def reference_tolerance(tally: Tally, rho: np.ndarray, reference: np.ndarray) ->
     ...          for c, x in (("低保", 20), ("作风", 80))]
     >>> tally = tally_ledger(LedgerFacts(cells, [Exposure("500101001", "500101", "village", 10, 10, 100, 100)],
     ...                                  [], [], [], []))
-    >>> tolerance, own, cells = reference_tolerance(tally, np.zeros(2), np.array([[0.2, 0.8]] * 3))
+    >>> tolerance, own, cells, _ = reference_tolerance(tally, np.zeros(2), np.array([[0.2, 0.8]] * 3))
     >>> round(float(np.sqrt(tolerance[0, 0, 0]) / 0.2), 6), float(own[0, 0, 0]), cells.tolist()   # two cannot tell
     (0.1, 0.0, [2])
     """
-    local, cells = reference_spread(tally, rho, reference)
+    local, cells, posteriors = reference_spread(tally, rho, reference)
     unread = np.isnan(local)
     assumed = (RATES_TOLERANCE * np.broadcast_to(reference, local.shape)) ** 2
-    return np.where(unread, assumed, local), np.where(unread, 0.0, local), cells
+    return np.where(unread, assumed, local), np.where(unread, 0.0, local), cells, posteriors
 
 
 def last_term_prior(tally: Tally, rho: np.ndarray, prior: tuple, own_history: Baseline,
@@ -527,18 +530,21 @@ def untested_district_reason(category: str, gaps: dict[str, str]) -> str:
             "载入其他区县的台账，或载入本区县上一届的台账(台账带“届次”列)后可检验；乡镇(街道)层级照常检验")
 
 
-def reference_spread(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def reference_spread(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
     """How far each district's shares (d × k × c) stand from the ``reference`` shares for local
-    reasons (τ²; NaN where fewer than ``MIN_OWN_CELLS`` cells can tell), and per district the
-    (kind, category) cells with enough expected problems to tell it from: the relative spread φ
-    its own categories show (``τ² = φ · π(1 − π)``, :func:`.spread.spread_of_own_cells`: every
-    (kind, category) cell's squared standardised distance from the reference, weighed by its
-    size, its likely causes left out and what they take from the other categories' shares taken
-    out), shrunk by the estimate's own noise. A district whose shares differ from the catalog's
-    in most categories differs for local reasons: with one district and no peers, its own categories are the only
-    measure of how far; where they are as close to the rates as sampling allows, the test allows
-    no more. (A fixed ±10 % on top of it made the test miss four in five of its own level where
-    the rates are right: the null ``P(p ≤ 0.01)`` was 0.1–0.3 of 0.01.)
+    reasons (τ²; NaN where fewer than ``MIN_OWN_CELLS`` categories can tell), per district the
+    categories with enough expected problems to tell it from, and what they say of it (per
+    district a :class:`.spread.OwnSpread`, None where too few): the relative spread φ its own
+    categories show (``τ² = φ · π(1 − π)``, :func:`.spread.spread_posterior`: each category's
+    squared standardised distance from the rates over its kinds of village
+    (:func:`category_cells`), its likely causes left out and what they take from the other
+    categories' shares taken out). τ² is its posterior mean, the district test averages its
+    tails over the posterior (:func:`.tests.spread_averaged_tails`). A district whose shares
+    differ from the catalog's in most categories differs for local reasons: with one district
+    and no peers, its own categories are the only measure of how far; where they are as close to
+    the rates as sampling allows, the test allows next to nothing more. (A fixed ±10 % on top of
+    it made the test miss four in five of its own level where the rates are right: the null
+    ``P(p ≤ 0.01)`` was 0.1–0.3 of 0.01.)
 
     >>> from graph.store import LedgerCell, Exposure, LedgerFacts
     >>> from .tally import tally_ledger
@@ -563,6 +569,7 @@ def reference_spread(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> tu
     design = _design_effect(nd, tally.district_nn, rho)
     out = np.zeros(share.shape)
     counted = np.zeros(len(tally.districts), dtype=int)
+    posteriors: list[OwnSpread | None] = [None] * len(tally.districts)
     with np.errstate(invalid="ignore", divide="ignore"):
         own = np.where(nd[:, :, None] > 0, xd / nd[:, :, None], np.nan)
         sampling = share * (1 - share) * design / nd[:, :, None]
@@ -576,19 +583,46 @@ def reference_spread(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> tu
         with np.errstate(invalid="ignore", divide="ignore"):
             first = relative_spread((own[d] - share[d]) ** 2 / sampling[d], size[d], expected) or 0.0
         flagged = likely_causes(own[d], share[d], sampling[d], 1 + first * size[d])
-        z2 = composition_free(own[d], share[d], sampling[d], flagged=flagged)
-        cells = np.isfinite(z2) & (expected >= SPREAD_MIN_EXPECTED) & (size[d] > 0)
+        # One local difference per category, in every kind alike (.tests.summed_variance): its
+        # village and community cells are one reading of it, not two. Read as two, a district
+        # of forty cells had the certainty of forty draws where it had twenty, and the spread
+        # it plugged in ran at half the truth often enough for local differences to surface.
+        z2, cell_size = category_cells(composition_free_deviation(own[d], share[d], flagged), nd[d],
+                                       sampling[d], share[d])
+        cells = np.isfinite(z2) & (np.nansum(expected, axis=0) >= SPREAD_MIN_EXPECTED) & (cell_size > 0)
         counted[d] = int(cells.sum())
         if cells.sum() < MIN_OWN_CELLS:  # too few to tell: reference_tolerance assumes one
             out[d] = np.nan
             continue
-        phi, noise = spread_of_own_cells(z2[cells], size[d][cells])
-        if phi:
-            # an estimate never below zero is noise that only ever widens the null: shrunk by
-            # its own (.spread.shrunk_by_noise); a spread many times its noise is kept whole
-            phi = float(shrunk_by_noise(np.array([phi]), phi, noise)[0])
-            out[d] = phi * share[d] * (1 - share[d])
-    return out, counted
+        # what its cells say of φ (.spread.spread_posterior); the tolerance is its mean: an
+        # estimate never below zero is noise that only ever widens the null, and where the
+        # rates are right the weight stays on φ = 0; a spread many times its noise is kept whole
+        posteriors[d] = spread_posterior(z2[cells], cell_size[cells])
+        out[d] = posteriors[d].mean * share[d] * (1 - share[d])
+    return out, counted, posteriors
+
+
+def category_cells(deviation: np.ndarray, n: np.ndarray, sampling: np.ndarray,
+                   share: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One district's categories as cells of its spread from the rates (c): each category's
+    deviations in its kinds of village (``deviation``, k × c, in shares of the kind's ``n``
+    problems, sampling variance ``sampling``) summed as counts, ``z² = (Σ_k n_k d_k)² / Σ_k
+    n_k² v_k``, and its size, the inflation a relative spread φ gives that sum per unit of φ:
+    ``(Σ_k n_k √(π_k(1 − π_k)))² / Σ_k n_k² v_k`` (one difference in every kind alike,
+    :func:`.tests.summed_variance`). NaN where no kind has problems.
+
+    >>> z2, size = category_cells(np.array([[0.02], [0.02]]), np.array([1000.0, 1000.0]),
+    ...                           np.array([[0.0001], [0.0001]]), np.array([[0.1], [0.1]]))
+    >>> z2.round(6).tolist(), size.round(6).tolist()       # two kinds alike: one cell of twice the size
+    ([8.0], [1800.0])
+    """
+    present = (n > 0)[:, None] & np.isfinite(deviation) & np.isfinite(sampling)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        counts = np.where(present, n[:, None] * deviation, 0.0).sum(axis=0)
+        variance = np.where(present, n[:, None] ** 2 * sampling, 0.0).sum(axis=0)
+        spread_sd = np.where(present, n[:, None] * np.sqrt(share * (1 - share)), 0.0).sum(axis=0)
+        return (np.where(variance > 0, counts ** 2 / variance, np.nan),
+                np.where(variance > 0, spread_sd ** 2 / variance, 0.0))
 
 
 def district_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, np.ndarray, np.ndarray],
@@ -629,12 +663,13 @@ def district_baselines(tally: Tally, rho: np.ndarray, spread: tuple[np.ndarray, 
         share = np.broadcast_to(reference, (D,) + reference.shape).copy()
         # The rates' own tolerance is each rate's, the village one's and the community one's apart;
         # a district's local difference beyond it is one in every kind alike (.tests.summed_variance).
-        tolerance, local, cells = reference_tolerance(tally, rho, reference)
+        tolerance, local, cells, posteriors = reference_tolerance(tally, rho, reference)
         # Too few cells to read how far the district stands from the rates: ±10 % is assumed,
         # and said (.candidate: evidence "reference_tolerance_assumed"): the test's confidence
-        # is only as good as that assumption.
+        # is only as good as that assumption. Where read, the test averages over what the
+        # cells say of it (own_spread), not the tolerance alone.
         return Baseline(share, tolerance, nd > 0, ["reference"] * D, [None] * D, local,
-                        assumed=cells < MIN_OWN_CELLS)
+                        assumed=cells < MIN_OWN_CELLS, own_spread=posteriors)
     why = ("只有一个区县有台账，" + (reference_reason or "问题类别没有参考比例")
            + "。区县层级未检验；乡镇(街道)层级照常检验")
     empty = np.zeros((D, len(KINDS), len(tally.categories)))

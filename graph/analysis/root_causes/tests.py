@@ -142,11 +142,56 @@ def township_weights(mean: np.ndarray, variance: np.ndarray, tested: np.ndarray,
     return np.where(tested, WEIGHT_FLOOR + (1 - WEIGHT_FLOOR) * power / average, 0.0)
 
 
-def excess_p_values(x, n, nn, baseline: Baseline, rho: np.ndarray):
+def excess_p_values(x, n, nn, baseline: Baseline, rho: np.ndarray, beyond: int = 0):
     """Observed count and null mean (:func:`excess_moments`) of every pair, and its upper-tail
-    p-value, the kinds of village weighted (:func:`kind_weighted_moments`)."""
+    p-value ``P(X ≥ x + beyond)``, the kinds of village weighted (:func:`kind_weighted_moments`).
+    An area whose spread from the rates its own cells read (``baseline.own_spread``) has its tail
+    averaged over what they say of it (:func:`spread_averaged_tails`)."""
     xs, ns, mean, variance = _kind_moments(x, n, nn, baseline, rho)  # once, for both
-    return xs.sum(axis=1), mean.sum(axis=1), excess_sf_array(*_weighted(xs, ns, mean, variance, baseline))
+    weighted, trials, total, summed = _weighted(xs, ns, mean, variance, baseline)
+    p = excess_sf_array(weighted + beyond, trials, total, summed)
+    if baseline.own_spread is not None:
+        for a, own in enumerate(baseline.own_spread):
+            if own is not None:
+                p[a] = spread_averaged_tails(x[a], n[a], nn[a], baseline, a, own, rho, beyond)
+    return xs.sum(axis=1), mean.sum(axis=1), p
+
+
+def spread_averaged_tails(x, n, nn, baseline: Baseline, a: int, own, rho: np.ndarray, beyond: int = 0) -> np.ndarray:
+    """Area ``a``'s upper tails (c) averaged over the posterior of its spread from the rates
+    (``own``, :class:`.spread.OwnSpread`): ``Σ_g w_g P(X ≥ x | φ_g)``, each φ_g allowing
+    ``φ_g · π(1 − π)`` in every kind alike. The weighted count and its kinds' weights do not
+    depend on φ (:func:`_weighted`): one statistic, its null a mixture. Plugged in at one φ, a
+    spread read from a district's few large cells gave the far tail of a t distribution of few
+    degrees of freedom the thinness of a normal one.
+
+    >>> from .baselines import Baseline
+    >>> from .spread import OwnSpread
+    >>> share = np.full((1, 1, 1), 0.1)
+    >>> x, n, nn = np.array([[[160.0]]]), np.array([[1000.0]]), np.array([[1000.0]])
+    >>> def p(own):
+    ...     base = Baseline(share, np.zeros((1, 1, 1)), np.ones((1, 1), bool), ["reference"], [None],
+    ...                     np.zeros((1, 1, 1)), own_spread=[own])
+    ...     return float(excess_p_values(x, n, nn, base, np.zeros(1))[2][0, 0])
+    >>> exact = p(None)                                          # the rates exact: φ = 0
+    >>> bool(abs(p(OwnSpread(np.array([0.0, 0.05]), np.array([1.0, 0.0]))) - exact) < 1e-12)
+    True
+    >>> half = p(OwnSpread(np.array([0.0, 0.05]), np.array([0.5, 0.5])))
+    >>> wide = p(OwnSpread(np.array([0.05]), np.array([1.0])))
+    >>> bool(abs(half - (exact + wide) / 2) < 1e-12), exact < 1e-6 < wide
+    (True, True)
+    """
+    g = len(own.phi)
+    tau2 = own.phi[:, None, None] * baseline.share[a] * (1 - baseline.share[a])       # G × k × c
+    grid = Baseline(np.broadcast_to(baseline.share[a], tau2.shape), tau2,
+                    np.broadcast_to(baseline.usable[a], (g,) + baseline.usable.shape[1:]),
+                    [baseline.label[a]] * g, [None] * g, tau2)
+    rho_a = rho if rho.ndim == 1 else np.broadcast_to(rho[a], (g,) + rho.shape[1:])
+    xs, ns, mean, variance = _kind_moments(np.broadcast_to(x, (g,) + x.shape), np.broadcast_to(n, (g,) + n.shape),
+                                           np.broadcast_to(nn, (g,) + nn.shape), grid, rho_a)
+    weighted, trials, total, summed = _weighted(xs, ns, mean, variance, grid)
+    tails = excess_sf_array(weighted + beyond, trials, total, summed)                 # G × c
+    return own.weight @ tails
 
 
 def village_p_values(tally: Tally, baseline: Baseline, rho: np.ndarray, p_excess: np.ndarray,
