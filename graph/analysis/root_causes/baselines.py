@@ -10,7 +10,7 @@ import numpy as np
 
 from ...store import LedgerFacts
 from .dispersion import _design_effect
-from .spread import (ORDINARY_Z, between_district_spread, composition_free, likely_causes,  # noqa: F401  (the doctests)
+from .spread import (ORDINARY_Z, between_district_spread, likely_causes,  # noqa: F401  (the doctests)
                      MIN_OWN_CELLS, SPREAD_MIN_EXPECTED, OwnSpread, category_spreads, composition_free_deviation,
                      median_noise, pooling_weight, relative_spread, spread_posterior)
 from .tally import KINDS, Tally, tally_ledger  # noqa: F401
@@ -578,7 +578,7 @@ def reference_spread(tally: Tally, rho: np.ndarray, reference: np.ndarray) -> tu
         expected = nd[d][:, None] * share[d]
         # Shares sum to one: a cause lowers every other share of its district (a ×2.8 cause in a
         # 10 % category, 17 % each), which read as spread. Its share is taken out of the others,
-        # as between districts (.spread.composition_free), once a first estimate says how far
+        # as between districts (.spread.composition_free_deviation), once a first estimate says how far
         # above the rates a cell must stand to be a likely cause.
         with np.errstate(invalid="ignore", divide="ignore"):
             first = relative_spread((own[d] - share[d]) ** 2 / sampling[d], size[d], expected) or 0.0
